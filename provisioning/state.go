@@ -1,0 +1,207 @@
+package provisioning
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Step is a state of the install flow. Its string is what the checkpoint stores
+// and what monitoring sees, so the strings never change meaning.
+type Step string
+
+// The install procedure, in order, and the two states outside the line.
+const (
+	StepSelftest       Step = "selftest"
+	StepNetwork        Step = "network"
+	StepParameters     Step = "parameters"
+	StepSignOn         Step = "sign-on"
+	StepBindCard       Step = "bind-card"
+	StepTestSale       Step = "test-sale"
+	StepVoid           Step = "void"
+	StepLive           Step = "live"
+	StepNeedsAttention Step = "needs-attention"
+)
+
+// Steps is the install procedure in order.
+var Steps = []Step{StepSelftest, StepNetwork, StepParameters, StepSignOn, StepBindCard, StepTestSale, StepVoid, StepLive}
+
+// resume says where a restart continues from each persisted step. The checkpoint
+// is written before a step runs, so a stored step may have run partly or wholly;
+// each step is written to be run again safely (see the handlers). It is a table,
+// not an identity, so that changing a step's semantics means changing a line here.
+var resume = map[Step]Step{
+	StepSelftest:   StepSelftest,   // read-only checks
+	StepNetwork:    StepNetwork,    // read-only echo to the host
+	StepParameters: StepParameters, // reloads and overwrites the same record
+	StepSignOn:     StepSignOn,     // a second sign-on replaces the working keys
+	StepBindCard:   StepBindCard,   // re-reads the card, nothing is bound until the checkpoint says so
+	StepTestSale:   StepTestSale,   // reverses an unanswered sale first; a recorded sale is not resent
+	StepVoid:       StepVoid,       // reverses an unanswered void first; a recorded void is not resent
+	StepLive:       StepLive,       // publishes live again
+	// needs-attention stays until the installer says retry or abort.
+	StepNeedsAttention: StepNeedsAttention,
+}
+
+// Valid reports whether s is a known step.
+func (s Step) Valid() bool { _, ok := resume[s]; return ok }
+
+func (s Step) next() Step {
+	for i, st := range Steps {
+		if st == s && i+1 < len(Steps) {
+			return Steps[i+1]
+		}
+	}
+	return StepLive
+}
+
+// SchemaVersion is the checkpoint layout this build writes and reads.
+const SchemaVersion = 1
+
+// Checkpoint is the whole persisted progress of the install. It never holds a
+// full PAN, track data, PIN block or key.
+type Checkpoint struct {
+	Schema    int       `json:"schema"`
+	Step      Step      `json:"step"`
+	Attempt   int       `json:"attempt"` // times Step has been entered since it was first reached
+	Boot      int       `json:"boot"`    // agent starts since the install began
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// Failure is set while Step is needs-attention.
+	Failure *Failure `json:"failure,omitempty"`
+
+	Merchant *Merchant      `json:"merchant,omitempty"` // loaded by parameters
+	SignOn   *SignOnRecord  `json:"sign_on,omitempty"`
+	Card     *BoundCard     `json:"card,omitempty"`
+	STAN     int            `json:"stan"` // last STAN used; never reused within the batch
+	InFlight *InFlight      `json:"in_flight,omitempty"`
+	Sale     *TxnRecord     `json:"sale,omitempty"`
+	Slip     *SlipRecord    `json:"slip,omitempty"`
+	Void     *TxnRecord     `json:"void,omitempty"`
+	Reversed []ReversalNote `json:"reversed,omitempty"`
+}
+
+// Failure is why the flow stopped for the installer.
+type Failure struct {
+	Step    Step     `json:"step"`
+	Code    string   `json:"code"`
+	Message string   `json:"message"`
+	Actions []string `json:"actions"` // what the installer can do: "retry", "abort"
+}
+
+// SignOnRecord is what sign-on established (never the keys themselves).
+type SignOnRecord struct {
+	Batch    string    `json:"batch"`
+	KeysOK   bool      `json:"keys_ok"` // every check value matched
+	HostTime time.Time `json:"host_time"`
+}
+
+// BoundCard is the settlement card as far as it may be stored.
+type BoundCard struct {
+	Masked string   `json:"masked"`
+	Name   string   `json:"name"`
+	Type   CardType `json:"type"`
+	AID    string   `json:"aid,omitempty"`
+	Label  string   `json:"label,omitempty"`
+	Expiry string   `json:"expiry"`
+}
+
+// InFlight is an online message sent (or about to be) and not yet answered: a
+// restart must reverse it before anything else goes online.
+type InFlight struct {
+	Kind   string `json:"kind"` // "sale" or "void"
+	STAN   int    `json:"stan"`
+	Batch  string `json:"batch"`
+	Amount int64  `json:"amount"`
+	// OrigSTAN is the sale a void cancels.
+	OrigSTAN int `json:"orig_stan,omitempty"`
+}
+
+// TxnRecord is a host-approved transaction.
+type TxnRecord struct {
+	STAN     int       `json:"stan"`
+	Batch    string    `json:"batch"`
+	Amount   int64     `json:"amount"` // minor units (fen)
+	RC       string    `json:"rc"`     // field 39
+	RRN      string    `json:"rrn"`    // field 37
+	AuthCode string    `json:"auth_code"`
+	Masked   string    `json:"card"`
+	Time     time.Time `json:"time"`
+}
+
+// SlipRecord counts print attempts: an attempt that may have printed makes the
+// next one a marked duplicate.
+type SlipRecord struct {
+	Attempts int  `json:"attempts"`
+	Printed  bool `json:"printed"`
+}
+
+// ReversalNote records a reversal the flow sent.
+type ReversalNote struct {
+	Kind string `json:"kind"`
+	STAN int    `json:"stan"`
+}
+
+// ErrCorruptState is returned for a state file that exists but cannot be trusted.
+// It is never treated as a new terminal: that would repeat a sale.
+var ErrCorruptState = errors.New("provisioning: state file is corrupt")
+
+// Encode renders a checkpoint for the store.
+func (c Checkpoint) Encode() ([]byte, error) {
+	return json.MarshalIndent(c, "", "  ")
+}
+
+// Decode parses and checks a stored checkpoint.
+func Decode(b []byte) (Checkpoint, error) {
+	var c Checkpoint
+	if len(b) == 0 {
+		return c, fmt.Errorf("%w: empty", ErrCorruptState)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("%w: %v", ErrCorruptState, err)
+	}
+	if c.Schema != SchemaVersion {
+		return c, fmt.Errorf("%w: schema %d, this build reads %d", ErrCorruptState, c.Schema, SchemaVersion)
+	}
+	if !c.Step.Valid() {
+		return c, fmt.Errorf("%w: unknown step %q", ErrCorruptState, c.Step)
+	}
+	if c.Step == StepNeedsAttention && c.Failure == nil {
+		return c, fmt.Errorf("%w: needs-attention without a failure", ErrCorruptState)
+	}
+	return c, nil
+}
+
+// Status is one report to central monitoring: the retained current state of the
+// terminal and, with Event, the transition that produced it. Its JSON is the MQTT
+// payload (docs/mqtt.md); it carries masked card numbers only.
+type Status struct {
+	TID     string        `json:"tid"`
+	MID     string        `json:"mid"`
+	Serial  string        `json:"serial"`
+	Version string        `json:"version,omitempty"`
+	Step    Step          `json:"step"`
+	State   string        `json:"state"` // StateRunning, StateDone, StateFailed, StateLive
+	Attempt int           `json:"attempt"`
+	Boot    int           `json:"boot"`
+	Error   *Failure      `json:"error,omitempty"`
+	Card    string        `json:"card,omitempty"` // masked
+	SignOn  *SignOnRecord `json:"sign_on,omitempty"`
+	Sale    *TxnRecord    `json:"sale,omitempty"`
+	Void    *TxnRecord    `json:"void,omitempty"`
+	Message string        `json:"message,omitempty"` // one line for humans
+	Time    time.Time     `json:"time"`
+}
+
+// Report states.
+const (
+	StateRunning = "running" // the step has started
+	StateDone    = "done"    // the step finished; the next one follows
+	StateFailed  = "failed"  // the step failed; Error says why and what to do
+	StateLive    = "live"    // the terminal takes payments
+)
+
+// ErrNoState is what a Store returns when no checkpoint was ever written: the
+// only case that means a new install.
+var ErrNoState = errors.New("provisioning: no state yet")

@@ -1,0 +1,68 @@
+package provisioning
+
+import (
+	"context"
+	"time"
+
+	"github.com/posagent/posagent/provisioning/pan"
+)
+
+// CardType is what the merchant registered its settlement card as.
+type CardType string
+
+// Card types. The chip tells them apart by AID (…0101 debit, …0102 credit).
+const (
+	Debit  CardType = "debit"
+	Credit CardType = "credit"
+)
+
+// Card is what a card source read from the card in the slot. It lives in memory
+// only: the flow persists Masked() and a salted hash, never the PAN or track data.
+type Card struct {
+	PAN    pan.PAN
+	Seq    string // PAN sequence number (5F34), field 23 of the sale
+	Name   string // cardholder name as the card carries it (5F20 / 9F0B / track 1)
+	Expiry string // YYMM
+	AID    string // hex, empty for a swiped card
+	Label  string // application label, for the slip
+	Type   CardType
+	// ICData is the field-55 TLV set of an online request (ARQC and friends),
+	// hex encoded; empty for simulated or swiped cards.
+	ICData string
+}
+
+// Merchant is the merchant's registration record as the acquirer holds it: the
+// settlement account is known only by a salted SHA-256, never by its number.
+type Merchant struct {
+	MID         string   `json:"mid"`
+	Name        string   `json:"name"`
+	LegalPerson string   `json:"legal_person"`
+	AccountName string   `json:"account_name,omitempty"` // name on the settlement account, when it differs from the legal person
+	AccountHash string   `json:"account_hash"`           // hex SHA-256(salt || PAN digits)
+	AccountSalt string   `json:"account_salt"`           // hex
+	CardType    CardType `json:"card_type"`
+}
+
+// Terminal is the terminal's identity.
+type Terminal struct {
+	TID    string `json:"tid"`    // field 41, 8 digits
+	MID    string `json:"mid"`    // field 42, 15 digits
+	Serial string `json:"serial"` // device serial number
+}
+
+// CardSource waits for a card and reads it. Purpose is shown to the installer
+// ("bind settlement card", "test sale").
+type CardSource interface {
+	ReadCard(ctx context.Context, purpose string) (Card, error)
+}
+
+// Clock is the injected time source.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
