@@ -59,7 +59,7 @@ func TestNeverPrintsFullNumber(t *testing.T) {
 	}
 	outputs := map[string]string{
 		"%v":   fmt.Sprintf("%v", p),
-		"%s":   fmt.Sprintf("%s", p),
+		"%s":   fmt.Sprintf("%s|", p),
 		"%+v":  fmt.Sprintf("%+v", struct{ P PAN }{p}),
 		"%#v":  fmt.Sprintf("%#v", p),
 		"slog": logBuf.String(),

@@ -1,0 +1,183 @@
+// Package agent is posagent's composition root: it builds the devices, the
+// reporting and the install flow from the config, runs the flow, and owns and
+// closes everything it opened. The daemon (`posagent run`) and the demo
+// (`posagent demo`) are two ways of filling the same Options.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/posagent/posagent/agent/config"
+	"github.com/posagent/posagent/agent/report"
+	"github.com/posagent/posagent/agent/sim"
+	"github.com/posagent/posagent/agent/store"
+	"github.com/posagent/posagent/agent/ui"
+	"github.com/posagent/posagent/provisioning"
+)
+
+// Version is stamped at build time (-ldflags "-X …/agent.Version=…").
+var Version = "dev"
+
+// Options are the parts of a run that are not in the config file.
+type Options struct {
+	Stdout io.Writer // screen, slips and step lines
+	Stderr io.Writer // logs
+	// Keys is the simulated keypad's script (ui.ParseScript syntax); "" confirms
+	// the card and nothing else.
+	Keys string
+	// PauseAt freezes the agent at a sim pause point (crash tests only).
+	PauseAt string
+	// LogLevel is the slog level for Stderr.
+	LogLevel slog.Level
+}
+
+// ErrNeedsAttention is returned when the flow stopped for the installer and no
+// key answered (a scripted keypad ran out).
+var ErrNeedsAttention = errors.New("agent: install needs the installer's attention")
+
+// Result is how a run ended.
+type Result struct {
+	Checkpoint provisioning.Checkpoint
+	Printed    int // slip copies printed by this run
+}
+
+// Run runs the install flow on the config's devices until the terminal is live.
+func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
+	if err := cfg.ValidateForRun(); err != nil {
+		return Result{}, err
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	log := slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: o.LogLevel}))
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return Result{}, fmt.Errorf("agent: state dir: %w", err)
+	}
+	pauses := &sim.Pauses{At: o.PauseAt, Out: o.Stderr}
+	term := provisioning.Terminal{TID: cfg.Terminal.TID, MID: cfg.Terminal.MID, Serial: cfg.Terminal.Serial}
+
+	cards := cfg.Sim.Cards
+	if len(cards) == 0 {
+		cards = []string{cfg.Sim.Card}
+	}
+	card, err := sim.NewCard(cards...)
+	if err != nil {
+		return Result{}, err
+	}
+	card.Pauses = pauses
+	host, err := sim.OpenHost(filepath.Join(cfg.StateDir, "simhost-ledger.jsonl"), provisioning.SystemClock{})
+	if err != nil {
+		return Result{}, err
+	}
+	defer host.Close()
+	host.Pauses = pauses
+	printer := &sim.Printer{Out: o.Stdout, Dir: filepath.Join(cfg.StateDir, "slips"), Width: 32, Pauses: pauses}
+
+	keys := o.Keys
+	if keys == "" {
+		keys = "ENTER"
+	}
+	script, err := ui.ParseScript(keys)
+	if err != nil {
+		return Result{}, fmt.Errorf("agent: keys: %w", err)
+	}
+	screen := &ui.Terminal{Display: &ui.Console{W: o.Stdout, Cols: 32, Prefix: "screen| "}, Keypad: script}
+
+	reporters := multiReporter{stepPrinter{w: o.Stdout}}
+	var mq *report.Reporter
+	if cfg.MQTT.URL != "" {
+		mq, err = report.New(report.Options{
+			URL: cfg.MQTT.URL, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
+			CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
+			TID: term.TID, MID: term.MID, Serial: term.Serial, Keepalive: cfg.MQTT.Keepalive, Logger: log,
+		})
+		if err != nil {
+			return Result{}, err
+		}
+		if err := mq.Start(ctx); err != nil {
+			return Result{}, err
+		}
+		defer func() {
+			// Reports queued while the broker was away get a bounded chance to
+			// leave; the durable outbox (issue 6) keeps them across restarts.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := mq.Close(cctx); err != nil {
+				log.Warn("mqtt close", "err", err)
+			}
+		}()
+		reporters = append(reporters, mq)
+	}
+
+	flow := &provisioning.Flow{
+		Terminal: term,
+		Rules:    provisioning.BindingRules{AcceptedBINs: cfg.Binding.AcceptedBINs},
+		Amount:   cfg.TestSale.Minor,
+		Version:  Version,
+		Params: sim.Params{Pauses: pauses, Merchant: provisioning.Merchant{
+			MID: cfg.Terminal.MID, Name: cfg.Merchant.Name, LegalPerson: cfg.Merchant.LegalPerson,
+			AccountName: cfg.Merchant.AccountName, AccountHash: cfg.Merchant.AccountHash,
+			AccountSalt: cfg.Merchant.AccountSalt, CardType: provisioning.CardType(cfg.Merchant.CardType),
+		}},
+		Card:     card,
+		Host:     host,
+		Printer:  printer,
+		UI:       screen,
+		Reporter: sim.PausingReporter{Next: reporters, Pauses: pauses},
+		Store:    store.File{Path: filepath.Join(cfg.StateDir, "state.json")},
+		Clock:    provisioning.SystemClock{},
+		Log:      log,
+	}
+	cp, err := flow.Run(ctx)
+	res := Result{Checkpoint: cp, Printed: printer.Printed()}
+	if errors.Is(err, ui.ErrNoMoreKeys) && cp.Step == provisioning.StepNeedsAttention {
+		err = fmt.Errorf("%w: %s %s: %s", ErrNeedsAttention, cp.Failure.Step, cp.Failure.Code, cp.Failure.Message)
+	}
+	if err == nil && mq != nil {
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if ferr := mq.Flush(fctx); ferr != nil {
+			log.Warn("mqtt flush", "err", ferr)
+		}
+	}
+	return res, err
+}
+
+type multiReporter []provisioning.Reporter
+
+func (m multiReporter) Report(ctx context.Context, s provisioning.Status) {
+	for _, r := range m {
+		r.Report(ctx, s)
+	}
+}
+
+// stepPrinter writes one line per transition, what an installer's log shows.
+type stepPrinter struct{ w io.Writer }
+
+func (p stepPrinter) Report(_ context.Context, s provisioning.Status) {
+	line := fmt.Sprintf("step| %-15s %-8s attempt=%d", s.Step, s.State, s.Attempt)
+	switch {
+	case s.Error != nil:
+		line += " error=" + s.Error.Code + " " + s.Error.Message
+	case s.State == provisioning.StateDone && s.Step == provisioning.StepSignOn && s.SignOn != nil:
+		line += " batch=" + s.SignOn.Batch
+	case s.State == provisioning.StateDone && s.Step == provisioning.StepBindCard:
+		line += " card=" + s.Card
+	case s.State == provisioning.StateDone && s.Step == provisioning.StepTestSale && s.Sale != nil:
+		line += fmt.Sprintf(" rc=%s rrn=%s auth=%s stan=%06d card=%s", s.Sale.RC, s.Sale.RRN, s.Sale.AuthCode, s.Sale.STAN, s.Sale.Masked)
+	case s.State == provisioning.StateDone && s.Step == provisioning.StepVoid && s.Void != nil:
+		line += fmt.Sprintf(" rc=%s stan=%06d", s.Void.RC, s.Void.STAN)
+	}
+	fmt.Fprintln(p.w, strings.TrimRight(line, " "))
+}

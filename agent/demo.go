@@ -1,0 +1,122 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/posagent/posagent/agent/broker"
+	"github.com/posagent/posagent/agent/config"
+	"github.com/posagent/posagent/agent/monitor"
+)
+
+// DemoOptions set up a demo run: the whole install on simulated devices.
+type DemoOptions struct {
+	Options
+	// MQTT is an external broker's URL; "" starts the embedded broker on loopback.
+	MQTT string
+	// StateDir keeps the checkpoint between runs; "" uses a temporary directory
+	// removed afterwards.
+	StateDir string
+	// Cards are the virtual cards inserted in turn (sim profile names); nil = debit.
+	Cards []string
+}
+
+// Demo runs the install flow with the default demo config, reporting to an MQTT
+// broker while a monitor prints what central monitoring receives.
+func Demo(ctx context.Context, d DemoOptions) (Result, error) {
+	out := &lockedWriter{w: d.Stdout}
+	if d.Stdout == nil {
+		out.w = io.Discard
+	}
+	d.Stdout = out
+	cfg := config.Default()
+	cfg.Sim.Cards = d.Cards
+	if d.StateDir == "" {
+		dir, err := os.MkdirTemp("", "posagent-demo-")
+		if err != nil {
+			return Result{}, err
+		}
+		defer os.RemoveAll(dir)
+		d.StateDir = dir
+	}
+	cfg.StateDir = d.StateDir
+
+	url := d.MQTT
+	if url == "" {
+		b, err := broker.Start("127.0.0.1:0", slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			return Result{}, fmt.Errorf("agent: embedded broker: %w", err)
+		}
+		defer b.Close()
+		url = b.URL()
+		fmt.Fprintf(out, "demo| embedded MQTT broker at %s\n", url)
+	}
+	cfg.MQTT.URL = url
+	fmt.Fprintf(out, "demo| terminal TID %s MID %s, state in %s\n", cfg.Terminal.TID, cfg.Terminal.MID, cfg.StateDir)
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		err := monitor.Watch(wctx, monitor.Options{URL: url, TID: cfg.Terminal.TID, Out: &prefixWriter{w: out, prefix: "monitor| "}})
+		if err != nil && wctx.Err() == nil {
+			fmt.Fprintf(out, "demo| monitor: %v\n", err)
+		}
+	}()
+	defer func() { stopWatch(); <-watched }()
+
+	res, err := Run(ctx, cfg, d.Options)
+	if err != nil {
+		fmt.Fprintf(out, "demo| final state: %s (%v)\n", res.Checkpoint.Step, err)
+		return res, err
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := monitor.Latest(lctx, url, cfg.Terminal.TID)
+	if err != nil {
+		return res, fmt.Errorf("agent: reading back the retained status: %w", err)
+	}
+	fmt.Fprintf(out, "demo| retained status of %s on the broker: step=%s state=%s\n", st.TID, st.Step, st.State)
+	fmt.Fprintf(out, "demo| final state: %s\n", res.Checkpoint.Step)
+	return res, nil
+}
+
+// lockedWriter serialises writes from the flow and the monitor goroutine.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// prefixWriter prefixes each complete line, buffering partial ones.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := append([]byte(p.prefix), p.buf[:i+1]...)
+		p.buf = p.buf[i+1:]
+		if _, err := p.w.Write(line); err != nil {
+			return len(b), err
+		}
+	}
+}

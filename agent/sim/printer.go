@@ -1,0 +1,135 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/posagent/posagent/agent/slip"
+	"github.com/posagent/posagent/agent/store"
+	"github.com/posagent/posagent/provisioning"
+)
+
+// ErrPaperOut is what the simulated printer says when told it has no paper.
+var ErrPaperOut = errors.New("sim printer: paper end")
+
+// Printer renders slips as text: to Out, as the paper would show them, and to a
+// file per copy in Dir (when set) for tests and the demo's record.
+type Printer struct {
+	Out    io.Writer
+	Dir    string
+	Width  int // display columns; 32 is a 58 mm printer's default font
+	Pauses *Pauses
+
+	mu       sync.Mutex
+	paperOut bool
+	printed  int
+}
+
+var _ provisioning.Printer = (*Printer)(nil)
+
+// SetPaperOut simulates the paper running out (true) or being loaded (false).
+func (p *Printer) SetPaperOut(out bool) {
+	p.mu.Lock()
+	p.paperOut = out
+	p.mu.Unlock()
+}
+
+// Printed is the number of slip copies printed by this process.
+func (p *Printer) Printed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.printed
+}
+
+// SelfTest fails while the paper is out.
+func (p *Printer) SelfTest(ctx context.Context) error {
+	p.mu.Lock()
+	out := p.paperOut
+	p.mu.Unlock()
+	if out {
+		return ErrPaperOut
+	}
+	p.Pauses.Point(ctx, "printer.selftest")
+	return ctx.Err()
+}
+
+// Slips turns a receipt into the merchant and cardholder copies.
+func Slips(r provisioning.Receipt) []slip.Slip {
+	typ := "消费 SALE"
+	if r.Kind == "void" {
+		typ = "消费撤销 VOID"
+	}
+	entry := "I"
+	if r.Card.AID == "" {
+		entry = "S"
+	}
+	var ic []string
+	if r.Card.AID != "" {
+		ic = append(ic, "AID: "+r.Card.AID)
+	}
+	if r.Card.Label != "" {
+		ic = append(ic, "APP LABEL: "+r.Card.Label)
+	}
+	base := slip.Slip{
+		MerchantName: r.Merchant.Name, MID: r.Terminal.MID, TID: r.Terminal.TID, Operator: "01",
+		Acquirer: "银联 UNIONPAY", CardMasked: r.Card.Masked, EntryMode: entry, TxnType: typ,
+		Expiry: r.Card.Expiry, Batch: r.Txn.Batch, Voucher: fmt.Sprintf("%06d", r.Txn.STAN),
+		AuthCode: r.Txn.AuthCode, RRN: r.Txn.RRN, Time: r.Txn.Time, Amount: r.Txn.Amount,
+		ICLines: ic, Duplicate: r.Duplicate, Test: r.Test,
+	}
+	merchant, holder := base, base
+	merchant.Copy, holder.Copy = slip.CopyMerchant, slip.CopyCardholder
+	return []slip.Slip{merchant, holder}
+}
+
+// PrintReceipt prints both copies, or fails whole when the paper is out.
+func (p *Printer) PrintReceipt(ctx context.Context, r provisioning.Receipt) error {
+	if err := p.SelfTest(ctx); err != nil {
+		return err
+	}
+	for _, s := range Slips(r) {
+		text := slip.Text(s, p.Width)
+		if p.Out != nil {
+			var b strings.Builder
+			for _, line := range strings.SplitAfter(strings.TrimSuffix(text, "\n"), "\n") {
+				b.WriteString("slip| " + line)
+			}
+			b.WriteString("\n")
+			if _, err := io.WriteString(p.Out, b.String()); err != nil {
+				return fmt.Errorf("sim printer: %w", err)
+			}
+		}
+		if p.Dir != "" {
+			if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+				return fmt.Errorf("sim printer: %w", err)
+			}
+			name := fmt.Sprintf("%s-%06d-%s.txt", r.Kind, r.Txn.STAN, s.Copy)
+			if err := store.WriteFile(filepath.Join(p.Dir, name), []byte(text), 0o600); err != nil {
+				return err
+			}
+		}
+		p.mu.Lock()
+		p.printed++
+		p.mu.Unlock()
+	}
+	p.Pauses.Point(ctx, "printer.print")
+	return ctx.Err()
+}
+
+// Params is a parameter source with a fixed merchant record (the config's).
+type Params struct {
+	Merchant provisioning.Merchant
+	Pauses   *Pauses
+}
+
+// Parameters returns the record.
+func (p Params) Parameters(ctx context.Context, t provisioning.Terminal) (provisioning.Merchant, error) {
+	p.Pauses.Point(ctx, "params.load")
+	return p.Merchant, ctx.Err()
+}

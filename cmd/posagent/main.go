@@ -1,0 +1,110 @@
+// Command posagent runs on a UnionPay POS terminal and takes it from unboxed to
+// taking card payments: `run --config FILE` is the daemon, `demo` the whole
+// install on simulated devices, `version` the build.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/posagent/posagent/agent"
+	"github.com/posagent/posagent/agent/config"
+)
+
+const usage = `usage:
+  posagent run --config FILE     run the install flow (the daemon)
+  posagent demo [flags]          the whole install on simulated devices
+  posagent version               print the version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes: 0 live, 1 the install did not finish, 2 bad usage or config.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "version":
+		fmt.Fprintln(stdout, "posagent", agent.Version)
+		return 0
+	case "run":
+		fs := flag.NewFlagSet("run", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		cfgPath := fs.String("config", "", "config file (YAML)")
+		keys := fs.String("keys", "", "simulated keypad script, when devices.keypad is sim")
+		pause := fs.String("pause-at", "", "freeze at a simulator pause point (crash tests)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if *cfgPath == "" || fs.NArg() > 0 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		cfg, err := config.Load(*cfgPath)
+		if err == nil {
+			err = cfg.ValidateForRun()
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "posagent:", err)
+			return 2
+		}
+		_, err = agent.Run(ctx, cfg, agent.Options{Stdout: stdout, Stderr: stderr, Keys: *keys, PauseAt: *pause})
+		return exitCode(stderr, err)
+	case "demo":
+		fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		mqtt := fs.String("mqtt", "", "external MQTT broker URL (default: an embedded broker on loopback)")
+		stateDir := fs.String("state-dir", "", "keep the checkpoint here (default: a temporary directory)")
+		cards := fs.String("card", "debit", "virtual card profiles inserted in turn, comma separated")
+		keys := fs.String("keys", "", "keypad script (default: ENTER, which confirms the card)")
+		pause := fs.String("pause-at", "", "freeze at a simulator pause point (crash tests)")
+		verbose := fs.Bool("v", false, "debug logs on stderr")
+		if err := fs.Parse(args[1:]); err != nil {
+			return 2
+		}
+		if fs.NArg() > 0 {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		level := slog.LevelWarn
+		if *verbose {
+			level = slog.LevelDebug
+		}
+		_, err := agent.Demo(ctx, agent.DemoOptions{
+			Options:  agent.Options{Stdout: stdout, Stderr: stderr, Keys: *keys, PauseAt: *pause, LogLevel: level},
+			MQTT:     *mqtt,
+			StateDir: *stateDir,
+			Cards:    strings.Split(*cards, ","),
+		})
+		return exitCode(stderr, err)
+	}
+	fmt.Fprint(stderr, usage)
+	return 2
+}
+
+func exitCode(stderr io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "posagent:", err)
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		return 2
+	}
+	return 1
+}

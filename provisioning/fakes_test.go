@@ -1,0 +1,267 @@
+package provisioning_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/posagent/posagent/provisioning"
+	"github.com/posagent/posagent/provisioning/pan"
+)
+
+// In-process fakes of the flow's ports; the agent's simulated devices and the
+// crash test exercise the real process.
+
+const (
+	goodPAN  = "6222021234567890128"
+	testTID  = "10000001"
+	testMID  = "898310048990001"
+	testSalt = "00112233445566778899aabbccddeeff"
+)
+
+var testNow = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+type memStore struct {
+	mu    sync.Mutex
+	data  []byte
+	saves int
+	fail  error
+}
+
+func (s *memStore) Load() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.data == nil {
+		return nil, provisioning.ErrNoState
+	}
+	return append([]byte(nil), s.data...), nil
+}
+
+func (s *memStore) Save(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	s.data = append([]byte(nil), b...)
+	s.saves++
+	return nil
+}
+
+type fakeCard struct {
+	cards []provisioning.Card // bind reads take the next; other reads the last
+	i     int
+	err   error
+	reads int
+}
+
+func (c *fakeCard) ReadCard(ctx context.Context, purpose string) (provisioning.Card, error) {
+	c.reads++
+	if c.err != nil {
+		return provisioning.Card{}, c.err
+	}
+	if purpose == "bind settlement card" && c.i < len(c.cards)-1 && c.reads > 1 {
+		c.i++
+	}
+	return c.cards[c.i], nil
+}
+
+func card(mut func(*provisioning.Card)) provisioning.Card {
+	c := provisioning.Card{PAN: pan.MustParse(goodPAN), Seq: "01", Name: "ZHANG/SAN", Expiry: "3012",
+		AID: "A000000333010101", Label: "PBOC DEBIT"}
+	if mut != nil {
+		mut(&c)
+	}
+	return c
+}
+
+// fakeHost books like an acquirer and can lose the answer to the next sale.
+type fakeHost struct {
+	mu         sync.Mutex
+	sales      map[int]string // STAN -> approved / voided / reversed
+	signOns    int
+	reversals  []provisioning.ReversalRequest
+	loseSale   bool // book the next sale, then fail as if the answer was lost
+	down       bool
+	saleRC     string
+	fullPANs   []string // what reached the host (it needs the full PAN)
+	lastVoidOf int
+}
+
+func newHost() *fakeHost { return &fakeHost{sales: map[int]string{}} }
+
+var errNoAnswer = errors.New("fake host: read timeout")
+
+func (h *fakeHost) Echo(ctx context.Context, t provisioning.Terminal) error {
+	if h.down {
+		return errors.New("fake host: connection refused")
+	}
+	return nil
+}
+
+func (h *fakeHost) SignOn(ctx context.Context, r provisioning.SignOnRequest) (provisioning.SignOnResult, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.signOns++
+	return provisioning.SignOnResult{RC: "00", Batch: "000001", KeysOK: true, HostTime: testNow}, nil
+}
+
+func (h *fakeHost) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioning.HostResponse, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fullPANs = append(h.fullPANs, r.Card.PAN.Reveal())
+	if h.saleRC != "" && h.saleRC != "00" {
+		return provisioning.HostResponse{RC: h.saleRC}, nil
+	}
+	h.sales[r.STAN] = "approved"
+	if h.loseSale {
+		h.loseSale = false
+		return provisioning.HostResponse{}, errNoAnswer
+	}
+	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: "123456", Time: testNow}, nil
+}
+
+func (h *fakeHost) Void(ctx context.Context, r provisioning.VoidRequest) (provisioning.HostResponse, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sales[r.Orig.STAN] != "approved" {
+		return provisioning.HostResponse{RC: "12"}, nil
+	}
+	h.sales[r.Orig.STAN] = "voided"
+	h.lastVoidOf = r.Orig.STAN
+	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: r.Orig.AuthCode, Time: testNow}, nil
+}
+
+func (h *fakeHost) Reverse(ctx context.Context, r provisioning.ReversalRequest) (provisioning.HostResponse, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reversals = append(h.reversals, r)
+	switch {
+	case r.Orig.Kind == "sale" && h.sales[r.Orig.STAN] == "approved":
+		h.sales[r.Orig.STAN] = "reversed"
+		return provisioning.HostResponse{RC: "00"}, nil
+	case r.Orig.Kind == "void" && h.sales[r.Orig.OrigSTAN] == "voided":
+		h.sales[r.Orig.OrigSTAN] = "approved"
+		return provisioning.HostResponse{RC: "00"}, nil
+	}
+	return provisioning.HostResponse{RC: "25"}, nil
+}
+
+func (h *fakeHost) count(state string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, s := range h.sales {
+		if s == state {
+			n++
+		}
+	}
+	return n
+}
+
+type fakePrinter struct {
+	receipts []provisioning.Receipt
+	fail     error
+}
+
+func (p *fakePrinter) PrintReceipt(ctx context.Context, r provisioning.Receipt) error {
+	if p.fail != nil {
+		err := p.fail
+		p.fail = nil
+		return err
+	}
+	p.receipts = append(p.receipts, r)
+	return nil
+}
+
+// fakeUI answers Ask from a script of option IDs and keeps a transcript.
+type fakeUI struct {
+	answers    []string
+	transcript []string
+}
+
+var errNoAnswerScripted = errors.New("fake ui: no scripted answer left")
+
+func (u *fakeUI) Show(ctx context.Context, s provisioning.Screen) error {
+	u.transcript = append(u.transcript, s.Title+"\n"+strings.Join(s.Lines, "\n"))
+	return nil
+}
+
+func (u *fakeUI) Ask(ctx context.Context, s provisioning.Screen, opts ...provisioning.Option) (string, error) {
+	u.Show(ctx, s)
+	if len(u.answers) == 0 {
+		return "", errNoAnswerScripted
+	}
+	a := u.answers[0]
+	u.answers = u.answers[1:]
+	return a, nil
+}
+
+func (u *fakeUI) screens() string { return strings.Join(u.transcript, "\n---\n") }
+
+type fakeReporter struct {
+	mu       sync.Mutex
+	statuses []provisioning.Status
+	onReport func(provisioning.Status)
+}
+
+func (r *fakeReporter) Report(ctx context.Context, s provisioning.Status) {
+	r.mu.Lock()
+	r.statuses = append(r.statuses, s)
+	hook := r.onReport
+	r.mu.Unlock()
+	if hook != nil {
+		hook(s)
+	}
+}
+
+type rig struct {
+	store    *memStore
+	card     *fakeCard
+	host     *fakeHost
+	printer  *fakePrinter
+	ui       *fakeUI
+	reporter *fakeReporter
+}
+
+func newRig(cards ...provisioning.Card) *rig {
+	if len(cards) == 0 {
+		cards = []provisioning.Card{card(nil)}
+	}
+	return &rig{store: &memStore{}, card: &fakeCard{cards: cards}, host: newHost(), printer: &fakePrinter{},
+		ui: &fakeUI{answers: []string{"confirm"}}, reporter: &fakeReporter{}}
+}
+
+func merchant() provisioning.Merchant {
+	h, err := provisioning.AccountHash(testSalt, pan.MustParse(goodPAN))
+	if err != nil {
+		panic(err)
+	}
+	return provisioning.Merchant{MID: testMID, Name: "上海示例便利店", LegalPerson: "ZHANG SAN",
+		AccountHash: h, AccountSalt: testSalt, CardType: provisioning.Debit}
+}
+
+type staticParams struct{ m provisioning.Merchant }
+
+func (p staticParams) Parameters(ctx context.Context, t provisioning.Terminal) (provisioning.Merchant, error) {
+	return p.m, nil
+}
+
+func (r *rig) flow() *provisioning.Flow {
+	return &provisioning.Flow{
+		Terminal: provisioning.Terminal{TID: testTID, MID: testMID, Serial: "PA-TEST-1"},
+		Amount:   1,
+		Params:   staticParams{merchant()},
+		Card:     r.card, Host: r.host, Printer: r.printer, UI: r.ui, Reporter: r.reporter, Store: r.store,
+		Clock: fixedClock{testNow},
+	}
+}
+
+func mustPAN(s string) pan.PAN { return pan.MustParse(s) }

@@ -1,0 +1,337 @@
+package provisioning_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/posagent/posagent/provisioning"
+)
+
+func steps(statuses []provisioning.Status, state string) []provisioning.Step {
+	var out []provisioning.Step
+	for _, s := range statuses {
+		if s.State == state {
+			out = append(out, s.Step)
+		}
+	}
+	return out
+}
+
+func TestHappyPathEndsLive(t *testing.T) {
+	r := newRig()
+	cp, err := r.flow().Run(context.Background())
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if cp.Step != provisioning.StepLive {
+		t.Fatalf("ended at %s", cp.Step)
+	}
+	done := steps(r.reporter.statuses, provisioning.StateDone)
+	want := provisioning.Steps[:len(provisioning.Steps)-1]
+	if len(done) != len(want) {
+		t.Fatalf("done steps = %v, want %v", done, want)
+	}
+	for i := range want {
+		if done[i] != want[i] {
+			t.Fatalf("done steps = %v, want %v", done, want)
+		}
+	}
+	last := r.reporter.statuses[len(r.reporter.statuses)-1]
+	if last.State != provisioning.StateLive || last.Step != provisioning.StepLive {
+		t.Errorf("last report = %s/%s", last.Step, last.State)
+	}
+	if r.host.count("voided") != 1 || r.host.count("approved") != 0 {
+		t.Errorf("host sales = %v, want one voided", r.host.sales)
+	}
+	if len(r.printer.receipts) != 1 || r.printer.receipts[0].Duplicate {
+		t.Errorf("receipts = %+v, want one original", r.printer.receipts)
+	}
+	if got := r.printer.receipts[0].Card.Masked; got != "622202*********0128" {
+		t.Errorf("slip card = %q", got)
+	}
+	if cp.Sale.RRN == "" || cp.Sale.AuthCode == "" || cp.Void == nil {
+		t.Errorf("checkpoint lacks sale/void results: %+v", cp)
+	}
+	if strings.Contains(string(r.store.data), goodPAN) {
+		t.Errorf("checkpoint holds the full PAN:\n%s", r.store.data)
+	}
+	// Run again: a live terminal stays live and repeats no side effect.
+	if _, err := r.flow().Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.host.fullPANs) != 1 || len(r.printer.receipts) != 1 {
+		t.Errorf("second run of a live terminal sold %d times, printed %d", len(r.host.fullPANs), len(r.printer.receipts))
+	}
+}
+
+// Each binding rejection stops the flow with its own code, on the installer's
+// screen and in the report to monitoring.
+func TestBindingRejectionsReachScreenAndReport(t *testing.T) {
+	cases := []struct {
+		name string
+		mut  func(*provisioning.Card)
+		code string
+	}{
+		{"non-UnionPay", func(c *provisioning.Card) { c.AID = "A0000000031010" }, provisioning.RejectNotUnionPay},
+		{"expired", func(c *provisioning.Card) { c.Expiry = "2312" }, provisioning.RejectExpired},
+		{"name mismatch", func(c *provisioning.Card) { c.Name = "LI/SI" }, provisioning.RejectNameMismatch},
+		{"other account", func(c *provisioning.Card) { c.PAN = mustPAN("6222029876543210128") }, provisioning.RejectOtherAccount},
+		{"wrong card type", func(c *provisioning.Card) { c.AID = "A000000333010102" }, provisioning.RejectCardType},
+		{"bad Luhn", func(c *provisioning.Card) { c.PAN = mustPAN("6222021234567890127") }, provisioning.RejectBadLuhn},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(card(tc.mut))
+			r.ui.answers = []string{"abort"}
+			cp, err := r.flow().Run(context.Background())
+			if !errors.Is(err, provisioning.ErrAborted) {
+				t.Fatalf("Run = %v, want ErrAborted", err)
+			}
+			if cp.Step != provisioning.StepNeedsAttention || cp.Failure == nil || cp.Failure.Code != tc.code {
+				t.Fatalf("checkpoint = %s %+v, want needs-attention %s", cp.Step, cp.Failure, tc.code)
+			}
+			msg := cp.Failure.Message
+			if msg == "" {
+				t.Fatal("empty message")
+			}
+			if !strings.Contains(r.ui.screens(), msg) || !strings.Contains(r.ui.screens(), tc.code) {
+				t.Errorf("screen lacks %s %q:\n%s", tc.code, msg, r.ui.screens())
+			}
+			var reported bool
+			for _, s := range r.reporter.statuses {
+				if s.State == provisioning.StateFailed && s.Error != nil && s.Error.Code == tc.code && s.Error.Message == msg && s.Step == provisioning.StepBindCard {
+					reported = true
+				}
+			}
+			if !reported {
+				t.Errorf("no failed report with %s", tc.code)
+			}
+			if cp.Card != nil || len(r.host.fullPANs) != 0 {
+				t.Error("a rejected card was bound or sold")
+			}
+		})
+	}
+}
+
+func TestRetryWithAnotherCard(t *testing.T) {
+	r := newRig(card(func(c *provisioning.Card) { c.AID = "A0000000031010" }), card(nil))
+	r.ui.answers = []string{"retry", "confirm"}
+	cp, err := r.flow().Run(context.Background())
+	if err != nil || cp.Step != provisioning.StepLive {
+		t.Fatalf("Run = %v at %s", err, cp.Step)
+	}
+	if cp.Card.Masked != "622202*********0128" {
+		t.Errorf("bound %q", cp.Card.Masked)
+	}
+}
+
+func TestInstallerCancelsCard(t *testing.T) {
+	r := newRig()
+	r.ui.answers = []string{"cancel", "abort"}
+	cp, err := r.flow().Run(context.Background())
+	if !errors.Is(err, provisioning.ErrAborted) || cp.Failure.Code != "E_NOT_CONFIRMED" {
+		t.Fatalf("Run = %v, failure %+v", err, cp.Failure)
+	}
+}
+
+// A sale whose answer is lost is reversed before anything else goes online,
+// and the retried step sells once more: the host ends with nothing charged.
+func TestLostSaleAnswerIsReversed(t *testing.T) {
+	r := newRig()
+	r.host.loseSale = true
+	r.ui.answers = []string{"confirm", "retry"}
+	cp, err := r.flow().Run(context.Background())
+	if err != nil || cp.Step != provisioning.StepLive {
+		t.Fatalf("Run = %v at %s", err, cp.Step)
+	}
+	if len(r.host.reversals) != 1 || r.host.reversals[0].Orig.Kind != "sale" || r.host.reversals[0].Reason != "98" {
+		t.Fatalf("reversals = %+v", r.host.reversals)
+	}
+	if r.host.count("reversed") != 1 || r.host.count("voided") != 1 || r.host.count("approved") != 0 {
+		t.Errorf("host sales = %v", r.host.sales)
+	}
+	if cp.InFlight != nil {
+		t.Errorf("in-flight left: %+v", cp.InFlight)
+	}
+}
+
+func TestDeclinedSale(t *testing.T) {
+	r := newRig()
+	r.host.saleRC = "51"
+	r.ui.answers = []string{"confirm", "abort"}
+	cp, err := r.flow().Run(context.Background())
+	if !errors.Is(err, provisioning.ErrAborted) || cp.Failure.Code != "E_DECLINED" || !strings.Contains(cp.Failure.Message, "51") {
+		t.Fatalf("Run = %v, failure %+v", err, cp.Failure)
+	}
+	if cp.InFlight != nil {
+		t.Error("a declined sale left a reversal pending")
+	}
+}
+
+func TestPrinterFailureReprintsAsDuplicate(t *testing.T) {
+	r := newRig()
+	r.printer.fail = errors.New("paper end")
+	r.ui.answers = []string{"confirm", "retry"}
+	cp, err := r.flow().Run(context.Background())
+	if err != nil || cp.Step != provisioning.StepLive {
+		t.Fatalf("Run = %v at %s", err, cp.Step)
+	}
+	if len(r.host.fullPANs) != 1 {
+		t.Errorf("the printer retry sold again: %d sales", len(r.host.fullPANs))
+	}
+	if len(r.printer.receipts) != 1 || !r.printer.receipts[0].Duplicate {
+		t.Errorf("receipts = %+v, want one marked duplicate", r.printer.receipts)
+	}
+}
+
+func TestHostDownAtNetwork(t *testing.T) {
+	r := newRig()
+	r.host.down = true
+	r.ui.answers = nil
+	cp, err := r.flow().Run(context.Background())
+	if err == nil || cp.Failure == nil || cp.Failure.Code != "E_NETWORK" || cp.Failure.Step != provisioning.StepNetwork {
+		t.Fatalf("Run = %v, checkpoint %s %+v", err, cp.Step, cp.Failure)
+	}
+}
+
+// Stopping inside every step and starting again on the same store ends live
+// with exactly one sale, voided, and one slip.
+func TestResumeFromEveryStep(t *testing.T) {
+	for _, stop := range provisioning.Steps {
+		t.Run(string(stop), func(t *testing.T) {
+			r := newRig()
+			ctx, cancel := context.WithCancel(context.Background())
+			r.reporter.onReport = func(s provisioning.Status) {
+				if s.Step == stop && s.State == provisioning.StateRunning {
+					cancel()
+				}
+			}
+			cp, err := r.flow().Run(ctx)
+			if !errors.Is(err, context.Canceled) && stop != provisioning.StepLive {
+				t.Fatalf("first run = %v at %s", err, cp.Step)
+			}
+			r.reporter.onReport = nil
+			r.ui.answers = []string{"confirm"}
+			cp, err = r.flow().Run(context.Background())
+			if err != nil || cp.Step != provisioning.StepLive {
+				t.Fatalf("resumed run = %v at %s", err, cp.Step)
+			}
+			if len(r.host.fullPANs) != 1 || r.host.count("voided") != 1 || len(r.printer.receipts) != 1 {
+				t.Errorf("sales %d, voided %d, slips %d; want 1 each", len(r.host.fullPANs), r.host.count("voided"), len(r.printer.receipts))
+			}
+			if cp.Boot != 2 {
+				t.Errorf("boot = %d, want 2", cp.Boot)
+			}
+		})
+	}
+}
+
+func TestCorruptStateIsAnErrorNotANewTerminal(t *testing.T) {
+	for name, data := range map[string]string{
+		"empty":        "",
+		"garbage":      "\x00\x01{",
+		"truncated":    `{"schema":1,"step":"test-`,
+		"newer schema": `{"schema":99,"step":"void"}`,
+		"unknown step": `{"schema":1,"step":"refund"}`,
+		"iota step":    `{"schema":1,"step":5}`,
+		"no failure":   `{"schema":1,"step":"needs-attention"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newRig()
+			r.store.data = []byte(data)
+			_, err := r.flow().Run(context.Background())
+			if !errors.Is(err, provisioning.ErrCorruptState) {
+				t.Fatalf("Run = %v, want ErrCorruptState", err)
+			}
+			if r.store.saves != 0 || len(r.reporter.statuses) != 0 || r.host.signOns != 0 {
+				t.Error("a corrupt state file was acted on")
+			}
+		})
+	}
+}
+
+func TestLoopBreaker(t *testing.T) {
+	r := newRig()
+	f := r.flow()
+	f.MaxAttempts = 3
+	// Three boots die inside sign-on; the fourth stops for the installer.
+	for i := 0; i < 3; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		r.reporter.onReport = func(s provisioning.Status) {
+			if s.Step == provisioning.StepSignOn && s.State == provisioning.StateRunning {
+				cancel()
+			}
+		}
+		_, err := f.Run(ctx)
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("boot %d: %v", i, err)
+		}
+	}
+	r.reporter.onReport = nil
+	r.ui.answers = []string{"abort"}
+	cp, err := f.Run(context.Background())
+	if !errors.Is(err, provisioning.ErrAborted) || cp.Failure == nil || cp.Failure.Code != "E_TOO_MANY_ATTEMPTS" || cp.Failure.Step != provisioning.StepSignOn {
+		t.Fatalf("Run = %v, failure %+v", err, cp.Failure)
+	}
+	// The installer's retry starts the count again.
+	r.ui.answers = []string{"retry", "confirm"}
+	cp, err = f.Run(context.Background())
+	if err != nil || cp.Step != provisioning.StepLive {
+		t.Fatalf("after retry: %v at %s", err, cp.Step)
+	}
+}
+
+func TestStoreFailureStopsBeforeTheStep(t *testing.T) {
+	r := newRig()
+	r.store.fail = errors.New("disk full")
+	_, err := r.flow().Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Run = %v", err)
+	}
+	if len(r.reporter.statuses) != 0 {
+		t.Error("a step ran without its checkpoint")
+	}
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	r := newRig()
+	if _, err := r.flow().Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := provisioning.Decode(r.store.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cp.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != string(r.store.data) {
+		t.Errorf("re-encoded checkpoint differs:\n%s\n%s", b, r.store.data)
+	}
+	if !strings.Contains(string(b), `"step": "live"`) {
+		t.Errorf("step not stored as its name:\n%s", b)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"schema":1,"step":"test-sale","attempt":2,"in_flight":{"kind":"sale","stan":3}}`))
+	f.Add([]byte(`{"schema":1,"step":"needs-attention","failure":{"step":"bind-card","code":"E_EXPIRED"}}`))
+	f.Add([]byte(``))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cp, err := provisioning.Decode(b)
+		if err != nil {
+			if !errors.Is(err, provisioning.ErrCorruptState) {
+				t.Fatalf("error does not wrap ErrCorruptState: %v", err)
+			}
+			return
+		}
+		if !cp.Step.Valid() {
+			t.Fatalf("accepted step %q", cp.Step)
+		}
+	})
+}

@@ -1,0 +1,229 @@
+package provisioning
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// earliestClock is a date the terminal's clock cannot be before: a terminal that
+// lost its RTC would stamp slips and expiry checks with 1970.
+var earliestClock = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (f *Flow) selftest(ctx context.Context, cp *Checkpoint) error {
+	f.show(ctx, Screen{Title: "自检 SELF TEST", Lines: []string{"检查设备 Checking devices"}})
+	if now := f.Clock.Now(); now.Before(earliestClock) {
+		return stepErr("E_CLOCK", "clock is not set ("+now.UTC().Format(time.RFC3339)+")", nil)
+	}
+	devices := []struct {
+		name string
+		dev  any
+	}{{"card reader", f.Card}, {"printer", f.Printer}, {"host link", f.Host}}
+	for _, d := range devices {
+		if st, ok := d.dev.(SelfTester); ok {
+			if err := st.SelfTest(ctx); err != nil {
+				return stepErr("E_SELFTEST", d.name+" failed its self test", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (f *Flow) network(ctx context.Context, cp *Checkpoint) error {
+	f.show(ctx, Screen{Title: "网络 NETWORK", Lines: []string{"连接收单主机 Reaching the host"}})
+	if err := f.Host.Echo(ctx, f.Terminal); err != nil {
+		return stepErr("E_NETWORK", "acquirer host unreachable", err)
+	}
+	return nil
+}
+
+func (f *Flow) parameters(ctx context.Context, cp *Checkpoint) error {
+	f.show(ctx, Screen{Title: "参数 PARAMETERS", Lines: []string{"下载终端参数 Loading parameters"}})
+	m, err := f.Params.Parameters(ctx, f.Terminal)
+	if err != nil {
+		return stepErr("E_PARAMETERS", "merchant parameters unavailable", err)
+	}
+	if m.MID != f.Terminal.MID {
+		return stepErr("E_MID_MISMATCH", "merchant record is for MID "+m.MID+", terminal is "+f.Terminal.MID, nil)
+	}
+	if m.CardType != Debit && m.CardType != Credit {
+		return stepErr("E_PARAMETERS", fmt.Sprintf("merchant record has card type %q", m.CardType), nil)
+	}
+	cp.Merchant = &m
+	return nil
+}
+
+func (f *Flow) nextSTAN(cp *Checkpoint) int {
+	// 11 is six digits; 000000 is not a valid STAN.
+	cp.STAN = cp.STAN%999999 + 1
+	return cp.STAN
+}
+
+func (f *Flow) signOn(ctx context.Context, cp *Checkpoint) error {
+	f.show(ctx, Screen{Title: "签到 SIGN-ON", Lines: []string{"终端签到 Signing on"}})
+	stan := f.nextSTAN(cp)
+	if err := f.save(cp); err != nil {
+		return err
+	}
+	res, err := f.Host.SignOn(ctx, SignOnRequest{Terminal: f.Terminal, STAN: stan})
+	if err != nil {
+		return stepErr("E_SIGNON", "sign-on got no answer", err)
+	}
+	if res.RC != "00" {
+		return stepErr("E_SIGNON_DECLINED", "host refused sign-on, response code "+res.RC, nil)
+	}
+	if !res.KeysOK {
+		return stepErr("E_KEY_CHECK", "working key check value mismatch", nil)
+	}
+	cp.SignOn = &SignOnRecord{Batch: res.Batch, KeysOK: true, HostTime: res.HostTime.UTC()}
+	return nil
+}
+
+func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
+	if cp.Merchant == nil {
+		return stepErr("E_STATE", "no merchant record: parameters must run first", nil)
+	}
+	f.show(ctx, Screen{Title: "绑定结算卡 BIND CARD", Lines: []string{"请插入商户结算卡", "Insert the settlement card"}})
+	card, err := f.Card.ReadCard(ctx, "bind settlement card")
+	if err != nil {
+		return stepErr("E_CARD_READ", "card could not be read; remove it and insert again", err)
+	}
+	if err := f.Rules.Check(card, *cp.Merchant, f.Clock.Now()); err != nil {
+		return err
+	}
+	choice, err := f.UI.Ask(ctx, Screen{Title: "确认结算卡 CONFIRM CARD", Lines: []string{
+		card.PAN.Masked(), card.Name, string(CardTypeOf(card)) + " " + card.Label,
+	}}, Option{ID: "confirm", Key: "ENTER", Label: "确认 Confirm"}, Option{ID: "cancel", Key: "CANCEL", Label: "取消 Cancel"})
+	if err != nil {
+		return fmt.Errorf("provisioning: card confirmation: %w", err)
+	}
+	if choice != "confirm" {
+		return stepErr("E_NOT_CONFIRMED", "installer did not confirm the card", nil)
+	}
+	cp.Card = &BoundCard{Masked: card.PAN.Masked(), Name: card.Name, Type: CardTypeOf(card),
+		AID: card.AID, Label: card.Label, Expiry: card.Expiry}
+	return nil
+}
+
+// reverseInFlight sends the reversal for a message whose answer was never
+// recorded. It runs before anything else goes online, so a sale that reached
+// the host before a crash can never stay charged next to its retry.
+func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
+	if cp.InFlight == nil {
+		return nil
+	}
+	orig := *cp.InFlight
+	resp, err := f.Host.Reverse(ctx, ReversalRequest{Terminal: f.Terminal, Orig: orig, Reason: "98"})
+	if err != nil {
+		return stepErr("E_REVERSAL", fmt.Sprintf("reversal of %s STAN %06d got no answer; it will be sent again", orig.Kind, orig.STAN), err)
+	}
+	// A host answers 25 ("original not found") when the message never arrived:
+	// nothing to undo, and as final as 00.
+	if resp.RC != "00" && resp.RC != "25" {
+		return stepErr("E_REVERSAL", fmt.Sprintf("host refused the reversal of STAN %06d, response code %s", orig.STAN, resp.RC), nil)
+	}
+	cp.Reversed = append(cp.Reversed, ReversalNote{Kind: orig.Kind, STAN: orig.STAN})
+	cp.InFlight = nil
+	return f.save(cp)
+}
+
+func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
+	if cp.SignOn == nil || cp.Card == nil || cp.Merchant == nil {
+		return stepErr("E_STATE", "sign-on and card binding must come first", nil)
+	}
+	if err := f.reverseInFlight(ctx, cp); err != nil {
+		return err
+	}
+	if cp.Sale == nil {
+		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{fmt.Sprintf("金额 RMB %d.%02d", f.Amount/100, f.Amount%100), "请插卡 Insert card"}})
+		card, err := f.Card.ReadCard(ctx, "test sale")
+		if err != nil {
+			return stepErr("E_CARD_READ", "card could not be read; remove it and insert again", err)
+		}
+		req := SaleRequest{Terminal: f.Terminal, STAN: f.nextSTAN(cp), Batch: cp.SignOn.Batch, Amount: f.Amount, Card: card, Test: true}
+		// The reversal image is durable before the request leaves.
+		cp.InFlight = &InFlight{Kind: "sale", STAN: req.STAN, Batch: req.Batch, Amount: req.Amount}
+		if err := f.save(cp); err != nil {
+			return err
+		}
+		resp, err := f.Host.Sale(ctx, req)
+		if err != nil {
+			return stepErr("E_HOST", "sale got no answer; it will be reversed", err)
+		}
+		cp.InFlight = nil
+		if resp.RC != "00" {
+			if err := f.save(cp); err != nil {
+				return err
+			}
+			return stepErr("E_DECLINED", "test sale declined, response code "+resp.RC, nil)
+		}
+		cp.Sale = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Amount: req.Amount, RC: resp.RC, RRN: resp.RRN,
+			AuthCode: resp.AuthCode, Masked: card.PAN.Masked(), Time: resp.Time.UTC()}
+		if err := f.save(cp); err != nil {
+			return err
+		}
+	}
+	return f.printSlip(ctx, cp)
+}
+
+// printSlip prints the test sale's slip once; an attempt that may have printed
+// before a crash or a printer fault makes the next one a marked duplicate.
+func (f *Flow) printSlip(ctx context.Context, cp *Checkpoint) error {
+	if cp.Slip == nil {
+		cp.Slip = &SlipRecord{}
+	}
+	if cp.Slip.Printed {
+		return nil
+	}
+	cp.Slip.Attempts++
+	if err := f.save(cp); err != nil {
+		return err
+	}
+	r := Receipt{Merchant: *cp.Merchant, Terminal: f.Terminal, Card: *cp.Card, Txn: *cp.Sale,
+		Kind: "sale", Test: true, Duplicate: cp.Slip.Attempts > 1}
+	r.Card.Masked = cp.Sale.Masked
+	if err := f.Printer.PrintReceipt(ctx, r); err != nil {
+		return stepErr("E_PRINTER", "sales slip did not print; fix the printer and retry", err)
+	}
+	cp.Slip.Printed = true
+	return f.save(cp)
+}
+
+func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
+	if cp.Sale == nil {
+		return stepErr("E_STATE", "no test sale to void", nil)
+	}
+	if err := f.reverseInFlight(ctx, cp); err != nil {
+		return err
+	}
+	if cp.Void != nil {
+		return nil
+	}
+	f.show(ctx, Screen{Title: "撤销 VOID", Lines: []string{"撤销测试交易 Voiding the test sale", "请插卡 Insert card"}})
+	card, err := f.Card.ReadCard(ctx, "void test sale")
+	if err != nil {
+		return stepErr("E_CARD_READ", "card could not be read; remove it and insert again", err)
+	}
+	if card.PAN.Masked() != cp.Sale.Masked {
+		return stepErr("E_WRONG_CARD", "insert the card of the test sale ("+cp.Sale.Masked+")", nil)
+	}
+	req := VoidRequest{Terminal: f.Terminal, STAN: f.nextSTAN(cp), Batch: cp.Sale.Batch, Card: card, Orig: *cp.Sale}
+	cp.InFlight = &InFlight{Kind: "void", STAN: req.STAN, Batch: req.Batch, Amount: cp.Sale.Amount, OrigSTAN: cp.Sale.STAN}
+	if err := f.save(cp); err != nil {
+		return err
+	}
+	resp, err := f.Host.Void(ctx, req)
+	if err != nil {
+		return stepErr("E_HOST", "void got no answer; it will be reversed", err)
+	}
+	cp.InFlight = nil
+	if resp.RC != "00" {
+		if err := f.save(cp); err != nil {
+			return err
+		}
+		return stepErr("E_DECLINED", "void declined, response code "+resp.RC, nil)
+	}
+	cp.Void = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Amount: cp.Sale.Amount, RC: resp.RC, RRN: resp.RRN,
+		AuthCode: resp.AuthCode, Masked: cp.Sale.Masked, Time: resp.Time.UTC()}
+	return nil
+}
