@@ -84,7 +84,7 @@ func Slips(r provisioning.Receipt) []slip.Slip {
 		ICLines: ic, Duplicate: r.Duplicate, Test: r.Test,
 	}
 	merchant, holder := base, base
-	merchant.Copy, holder.Copy = slip.CopyMerchant, slip.CopyCardholder
+	merchant.Copy, holder.Copy = slip.Merchant, slip.Cardholder
 	return []slip.Slip{merchant, holder}
 }
 
