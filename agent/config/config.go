@@ -1,0 +1,840 @@
+// Package config reads, defaults and validates the daemon's one configuration
+// file (YAML).
+//
+// The file is strict: an unknown or misspelt key is an error, not a silently
+// ignored line, because a typo in "accepted_bins" or "ca_file" would otherwise
+// run a terminal with a setting the installer never meant. Every error is a
+// *Error that names the offending key by its YAML path ("terminal.mid") and,
+// when the key came from a file, its line. No error ever echoes a value: the
+// file holds the MQTT password and the salted hash of the settlement account,
+// and errors end up in logs and on support tickets.
+//
+// Parse applies defaults and runs Validate; the daemon then calls
+// ValidateForRun, which also insists on what only a real run needs (state_dir).
+// Default returns the complete configuration of the simulated demo.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole file. Field order is file order: Validate checks in this
+// order so the first error reported is the first one the installer meets when
+// reading the file top to bottom.
+type Config struct {
+	Terminal Terminal `yaml:"terminal"`
+	Merchant Merchant `yaml:"merchant"`
+	Host     Host     `yaml:"host"`
+	MQTT     MQTT     `yaml:"mqtt"`
+	Devices  Devices  `yaml:"devices"`
+	// StateDir holds the checkpoint and keys. Validate accepts it empty so
+	// Default (and the demo, which picks a temporary directory later) can be
+	// validated; ValidateForRun requires it.
+	StateDir string   `yaml:"state_dir"`
+	TestSale TestSale `yaml:"test_sale"`
+	Binding  Binding  `yaml:"binding"`
+	Sim      Sim      `yaml:"sim"`
+}
+
+// Terminal is the identity the acquirer issued for this device.
+type Terminal struct {
+	MID    string `yaml:"mid"`    // merchant ID, ISO 8583 field 42: exactly 15 digits
+	TID    string `yaml:"tid"`    // terminal ID, ISO 8583 field 41: exactly 8 digits
+	Serial string `yaml:"serial"` // device serial: 1 to 32 printable ASCII, no spaces
+}
+
+// Merchant is the merchant's registration as the acquirer holds it. The
+// settlement account is known only as a salted SHA-256 so the file never holds
+// a card number: binding compares the hash of the card presented against it.
+type Merchant struct {
+	Name        string `yaml:"name"`         // shop name, as printed on slips
+	LegalPerson string `yaml:"legal_person"` // the registered legal person
+	AccountName string `yaml:"account_name"` // name on the settlement account, when it differs (optional)
+	AccountHash string `yaml:"account_hash"` // hex SHA-256(salt bytes || PAN digits): 64 lowercase hex characters
+	AccountSalt string `yaml:"account_salt"` // hex salt, 16 to 64 bytes: 32 to 128 lowercase hex characters
+	CardType    string `yaml:"card_type"`    // "debit" or "credit", as provisioning.Debit/Credit
+}
+
+// Host is the acquirer host link (UnionPay ISO 8583 over TCP).
+type Host struct {
+	// Address is "sim" for the in-process host simulator, or host:port.
+	Address string `yaml:"address"`
+	// TPDU is the 5-byte transport header in front of every message, 10 hex
+	// digits. Default "6000030000".
+	TPDU string `yaml:"tpdu"`
+	// Header is the 6-byte UnionPay message header, 12 hex digits. Default
+	// "603100000000".
+	Header string `yaml:"header"`
+	// Timeout bounds one request/response exchange. Default 30s, 1s to 5m.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// MQTT is where the daemon reports status. An empty URL turns reporting off,
+// which is how a terminal without a broker still takes payments.
+type MQTT struct {
+	// URL is scheme://host:port with scheme tcp, mqtt (plain) or ssl, tls,
+	// mqtts (TLS). It must not carry credentials: URLs get logged.
+	URL      string `yaml:"url"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"` // never echoed by any error
+	CAFile   string `yaml:"ca_file"`  // PEM CA bundle for the broker; TLS schemes only
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"` // client certificate and key: both or neither
+	// Keepalive is the MQTT keepalive interval. Default 30s, 5s to 10m.
+	Keepalive time.Duration `yaml:"keepalive"`
+}
+
+// Devices picks the backend of each peripheral. This build has only the
+// simulated ones, so each must be "sim" (the default); the keys exist now so
+// files written for it keep working when hardware backends arrive.
+type Devices struct {
+	CardReader string `yaml:"card_reader"`
+	Printer    string `yaml:"printer"`
+	Keypad     string `yaml:"keypad"`
+	Screen     string `yaml:"screen"`
+}
+
+// TestSale is the small sale provisioning runs to prove the host link.
+type TestSale struct {
+	// Amount is a decimal CNY string such as "0.01" (a string, so no float
+	// rounding touches money). Default "0.01".
+	Amount string `yaml:"amount"`
+	// Minor is Amount in fen, filled by Validate; it is not read from the file.
+	Minor int64 `yaml:"-"`
+}
+
+// Binding restricts which cards may become the settlement card.
+type Binding struct {
+	// AcceptedBINs are PAN prefixes (1 to 11 digits); a card must start with
+	// one of them. Default ["62"], UnionPay's own range.
+	AcceptedBINs []string `yaml:"accepted_bins"`
+}
+
+// Sim configures the simulated card reader.
+type Sim struct {
+	// Card is the profile of the simulated card. Default "debit".
+	Card string `yaml:"card"`
+	// Cards, when set, are profiles presented in turn, one per read, so a demo
+	// can show a wrong card being rejected and the retry succeeding.
+	Cards []string `yaml:"cards"`
+}
+
+// Error is a problem with one key. Key is the YAML path ("terminal.mid",
+// "binding.accepted_bins[1]"), empty for a problem with the file as a whole.
+// Msg says what is wrong without repeating the value.
+type Error struct {
+	Key string
+	Msg string
+	// Line is the 1-based line in the file, when the error came from Parse
+	// and the key was present in the file; 0 otherwise.
+	Line int
+}
+
+// Error renders "config: terminal.mid: must be 15 digits", with "line N: "
+// after "config: " when the line is known.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("config: ")
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Defaults that Parse fills in for keys left out or empty.
+const (
+	DefaultTPDU      = "6000030000"
+	DefaultHeader    = "603100000000"
+	DefaultTimeout   = 30 * time.Second
+	DefaultKeepalive = 30 * time.Second
+	DefaultAmount    = "0.01"
+	DefaultSimCard   = "debit"
+	// SimDevice is the only device backend of this build.
+	SimDevice = "sim"
+)
+
+// defaultAcceptedBINs is a fresh slice each time so no caller can change the
+// default for others.
+func defaultAcceptedBINs() []string { return []string{"62"} }
+
+// Load reads the file at path and Parses it. A file that cannot be read is an
+// error naming the path (and wrapping the os error, so errors.Is(err,
+// fs.ErrNotExist) works); any other failure is a *Error.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		// The *PathError already says "open <path>: ...".
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data)
+}
+
+// Parse decodes one YAML document strictly, applies defaults and Validates.
+// Unknown keys, duplicate keys, wrong shapes (a list where a value belongs)
+// and more than one document are errors. Every error is a *Error.
+//
+// Parse walks the YAML node tree itself instead of yaml.v3's Decode with
+// KnownFields(true): Decode reports Go type names and a line but not the YAML
+// path, and its type errors quote the offending value, which could be the
+// password.
+func Parse(data []byte) (*Config, error) {
+	c := &Config{}
+	d := &walker{lines: map[string]int{}}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	switch err := dec.Decode(&doc); {
+	case errors.Is(err, io.EOF):
+		// Empty or comments only: an empty config, which Validate rejects
+		// key by key.
+	case err != nil:
+		return nil, syntaxError(err)
+	default:
+		if err := d.document(&doc, c); err != nil {
+			return nil, err
+		}
+		var next yaml.Node
+		switch err := dec.Decode(&next); {
+		case errors.Is(err, io.EOF):
+		case err != nil:
+			return nil, syntaxError(err)
+		default:
+			return nil, &Error{Msg: "only one YAML document is allowed", Line: next.Line}
+		}
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) && ce.Line == 0 {
+			ce.Line = d.lines[ce.Key]
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// yamlLine matches yaml.v3's "yaml: line 7: msg" syntax errors.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError turns a yaml.v3 error into a *Error carrying its line. yaml.v3
+// omits the line when the problem is on the first line; its line numbers
+// point at the construct being parsed and can be one line early.
+func syntaxError(err error) *Error {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return &Error{Msg: m[2], Line: n}
+	}
+	return &Error{Msg: strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// applyDefaults fills keys left out or empty. A present but empty
+// accepted_bins list is left alone so Validate rejects it: "accept nothing"
+// is a mistake, not a request for the default.
+func (c *Config) applyDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Host.TPDU, DefaultTPDU)
+	def(&c.Host.Header, DefaultHeader)
+	if c.Host.Timeout == 0 {
+		c.Host.Timeout = DefaultTimeout
+	}
+	if c.MQTT.Keepalive == 0 {
+		c.MQTT.Keepalive = DefaultKeepalive
+	}
+	def(&c.Devices.CardReader, SimDevice)
+	def(&c.Devices.Printer, SimDevice)
+	def(&c.Devices.Keypad, SimDevice)
+	def(&c.Devices.Screen, SimDevice)
+	def(&c.TestSale.Amount, DefaultAmount)
+	if c.Binding.AcceptedBINs == nil {
+		c.Binding.AcceptedBINs = defaultAcceptedBINs()
+	}
+	def(&c.Sim.Card, DefaultSimCard)
+}
+
+// Default is a complete, valid configuration for the simulated demo: the demo
+// merchant, the "sim" host and devices, and the settlement account hash of the
+// simulated debit card 6222021234567890128. MQTT.URL and StateDir are empty
+// for the demo to fill; TestSale.Minor is already set. Each call returns a new
+// value the caller may change.
+func Default() *Config {
+	return &Config{
+		Terminal: Terminal{MID: "898310048990001", TID: "10000001", Serial: "PA-DEMO-0001"},
+		Merchant: Merchant{
+			Name:        "上海示例便利店",
+			LegalPerson: "ZHANG SAN",
+			// SHA-256(salt bytes || "6222021234567890128"); config_test
+			// recomputes it.
+			AccountHash: "8120485adfe7b441934f50373d6b14c3534be8d67e0a9ba50c78e41227df9e62",
+			AccountSalt: "b1319be83fc55dc1f5f2e956433da823",
+			CardType:    "debit",
+		},
+		Host: Host{Address: "sim", TPDU: DefaultTPDU, Header: DefaultHeader, Timeout: DefaultTimeout},
+		MQTT: MQTT{Keepalive: DefaultKeepalive},
+		Devices: Devices{
+			CardReader: SimDevice, Printer: SimDevice, Keypad: SimDevice, Screen: SimDevice,
+		},
+		TestSale: TestSale{Amount: DefaultAmount, Minor: 1},
+		Binding:  Binding{AcceptedBINs: defaultAcceptedBINs()},
+		Sim:      Sim{Card: DefaultSimCard},
+	}
+}
+
+// ValidateForRun is Validate plus what only a running daemon needs: a
+// state_dir for the checkpoint and keys. The daemon calls it after Load;
+// Parse and Default do not require it so the demo can fill it in later.
+func (c *Config) ValidateForRun() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if strings.TrimSpace(c.StateDir) == "" {
+		return &Error{Key: "state_dir", Msg: "required: the directory for the checkpoint and keys"}
+	}
+	return nil
+}
+
+// Validate returns the first problem, in file order, as a *Error. It does not
+// apply defaults (Parse does), and it fills TestSale.Minor from
+// TestSale.Amount. The MQTT certificate and key files must be readable now,
+// so a missing file stops the daemon at start rather than at the first report.
+func (c *Config) Validate() error {
+	checks := []struct {
+		key string
+		msg string // empty when fine
+	}{
+		{"terminal.mid", digits(c.Terminal.MID, 15)},
+		{"terminal.tid", digits(c.Terminal.TID, 8)},
+		{"terminal.serial", serial(c.Terminal.Serial)},
+		{"merchant.name", text(c.Merchant.Name, true)},
+		{"merchant.legal_person", text(c.Merchant.LegalPerson, true)},
+		{"merchant.account_name", text(c.Merchant.AccountName, false)},
+		{"merchant.account_hash", lowerHex(c.Merchant.AccountHash, 64, 64)},
+		{"merchant.account_salt", lowerHex(c.Merchant.AccountSalt, 32, 128)},
+		{"merchant.card_type", oneOf(c.Merchant.CardType, "debit", "credit")},
+		{"host.address", hostAddress(c.Host.Address)},
+		{"host.tpdu", hexDigits(c.Host.TPDU, 10)},
+		{"host.header", hexDigits(c.Host.Header, 12)},
+		{"host.timeout", between(c.Host.Timeout, time.Second, 5*time.Minute)},
+	}
+	for _, ch := range checks {
+		if ch.msg != "" {
+			return &Error{Key: ch.key, Msg: ch.msg}
+		}
+	}
+	if err := c.MQTT.validate(); err != nil {
+		return err
+	}
+	for _, d := range []struct{ key, val string }{
+		{"devices.card_reader", c.Devices.CardReader},
+		{"devices.printer", c.Devices.Printer},
+		{"devices.keypad", c.Devices.Keypad},
+		{"devices.screen", c.Devices.Screen},
+	} {
+		if d.val != SimDevice {
+			return &Error{Key: d.key, Msg: `only "sim" is available in this build`}
+		}
+	}
+	minor, msg := parseAmount(c.TestSale.Amount)
+	if msg != "" {
+		return &Error{Key: "test_sale.amount", Msg: msg}
+	}
+	c.TestSale.Minor = minor
+	if len(c.Binding.AcceptedBINs) == 0 {
+		return &Error{Key: "binding.accepted_bins", Msg: "must list at least one card prefix (BIN)"}
+	}
+	for i, bin := range c.Binding.AcceptedBINs {
+		if len(bin) < 1 || len(bin) > 11 || !allDigits(bin) {
+			return &Error{Key: fmt.Sprintf("binding.accepted_bins[%d]", i), Msg: "must be 1 to 11 digits"}
+		}
+	}
+	if msg := profile(c.Sim.Card); msg != "" {
+		return &Error{Key: "sim.card", Msg: msg}
+	}
+	for i, p := range c.Sim.Cards {
+		if msg := profile(p); msg != "" {
+			return &Error{Key: fmt.Sprintf("sim.cards[%d]", i), Msg: msg}
+		}
+	}
+	return nil
+}
+
+// validate checks the mqtt section. Settings that only matter with a broker
+// are rejected when url is empty: they show the installer meant reporting to
+// be on, and silently running without it would hide the terminal from the
+// fleet.
+func (m *MQTT) validate() error {
+	tls := false
+	if m.URL != "" {
+		var msg string
+		tls, msg = brokerURL(m.URL)
+		if msg != "" {
+			return &Error{Key: "mqtt.url", Msg: msg}
+		}
+	}
+	needsURL := func(key, val string) error {
+		if val != "" && m.URL == "" {
+			return &Error{Key: key, Msg: "set but mqtt.url is empty (reporting is off)"}
+		}
+		return nil
+	}
+	if err := needsURL("mqtt.username", m.Username); err != nil {
+		return err
+	}
+	if err := needsURL("mqtt.password", m.Password); err != nil {
+		return err
+	}
+	if m.Password != "" && m.Username == "" {
+		// MQTT 3.1.1 allows a password only with a user name.
+		return &Error{Key: "mqtt.password", Msg: "requires mqtt.username"}
+	}
+	files := []struct{ key, val string }{
+		{"mqtt.ca_file", m.CAFile}, {"mqtt.cert_file", m.CertFile}, {"mqtt.key_file", m.KeyFile},
+	}
+	for _, f := range files {
+		if f.val == "" {
+			continue
+		}
+		if err := needsURL(f.key, f.val); err != nil {
+			return err
+		}
+		if !tls {
+			// A CA or client certificate on a plain link means the installer
+			// believes the link is encrypted; it is not.
+			return &Error{Key: f.key, Msg: "needs a TLS mqtt.url (ssl://, tls:// or mqtts://)"}
+		}
+	}
+	if m.KeyFile != "" && m.CertFile == "" {
+		return &Error{Key: "mqtt.cert_file", Msg: "required when mqtt.key_file is set"}
+	}
+	if m.CertFile != "" && m.KeyFile == "" {
+		return &Error{Key: "mqtt.key_file", Msg: "required when mqtt.cert_file is set"}
+	}
+	for _, f := range files {
+		if f.val == "" {
+			continue
+		}
+		if msg := readable(f.val); msg != "" {
+			return &Error{Key: f.key, Msg: msg}
+		}
+	}
+	if msg := between(m.Keepalive, 5*time.Second, 10*time.Minute); msg != "" {
+		return &Error{Key: "mqtt.keepalive", Msg: msg}
+	}
+	return nil
+}
+
+// brokerURL checks an MQTT broker URL and reports whether it uses TLS. The
+// message never quotes the URL, which might carry credentials.
+func brokerURL(s string) (tls bool, msg string) {
+	const want = "must be scheme://host:port with scheme tcp, mqtt, ssl, tls or mqtts"
+	u, err := url.Parse(s)
+	if err != nil {
+		return false, want
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt":
+	case "ssl", "tls", "mqtts":
+		tls = true
+	default:
+		return false, want
+	}
+	if u.User != nil {
+		return false, "must not carry credentials; use mqtt.username and mqtt.password"
+	}
+	if u.Opaque != "" || u.Hostname() == "" || !validPort(u.Port()) {
+		return false, want
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return false, "must not have a path, query or fragment"
+	}
+	return tls, ""
+}
+
+func hostAddress(s string) string {
+	const want = `must be "sim" or host:port`
+	if s == "" {
+		return "required: " + want[len("must be "):]
+	}
+	if s == "sim" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" || strings.ContainsAny(host, " \t") || !validPort(port) {
+		return want
+	}
+	return ""
+}
+
+func validPort(p string) bool {
+	if p == "" || len(p) > 5 || !allDigits(p) {
+		return false
+	}
+	n, _ := strconv.Atoi(p)
+	return n >= 1 && n <= 65535
+}
+
+// readable proves the file exists, is a regular file and can be read by this
+// process. It stats before opening so a FIFO or device named by mistake is
+// rejected instead of blocking the daemon's start in open(2).
+func readable(path string) string {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err.Error() // the *PathError names the path, which is not secret
+	}
+	if !st.Mode().IsRegular() {
+		return path + ": not a regular file"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	f.Close()
+	return ""
+}
+
+// parseAmount turns a decimal CNY string into fen without floating point. The
+// ceiling is 12 digits of fen, ISO 8583 field 4's width.
+func parseAmount(s string) (int64, string) {
+	const (
+		format = "must be a CNY amount such as 0.01 or 12.5 (digits, at most 2 decimals)"
+		ceil   = int64(999999999999)
+	)
+	if s == "" {
+		return 0, "required"
+	}
+	if s[0] == '-' {
+		return 0, "must be more than zero"
+	}
+	whole, frac, dot := strings.Cut(s, ".")
+	if whole == "" || !allDigits(whole) || (dot && (frac == "" || len(frac) > 2 || !allDigits(frac))) {
+		return 0, format
+	}
+	whole = strings.TrimLeft(whole, "0")
+	if len(whole) > 10 {
+		return 0, "must not exceed 9999999999.99"
+	}
+	var n int64
+	for _, r := range whole + (frac + "00")[:2] {
+		n = n*10 + int64(r-'0')
+	}
+	switch {
+	case n == 0:
+		return 0, "must be more than zero"
+	case n > ceil:
+		return 0, "must not exceed 9999999999.99"
+	}
+	return n, ""
+}
+
+var profileName = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+func profile(s string) string {
+	if !profileName.MatchString(s) {
+		return "must be a profile name of lowercase letters, digits and '-'"
+	}
+	return ""
+}
+
+func digits(s string, n int) string {
+	if s == "" {
+		return fmt.Sprintf("required: %d digits", n)
+	}
+	if len(s) != n || !allDigits(s) {
+		return fmt.Sprintf("must be %d digits", n)
+	}
+	return ""
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func serial(s string) string {
+	if len(s) < 1 || len(s) > 32 {
+		return "must be 1 to 32 printable ASCII characters without spaces"
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return "must be 1 to 32 printable ASCII characters without spaces"
+		}
+	}
+	return ""
+}
+
+// text checks a name printed on slips and sent to the host: valid UTF-8 with
+// no control characters, which would garble a receipt or a message field.
+func text(s string, required bool) string {
+	if strings.TrimSpace(s) == "" {
+		if required {
+			return "required"
+		}
+		if s == "" {
+			return ""
+		}
+		return "must not be only spaces"
+	}
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return "must not contain control characters"
+		}
+	}
+	return ""
+}
+
+// lowerHex accepts lowercase hex only, and an even number of digits: hashes
+// and salts are compared as strings, and every common tool (sha256sum,
+// hex.EncodeToString) writes lowercase. It never quotes the value.
+func lowerHex(s string, lo, hi int) string {
+	var want string
+	if lo == hi {
+		want = fmt.Sprintf("must be %d lowercase hex characters", lo)
+	} else {
+		want = fmt.Sprintf("must be %d to %d lowercase hex characters (%d to %d bytes)", lo, hi, lo/2, hi/2)
+	}
+	if s == "" {
+		return "required: " + want[len("must be "):]
+	}
+	if len(s) < lo || len(s) > hi || len(s)%2 != 0 {
+		return want
+	}
+	for i := 0; i < len(s); i++ {
+		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
+			return want
+		}
+	}
+	return ""
+}
+
+// hexDigits checks wire constants (TPDU, header), which are decoded to bytes,
+// so either case is fine.
+func hexDigits(s string, n int) string {
+	if len(s) != n {
+		return fmt.Sprintf("must be %d hex digits", n)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20 // fold ASCII letters to lowercase
+		if !(s[i] >= '0' && s[i] <= '9' || c >= 'a' && c <= 'f') {
+			return fmt.Sprintf("must be %d hex digits", n)
+		}
+	}
+	return ""
+}
+
+func oneOf(s string, allowed ...string) string {
+	for _, a := range allowed {
+		if s == a {
+			return ""
+		}
+	}
+	return `must be "` + strings.Join(allowed, `" or "`) + `"`
+}
+
+func between(d, lo, hi time.Duration) string {
+	if d < lo || d > hi {
+		return fmt.Sprintf("must be between %v and %v", fmtDuration(lo), fmtDuration(hi))
+	}
+	return ""
+}
+
+// fmtDuration prints 5m rather than time's 5m0s.
+func fmtDuration(d time.Duration) string {
+	if d >= time.Minute && d%time.Minute == 0 {
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
+// walker copies a YAML node tree into a struct by its yaml tags, rejecting
+// unknown keys, duplicates and wrong shapes by YAML path. It records the line
+// of every key it sees so Parse can point Validate's errors at the file.
+type walker struct {
+	lines map[string]int
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+func (w *walker) document(doc *yaml.Node, c *Config) error {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil
+	}
+	n := doc.Content[0]
+	if isNull(n) {
+		return nil
+	}
+	if resolve(n).Kind != yaml.MappingNode {
+		return &Error{Msg: "the file must be a mapping of keys (terminal:, merchant:, ...)", Line: n.Line}
+	}
+	return w.value("", n, reflect.ValueOf(c).Elem())
+}
+
+// value decodes n into v. path is the YAML path of n; messages describe the
+// shape expected and found, never the value.
+func (w *walker) value(path string, n *yaml.Node, v reflect.Value) error {
+	n = resolve(n)
+	bad := func(want string) error {
+		return &Error{Key: path, Msg: fmt.Sprintf("must be %s, not %s", want, shape(n)), Line: n.Line}
+	}
+	switch {
+	case v.Type() == durationType:
+		if isNull(n) {
+			return nil
+		}
+		if n.Kind != yaml.ScalarNode {
+			return bad("a duration such as 30s")
+		}
+		s := n.Value
+		if s == "" {
+			return nil // as if left out: the default applies
+		}
+		if allDigits(strings.TrimPrefix(s, "-")) {
+			// yaml.v3 would read a bare number as nanoseconds.
+			return &Error{Key: path, Msg: "needs a unit, such as 30s or 5m", Line: n.Line}
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return &Error{Key: path, Msg: "must be a duration such as 30s or 5m", Line: n.Line}
+		}
+		v.SetInt(int64(d))
+	case v.Kind() == reflect.String:
+		if isNull(n) {
+			return nil
+		}
+		if n.Kind != yaml.ScalarNode {
+			return bad("a single value")
+		}
+		// The text as written, so "0898..." keeps its zero and "0.10" its
+		// trailing zero, whatever type YAML would resolve it to.
+		v.SetString(n.Value)
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
+		if isNull(n) {
+			return nil
+		}
+		if n.Kind != yaml.SequenceNode {
+			return bad("a list")
+		}
+		out := make([]string, len(n.Content))
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			w.lines[p] = item.Line
+			if err := w.value(p, item, reflect.ValueOf(&out[i]).Elem()); err != nil {
+				return err
+			}
+		}
+		v.Set(reflect.ValueOf(out))
+	case v.Kind() == reflect.Struct:
+		if isNull(n) {
+			return nil
+		}
+		if n.Kind != yaml.MappingNode {
+			return bad("a mapping of keys")
+		}
+		return w.mapping(path, n, v)
+	default:
+		// Only reachable if a field of a new type is added to Config
+		// without teaching the walker about it.
+		return &Error{Key: path, Msg: fmt.Sprintf("internal: cannot decode into %v", v.Type())}
+	}
+	return nil
+}
+
+func (w *walker) mapping(path string, n *yaml.Node, v reflect.Value) error {
+	fields := yamlFields(v.Type())
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			return &Error{Key: path, Msg: "keys must be plain names", Line: k.Line}
+		}
+		p := join(path, k.Value)
+		if seen[k.Value] {
+			return &Error{Key: p, Msg: fmt.Sprintf("duplicate key (first at line %d)", w.lines[p]), Line: k.Line}
+		}
+		seen[k.Value] = true
+		w.lines[p] = k.Line
+		idx, ok := fields[k.Value]
+		if !ok {
+			return &Error{Key: p, Msg: "unknown key", Line: k.Line}
+		}
+		if err := w.value(p, val, v.Field(idx)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// yamlFields maps yaml key to field index, skipping `yaml:"-"` and untagged
+// fields: every key the file may hold is spelt out in a tag.
+func yamlFields(t reflect.Type) map[string]int {
+	m := make(map[string]int, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			m[name] = i
+		}
+	}
+	return m
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// resolve follows an alias (*anchor) to its target.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	n = resolve(n)
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+func shape(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "a single value"
+	default:
+		return "this"
+	}
+}

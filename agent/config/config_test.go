@@ -1,0 +1,593 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/posagent/posagent/provisioning"
+)
+
+// examplePath is the commented example shipped at the repo root.
+const examplePath = "../../testdata/posagent.example.yaml"
+
+// Values the base file of the table tests carries, so every case can check
+// that none of them leaks into an error.
+const (
+	secretPassword = "Pa55-s3cret-XYZ"
+	demoHash       = "8120485adfe7b441934f50373d6b14c3534be8d67e0a9ba50c78e41227df9e62"
+	demoSalt       = "b1319be83fc55dc1f5f2e956433da823"
+)
+
+func readExample(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// edit returns base with each path (a.b.c) set to the YAML snippet that
+// follows it; the snippet "<absent>" removes the key. It edits the node tree
+// so cases state only the key they break.
+func edit(t testing.TB, base string, kv ...string) string {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(base), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		var val *yaml.Node
+		if kv[i+1] != "<absent>" {
+			var v yaml.Node
+			if err := yaml.Unmarshal([]byte(kv[i+1]), &v); err != nil {
+				t.Fatalf("snippet %q: %v", kv[i+1], err)
+			}
+			if len(v.Content) == 0 {
+				val = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: ""}
+			} else {
+				val = v.Content[0]
+			}
+		}
+		setPath(doc.Content[0], strings.Split(kv[i], "."), val)
+	}
+	out, err := yaml.Marshal(&doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+func setPath(m *yaml.Node, parts []string, val *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value != parts[0] {
+			continue
+		}
+		switch {
+		case len(parts) > 1:
+			setPath(m.Content[i+1], parts[1:], val)
+		case val == nil:
+			m.Content = slices.Delete(m.Content, i, i+2)
+		default:
+			m.Content[i+1] = val
+		}
+		return
+	}
+	if val == nil {
+		return
+	}
+	key := &yaml.Node{Kind: yaml.ScalarNode, Value: parts[0]}
+	if len(parts) == 1 {
+		m.Content = append(m.Content, key, val)
+		return
+	}
+	sub := &yaml.Node{Kind: yaml.MappingNode}
+	m.Content = append(m.Content, key, sub)
+	setPath(sub, parts[1:], val)
+}
+
+func TestExampleFile(t *testing.T) {
+	c, err := Load(examplePath)
+	if err != nil {
+		t.Fatalf("Load(example): %v", err)
+	}
+	if err := c.ValidateForRun(); err != nil {
+		t.Fatalf("ValidateForRun(example): %v", err)
+	}
+	// The example documents the demo: apart from the state_dir it names and
+	// its explicit empty sim.cards, it is Default().
+	want := Default()
+	want.StateDir = "/var/lib/posagent"
+	want.Sim.Cards = []string{}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("example differs from Default():\n got %+v\nwant %+v", c, want)
+	}
+}
+
+// TestExampleHasEveryKey keeps the example complete as keys are added.
+func TestExampleHasEveryKey(t *testing.T) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(readExample(t)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var inFile []string
+	var walk func(prefix string, n *yaml.Node)
+	walk = func(prefix string, n *yaml.Node) {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := join(prefix, n.Content[i].Value)
+			inFile = append(inFile, p)
+			if n.Content[i+1].Kind == yaml.MappingNode {
+				walk(p, n.Content[i+1])
+			}
+		}
+	}
+	walk("", doc.Content[0])
+	var inStruct []string
+	var fields func(prefix string, t reflect.Type)
+	fields = func(prefix string, t reflect.Type) {
+		for name, i := range yamlFields(t) {
+			p := join(prefix, name)
+			inStruct = append(inStruct, p)
+			if ft := t.Field(i).Type; ft.Kind() == reflect.Struct && ft != durationType {
+				fields(p, ft)
+			}
+		}
+	}
+	fields("", reflect.TypeFor[Config]())
+	slices.Sort(inFile)
+	slices.Sort(inStruct)
+	if !slices.Equal(inFile, inStruct) {
+		t.Errorf("example keys:\n%v\nstruct keys:\n%v", inFile, inStruct)
+	}
+}
+
+func TestDefault(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Default().Validate: %v", err)
+	}
+	if c.TestSale.Minor != 1 {
+		t.Errorf("Minor = %d, want 1", c.TestSale.Minor)
+	}
+	var ce *Error
+	if err := c.ValidateForRun(); !errors.As(err, &ce) || ce.Key != "state_dir" {
+		t.Errorf("ValidateForRun without state_dir = %v, want *Error for state_dir", err)
+	}
+	c.StateDir = t.TempDir()
+	if err := c.ValidateForRun(); err != nil {
+		t.Errorf("ValidateForRun with state_dir: %v", err)
+	}
+
+	// The hash must be that of the simulated debit card under the salt, or
+	// the demo could never bind.
+	salt, err := hex.DecodeString(c.Merchant.AccountSalt)
+	if err != nil || len(salt) != 16 {
+		t.Fatalf("salt: %d bytes, %v", len(salt), err)
+	}
+	sum := sha256.Sum256(append(salt, "6222021234567890128"...))
+	if got := hex.EncodeToString(sum[:]); got != c.Merchant.AccountHash {
+		t.Errorf("AccountHash does not match SHA-256(salt || demo PAN)")
+	}
+
+	// Each call is a fresh value.
+	c.Binding.AcceptedBINs[0] = "4"
+	if Default().Binding.AcceptedBINs[0] != "62" {
+		t.Error("Default shares its slice between calls")
+	}
+}
+
+// TestMarshalRoundTrip: the demo may write Default() out with yaml.Marshal;
+// what it writes must parse back to the same config.
+func TestMarshalRoundTrip(t *testing.T) {
+	want := Default()
+	want.StateDir = "/tmp/posagent-demo"
+	want.MQTT.URL = "tcp://127.0.0.1:1883"
+	want.Host.Timeout = 90 * time.Second
+	want.Sim.Cards = []string{"credit", "debit"}
+	b, err := yaml.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Parse(b)
+	if err != nil {
+		t.Fatalf("Parse(Marshal(Default())): %v\n%s", err, b)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestDefaultsApplied(t *testing.T) {
+	minimal := `
+terminal: {mid: "898310048990001", tid: "10000001", serial: PA-1}
+merchant:
+  name: Shop
+  legal_person: LI SI
+  account_hash: ` + demoHash + `
+  account_salt: ` + demoSalt + `
+  card_type: credit
+host: {address: "10.0.0.1:8583"}
+`
+	c, err := Parse([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Host.TPDU != DefaultTPDU || c.Host.Header != DefaultHeader || c.Host.Timeout != 30*time.Second ||
+		c.MQTT.Keepalive != 30*time.Second || c.Devices != (Devices{"sim", "sim", "sim", "sim"}) ||
+		c.TestSale.Amount != "0.01" || c.TestSale.Minor != 1 ||
+		!slices.Equal(c.Binding.AcceptedBINs, []string{"62"}) || c.Sim.Card != "debit" || c.Sim.Cards != nil {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestScalarsKeepTheirText(t *testing.T) {
+	// Unquoted, YAML would resolve these to numbers (and 00000001 to octal);
+	// the config keeps the text as written.
+	c, err := Parse([]byte(edit(t, readExample(t),
+		"terminal.tid", "00000001",
+		"test_sale.amount", "12.50",
+		"binding.accepted_bins", "[62, 0622]",
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Terminal.TID != "00000001" || c.TestSale.Minor != 1250 || !slices.Equal(c.Binding.AcceptedBINs, []string{"62", "0622"}) {
+		t.Errorf("got tid %q minor %d bins %v", c.Terminal.TID, c.TestSale.Minor, c.Binding.AcceptedBINs)
+	}
+}
+
+// TestInvalid breaks one key at a time and expects a *Error naming it. The
+// base has MQTT on with a password, so every case also proves that no error
+// echoes the password, salt or hash.
+func TestInvalid(t *testing.T) {
+	dir := t.TempDir()
+	pem := filepath.Join(dir, "client.pem")
+	if err := os.WriteFile(pem, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+
+	base := edit(t, readExample(t),
+		"mqtt.url", "ssl://broker.example.com:8883",
+		"mqtt.username", "pos-10000001",
+		"mqtt.password", secretPassword,
+	)
+	if _, err := Parse([]byte(base)); err != nil {
+		t.Fatalf("base: %v", err)
+	}
+
+	cases := []struct {
+		name string
+		key  string   // expected Error.Key
+		kv   []string // path, snippet pairs applied to base
+	}{
+		{"mid short", "terminal.mid", []string{"terminal.mid", `"12345"`}},
+		{"mid letters", "terminal.mid", []string{"terminal.mid", `"89831004899000A"`}},
+		{"mid missing", "terminal.mid", []string{"terminal.mid", "<absent>"}},
+		{"tid long", "terminal.tid", []string{"terminal.tid", `"100000011"`}},
+		{"tid list", "terminal.tid", []string{"terminal.tid", `[1]`}},
+		{"tid mapping", "terminal.tid", []string{"terminal.tid", `{a: 1}`}},
+		{"serial space", "terminal.serial", []string{"terminal.serial", `"PA DEMO"`}},
+		{"serial empty", "terminal.serial", []string{"terminal.serial", `""`}},
+		{"serial long", "terminal.serial", []string{"terminal.serial", strings.Repeat("X", 33)}},
+		{"serial non-ascii", "terminal.serial", []string{"terminal.serial", "PA-示例"}},
+		{"name empty", "merchant.name", []string{"merchant.name", `""`}},
+		{"name control", "merchant.name", []string{"merchant.name", `"a\ab"`}},
+		{"legal person missing", "merchant.legal_person", []string{"merchant.legal_person", "<absent>"}},
+		{"account name blank", "merchant.account_name", []string{"merchant.account_name", `"   "`}},
+		{"hash short", "merchant.account_hash", []string{"merchant.account_hash", demoHash[:63]}},
+		{"hash upper", "merchant.account_hash", []string{"merchant.account_hash", strings.ToUpper(demoHash)}},
+		{"hash not hex", "merchant.account_hash", []string{"merchant.account_hash", "g" + demoHash[1:]}},
+		{"salt 15 bytes", "merchant.account_salt", []string{"merchant.account_salt", demoSalt[:30]}},
+		{"salt odd", "merchant.account_salt", []string{"merchant.account_salt", demoSalt + "a"}},
+		{"salt 65 bytes", "merchant.account_salt", []string{"merchant.account_salt", strings.Repeat("ab", 65)}},
+		{"card type", "merchant.card_type", []string{"merchant.card_type", "prepaid"}},
+		{"address empty", "host.address", []string{"host.address", `""`}},
+		{"address no port", "host.address", []string{"host.address", "acquirer.example.com"}},
+		{"address port 0", "host.address", []string{"host.address", "acquirer.example.com:0"}},
+		{"address port big", "host.address", []string{"host.address", "acquirer.example.com:65536"}},
+		{"address no host", "host.address", []string{"host.address", `":8583"`}},
+		{"tpdu short", "host.tpdu", []string{"host.tpdu", `"600003000"`}},
+		{"tpdu not hex", "host.tpdu", []string{"host.tpdu", `"60000300zz"`}},
+		{"header short", "host.header", []string{"host.header", `"6031"`}},
+		{"timeout small", "host.timeout", []string{"host.timeout", "500ms"}},
+		{"timeout big", "host.timeout", []string{"host.timeout", "6m"}},
+		{"timeout no unit", "host.timeout", []string{"host.timeout", "30"}},
+		{"timeout junk", "host.timeout", []string{"host.timeout", "soon"}},
+		{"timeout list", "host.timeout", []string{"host.timeout", "[30s]"}},
+		{"url scheme", "mqtt.url", []string{"mqtt.url", "http://broker:1883"}},
+		{"url no port", "mqtt.url", []string{"mqtt.url", "tcp://broker"}},
+		{"url creds", "mqtt.url", []string{"mqtt.url", "tcp://user:" + secretPassword + "@broker:1883"}},
+		{"url path", "mqtt.url", []string{"mqtt.url", "tcp://broker:1883/x"}},
+		{"url garbage", "mqtt.url", []string{"mqtt.url", `"::::"`}},
+		{"url opaque", "mqtt.url", []string{"mqtt.url", `"tcp:broker:1883"`}},
+		{"username without url", "mqtt.username", []string{"mqtt.url", `""`}},
+		{"password without username", "mqtt.password", []string{"mqtt.username", `""`}},
+		{"password list", "mqtt.password", []string{"mqtt.password", "[" + secretPassword + "]"}},
+		{"password mapping", "mqtt.password", []string{"mqtt.password", "{x: " + secretPassword + "}"}},
+		{"ca on plain link", "mqtt.ca_file", []string{"mqtt.url", "tcp://broker:1883", "mqtt.ca_file", pem}},
+		{"ca missing", "mqtt.ca_file", []string{"mqtt.ca_file", missing}},
+		{"ca directory", "mqtt.ca_file", []string{"mqtt.ca_file", dir}},
+		{"key without cert", "mqtt.cert_file", []string{"mqtt.key_file", pem}},
+		{"cert missing", "mqtt.cert_file", []string{"mqtt.cert_file", missing, "mqtt.key_file", pem}},
+		{"cert without key", "mqtt.key_file", []string{"mqtt.cert_file", pem}},
+		{"key missing", "mqtt.key_file", []string{"mqtt.cert_file", pem, "mqtt.key_file", missing}},
+		{"keepalive small", "mqtt.keepalive", []string{"mqtt.keepalive", "1s"}},
+		{"keepalive big", "mqtt.keepalive", []string{"mqtt.keepalive", "11m"}},
+		{"card reader", "devices.card_reader", []string{"devices.card_reader", "pcsc"}},
+		{"printer", "devices.printer", []string{"devices.printer", "escpos"}},
+		{"keypad", "devices.keypad", []string{"devices.keypad", "gpio"}},
+		{"screen", "devices.screen", []string{"devices.screen", "tty"}},
+		{"state dir list", "state_dir", []string{"state_dir", "[/a, /b]"}},
+		{"amount zero", "test_sale.amount", []string{"test_sale.amount", `"0.00"`}},
+		{"amount 3 decimals", "test_sale.amount", []string{"test_sale.amount", `"1.234"`}},
+		{"bins empty", "binding.accepted_bins", []string{"binding.accepted_bins", "[]"}},
+		{"bins scalar", "binding.accepted_bins", []string{"binding.accepted_bins", "62"}},
+		{"bin letters", "binding.accepted_bins[1]", []string{"binding.accepted_bins", `["62", "62a"]`}},
+		{"bin long", "binding.accepted_bins[0]", []string{"binding.accepted_bins", `["622202123456"]`}},
+		{"bin nested", "binding.accepted_bins[0]", []string{"binding.accepted_bins", `[[62]]`}},
+		{"sim card upper", "sim.card", []string{"sim.card", "Debit"}},
+		{"sim cards empty name", "sim.cards[1]", []string{"sim.cards", `[debit, ""]`}},
+		{"sim cards space", "sim.cards[0]", []string{"sim.cards", `["wrong card"]`}},
+		{"unknown key", "terminal.mdi", []string{"terminal.mdi", `"898310048990001"`}},
+		{"unknown section", "reporting", []string{"reporting", "{on: true}"}},
+		{"unknown nested in mqtt", "mqtt.passwd", []string{"mqtt.passwd", secretPassword}},
+		{"section scalar", "terminal", []string{"terminal", "5"}},
+		{"section list", "mqtt", []string{"mqtt", "[a]"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := edit(t, base, tc.kv...)
+			_, err := Parse([]byte(src))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Parse = %v, want *Error for %s\n%s", err, tc.key, src)
+			}
+			t.Log(err)
+			if ce.Key != tc.key {
+				t.Errorf("Key = %q, want %q (%v)", ce.Key, tc.key, err)
+			}
+			for _, v := range []string{secretPassword, demoHash, demoSalt, strings.ToUpper(demoHash), demoHash[:63], demoSalt[:30]} {
+				if strings.Contains(strings.ToLower(err.Error()), strings.ToLower(v)) {
+					t.Errorf("error echoes a secret value: %v", err)
+				}
+			}
+			// A key present in the file is located by line.
+			if !strings.HasSuffix(tc.name, "missing") && ce.Line == 0 && tc.kv[1] != "<absent>" {
+				t.Errorf("no line number in %v", err)
+			}
+		})
+	}
+}
+
+func TestUnknownKeyNamesKeyAndLine(t *testing.T) {
+	src := "terminal:\n  mid: \"898310048990001\"\n  colour: red\n"
+	_, err := Parse([]byte(src))
+	if err == nil || err.Error() != "config: line 3: terminal.colour: unknown key" {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestDuplicateKey(t *testing.T) {
+	src := "terminal:\n  tid: \"10000001\"\n  tid: \"10000002\"\n"
+	_, err := Parse([]byte(src))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Key != "terminal.tid" || ce.Line != 3 || !strings.Contains(ce.Msg, "line 2") {
+		t.Errorf("err = %#v", err)
+	}
+}
+
+func TestValidationErrorHasLine(t *testing.T) {
+	src := edit(t, readExample(t), "host.tpdu", `"12"`)
+	_, err := Parse([]byte(src))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Key != "host.tpdu" {
+		t.Fatalf("err = %v", err)
+	}
+	want := 1 + slices.IndexFunc(strings.Split(src, "\n"), func(l string) bool {
+		return strings.Contains(l, "tpdu:")
+	})
+	if ce.Line != want {
+		t.Errorf("Line = %d, want %d", ce.Line, want)
+	}
+}
+
+func TestSyntaxError(t *testing.T) {
+	for _, src := range []string{
+		"terminal:\n  mid: 1\n tid: 2\n",
+		"terminal:\n  mid: \"1\n",
+		"mqtt:\n  password: " + secretPassword + ": x\n",
+		"mqtt:\n  password: \"" + secretPassword + "\n",
+		"mqtt:\n  password: [" + secretPassword + "\n",
+	} {
+		_, err := Parse([]byte(src))
+		var ce *Error
+		if !errors.As(err, &ce) {
+			t.Errorf("Parse(%q) = %v, want *Error", src, err)
+			continue
+		}
+		if ce.Line == 0 || !strings.HasPrefix(err.Error(), "config: line ") {
+			t.Errorf("Parse(%q) = %v, want a line number", src, err)
+		}
+		if strings.Contains(err.Error(), secretPassword) {
+			t.Errorf("syntax error echoes the password: %v", err)
+		}
+	}
+}
+
+func TestWholeFile(t *testing.T) {
+	cases := []struct {
+		name, src, key string
+	}{
+		{"empty", "", "terminal.mid"},
+		{"comments only", "# nothing\n", "terminal.mid"},
+		{"null", "~\n", "terminal.mid"},
+		{"scalar", "hello\n", ""},
+		{"list", "- a\n", ""},
+		{"two documents", readExample(t) + "---\nstate_dir: /x\n", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.src))
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Key != tc.key {
+				t.Errorf("err = %v, want *Error with Key %q", err, tc.key)
+			}
+		})
+	}
+}
+
+func TestLoadMissingFileNamesPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope", "posagent.yaml")
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want it to name %s", err, path)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("errors.Is(err, fs.ErrNotExist) = false for %v", err)
+	}
+}
+
+func TestLoadDirectoryNamesPath(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), dir) {
+		t.Errorf("err = %v, want it to name %s", err, dir)
+	}
+}
+
+func TestMQTTWithTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	var paths []string
+	for _, n := range []string{"ca.pem", "cert.pem", "key.pem"} {
+		p := filepath.Join(dir, n)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	src := edit(t, readExample(t),
+		"mqtt.url", "mqtts://broker.example.com:8883",
+		"mqtt.ca_file", paths[0], "mqtt.cert_file", paths[1], "mqtt.key_file", paths[2])
+	if _, err := Parse([]byte(src)); err != nil {
+		t.Errorf("Parse: %v", err)
+	}
+}
+
+func TestValidateForRunStateDir(t *testing.T) {
+	c, err := Parse([]byte(edit(t, readExample(t), "state_dir", "<absent>")))
+	if err != nil {
+		t.Fatalf("Parse without state_dir: %v", err)
+	}
+	var ce *Error
+	if err := c.ValidateForRun(); !errors.As(err, &ce) || ce.Key != "state_dir" {
+		t.Errorf("ValidateForRun = %v, want *Error for state_dir", err)
+	}
+}
+
+func TestParseAmount(t *testing.T) {
+	cases := []struct {
+		in    string
+		minor int64
+		ok    bool
+	}{
+		{"0.01", 1, true},
+		{"12.5", 1250, true},
+		{"3", 300, true},
+		{"12.50", 1250, true},
+		{"007.1", 710, true},
+		{"100", 10000, true},
+		{"9999999999.99", 999999999999, true},
+		{"0009999999999.99", 999999999999, true},
+		{"", 0, false},
+		{"0", 0, false},
+		{"0.00", 0, false},
+		{"-1", 0, false},
+		{"-0.01", 0, false},
+		{"+1", 0, false},
+		{"1.234", 0, false},
+		{"1.", 0, false},
+		{".5", 0, false},
+		{"1.2.3", 0, false},
+		{"1,50", 0, false},
+		{"1e3", 0, false},
+		{" 1", 0, false},
+		{"abc", 0, false},
+		{"NaN", 0, false},
+		{"10000000000", 0, false},
+		{"10000000000.00", 0, false},
+		{"99999999999999999999999", 0, false},
+		{"１", 0, false}, // fullwidth digit
+	}
+	for _, tc := range cases {
+		minor, msg := parseAmount(tc.in)
+		if ok := msg == ""; ok != tc.ok || minor != tc.minor {
+			t.Errorf("parseAmount(%q) = %d, %q; want %d, ok=%v", tc.in, minor, msg, tc.minor, tc.ok)
+		}
+	}
+}
+
+func TestValidateFillsMinor(t *testing.T) {
+	c := Default()
+	c.TestSale.Amount = "12.5"
+	if err := c.Validate(); err != nil || c.TestSale.Minor != 1250 {
+		t.Errorf("Validate = %v, Minor = %d", err, c.TestSale.Minor)
+	}
+}
+
+func TestErrorString(t *testing.T) {
+	for _, tc := range []struct {
+		e    Error
+		want string
+	}{
+		{Error{Key: "terminal.mid", Msg: "must be 15 digits"}, "config: terminal.mid: must be 15 digits"},
+		{Error{Key: "terminal.mid", Msg: "must be 15 digits", Line: 3}, "config: line 3: terminal.mid: must be 15 digits"},
+		{Error{Msg: "did not find expected key", Line: 7}, "config: line 7: did not find expected key"},
+	} {
+		if got := tc.e.Error(); got != tc.want {
+			t.Errorf("%#v.Error() = %q, want %q", tc.e, got, tc.want)
+		}
+	}
+}
+
+// TestCardTypesMatchProvisioning keeps the accepted strings in step with the
+// provisioning flow, which reads card_type as a provisioning.CardType.
+func TestCardTypesMatchProvisioning(t *testing.T) {
+	for _, ct := range []provisioning.CardType{provisioning.Debit, provisioning.Credit} {
+		c := Default()
+		c.Merchant.CardType = string(ct)
+		if err := c.Validate(); err != nil {
+			t.Errorf("card_type %q: %v", ct, err)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(readExample(f)))
+	f.Add([]byte("terminal: {mid: \"1\"}\n"))
+	f.Add([]byte("a: &x [1]\nb: *x\n"))
+	f.Add([]byte("host:\n  timeout: 30\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Parse error is %T, want *Error: %v", err, err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Parse accepted a config Validate rejects: %v", err)
+		}
+	})
+}
