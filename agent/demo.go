@@ -35,6 +35,9 @@ func Demo(ctx context.Context, d DemoOptions) (Result, error) {
 		out.w = io.Discard
 	}
 	d.Stdout = out
+	if d.Stderr == nil {
+		d.Stderr = io.Discard
+	}
 	cfg := config.Default()
 	cfg.Sim.Cards = d.Cards
 	if d.StateDir == "" {
