@@ -266,7 +266,9 @@ func TestDemoRejectionsOnScreenAndMQTT(t *testing.T) {
 				}
 			}
 			// The screen wraps long lines: compare without the frame and spaces.
-			squash := func(s string) string { return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '|' || r == '│' }), "") }
+			squash := func(s string) string {
+				return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '|' || r == '│' }), "")
+			}
 			if !strings.Contains(squash(screen.String()), squash(st.Error.Message)) || !strings.Contains(screen.String(), code) {
 				t.Errorf("screen does not show %s %q:\n%s", code, st.Error.Message, screen.String())
 			}
