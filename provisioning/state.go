@@ -175,7 +175,8 @@ func Decode(b []byte) (Checkpoint, error) {
 
 // Status is one report to central monitoring: the retained current state of the
 // terminal and, with Event, the transition that produced it. Its JSON is the MQTT
-// payload (docs/mqtt.md); it carries masked card numbers only.
+// payload (docs/mqtt.md), where the reporter adds its sequence number; it
+// carries masked card numbers only.
 type Status struct {
 	TID     string        `json:"tid"`
 	MID     string        `json:"mid"`

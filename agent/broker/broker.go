@@ -1,0 +1,203 @@
+// Package broker runs an embedded MQTT broker (mochi-mqtt) in-process.
+//
+// It exists for `posagent demo` and for tests: it gives the reporter and the
+// monitor a real MQTT peer without installing mosquitto. It is not meant for the
+// firmware build (paho and mochi together cost ~7.7 MB on armhf), so only the demo
+// and test binaries should import it. Every client is allowed in: it listens on
+// loopback by default and has no notion of users.
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// Broker is a running embedded broker with one TCP listener.
+type Broker struct {
+	srv       *mqtt.Server
+	tcp       *tcpListener
+	closeOnce sync.Once
+}
+
+// Start listens on addr (for example "127.0.0.1:0" for a free port) and serves
+// MQTT 3.1.1 and 5 clients until Close. It returns once the listener is bound, so
+// URL is valid and clients can connect at once.
+//
+// mochi logs every connection at info level; the broker logs through logger
+// (nil means slog.Default()) but only at warning level and above, so a demo's
+// output stays about the terminal, not the broker.
+func Start(addr string, logger *slog.Logger) (*Broker, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = slog.New(minLevel{h: logger.Handler(), min: slog.LevelWarn}).With("component", "mqtt-broker")
+
+	// InlineClient lets the broker itself publish and subscribe (demo and tests use
+	// it to watch or inject without a network client).
+	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: logger})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, fmt.Errorf("broker: auth hook: %w", err)
+	}
+	tcp := &tcpListener{id: "tcp", address: addr, conns: map[net.Conn]struct{}{}}
+	// AddListener binds the socket (net.Listen) before returning, so a port in use
+	// is reported here and not lost in a goroutine.
+	if err := srv.AddListener(tcp); err != nil {
+		_ = srv.Close()
+		return nil, fmt.Errorf("broker: listen %s: %w", addr, err)
+	}
+	// Serve does not block: it starts the accept loops and returns.
+	if err := srv.Serve(); err != nil {
+		_ = srv.Close()
+		return nil, fmt.Errorf("broker: serve: %w", err)
+	}
+	return &Broker{srv: srv, tcp: tcp}, nil
+}
+
+// Addr is the bound listener address, "127.0.0.1:PORT" with the real port.
+func (b *Broker) Addr() string { return b.tcp.Address() }
+
+// URL is the address as a paho broker URL, "tcp://127.0.0.1:PORT".
+func (b *Broker) URL() string { return "tcp://" + b.Addr() }
+
+// DropClient cuts the network connection of the client with that ID without an
+// MQTT DISCONNECT, as a pulled cable or a dead 4G link would: the broker
+// publishes the client's Will. It reports whether such a client was connected.
+// The demo and tests use it to show what monitoring sees when a terminal drops.
+func (b *Broker) DropClient(id string) bool {
+	cl, ok := b.srv.Clients.Get(id)
+	if !ok || cl.Closed() || cl.Net.Conn == nil {
+		return false
+	}
+	// Only the socket is closed: the broker's read loop then fails and sends the
+	// Will, exactly the path of a connection lost on the network. (cl.Stop would
+	// also mark the client closed, and a read loop that notices that first ends
+	// quietly, without the Will.)
+	_ = cl.Net.Conn.Close()
+	return true
+}
+
+// Close disconnects every client and stops listening. Clients see their
+// connection dropped; the broker keeps nothing (no persistence hook), so retained
+// messages are gone with it.
+// Calling it again does nothing (mochi itself would panic).
+func (b *Broker) Close() error {
+	var err error
+	b.closeOnce.Do(func() { err = b.srv.Close() })
+	return err
+}
+
+// minLevel drops records below min whatever the wrapped handler would accept:
+// mochi is chatty at info level.
+type minLevel struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.h.Enabled(ctx, l)
+}
+
+func (m minLevel) Handle(ctx context.Context, r slog.Record) error { return m.h.Handle(ctx, r) }
+
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h: m.h.WithAttrs(as), min: m.min}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h: m.h.WithGroup(name), min: m.min}
+}
+
+// tcpListener is mochi's TCP listener plus a register of the connections it
+// accepted, so that Close can close every one of them.
+//
+// mochi's own Close closes the clients it finds in its client map and then
+// waits for every connection's goroutine. A client that reconnects at once
+// after losing its connection (paho does) can be dropped from that map by the
+// old connection's cleanup, which deletes by client ID; mochi then never closes
+// it and Close waits forever. Closing the sockets we accepted ends those
+// goroutines whatever the map says.
+type tcpListener struct {
+	id, address string
+	l           net.Listener
+	log         *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
+}
+
+var _ listeners.Listener = (*tcpListener)(nil)
+
+func (t *tcpListener) ID() string       { return t.id }
+func (t *tcpListener) Protocol() string { return "tcp" }
+
+func (t *tcpListener) Address() string {
+	if t.l != nil {
+		return t.l.Addr().String()
+	}
+	return t.address
+}
+
+func (t *tcpListener) Init(log *slog.Logger) error {
+	t.log = log
+	l, err := net.Listen("tcp", t.address)
+	if err != nil {
+		return err
+	}
+	t.l = l
+	return nil
+}
+
+func (t *tcpListener) Serve(establish listeners.EstablishFn) {
+	for {
+		c, err := t.l.Accept()
+		if err != nil {
+			return // closed
+		}
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		t.conns[c] = struct{}{}
+		t.mu.Unlock()
+		go func() {
+			if err := establish(t.id, c); err != nil {
+				// A client that goes away without DISCONNECT ends up here; for
+				// a broker that is normal, so not a warning.
+				t.log.Debug("client connection ended", "remote", c.RemoteAddr().String(), "err", err)
+			}
+			t.mu.Lock()
+			delete(t.conns, c)
+			t.mu.Unlock()
+		}()
+	}
+}
+
+func (t *tcpListener) Close(closeClients listeners.CloseFn) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	t.mu.Unlock()
+
+	closeClients(t.id) // mochi's way first: DISCONNECT to MQTT 5 clients
+	if t.l != nil {
+		_ = t.l.Close()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.conns {
+		_ = c.Close()
+	}
+}

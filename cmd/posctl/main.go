@@ -1,0 +1,112 @@
+// Command posctl is the field and support tool for posagent terminals.
+//
+//	posctl watch --mqtt URL [--tid TID] [--json] [--once] [--user U --password-file F]
+//
+// watch shows what central monitoring sees (agent/monitor): presence, the
+// retained status and every event of one terminal or the whole fleet. More
+// subcommands (decode, card, ticket) plug into the switch in run.
+//
+// Exit status: 0 done (including Ctrl-C), 1 runtime error, 2 bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/posagent/posagent/agent/monitor"
+)
+
+const usage = `usage: posctl <command> [flags]
+
+commands:
+  watch   follow what central monitoring sees over MQTT
+          posctl watch --mqtt URL [--tid TID] [--json] [--once] [--user U --password-file F]
+
+run "posctl <command> -h" for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole command, minus os.Exit, so tests call it with buffers.
+// args excludes the program name.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	// SIGINT/SIGTERM cancel the context: a watch ends cleanly with exit 0.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch args[0] {
+	case "watch":
+		return watch(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "posctl: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}
+
+// watch runs `posctl watch`.
+func watch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("posctl watch", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		o        monitor.Options
+		passFile string
+	)
+	fs.StringVar(&o.URL, "mqtt", "", "broker URL, e.g. tcp://127.0.0.1:1883 or ssl://broker:8883 (required)")
+	fs.StringVar(&o.TID, "tid", "", "watch one terminal (default: all)")
+	fs.BoolVar(&o.JSON, "json", false, "one JSON object per message: {topic, retained, payload}")
+	fs.BoolVar(&o.Once, "once", false, "print the retained snapshot and exit")
+	fs.StringVar(&o.Username, "user", "", "broker user name")
+	// A file, not a flag value: command lines show up in ps and shell history.
+	fs.StringVar(&passFile, "password-file", "", "file holding the broker password (first line)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: posctl watch --mqtt URL [--tid TID] [--json] [--once] [--user U --password-file F]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2 // flag already printed the problem and the usage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "posctl watch: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	if o.URL == "" {
+		fmt.Fprintln(stderr, "posctl watch: --mqtt is required")
+		fs.Usage()
+		return 2
+	}
+	if passFile != "" {
+		b, err := os.ReadFile(passFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "posctl: password file: %v\n", err)
+			return 1
+		}
+		o.Password, _, _ = strings.Cut(string(b), "\n")
+		o.Password = strings.TrimSuffix(o.Password, "\r")
+	}
+	o.Out = stdout
+	if err := monitor.Watch(ctx, o); err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	return 0
+}
