@@ -191,13 +191,18 @@ func (t *tcpListener) Close(closeClients listeners.CloseFn) {
 	t.closed = true
 	t.mu.Unlock()
 
-	closeClients(t.id) // mochi's way first: DISCONNECT to MQTT 5 clients
 	if t.l != nil {
 		_ = t.l.Close()
 	}
+	// The sockets go first. mochi's closeClients writes a DISCONNECT to each
+	// client under that client's lock; a write stuck on a peer that stopped
+	// reading holds the lock, and Close hung forever in tests (seen once in 80
+	// runs). On closed sockets every write fails at once and mochi only does
+	// its bookkeeping.
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	for c := range t.conns {
 		_ = c.Close()
 	}
+	t.mu.Unlock()
+	closeClients(t.id)
 }

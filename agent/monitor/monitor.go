@@ -51,7 +51,8 @@ var ErrNoStatus = errors.New("monitor: no retained status")
 
 // Watch subscribes to the state, status and events topics of o.TID (or of every
 // terminal) and prints one line per message to o.Out until ctx ends, when it
-// returns nil. With o.Once it prints only the retained snapshot and returns nil.
+// returns nil. In text mode a live status message is not printed: the event
+// with the same seq already was. With o.Once it prints only the retained snapshot and returns nil.
 // It fails if the first connection or subscription fails; later losses are
 // reconnected and resubscribed.
 func Watch(ctx context.Context, o Options) error {
@@ -140,6 +141,11 @@ func Watch(ctx context.Context, o Options) error {
 	for {
 		select {
 		case m := <-msgs:
+			// Every live status is also an event: in text mode show it once, as
+			// the event. The retained status is the snapshot a late watcher needs.
+			if !o.JSON && !m.Retained() && strings.HasSuffix(m.Topic(), "/status") {
+				continue
+			}
 			if err := printMessage(out, o.JSON, m); err != nil {
 				return err
 			}
