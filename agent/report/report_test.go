@@ -524,12 +524,14 @@ func TestReconnectsAndRepublishesBirth(t *testing.T) {
 	r := newReporter(t, b.URL(), nil)
 	s.until(t, "online", isState(Online))
 
-	// Cut the reporter's connection from the broker side: the Will goes out,
-	// then paho reconnects and the birth puts "online" back.
+	// Cut the reporter's connection from the broker side: paho reconnects and
+	// the birth puts "online" back. Whether the Will goes out first is a race
+	// inside mochi (a reconnect that wins it is a session takeover, which sends
+	// no Will), so it is not asserted here; TestWillOnConnectionLoss covers the
+	// Will with a connection that stays down.
 	if !b.DropClient("posagent-" + tid) {
 		t.Fatal("reporter not connected")
 	}
-	s.until(t, "Will", isState(Offline))
 	s.until(t, "online again", isState(Online))
 	in := statuses(3)
 	for _, st := range in {
