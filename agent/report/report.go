@@ -181,6 +181,7 @@ func New(opts Options) (*Reporter, error) {
 		// (paho resets its store on the first clean connect, which would strand
 		// anything queued there while connecting).
 		SetCleanSession(true).
+		SetStore(newCopyStore()).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(opts.RetryInterval).
 		SetAutoReconnect(true).
