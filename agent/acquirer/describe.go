@@ -1,0 +1,123 @@
+package acquirer
+
+import (
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/moov-io/bertlv"
+	"github.com/moov-io/iso8583"
+
+	"github.com/posagent/posagent/provisioning/pan"
+)
+
+// Description is a JSON-able view of a message: {"mti": ..., "fields": {...}}.
+// Binary fields are uppercase hex, field 55 is a TLV list, and sensitive
+// fields are masked unless revealed.
+type Description struct {
+	MTI    string         `json:"mti"`
+	Fields map[string]any `json:"fields"`
+}
+
+// TLV is one element of field 55 in a Description.
+type TLV struct {
+	Tag   string `json:"tag"`
+	Value string `json:"value,omitempty"` // hex
+	TLVs  []TLV  `json:"tlvs,omitempty"`
+}
+
+// masked replaces a secret value of n characters.
+func masked(n int) string { return fmt.Sprintf("[masked %d]", n) }
+
+// Describe renders m for people and logs. Unless reveal is set, the PAN (2)
+// shows first 6 / last 4, tracks (35, 36), the PIN block (52) and keys (62)
+// are replaced, and inside field 55 the PAN (5A), track-2 equivalent (57)
+// and track discretionary data (9F1F, 9F20) are masked.
+func Describe(m *iso8583.Message, reveal bool) (Description, error) {
+	mti, err := m.GetMTI()
+	if err != nil {
+		return Description{}, &FieldError{Op: "describe", Field: 0}
+	}
+	d := Description{MTI: mti, Fields: map[string]any{}}
+	ids := make([]int, 0)
+	for id := range m.GetFields() {
+		if id > 1 {
+			ids = append(ids, id)
+		}
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		key := strconv.Itoa(id)
+		switch id {
+		case 52, 55, 62, 64:
+			b := GetBytes(m, id)
+			switch {
+			case id == 55:
+				d.Fields[key] = describeTLV(b, reveal)
+			case reveal || id == 64:
+				d.Fields[key] = strings.ToUpper(hex.EncodeToString(b))
+			default:
+				d.Fields[key] = masked(len(b))
+			}
+		default:
+			s := Get(m, id)
+			switch {
+			case reveal:
+			case id == 2:
+				s = pan.Mask(s)
+			case id == 35 || id == 36:
+				s = masked(len(s))
+			}
+			d.Fields[key] = s
+		}
+	}
+	return d, nil
+}
+
+// sensitiveTags are the EMV tags that carry the PAN or track data.
+var sensitiveTags = map[string]bool{"5A": true, "57": true, "9F1F": true, "9F20": true, "56": true, "9F6B": true}
+
+func describeTLV(b []byte, reveal bool) any {
+	tlvs, err := decodeTLV(b)
+	if err != nil {
+		// Not TLV: show it only when revealing, it may be anything.
+		if reveal {
+			return strings.ToUpper(hex.EncodeToString(b))
+		}
+		return masked(len(b))
+	}
+	return convertTLV(tlvs, reveal)
+}
+
+// decodeTLV is bertlv.Decode made safe: a crafted long-form length can make
+// it slice out of range.
+func decodeTLV(b []byte) (tlvs []bertlv.TLV, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			tlvs, err = nil, &FieldError{Op: "unpack", Field: 55}
+		}
+	}()
+	tlvs, err = bertlv.Decode(b)
+	if err != nil {
+		return nil, &FieldError{Op: "unpack", Field: 55}
+	}
+	return tlvs, nil
+}
+
+func convertTLV(in []bertlv.TLV, reveal bool) []TLV {
+	out := make([]TLV, 0, len(in))
+	for _, t := range in {
+		e := TLV{Tag: t.Tag}
+		if len(t.TLVs) > 0 {
+			e.TLVs = convertTLV(t.TLVs, reveal)
+		} else if !reveal && sensitiveTags[t.Tag] {
+			e.Value = masked(len(t.Value) * 2)
+		} else {
+			e.Value = strings.ToUpper(hex.EncodeToString(t.Value))
+		}
+		out = append(out, e)
+	}
+	return out
+}

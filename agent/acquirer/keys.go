@@ -1,0 +1,162 @@
+package acquirer
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// Key is clear key material. It prints, logs and marshals as its check value
+// only, so a careless %v, slog attribute or JSON encoding cannot leak it.
+type Key []byte
+
+// String shows the check value, never the key.
+func (k Key) String() string {
+	if len(k) == 0 {
+		return "key(none)"
+	}
+	cv, err := CheckValue(k)
+	if err != nil {
+		return "key(invalid length)"
+	}
+	return "key(kcv=" + strings.ToUpper(hex.EncodeToString(cv)) + ")"
+}
+
+// GoString hides the key from %#v too.
+func (k Key) GoString() string { return k.String() }
+
+// LogValue hides the key from log/slog.
+func (k Key) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// MarshalText hides the key from JSON and YAML; the key store writes keys
+// through its own record type on purpose.
+func (k Key) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// KeyMode is sign-on field 60.3: which working keys the terminal asks for.
+type KeyMode string
+
+// Key modes of sign-on (PROTOCOLS.md §1).
+const (
+	// SingleDES asks for single-length PIK and MAK ("001").
+	SingleDES KeyMode = "001"
+	// DoubleDES asks for double-length PIK, MAK and TDK ("004").
+	DoubleDES KeyMode = "004"
+)
+
+// WorkingKeys are the keys a sign-on delivers, in clear.
+type WorkingKeys struct {
+	PIK Key // PIN key
+	MAK Key // MAC key
+	TDK Key // track data key; empty in single-DES mode
+}
+
+// ErrKeyCheck is returned when a working key's check value does not match:
+// the key was not decrypted under the right TMK, so it must not be used.
+var ErrKeyCheck = errors.New("acquirer: working key check value mismatch")
+
+// ErrField62 is returned when sign-on field 62 has a length the key mode does
+// not allow.
+var ErrField62 = errors.New("acquirer: field 62: length does not fit the key mode")
+
+// keyLayout is one key in field 62: its name and clear length.
+type keyLayout struct {
+	name string
+	n    int
+}
+
+func layout(mode KeyMode, total int) ([]keyLayout, error) {
+	switch mode {
+	case SingleDES:
+		if total == 24 {
+			return []keyLayout{{"PIK", 8}, {"MAK", 8}}, nil
+		}
+	case DoubleDES:
+		switch total {
+		case 60:
+			return []keyLayout{{"PIK", 16}, {"MAK", 16}, {"TDK", 16}}, nil
+		case 40: // some hosts leave the TDK out
+			return []keyLayout{{"PIK", 16}, {"MAK", 16}}, nil
+		}
+	default:
+		return nil, fmt.Errorf("acquirer: key mode %q is not supported", mode)
+	}
+	return nil, ErrField62
+}
+
+// DecryptWorkingKeys decrypts sign-on response field 62 under the TMK and
+// accepts the keys only when every check value matches. The layout is
+// PIK(8) CV(4) MAK(8) CV(4) for SingleDES and PIK(16) CV(4) MAK(16) CV(4)
+// [TDK(16) CV(4)] for DoubleDES; each check value is of the clear key.
+func DecryptWorkingKeys(tmk Key, mode KeyMode, field62 []byte) (WorkingKeys, error) {
+	l, err := layout(mode, len(field62))
+	if err != nil {
+		return WorkingKeys{}, err
+	}
+	var keys [3]Key
+	off := 0
+	for i, kl := range l {
+		clear, err := DecryptECB(tmk, field62[off:off+kl.n])
+		if err != nil {
+			return WorkingKeys{}, wrapKeyErr("TMK", err)
+		}
+		if !checkValueMatches(clear, field62[off+kl.n:off+kl.n+4]) {
+			return WorkingKeys{}, fmt.Errorf("acquirer: %s: %w", kl.name, ErrKeyCheck)
+		}
+		keys[i] = clear
+		off += kl.n + 4
+	}
+	return WorkingKeys{PIK: keys[0], MAK: keys[1], TDK: keys[2]}, nil
+}
+
+// EncryptWorkingKeys builds sign-on response field 62: each key encrypted
+// under the TMK and followed by its check value. It is the host's half of
+// DecryptWorkingKeys (the simulator uses it).
+func EncryptWorkingKeys(tmk Key, mode KeyMode, wk WorkingKeys) ([]byte, error) {
+	n := 8
+	ks := []struct {
+		name string
+		k    Key
+	}{{"PIK", wk.PIK}, {"MAK", wk.MAK}}
+	if mode == DoubleDES {
+		n = 16
+		if len(wk.TDK) > 0 {
+			ks = append(ks, struct {
+				name string
+				k    Key
+			}{"TDK", wk.TDK})
+		}
+	} else if mode != SingleDES {
+		return nil, fmt.Errorf("acquirer: key mode %q is not supported", mode)
+	}
+	var out []byte
+	for _, k := range ks {
+		if len(k.k) != n {
+			return nil, wrapKeyErr(k.name, ErrKeyLength)
+		}
+		enc, err := EncryptECB(tmk, k.k)
+		if err != nil {
+			return nil, wrapKeyErr("TMK", err)
+		}
+		cv, err := CheckValue(k.k)
+		if err != nil {
+			return nil, wrapKeyErr(k.name, err)
+		}
+		out = append(append(out, enc...), cv...)
+	}
+	return out, nil
+}
+
+// ParseKey decodes a hex key of 8, 16 or 24 bytes (16, 32 or 48 hex digits).
+// Errors never repeat the input.
+func ParseKey(s string) (Key, error) {
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, errors.New("acquirer: key is not hex")
+	}
+	if len(b) != 8 && len(b) != 16 && len(b) != 24 {
+		return nil, ErrKeyLength
+	}
+	return Key(b), nil
+}

@@ -1,0 +1,188 @@
+package hostsim_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/posagent/posagent/agent/hostsim"
+	"github.com/posagent/posagent/provisioning"
+	"github.com/posagent/posagent/provisioning/pan"
+)
+
+// The install flow itself, on the real client and simulator: the fakes below
+// stand in for the card reader, printer, screen, reporting and disk only.
+
+type memStore struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (s *memStore) Load() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b == nil {
+		return nil, provisioning.ErrNoState
+	}
+	return append([]byte(nil), s.b...), nil
+}
+
+func (s *memStore) Save(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b = append([]byte(nil), b...)
+	return nil
+}
+
+type staticParams struct{ m provisioning.Merchant }
+
+func (p staticParams) Parameters(context.Context, provisioning.Terminal) (provisioning.Merchant, error) {
+	return p.m, nil
+}
+
+type cardReader struct{ c provisioning.Card }
+
+func (r cardReader) ReadCard(context.Context, string) (provisioning.Card, error) { return r.c, nil }
+
+type printer struct{}
+
+func (printer) PrintReceipt(context.Context, provisioning.Receipt) error { return nil }
+
+type reporter struct{}
+
+func (reporter) Report(context.Context, provisioning.Status) {}
+
+// installer confirms cards and retries failures; at the attentions listed in
+// dieAt it returns an error instead, as a terminal losing power there would
+// stop the flow.
+type installer struct {
+	attentions int
+	dieAt      map[int]bool
+}
+
+func (*installer) Show(context.Context, provisioning.Screen) error { return nil }
+
+func (i *installer) Ask(_ context.Context, _ provisioning.Screen, opts ...provisioning.Option) (string, error) {
+	for _, o := range opts {
+		if o.ID == "confirm" {
+			return "confirm", nil
+		}
+	}
+	i.attentions++
+	if i.dieAt[i.attentions] {
+		return "", errors.New("power cut")
+	}
+	return "retry", nil
+}
+
+// luhnCard is the test card with a correct check digit, as binding requires.
+func luhnCard() provisioning.Card {
+	c := card
+	for d := 0; d < 10; d++ {
+		p := pan.MustParse(fmt.Sprintf("622202123456789012%d", d))
+		if p.LuhnValid() {
+			c.PAN = p
+		}
+	}
+	c.Name, c.Type = "ZHANG/SAN", provisioning.Debit
+	return c
+}
+
+func (e *env) flow(t *testing.T, c provisioning.Card, st *memStore, ui *installer) *provisioning.Flow {
+	t.Helper()
+	f, err := newFlow(c, e.c, st, ui)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// newFlow is the install flow on host h with the fakes of this file.
+func newFlow(c provisioning.Card, h provisioning.Host, st provisioning.Store, ui provisioning.Prompter) (*provisioning.Flow, error) {
+	hash, err := provisioning.AccountHash("00112233", c.PAN)
+	if err != nil {
+		return nil, err
+	}
+	m := provisioning.Merchant{MID: mid, Name: "TEST SHOP", LegalPerson: "ZHANG SAN", AccountHash: hash,
+		AccountSalt: "00112233", CardType: provisioning.Debit}
+	return &provisioning.Flow{Terminal: terminal, Amount: 1, Params: staticParams{m}, Card: cardReader{c},
+		Host: h, Printer: printer{}, UI: ui, Reporter: reporter{}, Store: st, Clock: provisioning.SystemClock{},
+		Log: quiet, MaxAttempts: 10}, nil
+}
+
+// ledgerTotals runs checkLedger and also matches the flow's own record.
+func assertFlowLedger(t *testing.T, e *env, cp provisioning.Checkpoint, wantReversed int) {
+	t.Helper()
+	if cp.Step != provisioning.StepLive || cp.Sale == nil || cp.Void == nil || cp.InFlight != nil {
+		t.Fatalf("checkpoint %+v", cp)
+	}
+	v, r := checkLedger(t, e.path)
+	if v != 1 || r != wantReversed {
+		t.Fatalf("ledger: voided %d, reversed %d; want 1 and %d", v, r, wantReversed)
+	}
+	if len(cp.Reversed) < wantReversed {
+		t.Fatalf("flow noted %d reversals, host %d", len(cp.Reversed), wantReversed)
+	}
+}
+
+func TestFlowAgainstSimulator(t *testing.T) {
+	type step struct {
+		kind string
+		a    hostsim.Action
+	}
+	cases := []step{{}}
+	for _, k := range []string{hostsim.KindSale, hostsim.KindVoid} {
+		for _, a := range hostsim.Actions {
+			cases = append(cases, step{k, a})
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.kind+"/"+string(tc.a), func(t *testing.T) {
+			e := newEnv(t, nil, shortTimeout)
+			if tc.a != "" {
+				e.srv.Inject(tc.kind, fault(tc.a))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cp, err := e.flow(t, luhnCard(), &memStore{}, &installer{}).Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			if tc.kind == hostsim.KindSale && faultOutcome[tc.a] != nil {
+				want = 1 // the unanswered sale; its retry is voided
+			}
+			assertFlowLedger(t, e, cp, want)
+		})
+	}
+}
+
+// TestFlowRestartWithSaleInFlight: the terminal loses power while a sale the
+// host approved is unanswered. The restarted agent (new client on the same
+// key store, same checkpoint) reverses it before anything else: one reversal,
+// one voided sale.
+func TestFlowRestartWithSaleInFlight(t *testing.T) {
+	e := newEnv(t, nil, shortTimeout)
+	e.srv.Inject(hostsim.KindSale, hostsim.Fault{Action: hostsim.NoAnswer})
+	st := &memStore{}
+	c := luhnCard()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cp, err := e.flow(t, c, st, &installer{dieAt: map[int]bool{1: true}}).Run(ctx)
+	if err == nil || cp.InFlight == nil || cp.InFlight.Kind != "sale" {
+		t.Fatalf("first run: %v, %+v", err, cp.InFlight)
+	}
+	// The host approved the sale the terminal never heard about.
+	if es := e.ledger.Entries(); len(es) != 1 || es[0].Event != hostsim.EventApproved || es[0].Kind != hostsim.KindSale {
+		t.Fatalf("ledger before the restart: %+v", es)
+	}
+	e.restartClient()
+	cp, err = e.flow(t, c, st, &installer{}).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertFlowLedger(t, e, cp, 1)
+}

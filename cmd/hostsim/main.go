@@ -1,0 +1,117 @@
+// Command hostsim is an acquirer host simulator for the UnionPay POS dialect
+// (see package agent/hostsim): a peer for the terminal's tests, bench and demo.
+//
+//	hostsim --listen 127.0.0.1:0 --ledger ledger.jsonl --tmk HEX [--mid MID,...]
+//	        [--mac unionpay-ecb|x9.19] [--mac-full-key] [--batch 000001]
+//	        [--fault kind=action[:delay][*times]]...
+//
+// It prints "listening on ADDR" once it accepts, so a script can start it on
+// port 0 and read the port. The TMK may come from $HOSTSIM_TMK instead of the
+// command line, where other users could read it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/agent/hostsim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type faults []string
+
+// String joins the faults (flag.Value).
+func (f *faults) String() string { return strings.Join(*f, ",") }
+
+// Set adds one --fault (flag.Value).
+func (f *faults) Set(s string) error { *f = append(*f, s); return nil }
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("hostsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:0", "TCP address to listen on (loopback only in tests)")
+	ledgerPath := fs.String("ledger", "", "ledger file (JSON lines, fsynced per entry); required")
+	tmkHex := fs.String("tmk", "", "terminal master key, hex (or $HOSTSIM_TMK)")
+	mids := fs.String("mid", "", "known merchant ids, comma separated; empty accepts every MID")
+	mac := fs.String("mac", string(acquirer.MACUnionPayECB), "MAC algorithm: unionpay-ecb or x9.19")
+	fullKey := fs.Bool("mac-full-key", false, "MAC with the whole double-length MAK (3DES)")
+	batch := fs.String("batch", "000001", "batch number handed out at sign-on")
+	var fl faults
+	fs.Var(&fl, "fault", "inject a fault: kind=action[:delay][*times]; kinds sign-on echo sale void reversal; actions delay no-answer close-mid garbage wrong-mac duplicate (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if *tmkHex == "" {
+		*tmkHex = os.Getenv("HOSTSIM_TMK")
+	}
+	tmk, err := acquirer.ParseKey(*tmkHex)
+	if err != nil {
+		fmt.Fprintln(stderr, "hostsim: --tmk:", err)
+		return 2
+	}
+	if *ledgerPath == "" {
+		fmt.Fprintln(stderr, "hostsim: --ledger is required")
+		return 2
+	}
+	cfg := hostsim.Config{TMK: tmk, MAC: acquirer.MACAlgorithm(*mac), MACFullKey: *fullKey, Batch: *batch, Log: log}
+	if *mids != "" {
+		cfg.MIDs = strings.Split(*mids, ",")
+	}
+	type inj struct {
+		kind string
+		f    hostsim.Fault
+	}
+	var injs []inj
+	for _, s := range fl {
+		k, f, err := hostsim.ParseFault(s)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+		injs = append(injs, inj{k, f})
+	}
+	if _, err := acquirer.ComputeMAC(cfg.MAC, make(acquirer.Key, 8), nil); err != nil {
+		fmt.Fprintln(stderr, "hostsim: --mac:", err)
+		return 2
+	}
+	l, err := hostsim.OpenLedger(*ledgerPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer l.Close()
+	cfg.Ledger = l
+	srv, err := hostsim.New(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	for _, i := range injs {
+		srv.Inject(i.kind, i.f)
+	}
+	addr, err := srv.Listen(*listen)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "listening on", addr)
+	log.Info("hostsim up", "addr", addr.String(), "tmk", tmk, "ledger", *ledgerPath)
+	<-ctx.Done()
+	srv.Close()
+	return 0
+}
