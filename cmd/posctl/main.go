@@ -1,6 +1,7 @@
 // Command posctl is the field and support tool for posagent terminals.
 //
 //	posctl watch --mqtt URL [--tid TID] [--json] [--once] [--user U --password-file F]
+//	posctl decode track [--reveal] [--lrc] TRACK
 //
 // watch shows what central monitoring sees (agent/monitor): presence, the
 // retained status and every event of one terminal or the whole fleet. More
@@ -28,6 +29,8 @@ const usage = `usage: posctl <command> [flags]
 commands:
   watch   follow what central monitoring sees over MQTT
           posctl watch --mqtt URL [--tid TID] [--json] [--once] [--user U --password-file F]
+  decode  decode what a device sent, card numbers masked
+          posctl decode track [--reveal] [--lrc] TRACK
 
 run "posctl <command> -h" for the flags of a command.
 `
@@ -50,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "watch":
 		return watch(ctx, args[1:], stdout, stderr)
+	case "decode":
+		return decode(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
