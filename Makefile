@@ -6,7 +6,12 @@ BIN       := bin
 CMDS      := posagent posctl
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all build demo test test-go cross lint bench deps clean
+# Pure-Go packages whose tests also run as armv7 binaries under qemu-user.
+# agent/acquirer waits for moov-io/iso8583's 32-bit fix; the PC/SC driver for cgo.
+ARM_TEST_PKGS := ./provisioning/... ./agent/store ./agent/slip ./agent/ui ./agent/config ./agent/sim \
+	./drivers/magstripe ./drivers/printer ./drivers/serialport ./agent/devsim
+
+.PHONY: all build demo test test-go test-arm cross lint bench fuzz deps clean
 
 all: build
 
@@ -26,6 +31,9 @@ test:
 test-go:
 	POSAGENT_REQUIRE_BENCH=1 $(GO) test -race -count=1 ./...
 
+test-arm:
+	GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) test -count=1 -exec qemu-arm $(ARM_TEST_PKGS)
+
 # Firmware builds. CGO stays off until the PC/SC driver lands (issue 8 adds cgo).
 cross:
 	@mkdir -p $(BIN)
@@ -39,6 +47,23 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Longer fuzzing than the seed corpora `make test` replays. Counts, not
+# durations: a duration fuzztime fails spuriously on a loaded machine (go#75804).
+FUZZ_N ?= 100000x
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime $(FUZZ_N) ./agent/acquirer
+	$(GO) test -run '^$$' -fuzz '^FuzzUnpack$$' -fuzztime $(FUZZ_N) ./agent/acquirer
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTrack$$' -fuzztime $(FUZZ_N) ./drivers/magstripe
+	$(GO) test -run '^$$' -fuzz '^FuzzFrames$$' -fuzztime $(FUZZ_N) ./drivers/magstripe
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeStatus$$' -fuzztime $(FUZZ_N) ./drivers/printer
+	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZ_N) ./drivers/printer
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeName$$' -fuzztime $(FUZZ_N) ./provisioning
+	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZ_N) ./provisioning
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_N) ./provisioning
+	$(GO) test -run '^$$' -fuzz '^FuzzLuhnAndMask$$' -fuzztime $(FUZZ_N) ./provisioning/pan
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_N) ./agent/config
+	$(GO) test -run '^$$' -fuzz '^FuzzWrap$$' -fuzztime $(FUZZ_N) ./agent/slip
 
 deps:
 	bash scripts/deps.sh

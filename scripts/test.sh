@@ -11,6 +11,7 @@ bash scripts/lint.sh
 # this target every real counterpart must be there.
 POSAGENT_REQUIRE_BENCH=1 go test -race -count=1 -timeout 15m ./...
 make --no-print-directory cross
+make --no-print-directory test-arm
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 qemu-arm bin/posagent-linux-armv7 version
