@@ -15,7 +15,7 @@ func TestDecodeTrack(t *testing.T) {
 	}
 	var got struct {
 		PAN, Expiry, ServiceCode string
-		Valid, Chip               bool
+		Valid, Chip              bool
 	}
 	if err := json.Unmarshal(out.Bytes(), &struct {
 		PAN         *string `json:"pan"`
