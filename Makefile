@@ -7,9 +7,11 @@ CMDS      := posagent posctl
 STATICCHECK_VERSION := v0.8.2
 
 # Pure-Go packages whose tests also run as armv7 binaries under qemu-user.
-# agent/acquirer waits for moov-io/iso8583's 32-bit fix; the PC/SC driver for cgo.
+# agent/acquirer waits for moov-io/iso8583's 32-bit fix; the PC/SC backend
+# builds without cgo as a stub that says so.
 ARM_TEST_PKGS := ./provisioning/... ./agent/store ./agent/slip ./agent/ui ./agent/config ./agent/sim \
-	./drivers/magstripe ./drivers/printer ./drivers/serialport ./agent/devsim
+	./drivers/magstripe ./drivers/printer ./drivers/serialport ./agent/devsim \
+	./drivers/cardreader/... ./agent/emv ./agent/cardsim ./cmd/cardsim
 
 .PHONY: all build demo test test-go test-arm cross lint bench fuzz deps clean
 
@@ -64,6 +66,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLuhnAndMask$$' -fuzztime $(FUZZ_N) ./provisioning/pan
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_N) ./agent/config
 	$(GO) test -run '^$$' -fuzz '^FuzzWrap$$' -fuzztime $(FUZZ_N) ./agent/slip
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTLV$$' -fuzztime $(FUZZ_N) ./agent/emv
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZ_N) ./agent/emv
+	$(GO) test -run '^$$' -fuzz '^FuzzT0$$' -fuzztime $(FUZZ_N) ./drivers/cardreader
 
 deps:
 	bash scripts/deps.sh

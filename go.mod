@@ -3,22 +3,22 @@ module github.com/posagent/posagent
 go 1.26
 
 require (
+	github.com/creack/pty v1.1.24
+	github.com/ebfe/scard v0.0.0-20241214075232-7af069cabc25
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/mochi-mqtt/server/v2 v2.7.9
+	github.com/moov-io/bertlv v0.1.0
+	github.com/moov-io/iso8583 v0.26.1
+	github.com/tarm/serial v0.0.0-20180830185346-98f6abe2eb07
+	golang.org/x/sys v0.36.0
+	golang.org/x/text v0.41.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
-	github.com/creack/pty v1.1.24 // indirect
-	github.com/ebfe/scard v0.0.0-20241214075232-7af069cabc25 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
-	github.com/moov-io/bertlv v0.1.0 // indirect
-	github.com/moov-io/iso8583 v0.26.1 // indirect
 	github.com/rs/xid v1.4.0 // indirect
-	github.com/tarm/serial v0.0.0-20180830185346-98f6abe2eb07 // indirect
 	github.com/yerden/go-util v1.1.4 // indirect
 	golang.org/x/net v0.44.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/sys v0.36.0 // indirect
-	golang.org/x/text v0.41.0 // indirect
 )

@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests need, only those missing, so a second
 # `make test` on the same machine does not touch apt at all.
 set -euo pipefail
-pkgs=(mosquitto mosquitto-clients qemu-user)
+pkgs=(mosquitto mosquitto-clients qemu-user pcscd libpcsclite-dev vsmartcard-vpcd pkg-config)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

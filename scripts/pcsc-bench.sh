@@ -72,7 +72,10 @@ up() {
 # pcsc_alive: a socket with a live pcscd behind it (any pid named in the
 # pcscd pid file that pcscd itself writes).
 pcsc_alive() {
-	[ -f /run/pcscd/pcscd.pid ] && kill -0 "$(cat /run/pcscd/pcscd.pid)" 2>/dev/null
+	local pid
+	# pcscd's own pid file ends in a NUL byte: keep the digits only.
+	pid=$(tr -dc '0-9' </run/pcscd/pcscd.pid 2>/dev/null) || return 1
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
 
 down() {

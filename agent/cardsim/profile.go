@@ -1,0 +1,221 @@
+// Package cardsim is a virtual UnionPay (PBOC) chip card: it answers the EMV
+// command set — SELECT of PSE and applications, READ RECORD, GET PROCESSING
+// OPTIONS, GENERATE AC with a real 3DES ARQC, GET RESPONSE — from a profile
+// file, with T=0 quirks (61XX, 6CXX) and faults (mute card, wrong status
+// words, truncated TLV, card pulled) on demand.
+//
+// The same card serves in-process tests (AsCard, a cardreader.Card) and real
+// pcscd through vsmartcard's vpcd (Plug, vpcd's TCP protocol on loopback), so
+// the EMV flow is exercised identically with and without the PC/SC stack.
+// It is pure Go: the card side needs no PC/SC library.
+package cardsim
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Profile describes a card. Hex fields are hex strings (spaces allowed); the
+// YAML keys are the lower-case field names shown in the tags.
+type Profile struct {
+	Name string `yaml:"name"`
+	// ATR decides the protocol pcscd uses: 3B6800000073C84012009000 is T=0,
+	// 3B800181 (the default) T=1.
+	ATR           string `yaml:"atr"`
+	PAN           string `yaml:"pan"`
+	Seq           string `yaml:"seq"`            // 5F34, two digits
+	Cardholder    string `yaml:"cardholder"`     // 5F20, ASCII
+	CardholderExt string `yaml:"cardholder_ext"` // 9F0B, written in UTF-8 here, GB18030 on the card
+	Expiry        string `yaml:"expiry"`         // 5F24 YYMMDD
+	Effective     string `yaml:"effective"`      // 5F25 YYMMDD
+	ServiceCode   string `yaml:"service_code"`   // track 2, three digits
+	// PSE: the card has a 1PAY.SYS.DDF01 directory listing its applications.
+	PSE bool `yaml:"pse"`
+	// PPSE: the card also answers 2PAY.SYS.DDF01 (contactless interface).
+	PPSE bool `yaml:"ppse"`
+	// Key is the 16-byte (2-key 3DES) application cryptogram master key the
+	// ARQC session keys derive from (see ARQC).
+	Key          string        `yaml:"key"`
+	ATC          uint16        `yaml:"atc"` // last ATC used; GENERATE AC increments first
+	Applications []Application `yaml:"applications"`
+	// Records lays out the data objects in files; nil means DefaultRecords.
+	// Every record listed is in the AFL.
+	Records []Record `yaml:"records"`
+	T0      T0       `yaml:"t0"`
+	Faults  []Fault  `yaml:"faults"`
+}
+
+// Application is one payment application.
+type Application struct {
+	AID      string `yaml:"aid"`
+	Label    string `yaml:"label"`
+	Priority int    `yaml:"priority"` // 87, 0 = none
+	PDOL     string `yaml:"pdol"`     // DOL hex; empty = DefaultPDOL, "-" = no PDOL
+	CDOL1    string `yaml:"cdol1"`    // DOL hex; empty = DefaultCDOL1
+	// GPOFormat is 1 (tag 80, the default) or 2 (tag 77).
+	GPOFormat int `yaml:"gpo_format"`
+}
+
+// Record is one record of a file (SFI 1–10) and the tags it carries.
+type Record struct {
+	SFI    int      `yaml:"sfi"`
+	Record int      `yaml:"record"`
+	Tags   []string `yaml:"tags"`
+}
+
+// T0 selects the T=0 procedure quirks pcscd leaves to the application.
+type T0 struct {
+	// GetResponse: every response with data is announced as 61XX and must be
+	// fetched with GET RESPONSE (in chunks of at most Chunk bytes when set).
+	GetResponse bool `yaml:"get_response"`
+	Chunk       int  `yaml:"chunk"`
+	// WrongLength: READ RECORD with a Le other than the exact record length
+	// answers 6CXX first.
+	WrongLength bool `yaml:"wrong_length"`
+}
+
+// Fault injects a failure at the Nth (1-based, default 1) command of a kind.
+type Fault struct {
+	// At: select_pse, read_pse, select_aid, gpo, read_record, generate_ac.
+	At string `yaml:"at"`
+	N  int    `yaml:"n"`
+	// Kind: mute (no answer), status (answer SW only), truncate (cut the
+	// response data in the middle of a TLV), remove (card pulled out).
+	Kind string `yaml:"kind"`
+	SW   string `yaml:"sw"` // for status
+}
+
+// Defaults for a UnionPay contact card.
+const (
+	ATRT1        = "3B800181"
+	ATRT0        = "3B6800000073C84012009000"
+	DefaultPDOL  = "9F66049F02069F03069F1A0295055F2A029A039C019F3704"
+	DefaultCDOL1 = "9F02069F03069F1A0295055F2A029A039C019F37048202"
+	// DefaultKey is the test master key of the shipped profiles. It is a test
+	// key, not a secret: never load it on a real terminal.
+	DefaultKey = "0123456789ABCDEFFEDCBA9876543210"
+)
+
+// DefaultRecords is a typical PBOC layout: track 2 and name in SFI 1, the
+// card data objects in SFI 2 (two records), read with an AFL of 3 records.
+var DefaultRecords = []Record{
+	{SFI: 1, Record: 1, Tags: []string{"57", "5F20", "9F1F"}},
+	{SFI: 2, Record: 1, Tags: []string{"5A", "5F24", "5F25", "5F34", "5F28", "9F07", "9F08"}},
+	{SFI: 2, Record: 2, Tags: []string{"8C", "8D", "8E", "9F0D", "9F0E", "9F0F", "9F0B"}},
+}
+
+var faultSteps = map[string]bool{"select_pse": true, "read_pse": true, "select_aid": true,
+	"gpo": true, "read_record": true, "generate_ac": true}
+
+// ErrProfile wraps every profile validation error.
+var ErrProfile = errors.New("cardsim: invalid profile")
+
+// LoadProfile reads and validates a YAML profile file.
+func LoadProfile(path string) (*Profile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p, err := ParseProfile(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// ParseProfile decodes YAML (unknown keys are errors: a typo must not silently
+// produce a different card) and validates it.
+func ParseProfile(b []byte) (*Profile, error) {
+	var p Profile
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrProfile, err)
+	}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (p *Profile) validate() error {
+	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", ErrProfile, fmt.Sprintf(f, a...)) }
+	if len(p.PAN) < 12 || len(p.PAN) > 19 || strings.Trim(p.PAN, "0123456789") != "" {
+		return bad("pan must be 12 to 19 digits")
+	}
+	if len(p.Expiry) != 6 || strings.Trim(p.Expiry, "0123456789") != "" {
+		return bad("expiry must be YYMMDD")
+	}
+	if p.ServiceCode == "" {
+		p.ServiceCode = "220"
+	}
+	if p.Effective == "" {
+		p.Effective = "200101"
+	}
+	if p.Key == "" {
+		p.Key = DefaultKey
+	}
+	if k, err := unhex(p.Key); err != nil || len(k) != 16 {
+		return bad("key must be 16 bytes of hex")
+	}
+	if p.ATR == "" {
+		p.ATR = ATRT1
+	}
+	if _, err := unhex(p.ATR); err != nil {
+		return bad("atr: %v", err)
+	}
+	if len(p.Applications) == 0 {
+		return bad("no applications")
+	}
+	for i, a := range p.Applications {
+		if b, err := unhex(a.AID); err != nil || len(b) < 5 || len(b) > 16 {
+			return bad("application %d: aid must be 5 to 16 bytes of hex", i)
+		}
+		if a.PDOL == "" {
+			p.Applications[i].PDOL = DefaultPDOL
+		}
+		if a.CDOL1 == "" {
+			p.Applications[i].CDOL1 = DefaultCDOL1
+		}
+		for _, d := range []string{p.Applications[i].PDOL, p.Applications[i].CDOL1} {
+			if _, err := unhex(strings.TrimPrefix(d, "-")); err != nil {
+				return bad("application %d: DOL: %v", i, err)
+			}
+		}
+	}
+	if p.Records == nil {
+		p.Records = DefaultRecords
+	}
+	for i, r := range p.Records {
+		if r.SFI < 1 || r.SFI > 10 || r.Record < 1 || r.Record > 255 {
+			return bad("record %d: sfi 1-10, record 1-255", i)
+		}
+	}
+	for i, f := range p.Faults {
+		if !faultSteps[f.At] {
+			return bad("fault %d: unknown step %q", i, f.At)
+		}
+		switch f.Kind {
+		case "mute", "truncate", "remove":
+		case "status":
+			if b, err := unhex(f.SW); err != nil || len(b) != 2 {
+				return bad("fault %d: sw must be 4 hex digits", i)
+			}
+		default:
+			return bad("fault %d: unknown kind %q", i, f.Kind)
+		}
+		if f.N == 0 {
+			p.Faults[i].N = 1
+		}
+	}
+	return nil
+}
+
+func unhex(s string) ([]byte, error) {
+	return hex.DecodeString(strings.Join(strings.Fields(s), ""))
+}

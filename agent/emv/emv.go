@@ -1,0 +1,689 @@
+// Package emv reads a UnionPay (PBOC 3.0 / EMV) chip card through a
+// cardreader.Card: application selection (PSE 1PAY.SYS.DDF01 with its
+// directory, the terminal's AID list when the card has no PSE, PPSE
+// 2PAY.SYS.DDF01 for contactless), GET PROCESSING OPTIONS with the PDOL filled
+// from terminal data, READ RECORD for exactly the AFL's records, and GENERATE
+// AC asking for an ARQC with CDOL1. The result carries what the binding and the
+// test sale need: PAN, PAN sequence, expiry, cardholder name, track-2
+// equivalent (in memory only), label, card type and the field-55 TLV set.
+//
+// The package depends on the cardreader interfaces only, so it builds with
+// CGO_ENABLED=0; the PC/SC backend is plugged in by the composition root.
+// Nothing here logs or formats a full PAN or track data: pan.PAN and Track2
+// mask themselves, and errors name tags and status words, never values.
+package emv
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/posagent/posagent/drivers/cardreader"
+	"github.com/posagent/posagent/provisioning"
+	"github.com/posagent/posagent/provisioning/pan"
+)
+
+// Errors callers branch on. Transport errors (cardreader.ErrCardRemoved, …)
+// are passed through wrapped, so errors.Is finds them too.
+var (
+	// ErrNoApplication: no application both the card and the terminal support.
+	ErrNoApplication = errors.New("emv: no supported application on the card")
+	// ErrCardBlocked: SELECT of the PSE answered 6A81.
+	ErrCardBlocked = errors.New("emv: card blocked or not an EMV card")
+	// ErrCardStatus: the card answered a status word the flow cannot go on
+	// with; the SW is wrapped (errors.As to cardreader.SW).
+	ErrCardStatus = errors.New("emv: card refused the command")
+	// ErrCardData: data the read needs is missing or malformed (PAN, expiry,
+	// AFL, CDOL1, inconsistent PAN/track 2, bad TLV).
+	ErrCardData = errors.New("emv: card data missing or malformed")
+	// ErrDeclined: GENERATE AC returned an AAC (offline decline) instead of
+	// the ARQC asked for.
+	ErrDeclined = errors.New("emv: card declined (AAC)")
+)
+
+// Result is what one read of the card yields. It lives in memory only.
+type Result struct {
+	PAN    pan.PAN
+	Seq    string // PAN sequence number 5F34, two digits ("" if absent)
+	Expiry string // YYMM, from 5F24 (YYMMDD) or else track 2
+	Name   string // 9F0B when present, else 5F20; GB18030 decoded; trailing spaces trimmed
+	Track2 Track2 // track-2 equivalent 57: never log, print or persist
+	Label  string // application label 50 (or preferred name 9F12 when printable)
+	AID    string // hex of the selected application (DF name 84)
+	Type   provisioning.CardType
+	// ICData is the field-55 TLV set (hex) for the online request: ARQC 9F26,
+	// CID 9F27, IAD 9F10, UN 9F37, ATC 9F36, TVR 95, and the rest of
+	// FieldICTags as far as the card and terminal supplied them.
+	ICData string
+	// Transmissions counts the command APDUs sent, GET RESPONSE and 6CXX
+	// re-sends included: the benchmark's "APDUs per read".
+	Transmissions int
+}
+
+// Track2 is the track-2 equivalent data (tag 57). It masks itself in every
+// format a careless log line might use; Reveal is the only way to the bytes.
+type Track2 struct{ b []byte }
+
+// Reveal returns a copy of the raw track-2 equivalent (BCD, D separator).
+func (t Track2) Reveal() []byte { return append([]byte(nil), t.b...) }
+
+// IsZero reports whether the card carried no track 2.
+func (t Track2) IsZero() bool { return len(t.b) == 0 }
+
+// String never shows the data.
+func (t Track2) String() string { return fmt.Sprintf("track2[%d bytes]", len(t.b)) }
+
+// GoString never shows the data.
+func (t Track2) GoString() string { return t.String() }
+
+// MarshalText never shows the data.
+func (t Track2) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// Wipe zeroes the bytes in place, for callers done with them.
+func (t *Track2) Wipe() {
+	for i := range t.b {
+		t.b[i] = 0
+	}
+	t.b = nil
+}
+
+// FieldICTags are the objects sent in field 55, in the order UnionPay's
+// specification lists them.
+var FieldICTags = []Tag{0x9F26, 0x9F27, 0x9F10, 0x9F37, 0x9F36, 0x95, 0x9A, 0x9C, 0x9F02,
+	0x5F2A, 0x82, 0x9F1A, 0x9F03, 0x9F33, 0x9F34, 0x9F35, 0x9F1E, 0x84, 0x9F09, 0x9F41, 0x9F63}
+
+var (
+	pseName  = []byte("1PAY.SYS.DDF01")
+	ppseName = []byte("2PAY.SYS.DDF01")
+)
+
+// session is one read: the card, the data collected and the APDU count.
+type session struct {
+	card   *counter
+	term   Terminal
+	tdata  map[Tag][]byte // terminal data, as sent in the DOLs
+	cdata  map[Tag][]byte // card data: FCI, GPO, records, GENERATE AC
+	lastFC []byte         // DF name and FCI of the last successful SELECT
+	lastID []byte
+}
+
+// counter counts transmissions below the T=0 handling.
+type counter struct {
+	cardreader.Card
+	n int
+}
+
+func (c *counter) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
+	c.n++
+	return c.Card.Transmit(ctx, cmd)
+}
+
+// Read runs the application flow on card and returns what it read. The card
+// is neither closed nor reset: the caller owns it.
+func Read(ctx context.Context, card cardreader.Card, term Terminal, txn Transaction) (Result, error) {
+	term = term.withDefaults()
+	tdata, err := term.terminalData(txn)
+	if err != nil {
+		return Result{}, err
+	}
+	s := &session{card: &counter{Card: card}, term: term, tdata: tdata, cdata: map[Tag][]byte{}}
+	res, err := s.run(ctx)
+	res.Transmissions = s.card.n
+	return res, err
+}
+
+func (s *session) exchange(ctx context.Context, what string, cmd cardreader.Command) (cardreader.Response, error) {
+	r, err := cardreader.Exchange(ctx, cardreader.T0{Card: s.card}, cmd)
+	if err != nil {
+		return r, fmt.Errorf("emv: %s: %w", what, err)
+	}
+	return r, nil
+}
+
+func selectCmd(name []byte, next bool) cardreader.Command {
+	c := cardreader.Command{INS: 0xA4, P1: 0x04, Data: name, Ne: 256}
+	if next {
+		c.P2 = 0x02
+	}
+	return c
+}
+
+// candidate is an application both sides support.
+type candidate struct {
+	aid   []byte
+	label string
+	prio  int // 1 highest … 15; 0 (none) sorts last
+}
+
+func (s *session) run(ctx context.Context) (Result, error) {
+	var cands []candidate
+	var err error
+	if s.term.Contactless {
+		cands, err = s.ppse(ctx)
+	} else {
+		cands, err = s.pse(ctx)
+		if err == nil && len(cands) == 0 {
+			cands, err = s.aidList(ctx)
+		}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	// Stable: equal priorities keep the directory's (or terminal list's) order.
+	sort.SliceStable(cands, func(i, j int) bool {
+		pi, pj := cands[i].prio, cands[j].prio
+		if pi == 0 {
+			pi = 16
+		}
+		if pj == 0 {
+			pj = 16
+		}
+		return pi < pj
+	})
+	for _, c := range cands {
+		fci, err := s.selectFinal(ctx, c.aid)
+		if errors.Is(err, errSkip) {
+			continue
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		aip, afl, err := s.gpo(ctx, fci)
+		if errors.Is(err, errSkip) {
+			// 6985: conditions of use not satisfied; EMV removes the
+			// application and selects the next one.
+			continue
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		s.cdata[0x82] = aip
+		if _, ok := s.cdata[0x50]; !ok && c.label != "" {
+			s.cdata[0x50] = []byte(c.label) // the directory's label, when the FCI has none
+		}
+		if err := s.readRecords(ctx, afl); err != nil {
+			return Result{}, err
+		}
+		if err := s.generateAC(ctx); err != nil {
+			return Result{}, err
+		}
+		return s.result()
+	}
+	return Result{}, ErrNoApplication
+}
+
+// errSkip marks an application to pass over (not found, blocked, 6985).
+var errSkip = errors.New("emv: application skipped")
+
+// pse selects 1PAY.SYS.DDF01 and reads its directory. A card without a PSE
+// (6A82, or any other refusal but 6A81) yields no candidates, which sends the
+// caller to the AID list.
+func (s *session) pse(ctx context.Context) ([]candidate, error) {
+	r, err := s.exchange(ctx, "select PSE", selectCmd(pseName, false))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case r.SW == cardreader.SWFuncNotSupported:
+		return nil, ErrCardBlocked
+	case !r.SW.OK():
+		return nil, nil
+	}
+	fci, err := DecodeTLV(r.Data)
+	if err != nil {
+		return nil, nil // a garbled PSE is no PSE (EMV Book 1 §12.3.2)
+	}
+	sfiObj, ok := Find(fci, 0x88)
+	if !ok || len(sfiObj.Value) != 1 || sfiObj.Value[0] < 1 || sfiObj.Value[0] > 30 {
+		return nil, nil
+	}
+	sfi := sfiObj.Value[0]
+	var cands []candidate
+	for rec := 1; rec <= 255; rec++ {
+		r, err := s.exchange(ctx, fmt.Sprintf("read PSE record %d", rec),
+			cardreader.Command{INS: 0xB2, P1: byte(rec), P2: sfi<<3 | 4, Ne: 256})
+		if err != nil {
+			return nil, err
+		}
+		if r.SW == cardreader.SWRecordNotFound {
+			break
+		}
+		if !r.SW.OK() {
+			return nil, nil
+		}
+		objs, err := DecodeTLV(r.Data)
+		if err != nil || len(objs) != 1 || objs[0].Tag != 0x70 {
+			return nil, nil
+		}
+		for _, e := range FindAll(objs[0].Children, 0x61) {
+			adf, ok := Find(e.Children, 0x4F)
+			if !ok || len(adf.Value) < 5 || len(adf.Value) > 16 || !s.supported(adf.Value) {
+				continue
+			}
+			c := candidate{aid: adf.Value}
+			if l, ok := Find(e.Children, 0x50); ok {
+				c.label = printable(l.Value)
+			}
+			if p, ok := Find(e.Children, 0x87); ok && len(p.Value) == 1 {
+				c.prio = int(p.Value[0] & 0x0F)
+			}
+			cands = append(cands, c)
+		}
+	}
+	return cands, nil
+}
+
+// ppse selects 2PAY.SYS.DDF01, whose FCI holds the candidates directly.
+func (s *session) ppse(ctx context.Context) ([]candidate, error) {
+	r, err := s.exchange(ctx, "select PPSE", selectCmd(ppseName, false))
+	if err != nil {
+		return nil, err
+	}
+	if !r.SW.OK() {
+		return nil, fmt.Errorf("%w: select PPSE: %w", ErrNoApplication, r.SW)
+	}
+	fci, err := DecodeTLV(r.Data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: PPSE FCI: %w", ErrCardData, err)
+	}
+	var cands []candidate
+	for _, e := range FindAll(fci, 0x61) {
+		adf, ok := Find(e.Children, 0x4F)
+		if !ok || len(adf.Value) < 5 || len(adf.Value) > 16 || !s.supported(adf.Value) {
+			continue
+		}
+		c := candidate{aid: adf.Value}
+		if p, ok := Find(e.Children, 0x87); ok && len(p.Value) == 1 {
+			c.prio = int(p.Value[0] & 0x0F)
+		}
+		if l, ok := Find(e.Children, 0x50); ok {
+			c.label = printable(l.Value)
+		}
+		cands = append(cands, c)
+	}
+	if len(cands) == 0 {
+		return nil, ErrNoApplication
+	}
+	return cands, nil
+}
+
+// aidList tries each terminal AID with SELECT (EMV "list of AIDs"), keeping
+// the FCI of the last success so the final selection need not repeat it.
+func (s *session) aidList(ctx context.Context) ([]candidate, error) {
+	var cands []candidate
+	for _, h := range s.term.AIDs {
+		aid, err := hex.DecodeString(h)
+		if err != nil || len(aid) < 5 || len(aid) > 16 {
+			continue
+		}
+		r, err := s.exchange(ctx, "select "+strings.ToUpper(h), selectCmd(aid, false))
+		if err != nil {
+			return nil, err
+		}
+		// Cards differ on what a failed SELECT leaves selected, so only the
+		// answer to the very last SELECT may stand in for the final one.
+		s.lastID, s.lastFC = nil, nil
+		if !r.SW.OK() {
+			continue // 6A82 not on the card, 6283 blocked, anything else: next
+		}
+		fci, err := DecodeTLV(r.Data)
+		if err != nil {
+			continue
+		}
+		df, ok := Find(fci, 0x84)
+		if !ok || !bytes.HasPrefix(df.Value, aid) {
+			continue
+		}
+		c := candidate{aid: df.Value}
+		if l, ok := Find(fci, 0x50); ok {
+			c.label = printable(l.Value)
+		}
+		if p, ok := Find(fci, 0x87); ok && len(p.Value) == 1 {
+			c.prio = int(p.Value[0] & 0x0F)
+		}
+		cands = append(cands, c)
+		s.lastID, s.lastFC = df.Value, r.Data
+	}
+	return cands, nil
+}
+
+// supported reports whether a card AID matches a terminal AID (partial
+// selection: the card's may be longer).
+func (s *session) supported(aid []byte) bool {
+	for _, h := range s.term.AIDs {
+		t, err := hex.DecodeString(h)
+		if err == nil && len(t) > 0 && bytes.HasPrefix(aid, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// selectFinal selects the chosen application, unless it is the one the AID
+// list just selected (a repeated SELECT would cost an APDU for nothing).
+func (s *session) selectFinal(ctx context.Context, aid []byte) ([]TLV, error) {
+	data := s.lastFC
+	if !bytes.Equal(s.lastID, aid) || data == nil {
+		r, err := s.exchange(ctx, "select application", selectCmd(aid, false))
+		if err != nil {
+			return nil, err
+		}
+		if !r.SW.OK() {
+			return nil, errSkip
+		}
+		data = r.Data
+	}
+	s.lastID, s.lastFC = nil, nil // GPO changes the card's state: never reuse
+	fci, err := DecodeTLV(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: application FCI: %w", ErrCardData, err)
+	}
+	df, ok := Find(fci, 0x84)
+	if !ok || !bytes.HasPrefix(df.Value, aid) {
+		return nil, fmt.Errorf("%w: FCI DF name does not match the selected AID", ErrCardData)
+	}
+	s.cdata = map[Tag][]byte{0x84: df.Value} // nothing of an application passed over
+	for _, t := range []Tag{0x50, 0x87, 0x9F38, 0x5F2D, 0x9F11, 0x9F12} {
+		if o, ok := Find(fci, t); ok {
+			s.cdata[t] = o.Value
+		}
+	}
+	return fci, nil
+}
+
+// gpo sends GET PROCESSING OPTIONS with the PDOL filled and returns AIP and AFL.
+func (s *session) gpo(ctx context.Context, fci []TLV) (aip, afl []byte, err error) {
+	var pdolData []byte
+	if p, ok := Find(fci, 0x9F38); ok {
+		dol, err := ParseDOL(p.Value)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: PDOL: %w", ErrCardData, err)
+		}
+		pdolData = fillDOL(dol, s.tdata)
+	}
+	r, err := s.exchange(ctx, "get processing options",
+		cardreader.Command{CLA: 0x80, INS: 0xA8, Data: EncodeTLV(nil, 0x83, pdolData), Ne: 256})
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.SW == cardreader.SWConditionsNotSatisf {
+		return nil, nil, errSkip
+	}
+	if !r.SW.OK() {
+		return nil, nil, fmt.Errorf("%w: get processing options: %w", ErrCardStatus, r.SW)
+	}
+	objs, err := DecodeTLV(r.Data)
+	if err != nil || len(objs) != 1 {
+		return nil, nil, fmt.Errorf("%w: GPO response: %w", ErrCardData, errors.Join(err, ErrTLV))
+	}
+	switch objs[0].Tag {
+	case 0x80: // format 1: AIP then AFL
+		v := objs[0].Value
+		if len(v) < 2 {
+			return nil, nil, fmt.Errorf("%w: GPO format 1 too short", ErrCardData)
+		}
+		aip, afl = v[:2], v[2:]
+	case 0x77: // format 2: tagged, may carry qPBOC data too
+		for _, o := range objs[0].Children {
+			s.keep(o)
+		}
+		a, ok1 := Find(objs[0].Children, 0x82)
+		l, ok2 := Find(objs[0].Children, 0x94)
+		if !ok1 || len(a.Value) != 2 || !ok2 {
+			return nil, nil, fmt.Errorf("%w: GPO format 2 without AIP/AFL", ErrCardData)
+		}
+		aip, afl = a.Value, l.Value
+	default:
+		return nil, nil, fmt.Errorf("%w: GPO response template %v", ErrCardData, objs[0].Tag)
+	}
+	return aip, afl, nil
+}
+
+// keep records a primitive card data object; the first occurrence wins.
+func (s *session) keep(o TLV) {
+	if o.Tag.Constructed() {
+		return
+	}
+	if _, dup := s.cdata[o.Tag]; !dup {
+		s.cdata[o.Tag] = o.Value
+	}
+}
+
+// readRecords reads exactly the records the AFL names, in order.
+func (s *session) readRecords(ctx context.Context, afl []byte) error {
+	if len(afl) == 0 || len(afl)%4 != 0 {
+		return fmt.Errorf("%w: AFL length %d", ErrCardData, len(afl))
+	}
+	for i := 0; i < len(afl); i += 4 {
+		sfi, first, last := afl[i]>>3, afl[i+1], afl[i+2]
+		if sfi < 1 || sfi > 30 || first < 1 || last < first {
+			return fmt.Errorf("%w: AFL entry %d", ErrCardData, i/4)
+		}
+		for rec := int(first); rec <= int(last); rec++ {
+			r, err := s.exchange(ctx, fmt.Sprintf("read record %d/%d", sfi, rec),
+				cardreader.Command{INS: 0xB2, P1: byte(rec), P2: sfi<<3 | 4, Ne: 256})
+			if err != nil {
+				return err
+			}
+			if !r.SW.OK() {
+				return fmt.Errorf("%w: read record %d/%d: %w", ErrCardStatus, sfi, rec, r.SW)
+			}
+			objs, err := DecodeTLV(r.Data)
+			if err != nil {
+				return fmt.Errorf("%w: record %d/%d: %w", ErrCardData, sfi, rec, err)
+			}
+			if sfi <= 10 && (len(objs) != 1 || objs[0].Tag != 0x70) {
+				return fmt.Errorf("%w: record %d/%d is not a 70 template", ErrCardData, sfi, rec)
+			}
+			for _, o := range objs {
+				for _, c := range o.Children {
+					s.keep(c)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// generateAC asks for an ARQC with the CDOL1 data.
+func (s *session) generateAC(ctx context.Context) error {
+	raw, ok := s.cdata[0x8C]
+	if !ok {
+		return fmt.Errorf("%w: CDOL1 (8C) missing", ErrCardData)
+	}
+	dol, err := ParseDOL(raw)
+	if err != nil {
+		return fmt.Errorf("%w: CDOL1: %w", ErrCardData, err)
+	}
+	data := fillDOL(dol, s.tdata, s.cdata)
+	r, err := s.exchange(ctx, "generate AC", cardreader.Command{CLA: 0x80, INS: 0xAE, P1: 0x80, Data: data, Ne: 256})
+	if err != nil {
+		return err
+	}
+	if !r.SW.OK() {
+		return fmt.Errorf("%w: generate AC: %w", ErrCardStatus, r.SW)
+	}
+	objs, err := DecodeTLV(r.Data)
+	if err != nil || len(objs) != 1 {
+		return fmt.Errorf("%w: generate AC response: %w", ErrCardData, errors.Join(err, ErrTLV))
+	}
+	switch objs[0].Tag {
+	case 0x80: // format 1: CID(1) ATC(2) AC(8) IAD(rest)
+		v := objs[0].Value
+		if len(v) < 11 {
+			return fmt.Errorf("%w: generate AC format 1 too short", ErrCardData)
+		}
+		s.cdata[0x9F27], s.cdata[0x9F36], s.cdata[0x9F26] = v[0:1], v[1:3], v[3:11]
+		if len(v) > 11 {
+			s.cdata[0x9F10] = v[11:]
+		}
+	case 0x77:
+		for _, t := range []Tag{0x9F27, 0x9F36, 0x9F26, 0x9F10} {
+			if o, ok := Find(objs[0].Children, t); ok {
+				s.cdata[t] = o.Value
+			}
+		}
+	default:
+		return fmt.Errorf("%w: generate AC template %v", ErrCardData, objs[0].Tag)
+	}
+	cid, ok1 := s.cdata[0x9F27]
+	ac, ok2 := s.cdata[0x9F26]
+	if !ok1 || len(cid) != 1 || !ok2 || len(ac) != 8 {
+		return fmt.Errorf("%w: generate AC without CID/AC", ErrCardData)
+	}
+	if cid[0]&0xC0 == 0x00 {
+		return ErrDeclined
+	}
+	return nil
+}
+
+// result assembles and validates the cardholder data.
+func (s *session) result() (Result, error) {
+	var res Result
+	d := s.cdata
+	res.AID = Hex(d[0x84])
+	res.Type = typeOf(d[0x84])
+	if t2, ok := d[0x57]; ok {
+		res.Track2 = Track2{b: append([]byte(nil), t2...)}
+	}
+	t2digits, _ := track2Digits(d[0x57])
+	t2pan, t2rest, _ := strings.Cut(t2digits, "D")
+	digits := t2pan
+	if v, ok := d[0x5A]; ok {
+		p, ok := bcdToDigits(v)
+		if !ok {
+			return Result{}, fmt.Errorf("%w: PAN (5A) is not BCD", ErrCardData)
+		}
+		if t2pan != "" && p != t2pan {
+			return Result{}, fmt.Errorf("%w: PAN (5A) and track 2 (57) differ", ErrCardData)
+		}
+		digits = p
+	}
+	p, err := pan.Parse(digits)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: PAN: %w", ErrCardData, err)
+	}
+	res.PAN = p
+	if v, ok := d[0x5F24]; ok {
+		e, ok := bcdToDigits(v)
+		if !ok || len(e) != 6 || !validMonth(e[2:4]) {
+			return Result{}, fmt.Errorf("%w: expiry (5F24)", ErrCardData)
+		}
+		res.Expiry = e[:4]
+	} else if len(t2rest) >= 4 && validMonth(t2rest[2:4]) {
+		res.Expiry = t2rest[:4]
+	} else {
+		return Result{}, fmt.Errorf("%w: expiry missing", ErrCardData)
+	}
+	if v, ok := d[0x5F34]; ok {
+		if q, ok := bcdToDigits(v); ok && len(q) == 2 {
+			res.Seq = q
+		}
+	}
+	for _, t := range []Tag{0x9F0B, 0x5F20} {
+		if v, ok := d[t]; ok {
+			if n, ok := decodeName(v); ok && n != "" {
+				res.Name = n
+				break
+			}
+		}
+	}
+	res.Label = printable(d[0x50])
+	if res.Label == "" {
+		res.Label = printable(d[0x9F12])
+	}
+	var ic []byte
+	for _, t := range FieldICTags {
+		v, ok := d[t]
+		if !ok {
+			v, ok = s.tdata[t]
+		}
+		if ok {
+			ic = EncodeTLV(ic, t, v)
+		}
+	}
+	res.ICData = Hex(ic)
+	return res, nil
+}
+
+// track2Digits turns the BCD track-2 equivalent into digits with 'D' as the
+// separator, dropping the F pad.
+func track2Digits(b []byte) (string, bool) {
+	var sb strings.Builder
+	for _, c := range b {
+		for _, n := range []byte{c >> 4, c & 0x0F} {
+			switch {
+			case n <= 9:
+				sb.WriteByte('0' + n)
+			case n == 0x0D:
+				sb.WriteByte('D')
+			case n == 0x0F:
+				return sb.String(), true
+			default:
+				return "", false
+			}
+		}
+	}
+	return sb.String(), true
+}
+
+func validMonth(mm string) bool { return mm >= "01" && mm <= "12" && len(mm) == 2 }
+
+// typeOf maps a UnionPay AID to debit or credit; quasi-credit is a credit
+// product. Anything else (electronic cash, foreign schemes) is unknown.
+func typeOf(aid []byte) provisioning.CardType {
+	h := Hex(aid)
+	switch {
+	case strings.HasPrefix(h, AIDDebit):
+		return provisioning.Debit
+	case strings.HasPrefix(h, AIDCredit), strings.HasPrefix(h, AIDQuasiCredit):
+		return provisioning.Credit
+	}
+	return ""
+}
+
+// decodeName decodes a cardholder name: ASCII as is, otherwise GB18030 (the
+// PBOC character set for 9F0B), rejecting anything that decodes to control or
+// replacement characters. Trailing spaces and NULs are padding.
+func decodeName(b []byte) (string, bool) {
+	b = bytes.TrimRight(b, " \x00")
+	ascii := true
+	for _, c := range b {
+		if c < 0x20 || c > 0x7E {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return string(b), true
+	}
+	out, err := simplifiedchinese.GB18030.NewDecoder().Bytes(b)
+	if err != nil || !utf8.Valid(out) {
+		return "", false
+	}
+	s := string(out)
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			return "", false
+		}
+	}
+	return strings.TrimSpace(s), true
+}
+
+// printable returns b when it is printable ASCII (labels are format ans).
+func printable(b []byte) string {
+	for _, c := range b {
+		if c < 0x20 || c > 0x7E {
+			return ""
+		}
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,101 @@
+package emv
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/posagent/posagent/drivers/cardreader"
+	"github.com/posagent/posagent/provisioning"
+)
+
+// Source is a provisioning.CardSource over a card reader service: it waits for
+// a card, runs Read and hands back provisioning.Card. It never closes Reader,
+// which its owner (the composition root) does.
+type Source struct {
+	Reader cardreader.Reader
+	// ReaderName pins one reader; empty means any attached reader.
+	ReaderName string
+	Terminal   Terminal
+	// Txn is the transaction the ARQC is asked for (zero amount for a binding
+	// read: the card still computes a cryptogram the host can verify).
+	Txn Transaction
+	// Log receives progress with masked data only; nil discards.
+	Log *slog.Logger
+}
+
+var _ provisioning.CardSource = (*Source)(nil)
+
+// ReadCard waits for a card and reads it.
+//
+// Which card: with ReaderName set, the card in that reader (waiting for one if
+// it is empty). Otherwise, if exactly one reader holds a card, that one;
+// if none or several do, the next card inserted anywhere — with two cards in a
+// two-slot terminal, the one the installer inserts after the prompt.
+// A card pulled out mid-read is cardreader.ErrCardRemoved (Retryable): the
+// caller prompts "remove and insert again" and calls ReadCard again.
+func (s *Source) ReadCard(ctx context.Context, purpose string) (provisioning.Card, error) {
+	log := s.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	name, err := s.pick(ctx)
+	if err != nil {
+		return provisioning.Card{}, fmt.Errorf("emv: %s: waiting for a card: %w", purpose, err)
+	}
+	log.Info("card inserted", "reader", name, "purpose", purpose)
+	card, err := s.Reader.Connect(ctx, name)
+	if err != nil {
+		return provisioning.Card{}, fmt.Errorf("emv: %s: connect %q: %w", purpose, name, err)
+	}
+	defer card.Close()
+	res, err := Read(ctx, card, s.Terminal, s.Txn)
+	if err != nil {
+		log.Warn("card read failed", "reader", name, "apdus", res.Transmissions, "err", err)
+		return provisioning.Card{}, fmt.Errorf("emv: %s: %w", purpose, err)
+	}
+	log.Info("card read", "reader", name, "pan", res.PAN, "aid", res.AID, "apdus", res.Transmissions)
+	res.Track2.Wipe() // the binding and the sale's field 55 do not need it
+	return res.Card(), nil
+}
+
+func (s *Source) pick(ctx context.Context) (string, error) {
+	if s.Reader == nil {
+		return "", cardreader.ErrNoReader
+	}
+	if s.ReaderName != "" {
+		return s.ReaderName, cardreader.WaitPresent(ctx, s.Reader, s.ReaderName, true)
+	}
+	states, err := cardreader.Snapshot(ctx, s.Reader)
+	if err != nil {
+		return "", err
+	}
+	var with []string
+	for _, st := range states {
+		if st.Present && !st.Gone {
+			with = append(with, st.Name)
+		}
+	}
+	if len(with) == 1 {
+		return with[0], nil
+	}
+	names := make([]string, len(states))
+	for i, st := range states {
+		names[i] = st.Name
+	}
+	return cardreader.WaitInserted(ctx, s.Reader, names...)
+}
+
+// Card converts the result to the provisioning flow's card.
+func (r Result) Card() provisioning.Card {
+	return provisioning.Card{
+		PAN:    r.PAN,
+		Seq:    r.Seq,
+		Name:   r.Name,
+		Expiry: r.Expiry,
+		AID:    r.AID,
+		Label:  r.Label,
+		Type:   r.Type,
+		ICData: r.ICData,
+	}
+}

@@ -1,0 +1,235 @@
+package emv
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// UnionPay application identifiers (PROTOCOLS.md §2).
+const (
+	AIDDebit       = "A000000333010101"
+	AIDCredit      = "A000000333010102"
+	AIDQuasiCredit = "A000000333010103"
+	AIDECash       = "A000000333010106"
+	AIDUSCommon    = "A000000333010108"
+	// RIDUnionPay is the registered application provider id of every
+	// UnionPay AID.
+	RIDUnionPay = "A000000333"
+)
+
+// DefaultAIDs is the terminal's application list in preference order. It
+// includes the international schemes on purpose: a foreign card must be read
+// so the binding rules can reject it by name ("not a UnionPay card") rather
+// than fail as "no application".
+var DefaultAIDs = []string{AIDDebit, AIDCredit, AIDQuasiCredit, AIDECash, AIDUSCommon,
+	"A0000000031010", // Visa
+	"A0000000041010", // Mastercard
+	"A0000000651010", // JCB
+}
+
+// Terminal is the terminal-side data the card asks for in its PDOL and CDOL1,
+// and the terminal's application list. Fields left zero take DefaultTerminal's
+// values, so the zero Terminal is a Chinese contact terminal.
+type Terminal struct {
+	// AIDs is the terminal's application list (hex), in preference order.
+	// Every entry allows partial selection: a card AID that extends it matches.
+	AIDs []string
+	// Contactless selects PPSE (2PAY.SYS.DDF01) instead of PSE and the AID list.
+	Contactless bool
+	// Country (9F1A) and Currency (5F2A): ISO 3166 / ISO 4217 numeric, 4 digits.
+	Country, Currency string
+	Type              byte   // 9F35 terminal type
+	Capabilities      []byte // 9F33, 3 bytes
+	AddCapabilities   []byte // 9F40, 5 bytes
+	TTQ               []byte // 9F66, 4 bytes: contactless terminal transaction qualifiers
+	CVMResults        []byte // 9F34, 3 bytes
+	AppVersion        []byte // 9F09, 2 bytes
+	SerialNumber      string // 9F1E, 8 characters (the IFD serial)
+	// Rand supplies the unpredictable number 9F37 (crypto/rand when nil); a
+	// test injects a fixed source to get byte-exact APDUs.
+	Rand io.Reader
+	// Now dates the transaction (9A, 9F21); time.Now when nil.
+	Now func() time.Time
+}
+
+// DefaultTerminal returns a UnionPay contact terminal in China: country and
+// currency 156, attended merchant terminal (22), online-only capabilities.
+func DefaultTerminal() Terminal {
+	return Terminal{
+		AIDs:            append([]string(nil), DefaultAIDs...),
+		Country:         "0156",
+		Currency:        "0156",
+		Type:            0x22,
+		Capabilities:    []byte{0xE0, 0xE1, 0xC8},
+		AddCapabilities: []byte{0x6F, 0x00, 0xF0, 0xF0, 0x01},
+		TTQ:             []byte{0x36, 0x00, 0x00, 0x80},
+		CVMResults:      []byte{0x3F, 0x00, 0x00},
+		AppVersion:      []byte{0x00, 0x30},
+		SerialNumber:    "POSAGENT",
+	}
+}
+
+// withDefaults fills the zero fields from DefaultTerminal.
+func (t Terminal) withDefaults() Terminal {
+	d := DefaultTerminal()
+	if len(t.AIDs) == 0 {
+		t.AIDs = d.AIDs
+	}
+	if t.Country == "" {
+		t.Country = d.Country
+	}
+	if t.Currency == "" {
+		t.Currency = d.Currency
+	}
+	if t.Type == 0 {
+		t.Type = d.Type
+	}
+	if t.Capabilities == nil {
+		t.Capabilities = d.Capabilities
+	}
+	if t.AddCapabilities == nil {
+		t.AddCapabilities = d.AddCapabilities
+	}
+	if t.TTQ == nil {
+		t.TTQ = d.TTQ
+	}
+	if t.CVMResults == nil {
+		t.CVMResults = d.CVMResults
+	}
+	if t.AppVersion == nil {
+		t.AppVersion = d.AppVersion
+	}
+	if t.SerialNumber == "" {
+		t.SerialNumber = d.SerialNumber
+	}
+	return t
+}
+
+// Transaction is what is being done with the card: amounts in minor units
+// (fen) and the transaction type 9C (00 goods and services, 31 inquiry).
+type Transaction struct {
+	Amount, Other int64
+	Type          byte
+}
+
+// terminalData builds the terminal's data objects for DOL filling.
+func (t Terminal) terminalData(txn Transaction) (map[Tag][]byte, error) {
+	now := time.Now
+	if t.Now != nil {
+		now = t.Now
+	}
+	rnd := t.Rand
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	un := make([]byte, 4)
+	if _, err := io.ReadFull(rnd, un); err != nil {
+		return nil, fmt.Errorf("emv: unpredictable number: %w", err)
+	}
+	ts := now()
+	d := map[Tag][]byte{
+		0x9F02: bcdNumber(txn.Amount, 6),
+		0x9F03: bcdNumber(txn.Other, 6),
+		0x9C:   {txn.Type},
+		0x9A:   bcdDigits(ts.Format("060102")),
+		0x9F21: bcdDigits(ts.Format("150405")),
+		0x9F37: un,
+		0x95:   make([]byte, 5), // TVR: nothing failed (no offline data authentication done)
+		0x9F35: {t.Type},
+	}
+	for tag, hexNum := range map[Tag]string{0x9F1A: t.Country, 0x5F2A: t.Currency} {
+		b := bcdDigits(hexNum)
+		if b == nil || len(b) != 2 {
+			return nil, fmt.Errorf("emv: terminal %v must be 4 digits", tag)
+		}
+		d[tag] = b
+	}
+	for tag, v := range map[Tag][]byte{0x9F33: t.Capabilities, 0x9F40: t.AddCapabilities,
+		0x9F66: t.TTQ, 0x9F34: t.CVMResults, 0x9F09: t.AppVersion} {
+		if v != nil {
+			d[tag] = v
+		}
+	}
+	if t.SerialNumber != "" {
+		d[0x9F1E] = []byte(t.SerialNumber)
+	}
+	return d, nil
+}
+
+// numericTags are the format-n objects a DOL may ask for: padded and truncated
+// on the left, where the other formats are on the right (EMV Book 3 §5.4).
+var numericTags = map[Tag]bool{0x9F02: true, 0x9F03: true, 0x9F1A: true, 0x5F2A: true,
+	0x9A: true, 0x9C: true, 0x9F21: true, 0x9F41: true, 0x5F36: true, 0x9F3C: true}
+
+// fillDOL concatenates the values the DOL names, each fitted to its length;
+// unknown objects are zeros, as EMV requires.
+func fillDOL(dol []DOLEntry, data ...map[Tag][]byte) []byte {
+	var out []byte
+	for _, e := range dol {
+		var v []byte
+		for _, m := range data {
+			if x, ok := m[e.Tag]; ok {
+				v = x
+				break
+			}
+		}
+		field := make([]byte, e.Len)
+		switch {
+		case numericTags[e.Tag] && len(v) >= e.Len:
+			copy(field, v[len(v)-e.Len:])
+		case numericTags[e.Tag]:
+			copy(field[e.Len-len(v):], v)
+		default:
+			copy(field, v)
+		}
+		out = append(out, field...)
+	}
+	return out
+}
+
+// bcdNumber encodes v (negative is 0) as n BCD bytes, left-padded.
+func bcdNumber(v int64, n int) []byte {
+	if v < 0 {
+		v = 0
+	}
+	b := make([]byte, n)
+	for i := n - 1; i >= 0 && v > 0; i-- {
+		b[i] = byte(v%10) | byte(v/10%10)<<4
+		v /= 100
+	}
+	return b
+}
+
+// bcdDigits packs an even number of decimal digits; nil if s is not that.
+func bcdDigits(s string) []byte {
+	if len(s)%2 != 0 || strings.Trim(s, "0123456789") != "" {
+		return nil
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// bcdToDigits unpacks BCD, stopping at the first F nibble (EMV pads with F);
+// ok is false on any other non-digit nibble.
+func bcdToDigits(b []byte) (string, bool) {
+	var sb strings.Builder
+	for _, c := range b {
+		for _, n := range []byte{c >> 4, c & 0x0F} {
+			if n == 0x0F {
+				return sb.String(), true
+			}
+			if n > 9 {
+				return "", false
+			}
+			sb.WriteByte('0' + n)
+		}
+	}
+	return sb.String(), true
+}
