@@ -158,7 +158,7 @@ func TestPrinterThroughSerial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, s := range printer.Slips(r) {
+	for i, s := range slip.Copies(r) {
 		if want := slip.Text(s, 32); slips[i] != want {
 			t.Errorf("%s copy decoded as\n%s\nwant\n%s", s.Copy, slips[i], want)
 		}
@@ -194,7 +194,7 @@ func TestPrinterPaperOutMidSlip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, s := range printer.Slips(r) {
+	for i, s := range slip.Copies(r) {
 		if slips[i] != slip.Text(s, 32) || !strings.Contains(slips[i], "重打印 DUPLICATED") {
 			t.Errorf("reprint %d:\n%s", i, slips[i])
 		}

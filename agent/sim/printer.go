@@ -59,41 +59,12 @@ func (p *Printer) SelfTest(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Slips turns a receipt into the merchant and cardholder copies.
-func Slips(r provisioning.Receipt) []slip.Slip {
-	typ := "消费 SALE"
-	if r.Kind == "void" {
-		typ = "消费撤销 VOID"
-	}
-	entry := "I"
-	if r.Card.AID == "" {
-		entry = "S"
-	}
-	var ic []string
-	if r.Card.AID != "" {
-		ic = append(ic, "AID: "+r.Card.AID)
-	}
-	if r.Card.Label != "" {
-		ic = append(ic, "APP LABEL: "+r.Card.Label)
-	}
-	base := slip.Slip{
-		MerchantName: r.Merchant.Name, MID: r.Terminal.MID, TID: r.Terminal.TID, Operator: "01",
-		Acquirer: "银联 UNIONPAY", CardMasked: r.Card.Masked, EntryMode: entry, TxnType: typ,
-		Expiry: r.Card.Expiry, Batch: r.Txn.Batch, Voucher: fmt.Sprintf("%06d", r.Txn.STAN),
-		AuthCode: r.Txn.AuthCode, RRN: r.Txn.RRN, Time: r.Txn.Time, Amount: r.Txn.Amount,
-		ICLines: ic, Duplicate: r.Duplicate, Test: r.Test,
-	}
-	merchant, holder := base, base
-	merchant.Copy, holder.Copy = slip.Merchant, slip.Cardholder
-	return []slip.Slip{merchant, holder}
-}
-
 // PrintReceipt prints both copies, or fails whole when the paper is out.
 func (p *Printer) PrintReceipt(ctx context.Context, r provisioning.Receipt) error {
 	if err := p.SelfTest(ctx); err != nil {
 		return err
 	}
-	for _, s := range Slips(r) {
+	for _, s := range slip.Copies(r) {
 		text := slip.Text(s, p.Width)
 		if p.Out != nil {
 			var b strings.Builder

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/posagent/posagent/agent/slip"
 )
 
 // annotate lists an ESC/POS stream one command or text run per line, bytes in
@@ -65,5 +67,5 @@ func annotate(b []byte) string {
 
 // TestGoldenAnnotated keeps a readable twin of the byte golden file.
 func TestGoldenAnnotated(t *testing.T) {
-	golden(t, "sale_merchant.annotated.golden", []byte(annotate(Encode(Slips(receipt())[0], 32, 4))))
+	golden(t, "sale_merchant.annotated.golden", []byte(annotate(Encode(slip.Copies(receipt())[0], 32, 4))))
 }

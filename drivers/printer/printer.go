@@ -117,7 +117,7 @@ func (p *Printer) check(ctx context.Context, c slip.Copy, when string) error {
 func (p *Printer) PrintReceipt(ctx context.Context, r provisioning.Receipt) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, s := range Slips(r) {
+	for _, s := range slip.Copies(r) {
 		if err := p.check(ctx, s.Copy, "before"); err != nil {
 			return err
 		}
@@ -129,37 +129,6 @@ func (p *Printer) PrintReceipt(ctx context.Context, r provisioning.Receipt) erro
 		}
 	}
 	return nil
-}
-
-// Slips turns a receipt into its merchant and cardholder copies. The mapping
-// is the one the demo's text printer (agent/sim) uses, so the paper and the
-// demo show the same slip.
-func Slips(r provisioning.Receipt) []slip.Slip {
-	typ := "消费 SALE"
-	if r.Kind == "void" {
-		typ = "消费撤销 VOID"
-	}
-	entry := "I"
-	if r.Card.AID == "" {
-		entry = "S"
-	}
-	var ic []string
-	if r.Card.AID != "" {
-		ic = append(ic, "AID: "+r.Card.AID)
-	}
-	if r.Card.Label != "" {
-		ic = append(ic, "APP LABEL: "+r.Card.Label)
-	}
-	base := slip.Slip{
-		MerchantName: r.Merchant.Name, MID: r.Terminal.MID, TID: r.Terminal.TID, Operator: "01",
-		Acquirer: "银联 UNIONPAY", CardMasked: r.Card.Masked, EntryMode: entry, TxnType: typ,
-		Expiry: r.Card.Expiry, Batch: r.Txn.Batch, Voucher: fmt.Sprintf("%06d", r.Txn.STAN),
-		AuthCode: r.Txn.AuthCode, RRN: r.Txn.RRN, Time: r.Txn.Time, Amount: r.Txn.Amount,
-		ICLines: ic, Duplicate: r.Duplicate, Test: r.Test,
-	}
-	merchant, holder := base, base
-	merchant.Copy, holder.Copy = slip.Merchant, slip.Cardholder
-	return []slip.Slip{merchant, holder}
 }
 
 // Encode is one copy of a slip as ESC/POS: reset, the lines of slip.Render

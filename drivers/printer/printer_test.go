@@ -13,7 +13,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/posagent/posagent/agent/sim"
 	"github.com/posagent/posagent/agent/slip"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -135,12 +134,12 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestGoldenSlip(t *testing.T) {
-	for _, s := range Slips(receipt()) {
+	for _, s := range slip.Copies(receipt()) {
 		golden(t, "sale_"+string(s.Copy)+".golden", Encode(s, 32, 4))
 	}
 	r := receipt()
 	r.Duplicate = true
-	golden(t, "sale_merchant_duplicate.golden", Encode(Slips(r)[0], 32, 4))
+	golden(t, "sale_merchant_duplicate.golden", Encode(slip.Copies(r)[0], 32, 4))
 }
 
 func TestEncoder(t *testing.T) {
@@ -156,7 +155,7 @@ func TestEncoder(t *testing.T) {
 
 // TestRoundTrip decodes a slip's ESC/POS back to the text agent/slip renders.
 func TestRoundTrip(t *testing.T) {
-	for _, s := range Slips(receipt()) {
+	for _, s := range slip.Copies(receipt()) {
 		var pages []string
 		d := Decoder{Cut: func(p string) { pages = append(pages, p) }}
 		d.Write(Encode(s, 32, 4))
@@ -167,19 +166,8 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestSameSlipsAsDemo keeps Slips and the demo's text printer in step.
-func TestSameSlipsAsDemo(t *testing.T) {
-	r := receipt()
-	got, want := Slips(r), sim.Slips(r)
-	for i := range want {
-		if slip.Text(got[i], 32) != slip.Text(want[i], 32) {
-			t.Errorf("copy %d differs from agent/sim", i)
-		}
-	}
-}
-
 func TestEmphasis(t *testing.T) {
-	b := Encode(Slips(receipt())[0], 32, 4)
+	b := Encode(slip.Copies(receipt())[0], 32, 4)
 	on := string([]byte{ESC, 'E', 1, GS, '!', 0x01})
 	if n := strings.Count(string(b), on); n != 2 {
 		t.Errorf("%d emphasised blocks, want 2 (the title and the amount)", n)
@@ -343,7 +331,7 @@ func FuzzDecodeStatus(f *testing.F) {
 // it must not panic, and its pages are valid UTF-8. Seeds are in
 // testdata/fuzz/FuzzDecoder.
 func FuzzDecoder(f *testing.F) {
-	f.Add(Encode(Slips(receipt())[0], 32, 4))
+	f.Add(Encode(slip.Copies(receipt())[0], 32, 4))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var pages []string
 		d := Decoder{Cut: func(p string) { pages = append(pages, p) }, Query: func(byte) {}}
