@@ -184,6 +184,9 @@ func TestPrinterFailureReprintsAsDuplicate(t *testing.T) {
 	if len(r.printer.receipts) != 1 || !r.printer.receipts[0].Duplicate {
 		t.Errorf("receipts = %+v, want one marked duplicate", r.printer.receipts)
 	}
+	if !strings.Contains(r.ui.screens(), "paper end") {
+		t.Errorf("the screen does not say what is wrong with the printer:\n%s", r.ui.screens())
+	}
 }
 
 func TestHostDownAtNetwork(t *testing.T) {

@@ -183,7 +183,9 @@ func (f *Flow) printSlip(ctx context.Context, cp *Checkpoint) error {
 		Kind: "sale", Test: true, Duplicate: cp.Slip.Attempts > 1}
 	r.Card.Masked = cp.Sale.Masked
 	if err := f.Printer.PrintReceipt(ctx, r); err != nil {
-		return stepErr("E_PRINTER", "sales slip did not print; fix the printer and retry", err)
+		// The driver's error says what to fix (paper end, cover open); it never
+		// carries card data, so the installer sees it.
+		return stepErr("E_PRINTER", "sales slip did not print ("+err.Error()+"); fix the printer and retry", err)
 	}
 	cp.Slip.Printed = true
 	return f.save(cp)
