@@ -49,3 +49,23 @@ func TestDecodeTrack(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeTLV(t *testing.T) {
+	// 70 { 5A PAN, 5F20 name, 5F24 expiry }
+	const rec = "701E" + "5A0A6222021234567890128F" + "5F2009" + "5A48414E472F53414E" + "5F2403301231"
+	var out, errs bytes.Buffer
+	if code := run([]string{"decode", "tlv", rec}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	if !json.Valid(out.Bytes()) || !strings.Contains(out.String(), "5F24") || strings.Contains(out.String(), "6222021234567890128") {
+		t.Errorf("output:\n%s", out.String())
+	}
+	for _, bad := range []string{"zz", "5A0A62"} {
+		out.Reset()
+		errs.Reset()
+		code := run([]string{"decode", "tlv", bad}, &out, &errs)
+		if code != 1 || strings.Count(strings.TrimSpace(errs.String()), "\n") != 0 || errs.Len() == 0 {
+			t.Errorf("decode tlv %q = %d, stderr %q; want exit 1 and one line", bad, code, errs.String())
+		}
+	}
+}

@@ -2,6 +2,7 @@
 //
 //	posctl watch --mqtt URL [--tid TID] [--json] [--once] [--user U --password-file F]
 //	posctl decode track [--reveal] [--lrc] TRACK
+//	posctl decode tlv HEX
 //
 // watch shows what central monitoring sees (agent/monitor): presence, the
 // retained status and every event of one terminal or the whole fleet. More
@@ -31,6 +32,7 @@ commands:
           posctl watch --mqtt URL [--tid TID] [--json] [--once] [--user U --password-file F]
   decode  decode what a device sent, card numbers masked
           posctl decode track [--reveal] [--lrc] TRACK
+          posctl decode tlv HEX
 
 run "posctl <command> -h" for the flags of a command.
 `
