@@ -89,6 +89,7 @@ type fakeHost struct {
 	signOns    int
 	reversals  []provisioning.ReversalRequest
 	loseSale   bool // book the next sale, then fail as if the answer was lost
+	badMACSale bool // book the next sale, then fail as if its answer's MAC did not verify
 	down       bool
 	saleRC     string
 	fullPANs   []string // what reached the host (it needs the full PAN)
@@ -124,6 +125,10 @@ func (h *fakeHost) Sale(ctx context.Context, r provisioning.SaleRequest) (provis
 	if h.loseSale {
 		h.loseSale = false
 		return provisioning.HostResponse{}, errNoAnswer
+	}
+	if h.badMACSale {
+		h.badMACSale = false
+		return provisioning.HostResponse{}, fmt.Errorf("fake host: field 64: %w", provisioning.ErrResponseMAC)
 	}
 	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: "123456", Time: testNow}, nil
 }

@@ -116,6 +116,10 @@ type Flow struct {
 	MaxAttempts int
 }
 
+// ErrResponseMAC is what a Host wraps when a response's MAC does not verify:
+// the host may have approved, so the message is reversed, with reason A0.
+var ErrResponseMAC = errors.New("provisioning: response MAC does not verify")
+
 // ErrAborted is returned when the installer aborts at needs-attention.
 var ErrAborted = errors.New("provisioning: aborted by the installer")
 

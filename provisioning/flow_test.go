@@ -157,6 +157,28 @@ func TestLostSaleAnswerIsReversed(t *testing.T) {
 	}
 }
 
+// A sale answer whose MAC fails is reversed with reason A0, not 98.
+func TestBadResponseMACReversesWithA0(t *testing.T) {
+	r := newRig()
+	r.host.badMACSale = true
+	r.ui.answers = []string{"confirm", "abort"}
+	cp, err := r.flow().Run(context.Background())
+	if !errors.Is(err, provisioning.ErrAborted) || cp.Failure.Code != "E_MAC" || cp.InFlight == nil || cp.InFlight.Reason != "A0" {
+		t.Fatalf("Run = %v, failure %+v, in flight %+v", err, cp.Failure, cp.InFlight)
+	}
+	r.ui.answers = []string{"retry"}
+	cp, err = r.flow().Run(context.Background())
+	if err != nil || cp.Step != provisioning.StepLive {
+		t.Fatalf("after retry: %v at %s", err, cp.Step)
+	}
+	if len(r.host.reversals) != 1 || r.host.reversals[0].Reason != "A0" {
+		t.Errorf("reversals = %+v, want one with reason A0", r.host.reversals)
+	}
+	if r.host.count("reversed") != 1 || r.host.count("voided") != 1 || r.host.count("approved") != 0 {
+		t.Errorf("host sales = %v", r.host.sales)
+	}
+}
+
 func TestDeclinedSale(t *testing.T) {
 	r := newRig()
 	r.host.saleRC = "51"

@@ -116,6 +116,9 @@ type InFlight struct {
 	Amount int64  `json:"amount"`
 	// OrigSTAN is the sale a void cancels.
 	OrigSTAN int `json:"orig_stan,omitempty"`
+	// Reason is field 39 of the reversal: "98" no answer (the default), "A0"
+	// the answer's MAC did not verify.
+	Reason string `json:"reason,omitempty"`
 }
 
 // TxnRecord is a host-approved transaction.

@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -113,7 +114,11 @@ func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
 		return nil
 	}
 	orig := *cp.InFlight
-	resp, err := f.Host.Reverse(ctx, ReversalRequest{Terminal: f.Terminal, Orig: orig, Reason: "98"})
+	reason := orig.Reason
+	if reason == "" {
+		reason = "98"
+	}
+	resp, err := f.Host.Reverse(ctx, ReversalRequest{Terminal: f.Terminal, Orig: orig, Reason: reason})
 	if err != nil {
 		return stepErr("E_REVERSAL", fmt.Sprintf("reversal of %s STAN %06d got no answer; it will be sent again", orig.Kind, orig.STAN), err)
 	}
@@ -148,7 +153,7 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		}
 		resp, err := f.Host.Sale(ctx, req)
 		if err != nil {
-			return stepErr("E_HOST", "sale got no answer; it will be reversed", err)
+			return f.unanswered(cp, "sale", err)
 		}
 		cp.InFlight = nil
 		if resp.RC != "00" {
@@ -216,7 +221,7 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 	}
 	resp, err := f.Host.Void(ctx, req)
 	if err != nil {
-		return stepErr("E_HOST", "void got no answer; it will be reversed", err)
+		return f.unanswered(cp, "void", err)
 	}
 	cp.InFlight = nil
 	if resp.RC != "00" {
@@ -228,4 +233,18 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 	cp.Void = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Amount: cp.Sale.Amount, RC: resp.RC, RRN: resp.RRN,
 		AuthCode: resp.AuthCode, Masked: cp.Sale.Masked, Time: resp.Time.UTC()}
 	return nil
+}
+
+// unanswered records why the in-flight message is to be reversed and returns
+// the step's error. A bad response MAC is reason A0 and keeps its own code: the
+// host may have approved, and the installer should know the keys are suspect.
+func (f *Flow) unanswered(cp *Checkpoint, kind string, err error) error {
+	if errors.Is(err, ErrResponseMAC) {
+		cp.InFlight.Reason = "A0"
+		if serr := f.save(cp); serr != nil {
+			return serr
+		}
+		return stepErr("E_MAC", kind+" answer failed its MAC check; it will be reversed", err)
+	}
+	return stepErr("E_HOST", kind+" got no answer; it will be reversed", err)
 }

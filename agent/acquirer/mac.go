@@ -3,9 +3,10 @@ package acquirer
 import (
 	"crypto/subtle"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/posagent/posagent/provisioning"
 )
 
 // MACAlgorithm selects how field 64 is computed; it is per acquirer.
@@ -24,7 +25,8 @@ const (
 )
 
 // ErrBadMAC is returned when a message's field 64 does not verify.
-var ErrBadMAC = errors.New("acquirer: MAC does not verify")
+// It wraps provisioning.ErrResponseMAC so the flow reverses with reason A0.
+var ErrBadMAC = fmt.Errorf("acquirer: MAC does not verify: %w", provisioning.ErrResponseMAC)
 
 // ComputeMAC returns the 8 bytes of field 64 for data (from the MTI through
 // the last field before 64) under key.
