@@ -2,7 +2,8 @@ package devsim
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/posagent/posagent/drivers/magstripe"
 )
@@ -48,14 +49,7 @@ var Profiles = map[string]Profile{
 }
 
 // ProfileNames lists the built-in profiles, sorted.
-func ProfileNames() []string {
-	var names []string
-	for n := range Profiles {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func ProfileNames() []string { return slices.Sorted(maps.Keys(Profiles)) }
 
 // MagReader emulates a serial magstripe reader.
 type MagReader struct {

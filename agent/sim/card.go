@@ -3,7 +3,8 @@ package sim
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/posagent/posagent/provisioning"
@@ -32,14 +33,7 @@ var Profiles = map[string]Profile{
 }
 
 // ProfileNames lists the profiles, sorted.
-func ProfileNames() []string {
-	var names []string
-	for n := range Profiles {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func ProfileNames() []string { return slices.Sorted(maps.Keys(Profiles)) }
 
 // Card is a card slot with a queue of virtual cards: each read for binding takes
 // the next card (the installer swapping a rejected card for another), later
