@@ -11,7 +11,7 @@ STATICCHECK_VERSION := v0.8.2
 # builds without cgo as a stub that says so.
 ARM_TEST_PKGS := ./provisioning/... ./agent/store ./agent/slip ./agent/ui ./agent/config ./agent/sim \
 	./drivers/magstripe ./drivers/printer ./drivers/serialport ./agent/devsim \
-	./drivers/cardreader/... ./agent/emv ./agent/cardsim ./cmd/cardsim
+	./drivers/cardreader/... ./agent/emv ./agent/cardsim ./cmd/cardsim ./agent/outbox
 
 .PHONY: all build demo test test-go test-arm cross lint bench fuzz deps clean
 
@@ -69,6 +69,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTLV$$' -fuzztime $(FUZZ_N) ./agent/emv
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZ_N) ./agent/emv
 	$(GO) test -run '^$$' -fuzz '^FuzzT0$$' -fuzztime $(FUZZ_N) ./drivers/cardreader
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZ_N) ./agent/outbox
+	$(GO) test -run '^$$' -fuzz '^FuzzScanSegment$$' -fuzztime $(FUZZ_N) ./agent/outbox
 
 deps:
 	bash scripts/deps.sh
