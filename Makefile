@@ -11,7 +11,8 @@ STATICCHECK_VERSION := v0.8.2
 # builds without cgo as a stub that says so.
 ARM_TEST_PKGS := ./provisioning/... ./agent/store ./agent/slip ./agent/ui ./agent/config ./agent/sim \
 	./drivers/magstripe ./drivers/printer ./drivers/serialport ./agent/devsim \
-	./drivers/cardreader/... ./agent/emv ./agent/cardsim ./cmd/cardsim ./agent/outbox
+	./drivers/cardreader/... ./agent/emv ./agent/cardsim ./cmd/cardsim ./agent/outbox \
+	./drivers/keypad/...
 
 .PHONY: all build demo test test-go test-arm cross lint bench fuzz deps clean
 
@@ -71,6 +72,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzT0$$' -fuzztime $(FUZZ_N) ./drivers/cardreader
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZ_N) ./agent/outbox
 	$(GO) test -run '^$$' -fuzz '^FuzzScanSegment$$' -fuzztime $(FUZZ_N) ./agent/outbox
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZ_N) ./drivers/keypad
 
 deps:
 	bash scripts/deps.sh
