@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/config"
+	"github.com/posagent/posagent/agent/outbox"
 	"github.com/posagent/posagent/agent/report"
 	"github.com/posagent/posagent/agent/sim"
 	"github.com/posagent/posagent/agent/store"
@@ -97,10 +98,24 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 	reporters := multiReporter{stepPrinter{w: o.Stdout}}
 	var mq *report.Reporter
 	if cfg.MQTT.URL != "" {
+		// The reports wait here for the broker, across restarts and power cuts
+		// (issue 6). A corrupt outbox is an error, not an empty one: an operator
+		// moves it aside, knowing what was lost.
+		ob, err := outbox.Open(filepath.Join(cfg.StateDir, "outbox"), outbox.Options{})
+		if err != nil {
+			return Result{}, fmt.Errorf("agent: report outbox: %w", err)
+		}
+		// Registered before the reporter's Close, so it runs after it.
+		defer func() {
+			if err := ob.Close(); err != nil {
+				log.Warn("mqtt outbox close", "err", err)
+			}
+		}()
 		mq, err = report.New(report.Options{
 			URL: cfg.MQTT.URL, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 			CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
 			TID: term.TID, MID: term.MID, Serial: term.Serial, Keepalive: cfg.MQTT.Keepalive, Logger: log,
+			Queue: ob,
 		})
 		if err != nil {
 			return Result{}, err
@@ -110,7 +125,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 		}
 		defer func() {
 			// Reports queued while the broker was away get a bounded chance to
-			// leave; the durable outbox (issue 6) keeps them across restarts.
+			// leave now; the rest stay in the outbox for the next start.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			if err := mq.Close(cctx); err != nil {

@@ -26,10 +26,11 @@ func EventsTopic(tid string) string { return TopicPrefix + tid + "/events" }
 // Message is the payload of the status and events topics: the Status fields
 // (provisioning.Status marshalled as is) plus seq.
 //
-// Seq counts reports 1, 2, 3… from each start of the agent process and lets a
-// monitor order events and drop the duplicates that QoS 1 can deliver. It starts
-// again at 1 after a restart, so the order across restarts is (boot, seq); issue 6
-// (the durable outbox) makes seq survive restarts.
+// Seq counts reports 1, 2, 3… and lets a monitor order events and drop the
+// duplicates that QoS 1 and replays after a restart can deliver. With the
+// durable outbox (Options.Queue) it survives restarts and never repeats for a
+// terminal; with the in-memory queue it starts again at 1 with each process. A
+// status whose event could not be queued (a disk error) carries seq 0.
 type Message struct {
 	Seq uint64 `json:"seq"`
 	provisioning.Status

@@ -4,8 +4,10 @@
 // The install must never wait for the network: Report only queues, and one
 // goroutine publishes the queue in order once the broker is reachable. A broker
 // that is down when the agent starts, or goes away later, delays reports but
-// never blocks or fails the flow. The queue lives in memory and is bounded;
-// issue 6 (a durable outbox) makes it survive a restart.
+// never blocks or fails the flow. Each report is an event in a Queue: with
+// Options.Queue an *outbox.Outbox, so the reports and their seq survive a
+// restart, a SIGKILL or a power cut (issue 6); without, a bounded queue in
+// memory.
 package report
 
 import (
@@ -49,9 +51,15 @@ type Options struct {
 	// this after the terminal silently vanishes. Default 30s.
 	Keepalive time.Duration
 
-	// QueueSize bounds the events kept while the broker is unreachable. When it is
-	// full the oldest event is dropped (the latest status is always kept). Default
-	// 1024: a whole install produces a few dozen.
+	// Queue holds the events until the broker acknowledges them and assigns
+	// their seq; pass an *outbox.Outbox (which the caller opens and closes after
+	// the reporter's Close) to make them durable. nil means an in-memory queue
+	// that a restart loses, with seq starting again at 1.
+	Queue Queue
+
+	// QueueSize bounds the in-memory queue (nil Queue only; an outbox has its own
+	// bounds). When it is full the oldest event is dropped (the latest status is
+	// always kept). Default 1024: a whole install produces a few dozen.
 	QueueSize int
 
 	// RetryInterval is the wait between attempts while the first connection is
@@ -106,25 +114,35 @@ type Reporter struct {
 	// its store for the clean session; nothing is published before that.
 	connected mqtt.Token
 
-	mu       sync.Mutex
-	started  bool
-	closed   bool   // Close was called
-	seq      uint64 // last seq assigned
-	events   []item // queued, oldest first
-	status   *item  // latest status not yet handed to the publisher
-	inflight *item  // what the publisher is sending now
-	acked    uint64 // seq of the latest status acknowledged
-	dropped  int    // events dropped since the last summary line
-	changed  chan struct{}
+	// q holds the events; the outbox's own mutex is taken after mu, never
+	// before it.
+	q Queue
+
+	mu      sync.Mutex
+	started bool
+	closed  bool   // Close was called
+	seq     uint64 // last seq assigned by q
+	// gen counts statuses (every Report, and the one Start restores): a status
+	// has no seq of its own when the queue could not take its event.
+	gen         uint64
+	status      *item  // latest status not yet handed to the publisher
+	statusAcked uint64 // gen of the latest status acknowledged (or superseded)
+	dropped     uint64 // events the queue dropped since the last summary line
+	droppedSeen uint64 // the queue's Stats().Dropped when last looked at
+	peekFailed  bool   // a failed Peek was logged; quiet until one succeeds
+	changed     chan struct{}
 }
 
 var _ provisioning.Reporter = (*Reporter)(nil)
 
 // item is one publish: a Message already marshalled.
 type item struct {
-	seq     uint64
-	status  bool // status topic (retained) rather than events
-	payload []byte
+	// seq is the queue record's seq for an event, the gen for a status.
+	seq      uint64
+	status   bool // the retained status, not a queue record
+	topic    string
+	retained bool
+	payload  []byte
 }
 
 // New checks opts and prepares the client. It does not connect: Start does.
@@ -160,8 +178,13 @@ func New(opts Options) (*Reporter, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	q := opts.Queue
+	if q == nil {
+		q = newMemQueue(opts.QueueSize)
+	}
 	r := &Reporter{
 		opts:    opts,
+		q:       q,
 		log:     opts.Logger.With("component", "report", "tid", opts.TID),
 		online:  make(chan struct{}, 1),
 		stop:    make(chan struct{}),
@@ -216,6 +239,7 @@ func (r *Reporter) Start(ctx context.Context) error {
 		return ErrClosed
 	}
 	r.started = true
+	r.resumeLocked()
 	r.mu.Unlock()
 
 	r.log.Info("report: connecting", "broker", redact(r.opts.URL), "client_id", "posagent-"+r.opts.TID)
@@ -251,35 +275,78 @@ func (r *Reporter) Report(_ context.Context, s provisioning.Status) {
 		r.log.Debug("report: closed; status not sent", "step", s.Step, "state", s.State)
 		return
 	}
-	r.seq++
-	payload, err := json.Marshal(Message{Seq: r.seq, Status: s})
-	if err != nil { // Status holds only plain data; this would be a programming error
-		r.log.Error("report: cannot encode status", "step", s.Step, "err", err)
+	var payload []byte
+	seq, err := r.q.AppendWith(EventsTopic(r.opts.TID), false, func(seq uint64) ([]byte, error) {
+		var err error
+		payload, err = json.Marshal(Message{Seq: seq, Status: s})
+		return payload, err
+	})
+	if err != nil {
+		// The event is lost, but the flow goes on and the retained status still
+		// tells the current state, with seq 0: it has no event to pair with.
+		// The error names files and sizes, never the payload.
+		r.log.Error("report: cannot queue the event; sending the status only", "step", s.Step, "state", s.State, "err", err)
+		if payload, err = json.Marshal(Message{Status: s}); err != nil {
+			// Status holds only plain data; this would be a programming error.
+			r.log.Error("report: cannot encode status", "step", s.Step, "err", err)
+			return
+		}
+	} else {
+		r.seq = seq
+	}
+	if d := r.q.Stats().Dropped; d > r.droppedSeen {
+		// The queue dropped the oldest history: the retained status below always
+		// holds the newest state, which is what a monitor needs most.
+		if r.dropped == 0 {
+			r.log.Warn("report: queue full; dropping the oldest events until the broker takes them")
+		}
+		r.dropped += d - r.droppedSeen
+		r.droppedSeen = d
+	}
+	r.setStatusLocked(payload)
+	r.signalLocked()
+}
+
+// setStatusLocked makes payload the status the publisher sends next.
+func (r *Reporter) setStatusLocked(payload []byte) {
+	r.gen++
+	r.status = &item{seq: r.gen, status: true, topic: StatusTopic(r.opts.TID), retained: true, payload: payload}
+}
+
+// resumeLocked picks up what an earlier run left in the queue: seq continues
+// after the queue's last, and the newest queued event becomes the status again
+// (republishing a retained status the broker may already hold is harmless).
+func (r *Reporter) resumeLocked() {
+	st := r.q.Stats()
+	if st.NextSeq > 0 {
+		r.seq = max(r.seq, st.NextSeq-1)
+	}
+	if st.Records == 0 {
 		return
 	}
-	if len(r.events) >= r.opts.QueueSize {
-		// Drop the oldest history first: the retained status below always holds
-		// the newest state, which is what a monitor needs most.
-		r.events = r.events[1:]
-		if r.dropped == 0 {
-			r.log.Warn("report: queue full; dropping the oldest events until the broker takes them", "queue_size", r.opts.QueueSize)
-		}
-		r.dropped++
+	r.log.Info("report: resuming reports queued by an earlier run", "queued", st.Records, "next_seq", st.NextSeq)
+	if r.status != nil {
+		return // Report came before Start: that status is newer
 	}
-	r.events = append(r.events, item{seq: r.seq, payload: payload})
-	r.status = &item{seq: r.seq, status: true, payload: payload}
-	r.signalLocked()
+	recs, err := r.q.Peek(st.Records)
+	if err != nil {
+		r.log.Warn("report: cannot read the queue", "err", err)
+		return
+	}
+	if n := len(recs); n > 0 && recs[n-1].Topic == EventsTopic(r.opts.TID) {
+		r.setStatusLocked(recs[n-1].Payload)
+	}
 }
 
 // Flush waits until every report queued before the call is acknowledged by the
 // broker (PUBACK) or dropped by the queue bound, or ctx ends.
 func (r *Reporter) Flush(ctx context.Context) error {
 	r.mu.Lock()
-	target := r.seq
+	seq, gen := r.seq, r.gen
 	r.mu.Unlock()
 	for {
 		r.mu.Lock()
-		done, pending := r.flushedLocked(target)
+		done, pending := r.flushedLocked(seq, gen)
 		ch := r.changed
 		r.mu.Unlock()
 		if done {
@@ -293,27 +360,25 @@ func (r *Reporter) Flush(ctx context.Context) error {
 	}
 }
 
-// flushedLocked reports whether everything up to seq target is settled, and how
-// many queued items are not.
-func (r *Reporter) flushedLocked(target uint64) (bool, int) {
+// flushedLocked reports whether every event up to seq and the status of gen
+// are settled, and how many items (at most) are not.
+func (r *Reporter) flushedLocked(seq, gen uint64) (bool, int) {
 	pending := 0
-	for _, it := range r.events {
-		if it.seq <= target {
-			pending++
-		}
+	// Ack covers every record up to its seq, and the newest record is never
+	// dropped, so Acked reaches seq; an empty queue has nothing left either way.
+	if st := r.q.Stats(); st.Acked < seq && st.Records > 0 {
+		pending = st.Records
 	}
-	if r.inflight != nil && r.inflight.seq <= target {
+	if r.statusAcked < gen {
 		pending++
-	}
-	if r.acked < target && pending == 0 {
-		pending = 1 // the status itself
 	}
 	return pending == 0, pending
 }
 
 // Close flushes (bounded by ctx), publishes the retained graceful offline
-// state, and disconnects. What is still queued when ctx ends is lost; the
-// error says how much.
+// state, and disconnects. What is not acknowledged when ctx ends stays in the
+// queue: an outbox sends it after the next start, an in-memory queue loses it;
+// the error says how much. Close does not close Options.Queue.
 func (r *Reporter) Close(ctx context.Context) error {
 	r.mu.Lock()
 	started, already := r.started, r.closed
@@ -441,10 +506,14 @@ func (r *Reporter) publisher() {
 		if !r.send(it) {
 			return
 		}
+		var ackErr error
+		if !it.status {
+			// Outside mu: an outbox Ack fsyncs, and Report need not wait for it.
+			ackErr = r.q.Ack(it.seq)
+		}
 		r.mu.Lock()
-		r.inflight = nil
-		if it.status && it.seq > r.acked {
-			r.acked = it.seq
+		if it.status && it.seq > r.statusAcked {
+			r.statusAcked = it.seq
 		}
 		if r.dropped > 0 {
 			r.log.Warn("report: broker reachable again; events were dropped while the queue was full", "dropped", r.dropped)
@@ -452,25 +521,56 @@ func (r *Reporter) publisher() {
 		}
 		r.signalLocked()
 		r.mu.Unlock()
+		if ackErr != nil {
+			// The record stays queued and the next pass sends it again: a
+			// duplicate that monitors drop by seq, rather than a loss.
+			r.log.Warn("report: cannot remove an acknowledged event from the queue; will send it again", "seq", it.seq, "err", ackErr)
+			if !r.pause() {
+				return
+			}
+		}
 	}
 }
 
-// take waits for the next item or stop.
+// pause waits publishRetryDelay; false means Close stopped it.
+func (r *Reporter) pause() bool {
+	t := time.NewTimer(publishRetryDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.stop:
+		return false
+	}
+}
+
+// take waits for the next item or stop: the status if one is waiting, else the
+// oldest queued event, which stays queued until the publisher Acks it.
 func (r *Reporter) take() (item, bool) {
 	for {
 		r.mu.Lock()
 		var it *item
-		switch {
-		case r.status != nil:
+		if r.status != nil {
 			it, r.status = r.status, nil
-		case len(r.events) > 0:
-			head := r.events[0] // a copy: the slice's array is reused by append
-			it = &head
-			r.events = r.events[1:]
+		} else {
+			recs, err := r.q.Peek(1)
+			switch {
+			case err != nil:
+				// A failed outbox stays failed until reopened: only the status
+				// can still go, so wait for the next one.
+				if !r.peekFailed {
+					r.log.Error("report: cannot read the queue; only the status is sent", "err", err)
+					r.peekFailed = true
+				}
+			case len(recs) > 0:
+				rec := recs[0]
+				it = &item{seq: rec.Seq, topic: rec.Topic, retained: rec.Retained, payload: rec.Payload}
+				fallthrough
+			default:
+				r.peekFailed = false
+			}
 		}
 		if it != nil {
-			r.inflight = it
-			r.signalLocked()
 			r.mu.Unlock()
 			return *it, true
 		}
@@ -489,10 +589,7 @@ func (r *Reporter) take() (item, bool) {
 // connection after it reconnects, and one refused outright is tried again after
 // the next connect. It returns false only when Close stops it.
 func (r *Reporter) send(it item) bool {
-	topic := EventsTopic(r.opts.TID)
-	if it.status {
-		topic = StatusTopic(r.opts.TID)
-	}
+	topic := it.topic
 	// paho empties its store once the first clean connect completes; a publish
 	// stored before that would not be resent after an early drop.
 	select {
@@ -508,7 +605,7 @@ func (r *Reporter) send(it item) bool {
 		if it.status && r.superseded() {
 			return true // a newer status is queued and goes next
 		}
-		tok := r.client.Publish(topic, 1, it.status, it.payload)
+		tok := r.client.Publish(topic, 1, it.retained, it.payload)
 		select {
 		case <-tok.Done():
 		case <-r.stop:
@@ -517,12 +614,8 @@ func (r *Reporter) send(it item) bool {
 		if tok.Error() == nil {
 			return true
 		}
-		r.log.Warn("report: publish failed; will retry", "topic", topic, "seq", it.seq, "err", tok.Error())
-		t := time.NewTimer(publishRetryDelay)
-		select {
-		case <-t.C:
-		case <-r.stop:
-			t.Stop()
+		r.log.Warn("report: publish failed; will retry", "topic", topic, "err", tok.Error())
+		if !r.pause() {
 			return false
 		}
 	}
