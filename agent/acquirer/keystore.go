@@ -47,20 +47,28 @@ var ErrNoKeys = errors.New("acquirer: no keys stored")
 // is never treated as "no keys".
 var ErrKeyFile = errors.New("acquirer: key file is corrupt")
 
-// keyFile is the on-disk record. Keys are hex here and nowhere else.
+// keyFile is the on-disk record. The working keys are stored as the host
+// delivers them, encrypted under the TMK (ECB), never in clear; only the TMK
+// itself is clear here, since something must hold it (see FileKeyStore).
 type keyFile struct {
 	Schema int    `json:"schema"`
 	TMK    string `json:"tmk"`
 	Mode   string `json:"mode,omitempty"`
-	PIK    string `json:"pik,omitempty"`
-	MAK    string `json:"mak,omitempty"`
-	TDK    string `json:"tdk,omitempty"`
+	PIK    string `json:"pik_under_tmk,omitempty"`
+	MAK    string `json:"mak_under_tmk,omitempty"`
+	TDK    string `json:"tdk_under_tmk,omitempty"`
 }
+
+// keyFileSchema is the layout above; schema 1 held clear working keys and is
+// refused.
+const keyFileSchema = 2
 
 // FileKeyStore is a KeyStore on one JSON file of mode 0600, replaced
 // atomically on every save (temp file, fsync, rename, fsync directory).
-// The file is clear text: on a terminal without a secure element the file
-// permissions and the device's disk encryption are what protect it.
+// Working keys are kept encrypted under the TMK. The TMK is the one clear key:
+// on a terminal without a secure element the file permissions and the
+// device's disk encryption are what protect it (a PED or secure element
+// replaces this store, not the flow).
 type FileKeyStore struct {
 	Path string
 	mu   sync.Mutex
@@ -81,24 +89,32 @@ func (s *FileKeyStore) LoadKeys() (Keys, error) {
 	}
 	var f keyFile
 	// The decoder's error could quote file content: report only that it failed.
-	if json.Unmarshal(b, &f) != nil || f.Schema != 1 {
+	if json.Unmarshal(b, &f) != nil || f.Schema != keyFileSchema {
 		return Keys{}, ErrKeyFile
 	}
 	var k Keys
 	k.Mode = KeyMode(f.Mode)
+	tmk, err := ParseKey(f.TMK)
+	if err != nil {
+		return Keys{}, ErrKeyFile
+	}
+	k.TMK = tmk
 	for _, e := range []struct {
 		hex string
 		dst *Key
-		req bool
-	}{{f.TMK, &k.TMK, true}, {f.PIK, &k.Working.PIK, false}, {f.MAK, &k.Working.MAK, false}, {f.TDK, &k.Working.TDK, false}} {
-		if e.hex == "" && !e.req {
+	}{{f.PIK, &k.Working.PIK}, {f.MAK, &k.Working.MAK}, {f.TDK, &k.Working.TDK}} {
+		if e.hex == "" {
 			continue
 		}
-		v, err := ParseKey(e.hex)
+		sealed, err := hex.DecodeString(e.hex)
 		if err != nil {
 			return Keys{}, ErrKeyFile
 		}
-		*e.dst = v
+		clear, err := DecryptECB(tmk, sealed)
+		if err != nil {
+			return Keys{}, ErrKeyFile
+		}
+		*e.dst = clear
 	}
 	return k, nil
 }
@@ -110,8 +126,20 @@ func (s *FileKeyStore) SaveKeys(k Keys) error {
 	if len(k.TMK) == 0 {
 		return fmt.Errorf("acquirer: key store: no TMK")
 	}
-	f := keyFile{Schema: 1, TMK: hex.EncodeToString(k.TMK), Mode: string(k.Mode),
-		PIK: hex.EncodeToString(k.Working.PIK), MAK: hex.EncodeToString(k.Working.MAK), TDK: hex.EncodeToString(k.Working.TDK)}
+	f := keyFile{Schema: keyFileSchema, TMK: hex.EncodeToString(k.TMK), Mode: string(k.Mode)}
+	for _, e := range []struct {
+		key Key
+		dst *string
+	}{{k.Working.PIK, &f.PIK}, {k.Working.MAK, &f.MAK}, {k.Working.TDK, &f.TDK}} {
+		if len(e.key) == 0 {
+			continue
+		}
+		sealed, err := EncryptECB(k.TMK, e.key)
+		if err != nil {
+			return fmt.Errorf("acquirer: key store: %w", err)
+		}
+		*e.dst = hex.EncodeToString(sealed)
+	}
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return fmt.Errorf("acquirer: key store: %w", err)

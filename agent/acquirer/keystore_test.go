@@ -54,7 +54,22 @@ func TestFileKeyStore(t *testing.T) {
 	if len(ents) != 1 {
 		t.Fatalf("dir has %d entries", len(ents))
 	}
-	for _, bad := range []string{"", "{", `{"schema":2,"tmk":"0123456789abcdef"}`, `{"schema":1,"tmk":"zz"}`, `{"schema":1}`} {
+	// Working keys are on disk only under the TMK.
+	raw, err := os.ReadFile(s.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, clear := range []string{"1111111111111111aaaaaaaaaaaaaaaa", "2222222222222222bbbbbbbbbbbbbbbb"} {
+		if strings.Contains(strings.ToLower(string(raw)), clear) {
+			t.Errorf("key file holds a working key in clear:\n%s", raw)
+		}
+	}
+	for _, bad := range []string{"", "{",
+		`{"schema":1,"tmk":"0123456789abcdef","mak":"2222222222222222"}`, // the old clear layout
+		`{"schema":99,"tmk":"0123456789abcdef"}`,
+		`{"schema":2,"tmk":"zz"}`, `{"schema":2}`,
+		`{"schema":2,"tmk":"0123456789abcdef","mak_under_tmk":"abc"}`,
+		`{"schema":2,"tmk":"0123456789abcdef","mak_under_tmk":"0011"}`} {
 		if err := os.WriteFile(s.Path, []byte(bad), 0o600); err != nil {
 			t.Fatal(err)
 		}
