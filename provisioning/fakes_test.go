@@ -10,6 +10,7 @@ import (
 
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
+	"github.com/posagent/posagent/provisioning/provisioningtest"
 )
 
 // In-process fakes of the flow's ports; the agent's simulated devices and the
@@ -27,33 +28,6 @@ var testNow = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
-
-type memStore struct {
-	mu    sync.Mutex
-	data  []byte
-	saves int
-	fail  error
-}
-
-func (s *memStore) Load() ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.data == nil {
-		return nil, provisioning.ErrNoState
-	}
-	return append([]byte(nil), s.data...), nil
-}
-
-func (s *memStore) Save(b []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		return s.fail
-	}
-	s.data = append([]byte(nil), b...)
-	s.saves++
-	return nil
-}
 
 type fakeCard struct {
 	cards []provisioning.Card // bind reads take the next; other reads the last
@@ -228,7 +202,7 @@ func (r *fakeReporter) Report(ctx context.Context, s provisioning.Status) {
 }
 
 type rig struct {
-	store    *memStore
+	store    *provisioningtest.Store
 	card     *fakeCard
 	host     *fakeHost
 	printer  *fakePrinter
@@ -240,7 +214,7 @@ func newRig(cards ...provisioning.Card) *rig {
 	if len(cards) == 0 {
 		cards = []provisioning.Card{card(nil)}
 	}
-	return &rig{store: &memStore{}, card: &fakeCard{cards: cards}, host: newHost(), printer: &fakePrinter{},
+	return &rig{store: &provisioningtest.Store{}, card: &fakeCard{cards: cards}, host: newHost(), printer: &fakePrinter{},
 		ui: &fakeUI{answers: []string{"confirm"}}, reporter: &fakeReporter{}}
 }
 

@@ -54,8 +54,8 @@ func TestHappyPathEndsLive(t *testing.T) {
 	if cp.Sale.RRN == "" || cp.Sale.AuthCode == "" || cp.Void == nil {
 		t.Errorf("checkpoint lacks sale/void results: %+v", cp)
 	}
-	if strings.Contains(string(r.store.data), goodPAN) {
-		t.Errorf("checkpoint holds the full PAN:\n%s", r.store.data)
+	if strings.Contains(string(r.store.Data), goodPAN) {
+		t.Errorf("checkpoint holds the full PAN:\n%s", r.store.Data)
 	}
 	// Run again: a live terminal stays live and repeats no side effect.
 	if _, err := r.flow().Run(context.Background()); err != nil {
@@ -265,12 +265,12 @@ func TestCorruptStateIsAnErrorNotANewTerminal(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := newRig()
-			r.store.data = []byte(data)
+			r.store.Data = []byte(data)
 			_, err := r.flow().Run(context.Background())
 			if !errors.Is(err, provisioning.ErrCorruptState) {
 				t.Fatalf("Run = %v, want ErrCorruptState", err)
 			}
-			if r.store.saves != 0 || len(r.reporter.statuses) != 0 || r.host.signOns != 0 {
+			if r.store.Saves != 0 || len(r.reporter.statuses) != 0 || r.host.signOns != 0 {
 				t.Error("a corrupt state file was acted on")
 			}
 		})
@@ -311,7 +311,7 @@ func TestLoopBreaker(t *testing.T) {
 
 func TestStoreFailureStopsBeforeTheStep(t *testing.T) {
 	r := newRig()
-	r.store.fail = errors.New("disk full")
+	r.store.Fail = errors.New("disk full")
 	_, err := r.flow().Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Run = %v", err)
@@ -326,7 +326,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if _, err := r.flow().Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	cp, err := provisioning.Decode(r.store.data)
+	cp, err := provisioning.Decode(r.store.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,8 +334,8 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(b) != string(r.store.data) {
-		t.Errorf("re-encoded checkpoint differs:\n%s\n%s", b, r.store.data)
+	if string(b) != string(r.store.Data) {
+		t.Errorf("re-encoded checkpoint differs:\n%s\n%s", b, r.store.Data)
 	}
 	if !strings.Contains(string(b), `"step": "live"`) {
 		t.Errorf("step not stored as its name:\n%s", b)

@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/posagent/posagent/agent/testbench"
 )
 
 const wait = 10 * time.Second
@@ -30,7 +30,7 @@ func connect(t *testing.T, url, id string, will bool) mqtt.Client {
 }
 
 func TestRetainedRoundTripAndWill(t *testing.T) {
-	var logs lockedBuffer
+	var logs testbench.Buffer
 	b, err := Start("127.0.0.1:0", slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
@@ -75,25 +75,6 @@ func TestRetainedRoundTripAndWill(t *testing.T) {
 	if strings.Contains(logs.String(), "level=INFO") {
 		t.Errorf("broker logged below warning:\n%s", logs.String())
 	}
-}
-
-// lockedBuffer is a bytes.Buffer the broker's goroutines can log into while
-// the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func next(t *testing.T, ch <-chan mqtt.Message) mqtt.Message {

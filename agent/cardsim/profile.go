@@ -219,3 +219,16 @@ func (p *Profile) validate() error {
 func unhex(s string) ([]byte, error) {
 	return hex.DecodeString(strings.Join(strings.Fields(s), ""))
 }
+
+// Open loads the profile at path, lets edit adjust it (a fault, another
+// name) when edit is not nil, and returns the card.
+func Open(path string, edit func(*Profile)) (*Card, error) {
+	p, err := LoadProfile(path)
+	if err != nil {
+		return nil, err
+	}
+	if edit != nil {
+		edit(p)
+	}
+	return New(p)
+}

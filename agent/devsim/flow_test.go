@@ -5,35 +5,13 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/posagent/posagent/agent/sim"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
+	"github.com/posagent/posagent/provisioning/provisioningtest"
 )
-
-// memStore is an in-memory checkpoint store.
-type memStore struct {
-	mu   sync.Mutex
-	data []byte
-}
-
-func (s *memStore) Load() ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.data == nil {
-		return nil, provisioning.ErrNoState
-	}
-	return append([]byte(nil), s.data...), nil
-}
-
-func (s *memStore) Save(b []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.data = append([]byte(nil), b...)
-	return nil
-}
 
 // installer confirms the card, and at a failure loads paper and retries.
 type installer struct {
@@ -83,7 +61,7 @@ func TestFlowPaperOutMidSlip(t *testing.T) {
 		Params: sim.Params{Merchant: provisioning.Merchant{MID: term.MID, Name: "测试商户 TEST MERCHANT",
 			LegalPerson: "ZHANG SAN", AccountHash: hash, AccountSalt: salt, CardType: provisioning.Debit}},
 		Card: card, Host: host, Printer: prn, UI: ui, Reporter: sim.NopReporter{},
-		Store: &memStore{}, Clock: provisioning.SystemClock{}, Log: slog.New(slog.DiscardHandler),
+		Store: &provisioningtest.Store{}, Clock: provisioning.SystemClock{}, Log: slog.New(slog.DiscardHandler),
 	}
 	cp, err := flow.Run(ctx)
 	if err != nil || cp.Step != provisioning.StepLive {

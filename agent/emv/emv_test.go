@@ -34,14 +34,7 @@ func fixedTerminal() emv.Terminal {
 
 func loadCard(t testing.TB, name string, edit func(*cardsim.Profile)) *cardsim.Card {
 	t.Helper()
-	p, err := cardsim.LoadProfile(filepath.Join(cardsDir, name+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(p)
-	}
-	c, err := cardsim.New(p)
+	c, err := cardsim.Open(filepath.Join(cardsDir, name+".yaml"), edit)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,38 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/posagent/posagent/agent/hostsim"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
+	"github.com/posagent/posagent/provisioning/provisioningtest"
 )
 
 // The install flow itself, on the real client and simulator: the fakes below
 // stand in for the card reader, printer, screen, reporting and disk only.
-
-type memStore struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (s *memStore) Load() ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b == nil {
-		return nil, provisioning.ErrNoState
-	}
-	return append([]byte(nil), s.b...), nil
-}
-
-func (s *memStore) Save(b []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b = append([]byte(nil), b...)
-	return nil
-}
 
 type staticParams struct{ m provisioning.Merchant }
 
@@ -91,7 +70,7 @@ func luhnCard() provisioning.Card {
 	return c
 }
 
-func (e *env) flow(t *testing.T, c provisioning.Card, st *memStore, ui *installer) *provisioning.Flow {
+func (e *env) flow(t *testing.T, c provisioning.Card, st *provisioningtest.Store, ui *installer) *provisioning.Flow {
 	t.Helper()
 	f, err := newFlow(c, e.c, st, ui)
 	if err != nil {
@@ -147,7 +126,7 @@ func TestFlowAgainstSimulator(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cp, err := e.flow(t, luhnCard(), &memStore{}, &installer{}).Run(ctx)
+			cp, err := e.flow(t, luhnCard(), &provisioningtest.Store{}, &installer{}).Run(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +146,7 @@ func TestFlowAgainstSimulator(t *testing.T) {
 func TestFlowRestartWithSaleInFlight(t *testing.T) {
 	e := newEnv(t, nil, shortTimeout)
 	e.srv.Inject(hostsim.KindSale, hostsim.Fault{Action: hostsim.NoAnswer})
-	st := &memStore{}
+	st := &provisioningtest.Store{}
 	c := luhnCard()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -20,6 +20,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/posagent/posagent/agent/broker"
+	"github.com/posagent/posagent/agent/testbench"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -672,27 +673,9 @@ func TestStartTwice(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output written from paho's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestCredentialsNeverLogged(t *testing.T) {
 	const password = "hunter2-very-secret"
-	var logs lockedBuffer
+	var logs testbench.Buffer
 	lg := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b := startBroker(t, "127.0.0.1:0")
 	s := subscribe(t, b.URL(), StateTopic(tid))

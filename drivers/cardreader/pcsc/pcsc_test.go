@@ -64,14 +64,7 @@ func fixedTerminal() emv.Terminal {
 
 func newCard(t testing.TB, profile string, edit func(*cardsim.Profile)) *cardsim.Card {
 	t.Helper()
-	p, err := cardsim.LoadProfile(filepath.Join(cardsDir, profile+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(p)
-	}
-	c, err := cardsim.New(p)
+	c, err := cardsim.Open(filepath.Join(cardsDir, profile+".yaml"), edit)
 	if err != nil {
 		t.Fatal(err)
 	}
