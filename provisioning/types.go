@@ -29,7 +29,23 @@ type Card struct {
 	// ICData is the field-55 TLV set of an online request (ARQC and friends),
 	// hex encoded; empty for simulated or swiped cards.
 	ICData string
+	// Entry is how the card was read; the zero value means chip.
+	Entry Entry
+	// Track2 and Track3 are the swiped tracks, for the sale's fields 35/36
+	// (encrypted under the TDK there). They redact themselves in fmt, slog and
+	// JSON, and are dropped once the sale has gone out.
+	Track2, Track3 pan.Track
 }
+
+// Entry is how a card was read: it sets field 22 and 60.5 of the sale.
+type Entry string
+
+// Entry modes.
+const (
+	EntryChip     Entry = ""         // contact chip (EMV/PBOC)
+	EntrySwipe    Entry = "swipe"    // magnetic stripe
+	EntryFallback Entry = "fallback" // magnetic stripe after the chip failed on this card
+)
 
 // Merchant is the merchant's registration record as the acquirer holds it: the
 // settlement account is known only by a salted SHA-256, never by its number.
