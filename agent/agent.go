@@ -68,22 +68,11 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 	pauses := &sim.Pauses{At: o.PauseAt, Out: o.Stderr}
 	term := provisioning.Terminal{TID: cfg.Terminal.TID, MID: cfg.Terminal.MID, Serial: cfg.Terminal.Serial}
 
-	cards := cfg.Sim.Cards
-	if len(cards) == 0 {
-		cards = []string{cfg.Sim.Card}
-	}
-	card, err := sim.NewCard(cards...)
+	dev, err := openDevices(ctx, cfg, o, pauses, log)
 	if err != nil {
 		return Result{}, err
 	}
-	card.Pauses = pauses
-	host, err := sim.OpenHost(filepath.Join(cfg.StateDir, "simhost-ledger.jsonl"), provisioning.SystemClock{})
-	if err != nil {
-		return Result{}, err
-	}
-	defer host.Close()
-	host.Pauses = pauses
-	printer := &sim.Printer{Out: o.Stdout, Dir: filepath.Join(cfg.StateDir, "slips"), Width: 32, Pauses: pauses}
+	defer dev.Close()
 
 	keys := o.Keys
 	if keys == "" {
@@ -145,9 +134,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 			AccountName: cfg.Merchant.AccountName, AccountHash: cfg.Merchant.AccountHash,
 			AccountSalt: cfg.Merchant.AccountSalt, CardType: provisioning.CardType(cfg.Merchant.CardType),
 		}},
-		Card:     card,
-		Host:     host,
-		Printer:  printer,
+		Card:     dev.card,
+		Host:     dev.host,
+		Printer:  dev.printer,
 		UI:       screen,
 		Reporter: sim.PausingReporter{Next: reporters, Pauses: pauses},
 		Store:    store.File{Path: filepath.Join(cfg.StateDir, "state.json")},
@@ -155,7 +144,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 		Log:      log,
 	}
 	cp, err := flow.Run(ctx)
-	res := Result{Checkpoint: cp, Printed: printer.Printed()}
+	res := Result{Checkpoint: cp, Printed: dev.printed()}
 	if errors.Is(err, ui.ErrNoMoreKeys) && cp.Step == provisioning.StepNeedsAttention {
 		err = fmt.Errorf("%w: %s %s: %s", ErrNeedsAttention, cp.Failure.Step, cp.Failure.Code, cp.Failure.Message)
 	}

@@ -24,6 +24,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -82,6 +83,14 @@ type Host struct {
 	Header string `yaml:"header"`
 	// Timeout bounds one request/response exchange. Default 30s, 1s to 5m.
 	Timeout time.Duration `yaml:"timeout"`
+	// MAC is the field-64 algorithm the acquirer uses: "unionpay-ecb"
+	// (default, the XOR-then-ECB MAC of UnionPay's POS spec) or "x9.19".
+	MAC string `yaml:"mac"`
+	// MACFullKey runs the MAC with the whole double-length MAK (3DES).
+	MACFullKey bool `yaml:"mac_full_key"`
+	// KeyMode is sign-on 60.3: "004" double-length working keys (default)
+	// or "001" single-DES.
+	KeyMode string `yaml:"key_mode"`
 }
 
 // MQTT is where the daemon reports status. An empty URL turns reporting off,
@@ -99,14 +108,39 @@ type MQTT struct {
 	Keepalive time.Duration `yaml:"keepalive"`
 }
 
-// Devices picks the backend of each peripheral. This build has only the
-// simulated ones, so each must be "sim" (the default); the keys exist now so
-// files written for it keep working when hardware backends arrive.
+// Devices picks the backend of each peripheral: "sim" (the default) is the
+// in-process simulation the demo runs on; the others are the terminal's real
+// hardware.
 type Devices struct {
+	// CardReader is "sim" or "pcsc" (chip cards through pcscd).
 	CardReader string `yaml:"card_reader"`
-	Printer    string `yaml:"printer"`
-	Keypad     string `yaml:"keypad"`
-	Screen     string `yaml:"screen"`
+	// PCSCReader pins the chip reader by its PC/SC name; empty means the
+	// reader the installer inserts the card into.
+	PCSCReader string `yaml:"pcsc_reader"`
+	// Printer is "sim" or "serial" (ESC/POS on PrinterLine).
+	Printer     string     `yaml:"printer"`
+	PrinterLine SerialLine `yaml:"printer_line"`
+	// PrinterWidth is characters per line of normal text: 32 on 58 mm
+	// paper (default), 48 on 80 mm.
+	PrinterWidth int `yaml:"printer_width"`
+	// Magstripe is "none" (default: chip only) or "serial" (a reader on
+	// MagstripeLine, for swiped cards and chip fallback).
+	Magstripe     string     `yaml:"magstripe"`
+	MagstripeLine SerialLine `yaml:"magstripe_line"`
+	Keypad        string     `yaml:"keypad"`
+	Screen        string     `yaml:"screen"`
+}
+
+// defaultLine is 9600 8N1, what receipt printers and swipe readers ship with.
+var defaultLine = SerialLine{Baud: 9600, DataBits: 8, Parity: "none", StopBits: 1}
+
+// SerialLine is a UART or USB-serial line.
+type SerialLine struct {
+	Device   string `yaml:"device"`    // e.g. /dev/ttyS1, /dev/ttyUSB0
+	Baud     int    `yaml:"baud"`      // default 9600
+	DataBits int    `yaml:"data_bits"` // 5 to 8, default 8
+	Parity   string `yaml:"parity"`    // none (default), odd, even, mark, space
+	StopBits int    `yaml:"stop_bits"` // 1 (default) or 2
 }
 
 // TestSale is the small sale provisioning runs to prove the host link.
@@ -169,7 +203,11 @@ const (
 	DefaultKeepalive = 30 * time.Second
 	DefaultAmount    = "0.01"
 	DefaultSimCard   = "debit"
-	// SimDevice is the only device backend of this build.
+	DefaultMAC       = "unionpay-ecb"
+	DefaultKeyMode   = "004"
+	// DefaultPrinterWidth is 58 mm paper's 32 characters per line.
+	DefaultPrinterWidth = 32
+	// SimDevice is the simulated backend of every device, the default.
 	SimDevice = "sim"
 )
 
@@ -225,7 +263,11 @@ func Parse(data []byte) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		var ce *Error
 		if errors.As(err, &ce) && ce.Line == 0 {
-			ce.Line = d.lines[ce.Key]
+			// A required key that is missing is located at the nearest
+			// section that is there, where the installer has to add it.
+			for k := ce.Key; k != "" && ce.Line == 0; k = parentKey(k) {
+				ce.Line = d.lines[k]
+			}
 		}
 		return nil, err
 	}
@@ -264,8 +306,26 @@ func (c *Config) applyDefaults() {
 	if c.MQTT.Keepalive == 0 {
 		c.MQTT.Keepalive = DefaultKeepalive
 	}
+	def(&c.Host.MAC, DefaultMAC)
+	def(&c.Host.KeyMode, DefaultKeyMode)
 	def(&c.Devices.CardReader, SimDevice)
 	def(&c.Devices.Printer, SimDevice)
+	def(&c.Devices.Magstripe, "none")
+	if c.Devices.PrinterWidth == 0 {
+		c.Devices.PrinterWidth = DefaultPrinterWidth
+	}
+	for _, l := range []*SerialLine{&c.Devices.PrinterLine, &c.Devices.MagstripeLine} {
+		if l.Baud == 0 {
+			l.Baud = 9600
+		}
+		if l.DataBits == 0 {
+			l.DataBits = 8
+		}
+		def(&l.Parity, "none")
+		if l.StopBits == 0 {
+			l.StopBits = 1
+		}
+	}
 	def(&c.Devices.Keypad, SimDevice)
 	def(&c.Devices.Screen, SimDevice)
 	def(&c.TestSale.Amount, DefaultAmount)
@@ -292,10 +352,13 @@ func Default() *Config {
 			AccountSalt: "b1319be83fc55dc1f5f2e956433da823",
 			CardType:    "debit",
 		},
-		Host: Host{Address: "sim", TPDU: DefaultTPDU, Header: DefaultHeader, Timeout: DefaultTimeout},
+		Host: Host{Address: "sim", TPDU: DefaultTPDU, Header: DefaultHeader, Timeout: DefaultTimeout,
+			MAC: DefaultMAC, KeyMode: DefaultKeyMode},
 		MQTT: MQTT{Keepalive: DefaultKeepalive},
 		Devices: Devices{
-			CardReader: SimDevice, Printer: SimDevice, Keypad: SimDevice, Screen: SimDevice,
+			CardReader: SimDevice, Printer: SimDevice, PrinterWidth: DefaultPrinterWidth,
+			PrinterLine: defaultLine, Magstripe: "none", MagstripeLine: defaultLine,
+			Keypad: SimDevice, Screen: SimDevice,
 		},
 		TestSale: TestSale{Amount: DefaultAmount, Minor: 1},
 		Binding:  Binding{AcceptedBINs: defaultAcceptedBINs()},
@@ -338,6 +401,8 @@ func (c *Config) Validate() error {
 		{"host.tpdu", hexDigits(c.Host.TPDU, 10)},
 		{"host.header", hexDigits(c.Host.Header, 12)},
 		{"host.timeout", between(c.Host.Timeout, time.Second, 5*time.Minute)},
+		{"host.mac", oneOf(c.Host.MAC, "unionpay-ecb", "x9.19")},
+		{"host.key_mode", oneOf(c.Host.KeyMode, "004", "001")},
 	}
 	for _, ch := range checks {
 		if ch.msg != "" {
@@ -347,15 +412,8 @@ func (c *Config) Validate() error {
 	if err := c.MQTT.validate(); err != nil {
 		return err
 	}
-	for _, d := range []struct{ key, val string }{
-		{"devices.card_reader", c.Devices.CardReader},
-		{"devices.printer", c.Devices.Printer},
-		{"devices.keypad", c.Devices.Keypad},
-		{"devices.screen", c.Devices.Screen},
-	} {
-		if d.val != SimDevice {
-			return &Error{Key: d.key, Msg: `only "sim" is available in this build`}
-		}
+	if err := c.Devices.validate(); err != nil {
+		return err
 	}
 	minor, msg := parseAmount(c.TestSale.Amount)
 	if msg != "" {
@@ -377,6 +435,77 @@ func (c *Config) Validate() error {
 		if msg := profile(p); msg != "" {
 			return &Error{Key: fmt.Sprintf("sim.cards[%d]", i), Msg: msg}
 		}
+	}
+	return nil
+}
+
+// validate checks the devices section. Settings of a backend that is not
+// selected are refused, as with mqtt: they show the installer meant that
+// backend, and running on another would hide the mistake until a sale.
+func (d *Devices) validate() error {
+	for _, b := range []struct{ key, val string }{
+		{"devices.card_reader", oneOf(d.CardReader, SimDevice, "pcsc")},
+		{"devices.printer", oneOf(d.Printer, SimDevice, "serial")},
+		{"devices.magstripe", oneOf(d.Magstripe, "none", "serial")},
+		{"devices.keypad", oneOf(d.Keypad, SimDevice)},
+		{"devices.screen", oneOf(d.Screen, SimDevice)},
+	} {
+		if b.val != "" {
+			return &Error{Key: b.key, Msg: b.val}
+		}
+	}
+	if d.PCSCReader != "" {
+		if d.CardReader != "pcsc" {
+			return &Error{Key: "devices.pcsc_reader", Msg: `set but devices.card_reader is not "pcsc"`}
+		}
+		if msg := text(d.PCSCReader, true); msg != "" {
+			return &Error{Key: "devices.pcsc_reader", Msg: msg}
+		}
+	}
+	if d.PrinterWidth < 24 || d.PrinterWidth > 64 {
+		return &Error{Key: "devices.printer_width", Msg: "must be 24 to 64 characters (32 on 58 mm paper, 48 on 80 mm)"}
+	}
+	lines := []struct {
+		key, backend string
+		line         SerialLine
+	}{
+		{"devices.printer_line", d.Printer, d.PrinterLine},
+		{"devices.magstripe_line", d.Magstripe, d.MagstripeLine},
+	}
+	for _, l := range lines {
+		used := l.backend == "serial"
+		// The device names the line; the other keys alone may stay in a
+		// file as a template for when the backend is switched on.
+		if !used && l.line.Device != "" {
+			return &Error{Key: l.key, Msg: fmt.Sprintf(`set but %s is not "serial"`, strings.TrimSuffix(l.key, "_line"))}
+		}
+		if !used {
+			continue
+		}
+		if err := l.line.validate(l.key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validate checks one serial line. The device need not exist yet: a
+// USB-serial adapter may be plugged in after start, and the driver waits.
+func (l SerialLine) validate(key string) error {
+	switch {
+	case l.Device == "":
+		return &Error{Key: key + ".device", Msg: "required: the serial device, such as /dev/ttyS1"}
+	case !strings.HasPrefix(l.Device, "/"):
+		return &Error{Key: key + ".device", Msg: "must be an absolute path, such as /dev/ttyS1"}
+	case !slices.Contains([]int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200}, l.Baud):
+		return &Error{Key: key + ".baud", Msg: "must be one of 1200 2400 4800 9600 19200 38400 57600 115200"}
+	case l.DataBits < 5 || l.DataBits > 8:
+		return &Error{Key: key + ".data_bits", Msg: "must be 5 to 8"}
+	case l.StopBits != 1 && l.StopBits != 2:
+		return &Error{Key: key + ".stop_bits", Msg: "must be 1 or 2"}
+	}
+	if msg := oneOf(l.Parity, "none", "odd", "even", "mark", "space"); msg != "" {
+		return &Error{Key: key + ".parity", Msg: msg}
 	}
 	return nil
 }
@@ -726,6 +855,24 @@ func (w *walker) value(path string, n *yaml.Node, v reflect.Value) error {
 			return &Error{Key: path, Msg: "must be a duration such as 30s or 5m", Line: n.Line}
 		}
 		v.SetInt(int64(d))
+	case v.Kind() == reflect.Bool:
+		if isNull(n) {
+			return nil
+		}
+		// Only the two words: YAML 1.1's yes/no/on/off are a classic trap.
+		if n.Kind != yaml.ScalarNode || (n.Value != "true" && n.Value != "false") {
+			return bad("true or false")
+		}
+		v.SetBool(n.Value == "true")
+	case v.Kind() == reflect.Int:
+		if isNull(n) {
+			return nil
+		}
+		if n.Kind != yaml.ScalarNode || !allDigits(n.Value) || len(n.Value) > 9 {
+			return bad("a whole number")
+		}
+		i, _ := strconv.Atoi(n.Value)
+		v.SetInt(int64(i))
 	case v.Kind() == reflect.String:
 		if isNull(n) {
 			return nil
@@ -804,6 +951,15 @@ func yamlFields(t reflect.Type) map[string]int {
 		}
 	}
 	return m
+}
+
+// parentKey is the section holding key ("devices.printer_line" for
+// "devices.printer_line.device"), "" at the top.
+func parentKey(key string) string {
+	if i := strings.LastIndexAny(key, ".["); i > 0 {
+		return key[:i]
+	}
+	return ""
 }
 
 func join(path, key string) string {

@@ -224,10 +224,37 @@ host: {address: "10.0.0.1:8583"}
 		t.Fatal(err)
 	}
 	if c.Host.TPDU != DefaultTPDU || c.Host.Header != DefaultHeader || c.Host.Timeout != 30*time.Second ||
-		c.MQTT.Keepalive != 30*time.Second || c.Devices != (Devices{"sim", "sim", "sim", "sim"}) ||
+		c.MQTT.Keepalive != 30*time.Second || c.Devices != (Devices{CardReader: "sim", Printer: "sim", PrinterWidth: 32, PrinterLine: defaultLine, Magstripe: "none", MagstripeLine: defaultLine, Keypad: "sim", Screen: "sim"}) ||
+		c.Host.MAC != "unionpay-ecb" || c.Host.KeyMode != "004" || c.Host.MACFullKey ||
 		c.TestSale.Amount != "0.01" || c.TestSale.Minor != 1 ||
 		!slices.Equal(c.Binding.AcceptedBINs, []string{"62"}) || c.Sim.Card != "debit" || c.Sim.Cards != nil {
 		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestHardwareDevices(t *testing.T) {
+	c, err := Parse([]byte(edit(t, readExample(t),
+		"host.mac", "x9.19", "host.mac_full_key", "true", "host.key_mode", `"001"`,
+		"devices.card_reader", "pcsc", "devices.pcsc_reader", "Virtual PCD 00 00",
+		"devices.printer", "serial", "devices.printer_line", "{device: /dev/ttyS1, baud: 115200}",
+		"devices.printer_width", "48",
+		"devices.magstripe", "serial", "devices.magstripe_line", "{device: /dev/ttyUSB0, parity: even, data_bits: 7}",
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Devices{
+		CardReader: "pcsc", PCSCReader: "Virtual PCD 00 00",
+		Printer: "serial", PrinterLine: SerialLine{Device: "/dev/ttyS1", Baud: 115200, DataBits: 8, Parity: "none", StopBits: 1},
+		PrinterWidth: 48,
+		Magstripe:    "serial", MagstripeLine: SerialLine{Device: "/dev/ttyUSB0", Baud: 9600, DataBits: 7, Parity: "even", StopBits: 1},
+		Keypad: "sim", Screen: "sim",
+	}
+	if c.Devices != want {
+		t.Errorf("devices = %+v\nwant %+v", c.Devices, want)
+	}
+	if c.Host.MAC != "x9.19" || !c.Host.MACFullKey || c.Host.KeyMode != "001" {
+		t.Errorf("host = %+v", c.Host)
 	}
 }
 
@@ -325,8 +352,28 @@ func TestInvalid(t *testing.T) {
 		{"key missing", "mqtt.key_file", []string{"mqtt.cert_file", pem, "mqtt.key_file", missing}},
 		{"keepalive small", "mqtt.keepalive", []string{"mqtt.keepalive", "1s"}},
 		{"keepalive big", "mqtt.keepalive", []string{"mqtt.keepalive", "11m"}},
-		{"card reader", "devices.card_reader", []string{"devices.card_reader", "pcsc"}},
+		{"mac", "host.mac", []string{"host.mac", "x919"}},
+		{"mac full key yes", "host.mac_full_key", []string{"host.mac_full_key", "yes"}},
+		{"mac full key number", "host.mac_full_key", []string{"host.mac_full_key", "1"}},
+		{"key mode", "host.key_mode", []string{"host.key_mode", `"003"`}},
+		{"card reader", "devices.card_reader", []string{"devices.card_reader", "pcsc-lite"}},
+		{"pcsc reader without pcsc", "devices.pcsc_reader", []string{"devices.pcsc_reader", "Virtual PCD 00 00"}},
+		{"pcsc reader control chars", "devices.pcsc_reader", []string{"devices.card_reader", "pcsc", "devices.pcsc_reader", `"a\tb"`}},
 		{"printer", "devices.printer", []string{"devices.printer", "escpos"}},
+		{"printer width small", "devices.printer_width", []string{"devices.printer_width", "16"}},
+		{"printer width text", "devices.printer_width", []string{"devices.printer_width", "wide"}},
+		{"printer width negative", "devices.printer_width", []string{"devices.printer_width", "-32"}},
+		{"printer line without serial", "devices.printer_line", []string{"devices.printer_line", "{device: /dev/ttyS1}"}},
+		{"printer line no device", "devices.printer_line.device", []string{"devices.printer", "serial", "devices.printer_line", "{baud: 9600}"}},
+		{"printer line absent", "devices.printer_line.device", []string{"devices.printer", "serial"}},
+		{"printer line relative", "devices.printer_line.device", []string{"devices.printer", "serial", "devices.printer_line", "{device: ttyS1}"}},
+		{"printer line baud", "devices.printer_line.baud", []string{"devices.printer", "serial", "devices.printer_line", "{device: /dev/ttyS1, baud: 9601}"}},
+		{"printer line bits", "devices.printer_line.data_bits", []string{"devices.printer", "serial", "devices.printer_line", "{device: /dev/ttyS1, data_bits: 9}"}},
+		{"printer line parity", "devices.printer_line.parity", []string{"devices.printer", "serial", "devices.printer_line", "{device: /dev/ttyS1, parity: E}"}},
+		{"printer line stop", "devices.printer_line.stop_bits", []string{"devices.printer", "serial", "devices.printer_line", "{device: /dev/ttyS1, stop_bits: 3}"}},
+		{"printer line unknown", "devices.printer_line.speed", []string{"devices.printer", "serial", "devices.printer_line", "{device: /dev/ttyS1, speed: 9600}"}},
+		{"magstripe", "devices.magstripe", []string{"devices.magstripe", "usb"}},
+		{"magstripe line without serial", "devices.magstripe_line", []string{"devices.magstripe_line", "{device: /dev/ttyS2}"}},
 		{"keypad", "devices.keypad", []string{"devices.keypad", "gpio"}},
 		{"screen", "devices.screen", []string{"devices.screen", "tty"}},
 		{"state dir list", "state_dir", []string{"state_dir", "[/a, /b]"}},

@@ -20,6 +20,9 @@ type Source struct {
 	// Txn is the transaction the ARQC is asked for (zero amount for a binding
 	// read: the card still computes a cryptogram the host can verify).
 	Txn Transaction
+	// TxnFor, when set, picks the transaction by ReadCard's purpose instead
+	// of Txn, so the test sale's ARQC covers the amount the host is sent.
+	TxnFor func(purpose string) Transaction
 	// Log receives progress with masked data only; nil discards.
 	Log *slog.Logger
 }
@@ -49,7 +52,11 @@ func (s *Source) ReadCard(ctx context.Context, purpose string) (provisioning.Car
 		return provisioning.Card{}, fmt.Errorf("emv: %s: connect %q: %w", purpose, name, err)
 	}
 	defer card.Close()
-	res, err := Read(ctx, card, s.Terminal, s.Txn)
+	txn := s.Txn
+	if s.TxnFor != nil {
+		txn = s.TxnFor(purpose)
+	}
+	res, err := Read(ctx, card, s.Terminal, txn)
 	if err != nil {
 		log.Warn("card read failed", "reader", name, "apdus", res.Transmissions, "err", err)
 		return provisioning.Card{}, fmt.Errorf("emv: %s: %w", purpose, err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/posagent/posagent/agent/cardsim"
 	"github.com/posagent/posagent/agent/emv"
+	"github.com/posagent/posagent/agent/testbench"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
 )
@@ -34,12 +35,7 @@ const cardsDir = "../../../testdata/cards"
 // POSAGENT_REQUIRE_BENCH=1) when there is none.
 func bench(t testing.TB) *pcsc.Service {
 	t.Helper()
-	if _, err := os.Stat("/run/pcscd/pcscd.comm"); err != nil {
-		if os.Getenv("POSAGENT_REQUIRE_BENCH") == "1" {
-			t.Fatalf("no pcscd socket (run scripts/pcsc-bench.sh up): %v", err)
-		}
-		t.Skip("no pcscd (scripts/pcsc-bench.sh up); POSAGENT_REQUIRE_BENCH=1 makes this a failure")
-	}
+	testbench.NeedPCSC(t)
 	svc := pcsc.New()
 	t.Cleanup(func() { svc.Close() })
 	if ok, err := svc.Init(); !ok {

@@ -1,0 +1,176 @@
+package agent
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/agent/config"
+	"github.com/posagent/posagent/agent/emv"
+	"github.com/posagent/posagent/agent/sim"
+	"github.com/posagent/posagent/drivers/cardreader/pcsc"
+	"github.com/posagent/posagent/drivers/printer"
+	"github.com/posagent/posagent/drivers/serialport"
+	"github.com/posagent/posagent/provisioning"
+)
+
+// KeyFile is the terminal's key store inside the state dir (mode 0600).
+const KeyFile = "keys.json"
+
+// ErrNoTMK is returned at start when a real acquirer is configured but no
+// terminal master key was ever injected: the sign-on could only fail.
+var ErrNoTMK = errors.New("agent: no terminal master key injected (posctl keys inject --state-dir DIR)")
+
+// devices are the peripherals and the host a run uses, and what closes them.
+type devices struct {
+	card    provisioning.CardSource
+	host    provisioning.Host
+	printer provisioning.Printer
+	// printed counts slip copies, for Result; only the simulated printer
+	// keeps count.
+	printed func() int
+	closers []io.Closer
+}
+
+func (d *devices) Close() error {
+	var errs []error
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		errs = append(errs, d.closers[i].Close())
+	}
+	return errors.Join(errs...)
+}
+
+// openDevices builds each device from its backend in the config. A real
+// device that is not there yet (pcscd not running, USB-serial adapter
+// unplugged) is not an error here: the drivers wait for it, and the flow's
+// step shows the installer what to fix.
+func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim.Pauses, log *slog.Logger) (_ *devices, err error) {
+	d := &devices{}
+	defer func() {
+		if err != nil {
+			d.Close()
+		}
+	}()
+
+	switch cfg.Devices.CardReader {
+	case "pcsc":
+		svc := pcsc.New()
+		if _, err := svc.Init(); err != nil {
+			// Degraded, not fatal: pcscd may come up after us.
+			log.Warn("pcsc not ready yet; waiting for it at the first card read", "err", err)
+		}
+		d.closers = append(d.closers, svc)
+		d.card = &emv.Source{
+			Reader: svc, ReaderName: cfg.Devices.PCSCReader, Log: log,
+			Terminal: emv.Terminal{SerialNumber: ifdSerial(cfg.Terminal.Serial)},
+			TxnFor:   chipTxn(cfg.TestSale.Minor),
+		}
+	default:
+		cards := cfg.Sim.Cards
+		if len(cards) == 0 {
+			cards = []string{cfg.Sim.Card}
+		}
+		card, err := sim.NewCard(cards...)
+		if err != nil {
+			return nil, err
+		}
+		card.Pauses = pauses
+		d.card = card
+	}
+
+	if cfg.Host.Address == "sim" {
+		host, err := sim.OpenHost(filepath.Join(cfg.StateDir, "simhost-ledger.jsonl"), provisioning.SystemClock{})
+		if err != nil {
+			return nil, err
+		}
+		d.closers = append(d.closers, host)
+		host.Pauses = pauses
+		d.host = host
+	} else {
+		host, err := openAcquirer(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		d.host = host
+	}
+
+	switch cfg.Devices.Printer {
+	case "serial":
+		port, err := serialport.Open(ctx, serialLine(cfg.Devices.PrinterLine), serialport.Options{Lazy: true})
+		if err != nil {
+			return nil, fmt.Errorf("agent: printer line: %w", err)
+		}
+		d.closers = append(d.closers, port)
+		d.printer = printer.New(port, printer.Options{Width: cfg.Devices.PrinterWidth})
+		d.printed = func() int { return 0 }
+	default:
+		p := &sim.Printer{Out: o.Stdout, Dir: filepath.Join(cfg.StateDir, "slips"), Width: cfg.Devices.PrinterWidth, Pauses: pauses}
+		d.printer = p
+		d.printed = p.Printed
+	}
+	return d, nil
+}
+
+// openAcquirer is the real host link. The TMK must already be in the key
+// store: key injection is a separate, deliberate act (posctl keys inject),
+// never a config value.
+func openAcquirer(cfg *config.Config, log *slog.Logger) (*acquirer.Client, error) {
+	ks := &acquirer.FileKeyStore{Path: filepath.Join(cfg.StateDir, KeyFile)}
+	keys, err := ks.LoadKeys()
+	switch {
+	case errors.Is(err, acquirer.ErrNoKeys):
+		return nil, ErrNoTMK
+	case err != nil:
+		return nil, fmt.Errorf("agent: key store: %w", err)
+	case len(keys.TMK) == 0:
+		return nil, ErrNoTMK
+	}
+	var tpdu acquirer.TPDU
+	var header acquirer.Header
+	// Validate checked both are hex of the right length.
+	if _, err := hex.Decode(tpdu[:], []byte(cfg.Host.TPDU)); err != nil {
+		return nil, fmt.Errorf("agent: host.tpdu: %w", err)
+	}
+	if _, err := hex.Decode(header[:], []byte(cfg.Host.Header)); err != nil {
+		return nil, fmt.Errorf("agent: host.header: %w", err)
+	}
+	return acquirer.NewClient(acquirer.Config{
+		Addr: cfg.Host.Address, TPDU: tpdu, Header: header,
+		KeyMode: acquirer.KeyMode(cfg.Host.KeyMode), MAC: acquirer.MACAlgorithm(cfg.Host.MAC), MACFullKey: cfg.Host.MACFullKey,
+		ExchangeTimeout: cfg.Host.Timeout, ReadTimeout: cfg.Host.Timeout,
+		Log: log,
+	}, ks)
+}
+
+func serialLine(l config.SerialLine) serialport.Config {
+	parity := map[string]serialport.Parity{
+		"none": serialport.ParityNone, "odd": serialport.ParityOdd, "even": serialport.ParityEven,
+		"mark": serialport.ParityMark, "space": serialport.ParitySpace,
+	}[l.Parity]
+	return serialport.Config{Device: l.Device, Baud: l.Baud, DataBits: l.DataBits, Parity: parity, StopBits: l.StopBits}
+}
+
+// chipTxn is what the card is asked to sign for each read: the test sale's
+// amount for the sale, so the ARQC covers field 4 as the host checks it; a
+// zero-amount inquiry for binding and for the void's card check.
+func chipTxn(saleAmount int64) func(purpose string) emv.Transaction {
+	return func(purpose string) emv.Transaction {
+		if purpose == provisioning.PurposeTestSale {
+			return emv.Transaction{Amount: saleAmount, Type: 0x00}
+		}
+		return emv.Transaction{Type: 0x31}
+	}
+}
+
+// ifdSerial is 9F1E, exactly 8 characters: the device serial's last 8.
+func ifdSerial(s string) string {
+	if len(s) > 8 {
+		return s[len(s)-8:]
+	}
+	return fmt.Sprintf("%-8s", s)
+}

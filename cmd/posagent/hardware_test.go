@@ -1,0 +1,238 @@
+//go:build cgo
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/posagent/posagent/agent"
+	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/agent/cardsim"
+	"github.com/posagent/posagent/agent/devsim"
+	"github.com/posagent/posagent/agent/hostsim"
+	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/provisioning"
+	"github.com/posagent/posagent/provisioning/pan"
+)
+
+// hardwareRig is a terminal's real device stack, each behind the interface
+// the terminal reaches it through: a virtual chip card in vpcd's first slot
+// read through pcscd and ebfe/scard, an ESC/POS printer emulator behind a
+// pty opened with tarm/serial, and the acquirer host simulator over TCP.
+type hardwareRig struct {
+	dir, state string
+	host       *hostsim.Server
+	ledger     string
+	printer    *devsim.Printer
+	config     string
+	stopCard   func()
+}
+
+const (
+	rigTMK   = "0123456789ABCDEFFEDCBA9876543210"
+	debitPAN = "6222021234567890128" // testdata/cards/debit.yaml
+)
+
+func newHardwareRig(t *testing.T, profile string) *hardwareRig {
+	t.Helper()
+	testbench.NeedPCSC(t)
+	r := &hardwareRig{dir: t.TempDir()}
+	r.state = filepath.Join(r.dir, "state")
+
+	tmk, err := acquirer.ParseKey(rigTMK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ledger = filepath.Join(r.dir, "host-ledger.jsonl")
+	l, err := hostsim.OpenLedger(r.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	r.host, err = hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := r.host.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.host.Close() })
+
+	r.printer, err = devsim.NewPrinter(filepath.Join(r.dir, "printer"), filepath.Join(r.dir, "slips"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.printer.Close() })
+
+	card, err := cardsim.Open(filepath.Join("..", "..", "testdata", "cards", profile+".yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	plugged := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- cardsim.Plug(ctx, cardsim.VPCDAddr(0), card, func() { close(plugged) }) }()
+	r.stopCard = func() { cancel(); <-done }
+	t.Cleanup(r.stopCard)
+	select {
+	case <-plugged:
+	case err := <-done:
+		t.Fatalf("plug card into vpcd: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("vpcd never took the card")
+	}
+
+	example, err := os.ReadFile(filepath.Join("..", "..", "testdata", "posagent.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(example)
+	for _, kv := range [][2]string{
+		{"  address: sim ", "  address: \"" + addr.String() + "\" "},
+		{"  card_reader: sim ", "  card_reader: pcsc "},
+		{`  pcsc_reader: ""`, `  pcsc_reader: "Virtual PCD 00 00"`},
+		{"  printer: sim ", "  printer: serial "},
+		{"    device: \"\"             # e.g. /dev/ttyS1", "    device: \"" + r.printer.Path() + "\" # e.g. /dev/ttyS1"},
+		{"state_dir: /var/lib/posagent", "state_dir: " + r.state},
+	} {
+		if !strings.Contains(cfg, kv[0]) {
+			t.Fatalf("example config has no %q", kv[0])
+		}
+		cfg = strings.Replace(cfg, kv[0], kv[1], 1)
+	}
+	r.config = filepath.Join(r.dir, "posagent.yaml")
+	if err := os.WriteFile(r.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// inject stores the TMK the way the key-injection step does.
+func (r *hardwareRig) inject(t *testing.T) {
+	t.Helper()
+	if err := os.MkdirAll(r.state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	tmk, _ := acquirer.ParseKey(rigTMK)
+	ks := &acquirer.FileKeyStore{Path: filepath.Join(r.state, agent.KeyFile)}
+	if err := ks.SaveKeys(acquirer.Keys{TMK: tmk}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *hardwareRig) run(t *testing.T) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "run", "--config", r.config)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+func TestRunOnRealDevices(t *testing.T) {
+	r := newHardwareRig(t, "debit")
+	r.inject(t)
+	stdout, stderr, err := r.run(t)
+	if err != nil {
+		t.Fatalf("posagent run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "step| live") {
+		t.Errorf("never went live:\n%s", stdout)
+	}
+	assertNoFullPAN(t, "stdout", stdout)
+	assertNoFullPAN(t, "stderr", stderr)
+
+	// The host saw a chip sale with the card's cryptogram, then its void.
+	entries, err := hostsim.ReadLedger(r.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sales, voids int
+	for _, e := range entries {
+		switch {
+		case e.Event == hostsim.EventApproved && e.Kind == "sale":
+			sales++
+			if e.Card != pan.Mask(debitPAN) {
+				t.Errorf("host booked card %q, want the masked debit card", e.Card)
+			}
+		case e.Event == hostsim.EventVoided:
+			voids++
+		case e.Event == hostsim.EventReversed:
+			t.Errorf("unexpected reversal: %+v", e)
+		}
+	}
+	if sales != 1 || voids != 1 {
+		t.Errorf("ledger: %d sales, %d voids, want 1 and 1: %+v", sales, voids, entries)
+	}
+
+	// The test sale's slip came out of the serial printer: merchant and
+	// cardholder copies, card masked.
+	slips := r.printer.Slips()
+	if len(slips) != 2 {
+		t.Fatalf("printer got %d slips, want 2", len(slips))
+	}
+	for i, s := range slips {
+		assertNoFullPAN(t, "slip", s)
+		if !strings.Contains(s, pan.Mask(debitPAN)) {
+			t.Errorf("slip %d has no masked card number:\n%s", i+1, s)
+		}
+	}
+
+	// The checkpoint is live, and nothing secret is in the state dir.
+	raw, err := os.ReadFile(filepath.Join(r.state, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cp struct{ Step string }
+	if err := json.Unmarshal(raw, &cp); err != nil || cp.Step != string(provisioning.StepLive) {
+		t.Errorf("checkpoint step %q (%v), want live", cp.Step, err)
+	}
+	keys, err := os.ReadFile(filepath.Join(r.state, agent.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(keys) {
+		t.Errorf("key file is not JSON")
+	}
+	if fi, _ := os.Stat(filepath.Join(r.state, agent.KeyFile)); fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
+	}
+	filepath.WalkDir(r.state, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			assertNoFullPAN(t, p, string(b))
+		}
+		return nil
+	})
+}
+
+func TestRunWithoutInjectedTMK(t *testing.T) {
+	r := newHardwareRig(t, "debit")
+	stdout, stderr, err := r.run(t)
+	var ee *exec.ExitError
+	if err == nil || !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("run without a TMK: %v, want exit 1\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "no terminal master key") || !strings.Contains(stderr, "posctl keys inject") {
+		t.Errorf("stderr does not say what to do:\n%s", stderr)
+	}
+	if strings.Contains(stdout, "step|") {
+		t.Errorf("flow started without keys:\n%s", stdout)
+	}
+	if entries, _ := hostsim.ReadLedger(r.ledger); len(entries) != 0 {
+		t.Errorf("host booked %d entries", len(entries))
+	}
+}
