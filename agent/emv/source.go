@@ -67,13 +67,20 @@ func (s *Source) ReadCard(ctx context.Context, purpose string) (provisioning.Car
 }
 
 func (s *Source) pick(ctx context.Context) (string, error) {
-	if s.Reader == nil {
+	return PickReader(ctx, s.Reader, s.ReaderName)
+}
+
+// PickReader is the rule of ReadCard for which reader to read: name when set
+// (waiting for a card in it), else the reader holding the only card, else
+// the next reader a card is inserted into.
+func PickReader(ctx context.Context, r cardreader.Reader, name string) (string, error) {
+	if r == nil {
 		return "", cardreader.ErrNoReader
 	}
-	if s.ReaderName != "" {
-		return s.ReaderName, cardreader.WaitPresent(ctx, s.Reader, s.ReaderName, true)
+	if name != "" {
+		return name, cardreader.WaitPresent(ctx, r, name, true)
 	}
-	states, err := cardreader.Snapshot(ctx, s.Reader)
+	states, err := cardreader.Snapshot(ctx, r)
 	if err != nil {
 		return "", err
 	}
@@ -90,7 +97,7 @@ func (s *Source) pick(ctx context.Context) (string, error) {
 	for i, st := range states {
 		names[i] = st.Name
 	}
-	return cardreader.WaitInserted(ctx, s.Reader, names...)
+	return cardreader.WaitInserted(ctx, r, names...)
 }
 
 // Card converts the result to the provisioning flow's card.

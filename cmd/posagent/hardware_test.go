@@ -21,6 +21,8 @@ import (
 	"github.com/posagent/posagent/agent/devsim"
 	"github.com/posagent/posagent/agent/hostsim"
 	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/drivers/cardreader"
+	"github.com/posagent/posagent/drivers/cardreader/pcsc"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -83,7 +85,19 @@ func newHardwareRig(t *testing.T, profile string) *hardwareRig {
 	plugged := make(chan struct{})
 	done := make(chan error, 1)
 	go func() { done <- cardsim.Plug(ctx, cardsim.VPCDAddr(0), card, func() { close(plugged) }) }()
-	r.stopCard = func() { cancel(); <-done }
+	r.stopCard = func() {
+		cancel()
+		<-done
+		// pcscd must have seen the card go before the PC/SC lock is let go,
+		// or the next test reads this card.
+		svc := pcsc.New()
+		defer svc.Close()
+		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer wcancel()
+		if err := cardreader.WaitPresent(wctx, svc, "Virtual PCD 00 00", false); err != nil {
+			t.Errorf("card never left the slot: %v", err)
+		}
+	}
 	t.Cleanup(r.stopCard)
 	select {
 	case <-plugged:

@@ -3,6 +3,9 @@
 //	posctl watch --mqtt URL [--tid TID] [--json] [--once] [--user U --password-file F]
 //	posctl decode track [--reveal] [--lrc] TRACK
 //	posctl decode tlv HEX
+//	posctl decode iso8583 [--spec unionpay] [--reveal] HEX
+//	posctl card read [--reader NAME] [--json] [--timeout D]
+//	posctl keys inject --state-dir DIR [--kcv HEX] [--replace] < TMK-HEX
 //
 // watch shows what central monitoring sees (agent/monitor): presence, the
 // retained status and every event of one terminal or the whole fleet. More
@@ -33,6 +36,12 @@ commands:
   decode  decode what a device sent, card numbers masked
           posctl decode track [--reveal] [--lrc] TRACK
           posctl decode tlv HEX
+          posctl decode iso8583 [--spec unionpay] [--reveal] HEX
+  card    read the chip card in a PC/SC reader (masked summary)
+          posctl card read [--reader NAME] [--json] [--timeout 60s]
+  keys    inject the acquirer's terminal master key (read from stdin)
+          posctl keys inject --state-dir DIR [--kcv HEX] [--replace] < TMK-HEX
+          posctl keys show --state-dir DIR
 
 run "posctl <command> -h" for the flags of a command.
 `
@@ -57,6 +66,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return watch(ctx, args[1:], stdout, stderr)
 	case "decode":
 		return decode(args[1:], stdout, stderr)
+	case "card":
+		return card(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return keys(args[1:], os.Stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

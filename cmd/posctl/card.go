@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/posagent/posagent/agent/emv"
+	"github.com/posagent/posagent/drivers/cardreader"
+	"github.com/posagent/posagent/drivers/cardreader/pcsc"
+)
+
+const cardUsage = `usage: posctl card read [--reader NAME] [--json] [--timeout 60s] [--contactless]`
+
+// cardSummary is what `posctl card read` prints: enough to tell an installer
+// which card is in the reader and whether it can be bound, nothing a
+// cardholder would mind on a support ticket.
+type cardSummary struct {
+	Reader  string `json:"reader"`
+	PAN     string `json:"pan"` // first 6 + last 4
+	Seq     string `json:"pan_seq,omitempty"`
+	Expiry  string `json:"expiry"`
+	Name    string `json:"name"`
+	Label   string `json:"label,omitempty"`
+	AID     string `json:"aid"`
+	Type    string `json:"type"`
+	UnionPy bool   `json:"unionpay"`
+	Track2  bool   `json:"track2_equivalent"` // whether the card has one (never its content)
+	APDUs   int    `json:"apdus"`
+}
+
+// card runs `posctl card read`: wait for a chip card on pcscd, run the
+// PBOC read (without asking for a cryptogram worth anything: a zero-amount
+// inquiry) and print the summary.
+func card(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "read" {
+		fmt.Fprintln(stderr, cardUsage)
+		return 2
+	}
+	fs := flag.NewFlagSet("posctl card read", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	reader := fs.String("reader", "", "PC/SC reader name (default: the one a card is in, or is inserted into)")
+	asJSON := fs.Bool("json", false, "print JSON (default: key: value lines)")
+	timeout := fs.Duration("timeout", time.Minute, "how long to wait for a card")
+	contactless := fs.Bool("contactless", false, "select through PPSE (2PAY.SYS.DDF01), for contactless readers")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 || *timeout <= 0 {
+		fmt.Fprintln(stderr, cardUsage)
+		return 2
+	}
+	svc := pcsc.New()
+	defer svc.Close()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	fmt.Fprintln(stderr, "posctl: waiting for a card…")
+	name, err := emv.PickReader(ctx, svc, *reader)
+	if err != nil {
+		fmt.Fprintln(stderr, "posctl: card:", explain(err))
+		return 1
+	}
+	c, err := svc.Connect(ctx, name)
+	if err != nil {
+		fmt.Fprintln(stderr, "posctl: card:", explain(err))
+		return 1
+	}
+	defer c.Close()
+	term := emv.DefaultTerminal()
+	term.Contactless = *contactless
+	res, err := emv.Read(ctx, c, term, emv.Transaction{Type: 0x31})
+	if err != nil {
+		// emv errors carry masked data only.
+		fmt.Fprintln(stderr, "posctl: card:", explain(err))
+		return 1
+	}
+	defer res.Track2.Wipe()
+	s := cardSummary{
+		Reader: name, PAN: res.PAN.Masked(), Seq: res.Seq, Expiry: res.Expiry, Name: res.Name,
+		Label: res.Label, AID: res.AID, Type: string(res.Type), UnionPy: strings.HasPrefix(strings.ToUpper(res.AID), emv.RIDUnionPay),
+		Track2: !res.Track2.IsZero(), APDUs: res.Transmissions,
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(s); err != nil {
+			fmt.Fprintln(stderr, "posctl:", err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stdout, "reader:  %s\npan:     %s\nexpiry:  %s\nname:    %s\nlabel:   %s\naid:     %s\ntype:    %s\nunionpay: %v\napdus:   %d\n",
+		s.Reader, s.PAN, s.Expiry, s.Name, s.Label, s.AID, s.Type, s.UnionPy, s.APDUs)
+	return 0
+}
+
+// explain adds what an installer does about the common failures.
+func explain(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no card before the timeout"
+	case errors.Is(err, cardreader.ErrServiceUnavailable):
+		return err.Error() + " (is pcscd running?)"
+	}
+	return err.Error()
+}
+
