@@ -68,6 +68,17 @@ type fakeHost struct {
 	saleRC     string
 	fullPANs   []string // what reached the host (it needs the full PAN)
 	lastVoidOf int
+	// sent is every STAN and batch the host was given, sign-on included, in
+	// order: STANs must never repeat within the batch.
+	sent []sentMsg
+	// refuseReversals answers every reversal with no answer at all.
+	refuseReversals bool
+}
+
+type sentMsg struct {
+	kind  string
+	stan  int
+	batch string
 }
 
 func newHost() *fakeHost { return &fakeHost{sales: map[int]string{}} }
@@ -85,6 +96,7 @@ func (h *fakeHost) SignOn(ctx context.Context, r provisioning.SignOnRequest) (pr
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.signOns++
+	h.sent = append(h.sent, sentMsg{"sign-on", r.STAN, ""})
 	return provisioning.SignOnResult{RC: "00", Batch: "000001", KeysOK: true, HostTime: testNow}, nil
 }
 
@@ -92,6 +104,7 @@ func (h *fakeHost) Sale(ctx context.Context, r provisioning.SaleRequest) (provis
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.fullPANs = append(h.fullPANs, r.Card.PAN.Reveal())
+	h.sent = append(h.sent, sentMsg{"sale", r.STAN, r.Batch})
 	if h.saleRC != "" && h.saleRC != "00" {
 		return provisioning.HostResponse{RC: h.saleRC}, nil
 	}
@@ -110,6 +123,7 @@ func (h *fakeHost) Sale(ctx context.Context, r provisioning.SaleRequest) (provis
 func (h *fakeHost) Void(ctx context.Context, r provisioning.VoidRequest) (provisioning.HostResponse, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.sent = append(h.sent, sentMsg{"void", r.STAN, r.Batch})
 	if h.sales[r.Orig.STAN] != "approved" {
 		return provisioning.HostResponse{RC: "12"}, nil
 	}
@@ -122,6 +136,9 @@ func (h *fakeHost) Reverse(ctx context.Context, r provisioning.ReversalRequest) 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.reversals = append(h.reversals, r)
+	if h.refuseReversals {
+		return provisioning.HostResponse{}, errNoAnswer
+	}
 	switch {
 	case r.Orig.Kind == "sale" && h.sales[r.Orig.STAN] == "approved":
 		h.sales[r.Orig.STAN] = "reversed"

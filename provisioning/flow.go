@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/posagent/posagent/provisioning/pan"
 )
 
 // Host is the acquirer host as the flow sees it: one method per message pair.
@@ -42,6 +44,10 @@ type SaleRequest struct {
 	Amount   int64
 	Card     Card
 	Test     bool // the installer's first test sale
+	// PINBlock is the cardholder's PIN as a PIN pad delivers it, a clear
+	// ISO 9564 format-0 block; nil when no PIN was entered. The host
+	// encrypts it under the PIK for field 52; nothing stores it.
+	PINBlock PINBlock
 }
 
 // VoidRequest cancels an approved sale of the open batch (0200, 200000).
@@ -51,6 +57,7 @@ type VoidRequest struct {
 	Batch    string
 	Card     Card
 	Orig     TxnRecord
+	PINBlock PINBlock // as in SaleRequest, for acquirers that want a PIN on voids
 }
 
 // ReversalRequest cancels a message whose answer never arrived (0400).
@@ -58,6 +65,43 @@ type ReversalRequest struct {
 	Terminal Terminal
 	Orig     InFlight
 	Reason   string // field 39 of the 0400: "98" no answer
+	// PAN is the original's field 2, opened from Orig.SealedPAN; zero when
+	// the original kept none (a host that cannot seal, or a seal that no
+	// longer opens), and the reversal then goes without field 2.
+	PAN pan.PAN
+}
+
+// PINBlock is a clear PIN block on its way from the PIN pad to the host
+// message. Like pan.Track it redacts itself wherever it could be printed,
+// logged or marshalled: PCI DSS forbids keeping a PIN block, even encrypted.
+type PINBlock []byte
+
+const redactedPIN = "[PIN block]"
+
+// String never shows the block.
+func (b PINBlock) String() string {
+	if len(b) == 0 {
+		return ""
+	}
+	return redactedPIN
+}
+
+// GoString never shows the block, even under %#v.
+func (b PINBlock) GoString() string { return `provisioning.PINBlock("` + b.String() + `")` }
+
+// LogValue keeps the block out of slog.
+func (b PINBlock) LogValue() slog.Value { return slog.StringValue(b.String()) }
+
+// MarshalText keeps the block out of JSON and checkpoints.
+func (b PINBlock) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
+
+// PANSealer keeps the PAN of an in-flight message unreadable at rest: the
+// checkpoint holds only what SealPAN returns, and OpenPAN gives the PAN back
+// for the reversal's field 2 after a restart. The acquirer client implements
+// it with a key the checkpoint never holds.
+type PANSealer interface {
+	SealPAN(p pan.PAN) ([]byte, error)
+	OpenPAN(sealed []byte) (pan.PAN, error)
 }
 
 // HostResponse is the common part of a financial response.
@@ -95,7 +139,8 @@ type SelfTester interface {
 	SelfTest(ctx context.Context) error
 }
 
-// Flow runs the install procedure. Every field but Log and MaxAttempts is required.
+// Flow runs the install procedure. Every field but Log, MaxAttempts, Sealer
+// and MaxReversals is required.
 type Flow struct {
 	Terminal Terminal
 	Rules    BindingRules
@@ -114,6 +159,14 @@ type Flow struct {
 	// MaxAttempts bounds how often one step is entered without finishing (a crash
 	// loop) before the flow stops for the installer. Zero means 5.
 	MaxAttempts int
+	// Sealer keeps the in-flight PAN encrypted in the checkpoint; nil means the
+	// Host when it implements PANSealer. Without one, reversals go without
+	// field 2 (hosts match them by terminal, batch and STAN).
+	Sealer PANSealer
+	// MaxReversals is how many times one reversal is sent (or attempted, a
+	// crash mid-send included) before the flow gives up on it and reports
+	// E_REVERSAL_LIMIT. Zero means 3, the usual UnionPay terminal limit.
+	MaxReversals int
 }
 
 // ErrResponseMAC is what a Host wraps when a response's MAC does not verify:

@@ -80,6 +80,9 @@ type Checkpoint struct {
 	Slip     *SlipRecord    `json:"slip,omitempty"`
 	Void     *TxnRecord     `json:"void,omitempty"`
 	Reversed []ReversalNote `json:"reversed,omitempty"`
+	// Unreversed are messages whose reversal was given up after
+	// Flow.MaxReversals tries: the acquirer must cancel them by hand.
+	Unreversed []ReversalNote `json:"unreversed,omitempty"`
 }
 
 // Failure is why the flow stopped for the installer.
@@ -119,6 +122,18 @@ type InFlight struct {
 	// Reason is field 39 of the reversal: "98" no answer (the default), "A0"
 	// the answer's MAC did not verify.
 	Reason string `json:"reason,omitempty"`
+	// SealedPAN is the original's PAN as Flow.Sealer sealed it, for the
+	// reversal's field 2; never the PAN itself. Masked is for the installer
+	// and monitoring.
+	SealedPAN []byte `json:"sealed_pan,omitempty"`
+	Masked    string `json:"card,omitempty"`
+	// Entry and PIN are how the original was read (field 22 and 60.5 of the
+	// reversal repeat the original's).
+	Entry Entry `json:"entry,omitempty"`
+	PIN   bool  `json:"pin,omitempty"`
+	// Attempts counts reversals sent, counted before each send so that one cut
+	// short by a crash counts too.
+	Attempts int `json:"attempts,omitempty"`
 }
 
 // TxnRecord is a host-approved transaction.
@@ -140,10 +155,16 @@ type SlipRecord struct {
 	Printed  bool `json:"printed"`
 }
 
-// ReversalNote records a reversal the flow sent.
+// ReversalNote records a reversal the flow sent, or (in
+// Checkpoint.Unreversed) one it gave up on, with what the acquirer needs to
+// find the original by hand.
 type ReversalNote struct {
-	Kind string `json:"kind"`
-	STAN int    `json:"stan"`
+	Kind     string `json:"kind"`
+	STAN     int    `json:"stan"`
+	Batch    string `json:"batch,omitempty"`
+	Amount   int64  `json:"amount,omitempty"`
+	Masked   string `json:"card,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
 }
 
 // ErrCorruptState is returned for a state file that exists but cannot be trusted.

@@ -85,7 +85,7 @@ func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
 		return stepErr("E_STATE", "no merchant record: parameters must run first", nil)
 	}
 	f.show(ctx, Screen{Title: "绑定结算卡 BIND CARD", Lines: []string{"请插入商户结算卡", "Insert the settlement card"}})
-	card, err := f.Card.ReadCard(ctx, "bind settlement card")
+	card, err := f.Card.ReadCard(ctx, PurposeBind)
 	if err != nil {
 		return stepErr("E_CARD_READ", "card could not be read; remove it and insert again", err)
 	}
@@ -108,28 +108,95 @@ func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
 
 // reverseInFlight sends the reversal for a message whose answer was never
 // recorded. It runs before anything else goes online, so a sale that reached
-// the host before a crash can never stay charged next to its retry.
+// the host before a crash can never stay charged next to its retry. After
+// MaxReversals tries it gives up: the message is moved to Unreversed (masked,
+// its sealed PAN purged) and the step fails with E_REVERSAL_LIMIT, so that
+// monitoring and the installer learn the acquirer must cancel it by hand.
 func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
 	if cp.InFlight == nil {
 		return nil
+	}
+	limit := f.MaxReversals
+	if limit <= 0 {
+		limit = 3
+	}
+	if cp.InFlight.Attempts >= limit {
+		orig := *cp.InFlight
+		cp.Unreversed = append(cp.Unreversed, ReversalNote{Kind: orig.Kind, STAN: orig.STAN, Batch: orig.Batch,
+			Amount: orig.Amount, Masked: orig.Masked, Attempts: orig.Attempts})
+		cp.InFlight = nil
+		if err := f.save(cp); err != nil {
+			return err
+		}
+		return stepErr("E_REVERSAL_LIMIT", fmt.Sprintf("reversal of %s STAN %06d batch %s (%s, %d.%02d) failed %d times; "+
+			"ask the acquirer to cancel it by hand", orig.Kind, orig.STAN, orig.Batch, orig.Masked,
+			orig.Amount/100, orig.Amount%100, orig.Attempts), nil)
+	}
+	// Counted before the send: a crash inside it must use up a try as well,
+	// or a host that hangs the terminal would be retried for ever.
+	cp.InFlight.Attempts++
+	if err := f.save(cp); err != nil {
+		return err
 	}
 	orig := *cp.InFlight
 	reason := orig.Reason
 	if reason == "" {
 		reason = "98"
 	}
-	resp, err := f.Host.Reverse(ctx, ReversalRequest{Terminal: f.Terminal, Orig: orig, Reason: reason})
+	req := ReversalRequest{Terminal: f.Terminal, Orig: orig, Reason: reason}
+	if len(orig.SealedPAN) > 0 {
+		if s := f.sealer(); s != nil {
+			p, err := s.OpenPAN(orig.SealedPAN)
+			if err == nil {
+				req.PAN = p
+			} else {
+				// Matching is by terminal, batch and STAN: a reversal without
+				// field 2 is better than one never sent.
+				f.Log.Warn("sealed PAN does not open; reversing without field 2", "stan", orig.STAN, "err", err)
+			}
+		}
+	}
+	resp, err := f.Host.Reverse(ctx, req)
 	if err != nil {
-		return stepErr("E_REVERSAL", fmt.Sprintf("reversal of %s STAN %06d got no answer; it will be sent again", orig.Kind, orig.STAN), err)
+		return stepErr("E_REVERSAL", fmt.Sprintf("reversal of %s STAN %06d got no answer (try %d of %d); it will be sent again",
+			orig.Kind, orig.STAN, orig.Attempts, limit), err)
 	}
 	// A host answers 25 ("original not found") when the message never arrived:
 	// nothing to undo, and as final as 00.
 	if resp.RC != "00" && resp.RC != "25" {
-		return stepErr("E_REVERSAL", fmt.Sprintf("host refused the reversal of STAN %06d, response code %s", orig.STAN, resp.RC), nil)
+		return stepErr("E_REVERSAL", fmt.Sprintf("host refused the reversal of STAN %06d, response code %s (try %d of %d)",
+			orig.STAN, resp.RC, orig.Attempts, limit), nil)
 	}
 	cp.Reversed = append(cp.Reversed, ReversalNote{Kind: orig.Kind, STAN: orig.STAN})
 	cp.InFlight = nil
 	return f.save(cp)
+}
+
+// sealer is Flow.Sealer, or the host when it can seal.
+func (f *Flow) sealer() PANSealer {
+	if f.Sealer != nil {
+		return f.Sealer
+	}
+	if s, ok := f.Host.(PANSealer); ok {
+		return s
+	}
+	return nil
+}
+
+// inFlight is the reversal image of a message about to go out. The PAN is
+// kept only sealed. A sealer that fails stops the step before anything is
+// sent: nothing has reached the host yet, and a broken sealer should be seen
+// by the installer rather than quietly produce reversals without field 2.
+func (f *Flow) inFlight(kind string, stan int, batch string, amount int64, c Card, pin bool) (*InFlight, error) {
+	inf := &InFlight{Kind: kind, STAN: stan, Batch: batch, Amount: amount, Masked: c.PAN.Masked(), Entry: c.Entry, PIN: pin}
+	if s := f.sealer(); s != nil && !c.PAN.IsZero() {
+		sealed, err := s.SealPAN(c.PAN)
+		if err != nil {
+			return nil, stepErr("E_SEAL", "the card number could not be sealed for the reversal record", err)
+		}
+		inf.SealedPAN = sealed
+	}
+	return inf, nil
 }
 
 func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
@@ -141,13 +208,17 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 	}
 	if cp.Sale == nil {
 		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{fmt.Sprintf("金额 RMB %d.%02d", f.Amount/100, f.Amount%100), "请插卡 Insert card"}})
-		card, err := f.Card.ReadCard(ctx, "test sale")
+		card, err := f.Card.ReadCard(ctx, PurposeTestSale)
 		if err != nil {
 			return stepErr("E_CARD_READ", "card could not be read; remove it and insert again", err)
 		}
 		req := SaleRequest{Terminal: f.Terminal, STAN: f.nextSTAN(cp), Batch: cp.SignOn.Batch, Amount: f.Amount, Card: card, Test: true}
 		// The reversal image is durable before the request leaves.
-		cp.InFlight = &InFlight{Kind: "sale", STAN: req.STAN, Batch: req.Batch, Amount: req.Amount}
+		inf, err := f.inFlight("sale", req.STAN, req.Batch, req.Amount, card, len(req.PINBlock) > 0)
+		if err != nil {
+			return err
+		}
+		cp.InFlight = inf
 		if err := f.save(cp); err != nil {
 			return err
 		}
@@ -207,7 +278,7 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 		return nil
 	}
 	f.show(ctx, Screen{Title: "撤销 VOID", Lines: []string{"撤销测试交易 Voiding the test sale", "请插卡 Insert card"}})
-	card, err := f.Card.ReadCard(ctx, "void test sale")
+	card, err := f.Card.ReadCard(ctx, PurposeVoid)
 	if err != nil {
 		return stepErr("E_CARD_READ", "card could not be read; remove it and insert again", err)
 	}
@@ -215,7 +286,12 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 		return stepErr("E_WRONG_CARD", "insert the card of the test sale ("+cp.Sale.Masked+")", nil)
 	}
 	req := VoidRequest{Terminal: f.Terminal, STAN: f.nextSTAN(cp), Batch: cp.Sale.Batch, Card: card, Orig: *cp.Sale}
-	cp.InFlight = &InFlight{Kind: "void", STAN: req.STAN, Batch: req.Batch, Amount: cp.Sale.Amount, OrigSTAN: cp.Sale.STAN}
+	inf, err := f.inFlight("void", req.STAN, req.Batch, cp.Sale.Amount, card, len(req.PINBlock) > 0)
+	if err != nil {
+		return err
+	}
+	inf.OrigSTAN = cp.Sale.STAN
+	cp.InFlight = inf
 	if err := f.save(cp); err != nil {
 		return err
 	}

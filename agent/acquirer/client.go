@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -264,14 +265,19 @@ func (c *Client) SignOn(ctx context.Context, r provisioning.SignOnRequest) (prov
 	return res, nil
 }
 
-// Sale sends 0200/000000. A chip card (Card.ICData set) goes with entry mode
-// 052 (IC, no PIN), field 23 and field 55; a card without IC data is keyed
-// (012).
+// Sale sends 0200/000000. A chip card (Entry chip, ICData set) goes with
+// entry mode 05x, field 23 and field 55; a swiped card (EntrySwipe, or
+// EntryFallback with 60.5 = 2) with 02x and its tracks in fields 35/36,
+// encrypted under the TDK; a card with neither is keyed (01x). With a PIN
+// block the third digit of 22 is 1 and fields 26, 52 and 53 are added.
 func (c *Client) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioning.HostResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m, err := c.financial("0200", "000000", r.Terminal, r.STAN, r.Amount, "22", r.Batch, r.Card)
+	m, err := c.financial("0200", "000000", r.Terminal, r.STAN, r.Amount)
 	if err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if err := c.setCard(m, r.Terminal, "22", r.Batch, r.Card, r.PINBlock); err != nil {
 		return provisioning.HostResponse{}, err
 	}
 	h := c.cfg.Header
@@ -286,8 +292,11 @@ func (c *Client) Sale(ctx context.Context, r provisioning.SaleRequest) (provisio
 func (c *Client) Void(ctx context.Context, r provisioning.VoidRequest) (provisioning.HostResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m, err := c.financial("0200", "200000", r.Terminal, r.STAN, r.Orig.Amount, "23", r.Batch, r.Card)
+	m, err := c.financial("0200", "200000", r.Terminal, r.STAN, r.Orig.Amount)
 	if err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if err := c.setCard(m, r.Terminal, "23", r.Batch, r.Card, r.PINBlock); err != nil {
 		return provisioning.HostResponse{}, err
 	}
 	if err := Set(m, 37, r.Orig.RRN); err != nil {
@@ -305,10 +314,11 @@ func (c *Client) Void(ctx context.Context, r provisioning.VoidRequest) (provisio
 }
 
 // Reverse sends 0400 for a sale or void whose answer never arrived: the
-// original's processing code, amount, STAN (11), batch (60.2) and, for a
-// void, the sale's batch and STAN (61); field 39 carries the reason. It
-// carries no PAN, track, PIN or field 53: the host matches the original by
-// terminal, batch and STAN.
+// original's PAN (2, when the request has it), processing code, amount, STAN
+// (11), entry mode (22), batch and entry sub-fields (60) and, for a void, the
+// sale's batch and STAN (61); field 39 carries the reason. It carries no
+// track, PIN, field 53 or IC data: the host matches the original by terminal,
+// batch and STAN, and checks field 2 against it.
 func (c *Client) Reverse(ctx context.Context, r provisioning.ReversalRequest) (provisioning.HostResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -324,17 +334,28 @@ func (c *Client) Reverse(ctx context.Context, r provisioning.ReversalRequest) (p
 	if len(r.Reason) != 2 {
 		return provisioning.HostResponse{}, &FieldError{Op: "pack", Field: 39}
 	}
-	m, err := c.financial("0400", pc, r.Terminal, r.Orig.STAN, r.Orig.Amount, typ, r.Orig.Batch, provisioning.Card{})
+	m, err := c.financial("0400", pc, r.Terminal, r.Orig.STAN, r.Orig.Amount)
 	if err != nil {
 		return provisioning.HostResponse{}, err
 	}
-	// financial sets the keyed entry mode for a card without IC data; the
-	// flow's originals are chip reads (052, 60.4 = 5), and a reversal repeats
-	// the original's 22 and 60.
-	if err := Set(m, 22, "052"); err != nil {
+	if !r.PAN.IsZero() {
+		if err := Set(m, 2, r.PAN.Reveal()); err != nil {
+			return provisioning.HostResponse{}, err
+		}
+	}
+	// The originals the flow records are card reads: an empty entry is a
+	// chip read (05x), as the original's field 22 said.
+	em, err := entryModeOf(r.Orig.Entry, true)
+	if err != nil {
 		return provisioning.HostResponse{}, err
 	}
-	if err := Set(m, 60, Field60{Type: typ, Batch: r.Orig.Batch, Code: "000", Reader: "5", Fallback: "0"}.String()); err != nil {
+	if err := Set(m, 22, em.field22(r.Orig.PIN)); err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if err := Set(m, 25, "00"); err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if err := c.setTail(m, r.Terminal, typ, r.Orig.Batch, em); err != nil {
 		return provisioning.HostResponse{}, err
 	}
 	if err := Set(m, 39, r.Reason); err != nil {
@@ -348,23 +369,15 @@ func (c *Client) Reverse(ctx context.Context, r provisioning.ReversalRequest) (p
 	return c.financialExchange(ctx, "reversal", m, r.Terminal, c.cfg.Header)
 }
 
-// financial builds the common part of 0200/0400.
-func (c *Client) financial(mti, pc string, t provisioning.Terminal, stan int, amount int64, typ, batch string, card provisioning.Card) (*iso8583.Message, error) {
+// financial starts a 0200/0400: MTI, processing code, amount and STAN.
+func (c *Client) financial(mti, pc string, t provisioning.Terminal, stan int, amount int64) (*iso8583.Message, error) {
 	if len(c.keys.Working.MAK) == 0 {
 		return nil, ErrNotSignedOn
 	}
 	if amount <= 0 || amount > 999999999999 {
 		return nil, &FieldError{Op: "pack", Field: 4}
 	}
-	if !isDigits(batch, 6) {
-		return nil, &FieldError{Op: "pack", Field: 60}
-	}
 	m := NewMessage(mti)
-	if !card.PAN.IsZero() {
-		if err := Set(m, 2, card.PAN.Reveal()); err != nil {
-			return nil, err
-		}
-	}
 	if err := Set(m, 3, pc); err != nil {
 		return nil, err
 	}
@@ -374,21 +387,95 @@ func (c *Client) financial(mti, pc string, t provisioning.Terminal, stan int, am
 	if err := setSTAN(m, stan); err != nil {
 		return nil, err
 	}
-	if isDigits(card.Expiry, 4) {
-		if err := Set(m, 14, card.Expiry); err != nil {
-			return nil, err
+	return m, nil
+}
+
+// entryMode is how the card was read, as fields 22 and 60.4/60.5 say it.
+type entryMode struct {
+	mode     string // the first two digits of 22: 05 chip, 02 magstripe, 01 keyed
+	reader   string // 60.4: 5 the terminal reads IC, 0 unspecified
+	fallback string // 60.5: 2 magstripe after the chip failed, else 0
+}
+
+func (e entryMode) field22(pin bool) string {
+	if pin {
+		return e.mode + "1"
+	}
+	return e.mode + "2"
+}
+
+// entryModeOf maps the card source's entry to the dialect. A chip entry
+// without IC data is a keyed card (simulated cards have none).
+func entryModeOf(e provisioning.Entry, chip bool) (entryMode, error) {
+	switch e {
+	case provisioning.EntryChip:
+		if chip {
+			return entryMode{"05", "5", "0"}, nil
+		}
+		return entryMode{"01", "0", "0"}, nil
+	case provisioning.EntrySwipe:
+		// 60.4 is the terminal's capability, and this one reads chips.
+		return entryMode{"02", "5", "0"}, nil
+	case provisioning.EntryFallback:
+		return entryMode{"02", "5", "2"}, nil
+	}
+	return entryMode{}, fmt.Errorf("%w: entry mode %q", ErrRequest, e)
+}
+
+// setCard sets what a sale or void says about the card and the PIN, then
+// the terminal, currency and field 60.
+func (c *Client) setCard(m *iso8583.Message, t provisioning.Terminal, typ, batch string, card provisioning.Card, pin provisioning.PINBlock) error {
+	if !isDigits(batch, 6) {
+		return &FieldError{Op: "pack", Field: 60}
+	}
+	swiped := card.Entry == provisioning.EntrySwipe || card.Entry == provisioning.EntryFallback
+	chip := card.Entry == provisioning.EntryChip && card.ICData != ""
+	em, err := entryModeOf(card.Entry, chip)
+	if err != nil {
+		return err
+	}
+	panDigits := card.PAN.Reveal()
+	track2 := card.Track2.Reveal()
+	var trackPAN, trackExpiry string
+	if swiped {
+		if track2 == "" {
+			return &FieldError{Op: "pack", Field: 35}
+		}
+		var rest string
+		trackPAN, rest, _ = strings.Cut(track2, "=")
+		if len(rest) >= 4 {
+			trackExpiry = rest[:4]
+		}
+		switch {
+		case panDigits == "":
+			panDigits = trackPAN
+		case panDigits != trackPAN:
+			// The reader's PAN and the track's disagree: the host would
+			// decline it (14); say which field instead.
+			return &FieldError{Op: "pack", Field: 2}
 		}
 	}
-	chip := card.ICData != ""
-	entry, reader := "012", "0"
+	if panDigits != "" {
+		if err := Set(m, 2, panDigits); err != nil {
+			return err
+		}
+	}
+	expiry := card.Expiry
+	if !isDigits(expiry, 4) {
+		expiry = trackExpiry
+	}
+	if isDigits(expiry, 4) {
+		if err := Set(m, 14, expiry); err != nil {
+			return err
+		}
+	}
 	if chip {
-		entry, reader = "052", "5"
 		ic, err := hex.DecodeString(card.ICData)
 		if err != nil || len(ic) == 0 {
-			return nil, &FieldError{Op: "pack", Field: 55}
+			return &FieldError{Op: "pack", Field: 55}
 		}
 		if err := SetBytes(m, 55, ic); err != nil {
-			return nil, err
+			return err
 		}
 		if card.Seq != "" {
 			seq := card.Seq
@@ -396,25 +483,90 @@ func (c *Client) financial(mti, pc string, t provisioning.Terminal, stan int, am
 				seq = "0" + seq
 			}
 			if err := Set(m, 23, seq); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if err := Set(m, 22, entry); err != nil {
-		return nil, err
+	hasPIN := len(pin) > 0
+	if err := Set(m, 22, em.field22(hasPIN)); err != nil {
+		return err
 	}
 	if err := Set(m, 25, "00"); err != nil {
-		return nil, err
+		return err
 	}
-	if err := c.setTerminal(m, t); err != nil {
-		return nil, err
+	if hasPIN {
+		// 26: the most PIN digits the pad accepts (ISO 9564 allows 12).
+		if err := Set(m, 26, "12"); err != nil {
+			return err
+		}
 	}
-	if err := Set(m, 49, c.cfg.Currency); err != nil {
-		return nil, err
+	trackEncrypted := false
+	if swiped {
+		// Without a TDK (single-DES sign-on) tracks go in clear and 53
+		// says so: that acquirer has no key to decrypt them with.
+		tdk := c.keys.Working.TDK
+		trackEncrypted = len(tdk) > 0
+		for _, tr := range []struct {
+			id   int
+			data string
+		}{{35, track2}, {36, card.Track3.Reveal()}} {
+			if tr.data == "" {
+				continue
+			}
+			v := tr.data
+			if trackEncrypted {
+				if v, err = EncryptTrack(tdk, tr.data); err != nil {
+					return &FieldError{Op: "pack", Field: tr.id}
+				}
+			}
+			if err := Set(m, tr.id, v); err != nil {
+				return err
+			}
+		}
 	}
-	return m, Set(m, 60, Field60{Type: typ, Batch: batch, Code: "000", Reader: reader, Fallback: "0"}.String())
+	if hasPIN {
+		if len(c.keys.Working.PIK) == 0 {
+			return ErrNotSignedOn
+		}
+		if panDigits == "" {
+			return &FieldError{Op: "pack", Field: 2}
+		}
+		block, err := EncryptPINBlock(c.keys.Working.PIK, pin, panDigits)
+		if err != nil {
+			if errors.Is(err, ErrPINBlock) {
+				return &FieldError{Op: "pack", Field: 52}
+			}
+			return err
+		}
+		if err := SetBytes(m, 52, block); err != nil {
+			return err
+		}
+	}
+	if hasPIN || swiped {
+		mode := c.keys.Mode
+		if mode == "" {
+			mode = c.cfg.KeyMode
+		}
+		if err := Set(m, 53, SecurityControl(mode, trackEncrypted)); err != nil {
+			return err
+		}
+	}
+	return c.setTail(m, t, typ, batch, em)
 }
 
+// setTail sets the terminal (41, 42), the currency (49) and field 60.
+func (c *Client) setTail(m *iso8583.Message, t provisioning.Terminal, typ, batch string, em entryMode) error {
+	if !isDigits(batch, 6) {
+		return &FieldError{Op: "pack", Field: 60}
+	}
+	if err := c.setTerminal(m, t); err != nil {
+		return err
+	}
+	if err := Set(m, 49, c.cfg.Currency); err != nil {
+		return err
+	}
+	return Set(m, 60, Field60{Type: typ, Batch: batch, Code: "000", Reader: em.reader, Fallback: em.fallback}.String())
+}
 func (c *Client) financialExchange(ctx context.Context, op string, m *iso8583.Message, t provisioning.Terminal, h Header) (provisioning.HostResponse, error) {
 	resp, err := c.exchange(ctx, op, m, t, true, h)
 	if err != nil {

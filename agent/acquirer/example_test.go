@@ -1,10 +1,12 @@
 package acquirer_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
 	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/provisioning/pan"
 )
 
 // Describe masks card data by default: a message can go to a log or a
@@ -28,4 +30,22 @@ func ExampleKey() {
 	k, _ := acquirer.ParseKey("0123456789ABCDEFFEDCBA9876543210")
 	fmt.Println(k)
 	// Output: key(kcv=08D7B4FB)
+}
+
+// The flow keeps the PAN of an unanswered sale only sealed in its
+// checkpoint; the client that sealed it (or one restarted on the same key
+// store) opens it for the reversal's field 2.
+func ExampleClient_SealPAN() {
+	tmk, _ := acquirer.ParseKey("0123456789ABCDEFFEDCBA9876543210")
+	ks := &acquirer.MemKeyStore{}
+	_ = ks.SaveKeys(acquirer.Keys{TMK: tmk})
+	c, _ := acquirer.NewClient(acquirer.Config{Addr: "host:5000"}, ks)
+
+	sealed, _ := c.SealPAN(pan.MustParse("6222021234567890128"))
+	fmt.Println("digits in the sealed bytes:", bytes.Contains(sealed, []byte("6222021234567890128")))
+	p, _ := c.OpenPAN(sealed)
+	fmt.Println("opened:", p)
+	// Output:
+	// digits in the sealed bytes: false
+	// opened: 622202*********0128
 }

@@ -57,3 +57,41 @@ func FuzzUnpack(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePINBlock: the host's PIN block parser never panics, accepts only
+// what format 0 allows, and what it accepts encodes back to the same block.
+func FuzzParsePINBlock(f *testing.F) {
+	f.Add([]byte{0x04, 0x12, 0x25, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE}, "4111111111111111")
+	f.Fuzz(func(t *testing.T, block []byte, p string) {
+		pin, err := ParsePINBlock(block, p)
+		if err != nil {
+			return
+		}
+		if len(pin) < 4 || len(pin) > 12 || !isDigits(pin, len(pin)) {
+			t.Fatalf("accepted a PIN of %d characters", len(pin))
+		}
+		again, err := pinBlockClear(pin, p)
+		if err != nil || !bytes.Equal(again, block) {
+			t.Fatalf("re-encode: %v", err)
+		}
+	})
+}
+
+// FuzzDecryptTrack: decrypting whatever a terminal sent as field 35/36
+// never panics, and a track that encrypts decrypts back to itself.
+func FuzzDecryptTrack(f *testing.F) {
+	f.Add("6222021234567890128=30122011234567890")
+	f.Add("1234567890=1")
+	f.Fuzz(func(t *testing.T, track string) {
+		tdk := Key{0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC}
+		_, _ = DecryptTrack(tdk, track)
+		enc, err := EncryptTrack(tdk, track)
+		if err != nil {
+			return
+		}
+		back, err := DecryptTrack(tdk, enc)
+		if err != nil || back != track {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}

@@ -293,7 +293,7 @@ func TestReversalFields(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Reverse(ctx, provisioning.ReversalRequest{Terminal: terminal, Reason: "98",
+		_, err := c.Reverse(ctx, provisioning.ReversalRequest{Terminal: terminal, Reason: "98", PAN: chipCard.PAN,
 			Orig: provisioning.InFlight{Kind: "void", STAN: 7, Batch: "000123", Amount: 100, OrigSTAN: 5}})
 		done <- err
 	}()
@@ -306,14 +306,14 @@ func TestReversalFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[int]string{3: "200000", 4: "000000000100", 11: "000007", 22: "052", 25: "00", 39: "98",
+	want := map[int]string{2: chipCard.PAN.Reveal(), 3: "200000", 4: "000000000100", 11: "000007", 22: "052", 25: "00", 39: "98",
 		41: terminal.TID, 42: terminal.MID, 49: "156", 60: "2300012300050", 61: "000123000005"}
 	for id, v := range want {
 		if got := Get(m, id); got != v {
 			t.Errorf("field %d = %q, want %q", id, got, v)
 		}
 	}
-	for _, id := range []int{2, 35, 36, 52, 53, 55} {
+	for _, id := range []int{35, 36, 52, 53, 55} {
 		if _, ok := m.GetFields()[id]; ok {
 			t.Errorf("reversal carries field %d", id)
 		}

@@ -75,6 +75,8 @@ func EncryptTrack(tdk Key, track string) (string, error) {
 }
 
 // DecryptTrack undoes EncryptTrack (the host's side, and the simulator's).
+// A segment that does not decrypt to track characters is ErrTrack: the
+// wrong TDK, in all but a fraction of a percent of cases.
 func DecryptTrack(tdk Key, track string) (string, error) {
 	return cryptTrack(tdk, track, false)
 }
@@ -114,9 +116,95 @@ func cryptTrack(tdk Key, track string, enc bool) (string, error) {
 		// Clear track data has no F: leading ones are the padding of a
 		// short track.
 		res = strings.ReplaceAll(strings.TrimLeft(res, "F"), "D", "=")
+		// Anything but digits and '=' left means the segment was not
+		// encrypted under this TDK (or not encrypted at all).
+		if strings.Trim(res, "0123456789=") != "" {
+			return "", ErrTrack
+		}
 	} else if pad > 0 {
 		// A short track grows to 16 characters plus its last one.
 		return res + track[len(track)-1:], nil
 	}
 	return body[:start] + res + track[len(track)-1:], nil
+}
+
+// ErrPINBlock is returned for a clear PIN block that is not ISO 9564 format 0
+// for the PAN it is checked against: a wrong PAN, a wrong PIK on the host's
+// side, or a PIN pad set to another format. It never repeats the block.
+var ErrPINBlock = errors.New("acquirer: PIN block is not format 0 for this PAN")
+
+// EncryptPINBlock returns field 52 for a clear format-0 PIN block as a PIN
+// pad delivers it: the block is checked against the PAN first, so a pad set
+// to another format (or bound to another card) fails here and not as a
+// decline, then encrypted under the PIK.
+func EncryptPINBlock(pik Key, clear []byte, panDigits string) ([]byte, error) {
+	digits, err := parsePINBlock(clear, panDigits)
+	clearBytes(digits)
+	if err != nil {
+		return nil, err
+	}
+	out, err := EncryptECB(pik, clear)
+	if err != nil {
+		return nil, wrapKeyErr("PIK", err)
+	}
+	return out, nil
+}
+
+// ParsePINBlock returns the PIN of a clear format-0 block for panDigits: the
+// host's side of EncryptPINBlock (the simulator verifies with it). Errors are
+// ErrPINBlock or a FieldError on field 2, without the input.
+func ParsePINBlock(clear []byte, panDigits string) (string, error) {
+	digits, err := parsePINBlock(clear, panDigits)
+	if err != nil {
+		return "", err
+	}
+	pin := string(digits)
+	clearBytes(digits)
+	return pin, nil
+}
+
+// parsePINBlock undoes the PAN XOR and checks the format-0 layout: control
+// nibble 0, a length of 4 to 12, that many decimal digits, F up to the end.
+func parsePINBlock(clear []byte, panDigits string) ([]byte, error) {
+	if len(clear) != 8 {
+		return nil, ErrPINBlock
+	}
+	if len(panDigits) < 13 || !isDigits(panDigits, len(panDigits)) {
+		return nil, &FieldError{Op: "unpack", Field: 2}
+	}
+	af, _ := hex.DecodeString("0000" + panDigits[len(panDigits)-13:len(panDigits)-1])
+	pf := append([]byte(nil), clear...)
+	defer clearBytes(pf)
+	xorInto(pf, af)
+	nib := func(i int) byte {
+		if i%2 == 0 {
+			return pf[i/2] >> 4
+		}
+		return pf[i/2] & 0x0F
+	}
+	n := int(nib(1))
+	if nib(0) != 0 || n < 4 || n > 12 {
+		return nil, ErrPINBlock
+	}
+	out := make([]byte, 0, n)
+	for i := 2; i < 16; i++ {
+		v := nib(i)
+		switch {
+		case i < 2+n && v <= 9:
+			out = append(out, '0'+v)
+		case i >= 2+n && v == 0xF:
+		default:
+			clearBytes(out)
+			return nil, ErrPINBlock
+		}
+	}
+	return out, nil
+}
+
+// clearBytes overwrites PIN material once it is no longer needed, so it does
+// not linger in memory until the collector reuses the array.
+func clearBytes(b []byte) {
+	for i := range b {
+		b[i] = 0
+	}
 }

@@ -1,12 +1,14 @@
 package hostsim_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/hostsim"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
@@ -158,10 +160,38 @@ func TestFlowRestartWithSaleInFlight(t *testing.T) {
 	if es := e.ledger.Entries(); len(es) != 1 || es[0].Event != hostsim.EventApproved || es[0].Kind != hostsim.KindSale {
 		t.Fatalf("ledger before the restart: %+v", es)
 	}
+	// The reversal image on disk holds the PAN sealed by the client, never
+	// its digits.
+	noPAN(t, st.Bytes(), c.PAN.Reveal())
+	if len(cp.InFlight.SealedPAN) == 0 {
+		t.Fatal("the in-flight record kept no sealed PAN: the reversal cannot carry field 2")
+	}
+	rec := &recorder{}
+	e.ccfg.Dial = rec.dial
 	e.restartClient()
 	cp, err = e.flow(t, c, st, &installer{}).Run(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertFlowLedger(t, e, cp, 1)
+	// The restarted terminal's first message is the 0400, with the sale's PAN.
+	reqs := rec.requests(t)
+	if len(reqs) == 0 {
+		t.Fatal("nothing sent after the restart")
+	}
+	if mti, _ := reqs[0].GetMTI(); mti != "0400" || acquirer.Get(reqs[0], 2) != c.PAN.Reveal() ||
+		acquirer.Get(reqs[0], 11) != fmt.Sprintf("%06d", cp.Reversed[0].STAN) {
+		t.Fatalf("first message after the restart: %s, field 2 %s, STAN %s", mti, pan.Mask(acquirer.Get(reqs[0], 2)), acquirer.Get(reqs[0], 11))
+	}
+	noPAN(t, st.Bytes(), c.PAN.Reveal())
+}
+
+// noPAN fails when data holds the PAN's digits, whole or its middle part.
+func noPAN(t *testing.T, data []byte, p string) {
+	t.Helper()
+	for _, needle := range []string{p, p[6 : len(p)-4]} {
+		if bytes.Contains(data, []byte(needle)) {
+			t.Fatalf("checkpoint holds PAN digits:\n%s", data)
+		}
+	}
 }

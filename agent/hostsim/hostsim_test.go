@@ -276,8 +276,9 @@ func TestResponseCodesByRule(t *testing.T) {
 	if err != nil || resp.RC != "A0" {
 		t.Fatalf("bad MAC: %+v %v", resp, err)
 	}
-	if n := len(e.ledger.Entries()); n != 0 {
-		t.Fatalf("ledger has %d entries", n)
+	// Only the issuer's decline is on the ledger: 03 and A0 never reach it.
+	if es := e.ledger.Entries(); len(es) != 1 || es[0].Event != hostsim.EventDeclined || es[0].RC != "51" || es[0].Amount != 151 {
+		t.Fatalf("ledger %+v, want the one decline 51", es)
 	}
 }
 

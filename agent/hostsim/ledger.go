@@ -19,13 +19,14 @@ const (
 	EventApproved = "approved" // the host approved a sale
 	EventVoided   = "voided"   // the host approved a void of a sale (Kind "void", OrigSTAN the sale)
 	EventReversed = "reversed" // a reversal undid an approved sale or void
+	EventDeclined = "declined" // the issuer declined a sale (RC says why): card, PIN, ARQC or amount rule
 )
 
 // Entry is one line of the ledger. It holds the masked PAN only.
 type Entry struct {
 	Seq      int       `json:"seq"`
 	Time     time.Time `json:"time"`
-	Event    string    `json:"event"` // EventApproved, EventVoided or EventReversed
+	Event    string    `json:"event"` // EventApproved, EventVoided, EventReversed or EventDeclined
 	Kind     string    `json:"kind"`  // "sale" or "void"
 	TID      string    `json:"tid"`
 	MID      string    `json:"mid"`
@@ -37,6 +38,11 @@ type Entry struct {
 	AuthCode string    `json:"auth_code,omitempty"`
 	// OrigSTAN is the sale a void cancels.
 	OrigSTAN int `json:"orig_stan,omitempty"`
+	// RC is the response code of a declined sale.
+	RC string `json:"rc,omitempty"`
+	// Entry is how the card was read: chip, contactless, swipe, fallback or
+	// keyed (from field 22 and 60.5).
+	Entry string `json:"entry,omitempty"`
 }
 
 // Ledger is a durable JSON-lines file: every entry is fsynced before the

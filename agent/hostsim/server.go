@@ -3,10 +3,16 @@
 // working keys, MAC checking both ways, sale/void/reversal against a durable
 // ledger, response codes by rule, and fault injection per message kind so
 // that the terminal's reversal discipline can be tested against a real peer.
+// It also plays the issuer for what a sale carries about the card: swiped
+// tracks are decrypted and matched to field 2, PIN blocks decrypted and
+// checked as format 0, and chip ARQCs verified against cardsim's profile keys
+// (Config.Cards); its declines are booked on the ledger as such.
 package hostsim
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +93,25 @@ type Config struct {
 	// a test can wait for "the host has approved it" without polling. It
 	// runs under the host's lock and must not block.
 	OnLedger func(Entry)
+
+	// Cards are the issuer's card keys by PAN (LoadCards reads them from
+	// cardsim profiles). When set, every chip sale's ARQC (field 55) is
+	// verified: a cryptogram that does not verify is declined with
+	// ARQCDeclineRC, and a chip card whose PAN has no key with 14 (invalid
+	// card number: this issuer has no such account). When nil, field 55 is
+	// not checked at all, as for tests of the message layer with made-up IC
+	// data. Swiped sales have no cryptogram and are not affected.
+	Cards map[string]CardKey
+	// ARQCDeclineRC answers a chip sale whose ARQC does not verify; zero
+	// means "05" (do not honour). The public UnionPay response-code tables
+	// give no code of their own for a failed ARQC, and issuers answer the
+	// generic decline; make it what the acquirer under test uses.
+	ARQCDeclineRC string
+	// PINs are cardholder PINs by PAN. A sale with a PIN block (field 52) is
+	// always decrypted under the session PIK and checked as ISO 9564 format 0
+	// against field 2 (99, PIN format error, when it is not); when the PAN is
+	// listed here the PIN must also match (55, incorrect PIN).
+	PINs map[string]string
 }
 
 type txnKey struct {
@@ -98,6 +123,11 @@ type txn struct {
 	e        Entry
 	reversed bool
 	voidedBy int // STAN of the approved, unreversed void of a sale
+	// panMAC identifies the full PAN of the original for the reversal's
+	// field 2 check without keeping the PAN: HMAC-SHA256 under a key that
+	// lives only in this process. After a restart the ledger's masked PAN is
+	// all there is to compare.
+	panMAC []byte
 }
 
 type session struct {
@@ -114,6 +144,7 @@ type Server struct {
 	txns     map[txnKey]*txn
 	faults   map[string][]Fault
 	rrn      int
+	panKey   []byte // for txn.panMAC
 
 	ln    net.Listener
 	done  chan struct{}
@@ -139,6 +170,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Declines == nil {
 		cfg.Declines = map[string]string{"51": "51"}
 	}
+	if cfg.ARQCDeclineRC == "" {
+		cfg.ARQCDeclineRC = "05"
+	}
+	if len(cfg.ARQCDeclineRC) != 2 {
+		return nil, fmt.Errorf("hostsim: ARQC decline code %q is not 2 characters", cfg.ARQCDeclineRC)
+	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
@@ -152,7 +189,11 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.Default()
 	}
 	s := &Server{cfg: cfg, sessions: map[string]*session{}, txns: map[txnKey]*txn{},
-		faults: map[string][]Fault{}, done: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+		faults: map[string][]Fault{}, done: make(chan struct{}), conns: map[net.Conn]struct{}{},
+		panKey: make([]byte, 32)}
+	if _, err := io.ReadFull(rand.Reader, s.panKey); err != nil {
+		return nil, fmt.Errorf("hostsim: %w", err)
+	}
 	for _, e := range cfg.Ledger.Entries() {
 		s.apply(e)
 		s.rrn = e.Seq
@@ -171,6 +212,8 @@ func (s *Server) apply(e Entry) {
 				sale.voidedBy = e.STAN
 			}
 		}
+	case EventDeclined:
+		// Nothing to undo or void; the line is there for the record.
 	case EventReversed:
 		t := s.txns[k]
 		if t == nil {
@@ -414,7 +457,7 @@ func (s *Server) handle(req acquirer.Frame) (string, []byte) {
 		}
 		switch kind {
 		case KindSale:
-			rc = s.sale(m, resp, now, f60)
+			rc = s.sale(m, resp, now, f60, sess)
 		case KindVoid:
 			rc = s.void(m, resp, now, f60)
 		case KindReversal:
@@ -506,33 +549,153 @@ func atoi(s string) int {
 	return n
 }
 
-func (s *Server) sale(m, resp *iso8583.Message, now time.Time, f60 acquirer.Field60) string {
+func (s *Server) sale(m, resp *iso8583.Message, now time.Time, f60 acquirer.Field60, sess *session) string {
 	amount := acquirer.Get(m, 4)
 	if len(amount) != 12 {
 		return "13"
-	}
-	if rc, ok := s.cfg.Declines[amount[10:]]; ok {
-		return rc
 	}
 	k := txnKey{acquirer.Get(m, 41), f60.Batch, atoi(acquirer.Get(m, 11))}
 	if _, dup := s.txns[k]; dup {
 		return "94" // duplicate transmission: the STAN was used in this batch
 	}
+	card, rc := s.checkCard(m, sess)
 	e := Entry{Time: now.UTC(), Event: EventApproved, Kind: KindSale, TID: k.tid, MID: acquirer.Get(m, 42),
-		Batch: k.batch, STAN: k.stan, Amount: int64(atoi(amount)), Card: pan.Mask(acquirer.Get(m, 2)),
-		RRN: s.nextRRN(now), AuthCode: s.authCode()}
-	return s.record(e, resp)
+		Batch: k.batch, STAN: k.stan, Amount: int64(atoi(amount)), Card: pan.Mask(card), Entry: entryOf(m, f60)}
+	if rc == "00" {
+		if d, ok := s.cfg.Declines[amount[10:]]; ok {
+			rc = d
+		}
+	}
+	if rc != "00" {
+		e.Event, e.RC = EventDeclined, rc
+		if _, err := s.append(e); err != nil {
+			return "96"
+		}
+		return rc
+	}
+	e.RRN, e.AuthCode = s.nextRRN(now), s.authCode()
+	rc = s.record(e, resp)
+	if rc == "00" {
+		s.txns[k].panMAC = s.panMAC(card)
+	}
+	return rc
 }
 
-func (s *Server) record(e Entry, resp *iso8583.Message) string {
+// entryOf names how the card was read, for the ledger: field 22's first two
+// digits, and 60.5 for a fallback.
+func entryOf(m *iso8583.Message, f60 acquirer.Field60) string {
+	f22 := acquirer.Get(m, 22)
+	switch {
+	case strings.HasPrefix(f22, "05"):
+		return "chip"
+	case strings.HasPrefix(f22, "07"):
+		return "contactless"
+	case strings.HasPrefix(f22, "02") && f60.Fallback == "2":
+		return "fallback"
+	case strings.HasPrefix(f22, "02"):
+		return "swipe"
+	case strings.HasPrefix(f22, "01"):
+		return "keyed"
+	}
+	return ""
+}
+
+// checkCard plays the issuer's part of a sale: it decrypts and checks the
+// tracks of a swipe against field 2, the PIN block against the PAN, and the
+// ARQC of a chip card against its key. It returns the full PAN (from field
+// 2, or the track when field 2 is absent) and a response code, "00" when all
+// is well. Nothing it handles is logged or kept.
+func (s *Server) checkCard(m *iso8583.Message, sess *session) (string, string) {
+	p := acquirer.Get(m, 2)
+	f53 := acquirer.Get(m, 53)
+	trackEncrypted := len(f53) >= 3 && f53[2] == '1'
+	if strings.HasPrefix(acquirer.Get(m, 22), "02") {
+		t2 := acquirer.Get(m, 35)
+		if t2 == "" {
+			return p, "30" // format error: a swipe without track 2
+		}
+		if trackEncrypted {
+			if len(sess.keys.TDK) == 0 {
+				return p, "30"
+			}
+			clear, err := acquirer.DecryptTrack(sess.keys.TDK, t2)
+			if err != nil {
+				return p, "30"
+			}
+			t2 = clear
+			if t3 := acquirer.Get(m, 36); t3 != "" {
+				if _, err := acquirer.DecryptTrack(sess.keys.TDK, t3); err != nil {
+					return p, "30"
+				}
+			}
+		}
+		tp, _, ok := strings.Cut(t2, "=")
+		if !ok {
+			return p, "30"
+		}
+		switch {
+		case p == "":
+			p = tp
+		case tp != p:
+			// 14: the PAN of the request does not match the card's.
+			s.cfg.Log.Warn("track PAN differs from field 2", "card", pan.Mask(p))
+			return p, "14"
+		}
+	}
+	if b := acquirer.GetBytes(m, 52); b != nil {
+		if len(sess.keys.PIK) == 0 {
+			return p, "99"
+		}
+		clear, err := acquirer.DecryptECB(sess.keys.PIK, b)
+		if err != nil {
+			return p, "99"
+		}
+		pin, err := acquirer.ParsePINBlock(clear, p)
+		if err != nil {
+			return p, "99" // PIN format error
+		}
+		if want, ok := s.cfg.PINs[p]; ok && want != pin {
+			return p, "55" // incorrect PIN
+		}
+	}
+	if f55 := acquirer.GetBytes(m, 55); f55 != nil && s.cfg.Cards != nil {
+		ck, ok := s.cfg.Cards[p]
+		if !ok {
+			s.cfg.Log.Warn("no key for this chip card", "card", pan.Mask(p))
+			return p, "14"
+		}
+		if !verifyARQC(ck, f55) {
+			s.cfg.Log.Warn("ARQC does not verify", "card", pan.Mask(p))
+			return p, s.cfg.ARQCDeclineRC
+		}
+	}
+	return p, "00"
+}
+
+func (s *Server) panMAC(p string) []byte {
+	h := hmac.New(sha256.New, s.panKey)
+	h.Write([]byte(p))
+	return h.Sum(nil)
+}
+
+// append writes e to the ledger and replays it into the host's state.
+func (s *Server) append(e Entry) (Entry, error) {
 	e, err := s.cfg.Ledger.Append(e)
 	if err != nil {
 		s.cfg.Log.Error("ledger", "err", err)
-		return "96" // system malfunction: nothing approved that is not on disk
+		return e, err
 	}
 	s.apply(e)
 	if s.cfg.OnLedger != nil {
 		s.cfg.OnLedger(e)
+	}
+	return e, nil
+}
+
+func (s *Server) record(e Entry, resp *iso8583.Message) string {
+	e, err := s.append(e)
+	if err != nil {
+		return "96" // system malfunction: nothing approved that is not on disk
 	}
 	_ = acquirer.Set(resp, 37, e.RRN)
 	_ = acquirer.Set(resp, 38, e.AuthCode)
@@ -563,17 +726,33 @@ func (s *Server) void(m, resp *iso8583.Message, now time.Time, f60 acquirer.Fiel
 	e := Entry{Time: now.UTC(), Event: EventVoided, Kind: KindVoid, TID: tid, MID: acquirer.Get(m, 42),
 		Batch: k.batch, STAN: k.stan, Amount: sale.e.Amount, Card: sale.e.Card,
 		RRN: s.nextRRN(now), AuthCode: sale.e.AuthCode, OrigSTAN: sale.e.STAN}
-	return s.record(e, resp)
+	rc := s.record(e, resp)
+	if rc == "00" {
+		// The void is of the sale's card: its reversal is checked against it.
+		s.txns[k].panMAC = sale.panMAC
+	}
+	return rc
 }
 
 // reverse undoes an approved sale or void. A reversal of something never
 // approved answers 25; of something already reversed 00 again without a
 // second ledger line, because the terminal resends until it hears an answer.
+// Field 2, when present, must be the original's PAN (14 otherwise): the
+// full PAN while this process remembers it, the masked one after a restart.
 func (s *Server) reverse(m *iso8583.Message, now time.Time, f60 acquirer.Field60) string {
 	k := txnKey{acquirer.Get(m, 41), f60.Batch, atoi(acquirer.Get(m, 11))}
 	t := s.txns[k]
 	if t == nil {
 		return "25"
+	}
+	if p := acquirer.Get(m, 2); p != "" {
+		same := pan.Mask(p) == t.e.Card
+		if t.panMAC != nil {
+			same = hmac.Equal(s.panMAC(p), t.panMAC)
+		}
+		if !same {
+			return "14"
+		}
 	}
 	if t.reversed {
 		return "00"
@@ -583,14 +762,8 @@ func (s *Server) reverse(m *iso8583.Message, now time.Time, f60 acquirer.Field60
 	}
 	e := t.e
 	e.Time, e.Event = now.UTC(), EventReversed
-	e, err := s.cfg.Ledger.Append(e)
-	if err != nil {
-		s.cfg.Log.Error("ledger", "err", err)
+	if _, err := s.append(e); err != nil {
 		return "96"
-	}
-	s.apply(e)
-	if s.cfg.OnLedger != nil {
-		s.cfg.OnLedger(e)
 	}
 	return "00"
 }

@@ -92,10 +92,12 @@ func TestSIGKILLBetweenSendAndReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
-	cp, err := provisioning.Decode(mustRead(t, filepath.Join(dir, "state.json")))
-	if err != nil || cp.InFlight == nil {
+	state := mustRead(t, filepath.Join(dir, "state.json"))
+	cp, err := provisioning.Decode(state)
+	if err != nil || cp.InFlight == nil || len(cp.InFlight.SealedPAN) == 0 {
 		t.Fatalf("checkpoint after the kill: %v %+v", err, cp)
 	}
+	noPAN(t, state, luhnCard().PAN.Reveal())
 
 	second := start()
 	if err := second.Wait(); err != nil {

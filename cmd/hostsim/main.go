@@ -3,7 +3,13 @@
 //
 //	hostsim --listen 127.0.0.1:0 --ledger ledger.jsonl --tmk HEX [--mid MID,...]
 //	        [--mac unionpay-ecb|x9.19] [--mac-full-key] [--batch 000001]
+//	        [--cards DIR] [--arqc-decline-rc 05]
 //	        [--fault kind=action[:delay][*times]]...
+//
+// With --cards (e.g. testdata/cards) the simulator plays issuer for the
+// cardsim profiles in DIR: a chip sale's ARQC must verify under the key of
+// the profile with its PAN (else --arqc-decline-rc), and a chip card with no
+// profile is declined 14. Without it field 55 is not checked.
 //
 // It prints "listening on ADDR" once it accepts, so a script can start it on
 // port 0 and read the port. The TMK may come from $HOSTSIM_TMK instead of the
@@ -50,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	mac := fs.String("mac", string(acquirer.MACUnionPayECB), "MAC algorithm: unionpay-ecb or x9.19")
 	fullKey := fs.Bool("mac-full-key", false, "MAC with the whole double-length MAK (3DES)")
 	batch := fs.String("batch", "000001", "batch number handed out at sign-on")
+	cardsDir := fs.String("cards", "", "directory of cardsim profiles (*.yaml) whose keys verify chip sales' ARQC; empty skips the check")
+	arqcRC := fs.String("arqc-decline-rc", "05", "response code for a chip sale whose ARQC does not verify")
 	var fl faults
 	fs.Var(&fl, "fault", "inject a fault: kind=action[:delay][*times]; kinds sign-on echo sale void reversal; actions delay no-answer close-mid garbage wrong-mac duplicate (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -68,7 +76,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hostsim: --ledger is required")
 		return 2
 	}
-	cfg := hostsim.Config{TMK: tmk, MAC: acquirer.MACAlgorithm(*mac), MACFullKey: *fullKey, Batch: *batch, Log: log}
+	cfg := hostsim.Config{TMK: tmk, MAC: acquirer.MACAlgorithm(*mac), MACFullKey: *fullKey, Batch: *batch, Log: log,
+		ARQCDeclineRC: *arqcRC}
+	if len(*arqcRC) != 2 {
+		fmt.Fprintln(stderr, "hostsim: --arqc-decline-rc: want a 2-character response code")
+		return 2
+	}
+	if *cardsDir != "" {
+		cards, err := hostsim.LoadCards(*cardsDir)
+		if err != nil {
+			fmt.Fprintln(stderr, "hostsim: --cards:", err)
+			return 2
+		}
+		cfg.Cards = cards
+	}
 	if *mids != "" {
 		cfg.MIDs = strings.Split(*mids, ",")
 	}
@@ -110,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, "listening on", addr)
-	log.Info("hostsim up", "addr", addr.String(), "tmk", tmk, "ledger", *ledgerPath)
+	log.Info("hostsim up", "addr", addr.String(), "tmk", tmk, "ledger", *ledgerPath, "cards", len(cfg.Cards))
 	<-ctx.Done()
 	srv.Close()
 	return 0

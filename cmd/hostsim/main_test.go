@@ -29,7 +29,7 @@ func TestRunServesSignOn(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		code = run(ctx, []string{"--listen", "127.0.0.1:0", "--ledger", filepath.Join(t.TempDir(), "l.jsonl"),
-			"--tmk", tmk, "--fault", "echo=duplicate"}, pw, &stderr)
+			"--tmk", tmk, "--fault", "echo=duplicate", "--cards", filepath.Join("..", "..", "testdata", "cards")}, pw, &stderr)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -72,6 +72,8 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"--tmk", "0123456789ABCDEF"},
 		{"--tmk", "0123456789ABCDEF", "--ledger", "x", "--fault", "sale=explode"},
 		{"--tmk", "0123456789ABCDEF", "--ledger", "x", "--mac", "crc32"},
+		{"--tmk", "0123456789ABCDEF", "--ledger", "x", "--cards", t.TempDir()},
+		{"--tmk", "0123456789ABCDEF", "--ledger", "x", "--arqc-decline-rc", "5"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(context.Background(), args, &out, &errb); code != 2 {

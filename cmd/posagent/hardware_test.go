@@ -61,7 +61,13 @@ func newHardwareRig(t *testing.T, profile string) *hardwareRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	r.host, err = hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, Log: slog.New(slog.DiscardHandler)})
+	// The host knows the issuer keys of the test cards, so it verifies the
+	// ARQC the real chip read produced for the sale.
+	cards, err := hostsim.LoadCards(filepath.Join("..", "..", "testdata", "cards"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.host, err = hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, Cards: cards, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

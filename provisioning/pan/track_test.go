@@ -19,7 +19,7 @@ func TestTrackNeverShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, out := range map[string]string{
-		"%v": fmt.Sprintf("%v", tr), "%s": fmt.Sprintf("%s", tr), "%#v": fmt.Sprintf("%#v", tr),
+		"%v": fmt.Sprintf("%v", tr), "Sprint": fmt.Sprint(tr), "%#v": fmt.Sprintf("%#v", tr),
 		"%+v struct": fmt.Sprintf("%+v", struct{ T Track }{tr}), "slog": logged.String(), "json": string(js),
 	} {
 		if strings.Contains(out, "1234567890") || strings.Contains(out, "3012201") {
