@@ -6,8 +6,11 @@ BIN       := bin
 CMDS      := posagent posctl
 STATICCHECK_VERSION := v0.8.2
 
-# Pure-Go packages whose tests also run as armv7 binaries under qemu-user.
-# The PC/SC backend builds without cgo as a stub that says so.
+# cgo cross environments (Debian multiarch; scripts/deps.sh cross installs them).
+ARMV7 := GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=1 CC=arm-linux-gnueabihf-gcc PKG_CONFIG_LIBDIR=/usr/lib/arm-linux-gnueabihf/pkgconfig
+ARM64 := GOOS=linux GOARCH=arm64 CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig
+
+# Packages whose tests also run as armv7 and arm64 binaries under qemu-user.
 ARM_TEST_PKGS := ./provisioning/... ./agent/store ./agent/slip ./agent/ui ./agent/config ./agent/sim \
 	./drivers/magstripe ./drivers/printer ./drivers/serialport ./agent/devsim \
 	./drivers/cardreader/... ./agent/emv ./agent/cardsim ./cmd/cardsim ./agent/outbox \
@@ -33,16 +36,29 @@ test:
 test-go:
 	POSAGENT_REQUIRE_BENCH=1 $(GO) test -race -count=1 ./...
 
+# The unit tests as ARM binaries (cgo, PC/SC linked) under qemu-user. Plain
+# qemu-arm, not -L /usr/arm-linux-gnueabihf: with libc6:armhf installed that
+# would mix two libcs (TESTBENCH.md). The PC/SC tests in the list reach the
+# host's pcscd over its socket when scripts/pcsc-bench.sh is up.
 test-arm:
-	GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) test -count=1 -exec qemu-arm $(ARM_TEST_PKGS)
+	@bash scripts/deps.sh cross >/dev/null
+	$(ARMV7) $(GO) test -count=1 -exec qemu-arm $(ARM_TEST_PKGS)
+	$(ARM64) $(GO) test -count=1 -exec qemu-aarch64 $(ARM_TEST_PKGS)
 
-# Firmware builds. CGO stays off until the PC/SC driver lands (issue 8 adds cgo).
+# Firmware builds: cgo with libpcsclite for the chip reader, stripped, version
+# stamped, and without the demo's embedded MQTT broker (-tags firmware). A
+# pure-Go build of every package proves CGO_ENABLED=0 still works (the PC/SC
+# backend then reports itself unavailable).
 cross:
+	@bash scripts/deps.sh cross >/dev/null
 	@mkdir -p $(BIN)
-	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/posagent-linux-armv7 ./cmd/posagent
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/posagent-linux-arm64 ./cmd/posagent
-	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/posctl-linux-armv7 ./cmd/posctl
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/posctl-linux-arm64 ./cmd/posctl
+	$(ARMV7) $(GO) build -tags firmware -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/posagent-linux-armv7 ./cmd/posagent
+	$(ARM64) $(GO) build -tags firmware -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/posagent-linux-arm64 ./cmd/posagent
+	$(ARMV7) $(GO) build -tags firmware -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/posctl-linux-armv7 ./cmd/posctl
+	$(ARM64) $(GO) build -tags firmware -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/posctl-linux-arm64 ./cmd/posctl
+	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) build ./...
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
+	@ls -l $(BIN)/*-linux-*
 
 lint:
 	bash scripts/lint.sh $(STATICCHECK_VERSION)

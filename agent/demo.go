@@ -10,10 +10,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/posagent/posagent/agent/broker"
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/monitor"
 )
+
+// embeddedBroker is what the demo needs of a broker it starts itself
+// (startEmbeddedBroker, absent from firmware builds).
+type embeddedBroker interface {
+	URL() string
+	Close() error
+}
 
 // DemoOptions set up a demo run: the whole install on simulated devices.
 type DemoOptions struct {
@@ -52,7 +58,7 @@ func Demo(ctx context.Context, d DemoOptions) (Result, error) {
 
 	url := d.MQTT
 	if url == "" {
-		b, err := broker.Start("127.0.0.1:0", slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		b, err := startEmbeddedBroker(slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		if err != nil {
 			return Result{}, fmt.Errorf("agent: embedded broker: %w", err)
 		}

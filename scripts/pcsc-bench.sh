@@ -16,7 +16,7 @@ state=${PCSC_BENCH_DIR:-/tmp/posagent-pcsc-bench}
 pidfile=$state/pcscd.pid
 log=$state/pcscd.log
 sock=/run/pcscd/pcscd.comm
-pkgs=(pcscd libpcsclite-dev vsmartcard-vpcd pkg-config)
+pkgs=(pcscd "libpcsclite-dev:$(dpkg --print-architecture)" vsmartcard-vpcd pkg-config)
 
 check_pkgs() {
 	local missing=()
