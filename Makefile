@@ -66,28 +66,11 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Longer fuzzing than the seed corpora `make test` replays. Counts, not
-# durations: a duration fuzztime fails spuriously on a loaded machine (go#75804).
+# Every fuzz target, FUZZ_N inputs each (make test runs a short pass; this is
+# the long one).
 FUZZ_N ?= 100000x
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime $(FUZZ_N) ./agent/acquirer
-	$(GO) test -run '^$$' -fuzz '^FuzzUnpack$$' -fuzztime $(FUZZ_N) ./agent/acquirer
-	$(GO) test -run '^$$' -fuzz '^FuzzParseTrack$$' -fuzztime $(FUZZ_N) ./drivers/magstripe
-	$(GO) test -run '^$$' -fuzz '^FuzzFrames$$' -fuzztime $(FUZZ_N) ./drivers/magstripe
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeStatus$$' -fuzztime $(FUZZ_N) ./drivers/printer
-	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZ_N) ./drivers/printer
-	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeName$$' -fuzztime $(FUZZ_N) ./provisioning
-	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZ_N) ./provisioning
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_N) ./provisioning
-	$(GO) test -run '^$$' -fuzz '^FuzzLuhnAndMask$$' -fuzztime $(FUZZ_N) ./provisioning/pan
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_N) ./agent/config
-	$(GO) test -run '^$$' -fuzz '^FuzzWrap$$' -fuzztime $(FUZZ_N) ./agent/slip
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTLV$$' -fuzztime $(FUZZ_N) ./agent/emv
-	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZ_N) ./agent/emv
-	$(GO) test -run '^$$' -fuzz '^FuzzT0$$' -fuzztime $(FUZZ_N) ./drivers/cardreader
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZ_N) ./agent/outbox
-	$(GO) test -run '^$$' -fuzz '^FuzzScanSegment$$' -fuzztime $(FUZZ_N) ./agent/outbox
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZ_N) ./drivers/keypad
+	bash scripts/fuzz.sh $(FUZZ_N)
 
 deps:
 	bash scripts/deps.sh
