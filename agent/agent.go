@@ -38,6 +38,10 @@ type Options struct {
 	PauseAt string
 	// LogLevel is the slog level for Stderr.
 	LogLevel slog.Level
+	// SlipDir is where the simulated printer files its slips; "" means
+	// <state_dir>/slips. SlipPictures also draws them as PNG pictures.
+	SlipDir      string
+	SlipPictures bool
 }
 
 // ErrNeedsAttention is returned when the flow stopped for the installer and no

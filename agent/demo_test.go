@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/posagent/posagent/agent/sim"
+	"github.com/posagent/posagent/agent/slipimage"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -67,6 +71,45 @@ func BenchmarkDemo(b *testing.B) {
 		res, err := Demo(context.Background(), DemoOptions{})
 		if err != nil || res.Checkpoint.Step != provisioning.StepLive {
 			b.Fatalf("Demo = %v", err)
+		}
+	}
+}
+
+// TestDemoSlipPictures: the demo leaves the test sale's slip as PNG pictures
+// (merchant and cardholder copies) next to the text copies.
+func TestDemoSlipPictures(t *testing.T) {
+	if _, err := slipimage.New(slipimage.Options{}); err != nil {
+		if os.Getenv("POSAGENT_REQUIRE_BENCH") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if _, err := Demo(context.Background(), DemoOptions{Options: Options{Stdout: &out, SlipDir: dir, SlipPictures: true}}); err != nil {
+		t.Fatal(err)
+	}
+	pics, _ := filepath.Glob(filepath.Join(dir, "sale-*.png"))
+	texts, _ := filepath.Glob(filepath.Join(dir, "sale-*.txt"))
+	if len(pics) != 2 || len(texts) != 2 {
+		t.Fatalf("%d pictures and %d texts in %s, want 2 and 2\n%s", len(pics), len(texts), dir, out.String())
+	}
+	for _, p := range pics {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		// A 58 mm slip with some 40 lines of text.
+		if b := img.Bounds(); b.Dx() < 384 || b.Dy() < 40*24 {
+			t.Errorf("%s is %v, not a slip", p, b)
+		}
+		if !strings.Contains(out.String(), "slip| picture: "+p) {
+			t.Errorf("demo did not say where %s is", p)
 		}
 	}
 }

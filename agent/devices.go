@@ -13,7 +13,10 @@ import (
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/emv"
 	"github.com/posagent/posagent/agent/sim"
+	"github.com/posagent/posagent/agent/swipe"
+	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
+	"github.com/posagent/posagent/drivers/magstripe"
 	"github.com/posagent/posagent/drivers/printer"
 	"github.com/posagent/posagent/drivers/serialport"
 	"github.com/posagent/posagent/provisioning"
@@ -83,6 +86,32 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim
 		d.card = card
 	}
 
+	if cfg.Devices.Magstripe == "serial" {
+		framing, err := magstripe.FramingByName(cfg.Devices.MagstripeFraming)
+		if err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		port, err := serialport.Open(ctx, serialLine(cfg.Devices.MagstripeLine), serialport.Options{Lazy: true})
+		if err != nil {
+			return nil, fmt.Errorf("agent: magstripe line: %w", err)
+		}
+		d.closers = append(d.closers, port)
+		sw := swipe.New(port, swipe.Config{Framing: framing, Log: log})
+		// Insert or swipe, whichever comes first; a chip that fails on its
+		// own (mute, wrong answers, no common application) allows the
+		// fallback swipe UnionPay permits, a card pulled out does not.
+		d.card = &swipe.Either{
+			Chip: d.card, Swipe: sw,
+			ChipFailed: func(err error) bool {
+				return errors.Is(err, cardreader.ErrCardMute) || errors.Is(err, cardreader.ErrBadResponse) ||
+					errors.Is(err, emv.ErrNoApplication)
+			},
+			Notify: func(purpose string, err error) {
+				log.Warn("card refused; waiting for the next insert or swipe", "purpose", purpose, "err", err)
+			},
+		}
+	}
+
 	if cfg.Host.Address == "sim" {
 		host, err := sim.OpenHost(filepath.Join(cfg.StateDir, "simhost-ledger.jsonl"), provisioning.SystemClock{})
 		if err != nil {
@@ -109,7 +138,14 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim
 		d.printer = printer.New(port, printer.Options{Width: cfg.Devices.PrinterWidth})
 		d.printed = func() int { return 0 }
 	default:
-		p := &sim.Printer{Out: o.Stdout, Dir: filepath.Join(cfg.StateDir, "slips"), Width: cfg.Devices.PrinterWidth, Pauses: pauses}
+		dir := o.SlipDir
+		if dir == "" {
+			dir = filepath.Join(cfg.StateDir, "slips")
+		}
+		p := &sim.Printer{Out: o.Stdout, Dir: dir, Width: cfg.Devices.PrinterWidth, Pauses: pauses}
+		if o.SlipPictures {
+			p.Pictures = slipPictures(cfg.Devices.PrinterWidth, log)
+		}
 		d.printer = p
 		d.printed = p.Printed
 	}

@@ -5,11 +5,15 @@
 #
 #   scripts/deps.sh           everything `make test` needs
 #   scripts/deps.sh cross     only the ARM cross toolchains and PC/SC for armhf/arm64
+#   scripts/deps.sh demo      only what make demo needs (a CJK font for the slip pictures)
 set -euo pipefail
 # Arch-qualified: once the armhf/arm64 instances are installed too, a bare
 # `dpkg -s libpcsclite-dev` is "ambiguous" and would look missing every run.
 arch=$(dpkg --print-architecture)
-native=(mosquitto mosquitto-clients qemu-user pcscd "libpcsclite-dev:$arch" vsmartcard-vpcd pkg-config socat openssl)
+native=(mosquitto mosquitto-clients qemu-user pcscd "libpcsclite-dev:$arch" vsmartcard-vpcd pkg-config socat openssl
+	fonts-wqy-microhei)
+# make demo: the CJK font its slip pictures are drawn with.
+demo=(fonts-wqy-microhei)
 # cgo cross builds: ebfe/scard links libpcsclite, found through pkg-config in
 # each architecture's multiarch directory.
 cross=(gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-armhf-cross libc6-dev-arm64-cross
@@ -17,7 +21,8 @@ cross=(gcc-arm-linux-gnueabihf gcc-aarch64-linux-gnu libc6-dev-armhf-cross libc6
 case "${1:-all}" in
 all) pkgs=("${native[@]}" "${cross[@]}") ;;
 cross) pkgs=("${cross[@]}") ;;
-*) echo "usage: scripts/deps.sh [all|cross]" >&2; exit 2 ;;
+demo) pkgs=("${demo[@]}") ;;
+*) echo "usage: scripts/deps.sh [all|cross|demo]" >&2; exit 2 ;;
 esac
 
 sudo=""

@@ -32,6 +32,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/posagent/posagent/drivers/magstripe"
 )
 
 // Config is the whole file. Field order is file order: Validate checks in this
@@ -127,8 +129,12 @@ type Devices struct {
 	// MagstripeLine, for swiped cards and chip fallback).
 	Magstripe     string     `yaml:"magstripe"`
 	MagstripeLine SerialLine `yaml:"magstripe_line"`
-	Keypad        string     `yaml:"keypad"`
-	Screen        string     `yaml:"screen"`
+	// MagstripeFraming is how the reader frames a swipe: "magtek" (default:
+	// STX … ETX with a status byte) or "lines" / "lines:2,3" (one track per
+	// line, in the order given).
+	MagstripeFraming string `yaml:"magstripe_framing"`
+	Keypad           string `yaml:"keypad"`
+	Screen           string `yaml:"screen"`
 }
 
 // defaultLine is 9600 8N1, what receipt printers and swipe readers ship with.
@@ -311,6 +317,7 @@ func (c *Config) applyDefaults() {
 	def(&c.Devices.CardReader, SimDevice)
 	def(&c.Devices.Printer, SimDevice)
 	def(&c.Devices.Magstripe, "none")
+	def(&c.Devices.MagstripeFraming, "magtek")
 	if c.Devices.PrinterWidth == 0 {
 		c.Devices.PrinterWidth = DefaultPrinterWidth
 	}
@@ -357,7 +364,7 @@ func Default() *Config {
 		MQTT: MQTT{Keepalive: DefaultKeepalive},
 		Devices: Devices{
 			CardReader: SimDevice, Printer: SimDevice, PrinterWidth: DefaultPrinterWidth,
-			PrinterLine: defaultLine, Magstripe: "none", MagstripeLine: defaultLine,
+			PrinterLine: defaultLine, Magstripe: "none", MagstripeLine: defaultLine, MagstripeFraming: "magtek",
 			Keypad: SimDevice, Screen: SimDevice,
 		},
 		TestSale: TestSale{Amount: DefaultAmount, Minor: 1},
@@ -461,6 +468,9 @@ func (d *Devices) validate() error {
 		if msg := text(d.PCSCReader, true); msg != "" {
 			return &Error{Key: "devices.pcsc_reader", Msg: msg}
 		}
+	}
+	if _, err := magstripe.FramingByName(d.MagstripeFraming); err != nil {
+		return &Error{Key: "devices.magstripe_framing", Msg: `must be "magtek", "lines" or "lines:" and the tracks sent, such as "lines:2,3"`}
 	}
 	if d.PrinterWidth < 24 || d.PrinterWidth > 64 {
 		return &Error{Key: "devices.printer_width", Msg: "must be 24 to 64 characters (32 on 58 mm paper, 48 on 80 mm)"}

@@ -224,7 +224,7 @@ host: {address: "10.0.0.1:8583"}
 		t.Fatal(err)
 	}
 	if c.Host.TPDU != DefaultTPDU || c.Host.Header != DefaultHeader || c.Host.Timeout != 30*time.Second ||
-		c.MQTT.Keepalive != 30*time.Second || c.Devices != (Devices{CardReader: "sim", Printer: "sim", PrinterWidth: 32, PrinterLine: defaultLine, Magstripe: "none", MagstripeLine: defaultLine, Keypad: "sim", Screen: "sim"}) ||
+		c.MQTT.Keepalive != 30*time.Second || c.Devices != (Devices{CardReader: "sim", Printer: "sim", PrinterWidth: 32, PrinterLine: defaultLine, Magstripe: "none", MagstripeLine: defaultLine, MagstripeFraming: "magtek", Keypad: "sim", Screen: "sim"}) ||
 		c.Host.MAC != "unionpay-ecb" || c.Host.KeyMode != "004" || c.Host.MACFullKey ||
 		c.TestSale.Amount != "0.01" || c.TestSale.Minor != 1 ||
 		!slices.Equal(c.Binding.AcceptedBINs, []string{"62"}) || c.Sim.Card != "debit" || c.Sim.Cards != nil {
@@ -239,6 +239,7 @@ func TestHardwareDevices(t *testing.T) {
 		"devices.printer", "serial", "devices.printer_line", "{device: /dev/ttyS1, baud: 115200}",
 		"devices.printer_width", "48",
 		"devices.magstripe", "serial", "devices.magstripe_line", "{device: /dev/ttyUSB0, parity: even, data_bits: 7}",
+		"devices.magstripe_framing", `"lines:2,3"`,
 	)))
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +249,7 @@ func TestHardwareDevices(t *testing.T) {
 		Printer: "serial", PrinterLine: SerialLine{Device: "/dev/ttyS1", Baud: 115200, DataBits: 8, Parity: "none", StopBits: 1},
 		PrinterWidth: 48,
 		Magstripe:    "serial", MagstripeLine: SerialLine{Device: "/dev/ttyUSB0", Baud: 9600, DataBits: 7, Parity: "even", StopBits: 1},
-		Keypad: "sim", Screen: "sim",
+		MagstripeFraming: "lines:2,3", Keypad: "sim", Screen: "sim",
 	}
 	if c.Devices != want {
 		t.Errorf("devices = %+v\nwant %+v", c.Devices, want)
@@ -373,6 +374,7 @@ func TestInvalid(t *testing.T) {
 		{"printer line stop", "devices.printer_line.stop_bits", []string{"devices.printer", "serial", "devices.printer_line", "{device: /dev/ttyS1, stop_bits: 3}"}},
 		{"printer line unknown", "devices.printer_line.speed", []string{"devices.printer", "serial", "devices.printer_line", "{device: /dev/ttyS1, speed: 9600}"}},
 		{"magstripe", "devices.magstripe", []string{"devices.magstripe", "usb"}},
+		{"magstripe framing", "devices.magstripe_framing", []string{"devices.magstripe_framing", "lines:4"}},
 		{"magstripe line without serial", "devices.magstripe_line", []string{"devices.magstripe_line", "{device: /dev/ttyS2}"}},
 		{"keypad", "devices.keypad", []string{"devices.keypad", "gpio"}},
 		{"screen", "devices.screen", []string{"devices.screen", "tty"}},

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/posagent/posagent/agent/slipimage"
 	"github.com/posagent/posagent/drivers/magstripe"
 )
 
@@ -19,17 +20,31 @@ type Bench struct {
 	Printer *Printer
 }
 
+// BenchOptions tune OpenBench; the zero value is NewBench's defaults.
+type BenchOptions struct {
+	// Framing is the reader's framing: "magtek" (the default) or "lines".
+	Framing string
+	// Slips is where printed slips go; "" means DIR/slips.
+	Slips string
+	// Pictures, when set, also draws each slip as a PNG next to its text.
+	Pictures *slipimage.Renderer
+}
+
 // NewBench publishes both devices in dir; framing is "magtek" or "lines".
 func NewBench(dir, framing string) (*Bench, error) {
-	f := magstripe.MagTek
-	switch framing {
-	case "magtek", "":
-	case "lines":
-		f = magstripe.Lines(1, 2, 3)
-	default:
-		return nil, fmt.Errorf("devsim: unknown framing %q (magtek, lines)", framing)
+	return OpenBench(dir, BenchOptions{Framing: framing})
+}
+
+// OpenBench publishes both devices in dir (ttyMSR, ttyPRN) as opts says.
+func OpenBench(dir string, opts BenchOptions) (*Bench, error) {
+	f, err := magstripe.FramingByName(opts.Framing)
+	if err != nil {
+		return nil, fmt.Errorf("devsim: %w", err)
 	}
-	slips := filepath.Join(dir, "slips")
+	slips := opts.Slips
+	if slips == "" {
+		slips = filepath.Join(dir, "slips")
+	}
 	if err := os.MkdirAll(slips, 0o700); err != nil {
 		return nil, err
 	}
@@ -42,6 +57,7 @@ func NewBench(dir, framing string) (*Bench, error) {
 		r.Close()
 		return nil, err
 	}
+	p.SetPictures(opts.Pictures)
 	return &Bench{Reader: r, Printer: p}, nil
 }
 

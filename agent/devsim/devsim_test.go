@@ -3,6 +3,8 @@ package devsim
 import (
 	"context"
 	"errors"
+	"fmt"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/slip"
+	"github.com/posagent/posagent/agent/slipimage"
 	"github.com/posagent/posagent/drivers/magstripe"
 	"github.com/posagent/posagent/drivers/printer"
 	"github.com/posagent/posagent/drivers/serialport"
@@ -144,6 +147,56 @@ func newPrinter(t *testing.T, ctx context.Context) (*Printer, *printer.Printer, 
 	return emu, printer.New(port, printer.Options{}), dir
 }
 
+// pictures loads the slip renderer, or skips (fails under `make test`, which
+// installs the font and sets POSAGENT_REQUIRE_BENCH=1).
+func pictures(t *testing.T) *slipimage.Renderer {
+	t.Helper()
+	r, err := slipimage.New(slipimage.Options{})
+	if errors.Is(err, slipimage.ErrNoFont) && os.Getenv("POSAGENT_REQUIRE_BENCH") != "1" {
+		t.Skipf("%v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestPrinterPictureThroughSerial prints a receipt through tarm/serial to
+// the emulator, which writes each copy as text and as a PNG of the paper.
+func TestPrinterPictureThroughSerial(t *testing.T) {
+	ctx := testCtx(t)
+	r := pictures(t)
+	emu, prn, dir := newPrinter(t, ctx)
+	emu.SetPictures(r)
+	if err := prn.PrintReceipt(ctx, receipt()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := emu.WaitSlips(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := emu.WaitPictures(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 2; n++ {
+		path := emu.Picture(n)
+		if want := filepath.Join(dir, fmt.Sprintf("slip-%03d.png", n)); path != want {
+			t.Fatalf("picture %d at %q, want %q", n, path, want)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil || img.Bounds().Dx() != r.Width() || img.Bounds().Dy() < 40*(slipimage.CellHeight+6) {
+			t.Errorf("picture %d: %v, %v", n, err, img.Bounds())
+		}
+	}
+	if emu.Picture(3) != "" || emu.Err() != nil {
+		t.Errorf("picture 3 %q, err %v", emu.Picture(3), emu.Err())
+	}
+}
+
 func TestPrinterThroughSerial(t *testing.T) {
 	ctx := testCtx(t)
 	emu, prn, dir := newPrinter(t, ctx)
@@ -165,6 +218,9 @@ func TestPrinterThroughSerial(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "slip-001.txt")); err != nil || string(b) != slips[0] {
 		t.Errorf("slip file: %v", err)
+	}
+	if emu.Picture(1) != "" {
+		t.Error("a picture without SetPictures")
 	}
 	emu.SetCoverOpen(true)
 	if err := prn.SelfTest(ctx); !errors.Is(err, printer.ErrCoverOpen) {
@@ -205,7 +261,7 @@ func TestOnSlip(t *testing.T) {
 	ctx := testCtx(t)
 	emu, prn, _ := newPrinter(t, ctx)
 	got := make(chan int, 2)
-	emu.OnSlip(func(n int, text string) { got <- n })
+	emu.OnSlip(func(s PrintedSlip) { got <- s.N })
 	if err := prn.PrintReceipt(ctx, receipt()); err != nil {
 		t.Fatal(err)
 	}

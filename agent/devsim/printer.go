@@ -9,12 +9,14 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/posagent/posagent/agent/slipimage"
 	"github.com/posagent/posagent/drivers/printer"
 )
 
 // Printer emulates an ESC/POS receipt printer: it decodes what it is sent,
 // answers DLE EOT status requests at once from its state, and keeps each slip
-// that reached a cut with paper in as UTF-8 text (also written to Dir).
+// that reached a cut with paper in as UTF-8 text (also written to Dir), and,
+// once SetPictures is called, as a PNG picture of the paper in Dir too.
 type Printer struct {
 	line *line
 	// Dir, when set, receives each slip as slip-NNN.txt.
@@ -27,9 +29,24 @@ type Printer struct {
 	outAfter int // lines until the paper runs out; 0 means never
 	lost     bool
 	slips    []string
-	onSlip   func(n int, text string)
+	pictures *slipimage.Renderer
+	pngs     []string // picture of each slip, "" when none was written (yet)
+	drawing  int      // pictures queued and not yet written
+	onSlip   func(PrintedSlip)
 	err      error // why the read loop stopped
 	done     chan struct{}
+
+	// Pictures are drawn by their own goroutine: drawing takes longer than
+	// a driver waits for a status answer, and a real printer answers DLE
+	// EOT at once whatever it is doing.
+	jobs  chan pictureJob
+	drawn chan struct{}
+}
+
+type pictureJob struct {
+	slip PrintedSlip
+	page printer.Page
+	r    *slipimage.Renderer
 }
 
 // NewPrinter publishes an emulated printer at link; slips go to dir when set.
@@ -38,12 +55,14 @@ func NewPrinter(link, dir string) (*Printer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Printer{line: l, dir: dir, done: make(chan struct{})}
+	p := &Printer{line: l, dir: dir, done: make(chan struct{}),
+		jobs: make(chan pictureJob, 64), drawn: make(chan struct{})}
 	p.cond = sync.NewCond(&p.mu)
 	p.dec.Query = p.answer
-	p.dec.Cut = p.cut
+	p.dec.CutPage = p.cut
 	p.dec.Feed = p.feed
 	go p.loop()
+	go p.draw()
 	return p, nil
 }
 
@@ -58,12 +77,61 @@ func (p *Printer) SetPaperOut(out bool) {
 	p.outAfter = 0
 }
 
-// OnSlip sets a function told of each slip printed (numbered from 1). It is
-// called from the emulator's loop and must not call the Printer.
-func (p *Printer) OnSlip(f func(n int, text string)) {
+// PrintedSlip is a slip that came out of the printer.
+type PrintedSlip struct {
+	N       int    // numbered from 1
+	Text    string // UTF-8, as on the paper
+	Picture string // path of its PNG, "" when none was written
+}
+
+// OnSlip sets a function told of each slip printed, in order, once its text
+// and picture are written. It is called from the emulator's goroutines and
+// must not call the Printer.
+func (p *Printer) OnSlip(f func(PrintedSlip)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.onSlip = f
+}
+
+// SetPictures makes the printer also write each slip as slip-NNN.png in its
+// directory, drawn by r from the formatting it was sent (nil turns it off).
+func (p *Printer) SetPictures(r *slipimage.Renderer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pictures = r
+}
+
+// Picture is the path of slip n's picture (numbered from 1), or "" when
+// none was written (no directory, pictures off, or the write failed: see
+// Err). Pictures are written a little after the slip's text: see
+// WaitPictures.
+func (p *Printer) Picture(n int) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n < 1 || n > len(p.pngs) {
+		return ""
+	}
+	return p.pngs[n-1]
+}
+
+// WaitPictures waits until every picture of the slips printed so far is
+// written (or failed), so Picture can be asked about them.
+func (p *Printer) WaitPictures(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	})
+	defer stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.drawing > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p.cond.Wait()
+	}
+	return nil
 }
 
 // SetCoverOpen opens or shuts the cover.
@@ -107,11 +175,43 @@ func (p *Printer) WaitSlips(ctx context.Context, n int) ([]string, error) {
 	return append([]string(nil), p.slips...), nil
 }
 
-// Close stops the printer and removes its path.
+// Close stops the printer and removes its path, after the pictures queued
+// are written.
 func (p *Printer) Close() error {
 	err := p.line.close()
 	<-p.done
+	close(p.jobs) // the loop, the only sender, has ended
+	<-p.drawn
 	return err
+}
+
+// draw writes the queued pictures, then tells OnSlip of their slips.
+func (p *Printer) draw() {
+	defer close(p.drawn)
+	for j := range p.jobs {
+		// The picture keeps the feed before the cut: it is paper.
+		name := filepath.Join(p.dir, fmt.Sprintf("slip-%03d.png", j.slip.N))
+		var err error
+		if j.r != nil {
+			err = slipimage.WritePNG(name, j.r.Page(j.page))
+		}
+		p.mu.Lock()
+		switch {
+		case j.r == nil:
+		case err != nil:
+			if p.err == nil {
+				p.err = err
+			}
+		default:
+			p.pngs[j.slip.N-1], j.slip.Picture = name, name
+		}
+		p.drawing--
+		if p.onSlip != nil {
+			p.onSlip(j.slip)
+		}
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	}
 }
 
 func (p *Printer) loop() {
@@ -157,23 +257,46 @@ func (p *Printer) feed() {
 
 // cut ends a slip; called with p.mu held. A slip that lost lines to the
 // paper running out is dropped: on paper it is a stub, not a slip.
-func (p *Printer) cut(page string) {
+func (p *Printer) cut(page printer.Page) {
 	if p.lost || p.status.PaperEnd || p.status.CoverOpen {
 		p.lost = false
 		return
 	}
-	text := strings.TrimRight(page, "\n") + "\n" // the feed before the cut is not text
+	text := strings.TrimRight(page.Text(), "\n") + "\n" // the feed before the cut is not text
 	p.slips = append(p.slips, text)
-	if p.dir != "" {
-		name := filepath.Join(p.dir, fmt.Sprintf("slip-%03d.txt", len(p.slips)))
-		if err := os.WriteFile(name, []byte(text), 0o600); err != nil && p.err == nil {
-			p.err = err
+	p.pngs = append(p.pngs, "")
+	slip := PrintedSlip{N: len(p.slips), Text: text}
+	defer p.cond.Broadcast()
+	if p.dir == "" {
+		p.tell(slip)
+		return
+	}
+	name := filepath.Join(p.dir, fmt.Sprintf("slip-%03d.txt", len(p.slips)))
+	if err := os.WriteFile(name, []byte(text), 0o600); err != nil && p.err == nil {
+		p.err = err
+	}
+	if p.pictures == nil && p.drawing == 0 {
+		p.tell(slip)
+		return
+	}
+	// Behind a picture still being drawn, a slip without one queues too, so
+	// OnSlip hears of slips in order.
+	select {
+	case p.jobs <- pictureJob{slip: slip, page: page, r: p.pictures}:
+		p.drawing++ // draw tells OnSlip once the picture is written
+	default:
+		if p.err == nil {
+			p.err = errors.New("devsim: slip pictures queue full")
 		}
+		p.tell(slip)
 	}
+}
+
+// tell calls OnSlip; called with p.mu held.
+func (p *Printer) tell(s PrintedSlip) {
 	if p.onSlip != nil {
-		p.onSlip(len(p.slips), text)
+		p.onSlip(s)
 	}
-	p.cond.Broadcast()
 }
 
 // Err is why the emulator stopped working, if it did.

@@ -25,6 +25,9 @@ type Printer struct {
 	Dir    string
 	Width  int // display columns; 32 is a 58 mm printer's default font
 	Pauses *Pauses
+	// Pictures, when set, also draws each receipt into Dir as PNG pictures
+	// of the paper slips (agent/slipimage), for people checking the layout.
+	Pictures Pictures
 
 	mu       sync.Mutex
 	paperOut bool
@@ -38,6 +41,11 @@ func (p *Printer) SetPaperOut(out bool) {
 	p.mu.Lock()
 	p.paperOut = out
 	p.mu.Unlock()
+}
+
+// Pictures draws a receipt's copies as pictures in dir and returns the files.
+type Pictures interface {
+	WriteReceipt(dir string, r provisioning.Receipt) ([]string, error)
 }
 
 // Printed is the number of slip copies printed by this process.
@@ -88,6 +96,19 @@ func (p *Printer) PrintReceipt(ctx context.Context, r provisioning.Receipt) erro
 		p.mu.Lock()
 		p.printed++
 		p.mu.Unlock()
+	}
+	if p.Pictures != nil && p.Dir != "" {
+		// A picture is a convenience: a failure to draw one is shown, and
+		// the slip still counts as printed.
+		paths, err := p.Pictures.WriteReceipt(p.Dir, r)
+		if p.Out != nil {
+			for _, path := range paths {
+				fmt.Fprintf(p.Out, "slip| picture: %s\n", path)
+			}
+			if err != nil {
+				fmt.Fprintf(p.Out, "slip| no picture: %v\n", err)
+			}
+		}
 	}
 	p.Pauses.Point(ctx, "printer.print")
 	return ctx.Err()

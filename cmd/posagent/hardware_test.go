@@ -23,6 +23,7 @@ import (
 	"github.com/posagent/posagent/agent/testbench"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
+	"github.com/posagent/posagent/drivers/magstripe"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -34,6 +35,7 @@ import (
 type hardwareRig struct {
 	dir, state string
 	host       *hostsim.Server
+	hostAddr   string
 	ledger     string
 	printer    *devsim.Printer
 	config     string
@@ -83,6 +85,18 @@ func newHardwareRig(t *testing.T, profile string) *hardwareRig {
 	}
 	t.Cleanup(func() { r.printer.Close() })
 
+	if profile != "" {
+		r.plugCard(t, profile)
+	}
+	r.hostAddr = addr.String()
+	r.writeConfig(t, r.hostAddr, nil)
+	return r
+}
+
+// plugCard inserts a virtual card of profile into vpcd's first slot until
+// the test ends.
+func (r *hardwareRig) plugCard(t *testing.T, profile string) {
+	t.Helper()
 	card, err := cardsim.Open(filepath.Join("..", "..", "testdata", "cards", profile+".yaml"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -112,20 +126,25 @@ func newHardwareRig(t *testing.T, profile string) *hardwareRig {
 	case <-time.After(10 * time.Second):
 		t.Fatal("vpcd never took the card")
 	}
+}
 
+// writeConfig writes the example config pointed at the rig's devices, with
+// extra replacements of example lines.
+func (r *hardwareRig) writeConfig(t *testing.T, hostAddr string, extra [][2]string) {
+	t.Helper()
 	example, err := os.ReadFile(filepath.Join("..", "..", "testdata", "posagent.example.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := string(example)
-	for _, kv := range [][2]string{
-		{"  address: sim ", "  address: \"" + addr.String() + "\" "},
+	for _, kv := range append([][2]string{
+		{"  address: sim ", "  address: \"" + hostAddr + "\" "},
 		{"  card_reader: sim ", "  card_reader: pcsc "},
 		{`  pcsc_reader: ""`, `  pcsc_reader: "Virtual PCD 00 00"`},
 		{"  printer: sim ", "  printer: serial "},
 		{"    device: \"\"             # e.g. /dev/ttyS1", "    device: \"" + r.printer.Path() + "\" # e.g. /dev/ttyS1"},
 		{"state_dir: /var/lib/posagent", "state_dir: " + r.state},
-	} {
+	}, extra...) {
 		if !strings.Contains(cfg, kv[0]) {
 			t.Fatalf("example config has no %q", kv[0])
 		}
@@ -135,7 +154,6 @@ func newHardwareRig(t *testing.T, profile string) *hardwareRig {
 	if err := os.WriteFile(r.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return r
 }
 
 // inject stores the TMK the way the key-injection step does.
@@ -254,5 +272,60 @@ func TestRunWithoutInjectedTMK(t *testing.T) {
 	}
 	if entries, _ := hostsim.ReadLedger(r.ledger); len(entries) != 0 {
 		t.Errorf("host booked %d entries", len(entries))
+	}
+}
+
+// TestRunSwipe swipes a card on a magstripe reader behind a pty while the
+// chip reader stays empty: the swipe goes through tarm/serial, the frame
+// parser and the insert-or-swipe source into the flow's binding rules. A
+// stripe does not say debit or credit, so binding refuses it (E_CARD_TYPE):
+// settlement cards are bound by chip.
+func TestRunSwipe(t *testing.T) {
+	r := newHardwareRig(t, "")
+	r.inject(t)
+	mag, err := devsim.NewMagReader(filepath.Join(r.dir, "magstripe"), magstripe.MagTek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mag.Close() })
+	r.writeConfig(t, r.hostAddr, [][2]string{
+		{"  magstripe: none ", "  magstripe: serial "},
+		{"  magstripe_line:          # serial only; same keys and defaults as printer_line\n    device: \"\"",
+			"  magstripe_line:\n    device: \"" + mag.Path() + "\""},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// CANCEL answers the rejection: abort, so the run ends.
+	cmd := exec.CommandContext(ctx, binary, "run", "--config", r.config, "--keys", "CANCEL")
+	var stdout, stderr testbench.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Swipe once the flow asks for the card (the line is open by then; a
+	// swipe onto a closed line is lost, as on a real one).
+	for !strings.Contains(stdout.String(), "bind-card       running") {
+		if ctx.Err() != nil {
+			t.Fatalf("never asked for the card:\n%s\n%s", stdout.String(), stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := mag.Swipe(devsim.Profile{PAN: debitPAN, Name: "ZHANG/SAN", Expiry: "3012", ServiceCode: "101"}); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("run: %v, want exit 1 (aborted)\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "E_CARD_TYPE") || !strings.Contains(stderr.String(), "card swiped") ||
+		!strings.Contains(stderr.String(), pan.Mask(debitPAN)) {
+		t.Errorf("swiped card did not reach binding:\n%s\n%s", out, stderr.String())
+	}
+	assertNoFullPAN(t, "stdout", out)
+	assertNoFullPAN(t, "stderr", stderr.String())
+	if strings.Contains(out+stderr.String(), "=3012101") {
+		t.Error("track data in the output")
 	}
 }

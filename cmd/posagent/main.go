@@ -73,6 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cards := fs.String("card", "debit", "virtual card profiles inserted in turn, comma separated")
 		keys := fs.String("keys", "", "keypad script (default: ENTER, which confirms the card)")
 		pause := fs.String("pause-at", "", "freeze at a simulator pause point (crash tests)")
+		slips := fs.String("slips", "", "keep the slips here, as text and PNG pictures (default: in the state dir)")
 		verbose := fs.Bool("v", false, "debug logs on stderr")
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2
@@ -86,7 +87,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			level = slog.LevelDebug
 		}
 		_, err := agent.Demo(ctx, agent.DemoOptions{
-			Options:  agent.Options{Stdout: stdout, Stderr: stderr, Keys: *keys, PauseAt: *pause, LogLevel: level},
+			Options: agent.Options{Stdout: stdout, Stderr: stderr, Keys: *keys, PauseAt: *pause, LogLevel: level,
+				SlipDir: *slips, SlipPictures: true},
 			MQTT:     *mqtt,
 			StateDir: *stateDir,
 			Cards:    strings.Split(*cards, ","),

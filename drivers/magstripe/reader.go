@@ -147,9 +147,17 @@ func (r *Reader) Skipped() int { return r.sc.dropped }
 // Reader ready for the next swipe; so does a returned context error. io.EOF
 // means the line closed.
 func (r *Reader) Swipe(ctx context.Context, allowFallback bool) (Swipe, error) {
+	return r.SwipeWith(ctx, func(pan.PAN) bool { return allowFallback })
+}
+
+// SwipeWith is Swipe with the fallback decided when a chip card is swiped:
+// allow is called with its PAN and says whether its chip failed. The caller
+// can so learn of a chip failure while the swipe is awaited, and allow the
+// fallback for one card only. allow must not block.
+func (r *Reader) SwipeWith(ctx context.Context, allow func(pan.PAN) bool) (Swipe, error) {
 	for {
 		if fr, release, ok := r.sc.next(); ok {
-			sw, err, skip := r.decode(fr, allowFallback)
+			sw, err, skip := r.decode(fr, allow)
 			release()
 			if skip {
 				r.sc.dropped++
@@ -186,7 +194,7 @@ func isTimeout(err error) bool {
 
 // decode turns a frame into a swipe or an error; skip says the frame held no
 // tracks at all (line noise that happened to be framed) and is not a swipe.
-func (r *Reader) decode(fr frame, allowFallback bool) (sw Swipe, err error, skip bool) {
+func (r *Reader) decode(fr frame, allowFallback func(pan.PAN) bool) (sw Swipe, err error, skip bool) {
 	if len(fr.tracks) == 0 {
 		return Swipe{}, nil, true
 	}
@@ -235,7 +243,7 @@ func (r *Reader) decode(fr frame, allowFallback bool) (sw Swipe, err error, skip
 		}
 	}
 	if tr2.Chip() {
-		if !allowFallback {
+		if !allowFallback(tr2.PAN) {
 			return Swipe{}, &ChipCardError{PAN: tr2.PAN, ServiceCode: tr2.ServiceCode}, false
 		}
 		sw.Fallback = true

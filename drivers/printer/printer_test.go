@@ -328,18 +328,35 @@ func FuzzDecodeStatus(f *testing.F) {
 }
 
 // FuzzDecoder feeds arbitrary bytes to the ESC/POS decoder the emulator uses:
-// it must not panic, and its pages are valid UTF-8. Seeds are in
+// it must not panic, its pages are valid UTF-8, and the formatted lines hold
+// the same text as the plain pages, with sizes in range. Seeds are in
 // testdata/fuzz/FuzzDecoder.
 func FuzzDecoder(f *testing.F) {
 	f.Add(Encode(slip.Copies(receipt())[0], 32, 4))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var pages []string
-		d := Decoder{Cut: func(p string) { pages = append(pages, p) }, Query: func(byte) {}}
+		var formatted []Page
+		d := Decoder{Cut: func(p string) { pages = append(pages, p) }, Query: func(byte) {},
+			CutPage: func(p Page) { formatted = append(formatted, p) }}
 		d.Write(b)
 		pages = append(pages, d.Page())
-		for _, p := range pages {
+		formatted = append(formatted, d.Lines())
+		for i, p := range pages {
 			if !utf8.ValidString(p) {
 				t.Fatalf("page is not UTF-8: %q", p)
+			}
+			if got := formatted[i].Text(); got != p {
+				t.Fatalf("page %d: lines hold %q, text is %q", i, got, p)
+			}
+			for _, l := range formatted[i].Lines {
+				for _, r := range l.Runs {
+					if r.Width < 1 || r.Width > 8 || r.Height < 1 || r.Height > 8 || r.Text == "" {
+						t.Fatalf("bad run %+v", r)
+					}
+				}
+				if l.Align > Right {
+					t.Fatalf("bad alignment %d", l.Align)
+				}
 			}
 		}
 	})
