@@ -1,10 +1,13 @@
 // Package ui is the installer's screen and keypad as the provisioning flow sees
 // them: Terminal turns a Display and a Keypad into a provisioning.Prompter.
 //
-// The hardware drivers (LCD, matrix keypad) implement Display and Keypad; this
-// package also holds the two stand-ins the demo and the tests run on: Console, a
-// framed text screen on any io.Writer, and Script, a keypad that replays a
-// fixed list of key presses.
+// The hardware drivers (LCD, matrix keypad) implement Display and Keypad
+// (DriverKeypad adapts drivers/keypad's backends); this package also holds the
+// stand-ins the demo and the tests run on: Console, a framed text screen on any
+// io.Writer; Grid, the same framed as the terminal's rows × cols LCD, with
+// Layout to fit a screen onto it (Chinese characters counting two columns); and
+// Script, a keypad that replays a key script (ParseScript documents the format
+// of `posagent demo --keys FILE`, waits included).
 package ui
 
 import (
@@ -41,10 +44,21 @@ func (k Key) Valid() bool {
 	return len(k) == 1 && k[0] >= '0' && k[0] <= '9'
 }
 
+// aliases are the names a PC keyboard or a keypad's printed labels give some
+// keys: the green key says OK on many terminals, and a developer thinks of Esc
+// and Backspace.
+var aliases = map[Key]Key{
+	"OK": KeyEnter, "ESC": KeyCancel, "BACKSPACE": KeyClear, "BKSP": KeyClear,
+}
+
 // ParseKey reads a key name, ignoring case ("enter" is ENTER), so that scripts
-// and configuration need not shout.
+// and configuration need not shout. OK is ENTER, ESC is CANCEL, BACKSPACE (or
+// BKSP) is CLEAR.
 func ParseKey(name string) (Key, error) {
 	k := Key(strings.ToUpper(strings.TrimSpace(name)))
+	if a, ok := aliases[k]; ok {
+		k = a
+	}
 	if !k.Valid() {
 		return "", fmt.Errorf("ui: unknown key %q", name)
 	}

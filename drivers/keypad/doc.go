@@ -1,6 +1,9 @@
 // Package keypad reads the terminal's keys: a matrix keypad scanned over GPIO
 // pins (periph.io/x/conn/v3/gpio), with debounce, ghost-key suppression and
-// stuck-key detection, plus the LED and buzzer beside it.
+// stuck-key detection, plus the LED and buzzer beside it. Two other backends
+// deliver the same key names: InputEvents (a Linux /dev/input/event* device,
+// such as a USB numeric keypad) and TTY (a terminal or pipe, for
+// development).
 //
 // The driver delivers key names ("0"…"9", "ENTER", "CANCEL", …) through
 // Key(ctx); the agent adapts them to ui.Keypad. The package never imports
@@ -13,5 +16,5 @@
 // the machine has none, so callers can run degraded.
 //
 // Time comes from a Clock so tests drive scans and indicator patterns with a
-// fake clock (package keypadtest) and never sleep.
+// fake clock (package keypadtest, over periph's gpiotest pins) and never sleep.
 package keypad

@@ -40,12 +40,12 @@ func ExampleOpen() {
 
 // Play the key-click on a buzzer that sounds when its pin is Low.
 func ExampleNewBuzzer() {
-	pin := &keypadtest.Pin{N: "BUZ"}
+	pin := keypadtest.NewPin("BUZ", 0)
 	clock := keypadtest.NewClock(time.Unix(0, 0), time.Millisecond)
 	b := keypad.NewBuzzer(pin, keypad.ActiveLow(), keypad.IndicatorClock(clock))
 	if err := b.Click(context.Background()); err != nil {
 		fmt.Println(err)
 	}
-	fmt.Println(pin.Outs, clock.Waits())
+	fmt.Println(pin.Outs(), clock.Waits())
 	// Output: [Low High] [15ms]
 }

@@ -44,3 +44,40 @@ func OpenHost(cfg Config, opts ...Option) (*Matrix, error) {
 	}
 	return Open(cfg, hostLookup, opts...)
 }
+
+// openHostPin finds one named GPIO on this machine, for an indicator.
+func openHostPin(name string) (gpio.PinIO, error) {
+	n, err := hostInit()
+	if err != nil {
+		return nil, fmt.Errorf("keypad: host init: %w", err)
+	}
+	if n == 0 {
+		return nil, ErrNoGPIO
+	}
+	p := hostLookup(name)
+	if p == nil {
+		return nil, fmt.Errorf("keypad: no GPIO pin named %q", name)
+	}
+	return p, nil
+}
+
+// OpenHostBuzzer opens a buzzer on this machine's GPIO pin name (as
+// gpioreg.ByName knows it, e.g. "GPIO5"), so the agent wires indicators from
+// its config without importing periph. Like OpenHost it returns ErrNoGPIO on
+// a machine without GPIO, for the caller to run without a buzzer.
+func OpenHostBuzzer(name string, opts ...IndicatorOption) (*Buzzer, error) {
+	p, err := openHostPin(name)
+	if err != nil {
+		return nil, err
+	}
+	return NewBuzzer(p, opts...), nil
+}
+
+// OpenHostLED is OpenHostBuzzer for an LED.
+func OpenHostLED(name string, opts ...IndicatorOption) (*LED, error) {
+	p, err := openHostPin(name)
+	if err != nil {
+		return nil, err
+	}
+	return NewLED(p, opts...), nil
+}

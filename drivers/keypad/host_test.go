@@ -4,8 +4,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/posagent/posagent/drivers/keypad/keypadtest"
 	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
 // TestOpenHostNoGPIO runs the real host.Init. On a machine without a
@@ -36,17 +36,58 @@ func TestOpenHostSeams(t *testing.T) {
 		if name == "R3" {
 			return nil
 		}
-		return &keypadtest.Pin{N: name}
+		return &gpiotest.Pin{N: name}
 	}
 	if _, err := OpenHost(testConfig(RowsDrive)); err == nil || errors.Is(err, ErrNoGPIO) {
 		t.Fatalf("missing pin: %v", err)
 	}
-	hostLookup = func(name string) gpio.PinIO { return &keypadtest.Pin{N: name} }
+	hostLookup = func(name string) gpio.PinIO { return &gpiotest.Pin{N: name} }
 	m, err := OpenHost(testConfig(RowsDrive))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOpenHostIndicators(t *testing.T) {
+	init0, lookup0 := hostInit, hostLookup
+	t.Cleanup(func() { hostInit, hostLookup = init0, lookup0 })
+
+	hostInit = func() (int, error) { return 0, nil }
+	if _, err := OpenHostBuzzer("GPIO5"); !errors.Is(err, ErrNoGPIO) {
+		t.Fatalf("no GPIO: %v", err)
+	}
+	boom := errors.New("driver failed")
+	hostInit = func() (int, error) { return 0, boom }
+	if _, err := OpenHostLED("GPIO6"); !errors.Is(err, boom) {
+		t.Fatalf("init error: %v", err)
+	}
+	hostInit = func() (int, error) { return 8, nil }
+	pins := map[string]*gpiotest.Pin{"GPIO5": {N: "GPIO5"}, "GPIO6": {N: "GPIO6"}}
+	hostLookup = func(name string) gpio.PinIO {
+		if p, ok := pins[name]; ok {
+			return p
+		}
+		return nil
+	}
+	if _, err := OpenHostBuzzer("GPIO7"); err == nil {
+		t.Fatal("missing pin accepted")
+	}
+	b, err := OpenHostBuzzer("GPIO5", ActiveLow())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Off on an active-low buzzer is High.
+	if err := b.Off(); err != nil || pins["GPIO5"].Read() != gpio.High {
+		t.Fatalf("Off: %v, level %s", err, pins["GPIO5"].Read())
+	}
+	l, err := OpenHostLED("GPIO6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Off(); err != nil || pins["GPIO6"].Read() != gpio.Low {
+		t.Fatalf("LED Off: %v", err)
 	}
 }

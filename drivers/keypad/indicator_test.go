@@ -43,7 +43,7 @@ func TestIndicatorPatterns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pin := &keypadtest.Pin{N: "IND"}
+			pin := keypadtest.NewPin("IND", 0)
 			clock := keypadtest.NewClock(t0, period)
 			opts := []IndicatorOption{IndicatorClock(clock)}
 			if tt.activeLow {
@@ -58,8 +58,8 @@ func TestIndicatorPatterns(t *testing.T) {
 			if err := tt.play(ind, context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(pin.Outs, tt.outs) {
-				t.Errorf("levels %v, want %v", pin.Outs, tt.outs)
+			if !reflect.DeepEqual(pin.Outs(), tt.outs) {
+				t.Errorf("levels %v, want %v", pin.Outs(), tt.outs)
 			}
 			if got := clock.Waits(); !reflect.DeepEqual(got, tt.waits) {
 				t.Errorf("waits %v, want %v", got, tt.waits)
@@ -69,7 +69,7 @@ func TestIndicatorPatterns(t *testing.T) {
 }
 
 func TestIndicatorCancelLeavesOff(t *testing.T) {
-	pin := &keypadtest.Pin{N: "BUZ"}
+	pin := keypadtest.NewPin("BUZ", 0)
 	// A clock whose After never fires: the pattern can only end by ctx.
 	b := NewBuzzer(pin, IndicatorClock(stuckClock{}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,12 +83,12 @@ func TestIndicatorCancelLeavesOff(t *testing.T) {
 		t.Fatalf("buzzer left %s after cancel", l)
 	}
 	// Already cancelled: nothing switched on, still off.
-	pin.Outs = nil
+	pin.ResetOuts()
 	if err := b.Click(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Click = %v", err)
 	}
-	if !reflect.DeepEqual(pin.Outs, []gpio.Level{L}) {
-		t.Fatalf("levels %v, want only off", pin.Outs)
+	if !reflect.DeepEqual(pin.Outs(), []gpio.Level{L}) {
+		t.Fatalf("levels %v, want only off", pin.Outs())
 	}
 }
 
@@ -101,18 +101,18 @@ func TestIndicatorErrors(t *testing.T) {
 	if err := NewLED(nil).Click(context.Background()); !errors.Is(err, ErrNoPin) {
 		t.Fatalf("nil pin: %v", err)
 	}
-	l := NewLED(failPin{&keypadtest.Pin{N: "LED"}}, IndicatorClock(keypadtest.NewClock(t0, period)))
+	l := NewLED(failPin{keypadtest.NewPin("LED", 0)}, IndicatorClock(keypadtest.NewClock(t0, period)))
 	if err := l.Success(context.Background()); err == nil {
 		t.Fatal("failing pin: no error")
 	}
 	if err := l.Off(); err == nil {
 		t.Fatal("failing pin Off: no error")
 	}
-	p := &keypadtest.Pin{N: "LED"}
+	p := keypadtest.NewPin("LED", 0)
 	if err := NewLED(p, WithPatterns(Patterns{Click: Pattern{{true, 0}}})).Click(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(p.Outs, []gpio.Level{H, L}) {
-		t.Fatalf("zero-length step: %v", p.Outs)
+	if !reflect.DeepEqual(p.Outs(), []gpio.Level{H, L}) {
+		t.Fatalf("zero-length step: %v", p.Outs())
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/posagent/posagent/drivers/keypad/keypadtest"
 	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
 // The test keypad: 4 rows × 4 columns, with one empty position at (3,3) to
@@ -59,11 +60,20 @@ func newRig(t *testing.T, o Orientation) *rig {
 		drive, sense = sense, drive
 	}
 	wire := keypadtest.NewMatrix(drive, sense)
-	pins := map[string]gpio.PinIO{}
-	rows, cols := wire.Drive, wire.Sense
+	// Drive lines are keypadtest.Pins (gpiotest plus direction), sense lines
+	// bare gpiotest.Pins; which side is which follows the orientation.
+	var drivePins, sensePins []gpio.PinIO
+	for _, p := range wire.Drive {
+		drivePins = append(drivePins, p)
+	}
+	for _, p := range wire.Sense {
+		sensePins = append(sensePins, p)
+	}
+	rows, cols := drivePins, sensePins
 	if o == ColsDrive {
 		rows, cols = cols, rows
 	}
+	pins := map[string]gpio.PinIO{}
 	for i, n := range cfg.Rows {
 		pins[n] = rows[i]
 	}
@@ -163,6 +173,9 @@ func TestScan(t *testing.T) {
 			// Seen at scan 0 (t=5ms), stable for 20 ms at scan 4.
 			[]step{hold(10, "5"), hold(10)},
 			[]string{"5@4"}},
+		{"one event per press however long it is held (below StuckAfter)",
+			[]step{hold(150, "5"), hold(10)},
+			[]string{"5@4"}},
 		{"tap shorter than debounce is noise",
 			[]step{hold(4, "5"), hold(10)},
 			nil},
@@ -261,13 +274,18 @@ func TestScanDrivesOneLineAtATime(t *testing.T) {
 			r := newRig(t, o)
 			check := func() {
 				for _, d := range r.wire.Drive {
-					if _, out := d.Level(); out || d.Pull() != gpio.Float {
-						t.Errorf("%s: output=%v pull=%s after scan", d, out, d.Pull())
+					if _, out := d.Level(); out || d.PullNow() != gpio.Float {
+						t.Errorf("%s: output=%v pull=%s after scan", d, out, d.PullNow())
 					}
 				}
 				for _, s := range r.wire.Sense {
-					if _, out := s.Level(); out || s.Pull() != gpio.PullUp {
-						t.Errorf("%s: output=%v pull=%s", s, out, s.Pull())
+					// gpiotest has no direction; a sense line is only ever
+					// set up with In, so its pull says it all.
+					s.Lock()
+					pull := s.P
+					s.Unlock()
+					if pull != gpio.PullUp {
+						t.Errorf("%s: pull=%s", s, pull)
 					}
 				}
 			}
@@ -277,8 +295,8 @@ func TestScanDrivesOneLineAtATime(t *testing.T) {
 			}
 			check()
 			for _, d := range r.wire.Drive {
-				if !reflect.DeepEqual(d.Outs, []gpio.Level{gpio.Low}) {
-					t.Errorf("%s driven %v, want one Low", d, d.Outs)
+				if !reflect.DeepEqual(d.Outs(), []gpio.Level{gpio.Low}) {
+					t.Errorf("%s driven %v, want one Low", d, d.Outs())
 				}
 			}
 		})
@@ -404,10 +422,10 @@ func TestScanPinError(t *testing.T) {
 	cfg := testConfig(RowsDrive)
 	pins := map[string]gpio.PinIO{}
 	for _, n := range cfg.Rows {
-		pins[n] = failPin{&keypadtest.Pin{N: n}}
+		pins[n] = failPin{keypadtest.NewPin(n, 0)}
 	}
 	for _, n := range cfg.Cols {
-		pins[n] = &keypadtest.Pin{N: n}
+		pins[n] = &gpiotest.Pin{N: n}
 	}
 	clock := keypadtest.NewClock(t0, period)
 	m, err := Open(cfg, func(n string) gpio.PinIO { return pins[n] }, WithClock(clock))
@@ -428,7 +446,7 @@ func TestOpenMissingPin(t *testing.T) {
 		if n == "C2" {
 			return nil
 		}
-		return &keypadtest.Pin{N: n}
+		return &gpiotest.Pin{N: n}
 	})
 	if err == nil || !strings.Contains(err.Error(), `Cols[2]: no GPIO pin named "C2"`) {
 		t.Fatalf("Open = %v", err)

@@ -1,178 +1,98 @@
-// Package keypadtest holds the fakes the keypad driver is tested with: a GPIO
-// Pin shaped like periph's gpiotest.Pin, a Matrix that wires such pins into a
-// diode-less key matrix (so ghosting happens as on real hardware), and a Clock
-// whose time only moves when the test says so.
+// Package keypadtest holds the fakes the keypad driver is tested with:
+// periph's own gpiotest.Pin, wired into a diode-less key matrix (Matrix) so
+// that ghosting happens as on real hardware, and a Clock whose time only
+// moves when the test says so.
 //
-// Why not gpiotest itself: periph.io/x/conn/v3/gpio/gpiotest imports
-// github.com/jonboulle/clockwork, which this module's go.mod/go.sum do not
-// list; this Pin keeps gpiotest's field names (N, Num, L, P, EdgesChan) so a
-// later switch is mechanical. It adds one thing gpiotest lacks and a matrix
-// needs: an input's level may be computed by the wiring at Read time.
+// The pins are periph.io/x/conn/v3/gpio/gpiotest.Pin. A sense line is a bare
+// gpiotest.Pin whose level the wiring sets; a drive line and an indicator
+// line are a Pin, which is a gpiotest.Pin plus the two things gpiotest does
+// not keep and these tests check: whether the line is driving (Out) or
+// floating (In), and the history of levels it drove.
 package keypadtest
 
 import (
-	"fmt"
 	"sync"
-	"time"
 
 	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/physic"
-	"periph.io/x/conn/v3/pin"
+	"periph.io/x/conn/v3/gpio/gpiotest"
 )
 
-// Pin is a fake gpio.PinIO. Grab the embedded Mutex before touching the
-// fields while the pin is in use.
+// Pin is a gpiotest.Pin that also records its direction and every level
+// passed to Out. Its fields belong to the embedded gpiotest.Pin and are
+// guarded by its Mutex, as gpiotest documents.
 type Pin struct {
-	N   string
-	Num int
+	*gpiotest.Pin
 
-	sync.Mutex
-	L         gpio.Level       // level driven (output) or last read (input)
-	P         gpio.Pull        // pull set by the last In
-	Output    bool             // true after Out, false after In
-	EdgesChan chan gpio.Level  // fake edges for WaitForEdge, as in gpiotest
-	D         gpio.Duty        // PWM duty
-	F         physic.Frequency // PWM frequency
-	Outs      []gpio.Level     // every level passed to Out, in order
-
-	// Sense, when set, computes the level Read returns while the pin is an
-	// input; Matrix sets it on its sense lines. It is called without the
-	// pin's lock held.
-	Sense func() gpio.Level
+	mu     sync.Mutex
+	output bool
+	outs   []gpio.Level
+	// changed is called, without any lock held, after In or Out: the wiring
+	// of a Matrix recomputes its sense lines then.
+	changed func(p *Pin, out bool, l gpio.Level)
 }
 
 var _ gpio.PinIO = (*Pin)(nil)
 
-// String implements conn.Resource.
-func (p *Pin) String() string { return fmt.Sprintf("%s(%d)", p.N, p.Num) }
-
-// Halt implements conn.Resource; it does nothing.
-func (p *Pin) Halt() error { return nil }
-
-// Name implements pin.Pin.
-func (p *Pin) Name() string { return p.N }
-
-// Number implements pin.Pin.
-func (p *Pin) Number() int { return p.Num }
-
-// Function implements pin.Pin.
-func (p *Pin) Function() string {
-	p.Lock()
-	defer p.Unlock()
-	if p.Output {
-		return string(gpio.OUT)
-	}
-	return string(gpio.IN)
+// NewPin returns a Pin named name; gpiotest's fields are reachable through
+// the embedded *gpiotest.Pin.
+func NewPin(name string, num int) *Pin {
+	return &Pin{Pin: &gpiotest.Pin{N: name, Num: num}}
 }
 
-// Func implements pin.PinFunc.
-func (p *Pin) Func() pin.Func { return pin.Func(p.Function()) }
-
-// SupportedFuncs implements pin.PinFunc.
-func (p *Pin) SupportedFuncs() []pin.Func { return []pin.Func{gpio.IN, gpio.OUT} }
-
-// SetFunc implements pin.PinFunc.
-func (p *Pin) SetFunc(f pin.Func) error {
-	switch f {
-	case gpio.IN:
-		return p.In(gpio.PullNoChange, gpio.NoEdge)
-	case gpio.OUT:
-		return p.Out(gpio.Low)
-	}
-	return fmt.Errorf("keypadtest: %s: unsupported function %q", p, f)
-}
-
-// In implements gpio.PinIn. A pull-up reads High and a pull-down Low unless
-// Sense says otherwise.
+// In implements gpio.PinIn through gpiotest and notes that the line floats.
 func (p *Pin) In(pull gpio.Pull, edge gpio.Edge) error {
-	p.Lock()
-	defer p.Unlock()
-	p.Output = false
-	if pull != gpio.PullNoChange {
-		p.P = pull
+	err := p.Pin.In(pull, edge)
+	p.mu.Lock()
+	p.output = false
+	cb := p.changed
+	p.mu.Unlock()
+	if cb != nil {
+		cb(p, false, gpio.Low)
 	}
-	switch p.P {
-	case gpio.PullUp:
-		p.L = gpio.High
-	case gpio.PullDown:
-		p.L = gpio.Low
-	}
-	if edge != gpio.NoEdge && p.EdgesChan == nil {
-		return fmt.Errorf("keypadtest: %s: set EdgesChan before asking for edges", p)
-	}
-	return nil
+	return err
 }
 
-// Read implements gpio.PinIn.
-func (p *Pin) Read() gpio.Level {
-	p.Lock()
-	sense, out := p.Sense, p.Output
-	p.Unlock()
-	if sense != nil && !out {
-		l := sense()
-		p.Lock()
-		p.L = l
-		p.Unlock()
-		return l
-	}
-	p.Lock()
-	defer p.Unlock()
-	return p.L
-}
-
-// WaitForEdge implements gpio.PinIn over EdgesChan; a negative timeout waits
-// forever, any other times out at once, since fakes have no real time.
-func (p *Pin) WaitForEdge(timeout time.Duration) bool {
-	if timeout < 0 {
-		l := <-p.EdgesChan
-		p.Lock()
-		p.L = l
-		p.Unlock()
-		return true
-	}
-	select {
-	case l := <-p.EdgesChan:
-		p.Lock()
-		p.L = l
-		p.Unlock()
-		return true
-	default:
-		return false
-	}
-}
-
-// Pull implements gpio.PinIn.
-func (p *Pin) Pull() gpio.Pull {
-	p.Lock()
-	defer p.Unlock()
-	return p.P
-}
-
-// DefaultPull implements gpio.PinIn.
-func (p *Pin) DefaultPull() gpio.Pull { return gpio.Float }
-
-// Out implements gpio.PinOut and records the level in Outs.
+// Out implements gpio.PinOut through gpiotest and records l.
 func (p *Pin) Out(l gpio.Level) error {
-	p.Lock()
-	defer p.Unlock()
-	p.Output = true
-	p.L = l
-	p.Outs = append(p.Outs, l)
-	return nil
+	err := p.Pin.Out(l)
+	p.mu.Lock()
+	p.output = true
+	p.outs = append(p.outs, l)
+	cb := p.changed
+	p.mu.Unlock()
+	if cb != nil {
+		cb(p, true, l)
+	}
+	return err
 }
 
-// PWM implements gpio.PinOut.
-func (p *Pin) PWM(duty gpio.Duty, f physic.Frequency) error {
-	p.Lock()
-	defer p.Unlock()
-	p.Output = true
-	p.D, p.F = duty, f
-	return nil
-}
-
-// Level returns the pin's current level and whether it is an output.
+// Level returns the pin's level and whether it is an output.
 func (p *Pin) Level() (gpio.Level, bool) {
-	p.Lock()
-	defer p.Unlock()
-	return p.L, p.Output
+	l := p.Read()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return l, p.output
+}
+
+// Outs returns every level passed to Out since the last ResetOuts.
+func (p *Pin) Outs() []gpio.Level {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]gpio.Level(nil), p.outs...)
+}
+
+// ResetOuts forgets the recorded levels.
+func (p *Pin) ResetOuts() {
+	p.mu.Lock()
+	p.outs = nil
+	p.mu.Unlock()
+}
+
+// PullNow returns the pull last set by In, under gpiotest's lock (its own
+// Pull reads the field unlocked, which the race detector reports when a
+// scanner goroutine is still running).
+func (p *Pin) PullNow() gpio.Pull {
+	p.Pin.Lock()
+	defer p.Pin.Unlock()
+	return p.P
 }

@@ -42,12 +42,18 @@ func TestMatrixPaths(t *testing.T) {
 func TestMatrixScript(t *testing.T) {
 	m := NewMatrix(1, 1)
 	_ = m.Sense[0].In(gpio.PullUp, gpio.NoEdge)
-	_ = m.Drive[0].Out(gpio.Low)
 	m.Script(nil, [][2]int{{0, 0}})
 	want := []gpio.Level{gpio.High, gpio.Low, gpio.Low}
 	for i, w := range want {
+		// A scan drives line 0 Low, reads, then floats it: each drive
+		// starts the next scripted step.
+		_ = m.Drive[0].Out(gpio.Low)
 		if got := m.Sense[0].Read(); got != w {
 			t.Fatalf("scan %d: %s, want %s", i, got, w)
+		}
+		_ = m.Drive[0].In(gpio.Float, gpio.NoEdge)
+		if got := m.Sense[0].Read(); got != gpio.High {
+			t.Fatalf("scan %d, line floating: %s, want High", i, got)
 		}
 	}
 	if m.Scans() != 3 {
@@ -74,14 +80,26 @@ func TestClock(t *testing.T) {
 	}
 }
 
-func TestPinEdges(t *testing.T) {
-	p := &Pin{N: "P"}
-	if err := p.In(gpio.PullDown, gpio.RisingEdge); err == nil {
-		t.Fatal("edges without EdgesChan")
+// TestPinIsGPIOTest checks that Pin keeps gpiotest's behaviour (In with a
+// pull-up reads High, Out sets the level) and adds the direction and history.
+func TestPinIsGPIOTest(t *testing.T) {
+	p := NewPin("P", 1)
+	if err := p.In(gpio.PullUp, gpio.NoEdge); err != nil {
+		t.Fatal(err)
 	}
-	p.EdgesChan = make(chan gpio.Level, 1)
-	p.EdgesChan <- gpio.High
-	if !p.WaitForEdge(0) || p.Read() != gpio.High || p.WaitForEdge(0) {
-		t.Fatal("edges")
+	if l, out := p.Level(); l != gpio.High || out {
+		t.Fatalf("after In(PullUp): %s output=%v", l, out)
+	}
+	_ = p.Out(gpio.Low)
+	_ = p.Out(gpio.High)
+	if l, out := p.Level(); l != gpio.High || !out {
+		t.Fatalf("after Out: %s output=%v", l, out)
+	}
+	if got := p.Outs(); len(got) != 2 || got[0] != gpio.Low || got[1] != gpio.High {
+		t.Fatalf("outs %v", got)
+	}
+	p.ResetOuts()
+	if len(p.Outs()) != 0 || p.PullNow() != gpio.PullUp {
+		t.Fatal("reset or pull")
 	}
 }

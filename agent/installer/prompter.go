@@ -1,0 +1,283 @@
+package installer
+
+import (
+	"context"
+	"strings"
+
+	"github.com/posagent/posagent/agent/ui"
+	"github.com/posagent/posagent/provisioning"
+	"github.com/posagent/posagent/provisioning/pan"
+)
+
+// prompter is the provisioning.Prompter the flow runs with. It lays the flow's
+// screens out on the display and reads keys with the idle timeout; it ends the
+// flow (through stop) rather than answering when the installer walks away,
+// presses CANCEL where the flow offers no cancel, or skips a failed step.
+//
+// Two of the flow's questions get the installer's own screens, recognised by
+// their option IDs, which are the flow's API: the failure question (retry /
+// abort) gains "skip with a reason" and a hint of what to do; the card
+// question (confirm / cancel) gains the issuing bank. Any other question is
+// drawn as the flow asked it.
+type prompter struct {
+	in   *Installer
+	stop context.CancelCauseFunc
+}
+
+var _ provisioning.Prompter = (*prompter)(nil)
+
+// Show draws s; it never waits.
+func (p *prompter) Show(ctx context.Context, s provisioning.Screen) error {
+	return p.in.draw(ctx, s.Title, maskLines(s.Lines), nil)
+}
+
+// Ask draws s with its options and returns the ID of the option picked.
+func (p *prompter) Ask(ctx context.Context, s provisioning.Screen, options ...provisioning.Option) (string, error) {
+	if hasOptions(options, "retry", "abort") {
+		return p.attention(ctx, s, options)
+	}
+	keys := make([]ui.Key, len(options))
+	var labels []string
+	for i, o := range options {
+		k, err := ui.ParseKey(o.Key)
+		if err != nil {
+			return "", err
+		}
+		keys[i] = k
+		labels = append(labels, keyLabel(k)+" "+o.Label)
+	}
+	footer := strings.Join(labels, " ")
+	if hasOptions(options, "confirm", "cancel") && len(s.Lines) >= 3 && keys[0] == ui.KeyEnter && keys[1] == ui.KeyCancel {
+		s, footer = p.cardScreen(s), "OK确认 X取消"
+	}
+	if err := p.in.draw(ctx, s.Title, maskLines(s.Lines), []string{footer}); err != nil {
+		return "", err
+	}
+	for {
+		k, err := p.key(ctx)
+		if err != nil {
+			return "", err
+		}
+		for i, want := range keys {
+			if k == want {
+				return options[i].ID, nil
+			}
+		}
+		if k == ui.KeyCancel {
+			// Cancel always works: where the flow has no cancel of its own,
+			// it stops the flow, which resumes later from its checkpoint.
+			p.stop(errCancelled)
+			return "", errCancelled
+		}
+	}
+}
+
+// key reads a key; when that fails (idle, keypad) the flow is stopped with the
+// reason as its context's cause, so it returns instead of recording a step
+// failure for what is not one.
+func (p *prompter) key(ctx context.Context) (ui.Key, error) {
+	k, err := p.in.key(ctx, true)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.stop(err)
+		}
+		return "", err
+	}
+	return k, nil
+}
+
+// hints say what to do next for each failure code the flow reports.
+var hints = map[string]string{
+	"E_SELFTEST":          "检查设备和打印纸 Check devices and paper",
+	"E_CLOCK":             "设置时钟 Set the clock",
+	"E_NETWORK":           "检查网络后重试 Check network, retry",
+	"E_SIGNON":            "检查网络后重试 Check network, retry",
+	"E_HOST":              "检查网络后重试 Check network, retry",
+	"E_REVERSAL":          "检查网络后重试 Check network, retry",
+	"E_MAC":               "联系收单行 Call the acquirer",
+	"E_SIGNON_DECLINED":   "联系收单行 Call the acquirer",
+	"E_KEY_CHECK":         "联系收单行 Call the acquirer",
+	"E_DECLINED":          "联系收单行 Call the acquirer",
+	"E_PARAMETERS":        "联系收单行 Call the acquirer",
+	"E_MID_MISMATCH":      "核对商户号 Check the MID",
+	"E_PRINTER":           "装纸后重试 Load paper, retry",
+	"E_CARD_READ":         "重新插卡 Reinsert the card",
+	"E_BAD_LUHN":          "重新插卡 Reinsert the card",
+	"E_NOT_UNIONPAY":      "请用银联结算卡 Use the UnionPay settlement card",
+	"E_CARD_TYPE":         "卡类型不符,换卡 Wrong card type, swap card",
+	"E_EXPIRED":           "卡已过期,换卡 Card expired, swap card",
+	"E_NAME_MISMATCH":     "请用法人本人卡 Use the legal person's card",
+	"E_ACCOUNT_MISMATCH":  "请用登记的结算卡 Use the registered card",
+	"E_NOT_CONFIRMED":     "重试并确认卡片 Retry, confirm the card",
+	"E_WRONG_CARD":        "插入测试交易的卡 Insert the test sale's card",
+	"E_TOO_MANY_ATTEMPTS": "联系技术支持 Call support",
+}
+
+// skipReasons are the reasons a step may be left for later, keyed 1-4.
+var skipReasons = []struct{ zh, en string }{
+	{"商户不在", "merchant away"},
+	{"设备故障", "device fault"},
+	{"网络故障", "network down"},
+	{"其他", "other"},
+}
+
+// attention is the failed-step screen: retry, skip with a reason, or abort.
+// The flow's screen is "STEP CODE" and the message; the code picks a hint.
+func (p *prompter) attention(ctx context.Context, s provisioning.Screen, options []provisioning.Option) (string, error) {
+	var step, code string
+	if len(s.Lines) > 0 {
+		if f := strings.Fields(s.Lines[0]); len(f) == 2 {
+			step, code = f[0], f[1]
+		}
+	}
+	// Code first, then what to do, then the flow's message: on a small
+	// display the message is what gets cut, and it is the least actionable.
+	lines := maskLines(s.Lines)
+	body := lines
+	if code != "" {
+		body = append([]string{code}, lines[1:]...)
+		if h, ok := hints[code]; ok {
+			body = append([]string{code, "> " + h}, lines[1:]...)
+		}
+	}
+	p.in.signal(ctx, Indicator.Failure)
+	for {
+		if err := p.in.draw(ctx, "失败 FAILED", body, []string{"OK重试 1跳过 X中止"}); err != nil {
+			return "", err
+		}
+		k, err := p.key(ctx)
+		if err != nil {
+			return "", err
+		}
+		switch k {
+		case ui.KeyEnter:
+			return "retry", nil
+		case ui.KeyCancel:
+			return "abort", nil
+		case "1":
+			reason, err := p.skipReason(ctx)
+			if err != nil {
+				return "", err
+			}
+			if reason == "" {
+				continue // back to the failure screen
+			}
+			sk := Skip{Step: step, Code: code, Reason: reason}
+			p.in.log.Info("installer: step skipped", "step", step, "code", code, "reason", reason)
+			if p.in.o.OnSkip != nil {
+				p.in.o.OnSkip(ctx, sk)
+			}
+			err = &skipped{sk}
+			p.stop(err)
+			return "", err
+		}
+	}
+}
+
+// skipReason asks why; "" means the installer went back.
+func (p *prompter) skipReason(ctx context.Context) (string, error) {
+	var body []string
+	for i, r := range skipReasons {
+		body = append(body, string(rune('1'+i))+" "+r.zh+" "+r.en)
+	}
+	if err := p.in.draw(ctx, "跳过原因 SKIP REASON", body, []string{"X 返回 Back"}); err != nil {
+		return "", err
+	}
+	for {
+		k, err := p.key(ctx)
+		if err != nil {
+			return "", err
+		}
+		if k == ui.KeyCancel {
+			return "", nil
+		}
+		if isDigit(k) {
+			if i := int(k[0] - '1'); i >= 0 && i < len(skipReasons) {
+				return skipReasons[i].en, nil
+			}
+		}
+	}
+}
+
+// cardScreen relabels the flow's card question (masked PAN, name, type and
+// label) and adds the bank, looked up by the BIN the masked PAN still shows.
+func (p *prompter) cardScreen(s provisioning.Screen) provisioning.Screen {
+	masked := s.Lines[0]
+	bank := p.in.bank(masked)
+	return provisioning.Screen{Title: "确认结算卡 CONFIRM CARD", Lines: []string{
+		"卡号 " + masked, "户名 " + s.Lines[1], "银行 " + bank, s.Lines[2],
+	}}
+}
+
+// bank finds the longest prefix of the masked card number in Options.Banks.
+func (in *Installer) bank(masked string) string {
+	best, name := 0, "未知 unknown"
+	for bin, n := range in.o.Banks {
+		if len(bin) > best && strings.HasPrefix(masked, bin) {
+			best, name = len(bin), n
+		}
+	}
+	return name
+}
+
+func hasOptions(options []provisioning.Option, ids ...string) bool {
+	if len(options) != len(ids) {
+		return false
+	}
+	for i, o := range options {
+		if o.ID != ids[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// keyLabel is how a key is named on a small screen: the words printed on a
+// Chinese POS keypad's keys are longer than the room there is.
+func keyLabel(k ui.Key) string {
+	switch k {
+	case ui.KeyEnter:
+		return "OK"
+	case ui.KeyCancel:
+		return "X"
+	case ui.KeyClear:
+		return "C"
+	}
+	return string(k)
+}
+
+// maskLines masks, in lines from the flow, any run of 16 to 19 digits as a
+// PAN. The flow sends masked numbers only; this is the second line of
+// defence. It leaves 15-digit MIDs and shorter numbers alone, since UnionPay
+// card numbers are 16 to 19 digits long.
+func maskLines(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = maskRuns(l)
+	}
+	return out
+}
+
+func maskRuns(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		switch {
+		case j == i:
+			b.WriteByte(s[i])
+			i++
+			continue
+		case j-i >= 16 && j-i <= 19:
+			b.WriteString(pan.Mask(s[i:j]))
+		case j-i > 19:
+			b.WriteString(strings.Repeat("*", j-i))
+		default:
+			b.WriteString(s[i:j])
+		}
+		i = j
+	}
+	return b.String()
+}
