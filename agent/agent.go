@@ -31,9 +31,13 @@ var Version = "dev"
 type Options struct {
 	Stdout io.Writer // screen, slips and step lines
 	Stderr io.Writer // logs
-	// Keys is the simulated keypad's script (ui.ParseScript syntax); "" confirms
-	// the card and nothing else.
+	// Keys is the simulated keypad's script (ui.ParseScript syntax) answering
+	// the flow's questions directly; "" confirms the card and nothing else.
 	Keys string
+	// KeysFile is a key-script file driving the installer's menu, as an
+	// installer at the keypad would (posagent demo --keys FILE); its waits
+	// pass on a virtual clock.
+	KeysFile string
 	// PauseAt freezes the agent at a sim pause point (crash tests only).
 	PauseAt string
 	// LogLevel is the slog level for Stderr.
@@ -147,10 +151,20 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 		Clock:    provisioning.SystemClock{},
 		Log:      log,
 	}
-	cp, err := flow.Run(ctx)
+	var cp provisioning.Checkpoint
+	if useInstaller(cfg, o) {
+		cp, err = runInstaller(ctx, cfg, o, flow, o.Stdout, log)
+	} else {
+		cp, err = flow.Run(ctx)
+	}
 	res := Result{Checkpoint: cp, Printed: dev.printed()}
-	if errors.Is(err, ui.ErrNoMoreKeys) && cp.Step == provisioning.StepNeedsAttention {
+	switch {
+	case errors.Is(err, ui.ErrNoMoreKeys) && cp.Step == provisioning.StepNeedsAttention:
 		err = fmt.Errorf("%w: %s %s: %s", ErrNeedsAttention, cp.Failure.Step, cp.Failure.Code, cp.Failure.Message)
+	case errors.Is(err, ui.ErrNoMoreKeys) && cp.Step == "":
+		err = fmt.Errorf("%w: the key script ended before the install started", ErrNeedsAttention)
+	case errors.Is(err, ui.ErrNoMoreKeys):
+		err = fmt.Errorf("%w: the key script ended with the install at %s", ErrNeedsAttention, cp.Step)
 	}
 	if err == nil && mq != nil {
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)

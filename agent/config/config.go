@@ -33,6 +33,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/posagent/posagent/agent/installer"
+	"github.com/posagent/posagent/drivers/keypad"
 	"github.com/posagent/posagent/drivers/magstripe"
 )
 
@@ -48,10 +50,11 @@ type Config struct {
 	// StateDir holds the checkpoint and keys. Validate accepts it empty so
 	// Default (and the demo, which picks a temporary directory later) can be
 	// validated; ValidateForRun requires it.
-	StateDir string   `yaml:"state_dir"`
-	TestSale TestSale `yaml:"test_sale"`
-	Binding  Binding  `yaml:"binding"`
-	Sim      Sim      `yaml:"sim"`
+	StateDir  string    `yaml:"state_dir"`
+	Installer Installer `yaml:"installer"`
+	TestSale  TestSale  `yaml:"test_sale"`
+	Binding   Binding   `yaml:"binding"`
+	Sim       Sim       `yaml:"sim"`
 }
 
 // Terminal is the identity the acquirer issued for this device.
@@ -133,8 +136,47 @@ type Devices struct {
 	// STX … ETX with a status byte) or "lines" / "lines:2,3" (one track per
 	// line, in the order given).
 	MagstripeFraming string `yaml:"magstripe_framing"`
-	Keypad           string `yaml:"keypad"`
-	Screen           string `yaml:"screen"`
+	// Keypad is "sim" (a key script), "tty" (the console, for development),
+	// "input" (a Linux input-event device, KeypadInput) or "matrix" (a GPIO
+	// matrix, KeypadMatrix). Every backend but sim goes through the
+	// installer's menu and password.
+	Keypad       string       `yaml:"keypad"`
+	KeypadInput  string       `yaml:"keypad_input"`
+	KeypadMatrix KeypadMatrix `yaml:"keypad_matrix"`
+	// BuzzerPin is the GPIO of the key-click and result buzzer; "" for none.
+	BuzzerPin string `yaml:"buzzer_pin"`
+	// Screen is "sim": the text display drawn on stdout, ScreenRows x
+	// ScreenCols characters (a Chinese character takes two).
+	Screen     string `yaml:"screen"`
+	ScreenRows int    `yaml:"screen_rows"`
+	ScreenCols int    `yaml:"screen_cols"`
+}
+
+// KeypadMatrix is a keypad matrix on GPIO: the pins by periph.io name
+// ("GPIO17"), and the key at each position, one string per row with the key
+// names separated by spaces ("1 2 3 F1"; "-" for no key).
+type KeypadMatrix struct {
+	Rows        []string `yaml:"rows"`
+	Cols        []string `yaml:"cols"`
+	Keys        []string `yaml:"keys"`
+	Orientation string   `yaml:"orientation"` // "rows" (default: rows driven, columns read) or "cols"
+}
+
+// Installer configures the installer's menu at the terminal.
+type Installer struct {
+	// PasswordHash is the installer password as
+	// "pbkdf2-sha256$ITER$SALT$HASH" (posctl hash-password makes one),
+	// never the password itself. Required unless devices.keypad is sim.
+	PasswordHash string `yaml:"password_hash"`
+	// MaxTries wrong passwords lock install mode for Lockout. Defaults 3
+	// and 15m.
+	MaxTries int           `yaml:"max_tries"`
+	Lockout  time.Duration `yaml:"lockout"`
+	// IdleTimeout returns an idle menu or entry to the start screen,
+	// keeping the install's checkpoint. Default 60s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// FunctionKey enters install mode. Default F1.
+	FunctionKey string `yaml:"function_key"`
 }
 
 // defaultLine is 9600 8N1, what receipt printers and swipe readers ship with.
@@ -213,6 +255,12 @@ const (
 	DefaultKeyMode   = "004"
 	// DefaultPrinterWidth is 58 mm paper's 32 characters per line.
 	DefaultPrinterWidth = 32
+	// A common POS display: 8 lines of 24 half-width characters.
+	DefaultScreenRows = 8
+	DefaultScreenCols = 24
+	// DemoPasswordHash is the demo's installer password, 2468. It is public:
+	// a real terminal's config must carry its own (posctl hash-password).
+	DemoPasswordHash = "pbkdf2-sha256$100000$cG9zYWdlbnQtZGVtby0wMQ$1dXI555PfRC7V4ZsrKD6++gtcjJcmNRBgzEkJ0peqrE"
 	// SimDevice is the simulated backend of every device, the default.
 	SimDevice = "sim"
 )
@@ -318,6 +366,29 @@ func (c *Config) applyDefaults() {
 	def(&c.Devices.Printer, SimDevice)
 	def(&c.Devices.Magstripe, "none")
 	def(&c.Devices.MagstripeFraming, "magtek")
+	// An empty list here means "not set" (unlike accepted_bins): the
+	// example file documents the keys with [].
+	for _, l := range []*[]string{&c.Devices.KeypadMatrix.Rows, &c.Devices.KeypadMatrix.Cols, &c.Devices.KeypadMatrix.Keys} {
+		if len(*l) == 0 {
+			*l = nil
+		}
+	}
+	if c.Devices.ScreenRows == 0 {
+		c.Devices.ScreenRows = DefaultScreenRows
+	}
+	if c.Devices.ScreenCols == 0 {
+		c.Devices.ScreenCols = DefaultScreenCols
+	}
+	if c.Installer.MaxTries == 0 {
+		c.Installer.MaxTries = 3
+	}
+	if c.Installer.Lockout == 0 {
+		c.Installer.Lockout = 15 * time.Minute
+	}
+	if c.Installer.IdleTimeout == 0 {
+		c.Installer.IdleTimeout = time.Minute
+	}
+	def(&c.Installer.FunctionKey, "F1")
 	if c.Devices.PrinterWidth == 0 {
 		c.Devices.PrinterWidth = DefaultPrinterWidth
 	}
@@ -365,11 +436,13 @@ func Default() *Config {
 		Devices: Devices{
 			CardReader: SimDevice, Printer: SimDevice, PrinterWidth: DefaultPrinterWidth,
 			PrinterLine: defaultLine, Magstripe: "none", MagstripeLine: defaultLine, MagstripeFraming: "magtek",
-			Keypad: SimDevice, Screen: SimDevice,
+			Keypad: SimDevice, Screen: SimDevice, ScreenRows: DefaultScreenRows, ScreenCols: DefaultScreenCols,
 		},
 		TestSale: TestSale{Amount: DefaultAmount, Minor: 1},
 		Binding:  Binding{AcceptedBINs: defaultAcceptedBINs()},
-		Sim:      Sim{Card: DefaultSimCard},
+		Installer: Installer{PasswordHash: DemoPasswordHash, MaxTries: 3, Lockout: 15 * time.Minute,
+			IdleTimeout: time.Minute, FunctionKey: "F1"},
+		Sim: Sim{Card: DefaultSimCard},
 	}
 }
 
@@ -419,6 +492,9 @@ func (c *Config) Validate() error {
 	if err := c.MQTT.validate(); err != nil {
 		return err
 	}
+	if err := c.Installer.validate(c.Devices.Keypad != SimDevice); err != nil {
+		return err
+	}
 	if err := c.Devices.validate(); err != nil {
 		return err
 	}
@@ -446,6 +522,34 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// validate checks the installer section; required says a real keypad is
+// configured, whose menu needs the password.
+func (in Installer) validate(required bool) error {
+	if in.PasswordHash == "" && required {
+		return &Error{Key: "installer.password_hash", Msg: "required with a real keypad (posctl hash-password makes one)"}
+	}
+	if in.PasswordHash != "" {
+		if err := installer.ValidatePasswordHash(in.PasswordHash); err != nil {
+			// Never quote the hash: it is as good as the password to an
+			// offline guesser of a 4-digit PIN.
+			return &Error{Key: "installer.password_hash", Msg: "must be pbkdf2-sha256$ITERATIONS$SALT$HASH as posctl hash-password prints"}
+		}
+	}
+	if in.MaxTries < 1 || in.MaxTries > 10 {
+		return &Error{Key: "installer.max_tries", Msg: "must be 1 to 10"}
+	}
+	if msg := between(in.Lockout, time.Minute, 24*time.Hour); msg != "" {
+		return &Error{Key: "installer.lockout", Msg: msg}
+	}
+	if msg := between(in.IdleTimeout, 10*time.Second, 30*time.Minute); msg != "" {
+		return &Error{Key: "installer.idle_timeout", Msg: msg}
+	}
+	if msg := oneOf(in.FunctionKey, "F1", "F2", "F3", "F4"); msg != "" {
+		return &Error{Key: "installer.function_key", Msg: msg}
+	}
+	return nil
+}
+
 // validate checks the devices section. Settings of a backend that is not
 // selected are refused, as with mqtt: they show the installer meant that
 // backend, and running on another would hide the mistake until a sale.
@@ -454,7 +558,7 @@ func (d *Devices) validate() error {
 		{"devices.card_reader", oneOf(d.CardReader, SimDevice, "pcsc")},
 		{"devices.printer", oneOf(d.Printer, SimDevice, "serial")},
 		{"devices.magstripe", oneOf(d.Magstripe, "none", "serial")},
-		{"devices.keypad", oneOf(d.Keypad, SimDevice)},
+		{"devices.keypad", oneOf(d.Keypad, SimDevice, "tty", "input", "matrix")},
 		{"devices.screen", oneOf(d.Screen, SimDevice)},
 	} {
 		if b.val != "" {
@@ -468,6 +572,21 @@ func (d *Devices) validate() error {
 		if msg := text(d.PCSCReader, true); msg != "" {
 			return &Error{Key: "devices.pcsc_reader", Msg: msg}
 		}
+	}
+	if d.KeypadInput != "" && d.Keypad != "input" {
+		return &Error{Key: "devices.keypad_input", Msg: `set but devices.keypad is not "input"`}
+	}
+	if d.Keypad == "input" && !strings.HasPrefix(d.KeypadInput, "/") {
+		return &Error{Key: "devices.keypad_input", Msg: "required: the input-event device, such as /dev/input/event0"}
+	}
+	if err := d.KeypadMatrix.validate(d.Keypad == "matrix"); err != nil {
+		return err
+	}
+	if d.ScreenRows < 2 || d.ScreenRows > 16 {
+		return &Error{Key: "devices.screen_rows", Msg: "must be 2 to 16 lines"}
+	}
+	if d.ScreenCols < 16 || d.ScreenCols > 64 {
+		return &Error{Key: "devices.screen_cols", Msg: "must be 16 to 64 characters"}
 	}
 	if _, err := magstripe.FramingByName(d.MagstripeFraming); err != nil {
 		return &Error{Key: "devices.magstripe_framing", Msg: `must be "magtek", "lines" or "lines:" and the tracks sent, such as "lines:2,3"`}
@@ -497,6 +616,38 @@ func (d *Devices) validate() error {
 		}
 	}
 	return nil
+}
+
+// validate checks the matrix keypad section; used says devices.keypad is
+// "matrix".
+func (m KeypadMatrix) validate(used bool) error {
+	set := len(m.Rows) > 0 || len(m.Cols) > 0 || len(m.Keys) > 0 || m.Orientation != ""
+	if !used {
+		if set {
+			return &Error{Key: "devices.keypad_matrix", Msg: `set but devices.keypad is not "matrix"`}
+		}
+		return nil
+	}
+	if _, err := m.Driver(); err != nil {
+		return &Error{Key: "devices.keypad_matrix", Msg: strings.TrimPrefix(err.Error(), keypad.ErrConfig.Error()+": ")}
+	}
+	return nil
+}
+
+// Driver is the section as drivers/keypad's configuration.
+func (m KeypadMatrix) Driver() (keypad.Config, error) {
+	c := keypad.Config{Rows: m.Rows, Cols: m.Cols, Orientation: keypad.Orientation(m.Orientation)}
+	for _, row := range m.Keys {
+		var keys []string
+		for _, k := range strings.Fields(row) {
+			if k == "-" {
+				k = ""
+			}
+			keys = append(keys, k)
+		}
+		c.Keys = append(c.Keys, keys)
+	}
+	return c, c.Validate()
 }
 
 // validate checks one serial line. The device need not exist yet: a

@@ -224,7 +224,7 @@ host: {address: "10.0.0.1:8583"}
 		t.Fatal(err)
 	}
 	if c.Host.TPDU != DefaultTPDU || c.Host.Header != DefaultHeader || c.Host.Timeout != 30*time.Second ||
-		c.MQTT.Keepalive != 30*time.Second || c.Devices != (Devices{CardReader: "sim", Printer: "sim", PrinterWidth: 32, PrinterLine: defaultLine, Magstripe: "none", MagstripeLine: defaultLine, MagstripeFraming: "magtek", Keypad: "sim", Screen: "sim"}) ||
+		c.MQTT.Keepalive != 30*time.Second || !reflect.DeepEqual(c.Devices, Devices{CardReader: "sim", Printer: "sim", PrinterWidth: 32, PrinterLine: defaultLine, Magstripe: "none", MagstripeLine: defaultLine, MagstripeFraming: "magtek", Keypad: "sim", Screen: "sim", ScreenRows: 8, ScreenCols: 24}) ||
 		c.Host.MAC != "unionpay-ecb" || c.Host.KeyMode != "004" || c.Host.MACFullKey ||
 		c.TestSale.Amount != "0.01" || c.TestSale.Minor != 1 ||
 		!slices.Equal(c.Binding.AcceptedBINs, []string{"62"}) || c.Sim.Card != "debit" || c.Sim.Cards != nil {
@@ -249,9 +249,9 @@ func TestHardwareDevices(t *testing.T) {
 		Printer: "serial", PrinterLine: SerialLine{Device: "/dev/ttyS1", Baud: 115200, DataBits: 8, Parity: "none", StopBits: 1},
 		PrinterWidth: 48,
 		Magstripe:    "serial", MagstripeLine: SerialLine{Device: "/dev/ttyUSB0", Baud: 9600, DataBits: 7, Parity: "even", StopBits: 1},
-		MagstripeFraming: "lines:2,3", Keypad: "sim", Screen: "sim",
+		MagstripeFraming: "lines:2,3", Keypad: "sim", Screen: "sim", ScreenRows: 8, ScreenCols: 24,
 	}
-	if c.Devices != want {
+	if !reflect.DeepEqual(c.Devices, want) {
 		t.Errorf("devices = %+v\nwant %+v", c.Devices, want)
 	}
 	if c.Host.MAC != "x9.19" || !c.Host.MACFullKey || c.Host.KeyMode != "001" {
@@ -377,6 +377,23 @@ func TestInvalid(t *testing.T) {
 		{"magstripe framing", "devices.magstripe_framing", []string{"devices.magstripe_framing", "lines:4"}},
 		{"magstripe line without serial", "devices.magstripe_line", []string{"devices.magstripe_line", "{device: /dev/ttyS2}"}},
 		{"keypad", "devices.keypad", []string{"devices.keypad", "gpio"}},
+		{"keypad input without input", "devices.keypad_input", []string{"devices.keypad_input", "/dev/input/event0"}},
+		{"keypad input missing", "devices.keypad_input", []string{"devices.keypad", "input"}},
+		{"keypad matrix without matrix", "devices.keypad_matrix", []string{"devices.keypad_matrix", "{rows: [GPIO5]}"}},
+		{"keypad matrix no pins", "devices.keypad_matrix", []string{"devices.keypad", "matrix"}},
+		{"keypad matrix bad key", "devices.keypad_matrix", []string{"devices.keypad", "matrix", "devices.keypad_matrix",
+			`{rows: [GPIO5, GPIO6], cols: [GPIO12, GPIO16], keys: ["1 2", "3 BOOM"]}`}},
+		{"keypad matrix short row", "devices.keypad_matrix", []string{"devices.keypad", "matrix", "devices.keypad_matrix",
+			`{rows: [GPIO5, GPIO6], cols: [GPIO12, GPIO16], keys: ["1 2", "3"]}`}},
+		{"screen rows", "devices.screen_rows", []string{"devices.screen_rows", "1"}},
+		{"screen cols", "devices.screen_cols", []string{"devices.screen_cols", "100"}},
+		{"password hash missing", "installer.password_hash", []string{"devices.keypad", "tty", "installer.password_hash", `""`}},
+		{"password hash junk", "installer.password_hash", []string{"installer.password_hash", "pbkdf2-sha256$1$" + demoSalt + "$x"}},
+		{"password in clear", "installer.password_hash", []string{"installer.password_hash", `"2468"`}},
+		{"max tries", "installer.max_tries", []string{"installer.max_tries", "11"}},
+		{"lockout short", "installer.lockout", []string{"installer.lockout", "10s"}},
+		{"idle short", "installer.idle_timeout", []string{"installer.idle_timeout", "1s"}},
+		{"function key", "installer.function_key", []string{"installer.function_key", "F5"}},
 		{"screen", "devices.screen", []string{"devices.screen", "tty"}},
 		{"state dir list", "state_dir", []string{"state_dir", "[/a, /b]"}},
 		{"amount zero", "test_sale.amount", []string{"test_sale.amount", `"0.00"`}},

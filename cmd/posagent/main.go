@@ -22,6 +22,7 @@ import (
 const usage = `usage:
   posagent run --config FILE     run the install flow (the daemon)
   posagent demo [flags]          the whole install on simulated devices
+                                 (--keys FILE: driven from the installer's menu by a key script)
   posagent version               print the version
 `
 
@@ -71,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		mqtt := fs.String("mqtt", "", "external MQTT broker URL (default: an embedded broker on loopback)")
 		stateDir := fs.String("state-dir", "", "keep the checkpoint here (default: a temporary directory)")
 		cards := fs.String("card", "debit", "virtual card profiles inserted in turn, comma separated")
-		keys := fs.String("keys", "", "keypad script (default: ENTER, which confirms the card)")
+		keysFile := fs.String("keys", "", "key-script FILE driving the installer's menu (password 2468); default: no menu, ENTER confirms the card")
 		pause := fs.String("pause-at", "", "freeze at a simulator pause point (crash tests)")
 		slips := fs.String("slips", "", "keep the slips here, as text and PNG pictures (default: in the state dir)")
 		verbose := fs.Bool("v", false, "debug logs on stderr")
@@ -87,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			level = slog.LevelDebug
 		}
 		_, err := agent.Demo(ctx, agent.DemoOptions{
-			Options: agent.Options{Stdout: stdout, Stderr: stderr, Keys: *keys, PauseAt: *pause, LogLevel: level,
+			Options: agent.Options{Stdout: stdout, Stderr: stderr, KeysFile: *keysFile, PauseAt: *pause, LogLevel: level,
 				SlipDir: *slips, SlipPictures: true},
 			MQTT:     *mqtt,
 			StateDir: *stateDir,

@@ -1,0 +1,151 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/posagent/posagent/agent/config"
+	"github.com/posagent/posagent/agent/installer"
+	"github.com/posagent/posagent/agent/store"
+	"github.com/posagent/posagent/agent/ui"
+	"github.com/posagent/posagent/drivers/keypad"
+	"github.com/posagent/posagent/provisioning"
+)
+
+// useInstaller says whether the install runs behind the installer's menu:
+// always with a real keypad, and in a demo driven by a key-script file. A
+// sim keypad with an inline script (tests, crash campaigns) drives the flow
+// directly.
+func useInstaller(cfg *config.Config, o Options) bool {
+	return cfg.Devices.Keypad != config.SimDevice || o.KeysFile != ""
+}
+
+// keySource is the installer's keypad and clock. A key-script file runs on a
+// virtual clock so its `wait 30s` lines pass at once and always at the same
+// point of the script; real keypads run on the wall clock.
+type keySource struct {
+	keys  ui.Keypad
+	clock installer.Clock
+	close func() error
+}
+
+func openKeys(cfg *config.Config, o Options, log *slog.Logger) (*keySource, error) {
+	if o.KeysFile != "" {
+		text, err := os.ReadFile(o.KeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent: key script: %w", err)
+		}
+		script, err := ui.ParseScript(string(text))
+		if err != nil {
+			return nil, fmt.Errorf("agent: key script %s: %w", o.KeysFile, err)
+		}
+		clock := installer.NewVirtualClock(time.Now())
+		script.SetSleeper(clock)
+		return &keySource{keys: script, clock: clock, close: func() error { return nil }}, nil
+	}
+	// A stuck key is logged and read past: the other keys still work.
+	keep := func(err error) bool {
+		if errors.Is(err, keypad.ErrStuckKey) {
+			log.Warn("keypad: stuck key", "err", err)
+			return true
+		}
+		return false
+	}
+	src := &keySource{clock: installer.SystemClock{}}
+	switch cfg.Devices.Keypad {
+	case "tty":
+		restore, err := keypad.MakeRaw(int(os.Stdin.Fd()))
+		if err != nil {
+			// Not a terminal (a pipe): keys still arrive, line-buffered.
+			log.Warn("keypad tty: not a terminal, reading stdin as it comes", "err", err)
+			restore = func() error { return nil }
+		}
+		k := keypad.NewTTY(os.Stdin)
+		src.keys = ui.DriverKeypad{D: k, Keep: keep}
+		src.close = func() error { return errors.Join(k.Close(), restore()) }
+	case "input":
+		k, err := keypad.OpenInputEvents(cfg.Devices.KeypadInput)
+		if err != nil {
+			return nil, fmt.Errorf("agent: keypad: %w", err)
+		}
+		src.keys, src.close = ui.DriverKeypad{D: k, Keep: keep}, k.Close
+	case "matrix":
+		kc, err := cfg.Devices.KeypadMatrix.Driver()
+		if err != nil {
+			return nil, fmt.Errorf("agent: keypad: %w", err)
+		}
+		k, err := keypad.OpenHost(kc)
+		if err != nil {
+			return nil, fmt.Errorf("agent: keypad: %w", err)
+		}
+		src.keys, src.close = ui.DriverKeypad{D: k, Keep: keep}, k.Close
+	default:
+		return nil, fmt.Errorf("agent: keypad %q has no installer keys", cfg.Devices.Keypad)
+	}
+	return src, nil
+}
+
+// runInstaller runs the flow behind the installer's menu. flow is the flow
+// the agent built; the installer supplies the confirmed MID/TID and the
+// prompter of each run.
+func runInstaller(ctx context.Context, cfg *config.Config, o Options, flow *provisioning.Flow, stdout io.Writer, log *slog.Logger) (provisioning.Checkpoint, error) {
+	ks, err := openKeys(cfg, o, log)
+	if err != nil {
+		return provisioning.Checkpoint{}, err
+	}
+	defer ks.close()
+	var indicator installer.Indicator
+	if cfg.Devices.BuzzerPin != "" {
+		b, err := keypad.OpenHostBuzzer(cfg.Devices.BuzzerPin, keypad.ActiveLow())
+		if err != nil {
+			// A dead buzzer must not stop an install.
+			log.Warn("buzzer unavailable", "pin", cfg.Devices.BuzzerPin, "err", err)
+		} else {
+			indicator = b
+		}
+	}
+	var last provisioning.Checkpoint
+	in, err := installer.New(installer.Options{
+		Config: installer.Config{
+			PasswordHash: cfg.Installer.PasswordHash, MaxTries: cfg.Installer.MaxTries,
+			Lockout: cfg.Installer.Lockout, IdleTimeout: cfg.Installer.IdleTimeout,
+			Rows: cfg.Devices.ScreenRows, Cols: cfg.Devices.ScreenCols, FunctionKey: ui.Key(cfg.Installer.FunctionKey),
+		},
+		Display:   &ui.Grid{W: stdout, Rows: cfg.Devices.ScreenRows, Cols: cfg.Devices.ScreenCols, Prefix: "screen| "},
+		Keys:      ks.keys,
+		Clock:     ks.clock,
+		Locks:     store.File{Path: filepath.Join(cfg.StateDir, "installer-lock.json")},
+		IDs:       store.File{Path: filepath.Join(cfg.StateDir, "terminal-id.json")},
+		Identity:  installer.Identity{MID: cfg.Terminal.MID, TID: cfg.Terminal.TID},
+		Indicator: indicator,
+		Log:       log,
+		Flow: func(ctx context.Context, id installer.Identity, p provisioning.Prompter) error {
+			f := *flow
+			f.Terminal.MID, f.Terminal.TID, f.UI = id.MID, id.TID, p
+			cp, err := f.Run(ctx)
+			last = cp
+			return err
+		},
+		OnSkip: func(_ context.Context, s installer.Skip) {
+			log.Warn("installer skipped a step", "step", s.Step, "code", s.Code, "reason", s.Reason)
+		},
+	})
+	if err != nil {
+		return provisioning.Checkpoint{}, err
+	}
+	err = in.Run(ctx)
+	if last.Step == "" {
+		// The menu never reached the flow (locked out, scripted keys ran
+		// out): report where the install stands.
+		if b, lerr := flow.Store.Load(); lerr == nil && len(b) > 0 {
+			last, _ = provisioning.Decode(b)
+		}
+	}
+	return last, err
+}
