@@ -113,4 +113,3 @@ func explain(err error) string {
 	}
 	return err.Error()
 }
-
