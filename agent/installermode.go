@@ -123,6 +123,7 @@ func runInstaller(ctx context.Context, cfg *config.Config, o Options, flow *prov
 		Locks:     store.File{Path: filepath.Join(cfg.StateDir, "installer-lock.json")},
 		IDs:       store.File{Path: filepath.Join(cfg.StateDir, "terminal-id.json")},
 		Identity:  installer.Identity{MID: cfg.Terminal.MID, TID: cfg.Terminal.TID},
+		Banks:     cfg.Installer.BankNames(),
 		Indicator: indicator,
 		Log:       log,
 		Flow: func(ctx context.Context, id installer.Identity, p provisioning.Prompter) error {

@@ -177,6 +177,19 @@ type Installer struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// FunctionKey enters install mode. Default F1.
 	FunctionKey string `yaml:"function_key"`
+	// Banks name the issuing bank on the card confirmation screen, as
+	// "BIN=name" ("622202=工商银行 ICBC"); the longest matching BIN wins.
+	Banks []string `yaml:"banks"`
+}
+
+// BankNames is Banks as a map from BIN to name.
+func (in Installer) BankNames() map[string]string {
+	m := make(map[string]string, len(in.Banks))
+	for _, b := range in.Banks {
+		bin, name, _ := strings.Cut(b, "=")
+		m[bin] = strings.TrimSpace(name)
+	}
+	return m
 }
 
 // defaultLine is 9600 8N1, what receipt printers and swipe readers ship with.
@@ -441,7 +454,8 @@ func Default() *Config {
 		TestSale: TestSale{Amount: DefaultAmount, Minor: 1},
 		Binding:  Binding{AcceptedBINs: defaultAcceptedBINs()},
 		Installer: Installer{PasswordHash: DemoPasswordHash, MaxTries: 3, Lockout: 15 * time.Minute,
-			IdleTimeout: time.Minute, FunctionKey: "F1"},
+			IdleTimeout: time.Minute, FunctionKey: "F1",
+			Banks: []string{"622202=中国工商银行 ICBC", "625094=示例银行 DEMO BANK"}},
 		Sim: Sim{Card: DefaultSimCard},
 	}
 }
@@ -546,6 +560,12 @@ func (in Installer) validate(required bool) error {
 	}
 	if msg := oneOf(in.FunctionKey, "F1", "F2", "F3", "F4"); msg != "" {
 		return &Error{Key: "installer.function_key", Msg: msg}
+	}
+	for i, b := range in.Banks {
+		bin, name, ok := strings.Cut(b, "=")
+		if !ok || len(bin) < 1 || len(bin) > 11 || !allDigits(bin) || text(strings.TrimSpace(name), true) != "" {
+			return &Error{Key: fmt.Sprintf("installer.banks[%d]", i), Msg: `must be "BIN=bank name", a BIN of 1 to 11 digits`}
+		}
 	}
 	return nil
 }

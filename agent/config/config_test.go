@@ -394,6 +394,8 @@ func TestInvalid(t *testing.T) {
 		{"lockout short", "installer.lockout", []string{"installer.lockout", "10s"}},
 		{"idle short", "installer.idle_timeout", []string{"installer.idle_timeout", "1s"}},
 		{"function key", "installer.function_key", []string{"installer.function_key", "F5"}},
+		{"bank without name", "installer.banks[1]", []string{"installer.banks", `["62=UnionPay", "622202="]`}},
+		{"bank BIN letters", "installer.banks[0]", []string{"installer.banks", `["62x=Bank"]`}},
 		{"screen", "devices.screen", []string{"devices.screen", "tty"}},
 		{"state dir list", "state_dir", []string{"state_dir", "[/a, /b]"}},
 		{"amount zero", "test_sale.amount", []string{"test_sale.amount", `"0.00"`}},
