@@ -4,9 +4,14 @@ import (
 	"errors"
 	"fmt"
 
+	"periph.io/x/conn/v3/driver/driverreg"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
-	"periph.io/x/host/v3"
+	// Only the gpiochip character-device driver, not periph.io/x/host/v3's
+	// every-board bundle (Allwinner, BCM283x, AM335x … memory-mapped
+	// drivers): a terminal's GPIO is reached through /dev/gpiochip*, and the
+	// bundle costs some 400 KiB of the 8 MiB firmware budget.
+	_ "periph.io/x/host/v3/gpioioctl"
 )
 
 // ErrNoGPIO is returned by OpenHost when the host has no GPIO driver loaded
@@ -17,7 +22,7 @@ var ErrNoGPIO = errors.New("keypad: host has no GPIO")
 // Test seams over the host: what host.Init found and the pin registry.
 var (
 	hostInit = func() (loaded int, err error) {
-		if _, err := host.Init(); err != nil {
+		if _, err := driverreg.Init(); err != nil {
 			return 0, err
 		}
 		return len(gpioreg.All()), nil
