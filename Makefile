@@ -16,7 +16,7 @@ ARM_TEST_PKGS := ./provisioning/... ./agent/store ./agent/slip ./agent/ui ./agen
 	./drivers/cardreader/... ./agent/emv ./agent/cardsim ./cmd/cardsim ./agent/outbox \
 	./drivers/keypad/... ./agent/acquirer
 
-.PHONY: all build demo test test-go test-arm cross lint bench bench-go install crashtest fuzz deps clean
+.PHONY: all build demo test test-go test-arm cross lint bench bench-go bench-fleet install crashtest fuzz deps clean
 
 all: build
 
@@ -73,6 +73,12 @@ bench:
 # Every Go benchmark (ns/op, B/op, allocs/op).
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The fleet benchmark: N simulated terminals in one process provisioning
+# against mosquitto while a monitor counts them live (N=1000 by default).
+N ?= 1000
+bench-fleet:
+	POSAGENT_FLEET_N=$(N) $(GO) test -run '^$$' -bench BenchmarkFleet -benchtime 1x -timeout 10m ./agent/monitor
 
 # The crash campaign: CRASH_N fresh installs on real pcscd + cardsim,
 # mosquitto, hostsim and a pty printer, each SIGKILLed at random moments and

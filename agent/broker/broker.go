@@ -3,21 +3,65 @@
 // It exists for `posagent demo` and for tests: it gives the reporter and the
 // monitor a real MQTT peer without installing mosquitto. It is not meant for the
 // firmware build (paho and mochi together cost ~7.7 MB on armhf), so only the demo
-// and test binaries should import it. Every client is allowed in: it listens on
-// loopback by default and has no notion of users.
+// and test binaries should import it. Start lets every client in (it listens on
+// loopback); StartWith can require passwords, apply the fleet ACL of
+// docs/mqtt.md and speak TLS, so the tests run the same security suite against
+// it as against mosquitto.
 package broker
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
+
+// fleetHook checks passwords and applies the fleet ACL. mochi's auth.Ledger
+// has per-user rules but no %u pattern, which is the whole point here.
+type fleetHook struct {
+	mqtt.HookBase
+	users map[string]string
+	acl   bool
+}
+
+func (h *fleetHook) ID() string { return "posagent-fleet-auth" }
+
+func (h *fleetHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck}, []byte{b})
+}
+
+func (h *fleetHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	if len(h.users) == 0 {
+		return true
+	}
+	want, ok := h.users[string(pk.Connect.Username)]
+	return ok && pk.Connect.PasswordFlag && string(pk.Connect.Password) == want
+}
+
+func (h *fleetHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if !h.acl {
+		return true
+	}
+	user := string(cl.Properties.Username)
+	switch {
+	case user == "central":
+		return strings.HasPrefix(topic, "pos/v1/")
+	case user == "monitor":
+		return !write && strings.HasPrefix(topic, "pos/v1/")
+	}
+	// A filter such as pos/v1/+/state must not pass as the user's own:
+	// only a literal prefix pos/v1/{user}/ does.
+	return user != "" && !strings.ContainsAny(user, "/+#") && strings.HasPrefix(topic, "pos/v1/"+user+"/")
+}
 
 // Broker is a running embedded broker with one TCP listener.
 type Broker struct {
@@ -34,6 +78,28 @@ type Broker struct {
 // (nil means slog.Default()) but only at warning level and above, so a demo's
 // output stays about the terminal, not the broker.
 func Start(addr string, logger *slog.Logger) (*Broker, error) {
+	return StartWith(addr, Options{Logger: logger})
+}
+
+// Options are StartWith's settings; the zero value is Start's open broker.
+type Options struct {
+	Logger *slog.Logger
+	// Users maps user name to password. When set, a client must log in as one
+	// of them; otherwise anyone may connect.
+	Users map[string]string
+	// FleetACL applies docs/mqtt.md's ACL (mosquitto's
+	// `pattern readwrite pos/v1/%u/#` plus the monitor and central users):
+	// each user reads and writes pos/v1/{user}/# only; "monitor" reads
+	// pos/v1/#; "central" reads and writes pos/v1/#.
+	FleetACL bool
+	// TLS, when set, makes the listener TLS only (set ClientAuth and
+	// ClientCAs to require client certificates).
+	TLS *tls.Config
+}
+
+// StartWith is Start with users, the fleet ACL and TLS.
+func StartWith(addr string, o Options) (*Broker, error) {
+	logger := o.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -42,10 +108,14 @@ func Start(addr string, logger *slog.Logger) (*Broker, error) {
 	// InlineClient lets the broker itself publish and subscribe (demo and tests use
 	// it to watch or inject without a network client).
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: logger})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	var hook mqtt.Hook = new(auth.AllowHook)
+	if len(o.Users) > 0 || o.FleetACL {
+		hook = &fleetHook{users: o.Users, acl: o.FleetACL}
+	}
+	if err := srv.AddHook(hook, nil); err != nil {
 		return nil, fmt.Errorf("broker: auth hook: %w", err)
 	}
-	tcp := &tcpListener{id: "tcp", address: addr, conns: map[net.Conn]struct{}{}}
+	tcp := &tcpListener{id: "tcp", address: addr, tls: o.TLS, conns: map[net.Conn]struct{}{}}
 	// AddListener binds the socket (net.Listen) before returning, so a port in use
 	// is reported here and not lost in a goroutine.
 	if err := srv.AddListener(tcp); err != nil {
@@ -63,8 +133,14 @@ func Start(addr string, logger *slog.Logger) (*Broker, error) {
 // Addr is the bound listener address, "127.0.0.1:PORT" with the real port.
 func (b *Broker) Addr() string { return b.tcp.Address() }
 
-// URL is the address as a paho broker URL, "tcp://127.0.0.1:PORT".
-func (b *Broker) URL() string { return "tcp://" + b.Addr() }
+// URL is the address as a paho broker URL, "tcp://127.0.0.1:PORT", or
+// "ssl://…" for a TLS broker.
+func (b *Broker) URL() string {
+	if b.tcp.tls != nil {
+		return "ssl://" + b.Addr()
+	}
+	return "tcp://" + b.Addr()
+}
 
 // DropClient cuts the network connection of the client with that ID without an
 // MQTT DISCONNECT, as a pulled cable or a dead 4G link would: the broker
@@ -125,6 +201,7 @@ func (m minLevel) WithGroup(name string) slog.Handler {
 // goroutines whatever the map says.
 type tcpListener struct {
 	id, address string
+	tls         *tls.Config
 	l           net.Listener
 	log         *slog.Logger
 
@@ -150,6 +227,11 @@ func (t *tcpListener) Init(log *slog.Logger) error {
 	l, err := net.Listen("tcp", t.address)
 	if err != nil {
 		return err
+	}
+	if t.tls != nil {
+		// The handshake runs on the connection's first read, in mochi's
+		// per-client goroutine: a slow client cannot stall Accept.
+		l = tls.NewListener(l, t.tls)
 	}
 	t.l = l
 	return nil

@@ -29,6 +29,28 @@ func printMessage(w io.Writer, asJSON bool, m mqtt.Message) error {
 	return nil
 }
 
+func writeLine(w io.Writer, line string) error {
+	if _, err := io.WriteString(w, line+"\n"); err != nil {
+		return fmt.Errorf("monitor: write: %w", err)
+	}
+	return nil
+}
+
+// staleText is the line for a late Will of an older session: shown, so the
+// operator sees the broker's traffic, but never as "offline".
+func staleText(m mqtt.Message) string {
+	tid := strings.Split(m.Topic(), "/")[2]
+	var p report.Presence
+	_ = json.Unmarshal(m.Payload(), &p)
+	return fmt.Sprintf("%s %-7s %s of session %d ignored: a newer session is known", tid, "stale", p.State, p.Session)
+}
+
+// staleJSON marks the JSON record of a late Will.
+func staleJSON(m mqtt.Message) string {
+	l := JSONLine(m.Topic(), m.Retained(), m.Payload())
+	return strings.Replace(l, `{"topic"`, `{"stale":true,"topic"`, 1)
+}
+
 // jsonLine is the JSON mode record: the payload is embedded as JSON, not as a
 // string, so `jq .payload.step` works.
 type jsonLine struct {
@@ -76,6 +98,9 @@ func TextLine(topic string, payload []byte) string {
 		f := fields{}
 		f.add("reason", p.Reason)
 		f.add("serial", p.Serial)
+		if p.Session != 0 {
+			f.add("session", strconv.FormatUint(p.Session, 10))
+		}
 		f.time(p.Time)
 		return fmt.Sprintf("%s %-7s %s", tid, p.State, f)
 	case "status", "events":

@@ -36,8 +36,14 @@ type Options struct {
 	// Once prints the retained snapshot (the last state and status of each
 	// terminal) and returns, instead of following live messages.
 	Once bool
+	// Table prints the fleet table (TID, MID, step, state, online, age, last
+	// error) instead of one line per message: once after the snapshot with
+	// Once, else again after every change.
+	Table bool
 	// Out receives the lines; nil means os.Stdout.
 	Out io.Writer
+	// Now is the clock for the table's age column; nil means time.Now.
+	Now func() time.Time
 }
 
 // Quiet is how long Once waits after the last retained message before it
@@ -116,6 +122,26 @@ func Watch(ctx context.Context, o Options) error {
 		return nil
 	}
 
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	// fleet applies the session rule: a late Will of an older session is
+	// marked stale and never shown as the terminal going offline.
+	fleet := NewFleet()
+	show := func(m mqtt.Message) error {
+		stale := fleet.Apply(m.Topic(), m.Payload())
+		switch {
+		case o.Table:
+			return nil // the caller prints the table
+		case stale && o.JSON:
+			return writeLine(out, staleJSON(m))
+		case stale:
+			return writeLine(out, staleText(m))
+		}
+		return printMessage(out, o.JSON, m)
+	}
+
 	var quiet <-chan time.Time
 	if o.Once {
 		t := time.NewTimer(Quiet)
@@ -127,11 +153,14 @@ func Watch(ctx context.Context, o Options) error {
 				if !m.Retained() {
 					continue // live traffic during the snapshot window
 				}
-				if err := printMessage(out, o.JSON, m); err != nil {
+				if err := show(m); err != nil {
 					return err
 				}
 				t.Reset(Quiet)
 			case <-quiet:
+				if o.Table {
+					return fleet.Table(out, now())
+				}
 				return nil
 			case <-ctx.Done():
 				return nil
@@ -143,11 +172,19 @@ func Watch(ctx context.Context, o Options) error {
 		case m := <-msgs:
 			// Every live status is also an event: in text mode show it once, as
 			// the event. The retained status is the snapshot a late watcher needs.
-			if !o.JSON && !m.Retained() && strings.HasSuffix(m.Topic(), "/status") {
+			if !o.JSON && !o.Table && !m.Retained() && strings.HasSuffix(m.Topic(), "/status") {
 				continue
 			}
-			if err := printMessage(out, o.JSON, m); err != nil {
+			if err := show(m); err != nil {
 				return err
+			}
+			if o.Table {
+				if err := writeLine(out, ""); err != nil {
+					return err
+				}
+				if err := fleet.Table(out, now()); err != nil {
+					return err
+				}
 			}
 		case <-ctx.Done():
 			return nil

@@ -147,7 +147,11 @@ func TestKillChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(Options{URL: os.Getenv(killURLEnv), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond, Queue: ob})
+	// Credentials and TLS files come from the core suite's SIGKILL cases
+	// (suite_test.go); empty for an open broker.
+	r, err := New(Options{URL: os.Getenv(killURLEnv), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond, Queue: ob,
+		Username: os.Getenv("POSAGENT_WILL_USER"), Password: os.Getenv("POSAGENT_WILL_PASS"),
+		CAFile: os.Getenv("POSAGENT_WILL_CA"), CertFile: os.Getenv("POSAGENT_WILL_CERT"), KeyFile: os.Getenv("POSAGENT_WILL_KEY")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,16 @@ func StatusTopic(tid string) string { return TopicPrefix + tid + "/status" }
 // EventsTopic carries every Message in order (not retained): the history.
 func EventsTopic(tid string) string { return TopicPrefix + tid + "/events" }
 
+// TicketTopic is where central publishes the terminal's signed install ticket
+// (retained; agent/ticket).
+func TicketTopic(tid string) string { return TopicPrefix + tid + "/ticket" }
+
+// CommandTopic is where central sends commands to one terminal (agent/command).
+func CommandTopic(tid string) string { return TopicPrefix + tid + "/cmd" }
+
+// ReplyTopic carries the terminal's answers to commands.
+func ReplyTopic(tid string) string { return TopicPrefix + tid + "/cmd/reply" }
+
 // Message is the payload of the status and events topics: the Status fields
 // (provisioning.Status marshalled as is) plus seq.
 //
@@ -58,6 +68,11 @@ type Presence struct {
 	MID    string `json:"mid,omitempty"`
 	Serial string `json:"serial"`
 	Reason string `json:"reason,omitempty"` // offline only
+	// Session is the agent's start count (Options.Session): the birth and the
+	// Will of one run carry the same number, and every start has a larger one,
+	// so a monitor drops an offline whose session is older than an online it
+	// has seen (Stale). 0 means unknown (omitted).
+	Session uint64 `json:"session,omitempty"`
 	// Time is when the agent wrote the payload. A Will is written when the
 	// reporter is created and published by the broker later, verbatim: for a Will it
 	// is not the time of the loss (use the arrival time for that).

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/posagent/posagent/provisioning"
 )
@@ -46,6 +47,12 @@ type Options struct {
 	// Terminal identity: TID names the topics and the client ID ("posagent-TID");
 	// MID and Serial go into the presence payloads and fill a Status that lacks them.
 	TID, MID, Serial string
+
+	// Session is this start's number from NextSession (persisted in the state
+	// directory, one more on every start). The birth and the Will carry it, so
+	// a monitor, and the reporter itself, can tell a late Will of an earlier
+	// run from the current state. 0 leaves it out (tools, tests).
+	Session uint64
 
 	// Keepalive is the MQTT keepalive; the broker publishes the Will about 1.5×
 	// this after the terminal silently vanishes. Default 30s.
@@ -131,6 +138,17 @@ type Reporter struct {
 	droppedSeen uint64 // the queue's Stats().Dropped when last looked at
 	peekFailed  bool   // a failed Peek was logged; quiet until one succeeds
 	changed     chan struct{}
+
+	// subs are the terminal's own topics a caller listens to (Subscribe);
+	// onConnect subscribes them again on every connect (clean session).
+	subs map[string]func(Inbound)
+}
+
+// Inbound is a message that arrived on one of the terminal's own topics.
+type Inbound struct {
+	Topic    string
+	Payload  []byte
+	Retained bool
 }
 
 var _ provisioning.Reporter = (*Reporter)(nil)
@@ -430,6 +448,17 @@ func (r *Reporter) onConnect(c mqtt.Client) {
 	// this one sends its Will late) and leave "offline" retained while we are
 	// online. Watching our own state topic lets us answer with a new birth.
 	c.Subscribe(StateTopic(r.opts.TID), 1, r.onOwnState)
+	// Copied under mu, subscribed outside it: Subscribe can wait for paho's
+	// outbound queue, and Report takes mu and must never wait on the network.
+	r.mu.Lock()
+	subs := make(map[string]func(Inbound), len(r.subs))
+	for topic, fn := range r.subs {
+		subs[topic] = fn
+	}
+	r.mu.Unlock()
+	for topic, fn := range subs {
+		r.subscribe(c, topic, fn)
+	}
 	r.birth(c)
 	select {
 	case r.online <- struct{}{}:
@@ -441,6 +470,9 @@ func (r *Reporter) onConnect(c mqtt.Client) {
 // warning (an installer's "why is monitoring blind?"), the retries quietly.
 // Reasons are network or CONNACK errors; they never hold the password.
 func (r *Reporter) connectFailed(err error) {
+	if errors.Is(err, errRefusedBadLogin) || errors.Is(err, errRefusedNotAuthorised) {
+		err = fmt.Errorf("%w: %w", ErrLoginRefused, err)
+	}
 	if r.failing.Swap(true) {
 		r.log.Debug(MsgUnreachable, "broker", redact(r.opts.URL), "err", err)
 		return
@@ -451,6 +483,98 @@ func (r *Reporter) connectFailed(err error) {
 // MsgUnreachable is the log message of a failed connection attempt; tests and
 // log alerts key on it.
 const MsgUnreachable = "report: cannot reach broker; will keep trying"
+
+// paho's CONNACK refusals that mean "your credentials", as opposed to "try later".
+var (
+	errRefusedBadLogin      = packets.ErrorRefusedBadUsernameOrPassword
+	errRefusedNotAuthorised = packets.ErrorRefusedNotAuthorised
+)
+
+// ErrLoginRefused marks a CONNACK that refused the credentials (user name,
+// password, or the client certificate's identity): retrying will not help
+// until the configuration changes. It says which, never what was sent.
+var ErrLoginRefused = errors.New("report: broker refused the login (check mqtt.username, mqtt.password and the client certificate)")
+
+// ownTopic checks that topic is a concrete topic under the terminal's own
+// subtree pos/v1/{tid}/: the broker ACL allows nothing else, and a wildcard
+// would deliver other terminals' commands.
+func (r *Reporter) ownTopic(topic string) error {
+	prefix := TopicPrefix + r.opts.TID + "/"
+	if !strings.HasPrefix(topic, prefix) || len(topic) == len(prefix) || strings.ContainsAny(topic, "+#") {
+		return fmt.Errorf("report: topic %q is not under %s", topic, prefix)
+	}
+	return nil
+}
+
+// Subscribe calls fn for every message on topic, one of the terminal's own
+// topics (TicketTopic, CommandTopic), from this connection on and again after
+// every reconnect; retained messages arrive first. fn runs in paho's delivery
+// goroutine, in arrival order: it must not block (hand work to a goroutine or
+// a buffered channel). Subscribing a topic again replaces its fn.
+func (r *Reporter) Subscribe(topic string, fn func(Inbound)) error {
+	if err := r.ownTopic(topic); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	if r.subs == nil {
+		r.subs = map[string]func(Inbound){}
+	}
+	r.subs[topic] = fn
+	r.mu.Unlock()
+	if r.client.IsConnectionOpen() {
+		// Already connected: onConnect may have run without this one. A
+		// second SUBSCRIBE of the same filter only replaces the first.
+		r.subscribe(r.client, topic, fn)
+	}
+	return nil
+}
+
+// subscribe subscribes at QoS 1 and logs a refusal (an ACL that denies
+// the terminal its own topic is a broker misconfiguration worth a warning).
+func (r *Reporter) subscribe(c mqtt.Client, topic string, fn func(Inbound)) {
+	tok := c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
+		fn(Inbound{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()})
+	})
+	go func() {
+		tok.Wait()
+		err := tok.Error()
+		if st, ok := tok.(*mqtt.SubscribeToken); ok && err == nil && st.Result()[topic] == 0x80 {
+			err = errors.New("refused by the broker (ACL?)")
+		}
+		if err != nil {
+			r.log.Warn("report: subscribe failed", "topic", topic, "err", err)
+		}
+	}()
+}
+
+// Publish sends payload on one of the terminal's own topics (ReplyTopic) at
+// QoS 1 and waits for the PUBACK or ctx. It bypasses the outbox: it is for
+// answers that only matter now, and it fails at once when not connected.
+func (r *Reporter) Publish(ctx context.Context, topic string, retained bool, payload []byte) error {
+	if err := r.ownTopic(topic); err != nil {
+		return err
+	}
+	if r.closing.Load() {
+		return ErrClosed
+	}
+	if !r.client.IsConnectionOpen() {
+		return fmt.Errorf("report: publish %s: not connected", topic)
+	}
+	tok := r.client.Publish(topic, 1, retained, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("report: publish %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("report: publish %s: %w", topic, ctx.Err())
+	}
+}
 
 // birth publishes the retained online state, unless Close has begun.
 func (r *Reporter) birth(c mqtt.Client) {
@@ -477,6 +601,12 @@ func (r *Reporter) onOwnState(c mqtt.Client, m mqtt.Message) {
 	}
 	var p Presence
 	if json.Unmarshal(m.Payload(), &p) != nil || p.State != Offline || !c.IsConnectionOpen() {
+		return
+	}
+	if p.Session > r.opts.Session && r.opts.Session != 0 {
+		// A newer run of this terminal (a second agent with the same TID and
+		// state copied?) went offline: not ours to contradict.
+		r.log.Warn("report: offline state of a newer session on our topic", "session", p.Session, "ours", r.opts.Session)
 		return
 	}
 	if r.closing.Load() {
@@ -650,7 +780,7 @@ func (r *Reporter) signalLocked() {
 func (r *Reporter) presence(state, reason string) []byte {
 	b, _ := json.Marshal(Presence{
 		State: state, TID: r.opts.TID, MID: r.opts.MID, Serial: r.opts.Serial,
-		Reason: reason, Time: time.Now().UTC(),
+		Reason: reason, Session: r.opts.Session, Time: time.Now().UTC(),
 	})
 	return b
 }

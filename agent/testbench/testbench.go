@@ -6,15 +6,11 @@
 package testbench
 
 import (
-	"bufio"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
+	"sync"
 	"testing"
-	"time"
 )
 
 // Need skips or fails t when the named program is not on PATH, and returns its path.
@@ -42,77 +38,42 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// Mosquitto is a running mosquitto broker.
+// Mosquitto is a running mosquitto broker. URL is its plain listener ("" when
+// it has none); TLSURL and PKI are set for a TLS listener.
 type Mosquitto struct {
-	URL  string
-	Port int
-	cmd  *exec.Cmd
-	done chan struct{}
+	URL     string
+	Port    int
+	TLSURL  string
+	TLSPort int
+	PKI     *PKI
+
+	bin, dir, conf string
+	mu             sync.Mutex
+	cmd            *exec.Cmd
+	done           chan struct{}
 }
 
 // StartMosquitto starts mosquitto on a free loopback port with anonymous access
 // and returns once it accepts connections. It is stopped when the test ends.
 func StartMosquitto(t testing.TB) *Mosquitto {
 	t.Helper()
-	bin := Need(t, "mosquitto")
-	dir := t.TempDir()
-	port := FreePort(t)
-	conf := filepath.Join(dir, "mosquitto.conf")
-	// user root: as root mosquitto otherwise drops to the mosquitto user, which
-	// cannot read a config in a root-owned temp dir. Nagle off: 40 ms per message otherwise.
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\npersistence false\n", port)
-	if os.Geteuid() == 0 {
-		body += "user root\n"
-	}
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", conf)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	m := &Mosquitto{URL: fmt.Sprintf("tcp://127.0.0.1:%d", port), Port: port, cmd: cmd, done: make(chan struct{})}
-	var log strings.Builder
-	logDone := make(chan struct{})
-	go func() {
-		defer close(logDone)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-		}
-	}()
-	go func() { <-logDone; cmd.Wait(); close(m.done) }()
-	t.Cleanup(m.Stop)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return m
-		}
-		select {
-		case <-m.done:
-			t.Fatalf("mosquitto exited: %s", log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto not listening on %d after 10 s", port)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return StartMosquittoWith(t, MosquittoConfig{})
 }
 
-// Stop stops the broker and waits for it.
+// Stop kills the broker (SIGKILL: an outage, not a shutdown) and waits for it.
+// Calling it on a stopped broker does nothing.
 func (m *Mosquitto) Stop() {
+	m.mu.Lock()
+	cmd, done := m.cmd, m.done
+	m.mu.Unlock()
+	if cmd == nil {
+		return
+	}
 	select {
-	case <-m.done:
+	case <-done:
 		return
 	default:
 	}
-	m.cmd.Process.Kill()
-	<-m.done
+	cmd.Process.Kill()
+	<-done
 }

@@ -1,6 +1,6 @@
 // Command posctl is the field and support tool for posagent terminals.
 //
-//	posctl watch --mqtt URL [--tid TID] [--json] [--once] [--user U --password-file F]
+//	posctl watch --mqtt URL [--tid TID] [--json | --table] [--once] [--user U --password-file F]
 //	posctl decode track [--reveal] [--lrc] TRACK
 //	posctl decode tlv HEX
 //	posctl decode iso8583 [--spec unionpay] [--reveal] HEX
@@ -32,7 +32,7 @@ const usage = `usage: posctl <command> [flags]
 
 commands:
   watch   follow what central monitoring sees over MQTT
-          posctl watch --mqtt URL [--tid TID] [--json] [--once] [--user U --password-file F]
+          posctl watch --mqtt URL [--tid TID] [--json | --table] [--once] [--user U --password-file F]
   decode  decode what a device sent, card numbers masked
           posctl decode track [--reveal] [--lrc] TRACK
           posctl decode tlv HEX
@@ -42,6 +42,11 @@ commands:
   keys    inject the acquirer's terminal master key (read from stdin)
           posctl keys inject --state-dir DIR [--kcv HEX] [--replace] < TMK-HEX
           posctl keys show --state-dir DIR
+  hash-password  the installer password's hash for installer.password_hash
+          posctl hash-password < FILE-WITH-THE-DIGITS
+  ticket  sign an install ticket (or make the key pair) and print or publish it
+          posctl ticket --key PRIVFILE --tid TID --mid MID ... [--publish URL]
+          posctl ticket keygen --out PREFIX
 
 run "posctl <command> -h" for the flags of a command.
 `
@@ -66,10 +71,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return watch(ctx, args[1:], stdout, stderr)
 	case "decode":
 		return decode(args[1:], stdout, stderr)
+	case "ticket":
+		return ticketCmd(ctx, args[1:], stdout, stderr)
 	case "card":
 		return card(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return keys(args[1:], os.Stdin, stdout, stderr)
+	case "hash-password":
+		return hashPassword(args[1:], os.Stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -91,11 +100,12 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.TID, "tid", "", "watch one terminal (default: all)")
 	fs.BoolVar(&o.JSON, "json", false, "one JSON object per message: {topic, retained, payload}")
 	fs.BoolVar(&o.Once, "once", false, "print the retained snapshot and exit")
+	fs.BoolVar(&o.Table, "table", false, "the fleet table (TID, MID, step, state, online, age, last error), redrawn as it changes")
 	fs.StringVar(&o.Username, "user", "", "broker user name")
 	// A file, not a flag value: command lines show up in ps and shell history.
 	fs.StringVar(&passFile, "password-file", "", "file holding the broker password (first line)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: posctl watch --mqtt URL [--tid TID] [--json] [--once] [--user U --password-file F]")
+		fmt.Fprintln(fs.Output(), "usage: posctl watch --mqtt URL [--tid TID] [--json | --table] [--once] [--user U --password-file F]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -1,0 +1,67 @@
+package report
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// SendOptions is one publish by a central tool (posctl ticket), not by a
+// terminal: no Will, no outbox, a random client ID.
+type SendOptions struct {
+	URL, Username, Password   string
+	CAFile, CertFile, KeyFile string
+	Topic                     string
+	Retained                  bool
+	Payload                   []byte
+}
+
+// Send connects, publishes at QoS 1, waits for the PUBACK and disconnects.
+// A refused login wraps ErrLoginRefused. Note that MQTT 3.1.1 acknowledges a
+// publish the broker's ACL dropped: PUBACK means received, not delivered.
+func Send(ctx context.Context, o SendOptions) error {
+	u, err := url.Parse(o.URL)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("report: broker URL %q: want scheme://host:port", redact(o.URL))
+	}
+	if u.User != nil {
+		return errors.New("report: put credentials in the user name and password, not in the URL")
+	}
+	tlsCfg, err := tlsConfig(u.Scheme, Options{CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile})
+	if err != nil {
+		return err
+	}
+	var id [4]byte
+	_, _ = rand.Read(id[:])
+	co := mqtt.NewClientOptions().AddBroker(o.URL).SetClientID("posctl-send-" + hex.EncodeToString(id[:])).
+		SetUsername(o.Username).SetPassword(o.Password).SetCleanSession(true).SetConnectTimeout(10 * time.Second)
+	if tlsCfg != nil {
+		co.SetTLSConfig(tlsCfg)
+	}
+	c := mqtt.NewClient(co)
+	wait := func(tok mqtt.Token, what string) error {
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+			return fmt.Errorf("report: %s %s: %w", what, redact(o.URL), ctx.Err())
+		}
+		if err := tok.Error(); err != nil {
+			if errors.Is(err, errRefusedBadLogin) || errors.Is(err, errRefusedNotAuthorised) {
+				err = fmt.Errorf("%w: %w", ErrLoginRefused, err)
+			}
+			return fmt.Errorf("report: %s %s: %w", what, redact(o.URL), err)
+		}
+		return nil
+	}
+	if err := wait(c.Connect(), "connect"); err != nil {
+		return err
+	}
+	defer c.Disconnect(250)
+	return wait(c.Publish(o.Topic, 1, o.Retained, o.Payload), "publish to")
+}

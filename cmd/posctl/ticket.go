@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/posagent/posagent/agent/report"
+	"github.com/posagent/posagent/agent/ticket"
+	"github.com/posagent/posagent/provisioning"
+)
+
+const ticketUsage = `usage: posctl ticket keygen --out PREFIX
+       posctl ticket --key PRIVFILE --tid TID --mid MID --name NAME --legal-person NAME
+                     --account-hash HEX --account-salt HEX [--account-name NAME]
+                     [--card-type debit|credit] [--amount FEN] [--valid DURATION]
+                     [--publish URL [--user U --password-file F] [--ca F --tls-cert F --tls-key F]]`
+
+// ticketCmd runs `posctl ticket`: it signs an install ticket (agent/ticket)
+// with central's Ed25519 key and prints it, or publishes it retained on the
+// terminal's ticket topic. `posctl ticket keygen` makes the key pair.
+func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "keygen" {
+		return ticketKeygen(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("posctl ticket", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		keyFile, publish, user, passFile, ca, cert, key string
+		t                                               ticket.Ticket
+		cardType                                        string
+		valid                                           time.Duration
+	)
+	fs.StringVar(&keyFile, "key", "", "central's Ed25519 private key, PEM PKCS #8 (required)")
+	fs.StringVar(&t.TID, "tid", "", "terminal ID, field 41 (required)")
+	fs.StringVar(&t.MID, "mid", "", "merchant ID, field 42 (required)")
+	fs.StringVar(&t.MerchantName, "name", "", "merchant name (required)")
+	fs.StringVar(&t.LegalPerson, "legal-person", "", "merchant's legal person (required)")
+	fs.StringVar(&t.AccountName, "account-name", "", "name on the settlement account, when not the legal person")
+	// The hash and salt, never the account number: this command line is in
+	// shell history.
+	fs.StringVar(&t.AccountHash, "account-hash", "", "hex SHA-256(salt || settlement PAN digits) (required)")
+	fs.StringVar(&t.AccountSalt, "account-salt", "", "hex salt of the account hash (required)")
+	fs.StringVar(&cardType, "card-type", "debit", "settlement card type: debit or credit")
+	fs.Int64Var(&t.TestAmount, "amount", 1, "test sale amount in fen")
+	fs.DurationVar(&valid, "valid", 72*time.Hour, "validity from now")
+	fs.StringVar(&publish, "publish", "", "broker URL: publish the ticket retained on pos/v1/{tid}/ticket instead of printing it")
+	fs.StringVar(&user, "user", "", "broker user name")
+	fs.StringVar(&passFile, "password-file", "", "file holding the broker password (first line)")
+	fs.StringVar(&ca, "ca", "", "PEM CA bundle for a TLS broker URL")
+	fs.StringVar(&cert, "tls-cert", "", "client certificate (PEM) for a TLS broker")
+	fs.StringVar(&key, "tls-key", "", "client certificate key (PEM)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), ticketUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "posctl ticket: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	for _, f := range []struct{ name, v string }{
+		{"key", keyFile}, {"tid", t.TID}, {"mid", t.MID}, {"name", t.MerchantName},
+		{"legal-person", t.LegalPerson}, {"account-hash", t.AccountHash}, {"account-salt", t.AccountSalt},
+	} {
+		if f.v == "" {
+			fmt.Fprintf(stderr, "posctl ticket: --%s is required\n", f.name)
+			fs.Usage()
+			return 2
+		}
+	}
+	if valid <= 0 {
+		fmt.Fprintln(stderr, "posctl ticket: --valid must be positive")
+		return 2
+	}
+	t.CardType = provisioning.CardType(cardType)
+	pemKey, err := os.ReadFile(keyFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "posctl: key: %v\n", err)
+		return 1
+	}
+	priv, err := ticket.ParsePrivateKey(pemKey)
+	if err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	if t.Nonce, err = ticket.NewNonce(); err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	t.IssuedAt = time.Now()
+	t.ExpiresAt = t.IssuedAt.Add(valid)
+	payload, err := ticket.Sign(t, priv)
+	if err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 2 // the flags made a ticket the agent would refuse
+	}
+	if publish == "" {
+		fmt.Fprintln(stdout, string(payload))
+		return 0
+	}
+	o := report.SendOptions{URL: publish, Username: user, CAFile: ca, CertFile: cert, KeyFile: key,
+		Topic: report.TicketTopic(t.TID), Retained: true, Payload: payload}
+	if passFile != "" {
+		b, err := os.ReadFile(passFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "posctl: password file: %v\n", err)
+			return 1
+		}
+		o.Password, _, _ = strings.Cut(string(b), "\n")
+		o.Password = strings.TrimSuffix(o.Password, "\r")
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := report.Send(sctx, o); err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "published to %s (retained), expires %s\n", o.Topic, t.ExpiresAt.UTC().Truncate(time.Second).Format(time.RFC3339))
+	return 0
+}
+
+// ticketKeygen writes PREFIX.key (private, 0600) and PREFIX.pub (public, for
+// the agents' configuration). It refuses to overwrite a key.
+func ticketKeygen(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("posctl ticket keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "path prefix: writes PREFIX.key and PREFIX.pub (required)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *out == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: posctl ticket keygen --out PREFIX")
+		return 2
+	}
+	priv, pub, err := ticket.GenerateKey()
+	if err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	// O_EXCL: overwriting central's signing key would orphan every agent
+	// configured with its public half.
+	f, err := os.OpenFile(*out+".key", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	if _, err := f.Write(priv); err != nil {
+		f.Close()
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	if err := f.Close(); err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	if err := os.WriteFile(*out+".pub", pub, 0o644); err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "wrote %s.key (keep secret) and %s.pub (agents' ticket public key)\n", *out, *out)
+	return 0
+}
