@@ -15,11 +15,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/posagent/posagent/agent/command"
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/outbox"
 	"github.com/posagent/posagent/agent/report"
 	"github.com/posagent/posagent/agent/sim"
 	"github.com/posagent/posagent/agent/store"
+	"github.com/posagent/posagent/agent/ticket"
 	"github.com/posagent/posagent/agent/ui"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -92,7 +94,32 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 	}
 	screen := &ui.Terminal{Display: &ui.Console{W: o.Stdout, Cols: 32, Prefix: "screen| "}, Keypad: script}
 
+	// The MQTT reporter joins below once it exists; the flow holds a
+	// pointer to the list.
 	reporters := multiReporter{stepPrinter{w: o.Stdout}}
+	flow := &provisioning.Flow{
+		Terminal: term,
+		Rules:    provisioning.BindingRules{AcceptedBINs: cfg.Binding.AcceptedBINs},
+		Amount:   cfg.TestSale.Minor,
+		Version:  Version,
+		Params: sim.Params{Pauses: pauses, Merchant: provisioning.Merchant{
+			MID: cfg.Terminal.MID, Name: cfg.Merchant.Name, LegalPerson: cfg.Merchant.LegalPerson,
+			AccountName: cfg.Merchant.AccountName, AccountHash: cfg.Merchant.AccountHash,
+			AccountSalt: cfg.Merchant.AccountSalt, CardType: provisioning.CardType(cfg.Merchant.CardType),
+		}},
+		Card:     dev.card,
+		Host:     dev.host,
+		Printer:  dev.printer,
+		UI:       screen,
+		Reporter: sim.PausingReporter{Next: &reporters, Pauses: pauses},
+		Store:    store.File{Path: filepath.Join(cfg.StateDir, "state.json")},
+		Clock:    provisioning.SystemClock{},
+		Log:      log,
+	}
+	// Central's commands answer the same questions the installer does.
+	rem := &remote{flow: flow}
+	flow.UI = rem.prompter(screen)
+
 	var mq *report.Reporter
 	if cfg.MQTT.URL != "" {
 		// The reports wait here for the broker, across restarts and power cuts
@@ -108,15 +135,45 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 				log.Warn("mqtt outbox close", "err", err)
 			}
 		}()
+		// Each start gets a higher session number, so monitoring can tell a
+		// late Will of an earlier run from this run's birth.
+		session, err := report.NextSession(filepath.Join(cfg.StateDir, "mqtt-session"))
+		if err != nil {
+			return Result{}, fmt.Errorf("agent: %w", err)
+		}
 		mq, err = report.New(report.Options{
 			URL: cfg.MQTT.URL, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 			CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
 			TID: term.TID, MID: term.MID, Serial: term.Serial, Keepalive: cfg.MQTT.Keepalive, Logger: log,
-			Queue: ob,
+			Queue: ob, Session: session,
 		})
 		if err != nil {
 			return Result{}, err
 		}
+		// Subscriptions before Start, so the retained ticket and any queued
+		// command are delivered on the first connection.
+		if cfg.Ticket.PublicKeyFile != "" {
+			pub, err := ticket.LoadPublicKey(cfg.Ticket.PublicKeyFile)
+			if err != nil {
+				return Result{}, fmt.Errorf("agent: ticket.public_key_file: %w", err)
+			}
+			src := &ticket.Source{
+				Verifier: &ticket.Verifier{Key: pub, TID: term.TID, StatePath: filepath.Join(cfg.StateDir, "ticket-state.json")},
+				Reporter: &reporters, UI: screen, Log: log,
+			}
+			if err := src.Listen(mq); err != nil {
+				return Result{}, fmt.Errorf("agent: ticket: %w", err)
+			}
+			flow.Params = src
+		}
+		cmds := &command.Server{TID: term.TID, Handler: rem, Transport: mq, Log: log}
+		if err := cmds.Listen(); err != nil {
+			return Result{}, fmt.Errorf("agent: commands: %w", err)
+		}
+		cctx, stopCmds := context.WithCancel(ctx)
+		cmdsDone := make(chan struct{})
+		go func() { defer close(cmdsDone); cmds.Run(cctx) }()
+		defer func() { stopCmds(); <-cmdsDone }()
 		if err := mq.Start(ctx); err != nil {
 			return Result{}, err
 		}
@@ -132,28 +189,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 		reporters = append(reporters, mq)
 	}
 
-	flow := &provisioning.Flow{
-		Terminal: term,
-		Rules:    provisioning.BindingRules{AcceptedBINs: cfg.Binding.AcceptedBINs},
-		Amount:   cfg.TestSale.Minor,
-		Version:  Version,
-		Params: sim.Params{Pauses: pauses, Merchant: provisioning.Merchant{
-			MID: cfg.Terminal.MID, Name: cfg.Merchant.Name, LegalPerson: cfg.Merchant.LegalPerson,
-			AccountName: cfg.Merchant.AccountName, AccountHash: cfg.Merchant.AccountHash,
-			AccountSalt: cfg.Merchant.AccountSalt, CardType: provisioning.CardType(cfg.Merchant.CardType),
-		}},
-		Card:     dev.card,
-		Host:     dev.host,
-		Printer:  dev.printer,
-		UI:       screen,
-		Reporter: sim.PausingReporter{Next: reporters, Pauses: pauses},
-		Store:    store.File{Path: filepath.Join(cfg.StateDir, "state.json")},
-		Clock:    provisioning.SystemClock{},
-		Log:      log,
-	}
 	var cp provisioning.Checkpoint
 	if useInstaller(cfg, o) {
-		cp, err = runInstaller(ctx, cfg, o, flow, o.Stdout, log)
+		cp, err = runInstaller(ctx, cfg, o, flow, rem.prompter, o.Stdout, log)
 	} else {
 		cp, err = flow.Run(ctx)
 	}
@@ -178,8 +216,8 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 
 type multiReporter []provisioning.Reporter
 
-func (m multiReporter) Report(ctx context.Context, s provisioning.Status) {
-	for _, r := range m {
+func (m *multiReporter) Report(ctx context.Context, s provisioning.Status) {
+	for _, r := range *m {
 		r.Report(ctx, s)
 	}
 }

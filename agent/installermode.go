@@ -93,8 +93,9 @@ func openKeys(cfg *config.Config, o Options, log *slog.Logger) (*keySource, erro
 
 // runInstaller runs the flow behind the installer's menu. flow is the flow
 // the agent built; the installer supplies the confirmed MID/TID and the
-// prompter of each run.
-func runInstaller(ctx context.Context, cfg *config.Config, o Options, flow *provisioning.Flow, stdout io.Writer, log *slog.Logger) (provisioning.Checkpoint, error) {
+// prompter of each run, which wrapUI wraps (central's remote answers).
+func runInstaller(ctx context.Context, cfg *config.Config, o Options, flow *provisioning.Flow,
+	wrapUI func(provisioning.Prompter) provisioning.Prompter, stdout io.Writer, log *slog.Logger) (provisioning.Checkpoint, error) {
 	ks, err := openKeys(cfg, o, log)
 	if err != nil {
 		return provisioning.Checkpoint{}, err
@@ -128,7 +129,7 @@ func runInstaller(ctx context.Context, cfg *config.Config, o Options, flow *prov
 		Log:       log,
 		Flow: func(ctx context.Context, id installer.Identity, p provisioning.Prompter) error {
 			f := *flow
-			f.Terminal.MID, f.Terminal.TID, f.UI = id.MID, id.TID, p
+			f.Terminal.MID, f.Terminal.TID, f.UI = id.MID, id.TID, wrapUI(p)
 			cp, err := f.Run(ctx)
 			last = cp
 			return err

@@ -305,6 +305,30 @@ func (f *Flow) handler(s Step) func(context.Context, *Checkpoint) error {
 	}
 }
 
+// StatusOf is the status report of a saved checkpoint, for a report made on
+// request rather than at a transition (central's "report now"): a stopped
+// install reports its failure, a live one live, any other the step it is in
+// as running.
+func (f *Flow) StatusOf(cp Checkpoint) Status {
+	s := Status{
+		TID: f.Terminal.TID, MID: f.Terminal.MID, Serial: f.Terminal.Serial, Version: f.Version,
+		Step: cp.Step, State: StateRunning, Attempt: cp.Attempt, Boot: cp.Boot,
+		SignOn: cp.SignOn, Sale: cp.Sale, Void: cp.Void, Time: f.Clock.Now().UTC(),
+		Message: "status on request: at " + string(cp.Step),
+	}
+	if cp.Card != nil {
+		s.Card = cp.Card.Masked
+	}
+	switch {
+	case cp.Step == StepNeedsAttention && cp.Failure != nil:
+		s.Step, s.State, s.Error = cp.Failure.Step, StateFailed, cp.Failure
+		s.Message = "status on request: " + cp.Failure.Code + ": " + cp.Failure.Message
+	case cp.Step == StepLive:
+		s.State, s.Message = StateLive, "status on request: terminal is live"
+	}
+	return s
+}
+
 // fail moves the flow to needs-attention, persisting why.
 func (f *Flow) fail(ctx context.Context, cp *Checkpoint, err error) {
 	fl := &Failure{Step: cp.Step, Actions: []string{"retry", "abort"}}

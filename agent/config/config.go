@@ -52,6 +52,7 @@ type Config struct {
 	// validated; ValidateForRun requires it.
 	StateDir  string    `yaml:"state_dir"`
 	Installer Installer `yaml:"installer"`
+	Ticket    Ticket    `yaml:"ticket"`
 	TestSale  TestSale  `yaml:"test_sale"`
 	Binding   Binding   `yaml:"binding"`
 	Sim       Sim       `yaml:"sim"`
@@ -160,6 +161,15 @@ type KeypadMatrix struct {
 	Cols        []string `yaml:"cols"`
 	Keys        []string `yaml:"keys"`
 	Orientation string   `yaml:"orientation"` // "rows" (default: rows driven, columns read) or "cols"
+}
+
+// Ticket is central's signed install ticket (agent/ticket, docs/mqtt.md).
+type Ticket struct {
+	// PublicKeyFile is central's Ed25519 public key (PEM, as `posctl ticket
+	// keygen` writes it). When set, the parameters step waits for a ticket
+	// signed with it on pos/v1/{tid}/ticket and takes the merchant record
+	// from it; the merchant section may then be left out.
+	PublicKeyFile string `yaml:"public_key_file"`
 }
 
 // Installer configures the installer's menu at the terminal.
@@ -478,6 +488,15 @@ func (c *Config) ValidateForRun() error {
 // TestSale.Amount. The MQTT certificate and key files must be readable now,
 // so a missing file stops the daemon at start rather than at the first report.
 func (c *Config) Validate() error {
+	// With install tickets the merchant record comes from central, signed;
+	// a merchant section is then optional, and checked only when given.
+	merchantOptional := c.Ticket.PublicKeyFile != "" && c.Merchant == (Merchant{})
+	skipMerchant := func(msg string) string {
+		if merchantOptional {
+			return ""
+		}
+		return msg
+	}
 	checks := []struct {
 		key string
 		msg string // empty when fine
@@ -485,12 +504,12 @@ func (c *Config) Validate() error {
 		{"terminal.mid", digits(c.Terminal.MID, 15)},
 		{"terminal.tid", digits(c.Terminal.TID, 8)},
 		{"terminal.serial", serial(c.Terminal.Serial)},
-		{"merchant.name", text(c.Merchant.Name, true)},
-		{"merchant.legal_person", text(c.Merchant.LegalPerson, true)},
+		{"merchant.name", skipMerchant(text(c.Merchant.Name, true))},
+		{"merchant.legal_person", skipMerchant(text(c.Merchant.LegalPerson, true))},
 		{"merchant.account_name", text(c.Merchant.AccountName, false)},
-		{"merchant.account_hash", lowerHex(c.Merchant.AccountHash, 64, 64)},
-		{"merchant.account_salt", lowerHex(c.Merchant.AccountSalt, 32, 128)},
-		{"merchant.card_type", oneOf(c.Merchant.CardType, "debit", "credit")},
+		{"merchant.account_hash", skipMerchant(lowerHex(c.Merchant.AccountHash, 64, 64))},
+		{"merchant.account_salt", skipMerchant(lowerHex(c.Merchant.AccountSalt, 32, 128))},
+		{"merchant.card_type", skipMerchant(oneOf(c.Merchant.CardType, "debit", "credit"))},
 		{"host.address", hostAddress(c.Host.Address)},
 		{"host.tpdu", hexDigits(c.Host.TPDU, 10)},
 		{"host.header", hexDigits(c.Host.Header, 12)},
@@ -505,6 +524,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.MQTT.validate(); err != nil {
 		return err
+	}
+	if f := c.Ticket.PublicKeyFile; f != "" {
+		if c.MQTT.URL == "" {
+			return &Error{Key: "ticket.public_key_file", Msg: "set but mqtt.url is empty: tickets arrive over MQTT"}
+		}
+		if msg := readable(f); msg != "" {
+			return &Error{Key: "ticket.public_key_file", Msg: msg}
+		}
 	}
 	if err := c.Installer.validate(c.Devices.Keypad != SimDevice); err != nil {
 		return err

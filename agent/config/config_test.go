@@ -259,6 +259,29 @@ func TestHardwareDevices(t *testing.T) {
 	}
 }
 
+// TestTicketMakesMerchantOptional: with install tickets the merchant record
+// comes from central, so the merchant section may be left out; when given,
+// it is still checked.
+func TestTicketMakesMerchantOptional(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "central.pub")
+	if err := os.WriteFile(key, []byte("-----BEGIN PUBLIC KEY-----\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	with := edit(t, readExample(t), "mqtt.url", "tcp://127.0.0.1:1883", "ticket.public_key_file", key, "merchant", "<absent>")
+	if _, err := Parse([]byte(with)); err != nil {
+		t.Errorf("ticket, no merchant section: %v", err)
+	}
+	without := edit(t, readExample(t), "merchant", "<absent>")
+	var ce *Error
+	if _, err := Parse([]byte(without)); !errors.As(err, &ce) || ce.Key != "merchant.name" {
+		t.Errorf("no ticket, no merchant section: %v", err)
+	}
+	half := edit(t, readExample(t), "mqtt.url", "tcp://127.0.0.1:1883", "ticket.public_key_file", key, "merchant.card_type", "gold")
+	if _, err := Parse([]byte(half)); !errors.As(err, &ce) || ce.Key != "merchant.card_type" {
+		t.Errorf("ticket, bad merchant section: %v", err)
+	}
+}
+
 func TestScalarsKeepTheirText(t *testing.T) {
 	// Unquoted, YAML would resolve these to numbers (and 00000001 to octal);
 	// the config keeps the text as written.
@@ -394,6 +417,8 @@ func TestInvalid(t *testing.T) {
 		{"lockout short", "installer.lockout", []string{"installer.lockout", "10s"}},
 		{"idle short", "installer.idle_timeout", []string{"installer.idle_timeout", "1s"}},
 		{"function key", "installer.function_key", []string{"installer.function_key", "F5"}},
+		{"ticket key without mqtt", "ticket.public_key_file", []string{"mqtt.url", `""`, "mqtt.username", `""`, "mqtt.password", `""`, "ticket.public_key_file", pem}},
+		{"ticket key missing", "ticket.public_key_file", []string{"mqtt.url", "tcp://127.0.0.1:1883", "ticket.public_key_file", missing}},
 		{"bank without name", "installer.banks[1]", []string{"installer.banks", `["62=UnionPay", "622202="]`}},
 		{"bank BIN letters", "installer.banks[0]", []string{"installer.banks", `["62x=Bank"]`}},
 		{"screen", "devices.screen", []string{"devices.screen", "tty"}},

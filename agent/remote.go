@@ -1,0 +1,145 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/posagent/posagent/agent/command"
+	"github.com/posagent/posagent/provisioning"
+)
+
+// remote carries central's commands (agent/command) into the install: it is
+// the command.Handler, and it wraps the flow's Prompter so that a retry
+// command can answer the needs-attention question the installer has not
+// answered yet. Commands act only where an installer at the keypad could:
+// central cannot make the flow skip or redo what the checkpoint says is done.
+type remote struct {
+	flow *provisioning.Flow // Store, Reporter and identity; read-only here
+
+	mu     sync.Mutex
+	answer chan string // non-nil while a question offering "retry" is open
+}
+
+var _ command.Handler = (*remote)(nil)
+
+// prompter wraps next so that open "retry" questions can be answered remotely.
+func (r *remote) prompter(next provisioning.Prompter) provisioning.Prompter {
+	return &remotePrompter{next: next, r: r}
+}
+
+// checkpoint is the flow's saved state.
+func (r *remote) checkpoint() (provisioning.Checkpoint, error) {
+	b, err := r.flow.Store.Load()
+	if err != nil {
+		return provisioning.Checkpoint{}, err
+	}
+	return provisioning.Decode(b)
+}
+
+// RetryStep answers "retry" for the failed step, when the install is stopped
+// at that step's failure and waiting for an answer.
+func (r *remote) RetryStep(ctx context.Context, step provisioning.Step) error {
+	cp, err := r.checkpoint()
+	if err != nil {
+		return fmt.Errorf("reading the checkpoint: %w", err)
+	}
+	if cp.Step != provisioning.StepNeedsAttention || cp.Failure == nil {
+		return notNow("the install is at %s, not stopped at a failure", cp.Step)
+	}
+	if cp.Failure.Step != step {
+		return notNow("the failed step is %s, not %s", cp.Failure.Step, step)
+	}
+	r.mu.Lock()
+	ch := r.answer
+	r.mu.Unlock()
+	if ch == nil {
+		return notNow("no question is open at %s (the agent is restarting or busy)", cp.Failure.Step)
+	}
+	// The question may be a moment from waiting (it registers before it
+	// listens), or answered at the keypad meanwhile: wait briefly, not forever.
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case ch <- "retry":
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return notNow("the question at %s was answered meanwhile", cp.Failure.Step)
+	}
+}
+
+// RerunTestSale retries the test sale when it is the step that failed. A
+// live terminal's test sale stays done: running another sale is a payment,
+// and belongs to the terminal's sale menu, not to provisioning.
+func (r *remote) RerunTestSale(ctx context.Context) error {
+	return r.RetryStep(ctx, provisioning.StepTestSale)
+}
+
+// ReportNow reports the saved checkpoint again.
+func (r *remote) ReportNow(ctx context.Context) error {
+	cp, err := r.checkpoint()
+	if errors.Is(err, provisioning.ErrNoState) {
+		return notNow("the install has not started")
+	}
+	if err != nil {
+		return fmt.Errorf("reading the checkpoint: %w", err)
+	}
+	r.flow.Reporter.Report(ctx, r.flow.StatusOf(cp))
+	return nil
+}
+
+// notNow is a refusal central may read: it names steps, never card data.
+func notNow(format string, args ...any) error {
+	return &command.Error{Code: command.CodeFailed, Message: "not now: " + fmt.Sprintf(format, args...)}
+}
+
+type remotePrompter struct {
+	next provisioning.Prompter
+	r    *remote
+}
+
+func (p *remotePrompter) Show(ctx context.Context, s provisioning.Screen) error {
+	return p.next.Show(ctx, s)
+}
+
+// Ask asks the installer; a question offering "retry" may also be answered
+// by central, whichever comes first. The keypad's wait is cancelled then, so
+// no key is consumed for a question already answered.
+func (p *remotePrompter) Ask(ctx context.Context, s provisioning.Screen, options ...provisioning.Option) (string, error) {
+	if !slices.ContainsFunc(options, func(o provisioning.Option) bool { return o.ID == "retry" }) {
+		return p.next.Ask(ctx, s, options...)
+	}
+	ch := make(chan string) // unbuffered: RetryStep succeeds only if we take it
+	p.r.mu.Lock()
+	p.r.answer = ch
+	p.r.mu.Unlock()
+	defer func() {
+		p.r.mu.Lock()
+		p.r.answer = nil
+		p.r.mu.Unlock()
+	}()
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		id  string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		id, err := p.next.Ask(actx, s, options...)
+		done <- result{id, err}
+	}()
+	select {
+	case res := <-done:
+		return res.id, res.err
+	case id := <-ch:
+		cancel()
+		<-done
+		return id, nil
+	}
+}

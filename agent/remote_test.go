@@ -1,0 +1,93 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/posagent/posagent/agent/command"
+	"github.com/posagent/posagent/provisioning"
+	"github.com/posagent/posagent/provisioning/provisioningtest"
+)
+
+type statusLog []provisioning.Status
+
+func (l *statusLog) Report(_ context.Context, s provisioning.Status) { *l = append(*l, s) }
+
+// blockingPrompter waits for ctx, as a keypad nobody touches.
+type blockingPrompter struct{ asked chan struct{} }
+
+func (blockingPrompter) Show(context.Context, provisioning.Screen) error { return nil }
+func (b blockingPrompter) Ask(ctx context.Context, _ provisioning.Screen, _ ...provisioning.Option) (string, error) {
+	close(b.asked)
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+func saved(t *testing.T, st *provisioningtest.Store, cp provisioning.Checkpoint) {
+	t.Helper()
+	cp.Schema = provisioning.SchemaVersion
+	b, err := cp.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Save(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRemote(t *testing.T) {
+	st := &provisioningtest.Store{}
+	var reports statusLog
+	flow := &provisioning.Flow{Terminal: provisioning.Terminal{TID: "10000001"}, Store: st, Reporter: &reports, Clock: provisioning.SystemClock{}}
+	r := &remote{flow: flow}
+	ctx := context.Background()
+
+	var ce *command.Error
+	if err := r.ReportNow(ctx); !errors.As(err, &ce) {
+		t.Fatalf("report before any checkpoint: %v", err)
+	}
+	saved(t, st, provisioning.Checkpoint{Step: provisioning.StepNeedsAttention,
+		Failure: &provisioning.Failure{Step: provisioning.StepTestSale, Code: "E_HOST", Message: "host down"}})
+	if err := r.ReportNow(ctx); err != nil || len(reports) != 1 {
+		t.Fatalf("ReportNow: %v, %d reports", err, len(reports))
+	}
+	if s := reports[0]; s.Step != provisioning.StepTestSale || s.State != provisioning.StateFailed || s.Error.Code != "E_HOST" {
+		t.Errorf("reported %+v", s)
+	}
+
+	// No question open yet: refused, not queued for later.
+	if err := r.RerunTestSale(ctx); !errors.As(err, &ce) {
+		t.Fatalf("rerun with no question open: %v", err)
+	}
+	asked := make(chan struct{})
+	p := r.prompter(blockingPrompter{asked: asked})
+	answer := make(chan string, 1)
+	go func() {
+		id, _ := p.Ask(ctx, provisioning.Screen{}, provisioning.Option{ID: "retry"}, provisioning.Option{ID: "abort"})
+		answer <- id
+	}()
+	<-asked
+	if err := r.RetryStep(ctx, provisioning.StepBindCard); !errors.As(err, &ce) {
+		t.Fatalf("retry of another step: %v", err)
+	}
+	if err := r.RerunTestSale(ctx); err != nil {
+		t.Fatalf("rerun at the test sale's failure: %v", err)
+	}
+	select {
+	case id := <-answer:
+		if id != "retry" {
+			t.Errorf("answered %q", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the question was never answered")
+	}
+	// A question without retry is the keypad's alone.
+	plain := r.prompter(blockingPrompter{asked: make(chan struct{})})
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := plain.Ask(cctx, provisioning.Screen{}, provisioning.Option{ID: "confirm"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("confirm question: %v", err)
+	}
+}

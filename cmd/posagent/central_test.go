@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/posagent/posagent/agent/report"
+	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/ticket"
+	"github.com/posagent/posagent/provisioning"
+)
+
+// These tests run `posagent run` against a real mosquitto as central
+// monitoring sees it: the install ticket central signs, and the commands it
+// sends. mosquitto_pub and mosquitto_sub stand in for central.
+
+const demoTID = "10000001"
+
+// runConfig writes the example config with state in dir, reporting to url,
+// and the replacements of example lines given.
+func runConfig(t *testing.T, dir, url string, edits ...[2]string) string {
+	t.Helper()
+	example, err := os.ReadFile(filepath.Join("..", "..", "testdata", "posagent.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(example)
+	for _, kv := range append([][2]string{
+		{"state_dir: /var/lib/posagent", "state_dir: " + filepath.Join(dir, "state")},
+		{"  url: \"\"    ", "  url: \"" + url + "\"    "},
+	}, edits...) {
+		if !strings.Contains(cfg, kv[0]) {
+			t.Fatalf("example config has no %q", kv[0])
+		}
+		cfg = strings.Replace(cfg, kv[0], kv[1], 1)
+	}
+	path := filepath.Join(dir, "posagent.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// publish sends one message as central would.
+func publish(t *testing.T, m *testbench.Mosquitto, topic string, retained bool, payload []byte) {
+	t.Helper()
+	args := []string{"-h", "127.0.0.1", "-p", fmt.Sprint(m.Port), "-q", "1", "-t", topic, "-s"}
+	if retained {
+		args = append(args, "-r")
+	}
+	cmd := exec.Command(testbench.Need(t, "mosquitto_pub"), args...)
+	cmd.Stdin = strings.NewReader(string(payload))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub: %v: %s", err, out)
+	}
+}
+
+// subscribe collects every message on topic from now on.
+func subscribe(t *testing.T, m *testbench.Mosquitto, topic string) *testbench.Buffer {
+	t.Helper()
+	var out testbench.Buffer
+	cmd := exec.Command(testbench.Need(t, "mosquitto_sub"), "-h", "127.0.0.1", "-p", fmt.Sprint(m.Port), "-q", "1", "-t", topic, "-v")
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return &out
+}
+
+// waitFor polls what the process or subscriber wrote until it holds want.
+func waitFor(t *testing.T, what string, b *testbench.Buffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(b.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never showed %q:\n%s", what, want, b.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func signedTicket(t *testing.T, priv []byte, edit func(*ticket.Ticket)) []byte {
+	t.Helper()
+	key, err := ticket.ParsePrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce, err := ticket.NewNonce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tk := ticket.Ticket{
+		TID: demoTID, MID: "898310048990001", MerchantName: "上海示例便利店", LegalPerson: "ZHANG SAN",
+		AccountHash: "8120485adfe7b441934f50373d6b14c3534be8d67e0a9ba50c78e41227df9e62",
+		AccountSalt: "b1319be83fc55dc1f5f2e956433da823", CardType: provisioning.Debit, TestAmount: 1,
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour), Nonce: nonce,
+	}
+	if edit != nil {
+		edit(&tk)
+	}
+	b, err := ticket.Sign(tk, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRunWaitsForSignedTicket: with central's public key configured, the
+// parameters step waits for a ticket; a forged one (signed by another key)
+// is refused and reported on MQTT, and the genuine one lets the install go on.
+func TestRunWaitsForSignedTicket(t *testing.T) {
+	m := testbench.StartMosquitto(t)
+	dir := t.TempDir()
+	priv, pub, err := ticket.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger, _, err := ticket.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPath := filepath.Join(dir, "central.pub")
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := runConfig(t, dir, m.URL, [2]string{`  public_key_file: ""`, `  public_key_file: "` + pubPath + `"`})
+	status := subscribe(t, m, report.StatusTopic(demoTID))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfg)
+	var stdout, stderr testbench.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "agent", &stdout, "step| parameters      running")
+
+	publish(t, m, report.TicketTopic(demoTID), true, signedTicket(t, forger, nil))
+	waitFor(t, "status topic", status, "E_TICKET_BAD_SIGNATURE")
+	if strings.Contains(stdout.String(), "step| parameters      done") {
+		t.Fatal("a forged ticket was accepted")
+	}
+
+	publish(t, m, report.TicketTopic(demoTID), true, signedTicket(t, priv, nil))
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "step| live            live") {
+		t.Errorf("never went live:\n%s", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "install ticket accepted") {
+		t.Errorf("no acceptance logged:\n%s", stderr.String())
+	}
+}
+
+// TestRemoteRetry: the install stops at a rejected card with nobody at the
+// keypad; central's retry-step command answers the question, the next card
+// is read, and the reply says ok. A command for a step that has not failed
+// is refused with a reason.
+func TestRemoteRetry(t *testing.T) {
+	m := testbench.StartMosquitto(t)
+	dir := t.TempDir()
+	cfg := runConfig(t, dir, m.URL,
+		[2]string{"  keypad: sim ", "  keypad: tty "},
+		[2]string{"  cards: []", "  cards: [foreign, debit]"})
+	replies := subscribe(t, m, report.ReplyTopic(demoTID))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfg)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr testbench.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// F1, the password, "1" install, keep MID and TID, save.
+	io.WriteString(stdin, "f2468\r1\r\r\r")
+	waitFor(t, "agent", &stdout, "error=E_NOT_UNIONPAY")
+
+	send := func(id, body string) {
+		publish(t, m, report.CommandTopic(demoTID), false, []byte(`{"id":"`+id+`",`+body+`}`))
+	}
+	send("c1", `"name":"retry-step","args":{"step":"test-sale"}`)
+	waitFor(t, "replies", replies, `"id":"c1"`)
+	send("c2", `"name":"retry-step","args":{"step":"bind-card"}`)
+	waitFor(t, "replies", replies, `"id":"c2"`)
+	// The debit card is read now; the installer confirms it.
+	waitFor(t, "agent", &stdout, "CONFIRM CARD")
+	io.WriteString(stdin, "\r")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "step| live            live") {
+		t.Errorf("never went live:\n%s", stdout.String())
+	}
+	var got = map[string]struct {
+		OK    bool `json:"ok"`
+		Error *struct{ Code, Message string }
+	}{}
+	for _, line := range strings.Split(strings.TrimSpace(replies.String()), "\n") {
+		_, payload, _ := strings.Cut(line, " ")
+		var r struct {
+			ID    string `json:"id"`
+			OK    bool   `json:"ok"`
+			Error *struct{ Code, Message string }
+		}
+		if err := json.Unmarshal([]byte(payload), &r); err != nil {
+			t.Fatalf("reply %q: %v", line, err)
+		}
+		got[r.ID] = struct {
+			OK    bool `json:"ok"`
+			Error *struct{ Code, Message string }
+		}{r.OK, r.Error}
+	}
+	if r := got["c1"]; r.OK || r.Error == nil || !strings.Contains(r.Error.Message, "bind-card") {
+		t.Errorf("retry of a step that did not fail: %+v", r.Error)
+	}
+	if r := got["c2"]; !r.OK {
+		t.Errorf("retry of the failed step: %+v", r)
+	}
+}
