@@ -92,6 +92,8 @@ type subscriber struct {
 	mu      sync.Mutex
 	// all keeps every payload, for the PAN check.
 	all [][]byte
+	// patience, when set, replaces wait in until.
+	patience time.Duration
 }
 
 var subscribers atomic.Int64
@@ -130,7 +132,11 @@ func (s *subscriber) until(t *testing.T, what string, pred func(msg) bool) msg {
 			return m
 		}
 	}
-	timeout := time.NewTimer(wait)
+	d := wait
+	if s.patience > 0 {
+		d = s.patience
+	}
+	timeout := time.NewTimer(d)
 	defer timeout.Stop()
 	for {
 		select {
@@ -225,6 +231,15 @@ func collectEvents(t *testing.T, s *subscriber, want []uint64) []Message {
 		}
 	}
 	return got
+}
+
+// collectEventsWithin is collectEvents allowing d for each event, for
+// deliveries that wait on a reconnect backoff.
+func collectEventsWithin(t *testing.T, s *subscriber, want []uint64, d time.Duration) []Message {
+	t.Helper()
+	s.patience = d
+	defer func() { s.patience = 0 }()
+	return collectEvents(t, s, want)
 }
 
 func seqs(ms []Message) []uint64 {
@@ -447,65 +462,14 @@ func TestCloseLeavesRetainedOffline(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP to the broker until cut, so a test can make the
-// reporter's connection vanish without an MQTT DISCONNECT, as a power cut or a
-// lost 4G link would.
-type proxy struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *proxy) url() string { return "tcp://" + p.l.Addr().String() }
-
-// cut closes the listener (no reconnect gets through) and every connection.
-func (p *proxy) cut() {
-	p.l.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
 func TestWillOnConnectionLoss(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
-	px := startProxy(t, b.Addr())
+	px := startGate(t, b.Addr()) // cut below without an MQTT DISCONNECT, as a power cut or a lost 4G link
 	s := subscribe(t, b.URL(), StateTopic(tid))
-	newReporter(t, px.url(), nil)
+	newReporter(t, px.url("tcp"), nil)
 	s.until(t, "online", isState(Online))
 
-	px.cut()
+	px.set(false)
 	off := s.until(t, "offline from the Will", isState(Offline))
 	if p := presence(t, off); p.Reason != ReasonConnectionLost || p.TID != tid || p.Serial != serial {
 		t.Errorf("Will = %+v, want offline/connection-lost with identity", p)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/report"
+	"github.com/posagent/posagent/agent/rig"
 	"github.com/posagent/posagent/agent/testbench"
 	"github.com/posagent/posagent/agent/ticket"
 	"github.com/posagent/posagent/provisioning"
@@ -28,22 +29,12 @@ const demoTID = "10000001"
 // and the replacements of example lines given.
 func runConfig(t *testing.T, dir, url string, edits ...[2]string) string {
 	t.Helper()
-	example, err := os.ReadFile(filepath.Join("..", "..", "testdata", "posagent.example.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := string(example)
-	for _, kv := range append([][2]string{
+	path := filepath.Join(dir, "posagent.yaml")
+	err := rig.WriteConfig(filepath.Join("..", "..", "testdata", "posagent.example.yaml"), path, append([][2]string{
 		{"state_dir: /var/lib/posagent", "state_dir: " + filepath.Join(dir, "state")},
 		{"  url: \"\"    ", "  url: \"" + url + "\"    "},
-	}, edits...) {
-		if !strings.Contains(cfg, kv[0]) {
-			t.Fatalf("example config has no %q", kv[0])
-		}
-		cfg = strings.Replace(cfg, kv[0], kv[1], 1)
-	}
-	path := filepath.Join(dir, "posagent.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	}, edits...))
+	if err != nil {
 		t.Fatal(err)
 	}
 	return path

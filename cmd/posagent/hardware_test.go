@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,174 +15,49 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent"
-	"github.com/posagent/posagent/agent/acquirer"
-	"github.com/posagent/posagent/agent/cardsim"
 	"github.com/posagent/posagent/agent/devsim"
 	"github.com/posagent/posagent/agent/hostsim"
+	"github.com/posagent/posagent/agent/rig"
 	"github.com/posagent/posagent/agent/testbench"
-	"github.com/posagent/posagent/drivers/cardreader"
-	"github.com/posagent/posagent/drivers/cardreader/pcsc"
 	"github.com/posagent/posagent/drivers/magstripe"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
 
-// hardwareRig is a terminal's real device stack, each behind the interface
-// the terminal reaches it through: a virtual chip card in vpcd's first slot
-// read through pcscd and ebfe/scard, an ESC/POS printer emulator behind a
-// pty opened with tarm/serial, and the acquirer host simulator over TCP.
-type hardwareRig struct {
-	dir, state string
-	host       *hostsim.Server
-	hostAddr   string
-	ledger     string
-	printer    *devsim.Printer
-	config     string
-	stopCard   func()
-}
+// The hardware tests run posagent on a terminal's real device stack, each
+// device behind the interface the terminal reaches it through (agent/rig): a
+// virtual chip card in vpcd's first slot read through pcscd and ebfe/scard,
+// an ESC/POS printer emulator behind a pty opened with tarm/serial, and the
+// acquirer host simulator over TCP, with the TMK injected.
 
-const (
-	rigTMK   = "0123456789ABCDEFFEDCBA9876543210"
-	debitPAN = "6222021234567890128" // testdata/cards/debit.yaml
-)
-
-func newHardwareRig(t *testing.T, profile string) *hardwareRig {
+// newHardwareRig builds the rig, with a card of profile in the reader ("" for
+// an empty reader).
+func newHardwareRig(t *testing.T, profile string) *rig.Rig {
 	t.Helper()
 	testbench.NeedPCSC(t)
-	r := &hardwareRig{dir: t.TempDir()}
-	r.state = filepath.Join(r.dir, "state")
-
-	tmk, err := acquirer.ParseKey(rigTMK)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.ledger = filepath.Join(r.dir, "host-ledger.jsonl")
-	l, err := hostsim.OpenLedger(r.ledger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	// The host knows the issuer keys of the test cards, so it verifies the
-	// ARQC the real chip read produced for the sale.
-	cards, err := hostsim.LoadCards(filepath.Join("..", "..", "testdata", "cards"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.host, err = hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, Cards: cards, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := r.host.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.host.Close() })
-
-	r.printer, err = devsim.NewPrinter(filepath.Join(r.dir, "printer"), filepath.Join(r.dir, "slips"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.printer.Close() })
-
+	r := rig.New(t, rig.Options{})
 	if profile != "" {
-		r.plugCard(t, profile)
+		rig.PlugCard(t, profile)
 	}
-	r.hostAddr = addr.String()
-	r.writeConfig(t, r.hostAddr, nil)
 	return r
 }
 
-// plugCard inserts a virtual card of profile into vpcd's first slot until
-// the test ends.
-func (r *hardwareRig) plugCard(t *testing.T, profile string) {
-	t.Helper()
-	card, err := cardsim.Open(filepath.Join("..", "..", "testdata", "cards", profile+".yaml"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	plugged := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- cardsim.Plug(ctx, cardsim.VPCDAddr(0), card, func() { close(plugged) }) }()
-	r.stopCard = func() {
-		cancel()
-		<-done
-		// pcscd must have seen the card go before the PC/SC lock is let go,
-		// or the next test reads this card.
-		svc := pcsc.New()
-		defer svc.Close()
-		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer wcancel()
-		if err := cardreader.WaitPresent(wctx, svc, "Virtual PCD 00 00", false); err != nil {
-			t.Errorf("card never left the slot: %v", err)
-		}
-	}
-	t.Cleanup(r.stopCard)
-	select {
-	case <-plugged:
-	case err := <-done:
-		t.Fatalf("plug card into vpcd: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("vpcd never took the card")
-	}
-}
-
-// writeConfig writes the example config pointed at the rig's devices, with
-// extra replacements of example lines.
-func (r *hardwareRig) writeConfig(t *testing.T, hostAddr string, extra [][2]string) {
-	t.Helper()
-	example, err := os.ReadFile(filepath.Join("..", "..", "testdata", "posagent.example.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := string(example)
-	for _, kv := range append([][2]string{
-		{"  address: sim ", "  address: \"" + hostAddr + "\" "},
-		{"  card_reader: sim ", "  card_reader: pcsc "},
-		{`  pcsc_reader: ""`, `  pcsc_reader: "Virtual PCD 00 00"`},
-		{"  printer: sim ", "  printer: serial "},
-		{"    device: \"\"             # e.g. /dev/ttyS1", "    device: \"" + r.printer.Path() + "\" # e.g. /dev/ttyS1"},
-		{"state_dir: /var/lib/posagent", "state_dir: " + r.state},
-	}, extra...) {
-		if !strings.Contains(cfg, kv[0]) {
-			t.Fatalf("example config has no %q", kv[0])
-		}
-		cfg = strings.Replace(cfg, kv[0], kv[1], 1)
-	}
-	r.config = filepath.Join(r.dir, "posagent.yaml")
-	if err := os.WriteFile(r.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// inject stores the TMK the way the key-injection step does.
-func (r *hardwareRig) inject(t *testing.T) {
-	t.Helper()
-	if err := os.MkdirAll(r.state, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	tmk, _ := acquirer.ParseKey(rigTMK)
-	ks := &acquirer.FileKeyStore{Path: filepath.Join(r.state, agent.KeyFile)}
-	if err := ks.SaveKeys(acquirer.Keys{TMK: tmk}); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (r *hardwareRig) run(t *testing.T) (string, string, error) {
+func runAgent(t *testing.T, config string, extra ...string) (string, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "run", "--config", r.config)
+	cmd := exec.CommandContext(ctx, binary, append([]string{"run", "--config", config}, extra...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err
 }
 
+const debitPAN = rig.DebitPAN
+
 func TestRunOnRealDevices(t *testing.T) {
 	r := newHardwareRig(t, "debit")
-	r.inject(t)
-	stdout, stderr, err := r.run(t)
+	stdout, stderr, err := runAgent(t, r.Config)
 	if err != nil {
 		t.Fatalf("posagent run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
 	}
@@ -194,7 +68,7 @@ func TestRunOnRealDevices(t *testing.T) {
 	assertNoFullPAN(t, "stderr", stderr)
 
 	// The host saw a chip sale with the card's cryptogram, then its void.
-	entries, err := hostsim.ReadLedger(r.ledger)
+	entries, err := hostsim.ReadLedger(r.Ledger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +92,7 @@ func TestRunOnRealDevices(t *testing.T) {
 
 	// The test sale's slip came out of the serial printer: merchant and
 	// cardholder copies, card masked.
-	slips := r.printer.Slips()
+	slips := r.Printer.Slips()
 	if len(slips) != 2 {
 		t.Fatalf("printer got %d slips, want 2", len(slips))
 	}
@@ -230,7 +104,7 @@ func TestRunOnRealDevices(t *testing.T) {
 	}
 
 	// The checkpoint is live, and nothing secret is in the state dir.
-	raw, err := os.ReadFile(filepath.Join(r.state, "state.json"))
+	raw, err := os.ReadFile(filepath.Join(r.State, "state.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,17 +112,17 @@ func TestRunOnRealDevices(t *testing.T) {
 	if err := json.Unmarshal(raw, &cp); err != nil || cp.Step != string(provisioning.StepLive) {
 		t.Errorf("checkpoint step %q (%v), want live", cp.Step, err)
 	}
-	keys, err := os.ReadFile(filepath.Join(r.state, agent.KeyFile))
+	keys, err := os.ReadFile(filepath.Join(r.State, agent.KeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !json.Valid(keys) {
 		t.Errorf("key file is not JSON")
 	}
-	if fi, _ := os.Stat(filepath.Join(r.state, agent.KeyFile)); fi.Mode().Perm() != 0o600 {
+	if fi, _ := os.Stat(filepath.Join(r.State, agent.KeyFile)); fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
 	}
-	filepath.WalkDir(r.state, func(p string, d os.DirEntry, err error) error {
+	filepath.WalkDir(r.State, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			b, _ := os.ReadFile(p)
 			assertNoFullPAN(t, p, string(b))
@@ -259,7 +133,11 @@ func TestRunOnRealDevices(t *testing.T) {
 
 func TestRunWithoutInjectedTMK(t *testing.T) {
 	r := newHardwareRig(t, "debit")
-	stdout, stderr, err := r.run(t)
+	// As on a terminal fresh from the factory: no key injected yet.
+	if err := os.Remove(filepath.Join(r.State, agent.KeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := runAgent(t, r.Config)
 	var ee *exec.ExitError
 	if err == nil || !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("run without a TMK: %v, want exit 1\n%s", err, stderr)
@@ -270,7 +148,7 @@ func TestRunWithoutInjectedTMK(t *testing.T) {
 	if strings.Contains(stdout, "step|") {
 		t.Errorf("flow started without keys:\n%s", stdout)
 	}
-	if entries, _ := hostsim.ReadLedger(r.ledger); len(entries) != 0 {
+	if entries, _ := hostsim.ReadLedger(r.Ledger); len(entries) != 0 {
 		t.Errorf("host booked %d entries", len(entries))
 	}
 }
@@ -282,21 +160,22 @@ func TestRunWithoutInjectedTMK(t *testing.T) {
 // settlement cards are bound by chip.
 func TestRunSwipe(t *testing.T) {
 	r := newHardwareRig(t, "")
-	r.inject(t)
-	mag, err := devsim.NewMagReader(filepath.Join(r.dir, "magstripe"), magstripe.MagTek)
+	mag, err := devsim.NewMagReader(filepath.Join(r.Dir, "magstripe"), magstripe.MagTek)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mag.Close() })
-	r.writeConfig(t, r.hostAddr, [][2]string{
+	if err := rig.WriteConfig(r.Config, r.Config, [][2]string{
 		{"  magstripe: none ", "  magstripe: serial "},
 		{"  magstripe_line:          # serial only; same keys and defaults as printer_line\n    device: \"\"",
 			"  magstripe_line:\n    device: \"" + mag.Path() + "\""},
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// CANCEL answers the rejection: abort, so the run ends.
-	cmd := exec.CommandContext(ctx, binary, "run", "--config", r.config, "--keys", "CANCEL")
+	cmd := exec.CommandContext(ctx, binary, "run", "--config", r.Config, "--keys", "CANCEL")
 	var stdout, stderr testbench.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {

@@ -4,53 +4,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/posagent/posagent/agent/cardsim"
+	"github.com/posagent/posagent/agent/rig"
 	"github.com/posagent/posagent/agent/testbench"
-	"github.com/posagent/posagent/drivers/cardreader"
-	"github.com/posagent/posagent/drivers/cardreader/pcsc"
 )
-
-var slotNames = [2]string{"Virtual PCD 00 00", "Virtual PCD 00 01"}
-
-// plug puts a virtual card of profile into vpcd's slot until the test ends.
-func plug(t *testing.T, slot int, profile string) {
-	t.Helper()
-	c, err := cardsim.Open(filepath.Join("..", "..", "testdata", "cards", profile+".yaml"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- cardsim.Plug(ctx, cardsim.VPCDAddr(slot), c, func() { close(ready) }) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		// Wait until pcscd has seen the card go, so the next test does not
-		// read this one.
-		svc := pcsc.New()
-		defer svc.Close()
-		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer wcancel()
-		if err := cardreader.WaitPresent(wctx, svc, slotNames[slot], false); err != nil {
-			t.Errorf("card never left slot %d: %v", slot, err)
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("plug: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("vpcd never took the card")
-	}
-}
 
 func TestCardRead(t *testing.T) {
 	testbench.NeedPCSC(t)
@@ -63,7 +23,7 @@ func TestCardRead(t *testing.T) {
 		{"foreign", "411111******1111", "ZHANG/SAN", "A0000000031010", "", false},
 	} {
 		t.Run(tc.profile, func(t *testing.T) {
-			plug(t, 0, tc.profile)
+			rig.PlugCard(t, tc.profile)
 			var out, errs bytes.Buffer
 			code := run([]string{"card", "read", "--json", "--reader", "Virtual PCD 00 00", "--timeout", "20s"}, &out, &errs)
 			if code != 0 {
