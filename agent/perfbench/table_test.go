@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,10 +101,21 @@ func TestBenchTable(t *testing.T) {
 
 	// 4. A whole install with every host answer delayed by hostLatency: the
 	// agent's CPU time (rusage of the child) against the simulated I/O time.
-	cpu, wall, simIO := wholeFlow(t, bin)
+	// The median of 3 installs: one run's CPU time swings by a third on a
+	// shared 2-core machine.
+	type flowRun struct{ cpu, wall, simIO time.Duration }
+	var runs []flowRun
+	for range 3 {
+		c, w, s := wholeFlow(t, bin)
+		runs = append(runs, flowRun{c, w, s})
+	}
+	sort.Slice(runs, func(i, j int) bool {
+		return float64(runs[i].cpu)/float64(runs[i].simIO) < float64(runs[j].cpu)/float64(runs[j].simIO)
+	})
+	cpu, wall, simIO := runs[1].cpu, runs[1].wall, runs[1].simIO
 	share := float64(cpu) / float64(simIO)
 	rows = append(rows, row{
-		fmt.Sprintf("whole-flow agent CPU / simulated host I/O (%v per answer)", hostLatency),
+		fmt.Sprintf("whole-flow agent CPU / simulated host I/O (%v per answer, median of 3)", hostLatency),
 		fmt.Sprintf("%.2f%% (CPU %v, sim I/O %v, wall %v)", 100*share, cpu.Round(time.Millisecond), simIO, wall.Round(time.Millisecond)),
 		"≤ 1%", verdict(share <= maxCPUShare)})
 
