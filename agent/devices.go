@@ -13,6 +13,7 @@ import (
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/emv"
 	"github.com/posagent/posagent/agent/sim"
+	"github.com/posagent/posagent/agent/store"
 	"github.com/posagent/posagent/agent/swipe"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
@@ -71,7 +72,7 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim
 		d.card = &emv.Source{
 			Reader: svc, ReaderName: cfg.Devices.PCSCReader, Log: log,
 			Terminal: emv.Terminal{SerialNumber: ifdSerial(cfg.Terminal.Serial)},
-			TxnFor:   chipTxn(cfg.TestSale.Minor),
+			TxnFor:   chipTxn(cfg.TestSale.Minor, store.File{Path: filepath.Join(cfg.StateDir, "state.json")}),
 		}
 	default:
 		cards := cfg.Sim.Cards
@@ -192,14 +193,21 @@ func serialLine(l config.SerialLine) serialport.Config {
 }
 
 // chipTxn is what the card is asked to sign for each read: the test sale's
-// amount for the sale, so the ARQC covers field 4 as the host checks it; a
-// zero-amount inquiry for binding and for the void's card check.
-func chipTxn(saleAmount int64) func(purpose string) emv.Transaction {
+// amount for the sale (the checkpoint's, which central's ticket may set), so
+// the ARQC covers field 4 as the host checks it; a zero-amount inquiry for
+// binding and for the void's card check.
+func chipTxn(configured int64, st provisioning.Store) func(purpose string) emv.Transaction {
 	return func(purpose string) emv.Transaction {
-		if purpose == provisioning.PurposeTestSale {
-			return emv.Transaction{Amount: saleAmount, Type: 0x00}
+		if purpose != provisioning.PurposeTestSale {
+			return emv.Transaction{Type: 0x31}
 		}
-		return emv.Transaction{Type: 0x31}
+		amount := configured
+		if b, err := st.Load(); err == nil {
+			if cp, err := provisioning.Decode(b); err == nil {
+				amount = cp.SaleAmount(configured)
+			}
+		}
+		return emv.Transaction{Amount: amount, Type: 0x00}
 	}
 }
 

@@ -360,3 +360,28 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestTicketAmountDrivesTestSale: a merchant record that names a test-sale
+// amount (central's ticket) overrides the configured one, for the sale, its
+// void and the checkpoint; a record without one keeps Flow.Amount.
+func TestTicketAmountDrivesTestSale(t *testing.T) {
+	for _, tc := range []struct {
+		ticket, want int64
+	}{{0, 1}, {250, 250}} {
+		r := newRig()
+		f := r.flow()
+		m := merchant()
+		m.TestAmount = tc.ticket
+		f.Params = staticParams{m}
+		cp, err := f.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.Sale == nil || cp.Sale.Amount != tc.want || cp.Void == nil || cp.Void.Amount != tc.want {
+			t.Errorf("ticket amount %d: sale %+v void %+v, want amount %d", tc.ticket, cp.Sale, cp.Void, tc.want)
+		}
+		if got := cp.SaleAmount(1); got != tc.want {
+			t.Errorf("SaleAmount = %d, want %d", got, tc.want)
+		}
+	}
+}

@@ -85,6 +85,17 @@ type Checkpoint struct {
 	Unreversed []ReversalNote `json:"unreversed,omitempty"`
 }
 
+// SaleAmount is the test sale's amount for this install: the merchant
+// record's when it names one (central's ticket), else def (the terminal's
+// configured amount). Card sources use it too, so the chip signs the amount
+// the host is sent.
+func (c Checkpoint) SaleAmount(def int64) int64 {
+	if c.Merchant != nil && c.Merchant.TestAmount > 0 {
+		return c.Merchant.TestAmount
+	}
+	return def
+}
+
 // Failure is why the flow stopped for the installer.
 type Failure struct {
 	Step    Step     `json:"step"`

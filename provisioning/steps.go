@@ -207,12 +207,13 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		return err
 	}
 	if cp.Sale == nil {
-		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{fmt.Sprintf("金额 RMB %d.%02d", f.Amount/100, f.Amount%100), "请插卡 Insert card"}})
+		amount := cp.SaleAmount(f.Amount)
+		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{fmt.Sprintf("金额 RMB %d.%02d", amount/100, amount%100), "请插卡 Insert card"}})
 		card, err := f.Card.ReadCard(ctx, PurposeTestSale)
 		if err != nil {
 			return stepErr("E_CARD_READ", "card could not be read; remove it and insert again", err)
 		}
-		req := SaleRequest{Terminal: f.Terminal, STAN: f.nextSTAN(cp), Batch: cp.SignOn.Batch, Amount: f.Amount, Card: card, Test: true}
+		req := SaleRequest{Terminal: f.Terminal, STAN: f.nextSTAN(cp), Batch: cp.SignOn.Batch, Amount: amount, Card: card, Test: true}
 		// The reversal image is durable before the request leaves.
 		inf, err := f.inFlight("sale", req.STAN, req.Batch, req.Amount, card, len(req.PINBlock) > 0)
 		if err != nil {

@@ -57,6 +57,9 @@ type Merchant struct {
 	AccountHash string   `json:"account_hash"`           // hex SHA-256(salt || PAN digits)
 	AccountSalt string   `json:"account_salt"`           // hex
 	CardType    CardType `json:"card_type"`
+	// TestAmount is the test sale central asks for, in fen; zero leaves the
+	// terminal's configured amount (Flow.Amount).
+	TestAmount int64 `json:"test_amount,omitempty"`
 }
 
 // Terminal is the terminal's identity.

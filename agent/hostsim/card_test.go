@@ -298,16 +298,18 @@ func TestARQCChecked(t *testing.T) {
 		name, declineRC, pan string
 		good                 bool
 		rc                   string
+		amount               int64 // field 4; the cryptogram signs 100
 	}{
-		{"good", "", profilePAN, true, "00"},
-		{"bad cryptogram", "", profilePAN, false, "05"},
-		{"bad cryptogram, acquirer's code", "A7", profilePAN, false, "A7"},
-		{"unknown card", "", "6222021234567890123", true, "14"},
+		{"good", "", profilePAN, true, "00", 100},
+		{"bad cryptogram", "", profilePAN, false, "05", 100},
+		{"bad cryptogram, acquirer's code", "A7", profilePAN, false, "A7", 100},
+		{"unknown card", "", "6222021234567890123", true, "14", 100},
+		{"good cryptogram for another amount", "", profilePAN, true, "05", 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, func(c *hostsim.Config) { c.Cards, c.ARQCDeclineRC = cards, tc.declineRC }, nil)
 			e.signOn()
-			resp, err := e.c.Sale(context.Background(), provisioning.SaleRequest{Terminal: terminal, STAN: e.nextSTAN(), Batch: e.batch, Amount: 100,
+			resp, err := e.c.Sale(context.Background(), provisioning.SaleRequest{Terminal: terminal, STAN: e.nextSTAN(), Batch: e.batch, Amount: tc.amount,
 				Card: chip(tc.pan, field55(t, mk, tc.good))})
 			if err != nil || resp.RC != tc.rc {
 				t.Fatalf("%+v %v", resp, err)
@@ -324,7 +326,7 @@ func TestARQCChecked(t *testing.T) {
 			}
 			// A declined sale is nothing to reverse.
 			resp, err = e.c.Reverse(context.Background(), provisioning.ReversalRequest{Terminal: terminal, Reason: "98",
-				Orig: provisioning.InFlight{Kind: "sale", STAN: en.STAN, Batch: en.Batch, Amount: 100}})
+				Orig: provisioning.InFlight{Kind: "sale", STAN: en.STAN, Batch: en.Batch, Amount: tc.amount}})
 			if err != nil || resp.RC != "25" {
 				t.Fatalf("reversal of a decline: %+v %v", resp, err)
 			}

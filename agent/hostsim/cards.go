@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/posagent/posagent/agent/cardsim"
+	"github.com/posagent/posagent/agent/emv"
 	"github.com/posagent/posagent/provisioning/pan"
 )
 
@@ -69,4 +70,19 @@ func verifyARQC(ck CardKey, field55 []byte) bool {
 		}
 	}
 	return false
+}
+
+// amountSigned reports whether field 55's amount authorised (9F02, n12 BCD)
+// is field 4's (12 digits). A field 55 without 9F02 signs no amount to
+// compare, and passes.
+func amountSigned(field55 []byte, field4 string) bool {
+	objs, err := emv.DecodeTLV(field55)
+	if err != nil {
+		return false
+	}
+	a, ok := emv.Find(objs, 0x9F02)
+	if !ok {
+		return true
+	}
+	return hex.EncodeToString(a.Value) == field4
 }

@@ -668,6 +668,12 @@ func (s *Server) checkCard(m *iso8583.Message, sess *session) (string, string) {
 			s.cfg.Log.Warn("ARQC does not verify", "card", pan.Mask(p))
 			return p, s.cfg.ARQCDeclineRC
 		}
+		// An issuer authorises the amount the cryptogram signed (9F02), so a
+		// sale whose field 4 says otherwise is declined like a bad ARQC.
+		if acquirer.Get(m, 3) == "000000" && !amountSigned(f55, acquirer.Get(m, 4)) {
+			s.cfg.Log.Warn("ARQC amount differs from field 4", "card", pan.Mask(p))
+			return p, s.cfg.ARQCDeclineRC
+		}
 	}
 	return p, "00"
 }

@@ -60,6 +60,7 @@ func (t Ticket) Merchant() provisioning.Merchant {
 	return provisioning.Merchant{
 		MID: t.MID, Name: t.MerchantName, LegalPerson: t.LegalPerson, AccountName: t.AccountName,
 		AccountHash: t.AccountHash, AccountSalt: t.AccountSalt, CardType: t.CardType,
+		TestAmount: t.TestAmount,
 	}
 }
 
