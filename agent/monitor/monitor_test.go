@@ -42,11 +42,10 @@ func startBroker(t *testing.T) *broker.Broker {
 	return b
 }
 
-// terminal runs a reporter for tid and returns it after the given statuses are
-// acknowledged, so the broker holds them retained.
-func terminal(t *testing.T, url, tid string, sts ...provisioning.Status) *report.Reporter {
+// startReporter starts a reporter with o, closed when the test ends.
+func startReporter(t *testing.T, o report.Options) *report.Reporter {
 	t.Helper()
-	r, err := report.New(report.Options{URL: url, TID: tid, MID: "898310048160001", Serial: "SN-" + tid, Logger: quiet()})
+	r, err := report.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +57,14 @@ func terminal(t *testing.T, url, tid string, sts ...provisioning.Status) *report
 		defer cancel()
 		_ = r.Close(ctx)
 	})
+	return r
+}
+
+// terminal runs a reporter for tid and returns it after the given statuses are
+// acknowledged, so the broker holds them retained.
+func terminal(t *testing.T, url, tid string, sts ...provisioning.Status) *report.Reporter {
+	t.Helper()
+	r := startReporter(t, report.Options{URL: url, TID: tid, MID: "898310048160001", Serial: "SN-" + tid, Logger: quiet()})
 	for _, s := range sts {
 		r.Report(context.Background(), s)
 	}

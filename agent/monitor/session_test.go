@@ -84,18 +84,7 @@ func TestFleetTable(t *testing.T) {
 // and the reporter answers it with a new birth.
 func TestWatchIgnoresLateWillOfOlderSession(t *testing.T) {
 	b := startBroker(t)
-	r, err := report.New(report.Options{URL: b.URL(), TID: tid, Serial: "SN-" + tid, Session: 5, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = r.Close(ctx)
-	})
+	startReporter(t, report.Options{URL: b.URL(), TID: tid, Serial: "SN-" + tid, Session: 5, Logger: quiet()})
 	out := newLines()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
