@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -167,13 +168,26 @@ func Watch(ctx context.Context, o Options) error {
 			}
 		}
 	}
+	// shown is the highest event sequence number printed per terminal topic
+	// prefix (pos/v1/{tid}).
+	shown := map[string]uint64{}
 	for {
 		select {
 		case m := <-msgs:
+			prefix, kind := path.Split(m.Topic())
+			seq := seqOf(m)
 			// Every live status is also an event: in text mode show it once, as
-			// the event. The retained status is the snapshot a late watcher needs.
-			if !o.JSON && !o.Table && !m.Retained() && strings.HasSuffix(m.Topic(), "/status") {
-				continue
+			// the event. The retained status is the snapshot a late watcher
+			// needs; one that repeats an event already shown (a status retained
+			// while the subscription was still being set up arrives flagged
+			// retained) is skipped by its sequence number.
+			if kind == "status" && !o.JSON && !o.Table {
+				if !m.Retained() || (seq != 0 && seq <= shown[prefix]) {
+					continue
+				}
+			}
+			if kind == "events" && seq > shown[prefix] {
+				shown[prefix] = seq
 			}
 			if err := show(m); err != nil {
 				return err
@@ -190,6 +204,15 @@ func Watch(ctx context.Context, o Options) error {
 			return nil
 		}
 	}
+}
+
+// seqOf is a status or event message's sequence number, 0 when it has none.
+func seqOf(m mqtt.Message) uint64 {
+	var msg struct {
+		Seq uint64 `json:"seq"`
+	}
+	_ = json.Unmarshal(m.Payload(), &msg)
+	return msg.Seq
 }
 
 // Latest reads the retained status of terminal tid: it connects, subscribes to
