@@ -220,13 +220,49 @@ func watcher(t *testing.T, co *mqtt.ClientOptions, filters ...string) (*subscrib
 // gate forwards TCP (TLS passes through untouched) to the broker while open;
 // while shut it closes every connection and refuses new ones. It lets a test
 // decide when the terminal may reconnect after an outage: only once the
-// monitor listens again, since events are not retained.
+// monitor listens again, since events are not retained. Frozen, it keeps
+// every connection open and silently drops what either side sends: the link
+// of a terminal whose power or radio died, which only keepalives reveal.
 type gate struct {
 	l      net.Listener
 	target string
 	mu     sync.Mutex
 	open   bool
+	frozen bool
 	conns  []net.Conn
+}
+
+// freeze turns the link silent, connections left open.
+func (g *gate) freeze() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.frozen = true
+}
+
+// pipe copies src to dst until src ends, dropping bytes while frozen; a
+// frozen link also never passes a close on.
+func (g *gate) pipe(dst, src net.Conn) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := src.Read(buf)
+		g.mu.Lock()
+		frozen := g.frozen
+		g.mu.Unlock()
+		if n > 0 && !frozen {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	g.mu.Lock()
+	frozen := g.frozen
+	g.mu.Unlock()
+	if !frozen {
+		dst.Close()
+	}
 }
 
 func startGate(t *testing.T, target string) *gate {
@@ -257,8 +293,8 @@ func startGate(t *testing.T, target string) *gate {
 			g.mu.Lock()
 			g.conns = append(g.conns, c, u)
 			g.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
+			go g.pipe(u, c)
+			go g.pipe(c, u)
 		}
 	}()
 	t.Cleanup(func() { l.Close(); g.set(false) })
