@@ -136,7 +136,7 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim
 			return nil, fmt.Errorf("agent: printer line: %w", err)
 		}
 		d.closers = append(d.closers, port)
-		d.printer = printer.New(port, printer.Options{Width: cfg.Devices.PrinterWidth})
+		d.printer = printer.New(port, printer.Options{Width: cfg.Devices.PrinterWidth, Baud: cfg.Devices.PrinterLine.Baud})
 		d.printed = func() int { return 0 }
 	default:
 		dir := o.SlipDir

@@ -269,3 +269,42 @@ func TestOnSlip(t *testing.T) {
 		t.Errorf("slips %d, %d", a, b)
 	}
 }
+
+// TestPrinterAtLineSpeed: on a 9600-baud line a copy takes over a second to
+// cross, so the status request queued behind it is answered late. A driver
+// that knows the line's speed waits for it and prints; one that does not
+// gives up after its status timeout, as a driver once did on such printers.
+func TestPrinterAtLineSpeed(t *testing.T) {
+	ctx := testCtx(t)
+	r := receipt()
+	for _, tc := range []struct {
+		name string
+		baud int // what the driver is told
+		ok   bool
+	}{{"speed known", 9600, true}, {"speed unknown", 0, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			emu, err := NewPrinter(filepath.Join(dir, "ttyPRN"), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { emu.Close() })
+			emu.SetBaud(9600)
+			port, _ := open(t, ctx, emu.Path())
+			prn := printer.New(port, printer.Options{Baud: tc.baud, StatusTimeout: 300 * time.Millisecond})
+			err = prn.PrintReceipt(ctx, r)
+			if tc.ok != (err == nil) {
+				t.Fatalf("PrintReceipt = %v", err)
+			}
+			if !tc.ok && !errors.Is(err, printer.ErrNoResponse) {
+				t.Fatalf("PrintReceipt = %v, want no response", err)
+			}
+			if tc.ok {
+				n := len(printer.Encode(slip.Copies(r)[0], 32, 4))
+				if lt := emu.LineTime(); lt < time.Duration(n)*10*time.Second/9600 {
+					t.Errorf("line time %v for 2 copies of %d bytes at 9600 baud", lt, n)
+				}
+			}
+		})
+	}
+}

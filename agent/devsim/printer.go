@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/posagent/posagent/agent/slipimage"
 	"github.com/posagent/posagent/drivers/printer"
@@ -35,6 +36,10 @@ type Printer struct {
 	onSlip   func(PrintedSlip)
 	err      error // why the read loop stopped
 	done     chan struct{}
+	// baud, when set, is the serial line's speed: bytes arrive no faster
+	// than 10 bits each, as on a real UART (a pty has no speed).
+	baud     int
+	lineTime time.Duration // total time bytes spent crossing the line
 
 	// Pictures are drawn by their own goroutine: drawing takes longer than
 	// a driver waits for a status answer, and a real printer answers DLE
@@ -134,6 +139,22 @@ func (p *Printer) WaitPictures(ctx context.Context) error {
 	return nil
 }
 
+// SetBaud makes the line carry bytes at baud (8N1: 10 bits a byte) from now
+// on; 0 is a pty's unlimited speed.
+func (p *Printer) SetBaud(baud int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.baud = baud
+}
+
+// LineTime is how long the bytes received so far took to cross the line at
+// its set speed: the printer I/O a bench counts as simulated device time.
+func (p *Printer) LineTime() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lineTime
+}
+
 // SetCoverOpen opens or shuts the cover.
 func (p *Printer) SetCoverOpen(open bool) {
 	p.mu.Lock()
@@ -221,8 +242,28 @@ func (p *Printer) loop() {
 	for {
 		n, err := m.Read(buf)
 		p.mu.Lock()
-		p.dec.Write(buf[:n])
+		baud := p.baud
 		p.mu.Unlock()
+		// At a set speed, hand the bytes on as the UART would: each after
+		// its 10 bit times, so a status request queued behind a slip is
+		// answered only once the slip has crossed the line.
+		for off := 0; off < n; {
+			k := n - off
+			if baud > 0 && k > 16 {
+				k = 16
+			}
+			if baud > 0 {
+				d := time.Duration(k) * 10 * time.Second / time.Duration(baud)
+				time.Sleep(d)
+				p.mu.Lock()
+				p.lineTime += d
+				p.mu.Unlock()
+			}
+			p.mu.Lock()
+			p.dec.Write(buf[off : off+k])
+			p.mu.Unlock()
+			off += k
+		}
 		if err != nil {
 			if !errors.Is(err, os.ErrClosed) {
 				p.mu.Lock()

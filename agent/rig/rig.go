@@ -129,6 +129,9 @@ type Options struct {
 	Faults map[string]hostsim.Fault
 	// NoCard leaves the config on the simulated card reader (no PC/SC).
 	NoCard bool
+	// PrinterBaud makes the printer's line as slow as a real UART (the
+	// config says 9600); 0 leaves the pty's unlimited speed.
+	PrinterBaud int
 }
 
 // Rig is one fresh install: a new state dir with the TMK injected, a new
@@ -197,6 +200,7 @@ func New(t testing.TB, o Options) *Rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Printer.Close() })
+	r.Printer.SetBaud(o.PrinterBaud)
 
 	edits := [][2]string{
 		{"  address: sim ", "  address: \"" + addr.String() + "\" "},

@@ -25,6 +25,11 @@ type Options struct {
 	Feed int
 	// Now is the clock status timeouts are measured with; nil means time.Now.
 	Now func() time.Time
+	// Baud is the serial line's speed, 0 when unknown or not a UART (USB).
+	// The status check after a copy waits that copy's transmission time
+	// (10 bits a byte) on top of StatusTimeout: the request is queued behind
+	// the copy's bytes, and a 58 mm slip takes about 1.5 s at 9600 baud.
+	Baud int
 }
 
 // Printer is an ESC/POS receipt printer on a line it reads status back from.
@@ -93,7 +98,19 @@ func (e *StatusError) Error() string {
 func (e *StatusError) Unwrap() error { return e.Err }
 
 func (p *Printer) check(ctx context.Context, c slip.Copy, when string) error {
-	s, err := queryStatus(ctx, p.rw, p.opts.StatusTimeout, p.opts.Now)
+	return p.checkWithin(ctx, c, when, p.opts.StatusTimeout)
+}
+
+// lineTime is how long n bytes take to cross the line (8N1).
+func (p *Printer) lineTime(n int) time.Duration {
+	if p.opts.Baud <= 0 {
+		return 0
+	}
+	return time.Duration(n) * 10 * time.Second / time.Duration(p.opts.Baud)
+}
+
+func (p *Printer) checkWithin(ctx context.Context, c slip.Copy, when string, timeout time.Duration) error {
+	s, err := queryStatus(ctx, p.rw, timeout, p.opts.Now)
 	if err == nil {
 		err = s.Err()
 	}
@@ -121,10 +138,11 @@ func (p *Printer) PrintReceipt(ctx context.Context, r provisioning.Receipt) erro
 		if err := p.check(ctx, s.Copy, "before"); err != nil {
 			return err
 		}
-		if _, err := p.rw.Write(Encode(s, p.opts.Width, p.opts.Feed)); err != nil {
+		b := Encode(s, p.opts.Width, p.opts.Feed)
+		if _, err := p.rw.Write(b); err != nil {
 			return fmt.Errorf("printer: %s copy: %w", s.Copy, err)
 		}
-		if err := p.check(ctx, s.Copy, "after"); err != nil {
+		if err := p.checkWithin(ctx, s.Copy, "after", p.opts.StatusTimeout+p.lineTime(len(b))); err != nil {
 			return err
 		}
 	}
