@@ -10,6 +10,7 @@ require (
 	github.com/moov-io/bertlv v0.1.0
 	github.com/moov-io/iso8583 v0.26.1
 	github.com/tarm/serial v0.0.0-20180830185346-98f6abe2eb07
+	golang.org/x/image v0.48.0
 	golang.org/x/sys v0.50.0
 	golang.org/x/text v0.44.0
 	gopkg.in/yaml.v3 v3.0.1
@@ -22,7 +23,6 @@ require (
 	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/rs/xid v1.4.0 // indirect
 	github.com/yerden/go-util v1.1.4 // indirect
-	golang.org/x/image v0.48.0 // indirect
 	golang.org/x/net v0.44.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 )

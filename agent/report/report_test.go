@@ -223,7 +223,14 @@ func collectEvents(t *testing.T, s *subscriber, want []uint64) []Message {
 		if m.retained {
 			t.Errorf("event retained")
 		}
-		got = append(got, message(t, m))
+		e := message(t, m)
+		if len(want) > 0 && e.Seq < want[0] {
+			// A QoS 1 redelivery of an event collected before: its PUBACK
+			// was lost with the broker. Monitors drop these by seq
+			// (docs/mqtt.md); order and completeness are what count.
+			continue
+		}
+		got = append(got, e)
 	}
 	for i, m := range got {
 		if m.Seq != want[i] {
