@@ -239,16 +239,20 @@ func (g *gate) freeze() {
 	g.frozen = true
 }
 
+// state reads the gate's switches.
+func (g *gate) state() (open, frozen bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.open, g.frozen
+}
+
 // pipe copies src to dst until src ends, dropping bytes while frozen; a
 // frozen link also never passes a close on.
 func (g *gate) pipe(dst, src net.Conn) {
 	buf := make([]byte, 4096)
 	for {
 		n, err := src.Read(buf)
-		g.mu.Lock()
-		frozen := g.frozen
-		g.mu.Unlock()
-		if n > 0 && !frozen {
+		if _, frozen := g.state(); n > 0 && !frozen {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				break
 			}
@@ -257,10 +261,7 @@ func (g *gate) pipe(dst, src net.Conn) {
 			break
 		}
 	}
-	g.mu.Lock()
-	frozen := g.frozen
-	g.mu.Unlock()
-	if !frozen {
+	if _, frozen := g.state(); !frozen {
 		dst.Close()
 	}
 }
@@ -278,10 +279,7 @@ func startGate(t *testing.T, target string) *gate {
 			if err != nil {
 				return
 			}
-			g.mu.Lock()
-			open := g.open
-			g.mu.Unlock()
-			if !open {
+			if open, _ := g.state(); !open {
 				c.Close()
 				continue
 			}
