@@ -18,6 +18,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -208,6 +209,8 @@ type tcpListener struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[net.Conn]struct{}
+	// live counts connections mochi is still establishing or serving.
+	live sync.WaitGroup
 }
 
 var _ listeners.Listener = (*tcpListener)(nil)
@@ -250,8 +253,10 @@ func (t *tcpListener) Serve(establish listeners.EstablishFn) {
 			return
 		}
 		t.conns[c] = struct{}{}
+		t.live.Add(1)
 		t.mu.Unlock()
 		go func() {
+			defer t.live.Done()
 			if err := establish(t.id, c); err != nil {
 				// A client that goes away without DISCONNECT ends up here; for
 				// a broker that is normal, so not a warning.
@@ -286,5 +291,19 @@ func (t *tcpListener) Close(closeClients listeners.CloseFn) {
 		_ = c.Close()
 	}
 	t.mu.Unlock()
+	// Then let each connection's goroutine finish before mochi's own sweep.
+	// mochi v2.7.9's Clients.GetByListener read-locks twice (it calls Len
+	// under its RLock); a connection ending meanwhile asks for the write
+	// lock in between (attachClient → Clients.Delete), and Go's RWMutex then
+	// deadlocks both: Close hung for 15 min in a test run. With every
+	// connection's goroutine done, nothing can ask for the write lock.
+	done := make(chan struct{})
+	go func() { t.live.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		// A goroutine stuck elsewhere in mochi: sweep anyway, as before.
+		t.log.Warn("broker close: connections still ending after 5 s")
+	}
 	closeClients(t.id)
 }
