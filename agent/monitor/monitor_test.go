@@ -16,6 +16,7 @@ import (
 
 	"github.com/posagent/posagent/agent/broker"
 	"github.com/posagent/posagent/agent/report"
+	"github.com/posagent/posagent/agent/report/reporttest"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -42,29 +43,11 @@ func startBroker(t *testing.T) *broker.Broker {
 	return b
 }
 
-// startReporter starts a reporter with o, closed when the test ends.
-func startReporter(t *testing.T, o report.Options) *report.Reporter {
-	t.Helper()
-	r, err := report.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = r.Close(ctx)
-	})
-	return r
-}
-
 // terminal runs a reporter for tid and returns it after the given statuses are
 // acknowledged, so the broker holds them retained.
 func terminal(t *testing.T, url, tid string, sts ...provisioning.Status) *report.Reporter {
 	t.Helper()
-	r := startReporter(t, report.Options{URL: url, TID: tid, MID: "898310048160001", Serial: "SN-" + tid, Logger: quiet()})
+	r := reporttest.Start(t, report.Options{URL: url, TID: tid, MID: "898310048160001", Serial: "SN-" + tid, Logger: quiet()})
 	for _, s := range sts {
 		r.Report(context.Background(), s)
 	}

@@ -11,6 +11,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/posagent/posagent/agent/report"
+	"github.com/posagent/posagent/agent/report/reporttest"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -84,7 +85,7 @@ func TestFleetTable(t *testing.T) {
 // and the reporter answers it with a new birth.
 func TestWatchIgnoresLateWillOfOlderSession(t *testing.T) {
 	b := startBroker(t)
-	startReporter(t, report.Options{URL: b.URL(), TID: tid, Serial: "SN-" + tid, Session: 5, Logger: quiet()})
+	reporttest.Start(t, report.Options{URL: b.URL(), TID: tid, Serial: "SN-" + tid, Session: 5, Logger: quiet()})
 	out := newLines()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

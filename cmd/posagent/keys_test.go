@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/posagent/posagent/agent/rig"
 )
 
 // demoKeys runs `posagent demo --keys FILE` (the installer's menu driven by
@@ -101,5 +104,47 @@ func TestRunTTYKeypad(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestRunKeypadBackendsFailClearly: a GPIO matrix on a machine without GPIO,
+// and an input-event device that is not there, stop `run` at start with an
+// error naming the keypad, before anything is installed.
+func TestRunKeypadBackendsFailClearly(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edits [][2]string
+		want  string
+	}{
+		{"matrix without GPIO", [][2]string{
+			{"\n  keypad: sim ", "\n  keypad: matrix "},
+			{"    rows: []", "    rows: [GPIO5, GPIO6]"},
+			{"    cols: []", "    cols: [GPIO12, GPIO16]"},
+			{"    keys: []", `    keys: ["1 2", "CANCEL ENTER"]`},
+		}, "no GPIO"},
+		{"input device missing", [][2]string{
+			{"\n  keypad: sim ", "\n  keypad: input "},
+			{`  keypad_input: ""`, `  keypad_input: "/dev/input/event-posagent-missing"`},
+		}, "event-posagent-missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			edits := append([][2]string{{"state_dir: /var/lib/posagent", "state_dir: " + filepath.Join(dir, "state")}}, tc.edits...)
+			cfg := filepath.Join(dir, "posagent.yaml")
+			if err := rig.WriteConfig(filepath.Join("..", "..", "testdata", "posagent.example.yaml"), cfg, edits); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(binary, "run", "--config", cfg).CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Fatalf("run: %v, want exit 1\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "keypad") || !strings.Contains(string(out), tc.want) {
+				t.Errorf("error does not name the keypad problem (%q):\n%s", tc.want, out)
+			}
+			if strings.Contains(string(out), "step| selftest") {
+				t.Errorf("the install started without a keypad:\n%s", out)
+			}
+		})
 	}
 }

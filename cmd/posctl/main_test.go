@@ -16,6 +16,7 @@ import (
 
 	"github.com/posagent/posagent/agent/broker"
 	"github.com/posagent/posagent/agent/report"
+	"github.com/posagent/posagent/agent/report/reporttest"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -30,18 +31,7 @@ func fleet(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	r, err := report.New(report.Options{URL: b.URL(), TID: "10000001", MID: "898310048160001", Serial: "SN1", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = r.Close(ctx)
-	})
+	r := reporttest.Start(t, report.Options{URL: b.URL(), TID: "10000001", MID: "898310048160001", Serial: "SN1", Logger: quiet})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	card := pan.MustParse("6222021234567890128")
@@ -129,6 +119,33 @@ func TestWatchOnce(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &rec); err != nil || !rec.Retained || !strings.HasPrefix(rec.Topic, "pos/v1/10000001/") {
 			t.Errorf("line %q: %+v %v", l, rec, err)
 		}
+	}
+}
+
+// TestWatchTable: --table --once folds the retained snapshot into the fleet
+// table, one row per terminal, card numbers never shown.
+func TestWatchTable(t *testing.T) {
+	url := fleet(t)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"watch", "--mqtt", url, "--once", "--table"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want a header and one row:\n%s", stdout.String())
+	}
+	for _, col := range []string{"TID", "MID", "STEP", "STATE"} {
+		if !strings.Contains(strings.ToUpper(lines[0]), col) {
+			t.Errorf("header lacks %s: %q", col, lines[0])
+		}
+	}
+	for _, cell := range []string{"10000001", "898310048160001", "test-sale", "done"} {
+		if !strings.Contains(lines[1], cell) {
+			t.Errorf("row lacks %q: %q", cell, lines[1])
+		}
+	}
+	if regexp.MustCompile(`[0-9]{16,}`).MatchString(stdout.String()) {
+		t.Errorf("the table shows a full card number:\n%s", stdout.String())
 	}
 }
 
