@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/posagent/posagent/provisioning/pan"
@@ -176,27 +175,6 @@ var ErrResponseMAC = errors.New("provisioning: response MAC does not verify")
 // ErrAborted is returned when the installer aborts at needs-attention.
 var ErrAborted = errors.New("provisioning: aborted by the installer")
 
-// StepError is a step failure with a stable code for monitoring and a message
-// for the installer. Messages never carry card numbers beyond the masked form.
-type StepError struct {
-	Code    string
-	Message string
-	Err     error // cause, for logs; may be nil
-}
-
-func (e *StepError) Error() string {
-	if e.Err != nil {
-		return e.Code + ": " + e.Message + ": " + e.Err.Error()
-	}
-	return e.Code + ": " + e.Message
-}
-
-func (e *StepError) Unwrap() error { return e.Err }
-
-func stepErr(code, msg string, err error) error {
-	return &StepError{Code: code, Message: msg, Err: err}
-}
-
 // Run resumes the install from the stored checkpoint and returns when the
 // terminal is live (nil), the installer aborted (ErrAborted), the context ended,
 // or the prompter or store failed. An unreadable checkpoint is returned as an
@@ -228,8 +206,7 @@ func (f *Flow) Run(ctx context.Context) (Checkpoint, error) {
 		}
 		cp.Attempt++
 		if cp.Attempt > f.MaxAttempts {
-			f.fail(ctx, &cp, &StepError{Code: "E_TOO_MANY_ATTEMPTS",
-				Message: fmt.Sprintf("step %s started %d times without finishing", cp.Step, cp.Attempt-1)})
+			f.fail(ctx, &cp, stepErr("E_TOO_MANY_ATTEMPTS", nil, string(cp.Step), cp.Attempt-1))
 			continue
 		}
 		// The checkpoint is written before the step runs: a power cut inside it
@@ -248,6 +225,12 @@ func (f *Flow) Run(ctx context.Context) (Checkpoint, error) {
 			if ctx.Err() != nil {
 				// Shutting down: the checkpoint already says where to resume.
 				return cp, ctx.Err()
+			}
+			var pe *promptError
+			if errors.As(err, &pe) {
+				// The keypad or screen is gone, not the step: it runs again
+				// from the checkpoint once they are back.
+				return cp, pe.err
 			}
 			f.fail(ctx, &cp, err)
 			continue
@@ -301,7 +284,7 @@ func (f *Flow) handler(s Step) func(context.Context, *Checkpoint) error {
 	}
 	// Only reachable through a programming error: Decode rejects unknown steps.
 	return func(context.Context, *Checkpoint) error {
-		return stepErr("E_INTERNAL", "no handler for step "+string(s), nil)
+		return stepErr("E_INTERNAL", fmt.Errorf("no handler for step %s", s))
 	}
 }
 
@@ -329,19 +312,11 @@ func (f *Flow) StatusOf(cp Checkpoint) Status {
 	return s
 }
 
-// fail moves the flow to needs-attention, persisting why.
+// fail moves the flow to needs-attention, persisting why. The cause goes to
+// the log and the report; the installer's screen gets the code, its sentence
+// and what to do (attention).
 func (f *Flow) fail(ctx context.Context, cp *Checkpoint, err error) {
-	fl := &Failure{Step: cp.Step, Actions: []string{"retry", "abort"}}
-	var rej *Rejection
-	var se *StepError
-	switch {
-	case errors.As(err, &rej):
-		fl.Code, fl.Message = rej.Code, rej.Message
-	case errors.As(err, &se):
-		fl.Code, fl.Message = se.Code, se.Message
-	default:
-		fl.Code, fl.Message = "E_"+strings.ToUpper(strings.ReplaceAll(string(cp.Step), "-", "_")), err.Error()
-	}
+	fl := FailureFor(cp.Step, err)
 	f.Log.Warn("step failed", "step", cp.Step, "code", fl.Code, "err", err)
 	cp.Failure = fl
 	f.report(ctx, cp, StateFailed, fl)
@@ -355,8 +330,9 @@ func (f *Flow) fail(ctx context.Context, cp *Checkpoint, err error) {
 func (f *Flow) attention(ctx context.Context, cp *Checkpoint) error {
 	fl := cp.Failure
 	choice, err := f.UI.Ask(ctx, Screen{
-		Title: "需要处理 ATTENTION",
-		Lines: []string{string(fl.Step) + " " + fl.Code, fl.Message},
+		Title:   "需要处理 ATTENTION",
+		Lines:   fl.Lines(),
+		Failure: fl,
 	}, Option{ID: "retry", Key: "ENTER", Label: "重试 Retry"}, Option{ID: "abort", Key: "CANCEL", Label: "中止 Abort"})
 	if err != nil {
 		return fmt.Errorf("provisioning: waiting for the installer at %s: %w", fl.Code, err)

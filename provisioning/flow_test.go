@@ -194,7 +194,7 @@ func TestDeclinedSale(t *testing.T) {
 
 func TestPrinterFailureReprintsAsDuplicate(t *testing.T) {
 	r := newRig()
-	r.printer.fail = errors.New("paper end")
+	r.printer.fail = paperEnd{}
 	r.ui.answers = []string{"confirm", "retry"}
 	cp, err := r.flow().Run(context.Background())
 	if err != nil || cp.Step != provisioning.StepLive {
@@ -206,10 +206,16 @@ func TestPrinterFailureReprintsAsDuplicate(t *testing.T) {
 	if len(r.printer.receipts) != 1 || !r.printer.receipts[0].Duplicate {
 		t.Errorf("receipts = %+v, want one marked duplicate", r.printer.receipts)
 	}
-	if !strings.Contains(r.ui.screens(), "paper end") {
+	if !strings.Contains(r.ui.screens(), "E_PAPER_END") || !strings.Contains(r.ui.screens(), "out of paper") {
 		t.Errorf("the screen does not say what is wrong with the printer:\n%s", r.ui.screens())
 	}
 }
+
+// paperEnd is a printer's coded condition, as drivers/printer returns it.
+type paperEnd struct{}
+
+func (paperEnd) Error() string       { return "printer: paper end: load paper" }
+func (paperEnd) FailureCode() string { return "E_PAPER_END" }
 
 func TestHostDownAtNetwork(t *testing.T) {
 	r := newRig()

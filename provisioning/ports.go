@@ -6,6 +6,10 @@ import "context"
 type Screen struct {
 	Title string
 	Lines []string
+	// Failure is set on the needs-attention question, for prompters that
+	// lay a failure out themselves (Lines hold it already for those that
+	// do not).
+	Failure *Failure
 }
 
 // Option is one answer the installer can give with a key.

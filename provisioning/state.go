@@ -98,10 +98,25 @@ func (c Checkpoint) SaleAmount(def int64) int64 {
 
 // Failure is why the flow stopped for the installer.
 type Failure struct {
-	Step    Step     `json:"step"`
-	Code    string   `json:"code"`
-	Message string   `json:"message"`
+	Step    Step   `json:"step"`
+	Code    string `json:"code"`
+	Message string `json:"message"` // one sentence, Chinese then English
+	// Action says what to do about it, Chinese then English.
+	Action string `json:"action,omitempty"`
+	// Cause is the technical chain behind the failure, for the log and
+	// central's report; screens never show it. It carries no card data.
+	Cause   string   `json:"cause,omitempty"`
 	Actions []string `json:"actions"` // what the installer can do: "retry", "abort"
+}
+
+// Lines are the failure as a screen shows it: the step and code, the
+// sentence, then what to do.
+func (fl *Failure) Lines() []string {
+	lines := []string{string(fl.Step) + " " + fl.Code, fl.Message}
+	if fl.Action != "" {
+		lines = append(lines, "> "+fl.Action)
+	}
+	return lines
 }
 
 // SignOnRecord is what sign-on established (never the keys themselves).

@@ -14,16 +14,16 @@ var earliestClock = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 func (f *Flow) selftest(ctx context.Context, cp *Checkpoint) error {
 	f.show(ctx, Screen{Title: "自检 SELF TEST", Lines: []string{"检查设备 Checking devices"}})
 	if now := f.Clock.Now(); now.Before(earliestClock) {
-		return stepErr("E_CLOCK", "clock is not set ("+now.UTC().Format(time.RFC3339)+")", nil)
+		return stepErr("E_CLOCK", fmt.Errorf("clock reads %s", now.UTC().Format(time.RFC3339)))
 	}
 	devices := []struct {
-		name string
+		name Text
 		dev  any
-	}{{"card reader", f.Card}, {"printer", f.Printer}, {"host link", f.Host}}
+	}{{Text{"读卡器", "card reader"}, f.Card}, {Text{"打印机", "printer"}, f.Printer}, {Text{"主机链路", "host link"}, f.Host}}
 	for _, d := range devices {
 		if st, ok := d.dev.(SelfTester); ok {
 			if err := st.SelfTest(ctx); err != nil {
-				return stepErr("E_SELFTEST", d.name+" failed its self test", err)
+				return stepErr("E_SELFTEST", err, d.name)
 			}
 		}
 	}
@@ -33,7 +33,7 @@ func (f *Flow) selftest(ctx context.Context, cp *Checkpoint) error {
 func (f *Flow) network(ctx context.Context, cp *Checkpoint) error {
 	f.show(ctx, Screen{Title: "网络 NETWORK", Lines: []string{"连接收单主机 Reaching the host"}})
 	if err := f.Host.Echo(ctx, f.Terminal); err != nil {
-		return stepErr("E_NETWORK", "acquirer host unreachable", err)
+		return stepErr("E_NETWORK", err)
 	}
 	return nil
 }
@@ -42,13 +42,13 @@ func (f *Flow) parameters(ctx context.Context, cp *Checkpoint) error {
 	f.show(ctx, Screen{Title: "参数 PARAMETERS", Lines: []string{"下载终端参数 Loading parameters"}})
 	m, err := f.Params.Parameters(ctx, f.Terminal)
 	if err != nil {
-		return stepErr("E_PARAMETERS", "merchant parameters unavailable", err)
+		return stepErr("E_PARAMETERS", err)
 	}
 	if m.MID != f.Terminal.MID {
-		return stepErr("E_MID_MISMATCH", "merchant record is for MID "+m.MID+", terminal is "+f.Terminal.MID, nil)
+		return stepErr("E_MID_MISMATCH", nil, m.MID, f.Terminal.MID)
 	}
 	if m.CardType != Debit && m.CardType != Credit {
-		return stepErr("E_PARAMETERS", fmt.Sprintf("merchant record has card type %q", m.CardType), nil)
+		return stepErr("E_PARAMETERS_DATA", fmt.Errorf("merchant record has card type %q", m.CardType))
 	}
 	cp.Merchant = &m
 	return nil
@@ -68,13 +68,13 @@ func (f *Flow) signOn(ctx context.Context, cp *Checkpoint) error {
 	}
 	res, err := f.Host.SignOn(ctx, SignOnRequest{Terminal: f.Terminal, STAN: stan})
 	if err != nil {
-		return stepErr("E_SIGNON", "sign-on got no answer", err)
+		return stepErr("E_SIGNON", err)
 	}
 	if res.RC != "00" {
-		return stepErr("E_SIGNON_DECLINED", "host refused sign-on, response code "+res.RC, nil)
+		return stepErr("E_SIGNON_DECLINED", nil, res.RC)
 	}
 	if !res.KeysOK {
-		return stepErr("E_KEY_CHECK", "working key check value mismatch", nil)
+		return stepErr("E_KEY_CHECK", nil)
 	}
 	cp.SignOn = &SignOnRecord{Batch: res.Batch, KeysOK: true, HostTime: res.HostTime.UTC()}
 	return nil
@@ -82,12 +82,12 @@ func (f *Flow) signOn(ctx context.Context, cp *Checkpoint) error {
 
 func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
 	if cp.Merchant == nil {
-		return stepErr("E_STATE", "no merchant record: parameters must run first", nil)
+		return stepErr("E_STATE", nil, Text{"缺少商户参数", "no merchant record"})
 	}
 	f.show(ctx, Screen{Title: "绑定结算卡 BIND CARD", Lines: []string{"请插入商户结算卡", "Insert the settlement card"}})
 	card, err := f.Card.ReadCard(ctx, PurposeBind)
 	if err != nil {
-		return stepErr("E_CARD_READ", "card could not be read; remove it and insert again", err)
+		return stepErr("E_CARD_READ", err)
 	}
 	if err := f.Rules.Check(card, *cp.Merchant, f.Clock.Now()); err != nil {
 		return err
@@ -96,10 +96,10 @@ func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
 		card.PAN.Masked(), card.Name, string(CardTypeOf(card)) + " " + card.Label,
 	}}, Option{ID: "confirm", Key: "ENTER", Label: "确认 Confirm"}, Option{ID: "cancel", Key: "CANCEL", Label: "取消 Cancel"})
 	if err != nil {
-		return fmt.Errorf("provisioning: card confirmation: %w", err)
+		return &promptError{err}
 	}
 	if choice != "confirm" {
-		return stepErr("E_NOT_CONFIRMED", "installer did not confirm the card", nil)
+		return stepErr("E_NOT_CONFIRMED", nil)
 	}
 	cp.Card = &BoundCard{Masked: card.PAN.Masked(), Name: card.Name, Type: CardTypeOf(card),
 		AID: card.AID, Label: card.Label, Expiry: card.Expiry}
@@ -128,9 +128,8 @@ func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
 		if err := f.save(cp); err != nil {
 			return err
 		}
-		return stepErr("E_REVERSAL_LIMIT", fmt.Sprintf("reversal of %s STAN %06d batch %s (%s, %d.%02d) failed %d times; "+
-			"ask the acquirer to cancel it by hand", orig.Kind, orig.STAN, orig.Batch, orig.Masked,
-			orig.Amount/100, orig.Amount%100, orig.Attempts), nil)
+		return stepErr("E_REVERSAL_LIMIT", nil, kindText(orig.Kind), orig.STAN, orig.Batch, orig.Masked,
+			rmb(orig.Amount), orig.Attempts)
 	}
 	// Counted before the send: a crash inside it must use up a try as well,
 	// or a host that hangs the terminal would be retried for ever.
@@ -158,14 +157,13 @@ func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
 	}
 	resp, err := f.Host.Reverse(ctx, req)
 	if err != nil {
-		return stepErr("E_REVERSAL", fmt.Sprintf("reversal of %s STAN %06d got no answer (try %d of %d); it will be sent again",
-			orig.Kind, orig.STAN, orig.Attempts, limit), err)
+		return stepErr("E_REVERSAL", err, kindText(orig.Kind), orig.STAN, orig.Attempts, limit)
 	}
 	// A host answers 25 ("original not found") when the message never arrived:
 	// nothing to undo, and as final as 00.
 	if resp.RC != "00" && resp.RC != "25" {
-		return stepErr("E_REVERSAL", fmt.Sprintf("host refused the reversal of STAN %06d, response code %s (try %d of %d)",
-			orig.STAN, resp.RC, orig.Attempts, limit), nil)
+		return stepErr("E_REVERSAL", fmt.Errorf("host answered the reversal with response code %s", resp.RC),
+			kindText(orig.Kind), orig.STAN, orig.Attempts, limit)
 	}
 	cp.Reversed = append(cp.Reversed, ReversalNote{Kind: orig.Kind, STAN: orig.STAN})
 	cp.InFlight = nil
@@ -192,7 +190,7 @@ func (f *Flow) inFlight(kind string, stan int, batch string, amount int64, c Car
 	if s := f.sealer(); s != nil && !c.PAN.IsZero() {
 		sealed, err := s.SealPAN(c.PAN)
 		if err != nil {
-			return nil, stepErr("E_SEAL", "the card number could not be sealed for the reversal record", err)
+			return nil, stepErr("E_SEAL", err)
 		}
 		inf.SealedPAN = sealed
 	}
@@ -201,7 +199,7 @@ func (f *Flow) inFlight(kind string, stan int, batch string, amount int64, c Car
 
 func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 	if cp.SignOn == nil || cp.Card == nil || cp.Merchant == nil {
-		return stepErr("E_STATE", "sign-on and card binding must come first", nil)
+		return stepErr("E_STATE", nil, Text{"须先签到并绑定结算卡", "sign-on and card binding must come first"})
 	}
 	if err := f.reverseInFlight(ctx, cp); err != nil {
 		return err
@@ -211,7 +209,7 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{fmt.Sprintf("金额 RMB %d.%02d", amount/100, amount%100), "请插卡 Insert card"}})
 		card, err := f.Card.ReadCard(ctx, PurposeTestSale)
 		if err != nil {
-			return stepErr("E_CARD_READ", "card could not be read; remove it and insert again", err)
+			return stepErr("E_CARD_READ", err)
 		}
 		req := SaleRequest{Terminal: f.Terminal, STAN: f.nextSTAN(cp), Batch: cp.SignOn.Batch, Amount: amount, Card: card, Test: true}
 		// The reversal image is durable before the request leaves.
@@ -232,7 +230,7 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 			if err := f.save(cp); err != nil {
 				return err
 			}
-			return stepErr("E_DECLINED", "test sale declined, response code "+resp.RC, nil)
+			return stepErr("E_DECLINED", nil, kindText("sale"), resp.RC)
 		}
 		cp.Sale = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Amount: req.Amount, RC: resp.RC, RRN: resp.RRN,
 			AuthCode: resp.AuthCode, Masked: card.PAN.Masked(), Time: resp.Time.UTC()}
@@ -262,7 +260,7 @@ func (f *Flow) printSlip(ctx context.Context, cp *Checkpoint) error {
 	if err := f.Printer.PrintReceipt(ctx, r); err != nil {
 		// The driver's error says what to fix (paper end, cover open); it never
 		// carries card data, so the installer sees it.
-		return stepErr("E_PRINTER", "sales slip did not print ("+err.Error()+"); fix the printer and retry", err)
+		return stepErr(codeOf(err, "E_PRINTER"), err)
 	}
 	cp.Slip.Printed = true
 	return f.save(cp)
@@ -270,7 +268,7 @@ func (f *Flow) printSlip(ctx context.Context, cp *Checkpoint) error {
 
 func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 	if cp.Sale == nil {
-		return stepErr("E_STATE", "no test sale to void", nil)
+		return stepErr("E_STATE", nil, Text{"没有可撤销的测试交易", "no test sale to void"})
 	}
 	if err := f.reverseInFlight(ctx, cp); err != nil {
 		return err
@@ -281,10 +279,10 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 	f.show(ctx, Screen{Title: "撤销 VOID", Lines: []string{"撤销测试交易 Voiding the test sale", "请插卡 Insert card"}})
 	card, err := f.Card.ReadCard(ctx, PurposeVoid)
 	if err != nil {
-		return stepErr("E_CARD_READ", "card could not be read; remove it and insert again", err)
+		return stepErr("E_CARD_READ", err)
 	}
 	if card.PAN.Masked() != cp.Sale.Masked {
-		return stepErr("E_WRONG_CARD", "insert the card of the test sale ("+cp.Sale.Masked+")", nil)
+		return stepErr("E_WRONG_CARD", nil, cp.Sale.Masked)
 	}
 	req := VoidRequest{Terminal: f.Terminal, STAN: f.nextSTAN(cp), Batch: cp.Sale.Batch, Card: card, Orig: *cp.Sale}
 	inf, err := f.inFlight("void", req.STAN, req.Batch, cp.Sale.Amount, card, len(req.PINBlock) > 0)
@@ -305,7 +303,7 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 		if err := f.save(cp); err != nil {
 			return err
 		}
-		return stepErr("E_DECLINED", "void declined, response code "+resp.RC, nil)
+		return stepErr("E_DECLINED", nil, kindText("void"), resp.RC)
 	}
 	cp.Void = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Amount: cp.Sale.Amount, RC: resp.RC, RRN: resp.RRN,
 		AuthCode: resp.AuthCode, Masked: cp.Sale.Masked, Time: resp.Time.UTC()}
@@ -321,7 +319,21 @@ func (f *Flow) unanswered(cp *Checkpoint, kind string, err error) error {
 		if serr := f.save(cp); serr != nil {
 			return serr
 		}
-		return stepErr("E_MAC", kind+" answer failed its MAC check; it will be reversed", err)
+		return stepErr("E_MAC", err, kindText(kind))
 	}
-	return stepErr("E_HOST", kind+" got no answer; it will be reversed", err)
+	return stepErr("E_HOST", err, kindText(kind))
 }
+
+// kindText names a message kind for the installer.
+func kindText(kind string) Text {
+	switch kind {
+	case "sale":
+		return Text{"测试交易", "test sale"}
+	case "void":
+		return Text{"撤销交易", "void"}
+	}
+	return Text{kind, kind}
+}
+
+// rmb is an amount in fen as the slip prints it.
+func rmb(fen int64) string { return fmt.Sprintf("RMB %d.%02d", fen/100, fen%100) }

@@ -67,7 +67,7 @@ func TestFlowPaperOutMidSlip(t *testing.T) {
 	if err != nil || cp.Step != provisioning.StepLive {
 		t.Fatalf("flow ended at %s: %v", cp.Step, err)
 	}
-	if len(ui.failures) != 1 || !strings.Contains(ui.failures[0], "E_PRINTER") {
+	if len(ui.failures) != 1 || !strings.Contains(ui.failures[0], "E_PAPER_END") {
 		t.Fatalf("installer saw %d failures: %q", len(ui.failures), ui.failures)
 	}
 	slips := emu.Slips()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -299,6 +300,36 @@ func (b *bench) golden(name string) {
 			b.t.Errorf("%s shows the full card number of a sim card", path)
 		}
 	}
+	// Nor does a Go error chain: the cause is for the log and central.
+	for _, sc := range screens(got) {
+		if goChain.MatchString(sc) {
+			b.t.Errorf("%s has a screen showing an error chain: %q", path, sc)
+		}
+	}
+}
+
+// goChain is what a Go error chain looks like: a lowercase package or
+// operation name, a colon, a space, lowercase text ("ui: ask: read key").
+var goChain = regexp.MustCompile(`\b[a-z][a-z0-9_.]*: [a-z]`)
+
+// screens are the transcript's screens, each as its text rows joined by
+// spaces (a chain the grid wrapped across rows is whole again).
+func screens(transcript string) []string {
+	var out []string
+	var cur []string
+	in := false
+	for _, line := range strings.Split(transcript, "\n") {
+		switch {
+		case strings.HasPrefix(line, "+-") && in:
+			out = append(out, strings.Join(cur, " "))
+			cur, in = nil, false
+		case strings.HasPrefix(line, "+-"):
+			in = true
+		case in:
+			cur = append(cur, strings.TrimSpace(strings.Trim(line, "|")))
+		}
+	}
+	return out
 }
 
 // login is F1, the password, OK; confirm is "keep the configured MID and TID".
@@ -549,4 +580,59 @@ func (l logged) Key(ctx context.Context) (ui.Key, error) {
 		l.tr.note("> %s", l.tr.shown(k))
 	}
 	return k, err
+}
+
+// Every failure code the flow can stop with, on the installer's failure
+// screen: the code, what to do and the sentence in Chinese and English, and
+// never the cause behind it.
+func TestEveryFailureScreen(t *testing.T) {
+	cause := errors.New("acquirer: sale: read tcp 127.0.0.1:40000: i/o timeout")
+	verbs := regexp.MustCompile(`%[-+# 0-9.]*[a-z]`)
+	for _, code := range provisioning.Codes() {
+		t.Run(code, func(t *testing.T) {
+			x, _ := provisioning.Explain(code)
+			var err error = &provisioning.Rejection{Code: code, Message: "卡片被拒 Card refused"}
+			if x.Message != (provisioning.Text{}) {
+				// Arguments of the kinds the flow passes: numbers for %d,
+				// a bilingual name or a masked card for %s.
+				var args []any
+				for _, v := range verbs.FindAllString(x.Message.EN, -1) {
+					if strings.HasSuffix(v, "d") {
+						args = append(args, 3)
+					} else {
+						args = append(args, provisioning.Text{ZH: "测试交易", EN: "test sale"})
+					}
+				}
+				err = &provisioning.StepError{Code: code, Args: args, Err: cause}
+			}
+			fl := provisioning.FailureFor(provisioning.StepTestSale, err)
+			b := newBench(t)
+			b.flow = func(ctx context.Context, _ installer.Identity, p provisioning.Prompter) error {
+				_, err := p.Ask(ctx, provisioning.Screen{Title: "需要处理 ATTENTION", Lines: fl.Lines(), Failure: fl},
+					provisioning.Option{ID: "retry", Key: "ENTER", Label: "重试 Retry"},
+					provisioning.Option{ID: "abort", Key: "CANCEL", Label: "中止 Abort"})
+				return err
+			}
+			b.rows, b.cols = 16, 24
+			_ = b.run(login + " 1 " + confirm + " CANCEL")
+			var failed string
+			for _, sc := range screens(b.tr.b.String()) {
+				if strings.Contains(sc, "FAILED") {
+					failed = sc
+				}
+			}
+			if failed == "" {
+				t.Fatalf("no failure screen:\n%s", b.tr.b.String())
+			}
+			squashed := strings.ReplaceAll(failed, " ", "")
+			for _, want := range []string{code, fl.Action, fl.Message} {
+				if !strings.Contains(squashed, strings.ReplaceAll(want, " ", "")) {
+					t.Errorf("failure screen lacks %q:\n%s", want, b.tr.b.String())
+				}
+			}
+			if goChain.MatchString(failed) || strings.Contains(failed, "127.0.0.1") || strings.Contains(failed, "%!") {
+				t.Errorf("failure screen shows the cause or a broken sentence: %q", failed)
+			}
+		})
+	}
 }

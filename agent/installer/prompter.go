@@ -86,33 +86,6 @@ func (p *prompter) key(ctx context.Context) (ui.Key, error) {
 	return k, nil
 }
 
-// hints say what to do next for each failure code the flow reports.
-var hints = map[string]string{
-	"E_SELFTEST":          "检查设备和打印纸 Check devices and paper",
-	"E_CLOCK":             "设置时钟 Set the clock",
-	"E_NETWORK":           "检查网络后重试 Check network, retry",
-	"E_SIGNON":            "检查网络后重试 Check network, retry",
-	"E_HOST":              "检查网络后重试 Check network, retry",
-	"E_REVERSAL":          "检查网络后重试 Check network, retry",
-	"E_MAC":               "联系收单行 Call the acquirer",
-	"E_SIGNON_DECLINED":   "联系收单行 Call the acquirer",
-	"E_KEY_CHECK":         "联系收单行 Call the acquirer",
-	"E_DECLINED":          "联系收单行 Call the acquirer",
-	"E_PARAMETERS":        "联系收单行 Call the acquirer",
-	"E_MID_MISMATCH":      "核对商户号 Check the MID",
-	"E_PRINTER":           "装纸后重试 Load paper, retry",
-	"E_CARD_READ":         "重新插卡 Reinsert the card",
-	"E_BAD_LUHN":          "重新插卡 Reinsert the card",
-	"E_NOT_UNIONPAY":      "请用银联结算卡 Use the UnionPay settlement card",
-	"E_CARD_TYPE":         "卡类型不符,换卡 Wrong card type, swap card",
-	"E_EXPIRED":           "卡已过期,换卡 Card expired, swap card",
-	"E_NAME_MISMATCH":     "请用法人本人卡 Use the legal person's card",
-	"E_ACCOUNT_MISMATCH":  "请用登记的结算卡 Use the registered card",
-	"E_NOT_CONFIRMED":     "重试并确认卡片 Retry, confirm the card",
-	"E_WRONG_CARD":        "插入测试交易的卡 Insert the test sale's card",
-	"E_TOO_MANY_ATTEMPTS": "联系技术支持 Call support",
-}
-
 // skipReasons are the reasons a step may be left for later, keyed 1-4.
 var skipReasons = []struct{ zh, en string }{
 	{"商户不在", "merchant away"},
@@ -122,23 +95,19 @@ var skipReasons = []struct{ zh, en string }{
 }
 
 // attention is the failed-step screen: retry, skip with a reason, or abort.
-// The flow's screen is "STEP CODE" and the message; the code picks a hint.
+// It lays out the flow's failure itself: code first, then what to do, then
+// the sentence, because on a small display the last lines are what gets
+// cut, and the sentence is the least actionable. The cause never shows.
 func (p *prompter) attention(ctx context.Context, s provisioning.Screen, options []provisioning.Option) (string, error) {
 	var step, code string
-	if len(s.Lines) > 0 {
-		if f := strings.Fields(s.Lines[0]); len(f) == 2 {
-			step, code = f[0], f[1]
+	body := maskLines(s.Lines)
+	if fl := s.Failure; fl != nil {
+		step, code = string(fl.Step), fl.Code
+		body = []string{code}
+		if fl.Action != "" {
+			body = append(body, "> "+fl.Action)
 		}
-	}
-	// Code first, then what to do, then the flow's message: on a small
-	// display the message is what gets cut, and it is the least actionable.
-	lines := maskLines(s.Lines)
-	body := lines
-	if code != "" {
-		body = append([]string{code}, lines[1:]...)
-		if h, ok := hints[code]; ok {
-			body = append([]string{code, "> " + h}, lines[1:]...)
-		}
+		body = append(body, maskLines([]string{fl.Message})...)
 	}
 	p.in.signal(ctx, Indicator.Failure)
 	for {

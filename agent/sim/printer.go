@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,8 +14,15 @@ import (
 	"github.com/posagent/posagent/provisioning"
 )
 
-// ErrPaperOut is what the simulated printer says when told it has no paper.
-var ErrPaperOut = errors.New("sim printer: paper end")
+// ErrPaperOut is what the simulated printer says when told it has no paper;
+// it carries the real printer's failure code, so the installer's screen is
+// the same.
+var ErrPaperOut error = paperOut{}
+
+type paperOut struct{}
+
+func (paperOut) Error() string       { return "sim printer: paper end" }
+func (paperOut) FailureCode() string { return "E_PAPER_END" }
 
 // Printer renders slips as text: to Out, as the paper would show them, and to a
 // file per copy in Dir (when set) for tests and the demo's record.

@@ -9,13 +9,26 @@ import (
 	"time"
 )
 
+// Condition is a state that stops printing. Its code is the failure code
+// an install flow shows the installer for it (FailureCode), so a screen can
+// say "out of paper" rather than a driver's error text.
+type Condition struct {
+	Code string
+	msg  string
+}
+
+func (c *Condition) Error() string { return c.msg }
+
+// FailureCode is the condition's stable code.
+func (c *Condition) FailureCode() string { return c.Code }
+
 // Conditions that stop printing. Each says what the installer must do.
 var (
-	ErrPaperEnd   = errors.New("printer: paper end: load paper")
-	ErrCoverOpen  = errors.New("printer: cover open: close the cover")
-	ErrOffline    = errors.New("printer: offline: check the printer")
-	ErrFault      = errors.New("printer: error state: switch the printer off and on")
-	ErrNoResponse = errors.New("printer: no answer to a status request: check cable and power")
+	ErrPaperEnd   = &Condition{"E_PAPER_END", "printer: paper end: load paper"}
+	ErrCoverOpen  = &Condition{"E_COVER_OPEN", "printer: cover open: close the cover"}
+	ErrOffline    = &Condition{"E_PRINTER_OFFLINE", "printer: offline: check the printer"}
+	ErrFault      = &Condition{"E_PRINTER_FAULT", "printer: error state: switch the printer off and on"}
+	ErrNoResponse = &Condition{"E_PRINTER_NO_ANSWER", "printer: no answer to a status request: check cable and power"}
 	ErrBadStatus  = errors.New("printer: malformed status byte")
 )
 

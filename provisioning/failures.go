@@ -1,0 +1,215 @@
+package provisioning
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Text is one sentence in both of the terminal's languages. Screens show the
+// Chinese first, as the terminal's own titles do.
+type Text struct{ ZH, EN string }
+
+// String is the Chinese then the English sentence, on one line.
+func (t Text) String() string {
+	switch {
+	case t.ZH == "":
+		return t.EN
+	case t.EN == "":
+		return t.ZH
+	}
+	return t.ZH + " " + t.EN
+}
+
+// format fills both sentences from args; an arg that is a Text gives each
+// language its own part.
+func (t Text) format(args ...any) Text {
+	if len(args) == 0 {
+		return t
+	}
+	zh, en := make([]any, len(args)), make([]any, len(args))
+	for i, a := range args {
+		if x, ok := a.(Text); ok {
+			zh[i], en[i] = x.ZH, x.EN
+		} else {
+			zh[i], en[i] = a, a
+		}
+	}
+	return Text{ZH: fmt.Sprintf(t.ZH, zh...), EN: fmt.Sprintf(t.EN, en...)}
+}
+
+// Explanation is what the installer is told about a failure code: what
+// happened, and what to do about it.
+type Explanation struct {
+	Message Text // what happened; may hold fmt verbs the failure fills in
+	Action  Text // what to do next
+}
+
+// Actions that recur.
+var (
+	actionRetry     = Text{"重试", "Retry"}
+	actionNetwork   = Text{"检查网络后重试", "Check network, retry"}
+	actionAcquirer  = Text{"联系收单行", "Call the acquirer"}
+	actionSupport   = Text{"联系技术支持", "Call support"}
+	actionReinsert  = Text{"重新插卡", "Reinsert the card"}
+	actionParams    = Text{"重新下载参数", "Load the parameters again"}
+	actionOtherCard = Text{"请用登记的结算卡", "Use the registered card"}
+)
+
+// explanations is every failure code the flow and its sources report, in
+// one place: the installer's screen and central's report both read it, so
+// a code cannot say one thing on the terminal and another at central. Codes
+// are stable (monitoring branches on them); never change what one means.
+var explanations = map[string]Explanation{
+	// Devices and the terminal itself.
+	"E_SELFTEST":          {Text{"%s自检失败", "The %s failed its self test"}, Text{"检查设备和打印纸后重试", "Check the devices and the paper, then retry"}},
+	"E_CLOCK":             {Text{"终端时钟未设置", "The terminal's clock is not set"}, Text{"设置时钟后重试", "Set the clock, then retry"}},
+	"E_STORAGE":           {Text{"无法保存安装进度", "The install's progress could not be saved"}, Text{"检查存储后重试", "Check the storage, then retry"}},
+	"E_STATE":             {Text{"安装记录不完整（%s）", "The install record is incomplete (%s)"}, actionSupport},
+	"E_INTERNAL":          {Text{"内部错误", "Internal error"}, actionSupport},
+	"E_TOO_MANY_ATTEMPTS": {Text{"%s步骤已开始%d次仍未完成", "Step %s started %d times without finishing"}, actionSupport},
+	"E_STEP":              {Text{"%s步骤未完成", "Step %s did not finish"}, actionRetry},
+
+	// Host link and parameters.
+	"E_NETWORK":         {Text{"无法连接收单主机", "The acquirer host cannot be reached"}, actionNetwork},
+	"E_PARAMETERS":      {Text{"商户参数不可用", "The merchant parameters are unavailable"}, actionAcquirer},
+	"E_PARAMETERS_DATA": {Text{"商户参数中结算卡类型无效", "The merchant parameters name no valid card type"}, actionAcquirer},
+	"E_MID_MISMATCH":    {Text{"商户参数的商户号%s与终端的%s不符", "The merchant parameters are for MID %s, the terminal has %s"}, Text{"核对商户号", "Check the MID"}},
+	"E_SIGNON":          {Text{"签到无应答", "Sign-on got no answer"}, actionNetwork},
+	"E_SIGNON_DECLINED": {Text{"主机拒绝签到，应答码%s", "The host refused sign-on, response code %s"}, actionAcquirer},
+	"E_KEY_CHECK":       {Text{"工作密钥校验值不符", "The working keys' check values do not match"}, actionAcquirer},
+
+	// Cards.
+	"E_CARD_READ":     {Text{"无法读卡", "The card could not be read"}, actionReinsert},
+	"E_NOT_CONFIRMED": {Text{"结算卡未确认", "The settlement card was not confirmed"}, Text{"重试并确认卡片", "Retry and confirm the card"}},
+	"E_WRONG_CARD":    {Text{"请插入测试交易的卡%s", "Insert the card of the test sale, %s"}, Text{"插入测试交易的卡", "Insert the test sale's card"}},
+	"E_SEAL":          {Text{"无法为冲正记录加密卡号", "The card number could not be sealed for the reversal record"}, actionSupport},
+
+	// Transactions.
+	"E_DECLINED":       {Text{"%s被拒绝，应答码%s", "The %s was declined, response code %s"}, actionAcquirer},
+	"E_HOST":           {Text{"%s无应答，将冲正", "The %s got no answer; it will be reversed"}, actionNetwork},
+	"E_MAC":            {Text{"%s应答MAC校验失败，将冲正", "The %s answer failed its MAC check; it will be reversed"}, actionAcquirer},
+	"E_REVERSAL":       {Text{"%s（流水号%06d）冲正未完成（第%d次，共%d次），将再次发送", "The reversal of the %s, STAN %06d, did not complete (try %d of %d); it will be sent again"}, actionNetwork},
+	"E_REVERSAL_LIMIT": {Text{"%s（流水号%06d 批次%s %s %s）冲正%d次未成功", "The reversal of the %s, STAN %06d batch %s %s %s, failed %d times"}, Text{"请收单行人工撤销", "Ask the acquirer to cancel it by hand"}},
+	"E_PRINTER":        {Text{"签购单未打印", "The sales slip did not print"}, Text{"检查打印纸和机盖后重试", "Check the paper and the cover, then retry"}},
+
+	"E_PAPER_END":         {Text{"打印机缺纸", "The printer is out of paper"}, Text{"装纸后重试", "Load paper, retry"}},
+	"E_COVER_OPEN":        {Text{"打印机盖未关", "The printer cover is open"}, Text{"关好机盖后重试", "Close the cover, then retry"}},
+	"E_PRINTER_OFFLINE":   {Text{"打印机离线", "The printer is offline"}, Text{"检查打印机后重试", "Check the printer, then retry"}},
+	"E_PRINTER_FAULT":     {Text{"打印机故障", "The printer reports a fault"}, Text{"重启打印机后重试", "Switch the printer off and on, then retry"}},
+	"E_PRINTER_NO_ANSWER": {Text{"打印机无响应", "The printer does not answer"}, Text{"检查打印机电源和连线", "Check the printer's power and cable"}},
+
+	// Binding rejections (binding.go): their messages are the Rejection's.
+	RejectBadLuhn:        {Action: actionReinsert},
+	RejectNotUnionPay:    {Action: Text{"请用银联结算卡", "Use the UnionPay settlement card"}},
+	RejectCardType:       {Action: Text{"卡类型不符，换卡", "Wrong card type, swap card"}},
+	RejectExpired:        {Action: Text{"卡已过期，换卡", "Card expired, swap card"}},
+	RejectNameMismatch:   {Action: Text{"请用法人本人卡", "Use the legal person's card"}},
+	RejectOtherAccount:   {Action: actionOtherCard},
+	RejectUnreadable:     {Action: actionReinsert},
+	RejectMerchantRecord: {Action: actionParams},
+}
+
+// Explain returns what the installer is told about code.
+func Explain(code string) (Explanation, bool) {
+	e, ok := explanations[code]
+	return e, ok
+}
+
+// Codes lists every code Explain knows, for tests and documentation.
+func Codes() []string {
+	out := make([]string, 0, len(explanations))
+	for c := range explanations {
+		out = append(out, c)
+	}
+	return out
+}
+
+// StepError is a step failure with a stable code for monitoring. What the
+// installer reads comes from the code's Explanation, filled with Args; Err is
+// the technical cause, for the log and central's report, never for the
+// screen. Neither carries a card number beyond the masked form.
+type StepError struct {
+	Code string
+	Args []any // fill the Explanation's message
+	Err  error // cause; may be nil
+}
+
+// Message is the installer's sentence for the failure.
+func (e *StepError) Message() Text {
+	x, ok := explanations[e.Code]
+	if !ok {
+		x = explanations["E_INTERNAL"]
+	}
+	return x.Message.format(e.Args...)
+}
+
+func (e *StepError) Error() string {
+	s := e.Code + ": " + e.Message().EN
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// CodedError is a device's or source's error that names the failure code
+// the installer is shown for it (a printer's "paper end", say).
+type CodedError interface {
+	error
+	FailureCode() string
+}
+
+// codeOf is the code a coded cause names when the catalogue knows it, else
+// def.
+func codeOf(err error, def string) string {
+	var ce CodedError
+	if errors.As(err, &ce) {
+		if _, ok := explanations[ce.FailureCode()]; ok {
+			return ce.FailureCode()
+		}
+	}
+	return def
+}
+
+func stepErr(code string, cause error, args ...any) error {
+	return &StepError{Code: code, Args: args, Err: cause}
+}
+
+// promptError is a failure of the screen or keypad while a step waited for
+// the installer. It is not the step's failure (the step can run again once
+// the keypad is back), so Run returns it instead of recording one.
+type promptError struct{ err error }
+
+func (e *promptError) Error() string { return "provisioning: installer prompt: " + e.err.Error() }
+func (e *promptError) Unwrap() error { return e.err }
+
+// FailureFor turns a step's error into what is persisted, shown and reported:
+// the code, the installer's sentence and action, and the cause.
+func FailureFor(step Step, err error) *Failure {
+	fl := &Failure{Step: step, Actions: []string{"retry", "abort"}}
+	var rej *Rejection
+	var se *StepError
+	switch {
+	case errors.As(err, &rej):
+		fl.Code, fl.Message = rej.Code, rej.Message
+	case errors.As(err, &se):
+		fl.Code, fl.Message = se.Code, se.Message().String()
+		if se.Err != nil {
+			fl.Cause = se.Err.Error()
+		}
+	default:
+		// An error no step named: the step is named instead, the cause kept
+		// for the log and central, and the installer told only that.
+		fl.Code = "E_" + strings.ToUpper(strings.ReplaceAll(string(step), "-", "_"))
+		fl.Message = explanations["E_STEP"].Message.format(string(step)).String()
+		fl.Cause = err.Error()
+	}
+	x, ok := explanations[fl.Code]
+	if !ok {
+		x = explanations["E_STEP"]
+	}
+	fl.Action = x.Action.String()
+	return fl
+}
