@@ -17,6 +17,7 @@ import (
 
 	"github.com/posagent/posagent/agent/command"
 	"github.com/posagent/posagent/agent/config"
+	"github.com/posagent/posagent/agent/installer"
 	"github.com/posagent/posagent/agent/outbox"
 	"github.com/posagent/posagent/agent/report"
 	"github.com/posagent/posagent/agent/sim"
@@ -60,11 +61,64 @@ type Result struct {
 	Printed    int // slip copies printed by this run
 }
 
-// Run runs the install flow on the config's devices until the terminal is live.
+// errNewIdentity ends a run whose installer confirmed a MID/TID other than
+// the one the run's reporting, tickets and commands were built for.
+var errNewIdentity = errors.New("agent: the installer confirmed another identity")
+
+// maxRestarts bounds the runs one Run starts around a new identity: two
+// (a new identity, then an operator's reset) are already unusual.
+const maxRestarts = 4
+
+// Run runs the install flow on the config's devices until the terminal is
+// live. Reporting, tickets, commands and the flow all run under one
+// identity (Identity); when it changes — the installer confirmed other
+// numbers before the install went online, or an operator reset the install
+// — everything is built again around the new one.
 func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 	if err := cfg.ValidateForRun(); err != nil {
 		return Result{}, err
 	}
+	for n := 0; ; n++ {
+		res, err := runOnce(ctx, cfg, o)
+		if (errors.Is(err, errNewIdentity) || errors.Is(err, provisioning.ErrReset)) && n < maxRestarts {
+			if o.Stdout != nil {
+				fmt.Fprintln(o.Stdout, "agent| new terminal identity: starting again under it")
+			}
+			continue
+		}
+		return res, err
+	}
+}
+
+// Identity is the MID/TID a run is for: the one the install's checkpoint
+// froze, else the one the installer confirmed, else the config's.
+func Identity(cfg *config.Config) (provisioning.Terminal, error) {
+	term := provisioning.Terminal{TID: cfg.Terminal.TID, MID: cfg.Terminal.MID, Serial: cfg.Terminal.Serial}
+	b, err := store.File{Path: filepath.Join(cfg.StateDir, "state.json")}.Load()
+	switch {
+	case err == nil:
+		cp, err := provisioning.Decode(b)
+		if err != nil {
+			return term, fmt.Errorf("agent: %w", err)
+		}
+		if cp.Terminal != nil {
+			term.TID, term.MID = cp.Terminal.TID, cp.Terminal.MID
+			return term, nil
+		}
+	case !errors.Is(err, provisioning.ErrNoState):
+		return term, fmt.Errorf("agent: load checkpoint: %w", err)
+	}
+	id, ok, err := installer.LoadIdentity(store.File{Path: filepath.Join(cfg.StateDir, "terminal-id.json")})
+	if err != nil {
+		return term, fmt.Errorf("agent: %w", err)
+	}
+	if ok {
+		term.TID, term.MID = id.TID, id.MID
+	}
+	return term, nil
+}
+
+func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 	if o.Stdout == nil {
 		o.Stdout = io.Discard
 	}
@@ -76,7 +130,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 		return Result{}, fmt.Errorf("agent: state dir: %w", err)
 	}
 	pauses := &sim.Pauses{At: o.PauseAt, Out: o.Stderr}
-	term := provisioning.Terminal{TID: cfg.Terminal.TID, MID: cfg.Terminal.MID, Serial: cfg.Terminal.Serial}
+	term, err := Identity(cfg)
+	if err != nil {
+		return Result{}, err
+	}
 
 	dev, err := openDevices(ctx, cfg, o, pauses, log)
 	if err != nil {

@@ -2,11 +2,15 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"path/filepath"
 
 	"github.com/posagent/posagent/agent/acquirer"
@@ -176,12 +180,37 @@ func openAcquirer(cfg *config.Config, log *slog.Logger) (*acquirer.Client, error
 	if _, err := hex.Decode(header[:], []byte(cfg.Host.Header)); err != nil {
 		return nil, fmt.Errorf("agent: host.header: %w", err)
 	}
+	tlsCfg, err := hostTLS(cfg.Host)
+	if err != nil {
+		return nil, err
+	}
 	return acquirer.NewClient(acquirer.Config{
 		Addr: cfg.Host.Address, TPDU: tpdu, Header: header,
 		KeyMode: acquirer.KeyMode(cfg.Host.KeyMode), MAC: acquirer.MACAlgorithm(cfg.Host.MAC), MACFullKey: cfg.Host.MACFullKey,
+		NoTDK: cfg.Host.NoTDK, TLS: tlsCfg,
 		ExchangeTimeout: cfg.Host.Timeout, ReadTimeout: cfg.Host.Timeout,
 		Log: log,
 	}, ks)
+}
+
+// hostTLS is the host link's TLS with the acquirer's CA pinned, or nil.
+func hostTLS(h config.Host) (*tls.Config, error) {
+	if h.TLSCAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(h.TLSCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("agent: host.tls_ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("agent: host.tls_ca_file: no PEM certificate in %s", h.TLSCAFile)
+	}
+	name := h.TLSServerName
+	if name == "" {
+		name, _, _ = net.SplitHostPort(h.Address)
+	}
+	return &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12}, nil
 }
 
 func serialLine(l config.SerialLine) serialport.Config {

@@ -116,14 +116,15 @@ func runInstaller(ctx context.Context, cfg *config.Config, o Options, flow *prov
 		Config: installer.Config{
 			PasswordHash: cfg.Installer.PasswordHash, MaxTries: cfg.Installer.MaxTries,
 			Lockout: cfg.Installer.Lockout, IdleTimeout: cfg.Installer.IdleTimeout,
-			Rows: cfg.Devices.ScreenRows, Cols: cfg.Devices.ScreenCols, FunctionKey: ui.Key(cfg.Installer.FunctionKey),
+			SupervisorHash: cfg.Installer.SupervisorPasswordHash,
+			Rows:           cfg.Devices.ScreenRows, Cols: cfg.Devices.ScreenCols, FunctionKey: ui.Key(cfg.Installer.FunctionKey),
 		},
 		Display:   &ui.Grid{W: stdout, Rows: cfg.Devices.ScreenRows, Cols: cfg.Devices.ScreenCols, Prefix: "screen| "},
 		Keys:      ks.keys,
 		Clock:     ks.clock,
 		Locks:     store.File{Path: filepath.Join(cfg.StateDir, "installer-lock.json")},
 		IDs:       store.File{Path: filepath.Join(cfg.StateDir, "terminal-id.json")},
-		Identity:  installer.Identity{MID: cfg.Terminal.MID, TID: cfg.Terminal.TID},
+		Identity:  installer.Identity{MID: flow.Terminal.MID, TID: flow.Terminal.TID},
 		Banks:     cfg.Installer.BankNames(),
 		Indicator: indicator,
 		Log:       log,
@@ -136,6 +137,14 @@ func runInstaller(ctx context.Context, cfg *config.Config, o Options, flow *prov
 		},
 		OnSkip: func(_ context.Context, s installer.Skip) {
 			log.Warn("installer skipped a step", "step", s.Step, "code", s.Code, "reason", s.Reason)
+		},
+		// Reporting, tickets and commands run under flow.Terminal: other
+		// numbers mean building them again (Run starts over).
+		OnIdentity: func(_ context.Context, id installer.Identity) error {
+			if id.MID != flow.Terminal.MID || id.TID != flow.Terminal.TID {
+				return errNewIdentity
+			}
+			return nil
 		},
 	})
 	if err != nil {

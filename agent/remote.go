@@ -21,7 +21,8 @@ type remote struct {
 	flow *provisioning.Flow // Store, Reporter and identity; read-only here
 
 	mu     sync.Mutex
-	answer chan string // non-nil while a question offering "retry" is open
+	answer chan string      // non-nil while a question central may answer is open
+	offers map[string]bool // the option IDs that question offers
 }
 
 var _ command.Handler = (*remote)(nil)
@@ -53,24 +54,52 @@ func (r *remote) RetryStep(ctx context.Context, step provisioning.Step) error {
 	if cp.Failure.Step != step {
 		return notNow("the failed step is %s, not %s", cp.Failure.Step, step)
 	}
+	return r.answerOpen(ctx, cp, "retry")
+}
+
+// answerOpen gives the open question the answer id, if it offers it.
+func (r *remote) answerOpen(ctx context.Context, cp provisioning.Checkpoint, id string) error {
 	r.mu.Lock()
-	ch := r.answer
+	ch, offered := r.answer, r.offers[id]
 	r.mu.Unlock()
-	if ch == nil {
-		return notNow("no question is open at %s (the agent is restarting or busy)", cp.Failure.Step)
+	if ch == nil || !offered {
+		return notNow("no question offering %s is open at %s (the agent is restarting or busy)", id, cp.Failure.Step)
 	}
 	// The question may be a moment from waiting (it registers before it
 	// listens), or answered at the keypad meanwhile: wait briefly, not forever.
 	t := time.NewTimer(2 * time.Second)
 	defer t.Stop()
 	select {
-	case ch <- "retry":
+	case ch <- id:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.C:
 		return notNow("the question at %s was answered meanwhile", cp.Failure.Step)
 	}
+}
+
+// ClearUnresolved answers "clear" for the message (kind, STAN, batch) the
+// install stopped at, when only an operator may clear it: central's signed
+// command, sent after the acquirer cancelled the message by hand. The
+// message must be the one waiting: a command about another is refused.
+func (r *remote) ClearUnresolved(ctx context.Context, kind string, stan int, batch string) error {
+	cp, err := r.checkpoint()
+	if err != nil {
+		return fmt.Errorf("reading the checkpoint: %w", err)
+	}
+	if cp.Step != provisioning.StepNeedsAttention || cp.Failure == nil || !provisioning.OperatorOnly(cp.Failure.Code) {
+		return notNow("the install is at %s, not stopped for an operator", cp.Step)
+	}
+	if len(cp.Unreversed) == 0 {
+		return notNow("%s is not about a message; clear it at the keypad", cp.Failure.Code)
+	}
+	u := cp.Unreversed[0]
+	if u.Kind != kind || u.STAN != stan || u.Batch != batch {
+		return notNow("the message waiting is %s STAN %06d batch %s, not %s STAN %06d batch %s",
+			u.Kind, u.STAN, u.Batch, kind, stan, batch)
+	}
+	return r.answerOpen(ctx, cp, "clear")
 }
 
 // RerunTestSale retries the test sale when it is the step that failed. A
@@ -107,20 +136,24 @@ func (p *remotePrompter) Show(ctx context.Context, s provisioning.Screen) error 
 	return p.next.Show(ctx, s)
 }
 
-// Ask asks the installer; a question offering "retry" may also be answered
-// by central, whichever comes first. The keypad's wait is cancelled then, so
-// no key is consumed for a question already answered.
+// Ask asks the installer; a question offering "retry" or "clear" may also
+// be answered by central, whichever comes first. The keypad's wait is
+// cancelled then, so no key is consumed for a question already answered.
 func (p *remotePrompter) Ask(ctx context.Context, s provisioning.Screen, options ...provisioning.Option) (string, error) {
-	if !slices.ContainsFunc(options, func(o provisioning.Option) bool { return o.ID == "retry" }) {
+	if !slices.ContainsFunc(options, func(o provisioning.Option) bool { return o.ID == "retry" || o.ID == "clear" }) {
 		return p.next.Ask(ctx, s, options...)
 	}
-	ch := make(chan string) // unbuffered: RetryStep succeeds only if we take it
+	ch := make(chan string) // unbuffered: an answer counts only if we take it
+	offers := map[string]bool{}
+	for _, o := range options {
+		offers[o.ID] = true
+	}
 	p.r.mu.Lock()
-	p.r.answer = ch
+	p.r.answer, p.r.offers = ch, offers
 	p.r.mu.Unlock()
 	defer func() {
 		p.r.mu.Lock()
-		p.r.answer = nil
+		p.r.answer, p.r.offers = nil, nil
 		p.r.mu.Unlock()
 	}()
 	actx, cancel := context.WithCancel(ctx)

@@ -78,6 +78,7 @@ var explanations = map[string]Explanation{
 	"E_SIGNON":          {Text{"签到无应答", "Sign-on got no answer"}, actionNetwork},
 	"E_SIGNON_DECLINED": {Text{"主机拒绝签到，应答码%s", "The host refused sign-on, response code %s"}, actionAcquirer},
 	"E_KEY_CHECK":       {Text{"工作密钥校验值不符", "The working keys' check values do not match"}, actionAcquirer},
+	"E_NO_TDK":          {Text{"签到应答缺少磁道密钥", "The sign-on answer brought no track key"}, Text{"重试；仍失败请联系收单行", "Retry; if it persists call the acquirer"}},
 
 	// Cards.
 	"E_CARD_READ":     {Text{"无法读卡", "The card could not be read"}, actionReinsert},
@@ -90,8 +91,12 @@ var explanations = map[string]Explanation{
 	"E_HOST":           {Text{"%s无应答，将冲正", "The %s got no answer; it will be reversed"}, actionNetwork},
 	"E_MAC":            {Text{"%s应答MAC校验失败，将冲正", "The %s answer failed its MAC check; it will be reversed"}, actionAcquirer},
 	"E_REVERSAL":       {Text{"%s（流水号%06d）冲正未完成（第%d次，共%d次），将再次发送", "The reversal of the %s, STAN %06d, did not complete (try %d of %d); it will be sent again"}, actionNetwork},
-	"E_REVERSAL_LIMIT": {Text{"%s（流水号%06d 批次%s %s %s）冲正%d次未成功", "The reversal of the %s, STAN %06d batch %s %s %s, failed %d times"}, Text{"请收单行人工撤销", "Ask the acquirer to cancel it by hand"}},
-	"E_PRINTER":        {Text{"签购单未打印", "The sales slip did not print"}, Text{"检查打印纸和机盖后重试", "Check the paper and the cover, then retry"}},
+	"E_REVERSAL_LIMIT": {Text{"%s（流水号%06d 批次%s %s %s）冲正%d次未成功", "The reversal of the %s, STAN %06d batch %s %s %s, failed %d times"}, Text{"请收单行人工撤销后主管清除", "Have the acquirer cancel it by hand, then a supervisor clears it"}},
+	"E_VOID_ORIGINAL":  {Text{"主机无法撤销测试交易（流水号%06d 批次%s %s）", "The host cannot match the void of the test sale, STAN %06d batch %s %s"}, Text{"请收单行核实后主管清除", "Have the acquirer check it, then a supervisor clears it"}},
+	"E_HOST_ANSWER":    {Text{"%s应答无法确认，将冲正", "The %s answer settles nothing; it will be reversed"}, actionNetwork},
+	"E_IDENTITY_CHANGED": {Text{"安装进行中：商户号%s 终端号%s，现为%s %s", "The install runs as MID %s TID %s, now %s %s"},
+		Text{"恢复原号码，或主管清除以重置安装", "Restore the numbers, or a supervisor clears to reset the install"}},
+	"E_PRINTER": {Text{"签购单未打印", "The sales slip did not print"}, Text{"检查打印纸和机盖后重试", "Check the paper and the cover, then retry"}},
 
 	"E_PAPER_END":         {Text{"打印机缺纸", "The printer is out of paper"}, Text{"装纸后重试", "Load paper, retry"}},
 	"E_COVER_OPEN":        {Text{"打印机盖未关", "The printer cover is open"}, Text{"关好机盖后重试", "Close the cover, then retry"}},
@@ -109,6 +114,14 @@ var explanations = map[string]Explanation{
 	RejectUnreadable:     {Action: actionReinsert},
 	RejectMerchantRecord: {Action: actionParams},
 }
+
+// operatorCodes are the failures a retry cannot help: only an operator (a
+// supervisor at the keypad, or central's signed command), after the acquirer
+// settled the matter, clears them.
+var operatorCodes = map[string]bool{"E_REVERSAL_LIMIT": true, "E_VOID_ORIGINAL": true, "E_IDENTITY_CHANGED": true}
+
+// OperatorOnly says whether code is a failure only an operator clears.
+func OperatorOnly(code string) bool { return operatorCodes[code] }
 
 // Explain returns what the installer is told about code.
 func Explain(code string) (Explanation, bool) {
@@ -189,6 +202,11 @@ func (e *promptError) Unwrap() error { return e.err }
 // the code, the installer's sentence and action, and the cause.
 func FailureFor(step Step, err error) *Failure {
 	fl := &Failure{Step: step, Actions: []string{"retry", "abort"}}
+	defer func() {
+		if operatorCodes[fl.Code] {
+			fl.Actions = []string{"clear", "abort"}
+		}
+	}()
 	var rej *Rejection
 	var se *StepError
 	switch {

@@ -73,6 +73,8 @@ type fakeHost struct {
 	sent []sentMsg
 	// refuseReversals answers every reversal with no answer at all.
 	refuseReversals bool
+	// forgeable puts the host's answers behind a MAC that can be forged.
+	forgeable bool
 }
 
 type sentMsg struct {
@@ -87,7 +89,7 @@ var errNoAnswer = errors.New("fake host: read timeout")
 
 func (h *fakeHost) Echo(ctx context.Context, t provisioning.Terminal) error {
 	if h.down {
-		return errors.New("fake host: connection refused")
+		return fmt.Errorf("fake host: connection refused: %w", provisioning.ErrNotSent)
 	}
 	return nil
 }
@@ -106,7 +108,7 @@ func (h *fakeHost) Sale(ctx context.Context, r provisioning.SaleRequest) (provis
 	h.fullPANs = append(h.fullPANs, r.Card.PAN.Reveal())
 	h.sent = append(h.sent, sentMsg{"sale", r.STAN, r.Batch})
 	if h.saleRC != "" && h.saleRC != "00" {
-		return provisioning.HostResponse{RC: h.saleRC}, nil
+		return provisioning.HostResponse{RC: h.saleRC, Integrity: h.integrity()}, nil
 	}
 	h.sales[r.STAN] = "approved"
 	if h.loseSale {
@@ -117,7 +119,16 @@ func (h *fakeHost) Sale(ctx context.Context, r provisioning.SaleRequest) (provis
 		h.badMACSale = false
 		return provisioning.HostResponse{}, fmt.Errorf("fake host: field 64: %w", provisioning.ErrResponseMAC)
 	}
-	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: "123456", Time: testNow}, nil
+	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: "123456", Time: testNow, Integrity: h.integrity()}, nil
+}
+
+// integrity is what the fake's answers are worth: authentic unless a test
+// puts the host behind a forgeable MAC.
+func (h *fakeHost) integrity() provisioning.Integrity {
+	if h.forgeable {
+		return provisioning.IntegrityForgeable
+	}
+	return provisioning.IntegrityAuthentic
 }
 
 func (h *fakeHost) Void(ctx context.Context, r provisioning.VoidRequest) (provisioning.HostResponse, error) {
@@ -125,11 +136,11 @@ func (h *fakeHost) Void(ctx context.Context, r provisioning.VoidRequest) (provis
 	defer h.mu.Unlock()
 	h.sent = append(h.sent, sentMsg{"void", r.STAN, r.Batch})
 	if h.sales[r.Orig.STAN] != "approved" {
-		return provisioning.HostResponse{RC: "12"}, nil
+		return provisioning.HostResponse{RC: "12", Integrity: h.integrity()}, nil
 	}
 	h.sales[r.Orig.STAN] = "voided"
 	h.lastVoidOf = r.Orig.STAN
-	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: r.Orig.AuthCode, Time: testNow}, nil
+	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: r.Orig.AuthCode, Time: testNow, Integrity: h.integrity()}, nil
 }
 
 func (h *fakeHost) Reverse(ctx context.Context, r provisioning.ReversalRequest) (provisioning.HostResponse, error) {
@@ -142,12 +153,12 @@ func (h *fakeHost) Reverse(ctx context.Context, r provisioning.ReversalRequest) 
 	switch {
 	case r.Orig.Kind == "sale" && h.sales[r.Orig.STAN] == "approved":
 		h.sales[r.Orig.STAN] = "reversed"
-		return provisioning.HostResponse{RC: "00"}, nil
+		return provisioning.HostResponse{RC: "00", Integrity: h.integrity()}, nil
 	case r.Orig.Kind == "void" && h.sales[r.Orig.OrigSTAN] == "voided":
 		h.sales[r.Orig.OrigSTAN] = "approved"
-		return provisioning.HostResponse{RC: "00"}, nil
+		return provisioning.HostResponse{RC: "00", Integrity: h.integrity()}, nil
 	}
-	return provisioning.HostResponse{RC: "25"}, nil
+	return provisioning.HostResponse{RC: "25", Integrity: h.integrity()}, nil
 }
 
 func (h *fakeHost) count(state string) int {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/posagent/posagent/provisioning/pan"
@@ -97,18 +98,23 @@ func (b PINBlock) MarshalText() ([]byte, error) { return []byte(b.String()), nil
 // PANSealer keeps the PAN of an in-flight message unreadable at rest: the
 // checkpoint holds only what SealPAN returns, and OpenPAN gives the PAN back
 // for the reversal's field 2 after a restart. The acquirer client implements
-// it with a key the checkpoint never holds.
+// it with a key the checkpoint never holds. ad binds the seal to its message
+// (terminal, batch, STAN, kind): OpenPAN with other ad fails, so a seal
+// copied into another record opens nowhere.
 type PANSealer interface {
-	SealPAN(p pan.PAN) ([]byte, error)
-	OpenPAN(sealed []byte) (pan.PAN, error)
+	SealPAN(p pan.PAN, ad []byte) ([]byte, error)
+	OpenPAN(sealed, ad []byte) (pan.PAN, error)
 }
 
-// HostResponse is the common part of a financial response.
+// HostResponse is the common part of a financial response. A Host returns
+// one only for an answer that matched its request (MTI, processing code,
+// amount, STAN, TID, MID); Integrity says whether its MAC verified.
 type HostResponse struct {
-	RC       string
-	RRN      string
-	AuthCode string
-	Time     time.Time
+	RC        string
+	RRN       string
+	AuthCode  string
+	Time      time.Time
+	Integrity Integrity
 }
 
 // Receipt is what the printer needs for a sales slip; the card is masked already.
@@ -162,10 +168,14 @@ type Flow struct {
 	// Host when it implements PANSealer. Without one, reversals go without
 	// field 2 (hosts match them by terminal, batch and STAN).
 	Sealer PANSealer
-	// MaxReversals is how many times one reversal is sent (or attempted, a
-	// crash mid-send included) before the flow gives up on it and reports
-	// E_REVERSAL_LIMIT. Zero means 3, the usual UnionPay terminal limit.
+	// MaxReversals is how many times one reversal may have reached the host
+	// (a crash mid-send included; a try that never left the terminal does
+	// not count) before the flow gives up on it and stops for an operator
+	// with E_REVERSAL_LIMIT. Zero means 3, the usual UnionPay terminal limit.
 	MaxReversals int
+	// Codes is the acquirer's table of approval and final-decline codes;
+	// zero means DefaultResponseCodes.
+	Codes ResponseCodes
 }
 
 // ErrResponseMAC is what a Host wraps when a response's MAC does not verify:
@@ -194,12 +204,15 @@ func (f *Flow) Run(ctx context.Context) (Checkpoint, error) {
 	// Where a restart continues from is the resume table's call, not the stored step's.
 	cp.Step = resume[cp.Step]
 	f.Log.Info("resume", "step", cp.Step, "attempt", cp.Attempt, "boot", cp.Boot)
+	f.freeze(ctx, &cp)
 	for {
 		if err := ctx.Err(); err != nil {
 			return cp, err
 		}
 		if cp.Step == StepNeedsAttention {
 			if err := f.attention(ctx, &cp); err != nil {
+				// ErrReset among them: the agent starts again around the
+				// new identity.
 				return cp, err
 			}
 			continue
@@ -216,7 +229,7 @@ func (f *Flow) Run(ctx context.Context) (Checkpoint, error) {
 		}
 		f.report(ctx, &cp, StateRunning, nil)
 		if cp.Step == StepLive {
-			f.show(ctx, Screen{Title: "安装完成 INSTALLED", Lines: []string{"终端已开通 Terminal is live", "TID " + f.Terminal.TID}})
+			f.show(ctx, Screen{Title: "安装完成 INSTALLED", Lines: []string{"终端已开通 Terminal is live", "TID " + f.term(&cp).TID}})
 			f.report(ctx, &cp, StateLive, nil)
 			return cp, nil
 		}
@@ -239,6 +252,100 @@ func (f *Flow) Run(ctx context.Context) (Checkpoint, error) {
 		cp.Step = cp.Step.next()
 		cp.Attempt = 0
 	}
+}
+
+// term is the identity the install runs under: the one frozen in the
+// checkpoint, else (before the first checkpoint) the configured one.
+func (f *Flow) term(cp *Checkpoint) Terminal {
+	if cp.Terminal != nil {
+		t := *cp.Terminal
+		if t.Serial == "" {
+			t.Serial = f.Terminal.Serial
+		}
+		return t
+	}
+	return f.Terminal
+}
+
+// freeze fixes the install's identity at its first checkpoint. A different
+// MID or TID given later is adopted only while nothing has gone to the host
+// under the old one but an echo (before parameters); after that it stops
+// the install for an operator: a reversal must go out under the TID of its
+// original, and the merchant record, keys and batch belong to the old one.
+// A live terminal keeps the identity it went live with.
+func (f *Flow) freeze(ctx context.Context, cp *Checkpoint) {
+	switch {
+	case cp.Terminal == nil:
+		t := f.Terminal
+		cp.Terminal = &t
+		return
+	case cp.Terminal.TID == f.Terminal.TID && cp.Terminal.MID == f.Terminal.MID:
+		if cp.Step == StepNeedsAttention && cp.Failure != nil && cp.Failure.Code == "E_IDENTITY_CHANGED" {
+			// The numbers were put back: the install goes on where it stopped.
+			f.Log.Info("identity restored", "tid", cp.Terminal.TID)
+			cp.Step, cp.Attempt, cp.Failure = cp.Failure.Step, 0, nil
+		}
+		return
+	case cp.Step == StepLive:
+		f.Log.Warn("configured identity differs from the one the terminal went live with; keeping that",
+			"live_tid", cp.Terminal.TID, "configured_tid", f.Terminal.TID)
+		return
+	case cp.Merchant == nil && cp.SignOn == nil && cp.InFlight == nil && cp.Sale == nil && len(cp.Unreversed) == 0:
+		f.Log.Info("identity changed before parameters; adopting it", "tid", f.Terminal.TID, "mid", f.Terminal.MID)
+		t := f.Terminal
+		cp.Terminal = &t
+		return
+	}
+	if cp.Step == StepNeedsAttention && cp.Failure != nil && cp.Failure.Code == "E_IDENTITY_CHANGED" {
+		return
+	}
+	if cp.Step == StepNeedsAttention && cp.Failure != nil {
+		cp.Step = cp.Failure.Step
+	}
+	f.fail(ctx, cp, stepErr("E_IDENTITY_CHANGED", nil, cp.Terminal.MID, cp.Terminal.TID, f.Terminal.MID, f.Terminal.TID))
+}
+
+// ErrReset is returned by Run after an operator reset the install for a new
+// identity: the caller rebuilds what depends on the identity (reporting,
+// tickets) and runs the flow again.
+var ErrReset = errors.New("provisioning: install reset for a new identity")
+
+// clear is the operator's answer to a failure only an operator may clear.
+// For a message the acquirer cancelled by hand it moves the message to
+// Cleared and retries the step; for a changed identity it resets the
+// install, which is refused while anything is charged or unsettled. It
+// reports whether the install was reset.
+func (f *Flow) clear(ctx context.Context, cp *Checkpoint) bool {
+	fl := cp.Failure
+	now := f.Clock.Now().UTC()
+	switch fl.Code {
+	case "E_IDENTITY_CHANGED":
+		if len(cp.Unresolved()) > 0 || cp.Sale != nil && cp.Void == nil {
+			f.Log.Warn("reset refused: a charge is not settled", "unresolved", len(cp.Unresolved()))
+			f.show(ctx, Screen{Title: "不能重置 CANNOT RESET", Lines: []string{"有未完成交易 A charge is not settled",
+				"先恢复原商户号终端号 Restore the old MID/TID first"}})
+			return false
+		}
+		old := *cp
+		t := f.Terminal
+		*cp = Checkpoint{Schema: SchemaVersion, Step: StepSelftest, Terminal: &t, STAN: old.STAN,
+			Reversed: old.Reversed, Cleared: old.Cleared}
+		f.Log.Warn("install reset for a new identity", "old_tid", old.Terminal.TID, "tid", t.TID)
+		f.report(ctx, &old, StateReset, nil)
+		return true
+	default:
+		if len(cp.Unreversed) == 0 {
+			cp.Step, cp.Attempt, cp.Failure = fl.Step, 0, nil
+			return false
+		}
+		u := cp.Unreversed[0]
+		u.State, u.ClearedBy, u.ClearedAt = "cleared", "operator", now
+		cp.Cleared = append(cp.Cleared, u)
+		cp.Unreversed = cp.Unreversed[1:]
+		f.Log.Warn("operator cleared an unsettled message", "kind", u.Kind, "stan", u.STAN, "batch", u.Batch, "code", u.Code)
+		cp.Step, cp.Attempt, cp.Failure = fl.Step, 0, nil
+	}
+	return false
 }
 
 func (f *Flow) load() (Checkpoint, error) {
@@ -293,10 +400,11 @@ func (f *Flow) handler(s Step) func(context.Context, *Checkpoint) error {
 // install reports its failure, a live one live, any other the step it is in
 // as running.
 func (f *Flow) StatusOf(cp Checkpoint) Status {
+	t := f.term(&cp)
 	s := Status{
-		TID: f.Terminal.TID, MID: f.Terminal.MID, Serial: f.Terminal.Serial, Version: f.Version,
+		TID: t.TID, MID: t.MID, Serial: t.Serial, Version: f.Version,
 		Step: cp.Step, State: StateRunning, Attempt: cp.Attempt, Boot: cp.Boot,
-		SignOn: cp.SignOn, Sale: cp.Sale, Void: cp.Void, Time: f.Clock.Now().UTC(),
+		SignOn: cp.SignOn, Sale: cp.Sale, Void: cp.Void, Unresolved: cp.Unresolved(), Time: f.Clock.Now().UTC(),
 		Message: "status on request: at " + string(cp.Step),
 	}
 	if cp.Card != nil {
@@ -326,22 +434,39 @@ func (f *Flow) fail(ctx context.Context, cp *Checkpoint, err error) {
 	}
 }
 
-// attention asks the installer what to do about cp.Failure.
+// attention asks the installer what to do about cp.Failure: retry or abort,
+// or, for what only an operator may settle, clear (the prompter asks for the
+// supervisor's password, or central sends a signed command) or abort.
 func (f *Flow) attention(ctx context.Context, cp *Checkpoint) error {
 	fl := cp.Failure
-	choice, err := f.UI.Ask(ctx, Screen{
-		Title:   "需要处理 ATTENTION",
-		Lines:   fl.Lines(),
-		Failure: fl,
-	}, Option{ID: "retry", Key: "ENTER", Label: "重试 Retry"}, Option{ID: "abort", Key: "CANCEL", Label: "中止 Abort"})
+	lines := fl.Lines()
+	for _, u := range cp.Unresolved() {
+		lines = append(lines, fmt.Sprintf("未决 Unresolved: %s %06d %s %s", u.Kind, u.STAN, u.Masked, rmb(u.Amount)))
+	}
+	first := Option{ID: "retry", Key: "ENTER", Label: "重试 Retry"}
+	if slices.Contains(fl.Actions, "clear") {
+		first = Option{ID: "clear", Key: "F2", Label: "主管清除 Supervisor clear"}
+	}
+	choice, err := f.UI.Ask(ctx, Screen{Title: "需要处理 ATTENTION", Lines: lines, Failure: fl},
+		first, Option{ID: "abort", Key: "CANCEL", Label: "中止 Abort"})
 	if err != nil {
 		return fmt.Errorf("provisioning: waiting for the installer at %s: %w", fl.Code, err)
 	}
-	if choice != "retry" {
-		return ErrAborted
+	switch {
+	case choice == "clear" && first.ID == "clear":
+		reset := f.clear(ctx, cp)
+		if err := f.save(cp); err != nil {
+			return err
+		}
+		if reset {
+			return ErrReset
+		}
+		return nil
+	case choice == "retry" && first.ID == "retry":
+		cp.Step, cp.Attempt, cp.Failure = fl.Step, 0, nil
+		return nil
 	}
-	cp.Step, cp.Attempt, cp.Failure = fl.Step, 0, nil
-	return nil
+	return ErrAborted
 }
 
 func (f *Flow) show(ctx context.Context, s Screen) {
@@ -351,10 +476,11 @@ func (f *Flow) show(ctx context.Context, s Screen) {
 }
 
 func (f *Flow) report(ctx context.Context, cp *Checkpoint, state string, fl *Failure) {
+	t := f.term(cp)
 	s := Status{
-		TID: f.Terminal.TID, MID: f.Terminal.MID, Serial: f.Terminal.Serial, Version: f.Version,
+		TID: t.TID, MID: t.MID, Serial: t.Serial, Version: f.Version,
 		Step: cp.Step, State: state, Attempt: cp.Attempt, Boot: cp.Boot, Error: fl,
-		SignOn: cp.SignOn, Sale: cp.Sale, Void: cp.Void, Time: f.Clock.Now().UTC(),
+		SignOn: cp.SignOn, Sale: cp.Sale, Void: cp.Void, Unresolved: cp.Unresolved(), Time: f.Clock.Now().UTC(),
 	}
 	if cp.Card != nil {
 		s.Card = cp.Card.Masked
@@ -368,6 +494,8 @@ func (f *Flow) report(ctx context.Context, cp *Checkpoint, state string, fl *Fai
 		s.Message = fl.Code + ": " + fl.Message
 	case StateLive:
 		s.Message = "terminal is live"
+	case StateReset:
+		s.Message = "install reset by an operator for a new identity"
 	}
 	f.Reporter.Report(ctx, s)
 }

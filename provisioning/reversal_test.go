@@ -28,7 +28,7 @@ type fakeSealer struct {
 
 var _ provisioning.PANSealer = (*fakeSealer)(nil)
 
-func (s *fakeSealer) SealPAN(p pan.PAN) ([]byte, error) {
+func (s *fakeSealer) SealPAN(p pan.PAN, ad []byte) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
@@ -39,14 +39,14 @@ func (s *fakeSealer) SealPAN(p pan.PAN) ([]byte, error) {
 	if s.tokens == nil {
 		s.tokens = map[string]pan.PAN{}
 	}
-	s.tokens[hex.EncodeToString(tok)] = p
+	s.tokens[hex.EncodeToString(tok)+"|"+string(ad)] = p
 	return tok, nil
 }
 
-func (s *fakeSealer) OpenPAN(b []byte) (pan.PAN, error) {
+func (s *fakeSealer) OpenPAN(b, ad []byte) (pan.PAN, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.tokens[hex.EncodeToString(b)]
+	p, ok := s.tokens[hex.EncodeToString(b)+"|"+string(ad)]
 	if !ok {
 		return pan.PAN{}, errors.New("fake sealer: unknown token")
 	}
@@ -209,17 +209,37 @@ func TestReversalLimit(t *testing.T) {
 		t.Fatal("the sealed PAN outlived the reversal it was kept for")
 	}
 
-	// The installer retries: the flow goes on without the reversal.
+	// Giving up is final: the failure offers no retry, and a "retry" (from
+	// a stale screen, say) sends nothing.
+	if got := cp.Failure.Actions; len(got) != 2 || got[0] != "clear" {
+		t.Fatalf("actions %v, want clear and abort", got)
+	}
+	sales := len(r.host.fullPANs)
 	r.host.refuseReversals = false
 	r.ui.answers = []string{"retry"}
 	f = r.flow()
 	f.Sealer = sealer
 	cp, err = f.Run(context.Background())
-	if err != nil || cp.Step != provisioning.StepLive {
-		t.Fatalf("after the limit: %v at %s", err, cp.Step)
+	if !errors.Is(err, provisioning.ErrAborted) || len(r.host.fullPANs) != sales || cp.Step != provisioning.StepNeedsAttention {
+		t.Fatalf("retry after the limit: %v at %s, %d sales (was %d)", err, cp.Step, len(r.host.fullPANs), sales)
 	}
-	if len(r.host.reversals) != 3 || len(cp.Unreversed) != 1 {
-		t.Fatalf("%d reversals, unreversed %+v", len(r.host.reversals), cp.Unreversed)
+	// Every report meanwhile names the unsettled sale.
+	last := r.reporter.statuses[len(r.reporter.statuses)-1]
+	if len(last.Unresolved) != 1 || last.Unresolved[0].STAN != u.STAN || last.Unresolved[0].State != "operator" {
+		t.Fatalf("last report's unresolved %+v", last.Unresolved)
+	}
+
+	// The acquirer cancelled it by hand and a supervisor clears it: the
+	// flow goes on, and the cleared note is kept.
+	r.ui.answers = []string{"clear"}
+	f = r.flow()
+	f.Sealer = sealer
+	cp, err = f.Run(context.Background())
+	if err != nil || cp.Step != provisioning.StepLive {
+		t.Fatalf("after the clear: %v at %s", err, cp.Step)
+	}
+	if len(r.host.reversals) != 3 || len(cp.Unreversed) != 0 || len(cp.Cleared) != 1 || cp.Cleared[0].STAN != u.STAN {
+		t.Fatalf("%d reversals, unreversed %+v, cleared %+v", len(r.host.reversals), cp.Unreversed, cp.Cleared)
 	}
 }
 

@@ -71,6 +71,15 @@ type Checkpoint struct {
 	// Failure is set while Step is needs-attention.
 	Failure *Failure `json:"failure,omitempty"`
 
+	// Terminal is the identity the install runs under, frozen at its first
+	// checkpoint: every host message, report and ticket of this install is
+	// for it, and a reversal goes out under the TID its original did.
+	Terminal *Terminal `json:"terminal,omitempty"`
+	// KeysStale is set when an answer failed its MAC check: the working keys
+	// may be out of step with the host's, so the next online step signs on
+	// again first.
+	KeysStale bool `json:"keys_stale,omitempty"`
+
 	Merchant *Merchant      `json:"merchant,omitempty"` // loaded by parameters
 	SignOn   *SignOnRecord  `json:"sign_on,omitempty"`
 	Card     *BoundCard     `json:"card,omitempty"`
@@ -80,9 +89,25 @@ type Checkpoint struct {
 	Slip     *SlipRecord    `json:"slip,omitempty"`
 	Void     *TxnRecord     `json:"void,omitempty"`
 	Reversed []ReversalNote `json:"reversed,omitempty"`
-	// Unreversed are messages whose reversal was given up after
-	// Flow.MaxReversals tries: the acquirer must cancel them by hand.
+	// Unreversed are messages the terminal cannot settle by itself (a
+	// reversal given up after Flow.MaxReversals tries, a void the host says
+	// it cannot match): the acquirer must cancel them by hand, and no
+	// financial message goes out until an operator clears each one.
 	Unreversed []ReversalNote `json:"unreversed,omitempty"`
+	// Cleared are the Unreversed an operator cleared, with who and when.
+	Cleared []ReversalNote `json:"cleared,omitempty"`
+}
+
+// Unresolved lists what is not settled with the host, masked: the message
+// being reversed, and every one waiting for an operator. Every status report
+// carries it.
+func (c Checkpoint) Unresolved() []ReversalNote {
+	var out []ReversalNote
+	if inf := c.InFlight; inf != nil {
+		out = append(out, ReversalNote{Kind: inf.Kind, STAN: inf.STAN, Batch: inf.Batch, Amount: inf.Amount,
+			Masked: inf.Masked, Attempts: inf.Attempts, State: "reversing"})
+	}
+	return append(out, c.Unreversed...)
 }
 
 // SaleAmount is the test sale's amount for this install: the merchant
@@ -191,6 +216,14 @@ type ReversalNote struct {
 	Amount   int64  `json:"amount,omitempty"`
 	Masked   string `json:"card,omitempty"`
 	Attempts int    `json:"attempts,omitempty"`
+	// State is "reversing" (the terminal is sending the reversal) or
+	// "operator" (waiting for the acquirer and an operator); Code is the
+	// failure that put it there.
+	State string `json:"state,omitempty"`
+	Code  string `json:"code,omitempty"`
+	// ClearedBy and ClearedAt record the operator's clear.
+	ClearedBy string    `json:"cleared_by,omitempty"`
+	ClearedAt time.Time `json:"cleared_at,omitzero"`
 }
 
 // ErrCorruptState is returned for a state file that exists but cannot be trusted.
@@ -241,8 +274,11 @@ type Status struct {
 	SignOn  *SignOnRecord `json:"sign_on,omitempty"`
 	Sale    *TxnRecord    `json:"sale,omitempty"`
 	Void    *TxnRecord    `json:"void,omitempty"`
-	Message string        `json:"message,omitempty"` // one line for humans
-	Time    time.Time     `json:"time"`
+	// Unresolved is every message not settled with the host (masked): in
+	// every report, so central sees a charge the terminal could not undo.
+	Unresolved []ReversalNote `json:"unresolved,omitempty"`
+	Message    string         `json:"message,omitempty"` // one line for humans
+	Time       time.Time      `json:"time"`
 }
 
 // Report states.
@@ -251,6 +287,7 @@ const (
 	StateDone    = "done"    // the step finished; the next one follows
 	StateFailed  = "failed"  // the step failed; Error says why and what to do
 	StateLive    = "live"    // the terminal takes payments
+	StateReset   = "reset"   // an operator reset the install (a new identity); the last report of the old one
 )
 
 // ErrNoState is what a Store returns when no checkpoint was ever written: the

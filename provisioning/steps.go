@@ -32,7 +32,7 @@ func (f *Flow) selftest(ctx context.Context, cp *Checkpoint) error {
 
 func (f *Flow) network(ctx context.Context, cp *Checkpoint) error {
 	f.show(ctx, Screen{Title: "网络 NETWORK", Lines: []string{"连接收单主机 Reaching the host"}})
-	if err := f.Host.Echo(ctx, f.Terminal); err != nil {
+	if err := f.Host.Echo(ctx, f.term(cp)); err != nil {
 		return stepErr("E_NETWORK", err)
 	}
 	return nil
@@ -40,12 +40,13 @@ func (f *Flow) network(ctx context.Context, cp *Checkpoint) error {
 
 func (f *Flow) parameters(ctx context.Context, cp *Checkpoint) error {
 	f.show(ctx, Screen{Title: "参数 PARAMETERS", Lines: []string{"下载终端参数 Loading parameters"}})
-	m, err := f.Params.Parameters(ctx, f.Terminal)
+	t := f.term(cp)
+	m, err := f.Params.Parameters(ctx, t)
 	if err != nil {
-		return stepErr("E_PARAMETERS", err)
+		return stepErr(codeOf(err, "E_PARAMETERS"), err)
 	}
-	if m.MID != f.Terminal.MID {
-		return stepErr("E_MID_MISMATCH", nil, m.MID, f.Terminal.MID)
+	if m.MID != t.MID {
+		return stepErr("E_MID_MISMATCH", nil, m.MID, t.MID)
 	}
 	if m.CardType != Debit && m.CardType != Credit {
 		return stepErr("E_PARAMETERS_DATA", fmt.Errorf("merchant record has card type %q", m.CardType))
@@ -62,13 +63,20 @@ func (f *Flow) nextSTAN(cp *Checkpoint) int {
 
 func (f *Flow) signOn(ctx context.Context, cp *Checkpoint) error {
 	f.show(ctx, Screen{Title: "签到 SIGN-ON", Lines: []string{"终端签到 Signing on"}})
+	return f.signOnOnce(ctx, cp)
+}
+
+// signOnOnce sends one sign-on and keeps what it established. It also runs
+// before a financial message when the keys went stale (an answer failed its
+// MAC check): the batch of a message in flight stays its own.
+func (f *Flow) signOnOnce(ctx context.Context, cp *Checkpoint) error {
 	stan := f.nextSTAN(cp)
 	if err := f.save(cp); err != nil {
 		return err
 	}
-	res, err := f.Host.SignOn(ctx, SignOnRequest{Terminal: f.Terminal, STAN: stan})
+	res, err := f.Host.SignOn(ctx, SignOnRequest{Terminal: f.term(cp), STAN: stan})
 	if err != nil {
-		return stepErr("E_SIGNON", err)
+		return stepErr(codeOf(err, "E_SIGNON"), err)
 	}
 	if res.RC != "00" {
 		return stepErr("E_SIGNON_DECLINED", nil, res.RC)
@@ -77,7 +85,8 @@ func (f *Flow) signOn(ctx context.Context, cp *Checkpoint) error {
 		return stepErr("E_KEY_CHECK", nil)
 	}
 	cp.SignOn = &SignOnRecord{Batch: res.Batch, KeysOK: true, HostTime: res.HostTime.UTC()}
-	return nil
+	cp.KeysStale = false
+	return f.save(cp)
 }
 
 func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
@@ -106,12 +115,39 @@ func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
 	return nil
 }
 
-// reverseInFlight sends the reversal for a message whose answer was never
-// recorded. It runs before anything else goes online, so a sale that reached
-// the host before a crash can never stay charged next to its retry. After
-// MaxReversals tries it gives up: the message is moved to Unreversed (masked,
-// its sealed PAN purged) and the step fails with E_REVERSAL_LIMIT, so that
-// monitoring and the installer learn the acquirer must cancel it by hand.
+// settle runs before any financial message: nothing new goes online while an
+// earlier one is unsettled. Messages an operator must clear stop the step; a
+// message in flight is reversed; stale keys are renewed first, since the
+// reversal is MACed.
+func (f *Flow) settle(ctx context.Context, cp *Checkpoint) error {
+	if len(cp.Unreversed) > 0 {
+		return f.operatorStop(cp.Unreversed[0])
+	}
+	if cp.InFlight == nil {
+		return nil
+	}
+	if cp.KeysStale {
+		if err := f.signOnOnce(ctx, cp); err != nil {
+			return err
+		}
+	}
+	return f.reverseInFlight(ctx, cp)
+}
+
+// operatorStop is the failure for a message only the acquirer can settle.
+func (f *Flow) operatorStop(u ReversalNote) error {
+	if u.Code == "E_VOID_ORIGINAL" {
+		return stepErr(u.Code, nil, u.STAN, u.Batch, rmb(u.Amount))
+	}
+	return stepErr("E_REVERSAL_LIMIT", nil, kindText(u.Kind), u.STAN, u.Batch, u.Masked, rmb(u.Amount), u.Attempts)
+}
+
+// reverseInFlight sends the reversal for a message whose outcome the
+// terminal does not know. After MaxReversals tries that may have reached the
+// host it gives up: the message moves to Unreversed (masked, its sealed PAN
+// purged) and the flow stops for an operator with E_REVERSAL_LIMIT. That is
+// final: no financial message goes out until an operator, after the
+// acquirer cancelled it by hand, clears it.
 func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
 	if cp.InFlight == nil {
 		return nil
@@ -121,18 +157,11 @@ func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
 		limit = 3
 	}
 	if cp.InFlight.Attempts >= limit {
-		orig := *cp.InFlight
-		cp.Unreversed = append(cp.Unreversed, ReversalNote{Kind: orig.Kind, STAN: orig.STAN, Batch: orig.Batch,
-			Amount: orig.Amount, Masked: orig.Masked, Attempts: orig.Attempts})
-		cp.InFlight = nil
-		if err := f.save(cp); err != nil {
-			return err
-		}
-		return stepErr("E_REVERSAL_LIMIT", nil, kindText(orig.Kind), orig.STAN, orig.Batch, orig.Masked,
-			rmb(orig.Amount), orig.Attempts)
+		return f.holdForOperator(cp, "E_REVERSAL_LIMIT")
 	}
-	// Counted before the send: a crash inside it must use up a try as well,
-	// or a host that hangs the terminal would be retried for ever.
+	// Counted before the send: a crash inside it uses up a try as well, or
+	// a host that hangs the terminal would be retried for ever. A try that
+	// provably never left the terminal is given back below.
 	cp.InFlight.Attempts++
 	if err := f.save(cp); err != nil {
 		return err
@@ -142,10 +171,10 @@ func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
 	if reason == "" {
 		reason = "98"
 	}
-	req := ReversalRequest{Terminal: f.Terminal, Orig: orig, Reason: reason}
+	req := ReversalRequest{Terminal: f.term(cp), Orig: orig, Reason: reason}
 	if len(orig.SealedPAN) > 0 {
 		if s := f.sealer(); s != nil {
-			p, err := s.OpenPAN(orig.SealedPAN)
+			p, err := s.OpenPAN(orig.SealedPAN, sealContext(f.term(cp), orig))
 			if err == nil {
 				req.PAN = p
 			} else {
@@ -157,17 +186,47 @@ func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
 	}
 	resp, err := f.Host.Reverse(ctx, req)
 	if err != nil {
-		return stepErr("E_REVERSAL", err, kindText(orig.Kind), orig.STAN, orig.Attempts, limit)
+		if errors.Is(err, ErrNotSent) {
+			cp.InFlight.Attempts--
+			if serr := f.save(cp); serr != nil {
+				return serr
+			}
+		}
+		if errors.Is(err, ErrResponseMAC) {
+			cp.KeysStale = true
+			if serr := f.save(cp); serr != nil {
+				return serr
+			}
+		}
+		return stepErr("E_REVERSAL", err, kindText(orig.Kind), orig.STAN, cp.InFlight.Attempts, limit)
 	}
-	// A host answers 25 ("original not found") when the message never arrived:
-	// nothing to undo, and as final as 00.
-	if resp.RC != "00" && resp.RC != "25" {
-		return stepErr("E_REVERSAL", fmt.Errorf("host answered the reversal with response code %s", resp.RC),
+	if !reversalFinal(resp) {
+		if resp.Integrity == IntegrityNone {
+			cp.KeysStale = true
+			if serr := f.save(cp); serr != nil {
+				return serr
+			}
+		}
+		return stepErr("E_REVERSAL", fmt.Errorf("host answered the reversal with response code %s (integrity %q)", resp.RC, resp.Integrity),
 			kindText(orig.Kind), orig.STAN, orig.Attempts, limit)
 	}
 	cp.Reversed = append(cp.Reversed, ReversalNote{Kind: orig.Kind, STAN: orig.STAN})
 	cp.InFlight = nil
 	return f.save(cp)
+}
+
+// holdForOperator moves the message in flight to Unreversed for the
+// acquirer to settle by hand, and stops the step with code.
+func (f *Flow) holdForOperator(cp *Checkpoint, code string) error {
+	orig := *cp.InFlight
+	u := ReversalNote{Kind: orig.Kind, STAN: orig.STAN, Batch: orig.Batch, Amount: orig.Amount, Masked: orig.Masked,
+		Attempts: orig.Attempts, State: "operator", Code: code}
+	cp.Unreversed = append(cp.Unreversed, u)
+	cp.InFlight = nil
+	if err := f.save(cp); err != nil {
+		return err
+	}
+	return f.operatorStop(u)
 }
 
 // sealer is Flow.Sealer, or the host when it can seal.
@@ -181,14 +240,20 @@ func (f *Flow) sealer() PANSealer {
 	return nil
 }
 
+// sealContext is what a sealed PAN is bound to: a seal copied into another
+// message's record does not open there.
+func sealContext(t Terminal, inf InFlight) []byte {
+	return fmt.Appendf(nil, "posagent pan seal v1|%s|%s|%s|%06d|%s", t.TID, t.MID, inf.Batch, inf.STAN, inf.Kind)
+}
+
 // inFlight is the reversal image of a message about to go out. The PAN is
 // kept only sealed. A sealer that fails stops the step before anything is
 // sent: nothing has reached the host yet, and a broken sealer should be seen
 // by the installer rather than quietly produce reversals without field 2.
-func (f *Flow) inFlight(kind string, stan int, batch string, amount int64, c Card, pin bool) (*InFlight, error) {
+func (f *Flow) inFlight(t Terminal, kind string, stan int, batch string, amount int64, c Card, pin bool) (*InFlight, error) {
 	inf := &InFlight{Kind: kind, STAN: stan, Batch: batch, Amount: amount, Masked: c.PAN.Masked(), Entry: c.Entry, PIN: pin}
 	if s := f.sealer(); s != nil && !c.PAN.IsZero() {
-		sealed, err := s.SealPAN(c.PAN)
+		sealed, err := s.SealPAN(c.PAN, sealContext(t, *inf))
 		if err != nil {
 			return nil, stepErr("E_SEAL", err)
 		}
@@ -197,40 +262,101 @@ func (f *Flow) inFlight(kind string, stan int, batch string, amount int64, c Car
 	return inf, nil
 }
 
+// send runs one sale or void under the reversal discipline: its reversal
+// image is durable before the request leaves, and the money rule (judge)
+// decides from the answer whether it may be forgotten. It returns the
+// answer when it approved, and otherwise the step's error with the image
+// kept wherever the host may have acted.
+func (f *Flow) send(ctx context.Context, cp *Checkpoint, inf *InFlight, exchange func() (HostResponse, error)) (HostResponse, error) {
+	cp.InFlight = inf
+	if err := f.save(cp); err != nil {
+		return HostResponse{}, err
+	}
+	resp, err := exchange()
+	if err != nil {
+		switch {
+		case errors.Is(err, ErrNotSent):
+			// The host cannot have seen it: nothing to reverse.
+			cp.InFlight = nil
+			if serr := f.save(cp); serr != nil {
+				return HostResponse{}, serr
+			}
+			return HostResponse{}, stepErr("E_NETWORK", err)
+		case errors.Is(err, ErrResponseMAC):
+			cp.InFlight.Reason, cp.KeysStale = "A0", true
+			if serr := f.save(cp); serr != nil {
+				return HostResponse{}, serr
+			}
+			return HostResponse{}, stepErr("E_MAC", err, kindText(inf.Kind))
+		case errors.Is(err, ErrMismatch):
+			cp.InFlight.Reason = "96"
+			if serr := f.save(cp); serr != nil {
+				return HostResponse{}, serr
+			}
+			return HostResponse{}, stepErr("E_HOST_ANSWER", err, kindText(inf.Kind))
+		}
+		return HostResponse{}, stepErr("E_HOST", err, kindText(inf.Kind))
+	}
+	out, reason := f.judge(resp)
+	switch out {
+	case approved:
+		cp.InFlight = nil // the caller saves the record at once
+		return resp, nil
+	case declined:
+		cp.InFlight = nil
+		if err := f.save(cp); err != nil {
+			return HostResponse{}, err
+		}
+		return HostResponse{}, stepErr("E_DECLINED", nil, kindText(inf.Kind), resp.RC)
+	case declinedUnproven:
+		cp.InFlight.Reason = reason
+		if err := f.save(cp); err != nil {
+			return HostResponse{}, err
+		}
+		return HostResponse{}, stepErr("E_DECLINED", fmt.Errorf("declined %s under a forgeable MAC: reversing it anyway", resp.RC),
+			kindText(inf.Kind), resp.RC)
+	}
+	cp.InFlight.Reason = reason
+	if resp.Integrity == IntegrityNone {
+		cp.KeysStale = true
+	}
+	if err := f.save(cp); err != nil {
+		return HostResponse{}, err
+	}
+	if resp.Integrity == IntegrityNone {
+		return HostResponse{}, stepErr("E_MAC", fmt.Errorf("answer %s without a MAC that verifies", resp.RC), kindText(inf.Kind))
+	}
+	return HostResponse{}, stepErr("E_HOST_ANSWER", fmt.Errorf("answer %s settles nothing", resp.RC), kindText(inf.Kind))
+}
+
 func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 	if cp.SignOn == nil || cp.Card == nil || cp.Merchant == nil {
 		return stepErr("E_STATE", nil, Text{"须先签到并绑定结算卡", "sign-on and card binding must come first"})
 	}
-	if err := f.reverseInFlight(ctx, cp); err != nil {
+	if err := f.settle(ctx, cp); err != nil {
 		return err
 	}
 	if cp.Sale == nil {
+		if cp.KeysStale {
+			if err := f.signOnOnce(ctx, cp); err != nil {
+				return err
+			}
+		}
 		amount := cp.SaleAmount(f.Amount)
-		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{fmt.Sprintf("金额 RMB %d.%02d", amount/100, amount%100), "请插卡 Insert card"}})
+		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{"金额 " + rmb(amount), "请插卡 Insert card"}})
 		card, err := f.Card.ReadCard(ctx, PurposeTestSale)
 		if err != nil {
 			return stepErr("E_CARD_READ", err)
 		}
-		req := SaleRequest{Terminal: f.Terminal, STAN: f.nextSTAN(cp), Batch: cp.SignOn.Batch, Amount: amount, Card: card, Test: true}
-		// The reversal image is durable before the request leaves.
-		inf, err := f.inFlight("sale", req.STAN, req.Batch, req.Amount, card, len(req.PINBlock) > 0)
+		t := f.term(cp)
+		req := SaleRequest{Terminal: t, STAN: f.nextSTAN(cp), Batch: cp.SignOn.Batch, Amount: amount, Card: card, Test: true}
+		inf, err := f.inFlight(t, "sale", req.STAN, req.Batch, req.Amount, card, len(req.PINBlock) > 0)
 		if err != nil {
 			return err
 		}
-		cp.InFlight = inf
-		if err := f.save(cp); err != nil {
-			return err
-		}
-		resp, err := f.Host.Sale(ctx, req)
+		resp, err := f.send(ctx, cp, inf, func() (HostResponse, error) { return f.Host.Sale(ctx, req) })
 		if err != nil {
-			return f.unanswered(cp, "sale", err)
-		}
-		cp.InFlight = nil
-		if resp.RC != "00" {
-			if err := f.save(cp); err != nil {
-				return err
-			}
-			return stepErr("E_DECLINED", nil, kindText("sale"), resp.RC)
+			return err
 		}
 		cp.Sale = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Amount: req.Amount, RC: resp.RC, RRN: resp.RRN,
 			AuthCode: resp.AuthCode, Masked: card.PAN.Masked(), Time: resp.Time.UTC()}
@@ -254,12 +380,10 @@ func (f *Flow) printSlip(ctx context.Context, cp *Checkpoint) error {
 	if err := f.save(cp); err != nil {
 		return err
 	}
-	r := Receipt{Merchant: *cp.Merchant, Terminal: f.Terminal, Card: *cp.Card, Txn: *cp.Sale,
+	r := Receipt{Merchant: *cp.Merchant, Terminal: f.term(cp), Card: *cp.Card, Txn: *cp.Sale,
 		Kind: "sale", Test: true, Duplicate: cp.Slip.Attempts > 1}
 	r.Card.Masked = cp.Sale.Masked
 	if err := f.Printer.PrintReceipt(ctx, r); err != nil {
-		// The driver's error says what to fix (paper end, cover open); it never
-		// carries card data, so the installer sees it.
 		return stepErr(codeOf(err, "E_PRINTER"), err)
 	}
 	cp.Slip.Printed = true
@@ -270,11 +394,16 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 	if cp.Sale == nil {
 		return stepErr("E_STATE", nil, Text{"没有可撤销的测试交易", "no test sale to void"})
 	}
-	if err := f.reverseInFlight(ctx, cp); err != nil {
+	if err := f.settle(ctx, cp); err != nil {
 		return err
 	}
 	if cp.Void != nil {
 		return nil
+	}
+	if cp.KeysStale {
+		if err := f.signOnOnce(ctx, cp); err != nil {
+			return err
+		}
 	}
 	f.show(ctx, Screen{Title: "撤销 VOID", Lines: []string{"撤销测试交易 Voiding the test sale", "请插卡 Insert card"}})
 	card, err := f.Card.ReadCard(ctx, PurposeVoid)
@@ -284,56 +413,34 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 	if card.PAN.Masked() != cp.Sale.Masked {
 		return stepErr("E_WRONG_CARD", nil, cp.Sale.Masked)
 	}
-	req := VoidRequest{Terminal: f.Terminal, STAN: f.nextSTAN(cp), Batch: cp.Sale.Batch, Card: card, Orig: *cp.Sale}
-	inf, err := f.inFlight("void", req.STAN, req.Batch, cp.Sale.Amount, card, len(req.PINBlock) > 0)
+	t := f.term(cp)
+	req := VoidRequest{Terminal: t, STAN: f.nextSTAN(cp), Batch: cp.Sale.Batch, Card: card, Orig: *cp.Sale}
+	inf, err := f.inFlight(t, "void", req.STAN, req.Batch, cp.Sale.Amount, card, len(req.PINBlock) > 0)
 	if err != nil {
 		return err
 	}
 	inf.OrigSTAN = cp.Sale.STAN
-	cp.InFlight = inf
-	if err := f.save(cp); err != nil {
+	var verdict HostResponse
+	resp, err := f.send(ctx, cp, inf, func() (HostResponse, error) {
+		r, err := f.Host.Void(ctx, req)
+		verdict = r
+		return r, err
+	})
+	if err != nil {
+		// The host says it has no such sale (25) or that it is voided
+		// already (94): only the acquirer can say which void, if any,
+		// stands. Retrying would loop on the same answer.
+		if verdict.Integrity != IntegrityNone && (verdict.RC == "25" || verdict.RC == "94") {
+			if cp.InFlight == nil {
+				cp.InFlight = inf
+			}
+			return f.holdForOperator(cp, "E_VOID_ORIGINAL")
+		}
 		return err
 	}
-	resp, err := f.Host.Void(ctx, req)
-	if err != nil {
-		return f.unanswered(cp, "void", err)
-	}
-	cp.InFlight = nil
-	if resp.RC != "00" {
-		if err := f.save(cp); err != nil {
-			return err
-		}
-		return stepErr("E_DECLINED", nil, kindText("void"), resp.RC)
-	}
+	// Saved before anything else: a power cut now must not reverse an
+	// approved void and void again.
 	cp.Void = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Amount: cp.Sale.Amount, RC: resp.RC, RRN: resp.RRN,
 		AuthCode: resp.AuthCode, Masked: cp.Sale.Masked, Time: resp.Time.UTC()}
-	return nil
+	return f.save(cp)
 }
-
-// unanswered records why the in-flight message is to be reversed and returns
-// the step's error. A bad response MAC is reason A0 and keeps its own code: the
-// host may have approved, and the installer should know the keys are suspect.
-func (f *Flow) unanswered(cp *Checkpoint, kind string, err error) error {
-	if errors.Is(err, ErrResponseMAC) {
-		cp.InFlight.Reason = "A0"
-		if serr := f.save(cp); serr != nil {
-			return serr
-		}
-		return stepErr("E_MAC", err, kindText(kind))
-	}
-	return stepErr("E_HOST", err, kindText(kind))
-}
-
-// kindText names a message kind for the installer.
-func kindText(kind string) Text {
-	switch kind {
-	case "sale":
-		return Text{"测试交易", "test sale"}
-	case "void":
-		return Text{"撤销交易", "void"}
-	}
-	return Text{kind, kind}
-}
-
-// rmb is an amount in fen as the slip prints it.
-func rmb(fen int64) string { return fmt.Sprintf("RMB %d.%02d", fen/100, fen%100) }

@@ -2,6 +2,7 @@ package acquirer
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -39,6 +40,15 @@ type Config struct {
 	Operator string
 	// Currency is field 49; zero means "156" (CNY).
 	Currency string
+	// NoTDK says this acquirer sends no track data key in double-length
+	// mode (a 40-byte field 62). Without it a sign-on answer without a TDK
+	// is refused: on a link where anyone can cut the TDK off the unMACed
+	// 0810, accepting it would send every swiped track in clear.
+	NoTDK bool
+	// TLS, when set, runs every exchange over TLS with it. With RootCAs set
+	// (the acquirer's CA pinned) the link is authenticated, and answers are
+	// believed even under the forgeable UnionPay ECB MAC.
+	TLS *tls.Config
 	// ConnectTimeout bounds the TCP connect (default 10 s), ReadTimeout each
 	// wait for bytes (default 30 s) and ExchangeTimeout the whole
 	// connect-send-receive (default 60 s). The context can only shorten them.
@@ -119,19 +129,37 @@ var _ provisioning.Host = (*Client)(nil)
 var (
 	// ErrNotSignedOn: no MAK yet, so no financial message can be sent.
 	ErrNotSignedOn = errors.New("acquirer: not signed on (no working keys)")
-	// ErrMismatch: the answer is not for this request (MTI, STAN or terminal).
-	ErrMismatch = errors.New("acquirer: response does not match the request")
+	// ErrMismatch: the answer is not for this request (MTI, processing
+	// code, amount, STAN, TID or MID differ). It wraps
+	// provisioning.ErrMismatch: the flow reverses what it was sent for.
+	ErrMismatch = fmt.Errorf("acquirer: response does not match the request: %w", provisioning.ErrMismatch)
+	// ErrNoTDK: the key mode asks for a track key and the sign-on answer
+	// brought none (a host that sends none must be configured NoTDK), or a
+	// swiped track would go out in clear where one was expected.
+	ErrNoTDK error = &codedError{code: "E_NO_TDK", msg: "acquirer: no track data key where the key mode requires one"}
 	// ErrRequest: the request cannot be built from what the caller gave.
 	ErrRequest = errors.New("acquirer: invalid request")
 )
 
+// codedError is an error that names the flow's failure code for it.
+type codedError struct{ code, msg string }
+
+func (e *codedError) Error() string       { return e.msg }
+func (e *codedError) FailureCode() string { return e.code }
+
 // ExchangeError is a failed exchange. Sent reports whether any request bytes
 // may have reached the host: when it is true the message may have been
-// processed, and a financial one must be reversed.
+// processed, and a financial one must be reversed; when false it matches
+// provisioning.ErrNotSent.
 type ExchangeError struct {
 	Op   string // "sale", "void", ...
 	Sent bool
 	Err  error
+}
+
+// Is makes an exchange whose request never left match provisioning.ErrNotSent.
+func (e *ExchangeError) Is(target error) bool {
+	return target == provisioning.ErrNotSent && !e.Sent
 }
 
 // Error names the exchange and the cause.
@@ -174,7 +202,7 @@ func (c *Client) Echo(ctx context.Context, t provisioning.Terminal) error {
 	if err := Set(m, 60, Field60{Type: "00", Batch: c.batch, Code: "301"}.String()); err != nil {
 		return err
 	}
-	resp, err := c.exchange(ctx, "echo", m, t, false, c.cfg.Header)
+	resp, _, err := c.exchange(ctx, "echo", m, t, false, c.cfg.Header)
 	if err != nil {
 		return err
 	}
@@ -199,7 +227,7 @@ func (c *Client) SignOff(ctx context.Context, t provisioning.Terminal, stan int)
 	if err := Set(m, 60, Field60{Type: "00", Batch: c.batch, Code: "002"}.String()); err != nil {
 		return err
 	}
-	resp, err := c.exchange(ctx, "sign-off", m, t, false, c.cfg.Header)
+	resp, _, err := c.exchange(ctx, "sign-off", m, t, false, c.cfg.Header)
 	if err != nil {
 		return err
 	}
@@ -233,7 +261,7 @@ func (c *Client) SignOn(ctx context.Context, r provisioning.SignOnRequest) (prov
 	if err := Set(m, 63, c.cfg.Operator); err != nil {
 		return provisioning.SignOnResult{}, err
 	}
-	resp, err := c.exchange(ctx, "sign-on", m, r.Terminal, false, c.cfg.Header)
+	resp, _, err := c.exchange(ctx, "sign-on", m, r.Terminal, false, c.cfg.Header)
 	if err != nil {
 		return provisioning.SignOnResult{}, err
 	}
@@ -246,7 +274,12 @@ func (c *Client) SignOn(ctx context.Context, r provisioning.SignOnRequest) (prov
 		return res, &ExchangeError{Op: "sign-on", Sent: true, Err: &FieldError{Op: "unpack", Field: 60}}
 	}
 	res.Batch = f60.Batch
-	wk, err := DecryptWorkingKeys(c.keys.TMK, c.cfg.KeyMode, GetBytes(resp, 62))
+	f62 := GetBytes(resp, 62)
+	if c.cfg.KeyMode == DoubleDES && !c.cfg.NoTDK && len(f62) == 40 {
+		c.cfg.Log.Warn("sign-on answer has no track data key; refusing its keys", "stan", r.STAN)
+		return res, &ExchangeError{Op: "sign-on", Sent: true, Err: ErrNoTDK}
+	}
+	wk, err := DecryptWorkingKeys(c.keys.TMK, c.cfg.KeyMode, f62)
 	if errors.Is(err, ErrKeyCheck) {
 		c.cfg.Log.Warn("sign-on key check failed", "stan", r.STAN)
 		return res, nil
@@ -506,6 +539,9 @@ func (c *Client) setCard(m *iso8583.Message, t provisioning.Terminal, typ, batch
 		// says so: that acquirer has no key to decrypt them with.
 		tdk := c.keys.Working.TDK
 		trackEncrypted = len(tdk) > 0
+		if !trackEncrypted && c.expectsTDK() {
+			return ErrNoTDK
+		}
 		for _, tr := range []struct {
 			id   int
 			data string
@@ -567,13 +603,45 @@ func (c *Client) setTail(m *iso8583.Message, t provisioning.Terminal, typ, batch
 	}
 	return Set(m, 60, Field60{Type: typ, Batch: batch, Code: "000", Reader: em.reader, Fallback: em.fallback}.String())
 }
+
+// expectsTDK says whether swiped tracks must go encrypted: double-length
+// keys from an acquirer that sends a TDK.
+func (c *Client) expectsTDK() bool {
+	mode := c.keys.Mode
+	if mode == "" {
+		mode = c.cfg.KeyMode
+	}
+	return mode == DoubleDES && !c.cfg.NoTDK
+}
+
 func (c *Client) financialExchange(ctx context.Context, op string, m *iso8583.Message, t provisioning.Terminal, h Header) (provisioning.HostResponse, error) {
-	resp, err := c.exchange(ctx, op, m, t, true, h)
+	resp, integrity, err := c.exchange(ctx, op, m, t, true, h)
 	if err != nil {
 		return provisioning.HostResponse{}, err
 	}
-	return provisioning.HostResponse{RC: Get(resp, 39), RRN: Get(resp, 37), AuthCode: Get(resp, 38), Time: c.hostTime(resp)}, nil
+	return provisioning.HostResponse{RC: Get(resp, 39), RRN: Get(resp, 37), AuthCode: Get(resp, 38), Time: c.hostTime(resp),
+		Integrity: integrity}, nil
 }
+
+// integrity is what a verified MAC proves on this link: the UnionPay ECB
+// MAC is the XOR of the message's blocks under one DES, so without an
+// authenticated link it can be forged; X9.19 cannot.
+func (c *Client) integrity() provisioning.Integrity {
+	if c.linkAuthenticated() || c.cfg.MAC == MACX919 {
+		return provisioning.IntegrityAuthentic
+	}
+	return provisioning.IntegrityForgeable
+}
+
+// linkAuthenticated is TLS with the acquirer's CA pinned.
+func (c *Client) linkAuthenticated() bool {
+	return c.cfg.TLS != nil && c.cfg.TLS.RootCAs != nil && !c.cfg.TLS.InsecureSkipVerify
+}
+
+// matchFields are the request fields an answer must echo unchanged: MTI
+// aside, the processing code, amount, STAN, TID and MID. An answer that
+// differs was written for another message, or rewritten.
+var matchFields = []int{3, 4, 11, 41, 42}
 
 func (c *Client) setTerminal(m *iso8583.Message, t provisioning.Terminal) error {
 	if len(t.TID) != 8 {
@@ -639,11 +707,14 @@ func responseMTI(mti string) string {
 	return string(b)
 }
 
-// exchange sends m and waits for its answer on a fresh connection. With
-// macked set the request carries field 64 and the answer's field 64 must
-// verify (a decline without field 64 is accepted: a host cannot MAC an answer
-// to a message it could not authenticate).
-func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, t provisioning.Terminal, macked bool, h Header) (*iso8583.Message, error) {
+// exchange sends m and waits for its answer on a fresh connection. The
+// answer must match the request (matchFields). With macked set the request
+// carries field 64, an answer's field 64 that is there must verify
+// (ErrBadMAC otherwise), and the integrity returned says what the answer is
+// worth: IntegrityNone when it carries no MAC (a host cannot MAC an answer to
+// a message it could not authenticate — and neither can anyone else on the
+// link), which the flow never takes as settling anything.
+func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, t provisioning.Terminal, macked bool, h Header) (*iso8583.Message, provisioning.Integrity, error) {
 	start := c.cfg.Now()
 	mak := MACKey(c.keys.Working.MAK, c.cfg.MACFullKey)
 	var body []byte
@@ -654,13 +725,13 @@ func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, t 
 		body, err = Pack(m)
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	mti, _ := m.GetMTI()
 	stan := Get(m, 11)
 	frame, err := Frame{TPDU: c.cfg.TPDU, Header: h, Message: body}.Encode()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ExchangeTimeout)
@@ -683,9 +754,20 @@ func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, t 
 
 	dctx, dcancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 	conn, err := c.cfg.Dial(dctx, "tcp", c.cfg.Addr)
+	if err == nil && c.cfg.TLS != nil {
+		// No application byte goes before the handshake: a link that fails
+		// it has sent nothing the host could process.
+		tc := tls.Client(conn, c.cfg.TLS)
+		if herr := tc.HandshakeContext(dctx); herr != nil {
+			conn.Close()
+			err = fmt.Errorf("tls: %w", herr)
+		} else {
+			conn = tc
+		}
+	}
 	dcancel()
 	if err != nil {
-		return nil, fail(false, err)
+		return nil, "", fail(false, err)
 	}
 	defer conn.Close()
 	// Cancelling the context unblocks a read or write in progress.
@@ -693,10 +775,10 @@ func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, t 
 	defer stop()
 
 	if err := conn.SetWriteDeadline(deadline); err != nil {
-		return nil, fail(false, err)
+		return nil, "", fail(false, err)
 	}
 	if _, err := conn.Write(frame); err != nil {
-		return nil, fail(true, err)
+		return nil, "", fail(true, err)
 	}
 	want := responseMTI(mti)
 	rd := time.Now().Add(c.cfg.ReadTimeout)
@@ -704,29 +786,38 @@ func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, t 
 		rd = deadline
 	}
 	if err := conn.SetReadDeadline(rd); err != nil {
-		return nil, fail(true, err)
+		return nil, "", fail(true, err)
 	}
 	f, err := ReadFrame(conn, 0)
 	if err != nil {
-		return nil, fail(true, err)
+		return nil, "", fail(true, err)
 	}
 	resp, err := Unpack(f.Message)
 	if err != nil {
-		return nil, fail(true, err)
+		return nil, "", fail(true, err)
 	}
 	// One connection per exchange: an answer that is not ours is a host
-	// fault, not something to wait past.
-	if rmti, _ := resp.GetMTI(); rmti != want || Get(resp, 11) != stan || Get(resp, 41) != t.TID {
-		return nil, fail(true, ErrMismatch)
+	// fault or a forgery, not something to wait past.
+	if rmti, _ := resp.GetMTI(); rmti != want {
+		return nil, "", fail(true, ErrMismatch)
 	}
-	if macked {
-		if err := CheckMAC(resp, f.Message, c.cfg.MAC, mak); err != nil {
-			if !errors.Is(err, ErrNoMAC) || Get(resp, 39) == "00" {
-				return nil, fail(true, err)
-			}
+	for _, id := range matchFields {
+		if v := Get(m, id); v != "" && Get(resp, id) != v {
+			return nil, "", fail(true, fmt.Errorf("%w (field %d)", ErrMismatch, id))
 		}
 	}
-	c.cfg.Log.Info("host exchange", "op", op, "mti", mti, "stan", stan, "rc", Get(resp, 39),
+	integrity := provisioning.IntegrityNone
+	if macked {
+		switch err := CheckMAC(resp, f.Message, c.cfg.MAC, mak); {
+		case err == nil:
+			integrity = c.integrity()
+		case errors.Is(err, ErrNoMAC):
+			c.cfg.Log.Warn("host answer carries no MAC: it settles nothing", "op", op, "stan", stan, "rc", Get(resp, 39))
+		default:
+			return nil, "", fail(true, err)
+		}
+	}
+	c.cfg.Log.Info("host exchange", "op", op, "mti", mti, "stan", stan, "rc", Get(resp, 39), "integrity", integrity,
 		"elapsed", c.cfg.Now().Sub(start).Round(time.Millisecond))
-	return resp, nil
+	return resp, integrity, nil
 }

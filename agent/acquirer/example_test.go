@@ -34,18 +34,23 @@ func ExampleKey() {
 
 // The flow keeps the PAN of an unanswered sale only sealed in its
 // checkpoint; the client that sealed it (or one restarted on the same key
-// store) opens it for the reversal's field 2.
+// store) opens it for the reversal's field 2 — with the same associated
+// data, which names the message the PAN belongs to.
 func ExampleClient_SealPAN() {
 	tmk, _ := acquirer.ParseKey("0123456789ABCDEFFEDCBA9876543210")
 	ks := &acquirer.MemKeyStore{}
 	_ = ks.SaveKeys(acquirer.Keys{TMK: tmk})
 	c, _ := acquirer.NewClient(acquirer.Config{Addr: "host:5000"}, ks)
 
-	sealed, _ := c.SealPAN(pan.MustParse("6222021234567890128"))
+	ad := []byte("10000001|000001|000002|sale")
+	sealed, _ := c.SealPAN(pan.MustParse("6222021234567890128"), ad)
 	fmt.Println("digits in the sealed bytes:", bytes.Contains(sealed, []byte("6222021234567890128")))
-	p, _ := c.OpenPAN(sealed)
+	p, _ := c.OpenPAN(sealed, ad)
 	fmt.Println("opened:", p)
+	_, err := c.OpenPAN(sealed, []byte("10000001|000001|000003|sale"))
+	fmt.Println("for another message:", err)
 	// Output:
 	// digits in the sealed bytes: false
 	// opened: 622202*********0128
+	// for another message: acquirer: sealed PAN does not open
 }

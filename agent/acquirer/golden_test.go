@@ -214,7 +214,7 @@ func TestSaleBadResponseMAC(t *testing.T) {
 	dial, _ := fakeHost(t, func(req Frame) []byte {
 		m, _ := Unpack(req.Message)
 		r := NewMessage("0210")
-		for _, id := range []int{11, 41, 42} {
+		for _, id := range []int{3, 4, 11, 41, 42} {
 			_ = Set(r, id, Get(m, id))
 		}
 		_ = Set(r, 39, "00")

@@ -23,8 +23,10 @@ var _ provisioning.PANSealer = (*Client)(nil)
 var ErrSealed = errors.New("acquirer: sealed PAN does not open")
 
 // sealVersion prefixes every sealed PAN, so the layout can change without
-// guessing at old checkpoints.
-const sealVersion = 1
+// guessing at old checkpoints. Version 2 binds the caller's associated data
+// (the message the PAN belongs to); version 1 seals bound nothing and no
+// longer open.
+const sealVersion = 2
 
 // sealInfo separates this key from anything else ever derived from the TMK.
 const sealInfo = "posagent acquirer: PAN at rest v1"
@@ -40,8 +42,9 @@ func sealKey(tmk Key) ([]byte, error) {
 }
 
 // SealPAN encrypts p (AES-256-GCM under a key derived from the TMK) for the
-// checkpoint: version byte, 12-byte nonce, ciphertext and tag.
-func (c *Client) SealPAN(p pan.PAN) ([]byte, error) {
+// checkpoint: version byte, 12-byte nonce, ciphertext and tag. The version
+// byte and ad are authenticated: the seal opens only with the same ad.
+func (c *Client) SealPAN(p pan.PAN, ad []byte) ([]byte, error) {
 	if p.IsZero() {
 		return nil, fmt.Errorf("%w: no PAN to seal", ErrRequest)
 	}
@@ -57,12 +60,17 @@ func (c *Client) SealPAN(p pan.PAN) ([]byte, error) {
 	if _, err := rand.Read(out[1:]); err != nil {
 		return nil, fmt.Errorf("acquirer: seal PAN: %w", err)
 	}
-	return aead.Seal(out, out[1:], []byte(p.Reveal()), out[:1]), nil
+	return aead.Seal(out, out[1:], []byte(p.Reveal()), sealAD(out[:1], ad)), nil
+}
+
+// sealAD is what the AEAD authenticates besides the ciphertext.
+func sealAD(version, ad []byte) []byte {
+	return append(append([]byte(nil), version...), ad...)
 }
 
 // OpenPAN is the inverse of SealPAN. Its error is ErrSealed whatever went
 // wrong, so it cannot serve as an oracle for the content.
-func (c *Client) OpenPAN(sealed []byte) (pan.PAN, error) {
+func (c *Client) OpenPAN(sealed, ad []byte) (pan.PAN, error) {
 	c.mu.Lock()
 	tmk := c.keys.TMK
 	c.mu.Unlock()
@@ -74,7 +82,7 @@ func (c *Client) OpenPAN(sealed []byte) (pan.PAN, error) {
 		return pan.PAN{}, ErrSealed
 	}
 	ns := 1 + aead.NonceSize()
-	digits, err := aead.Open(nil, sealed[1:ns], sealed[ns:], sealed[:1])
+	digits, err := aead.Open(nil, sealed[1:ns], sealed[ns:], sealAD(sealed[:1], ad))
 	if err != nil {
 		return pan.PAN{}, ErrSealed
 	}

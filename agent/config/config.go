@@ -97,6 +97,21 @@ type Host struct {
 	// KeyMode is sign-on 60.3: "004" double-length working keys (default)
 	// or "001" single-DES.
 	KeyMode string `yaml:"key_mode"`
+	// NoTDK says the acquirer sends no track data key in "004" mode. Without
+	// it a sign-on answer without one is refused: the answer carries no MAC,
+	// and a TDK cut off on the way would send every swiped track in clear.
+	NoTDK bool `yaml:"no_tdk"`
+	// TLSCAFile pins the acquirer's CA (PEM): the link runs over TLS and only
+	// a host that CA signed is talked to. The link is then authenticated, and
+	// a decline under the forgeable UnionPay ECB MAC is believed.
+	TLSCAFile string `yaml:"tls_ca_file"`
+	// TLSServerName is the name the host's certificate must carry; default
+	// the host part of address.
+	TLSServerName string `yaml:"tls_server_name"`
+	// PublicLink says the link crosses a network the acquirer does not
+	// control (the internet, a public 4G APN): TLS (tls_ca_file) is then
+	// required.
+	PublicLink bool `yaml:"public_link"`
 }
 
 // MQTT is where the daemon reports status. An empty URL turns reporting off,
@@ -178,6 +193,11 @@ type Installer struct {
 	// "pbkdf2-sha256$ITER$SALT$HASH" (posctl hash-password makes one),
 	// never the password itself. Required unless devices.keypad is sim.
 	PasswordHash string `yaml:"password_hash"`
+	// SupervisorPasswordHash is the supervisor's password, hashed the same
+	// way: at the keypad it clears what only an operator may (a reversal
+	// given up after the acquirer cancelled it by hand, a changed
+	// identity). Optional: without it only central's signed command can.
+	SupervisorPasswordHash string `yaml:"supervisor_password_hash"`
 	// MaxTries wrong passwords lock install mode for Lockout. Defaults 3
 	// and 15m.
 	MaxTries int           `yaml:"max_tries"`
@@ -522,6 +542,9 @@ func (c *Config) Validate() error {
 			return &Error{Key: ch.key, Msg: ch.msg}
 		}
 	}
+	if err := c.Host.validateLink(); err != nil {
+		return err
+	}
 	if err := c.MQTT.validate(); err != nil {
 		return err
 	}
@@ -574,6 +597,14 @@ func (in Installer) validate(required bool) error {
 			// Never quote the hash: it is as good as the password to an
 			// offline guesser of a 4-digit PIN.
 			return &Error{Key: "installer.password_hash", Msg: "must be pbkdf2-sha256$ITERATIONS$SALT$HASH as posctl hash-password prints"}
+		}
+	}
+	if in.SupervisorPasswordHash != "" {
+		if err := installer.ValidatePasswordHash(in.SupervisorPasswordHash); err != nil {
+			return &Error{Key: "installer.supervisor_password_hash", Msg: "must be pbkdf2-sha256$ITERATIONS$SALT$HASH as posctl hash-password prints"}
+		}
+		if in.SupervisorPasswordHash == in.PasswordHash {
+			return &Error{Key: "installer.supervisor_password_hash", Msg: "must differ from installer.password_hash: the supervisor's password is not the installer's"}
 		}
 	}
 	if in.MaxTries < 1 || in.MaxTries > 10 {
@@ -831,6 +862,24 @@ func validPort(p string) bool {
 	}
 	n, _ := strconv.Atoi(p)
 	return n >= 1 && n <= 65535
+}
+
+// validateLink checks the host link's transport protection.
+func (h Host) validateLink() error {
+	sim := h.Address == "sim"
+	switch {
+	case h.TLSCAFile != "" && sim:
+		return &Error{Key: "host.tls_ca_file", Msg: "set but host.address is sim: the simulated host has no link"}
+	case h.TLSServerName != "" && h.TLSCAFile == "":
+		return &Error{Key: "host.tls_server_name", Msg: "set without host.tls_ca_file"}
+	case h.PublicLink && !sim && h.TLSCAFile == "":
+		return &Error{Key: "host.tls_ca_file", Msg: "required: host.public_link says the link crosses a public network"}
+	case h.TLSCAFile != "":
+		if msg := readable(h.TLSCAFile); msg != "" {
+			return &Error{Key: "host.tls_ca_file", Msg: msg}
+		}
+	}
+	return nil
 }
 
 // readable proves the file exists, is a regular file and can be read by this

@@ -254,6 +254,28 @@ func xorRC(rc string) func(t *testing.T, resp []byte) []byte {
 	}
 }
 
+// remac rewrites the answer's code to rc and MACs it again under the
+// session MAK from the terminal's key store: what the host would have sent
+// had it answered rc.
+func remac(t *testing.T, e *env, resp []byte, rc string) []byte {
+	keys, err := e.ks.LoadKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := acquirer.Unpack(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := acquirer.Set(m, 39, rc); err != nil {
+		t.Fatal(err)
+	}
+	out, err := acquirer.PackMAC(m, acquirer.MACUnionPayECB, acquirer.MACKey(keys.Working.MAK, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // retrier is the installer at the keypad: it confirms cards and retries
 // every failure, up to max failures, then walks away.
 type retrier struct {
@@ -402,17 +424,19 @@ func assertForgeriesVerify(t *testing.T, e *env, a *attacker) {
 }
 
 // Approved-with-defect codes are approvals: the sale is charged and must be
-// voided (or reversed), not taken for a decline and sold again.
+// voided (or reversed), not taken for a decline and sold again. The host
+// itself answers them here (the answer is MACed with the session's MAK).
 func TestHostileApprovedWithDefect(t *testing.T) {
 	for _, rc := range []string{"A2", "A4", "A5", "A6", "10", "11"} {
 		t.Run(rc, func(t *testing.T) {
+			var e *env
 			a := newAttacker(t, func(kind string, n int) move {
 				if kind == hostsim.KindSale && n == 1 {
-					return move{rewrite: xorRC(rc)}
+					return move{rewrite: func(t *testing.T, resp []byte) []byte { return remac(t, e, resp, rc) }}
 				}
 				return move{}
 			})
-			e := hostileEnv(t, a)
+			e = hostileEnv(t, a)
 			cp, err := runFlow(t, e, &provisioningtest.Store{}, &retrier{max: 5}, nil)
 			if err != nil || cp.Step != provisioning.StepLive {
 				t.Fatalf("flow: %v at %s", err, cp.Step)

@@ -13,6 +13,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -107,6 +108,10 @@ type Config struct {
 	// give no code of their own for a failed ARQC, and issuers answer the
 	// generic decline; make it what the acquirer under test uses.
 	ARQCDeclineRC string
+	// TLS, when set, makes Listen serve TLS with it (the acquirer's front
+	// end a terminal reaches over a public network).
+	TLS *tls.Config
+
 	// PINs are cardholder PINs by PAN. A sale with a PIN block (field 52) is
 	// always decrypted under the session PIK and checked as ISO 9564 format 0
 	// against field 2 (99, PIN format error, when it is not); when the PAN is
@@ -295,6 +300,9 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("hostsim: %w", err)
+	}
+	if s.cfg.TLS != nil {
+		l = tls.NewListener(l, s.cfg.TLS)
 	}
 	s.wg.Add(1)
 	go func() {

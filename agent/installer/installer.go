@@ -45,6 +45,11 @@ type Config struct {
 	FunctionKey ui.Key
 	// MaxPasswordLen is the most digits the password field takes.
 	MaxPasswordLen int
+	// SupervisorHash is HashPassword's output for the supervisor password,
+	// which clears what only an operator may clear (a reversal given up, a
+	// void the host cannot match, an identity change). Empty: only central's
+	// signed command can.
+	SupervisorHash string
 }
 
 func (c Config) withDefaults() Config {
@@ -117,15 +122,21 @@ type Options struct {
 	Indicator Indicator
 	// OnSkip, if set, is told of every skip, e.g. to report it.
 	OnSkip func(ctx context.Context, s Skip)
-	Log    *slog.Logger
+	// OnIdentity, if set, is told of every MID/TID the installer confirms
+	// (after it was saved); an error it returns ends Run with that error —
+	// the agent starts again around numbers other than the ones it runs
+	// with.
+	OnIdentity func(ctx context.Context, id Identity) error
+	Log        *slog.Logger
 }
 
 // Installer is the menu state machine. Build it with New and call Run.
 type Installer struct {
-	o    Options
-	cfg  Config
-	hash passwordHash
-	log  *slog.Logger
+	o          Options
+	cfg        Config
+	hash       passwordHash
+	supervisor *passwordHash // nil: no supervisor password configured
+	log        *slog.Logger
 
 	lock      lockState
 	id        Identity
@@ -166,6 +177,13 @@ func New(o Options) (*Installer, error) {
 		return nil, err
 	}
 	in := &Installer{o: o, cfg: o.Config.withDefaults(), hash: h, log: o.Log, id: o.Identity}
+	if o.Config.SupervisorHash != "" {
+		sh, err := parsePasswordHash(o.Config.SupervisorHash)
+		if err != nil {
+			return nil, fmt.Errorf("installer: supervisor password: %w", err)
+		}
+		in.supervisor = &sh
+	}
 	if in.log == nil {
 		in.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -558,6 +576,11 @@ func (in *Installer) confirmID(ctx context.Context) (state, error) {
 			}
 			in.id, in.confirmed = in.edit, true
 			in.log.Info("installer: identity confirmed", "mid", in.id.MID, "tid", in.id.TID)
+			if in.o.OnIdentity != nil {
+				if err := in.o.OnIdentity(ctx, in.id); err != nil {
+					return "", err
+				}
+			}
 			if in.afterID == stMenu {
 				in.notice = "已保存 Saved"
 			}

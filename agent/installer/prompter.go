@@ -36,6 +36,9 @@ func (p *prompter) Ask(ctx context.Context, s provisioning.Screen, options ...pr
 	if hasOptions(options, "retry", "abort") {
 		return p.attention(ctx, s, options)
 	}
+	if hasOptions(options, "clear", "abort") {
+		return p.operator(ctx, s)
+	}
 	keys := make([]ui.Key, len(options))
 	var labels []string
 	for i, o := range options {
@@ -139,6 +142,112 @@ func (p *prompter) attention(ctx context.Context, s provisioning.Screen, options
 			err = &skipped{sk}
 			p.stop(err)
 			return "", err
+		}
+	}
+}
+
+// operator is the screen of a failure only an operator may clear: the
+// failure as attention lays it out, F2 for the supervisor's password (which
+// answers "clear"), CANCEL to abort. There is no retry and no skip: the
+// flow would stop at the same place.
+func (p *prompter) operator(ctx context.Context, s provisioning.Screen) (string, error) {
+	body := maskLines(s.Lines)
+	if fl := s.Failure; fl != nil {
+		body = []string{fl.Code}
+		if fl.Action != "" {
+			body = append(body, "> "+fl.Action)
+		}
+		rest := []string{fl.Message}
+		if n := len(fl.Lines()); len(s.Lines) > n {
+			rest = append(rest, s.Lines[n:]...) // what is still unsettled
+		}
+		body = append(body, maskLines(rest)...)
+	}
+	p.in.signal(ctx, Indicator.Failure)
+	notice := ""
+	for {
+		lines := body
+		if notice != "" {
+			lines = append([]string{notice}, body...)
+			notice = ""
+		}
+		if err := p.in.draw(ctx, "主管处理 SUPERVISOR", lines, []string{"F2主管清除 X中止"}); err != nil {
+			return "", err
+		}
+		k, err := p.key(ctx)
+		if err != nil {
+			return "", err
+		}
+		switch k {
+		case ui.KeyCancel:
+			return "abort", nil
+		case ui.KeyF2:
+			ok, msg, err := p.supervisorPassword(ctx)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				p.in.log.Warn("installer: supervisor cleared a failure", "code", codeOf(s))
+				return "clear", nil
+			}
+			notice = msg
+		}
+	}
+}
+
+func codeOf(s provisioning.Screen) string {
+	if s.Failure != nil {
+		return s.Failure.Code
+	}
+	return ""
+}
+
+// supervisorPassword asks for the supervisor's password. A wrong one counts
+// against the same lock-out as the installer's, saved before it is told.
+func (p *prompter) supervisorPassword(ctx context.Context) (bool, string, error) {
+	in := p.in
+	if in.supervisor == nil {
+		return false, "未配置主管密码 No supervisor password: central must clear it", nil
+	}
+	if in.isLocked() {
+		return false, "已锁定 Locked", nil
+	}
+	typed := make([]byte, 0, in.cfg.MaxPasswordLen)
+	defer clear(typed[:cap(typed)])
+	for {
+		if err := in.draw(ctx, "主管密码 SUPERVISOR PW", []string{"输入主管密码 Password", strings.Repeat("*", len(typed)) + "_"},
+			[]string{"OK确认 C删除 X返回"}); err != nil {
+			return false, "", err
+		}
+		k, err := p.key(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		switch {
+		case k == ui.KeyCancel:
+			return false, "", nil
+		case k == ui.KeyClear:
+			if len(typed) > 0 {
+				typed = typed[:len(typed)-1]
+			}
+		case isDigit(k):
+			if len(typed) < in.cfg.MaxPasswordLen {
+				typed = append(typed, k[0])
+			}
+		case k == ui.KeyEnter && len(typed) > 0:
+			if in.supervisor.matches(string(typed)) {
+				return true, "", nil
+			}
+			in.lock.Failures++
+			if in.lock.Failures >= in.cfg.MaxTries {
+				in.lock = lockState{LockedUntil: in.o.Clock.Now().Add(in.cfg.Lockout)}
+			}
+			if err := saveLock(in.o.Locks, in.lock); err != nil {
+				return false, "", err
+			}
+			in.signal(ctx, Indicator.Failure)
+			in.log.Warn("installer: wrong supervisor password")
+			return false, "密码错误 Wrong password", nil
 		}
 	}
 }

@@ -99,6 +99,10 @@ type idRecord struct {
 	Identity
 }
 
+// LoadIdentity returns the identity the installer confirmed and saved in s,
+// or ok false when none was ever saved (see loadIdentity).
+func LoadIdentity(s Store) (id Identity, ok bool, err error) { return loadIdentity(s) }
+
 // loadIdentity returns the saved identity, or ok false when none was ever
 // saved. A corrupt record is an error, not "none": the terminal would
 // otherwise fall back to the config's numbers without anyone noticing.

@@ -98,7 +98,13 @@ func (h *Host) book(e Entry) error {
 	return nil
 }
 
-var errDown = errors.New("sim host: connection refused")
+// errDown is what an unreachable host gives: the connection was never made,
+// so nothing was sent (provisioning.ErrNotSent).
+var errDown = fmt.Errorf("sim host: connection refused: %w", provisioning.ErrNotSent)
+
+// inProcess is the integrity of this host's answers: no link lies between
+// it and the flow, so nobody can have rewritten them.
+const inProcess = provisioning.IntegrityAuthentic
 
 func (h *Host) check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
@@ -149,7 +155,7 @@ func (h *Host) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioni
 	if err := h.check(ctx); err != nil {
 		return provisioning.HostResponse{}, err
 	}
-	resp := provisioning.HostResponse{RC: "00", RRN: h.rrn(r.STAN), AuthCode: fmt.Sprintf("%06d", (r.STAN*7919)%1000000), Time: h.Clock.Now()}
+	resp := provisioning.HostResponse{RC: "00", RRN: h.rrn(r.STAN), AuthCode: fmt.Sprintf("%06d", (r.STAN*7919)%1000000), Time: h.Clock.Now(), Integrity: inProcess}
 	h.mu.Lock()
 	err := h.book(Entry{Op: "sale", TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch, Amount: r.Amount,
 		Card: r.Card.PAN.Masked(), RRN: resp.RRN, RC: resp.RC, Time: resp.Time})
@@ -166,7 +172,7 @@ func (h *Host) Void(ctx context.Context, r provisioning.VoidRequest) (provisioni
 	if err := h.check(ctx); err != nil {
 		return provisioning.HostResponse{}, err
 	}
-	resp := provisioning.HostResponse{RC: "00", RRN: h.rrn(r.STAN), AuthCode: r.Orig.AuthCode, Time: h.Clock.Now()}
+	resp := provisioning.HostResponse{RC: "00", RRN: h.rrn(r.STAN), AuthCode: r.Orig.AuthCode, Time: h.Clock.Now(), Integrity: inProcess}
 	h.mu.Lock()
 	if Summarize(h.led).Sales[r.Orig.STAN] != "approved" {
 		resp.RC = "12" // invalid transaction: nothing approved to void
@@ -196,7 +202,7 @@ func (h *Host) Reverse(ctx context.Context, r provisioning.ReversalRequest) (pro
 			rc = "00"
 		}
 	}
-	resp := provisioning.HostResponse{RC: rc, Time: h.Clock.Now()}
+	resp := provisioning.HostResponse{RC: rc, Time: h.Clock.Now(), Integrity: inProcess}
 	err := h.book(Entry{Op: "reversal", Kind: r.Orig.Kind, TID: r.Terminal.TID, STAN: r.Orig.STAN, Batch: r.Orig.Batch,
 		Amount: r.Orig.Amount, OrigSTAN: r.Orig.OrigSTAN, RC: rc, Time: resp.Time})
 	return resp, err

@@ -3,7 +3,7 @@
 //
 //	hostsim --listen 127.0.0.1:0 --ledger ledger.jsonl --tmk HEX [--mid MID,...]
 //	        [--mac unionpay-ecb|x9.19] [--mac-full-key] [--batch 000001]
-//	        [--cards DIR] [--arqc-decline-rc 05]
+//	        [--cards DIR] [--arqc-decline-rc 05] [--tls-cert PEM --tls-key PEM]
 //	        [--fault kind=action[:delay][*times]]...
 //
 // With --cards (e.g. testdata/cards) the simulator plays issuer for the
@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	batch := fs.String("batch", "000001", "batch number handed out at sign-on")
 	cardsDir := fs.String("cards", "", "directory of cardsim profiles (*.yaml) whose keys verify chip sales' ARQC; empty skips the check")
 	arqcRC := fs.String("arqc-decline-rc", "05", "response code for a chip sale whose ARQC does not verify")
+	tlsCert := fs.String("tls-cert", "", "serve TLS with this certificate (PEM); needs --tls-key")
+	tlsKey := fs.String("tls-key", "", "the certificate's private key (PEM)")
 	var fl faults
 	fs.Var(&fl, "fault", "inject a fault: kind=action[:delay][*times]; kinds sign-on echo sale void reversal; actions delay no-answer close-mid garbage wrong-mac duplicate (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +95,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *mids != "" {
 		cfg.MIDs = strings.Split(*mids, ",")
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		fmt.Fprintln(stderr, "hostsim: --tls-cert and --tls-key go together")
+		return 2
+	}
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			fmt.Fprintln(stderr, "hostsim: --tls-cert:", err)
+			return 2
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	type inj struct {
 		kind string

@@ -1,0 +1,270 @@
+package acquirer
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"net"
+	"os"
+	"testing"
+
+	"github.com/moov-io/iso8583"
+
+	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/provisioning"
+)
+
+// What the client tells the flow an answer is worth (Integrity), and the
+// answers it refuses to pass on at all.
+
+func hexKey(s string) Key {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+var testMAK = hexKey("2222222222222222BBBBBBBBBBBBBBBB")
+
+func signedOn(mode KeyMode) Keys {
+	return Keys{TMK: hexKey("0123456789ABCDEFFEDCBA9876543210"), Mode: mode,
+		Working: WorkingKeys{MAK: testMAK, PIK: testMAK, TDK: testMAK}}
+}
+
+// answerer builds the host's answer to a request: edit changes it before it
+// is MACed under macKey (nil: no MAC).
+func answerer(t *testing.T, rc string, macKey Key, alg MACAlgorithm, edit func(req, resp *iso8583.Message)) func(Frame) []byte {
+	return func(req Frame) []byte {
+		m, err := Unpack(req.Message)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		mti, _ := m.GetMTI()
+		b := []byte(mti)
+		b[2]++
+		r := NewMessage(string(b))
+		for _, id := range []int{3, 4, 11, 25, 41, 42, 49, 60} {
+			if v := Get(m, id); v != "" {
+				_ = Set(r, id, v)
+			}
+		}
+		_ = Set(r, 37, "153012000001")
+		_ = Set(r, 38, "654321")
+		_ = Set(r, 39, rc)
+		if edit != nil {
+			edit(m, r)
+		}
+		var body []byte
+		if macKey != nil {
+			body, err = PackMAC(r, alg, macKey)
+		} else {
+			body, err = Pack(r)
+		}
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		out, _ := Frame{TPDU: req.TPDU.Swap(), Header: req.Header, Message: body}.Encode()
+		return out
+	}
+}
+
+func sale(c *Client) (provisioning.HostResponse, error) {
+	return c.Sale(context.Background(), provisioning.SaleRequest{Terminal: terminal, STAN: 7, Batch: "000123", Amount: 1, Card: chipCard})
+}
+
+func TestIntegrityOfAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		alg  MACAlgorithm
+		mac  bool
+		want provisioning.Integrity
+	}{
+		// The ECB MAC is DES over the XOR of the blocks: forgeable.
+		{"ecb", MACUnionPayECB, true, provisioning.IntegrityForgeable},
+		{"x9.19", MACX919, true, provisioning.IntegrityAuthentic},
+		// No MAC: anyone could have written it, whatever it says.
+		{"unmaced decline", MACUnionPayECB, false, provisioning.IntegrityNone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var key Key
+			if tc.mac {
+				key = testMAK[:8]
+			}
+			dial, _ := fakeHost(t, answerer(t, "05", key, tc.alg, nil))
+			c := newTestClient(t, signedOn(DoubleDES), dial)
+			c.cfg.MAC = tc.alg
+			resp, err := sale(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.RC != "05" || resp.Integrity != tc.want {
+				t.Fatalf("rc %s integrity %q, want 05 %q", resp.RC, resp.Integrity, tc.want)
+			}
+		})
+	}
+}
+
+// An answer for another message (any of MTI, 3, 4, 11, 41, 42 differing) is
+// not this message's answer: ErrMismatch, which the flow reverses.
+func TestMismatchedAnswerRefused(t *testing.T) {
+	for _, tc := range []struct {
+		field int
+		edit  func(req, resp *iso8583.Message)
+	}{
+		{3, func(_, r *iso8583.Message) { _ = Set(r, 3, "200000") }},
+		{4, func(_, r *iso8583.Message) { _ = Set(r, 4, "000000000100") }},
+		{11, func(_, r *iso8583.Message) { _ = Set(r, 11, "000008") }},
+		{41, func(_, r *iso8583.Message) { _ = Set(r, 41, "87654321") }},
+		{42, func(_, r *iso8583.Message) { _ = Set(r, 42, "898100012340002") }},
+		{0, func(_, r *iso8583.Message) { r.MTI("0230") }},
+	} {
+		dial, _ := fakeHost(t, answerer(t, "00", testMAK[:8], MACUnionPayECB, tc.edit))
+		c := newTestClient(t, signedOn(DoubleDES), dial)
+		_, err := sale(c)
+		var xe *ExchangeError
+		if !errors.Is(err, provisioning.ErrMismatch) || !errors.As(err, &xe) || !xe.Sent {
+			t.Errorf("field %d differs: %v", tc.field, err)
+		}
+	}
+}
+
+// A request that never left (no connection) matches provisioning.ErrNotSent;
+// one whose bytes may have gone does not.
+func TestNotSent(t *testing.T) {
+	c := newTestClient(t, signedOn(DoubleDES), func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("connection refused")
+	})
+	if _, err := sale(c); !errors.Is(err, provisioning.ErrNotSent) {
+		t.Fatalf("dial failure: %v", err)
+	}
+	dial, _ := fakeHost(t, func(Frame) []byte { return []byte{0, 1} }) // a torn answer
+	c = newTestClient(t, signedOn(DoubleDES), dial)
+	if _, err := sale(c); err == nil || errors.Is(err, provisioning.ErrNotSent) {
+		t.Fatalf("torn answer: %v", err)
+	}
+}
+
+// In double-length mode the TDK is mandatory unless the acquirer is known
+// to send none: the 0810 carries no MAC, and a 40-byte field 62 is what
+// anyone cutting the TDK off would leave.
+func TestSignOnWithoutTDK(t *testing.T) {
+	tmk := Key(mustHex(t, "0123456789ABCDEFFEDCBA9876543210"))
+	wk := WorkingKeys{PIK: mustHex(t, "1111111111111111AAAAAAAAAAAAAAAA"), MAK: mustHex(t, "2222222222222222BBBBBBBBBBBBBBBB")}
+	f62, err := EncryptWorkingKeys(tmk, DoubleDES, wk)
+	if err != nil || len(f62) != 40 {
+		t.Fatal(err, len(f62))
+	}
+	answer := answerer(t, "00", nil, "", func(_, r *iso8583.Message) {
+		_ = SetBytes(r, 62, f62)
+		_ = Set(r, 60, Field60{Type: "00", Batch: "000123", Code: "004"}.String())
+	})
+	for _, noTDK := range []bool{false, true} {
+		dial, _ := fakeHost(t, answer)
+		c := newTestClient(t, Keys{TMK: tmk}, dial)
+		c.cfg.NoTDK = noTDK
+		res, err := c.SignOn(context.Background(), provisioning.SignOnRequest{Terminal: terminal, STAN: 1})
+		switch {
+		case !noTDK && (!errors.Is(err, ErrNoTDK) || res.KeysOK):
+			t.Fatalf("TDK cut off accepted: %v %+v", err, res)
+		case noTDK && (err != nil || !res.KeysOK):
+			t.Fatalf("acquirer without a TDK refused: %v %+v", err, res)
+		}
+	}
+}
+
+// Where a TDK is expected and there is none, a swiped track never goes out
+// in clear: the sale is refused before anything is sent.
+func TestNoClearTrackWhereTDKExpected(t *testing.T) {
+	keys := signedOn(DoubleDES)
+	keys.Working.TDK = nil
+	c := newTestClient(t, keys, func(context.Context, string, string) (net.Conn, error) {
+		t.Error("a swiped sale went out without its track key")
+		return nil, errors.New("no")
+	})
+	_, err := c.Sale(context.Background(), provisioning.SaleRequest{Terminal: terminal, STAN: 3, Batch: "000123", Amount: 1,
+		Card: swipeCard(provisioning.EntrySwipe)})
+	if !errors.Is(err, ErrNoTDK) {
+		t.Fatalf("%v", err)
+	}
+}
+
+// Over TLS with the acquirer's CA pinned the link is authenticated: even the
+// forgeable ECB MAC's answers are authentic. A server the CA did not sign
+// gets no byte of the request.
+func TestTLSLink(t *testing.T) {
+	pki := newTestPKI(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", pki.serverConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	answer := answerer(t, "00", testMAK[:8], MACUnionPayECB, nil)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				f, err := ReadFrame(conn, 0)
+				if err != nil {
+					return
+				}
+				_, _ = conn.Write(answer(f))
+			}()
+		}
+	}()
+	ks := &MemKeyStore{}
+	_ = ks.SaveKeys(signedOn(DoubleDES))
+	c, err := NewClient(Config{Addr: ln.Addr().String(), Log: quiet,
+		TLS: &tls.Config{RootCAs: pki.pool, ServerName: "localhost"}}, ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := sale(c)
+	if err != nil || resp.Integrity != provisioning.IntegrityAuthentic {
+		t.Fatalf("over TLS: %v %+v", err, resp)
+	}
+	other := newTestPKI(t)
+	c, err = NewClient(Config{Addr: ln.Addr().String(), Log: quiet,
+		TLS: &tls.Config{RootCAs: other.pool, ServerName: "localhost"}}, ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sale(c); !errors.Is(err, provisioning.ErrNotSent) {
+		t.Fatalf("a host the pinned CA did not sign: %v", err)
+	}
+}
+
+type testPKI struct {
+	pool         *x509.CertPool
+	serverConfig *tls.Config
+}
+
+// newTestPKI is a fresh CA and a server certificate for localhost.
+func newTestPKI(t *testing.T) testPKI {
+	t.Helper()
+	p, err := testbench.MakePKI(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(p.ServerCert, p.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(p.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatal("CA does not parse")
+	}
+	return testPKI{pool: pool, serverConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+}
