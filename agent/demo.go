@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,20 @@ type DemoOptions struct {
 	Cards []string
 }
 
+// demoKeys is the demo's keypad when neither Keys nor KeysFile is given: one
+// ENTER per card, pressed as an installer standing at the terminal would. A
+// refused card's ENTER retries the step with the next card; the accepted
+// card's ENTER confirms it. The script is bounded on purpose: when the last
+// card is refused too, its ENTER retries once with the same card and then
+// nothing answers, so the demo stops in needs-attention with the refusal
+// code instead of retrying forever.
+func demoKeys(cards int) string {
+	if cards < 1 {
+		cards = 1
+	}
+	return strings.TrimSpace(strings.Repeat("ENTER ", cards))
+}
+
 // Demo runs the install flow with the default demo config, reporting to an MQTT
 // broker while a monitor prints what central monitoring receives.
 func Demo(ctx context.Context, d DemoOptions) (Result, error) {
@@ -46,6 +61,9 @@ func Demo(ctx context.Context, d DemoOptions) (Result, error) {
 	}
 	cfg := config.Default()
 	cfg.Sim.Cards = d.Cards
+	if d.Keys == "" && d.KeysFile == "" {
+		d.Keys = demoKeys(len(d.Cards))
+	}
 	if d.StateDir == "" {
 		dir, err := os.MkdirTemp("", "posagent-demo-")
 		if err != nil {
