@@ -96,16 +96,25 @@ func Demo(ctx context.Context, d DemoOptions) (Result, error) {
 			fmt.Fprintf(out, "demo| monitor: %v\n", err)
 		}
 	}()
-	defer func() { stopWatch(); <-watched }()
+	// The monitor stops before the last lines, so "final state" is the
+	// demo's last word and no late event prints after it.
+	stopMonitor := func() { stopWatch(); <-watched }
+	defer stopMonitor()
 
 	res, err := Run(ctx, cfg, d.Options)
 	if err != nil {
-		fmt.Fprintf(out, "demo| final state: %s (%v)\n", res.Checkpoint.Step, err)
+		stopMonitor()
+		step := string(res.Checkpoint.Step)
+		if step == "" {
+			step = "not started"
+		}
+		fmt.Fprintf(out, "demo| final state: %s (%v)\n", step, err)
 		return res, err
 	}
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	st, err := monitor.Latest(lctx, url, cfg.Terminal.TID)
+	stopMonitor()
 	if err != nil {
 		return res, fmt.Errorf("agent: reading back the retained status: %w", err)
 	}

@@ -35,6 +35,11 @@ func TestDemoEndsLiveWithEmbeddedBroker(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
+	// The last word, whatever the monitor still receives: make test checks
+	// that `make demo` ends with it.
+	if lines := strings.Split(strings.TrimSpace(text), "\n"); lines[len(lines)-1] != "demo| final state: live" {
+		t.Errorf("last line %q, want the final state", lines[len(lines)-1])
+	}
 	for _, p := range sim.Profiles {
 		if strings.Contains(text+errs.String(), p.PAN) {
 			t.Fatal("demo output contains a full PAN")
