@@ -20,7 +20,9 @@
 // blocks, for invocations of this repository's programs (`go run ./cmd/…`,
 // posagent, posctl, hostsim, devsim, cardsim) and of make, and fails for one
 // that is neither an example, nor a synopsis (placeholders such as FILE or
-// [--reveal]) of a command an example runs, nor on the notWalked list.
+// [--reveal]) of a command an example runs, nor on the notWalked list, or
+// that names a Makefile target the Makefile lacks. TestREADMEFlagsExist checks
+// the flags of the commands no example runs against their -h.
 package posagent_test
 
 import (
@@ -131,12 +133,67 @@ func TestREADMECommandsWalkedOrExempt(t *testing.T) {
 	}
 }
 
+// TestREADMEFlagsExist: the flags of every command the README shows but no
+// example runs (synopses, exempt commands) are flags the command has, so a
+// synopsis cannot drift from the program either. The examples prove theirs
+// by running.
+func TestREADMEFlagsExist(t *testing.T) {
+	r := parseREADME(t)
+	walked := map[string]bool{}
+	for _, ex := range r.examples {
+		walked[strings.Join(ex.args, " ")] = true
+	}
+	flagsOf := map[string][]string{} // command → the flags the README gives it
+	var commands, names []string
+	for _, iv := range r.invocations {
+		if iv.words[0] == "make" || walked[iv.String()] {
+			continue
+		}
+		for _, w := range iv.words {
+			if m := flagRe.FindStringSubmatch(w); m != nil {
+				c := commandOf(iv.words)
+				if _, ok := flagsOf[c]; !ok {
+					commands = append(commands, c)
+					names = append(names, iv.words[0])
+				}
+				flagsOf[c] = append(flagsOf[c], m[1])
+			}
+		}
+	}
+	if len(commands) == 0 {
+		return
+	}
+	bin := buildPrograms(t, names)
+	for _, c := range commands {
+		words := strings.Fields(c)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		help, _ := exec.CommandContext(ctx, filepath.Join(bin, words[0]), append(words[1:], "-h")...).CombinedOutput()
+		cancel()
+		for _, f := range flagsOf[c] {
+			if !regexp.MustCompile(`(?m)^\s+-` + regexp.QuoteMeta(f) + `(\s|$)`).Match(help) {
+				t.Errorf("README: `%s` has no flag -%s (its -h says:\n%s)", c, f, help)
+			}
+		}
+	}
+}
+
+// flagRe finds a flag's name in a word of a synopsis: --json, [--reader, -dir.
+var flagRe = regexp.MustCompile(`^\[?--?([a-z][a-z0-9-]*)`)
+
 func TestREADMEExamples(t *testing.T) {
 	r := parseREADME(t)
 	if len(r.examples) == 0 {
 		t.Fatal("README.md has no examples (lines with # →)")
 	}
-	bin := buildPrograms(t, r.examples)
+	var names []string
+	for _, ex := range r.examples {
+		if ex.args[0] == "make" {
+			names = append(names, "posagent") // make demo runs the posagent demo
+		} else {
+			names = append(names, ex.args[0])
+		}
+	}
+	bin := buildPrograms(t, names)
 	demoArgs := makeDemoArgs(t)
 	pictures := false
 	if _, err := slipimage.New(slipimage.Options{}); err == nil {
@@ -247,17 +304,14 @@ func runExample(t *testing.T, program string, args []string) (string, int) {
 	return "", 0
 }
 
-// buildPrograms builds every program the examples run, once, without cgo.
-func buildPrograms(t *testing.T, exs []example) string {
+// buildPrograms builds the named programs (cmd/NAME) once, without cgo, and
+// returns the directory they are in.
+func buildPrograms(t *testing.T, names []string) string {
 	t.Helper()
 	dir := t.TempDir()
 	seen := map[string]bool{}
 	pkgs := []string{}
-	for _, ex := range exs {
-		p := ex.args[0]
-		if p == "make" {
-			p = "posagent" // make demo runs the posagent demo
-		}
+	for _, p := range names {
 		if !seen[p] {
 			seen[p] = true
 			pkgs = append(pkgs, "./cmd/"+p)
