@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,20 @@ type DemoOptions struct {
 	Cards []string
 }
 
+// demoKeys is the demo's keypad when neither Keys nor KeysFile is given: one
+// ENTER per card, pressed as an installer standing at the terminal would. A
+// refused card's ENTER retries the step with the next card; the accepted
+// card's ENTER confirms it. The script is bounded on purpose: when the last
+// card is refused too, its ENTER retries once with the same card and then
+// nothing answers, so the demo stops in needs-attention with the refusal
+// code instead of retrying forever.
+func demoKeys(cards int) string {
+	if cards < 1 {
+		cards = 1
+	}
+	return strings.TrimSpace(strings.Repeat("ENTER ", cards))
+}
+
 // Demo runs the install flow with the default demo config, reporting to an MQTT
 // broker while a monitor prints what central monitoring receives.
 func Demo(ctx context.Context, d DemoOptions) (Result, error) {
@@ -46,6 +61,9 @@ func Demo(ctx context.Context, d DemoOptions) (Result, error) {
 	}
 	cfg := config.Default()
 	cfg.Sim.Cards = d.Cards
+	if d.Keys == "" && d.KeysFile == "" {
+		d.Keys = demoKeys(len(d.Cards))
+	}
 	if d.StateDir == "" {
 		dir, err := os.MkdirTemp("", "posagent-demo-")
 		if err != nil {
@@ -78,16 +96,25 @@ func Demo(ctx context.Context, d DemoOptions) (Result, error) {
 			fmt.Fprintf(out, "demo| monitor: %v\n", err)
 		}
 	}()
-	defer func() { stopWatch(); <-watched }()
+	// The monitor stops before the last lines, so "final state" is the
+	// demo's last word and no late event prints after it.
+	stopMonitor := func() { stopWatch(); <-watched }
+	defer stopMonitor()
 
 	res, err := Run(ctx, cfg, d.Options)
 	if err != nil {
-		fmt.Fprintf(out, "demo| final state: %s (%v)\n", res.Checkpoint.Step, err)
+		stopMonitor()
+		step := string(res.Checkpoint.Step)
+		if step == "" {
+			step = "not started"
+		}
+		fmt.Fprintf(out, "demo| final state: %s (%v)\n", step, err)
 		return res, err
 	}
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	st, err := monitor.Latest(lctx, url, cfg.Terminal.TID)
+	stopMonitor()
 	if err != nil {
 		return res, fmt.Errorf("agent: reading back the retained status: %w", err)
 	}

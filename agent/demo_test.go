@@ -35,6 +35,11 @@ func TestDemoEndsLiveWithEmbeddedBroker(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
+	// The last word, whatever the monitor still receives: make test checks
+	// that `make demo` ends with it.
+	if lines := strings.Split(strings.TrimSpace(text), "\n"); lines[len(lines)-1] != "demo| final state: live" {
+		t.Errorf("last line %q, want the final state", lines[len(lines)-1])
+	}
 	for _, p := range sim.Profiles {
 		if strings.Contains(text+errs.String(), p.PAN) {
 			t.Fatal("demo output contains a full PAN")
@@ -56,11 +61,31 @@ func TestDemoRetryWithAnotherCard(t *testing.T) {
 	}
 }
 
+// The demo's own keypad (no Keys, no KeysFile) answers once per card: a
+// refused card is retried with the next one and the accepted one confirmed.
+func TestDemoDefaultKeysRetryWithTheNextCard(t *testing.T) {
+	var out bytes.Buffer
+	res, err := Demo(context.Background(), DemoOptions{Options: Options{Stdout: &out}, Cards: []string{"foreign", "debit"}})
+	if err != nil || res.Checkpoint.Step != provisioning.StepLive {
+		t.Fatalf("Demo = %v at %s\n%s", err, res.Checkpoint.Step, out.String())
+	}
+	text := out.String()
+	refused, live := strings.Index(text, provisioning.RejectNotUnionPay), strings.Index(text, "demo| final state: live")
+	if refused < 0 || live < refused {
+		t.Errorf("want the refusal (%s) and then live:\n%s", provisioning.RejectNotUnionPay, text)
+	}
+}
+
+// A refused card with no other card to try stops for the installer with the
+// refusal's code, instead of retrying for ever.
 func TestDemoNeedsAttentionWhenNoKeyAnswers(t *testing.T) {
 	var out bytes.Buffer
 	res, err := Demo(context.Background(), DemoOptions{Options: Options{Stdout: &out}, Cards: []string{"foreign"}})
 	if !errors.Is(err, ErrNeedsAttention) || res.Checkpoint.Step != provisioning.StepNeedsAttention {
 		t.Fatalf("Demo = %v at %s", err, res.Checkpoint.Step)
+	}
+	if res.Checkpoint.Failure == nil || res.Checkpoint.Failure.Code != provisioning.RejectNotUnionPay {
+		t.Errorf("failure = %+v, want %s", res.Checkpoint.Failure, provisioning.RejectNotUnionPay)
 	}
 }
 

@@ -149,7 +149,12 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim
 		}
 		p := &sim.Printer{Out: o.Stdout, Dir: dir, Width: cfg.Devices.PrinterWidth, Pauses: pauses}
 		if o.SlipPictures {
-			p.Pictures = slipPictures(cfg.Devices.PrinterWidth, log)
+			pics, err := slipPictures(cfg.Devices.PrinterWidth)
+			if err != nil {
+				// Not fatal: the slips are still printed, as text.
+				fmt.Fprintf(o.Stdout, "slip| %v\n", err)
+			}
+			p.Pictures = pics
 		}
 		d.printer = p
 		d.printed = p.Printed

@@ -2,11 +2,7 @@
 
 package agent
 
-import (
-	"log/slog"
-
-	"github.com/posagent/posagent/agent/sim"
-)
+import "github.com/posagent/posagent/agent/sim"
 
 // slipPictures: firmware builds draw no slip pictures (see pictures_demo.go).
-func slipPictures(int, *slog.Logger) sim.Pictures { return nil }
+func slipPictures(int) (sim.Pictures, error) { return nil, nil }

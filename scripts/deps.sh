@@ -5,14 +5,15 @@
 #
 #   scripts/deps.sh           everything `make test` needs
 #   scripts/deps.sh cross     only the ARM cross toolchains and PC/SC for armhf/arm64
-#   scripts/deps.sh demo      only what make demo needs (a CJK font for the slip pictures)
+#   scripts/deps.sh demo      the CJK font for make demo's slip pictures (make demo runs
+#                             without it, with text slips, and installs nothing)
 set -euo pipefail
 # Arch-qualified: once the armhf/arm64 instances are installed too, a bare
 # `dpkg -s libpcsclite-dev` is "ambiguous" and would look missing every run.
 arch=$(dpkg --print-architecture)
 native=(mosquitto mosquitto-clients qemu-user pcscd "libpcsclite-dev:$arch" vsmartcard-vpcd pkg-config socat openssl
 	fonts-wqy-microhei)
-# make demo: the CJK font its slip pictures are drawn with.
+# make demo's optional CJK font, for its slip pictures.
 demo=(fonts-wqy-microhei)
 # cgo cross builds: ebfe/scard links libpcsclite, found through pkg-config in
 # each architecture's multiarch directory.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`: installs what the tests need, lints, starts pcscd (vpcd slots for
+# `make test`: runs `make demo` as a fresh machine would (no C toolchain, no
+# libpcsclite), installs what the tests need, lints, starts pcscd (vpcd slots for
 # the virtual chip cards), runs the race tests (which start their own mosquitto
 # brokers, host simulators and ptys on loopback), cross-builds for the terminal,
 # runs the unit tests as ARM binaries and the armv7 firmware build's install
@@ -7,6 +8,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
+# A newcomer's first command, before anything is installed: make demo needs
+# nothing but Go. CC and PKG_CONFIG that always fail prove it needs no C
+# toolchain and no libpcsclite.
+demo_out=$(mktemp) demo_err=$(mktemp)
+if ! CC=/bin/false PKG_CONFIG=/bin/false make --no-print-directory demo >"$demo_out" 2>"$demo_err" ||
+	[ "$(tail -n 1 "$demo_out")" != "demo| final state: live" ]; then
+	cat "$demo_out" "$demo_err"; echo "make demo without a C toolchain did not end with 'final state: live'"; exit 1
+fi
+rm -f "$demo_out" "$demo_err"
+echo "make demo (CC=/bin/false PKG_CONFIG=/bin/false): final state: live"
 bash scripts/deps.sh
 bash scripts/lint.sh
 out=$(mktemp)

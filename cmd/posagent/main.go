@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		mqtt := fs.String("mqtt", "", "external MQTT broker URL (default: an embedded broker on loopback)")
 		stateDir := fs.String("state-dir", "", "keep the checkpoint here (default: a temporary directory)")
 		cards := fs.String("card", "debit", "virtual card profiles inserted in turn, comma separated")
-		keysFile := fs.String("keys", "", "key-script FILE driving the installer's menu (password 2468); default: no menu, ENTER confirms the card")
+		keysFile := fs.String("keys", "", "key-script FILE driving the installer's menu (password 2468); default: no menu, one ENTER per --card (retry after a refused card, confirm the accepted one)")
 		pause := fs.String("pause-at", "", "freeze at a simulator pause point (crash tests)")
 		slips := fs.String("slips", "", "keep the slips here, as text and PNG pictures (default: in the state dir)")
 		verbose := fs.Bool("v", false, "debug logs on stderr")
