@@ -71,14 +71,16 @@ var explanations = map[string]Explanation{
 	"E_STEP":              {Text{"%s步骤未完成", "Step %s did not finish"}, actionRetry},
 
 	// Host link and parameters.
-	"E_NETWORK":         {Text{"无法连接收单主机", "The acquirer host cannot be reached"}, actionNetwork},
-	"E_PARAMETERS":      {Text{"商户参数不可用", "The merchant parameters are unavailable"}, actionAcquirer},
-	"E_PARAMETERS_DATA": {Text{"商户参数中结算卡类型无效", "The merchant parameters name no valid card type"}, actionAcquirer},
-	"E_MID_MISMATCH":    {Text{"商户参数的商户号%s与终端的%s不符", "The merchant parameters are for MID %s, the terminal has %s"}, Text{"核对商户号", "Check the MID"}},
-	"E_SIGNON":          {Text{"签到无应答", "Sign-on got no answer"}, actionNetwork},
-	"E_SIGNON_DECLINED": {Text{"主机拒绝签到，应答码%s", "The host refused sign-on, response code %s"}, actionAcquirer},
-	"E_KEY_CHECK":       {Text{"工作密钥校验值不符", "The working keys' check values do not match"}, actionAcquirer},
-	"E_NO_TDK":          {Text{"签到应答缺少磁道密钥", "The sign-on answer brought no track key"}, Text{"重试；仍失败请联系收单行", "Retry; if it persists call the acquirer"}},
+	"E_NETWORK":              {Text{"无法连接收单主机", "The acquirer host cannot be reached"}, actionNetwork},
+	"E_PARAMETERS":           {Text{"商户参数不可用", "The merchant parameters are unavailable"}, actionAcquirer},
+	"E_PARAMETERS_DATA":      {Text{"商户参数中结算卡类型无效", "The merchant parameters name no valid card type"}, actionAcquirer},
+	"E_TEST_AMOUNT":          {Text{"中心要求的测试金额%s超过上限%s", "The test sale amount asked, %s, is over the limit of %s"}, Text{"请中心重发票据", "Have central send a new ticket"}},
+	"E_AMOUNT_NOT_CONFIRMED": {Text{"测试金额%s未确认", "The test sale amount %s was not confirmed"}, Text{"确认金额或请中心重发票据", "Confirm it, or have central send a new ticket"}},
+	"E_MID_MISMATCH":         {Text{"商户参数的商户号%s与终端的%s不符", "The merchant parameters are for MID %s, the terminal has %s"}, Text{"核对商户号", "Check the MID"}},
+	"E_SIGNON":               {Text{"签到无应答", "Sign-on got no answer"}, actionNetwork},
+	"E_SIGNON_DECLINED":      {Text{"主机拒绝签到，应答码%s", "The host refused sign-on, response code %s"}, actionAcquirer},
+	"E_KEY_CHECK":            {Text{"工作密钥校验值不符", "The working keys' check values do not match"}, actionAcquirer},
+	"E_NO_TDK":               {Text{"签到应答缺少磁道密钥", "The sign-on answer brought no track key"}, Text{"重试；仍失败请联系收单行", "Retry; if it persists call the acquirer"}},
 
 	// Cards.
 	"E_CARD_READ":     {Text{"无法读卡", "The card could not be read"}, actionReinsert},

@@ -75,6 +75,11 @@ type fakeHost struct {
 	refuseReversals bool
 	// forgeable puts the host's answers behind a MAC that can be forged.
 	forgeable bool
+	// saleAnswer, voidAnswer and reversalAnswer, when set, rewrite what
+	// reaches the flow after the host booked the message (an attacker on
+	// the link, or a host's odd answer): given the host's own answer and
+	// error, they return what the flow sees.
+	saleAnswer, voidAnswer, reversalAnswer func(provisioning.HostResponse, error) (provisioning.HostResponse, error)
 }
 
 type sentMsg struct {
@@ -103,6 +108,14 @@ func (h *fakeHost) SignOn(ctx context.Context, r provisioning.SignOnRequest) (pr
 }
 
 func (h *fakeHost) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioning.HostResponse, error) {
+	resp, err := h.sale(r)
+	if h.saleAnswer != nil {
+		return h.saleAnswer(resp, err)
+	}
+	return resp, err
+}
+
+func (h *fakeHost) sale(r provisioning.SaleRequest) (provisioning.HostResponse, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.fullPANs = append(h.fullPANs, r.Card.PAN.Reveal())
@@ -132,6 +145,14 @@ func (h *fakeHost) integrity() provisioning.Integrity {
 }
 
 func (h *fakeHost) Void(ctx context.Context, r provisioning.VoidRequest) (provisioning.HostResponse, error) {
+	resp, err := h.voidIt(r)
+	if h.voidAnswer != nil {
+		return h.voidAnswer(resp, err)
+	}
+	return resp, err
+}
+
+func (h *fakeHost) voidIt(r provisioning.VoidRequest) (provisioning.HostResponse, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.sent = append(h.sent, sentMsg{"void", r.STAN, r.Batch})
@@ -144,6 +165,14 @@ func (h *fakeHost) Void(ctx context.Context, r provisioning.VoidRequest) (provis
 }
 
 func (h *fakeHost) Reverse(ctx context.Context, r provisioning.ReversalRequest) (provisioning.HostResponse, error) {
+	resp, err := h.reverse(r)
+	if h.reversalAnswer != nil {
+		return h.reversalAnswer(resp, err)
+	}
+	return resp, err
+}
+
+func (h *fakeHost) reverse(r provisioning.ReversalRequest) (provisioning.HostResponse, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.reversals = append(h.reversals, r)

@@ -176,6 +176,10 @@ type Flow struct {
 	// Codes is the acquirer's table of approval and final-decline codes;
 	// zero means DefaultResponseCodes.
 	Codes ResponseCodes
+	// MaxTestAmount caps the test-sale amount a merchant record may ask for
+	// (fen); zero means DefaultMaxTestAmount. Such an amount is also shown
+	// to the installer to confirm.
+	MaxTestAmount int64
 }
 
 // ErrResponseMAC is what a Host wraps when a response's MAC does not verify:

@@ -375,7 +375,12 @@ func TestTicketAmountDrivesTestSale(t *testing.T) {
 		ticket, want int64
 	}{{0, 1}, {250, 250}} {
 		r := newRig()
+		if tc.ticket != 0 {
+			// The installer confirms central's amount, then the card.
+			r.ui.answers = []string{"confirm", "confirm"}
+		}
 		f := r.flow()
+		f.MaxTestAmount = 300
 		m := merchant()
 		m.TestAmount = tc.ticket
 		f.Params = staticParams{m}
@@ -383,11 +388,45 @@ func TestTicketAmountDrivesTestSale(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if tc.ticket != 0 && !strings.Contains(r.ui.screens(), "RMB 2.50") {
+			t.Errorf("the installer was not shown central's amount:\n%s", r.ui.screens())
+		}
 		if cp.Sale == nil || cp.Sale.Amount != tc.want || cp.Void == nil || cp.Void.Amount != tc.want {
 			t.Errorf("ticket amount %d: sale %+v void %+v, want amount %d", tc.ticket, cp.Sale, cp.Void, tc.want)
 		}
 		if got := cp.SaleAmount(1); got != tc.want {
 			t.Errorf("SaleAmount = %d, want %d", got, tc.want)
 		}
+	}
+}
+
+// A test-sale amount over the cap stops the parameters step, and one the
+// installer does not confirm is not charged.
+func TestTicketAmountCappedAndConfirmed(t *testing.T) {
+	for _, tc := range []struct {
+		name, answer, code string
+		amount             int64
+	}{
+		{"over the cap", "", "E_TEST_AMOUNT", provisioning.DefaultMaxTestAmount + 1},
+		{"not confirmed", "cancel", "E_AMOUNT_NOT_CONFIRMED", 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig()
+			r.ui.answers = []string{tc.answer, "abort"}
+			if tc.answer == "" {
+				r.ui.answers = []string{"abort"}
+			}
+			f := r.flow()
+			m := merchant()
+			m.TestAmount = tc.amount
+			f.Params = staticParams{m}
+			cp, err := f.Run(context.Background())
+			if !errors.Is(err, provisioning.ErrAborted) || cp.Failure == nil || cp.Failure.Code != tc.code {
+				t.Fatalf("%v, failure %+v", err, cp.Failure)
+			}
+			if len(r.host.fullPANs) != 0 || cp.Merchant != nil {
+				t.Fatal("a sale went out, or the record was kept")
+			}
+		})
 	}
 }

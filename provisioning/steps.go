@@ -51,7 +51,40 @@ func (f *Flow) parameters(ctx context.Context, cp *Checkpoint) error {
 	if m.CardType != Debit && m.CardType != Credit {
 		return stepErr("E_PARAMETERS_DATA", fmt.Errorf("merchant record has card type %q", m.CardType))
 	}
+	if m.TestAmount > 0 && m.TestAmount != f.Amount {
+		if err := f.confirmAmount(ctx, m.TestAmount); err != nil {
+			return err
+		}
+	}
 	cp.Merchant = &m
+	return nil
+}
+
+// DefaultMaxTestAmount caps a test sale amount the merchant record asks
+// for: RMB 1.00. A test sale is voided at once, but until then it is a real
+// charge on a real card.
+const DefaultMaxTestAmount = 100
+
+// confirmAmount checks a test-sale amount the merchant record (central's
+// ticket) asks for against the cap, and has the installer confirm it: the
+// merchant's card is about to be charged that much.
+func (f *Flow) confirmAmount(ctx context.Context, amount int64) error {
+	limit := f.MaxTestAmount
+	if limit <= 0 {
+		limit = DefaultMaxTestAmount
+	}
+	if amount > limit {
+		return stepErr("E_TEST_AMOUNT", nil, rmb(amount), rmb(limit))
+	}
+	choice, err := f.UI.Ask(ctx, Screen{Title: "测试金额 TEST AMOUNT", Lines: []string{
+		"中心要求的测试交易金额", "Central asks a test sale of", rmb(amount),
+	}}, Option{ID: "confirm", Key: "ENTER", Label: "确认 Confirm"}, Option{ID: "cancel", Key: "CANCEL", Label: "取消 Cancel"})
+	if err != nil {
+		return &promptError{err}
+	}
+	if choice != "confirm" {
+		return stepErr("E_AMOUNT_NOT_CONFIRMED", nil, rmb(amount))
+	}
 	return nil
 }
 
