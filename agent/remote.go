@@ -21,7 +21,7 @@ type remote struct {
 	flow *provisioning.Flow // Store, Reporter and identity; read-only here
 
 	mu     sync.Mutex
-	answer chan string      // non-nil while a question central may answer is open
+	answer chan string     // non-nil while a question central may answer is open
 	offers map[string]bool // the option IDs that question offers
 }
 
