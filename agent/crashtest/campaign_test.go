@@ -86,7 +86,7 @@ func TestCrashCampaign(t *testing.T) {
 	}
 
 	campaign := time.Now()
-	var kills, starts, failed, reversals int
+	var kills, starts, failed, reversals, operator int
 	at := map[provisioning.Step]int{}
 	for i := 1; i <= n; i++ {
 		var res result
@@ -95,6 +95,7 @@ func TestCrashCampaign(t *testing.T) {
 		})
 		kills += res.kills
 		reversals += res.reversals
+		operator += res.operator
 		for st, c := range res.at {
 			at[st] += c
 		}
@@ -109,7 +110,7 @@ func TestCrashCampaign(t *testing.T) {
 			hit = append(hit, fmt.Sprintf("%s=%d", st, at[st]))
 		}
 	}
-	t.Logf("kills by checkpoint left: %s; host reversals: %d", strings.Join(hit, " "), reversals)
+	t.Logf("kills by checkpoint left: %s; host reversals: %d; operator clears: %d", strings.Join(hit, " "), reversals, operator)
 	t.Logf("crash campaign: %d installs, %d SIGKILLs, %d agent starts, %d failed; campaign %v, total with build and calibration %v",
 		n, kills, starts, failed, time.Since(campaign).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
@@ -145,6 +146,8 @@ func calibrate(t *testing.T, bin string) time.Duration {
 
 type result struct {
 	kills, starts int
+	// operator counts the operator's clears an install needed.
+	operator int
 	// at counts kills by the checkpoint they left: which steps were hit.
 	at        map[provisioning.Step]int
 	reversals int
@@ -157,6 +160,7 @@ func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, point
 	r := rig.New(t, rig.Options{MQTT: true, Faults: hostFaults()})
 	want := 1 + rng.IntN(maxKills)
 	var plan []string
+	var keys []string // the next start's key script: an operator's clear
 	live := false
 	for !live {
 		res.starts++
@@ -167,20 +171,22 @@ func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, point
 		var a *rig.Agent
 		var killAt <-chan time.Time
 		how := ""
+		extra := keys
+		keys = nil
 		switch {
 		case res.kills >= want:
-			a = r.StartAgent(t, bin, name)
+			a = r.StartAgent(t, bin, name, extra...)
 		case rng.IntN(2) == 0:
 			d := time.Duration(rng.Int64N(int64(flow)))
 			how = "delay " + d.Round(time.Millisecond).String()
-			a = r.StartAgent(t, bin, name)
+			a = r.StartAgent(t, bin, name, extra...)
 			timer := time.NewTimer(d)
 			defer timer.Stop()
 			killAt = timer.C
 		default:
 			p := points[rng.IntN(len(points))]
 			how = "pause " + p
-			a = r.StartAgent(t, bin, name, "--pause-at", p)
+			a = r.StartAgent(t, bin, name, append(extra, "--pause-at", p)...)
 		}
 		killed := false
 		select {
@@ -208,6 +214,19 @@ func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, point
 				how = " (planned " + how + ", ended first)"
 			}
 			plan = append(plan, "live"+how)
+		case cp.Step == provisioning.StepNeedsAttention && cp.Failure != nil && provisioning.OperatorOnly(cp.Failure.Code) && len(cp.Unreversed) > 0:
+			// Power cuts in every try of one reversal use up its tries:
+			// the terminal gives up and stops for an operator, as it must.
+			// The operator's procedure: the acquirer cancels the message by
+			// hand, then a supervisor clears it (F2 on the sim keypad).
+			res.operator++
+			u := cp.Unreversed[0]
+			booked, err := r.Host.CancelByHand(rig.TID, u.Batch, u.STAN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, fmt.Sprintf("operator: %s %s %06d cancelled by hand (host had it: %v), cleared", cp.Failure.Code, u.Kind, u.STAN, booked))
+			keys = []string{"--keys", "F2 ENTER"}
 		default:
 			// A run that stops by itself is an install the installer would
 			// have to look at: after a power cut that is a bug.

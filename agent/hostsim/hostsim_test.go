@@ -476,3 +476,30 @@ func TestParseFault(t *testing.T) {
 		}
 	}
 }
+
+// The back office cancels a sale the terminal could not reverse: booked as
+// a reversal marked by hand, once; a second cancel finds nothing to do.
+func TestCancelByHand(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	e.signOn()
+	sale, err := e.sale(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false} {
+		got, err := e.srv.CancelByHand(tid, sale.Batch, sale.STAN)
+		if err != nil || got != want {
+			t.Fatalf("cancel %d: %v %v, want %v", i+1, got, err, want)
+		}
+	}
+	es := e.ledger.Entries()
+	if last := es[len(es)-1]; last.Event != hostsim.EventReversed || !last.ByHand || last.STAN != sale.STAN {
+		t.Fatalf("last entry %+v", last)
+	}
+	if got, err := e.srv.CancelByHand(tid, sale.Batch, 999); got || err != nil {
+		t.Fatalf("unknown message: %v %v", got, err)
+	}
+	if _, r := checkLedger(t, e.path); r != 1 {
+		t.Fatalf("%d reversed, want the one cancelled by hand", r)
+	}
+}

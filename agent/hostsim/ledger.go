@@ -43,6 +43,9 @@ type Entry struct {
 	// Entry is how the card was read: chip, contactless, swipe, fallback or
 	// keyed (from field 22 and 60.5).
 	Entry string `json:"entry,omitempty"`
+	// ByHand marks a reversal the acquirer's back office booked
+	// (CancelByHand), not one a terminal sent.
+	ByHand bool `json:"by_hand,omitempty"`
 }
 
 // Ledger is a durable JSON-lines file: every entry is fsynced before the

@@ -782,6 +782,26 @@ func (s *Server) reverse(m *iso8583.Message, now time.Time, f60 acquirer.Field60
 	return "00"
 }
 
+// CancelByHand is the acquirer's back office cancelling a message a
+// terminal could not reverse (the operator asks for it when the terminal
+// gave up): the ledger books it reversed, marked by hand. It reports false
+// when the host has no such message approved and unreversed — nothing to
+// cancel, which is an answer too.
+func (s *Server) CancelByHand(tid, batch string, stan int) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.txns[txnKey{tid, batch, stan}]
+	if t == nil || t.reversed {
+		return false, nil
+	}
+	e := t.e
+	e.Time, e.Event, e.ByHand = s.cfg.Now().UTC(), EventReversed, true
+	if _, err := s.append(e); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // ParseFault reads "kind=action[:delay][*times]" (e.g. "sale=no-answer",
 // "void=delay:2s*3", "sale=wrong-mac*-1") as the command line gives it.
 func ParseFault(s string) (string, Fault, error) {
