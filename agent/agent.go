@@ -159,6 +159,7 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 		Rules:    provisioning.BindingRules{AcceptedBINs: cfg.Binding.AcceptedBINs},
 		Amount:   cfg.TestSale.Minor,
 		Version:  Version,
+		Codes:    provisioning.ResponseCodes{Approved: cfg.Host.ApprovalCodes, Declined: cfg.Host.DeclineCodes},
 		Params: sim.Params{Pauses: pauses, Merchant: provisioning.Merchant{
 			MID: cfg.Terminal.MID, Name: cfg.Merchant.Name, LegalPerson: cfg.Merchant.LegalPerson,
 			AccountName: cfg.Merchant.AccountName, AccountHash: cfg.Merchant.AccountHash,

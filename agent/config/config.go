@@ -112,6 +112,12 @@ type Host struct {
 	// control (the internet, a public 4G APN): TLS (tls_ca_file) is then
 	// required.
 	PublicLink bool `yaml:"public_link"`
+	// ApprovalCodes and DeclineCodes are the acquirer's field-39 table:
+	// which answers approve (the card is charged) and which are final
+	// declines. Empty means the UnionPay table (provisioning.
+	// DefaultResponseCodes); any other code leaves the message reversed.
+	ApprovalCodes []string `yaml:"approval_codes"`
+	DeclineCodes  []string `yaml:"decline_codes"`
 }
 
 // MQTT is where the daemon reports status. An empty URL turns reporting off,
@@ -405,6 +411,13 @@ func (c *Config) applyDefaults() {
 	}
 	def(&c.Host.MAC, DefaultMAC)
 	def(&c.Host.KeyMode, DefaultKeyMode)
+	// "[]" and no key mean the same: the default table.
+	if len(c.Host.ApprovalCodes) == 0 {
+		c.Host.ApprovalCodes = nil
+	}
+	if len(c.Host.DeclineCodes) == 0 {
+		c.Host.DeclineCodes = nil
+	}
 	def(&c.Devices.CardReader, SimDevice)
 	def(&c.Devices.Printer, SimDevice)
 	def(&c.Devices.Magstripe, "none")
@@ -864,8 +877,25 @@ func validPort(p string) bool {
 	return n >= 1 && n <= 65535
 }
 
-// validateLink checks the host link's transport protection.
+// validateLink checks the host link's transport protection and its
+// response-code table.
 func (h Host) validateLink() error {
+	seen := map[string]string{}
+	for _, l := range []struct {
+		key   string
+		codes []string
+	}{{"host.approval_codes", h.ApprovalCodes}, {"host.decline_codes", h.DeclineCodes}} {
+		for i, c := range l.codes {
+			key := fmt.Sprintf("%s[%d]", l.key, i)
+			if len(c) != 2 || !isAlnumUpper(c) {
+				return &Error{Key: key, Msg: "must be a 2-character response code (digits or capital letters)"}
+			}
+			if prev, dup := seen[c]; dup {
+				return &Error{Key: key, Msg: "already listed in " + prev}
+			}
+			seen[c] = l.key
+		}
+	}
 	sim := h.Address == "sim"
 	switch {
 	case h.TLSCAFile != "" && sim:
@@ -880,6 +910,15 @@ func (h Host) validateLink() error {
 		}
 	}
 	return nil
+}
+
+func isAlnumUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && (s[i] < 'A' || s[i] > 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // readable proves the file exists, is a regular file and can be read by this
