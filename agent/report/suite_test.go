@@ -506,7 +506,7 @@ func coreSuite(t *testing.T, start func(*testing.T) bench) {
 		s, _ := watcher(t, b.monitor(), terminalTopics...)
 		ob := openOutbox(t, dir)
 		newReporter(t, b.scheme+"://"+b.addr, func(o *Options) { b.terminal(o, tid); o.Queue = ob })
-		got := collectEvents(t, s, count(1, n))
+		got := collectEvents(t, s, 1, n)
 		for i, m := range got {
 			if want := fmt.Sprintf("report %d", i+1); m.Message != want {
 				t.Errorf("event %d = %q, want %q", i, m.Message, want)
@@ -542,7 +542,7 @@ func outageMidFlow(t *testing.T, start func(*testing.T) bench, outage time.Durat
 	for _, st := range in[:4] {
 		r.Report(context.Background(), st)
 	}
-	collectEvents(t, s, count(1, 4))
+	collectEvents(t, s, 1, 4)
 
 	g.set(false) // the terminal must not come back before the monitor
 	b.stop()
@@ -557,7 +557,7 @@ func outageMidFlow(t *testing.T, start func(*testing.T) bench, outage time.Durat
 	}
 	g.set(true)
 	// After a long outage paho's next attempt may be a backoff step away.
-	collectEventsWithin(t, s, count(5, 10), wait+time.Minute)
+	collectEventsWithin(t, s, 5, 10, wait+time.Minute)
 	s.noFullPAN(t)
 }
 
