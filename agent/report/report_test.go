@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -317,17 +316,12 @@ func equalJSON(t *testing.T, a, b any) bool {
 	return string(ja) == string(jb)
 }
 
-// freeAddr finds a port nothing listens on, so a client can be pointed at a
-// broker that is down and the broker started there later.
+// freeAddr is a port reserved for the test that nothing listens on, so a
+// client can be pointed at a broker that is down and the broker started there
+// later.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return testbench.ReserveAddr(t)
 }
 
 // reportAll calls Report for each status in a goroutine and fails if the calls

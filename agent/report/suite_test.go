@@ -81,8 +81,9 @@ func mosquittoBench(t *testing.T) bench {
 func mochiBench(t *testing.T) bench {
 	t.Helper()
 	var mu sync.Mutex
-	b := startBroker(t, "127.0.0.1:0")
-	addr := b.Addr()
+	// Reserved, so the broker comes back on the same port after an outage.
+	addr := testbench.ReserveAddr(t)
+	b := startBroker(t, addr)
 	return bench{
 		addr: addr, scheme: "tcp",
 		terminal: func(*Options, string) {},
@@ -134,8 +135,8 @@ func mochiSecureBench(t *testing.T) bench {
 		t.Cleanup(func() { b.Close() })
 		return b
 	}
-	b := start("127.0.0.1:0")
-	addr := b.Addr()
+	addr := testbench.ReserveAddr(t)
+	b := start(addr)
 	login := func(user string) *mqtt.ClientOptions {
 		return mqtt.NewClientOptions().AddBroker("ssl://" + addr).SetUsername(user).SetPassword("pw-" + user).
 			SetTLSConfig(clientTLS(t, pki, user))
