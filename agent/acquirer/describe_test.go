@@ -17,8 +17,8 @@ func saleMessage(t testing.TB) []byte {
 			t.Fatal(err)
 		}
 	}
-	_ = SetBytes(m, 52, []byte{1, 2, 3, 4, 5, 6, 7, 8})
-	_ = SetBytes(m, 55, mustHex(t, "5A0862220212345678909F26081122334455667788570D6222021234567890D28122011F"))
+	mustSetBytes(t, m, 52, []byte{1, 2, 3, 4, 5, 6, 7, 8})
+	mustSetBytes(t, m, 55, mustHex(t, "5A0862220212345678909F26081122334455667788570D6222021234567890D28122011F"))
 	b, err := PackMAC(m, MACUnionPayECB, mustHex(t, "2222222222222222"))
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestDescribeMasks(t *testing.T) {
 func TestDescribeHostileTLV(t *testing.T) {
 	m := NewMessage("0200")
 	// A long-form BER length of 8 bytes overflows int inside bertlv.
-	_ = SetBytes(m, 55, mustHex(t, "9F2688FFFFFFFFFFFFFFFF00"))
+	mustSetBytes(t, m, 55, mustHex(t, "9F2688FFFFFFFFFFFFFFFF00"))
 	d, err := Describe(m, false)
 	if err != nil || d.Fields["55"] != "[masked 12]" {
 		t.Fatalf("%v %v", d, err)
@@ -115,9 +115,9 @@ func BenchmarkSale(b *testing.B) {
 			v  string
 		}{{2, "6222021234567890123"}, {3, "000000"}, {4, "000000000100"}, {11, "000002"}, {14, "2812"}, {22, "052"},
 			{23, "001"}, {25, "00"}, {41, "12345678"}, {42, "898100012340001"}, {49, "156"}, {60, "2200012300050"}} {
-			_ = Set(m, f.id, f.v)
+			mustSet(b, m, f.id, f.v)
 		}
-		_ = SetBytes(m, 55, []byte{0x9F, 0x26, 0x08, 1, 2, 3, 4, 5, 6, 7, 8})
+		mustSetBytes(b, m, 55, []byte{0x9F, 0x26, 0x08, 1, 2, 3, 4, 5, 6, 7, 8})
 		p, err := PackMAC(m, MACUnionPayECB, MACKey(mak, false))
 		if err != nil {
 			b.Fatal(err)

@@ -103,7 +103,7 @@ func TestGoldenSignOn(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		_ = SetBytes(m, 62, f62)
+		mustSetBytes(t, m, 62, f62)
 		b, err := Pack(m)
 		if err != nil {
 			t.Error(err)
@@ -170,10 +170,10 @@ func TestGoldenSale(t *testing.T) {
 		reqMsg = m
 		r := NewMessage("0210")
 		for _, id := range []int{3, 4, 11, 41, 42, 49, 60} {
-			_ = Set(r, id, Get(m, id))
+			mustSet(t, r, id, Get(m, id))
 		}
 		for id, v := range map[int]string{12: "153012", 13: "1126", 37: "153012000001", 38: "654321", 39: "00"} {
-			_ = Set(r, id, v)
+			mustSet(t, r, id, v)
 		}
 		b, err := PackMAC(r, MACUnionPayECB, macKey)
 		if err != nil {
@@ -215,9 +215,9 @@ func TestSaleBadResponseMAC(t *testing.T) {
 		m, _ := Unpack(req.Message)
 		r := NewMessage("0210")
 		for _, id := range []int{3, 4, 11, 41, 42} {
-			_ = Set(r, id, Get(m, id))
+			mustSet(t, r, id, Get(m, id))
 		}
-		_ = Set(r, 39, "00")
+		mustSet(t, r, 39, "00")
 		b, _ := PackMAC(r, MACUnionPayECB, Key(mustHex(t, "3333333333333333")))
 		out, _ := Frame{TPDU: req.TPDU.Swap(), Header: req.Header, Message: b}.Encode()
 		return out
@@ -336,8 +336,8 @@ func TestHostTimeYear(t *testing.T) {
 	} {
 		c.cfg.Now = func() time.Time { return tc.now }
 		m := NewMessage("0810")
-		_ = Set(m, 13, tc.mmdd)
-		_ = Set(m, 12, "000000")
+		mustSet(t, m, 13, tc.mmdd)
+		mustSet(t, m, 12, "000000")
 		if got := c.hostTime(m); got.Year() != tc.year {
 			t.Errorf("now %v, %s: %v", tc.now, tc.mmdd, got)
 		}
@@ -401,5 +401,23 @@ func TestField60(t *testing.T) {
 	}
 	if _, err := ParseField60("0000"); err == nil {
 		t.Fatal("short 60 parsed")
+	}
+}
+
+// mustSet is Set for test data: a value the spec refuses is a broken test,
+// which must not pass on a message that lacks the field. Errorf, not Fatal:
+// fake hosts call it from their own goroutine.
+func mustSet(t testing.TB, m *iso8583.Message, id int, v string) {
+	t.Helper()
+	if err := Set(m, id, v); err != nil {
+		t.Errorf("test data: field %d: %v", id, err)
+	}
+}
+
+// mustSetBytes is mustSet for binary fields.
+func mustSetBytes(t testing.TB, m *iso8583.Message, id int, v []byte) {
+	t.Helper()
+	if err := SetBytes(m, id, v); err != nil {
+		t.Errorf("test data: field %d: %v", id, err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/posagent/posagent/agent/broker"
 	"github.com/posagent/posagent/agent/report"
 	"github.com/posagent/posagent/agent/report/reporttest"
+	"github.com/posagent/posagent/agent/testbench"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -244,15 +244,10 @@ func TestLatest(t *testing.T) {
 }
 
 func TestConnectFails(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testbench.ReserveAddr(t) // nothing listens, nothing else can
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	err = Watch(ctx, Options{URL: "tcp://" + addr, Password: "hunter2", Out: io.Discard})
+	err := Watch(ctx, Options{URL: "tcp://" + addr, Password: "hunter2", Out: io.Discard})
 	if err == nil {
 		t.Fatal("Watch against nothing succeeded")
 	}

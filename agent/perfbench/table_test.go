@@ -49,8 +49,9 @@ func verdict(ok bool) string {
 
 func mib(n int64) string { return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20)) }
 
-// TestBenchTable measures the firmware targets on the real device stack and
-// prints them as one table (make bench). It runs only with POSAGENT_BENCH=1:
+// TestBenchTable measures the firmware targets on the real device stack,
+// prints them as one table (make bench) and fails when a target is missed.
+// It runs only with POSAGENT_BENCH=1:
 // it holds the PC/SC slots and measures time, which an ordinary test run must
 // not do.
 func TestBenchTable(t *testing.T) {
@@ -132,6 +133,21 @@ func TestBenchTable(t *testing.T) {
 	}
 
 	printTable(rows)
+	// The whole table first, then the verdict: a missed target makes `make
+	// bench` red.
+	var missed []string
+	for _, r := range rows {
+		switch r.result {
+		case "pass", "—":
+		case "miss":
+			missed = append(missed, fmt.Sprintf("%s: %s, target %s", r.metric, r.value, r.target))
+		default:
+			t.Errorf("row %q: result %q is neither pass, miss nor — (info)", r.metric, r.result)
+		}
+	}
+	if len(missed) > 0 {
+		t.Errorf("%d of %d targets missed:\n%s", len(missed), len(rows), strings.Join(missed, "\n"))
+	}
 }
 
 // startAndIdle starts the agent n times on one install, each time until it

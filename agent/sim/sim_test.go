@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,22 +213,79 @@ func TestPrinterPaperOutAndSlips(t *testing.T) {
 	}
 }
 
+// signalWriter is a Pauses.Out that tells the test when a line was written.
+type signalWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{} // closed at the first Write
+	once  sync.Once
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	defer w.once.Do(func() { close(w.wrote) })
+	return w.buf.Write(p)
+}
+
+func (w *signalWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// waitedCtx tells the test when Point starts waiting for it to end.
+type waitedCtx struct {
+	context.Context
+	waiting chan struct{} // closed at the first Done call
+	once    sync.Once
+}
+
+func (c *waitedCtx) Done() <-chan struct{} {
+	c.once.Do(func() { close(c.waiting) })
+	return c.Context.Done()
+}
+
 func TestPausePoint(t *testing.T) {
-	var out bytes.Buffer
-	p := &Pauses{At: "host.sale", Out: &out}
+	const wait = 10 * time.Second // only ever the failing branch
+	out := &signalWriter{wrote: make(chan struct{})}
+	p := &Pauses{At: "host.sale", Out: out}
 	p.Point(context.Background(), "host.void") // not the point: returns at once
-	ctx, cancel := context.WithCancel(context.Background())
+	if out.String() != "" {
+		t.Errorf("another point wrote %q", out.String())
+	}
+	base, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctx := &waitedCtx{Context: base, waiting: make(chan struct{})}
 	done := make(chan struct{})
 	go func() { p.Point(ctx, "host.sale"); close(done) }()
+	// Point says PAUSED, then waits for ctx: once it has done both, it can
+	// only return when ctx ends.
+	for _, ev := range []struct {
+		what string
+		ch   <-chan struct{}
+	}{{"wrote PAUSED", out.wrote}, {"waited for ctx", ctx.waiting}} {
+		select {
+		case <-ev.ch:
+		case <-done:
+			t.Fatalf("Point returned without ctx ending, before it %s", ev.what)
+		case <-time.After(wait):
+			t.Fatalf("Point never %s", ev.what)
+		}
+	}
 	select {
 	case <-done:
 		t.Fatal("Point returned without ctx ending")
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
-	cancel()
-	<-done
 	if out.String() != "PAUSED at host.sale\n" {
 		t.Errorf("out = %q", out.String())
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Fatal("Point did not return when ctx ended")
 	}
 	var nilPauses *Pauses
 	nilPauses.Point(context.Background(), "host.sale") // nil means off

@@ -52,7 +52,8 @@ type MosquittoConfig struct {
 	// NoPlain leaves out the plain TCP listener: the broker speaks TLS only.
 	NoPlain bool
 	// Extra is appended to the configuration as is (global options such as
-	// max_queued_messages, before the listeners).
+	// max_queued_messages, before the listeners). It must leave mosquitto's
+	// notice log on stderr: its "running" line is the readiness signal.
 	Extra string
 }
 
@@ -65,9 +66,9 @@ type PKI struct {
 	Clients map[string][2]string
 }
 
-// StartMosquittoWith starts mosquitto with the features of c on free loopback
-// ports and returns once every listener accepts connections. It is stopped
-// when the test ends.
+// StartMosquittoWith starts mosquitto with the features of c on loopback
+// ports reserved for the test (ReservePort) and returns once every listener
+// accepts connections. It is stopped when the test ends.
 func StartMosquittoWith(t testing.TB, c MosquittoConfig) *Mosquitto {
 	t.Helper()
 	bin := Need(t, "mosquitto")
@@ -112,36 +113,61 @@ func StartMosquittoWith(t testing.TB, c MosquittoConfig) *Mosquitto {
 		}
 		fmt.Fprintf(&body, "acl_file %s\n", file)
 	}
-	if !c.NoPlain {
-		m.Port = FreePort(t)
-		m.URL = fmt.Sprintf("tcp://127.0.0.1:%d", m.Port)
-		fmt.Fprintf(&body, "listener %d 127.0.0.1\n", m.Port)
+	if c.NoPlain && !c.TLS {
+		t.Fatal("testbench: a broker needs at least one listener")
 	}
+	var tlsListener string
 	if c.TLS {
 		pki, err := MakePKI(filepath.Join(dir, "pki"), c.ClientCerts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		m.PKI = pki
-		m.TLSPort = FreePort(t)
-		m.TLSURL = fmt.Sprintf("ssl://127.0.0.1:%d", m.TLSPort)
-		fmt.Fprintf(&body, "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate %t\n",
-			m.TLSPort, pki.CAFile, pki.ServerCert, pki.ServerKey, c.RequireClientCert)
-	}
-	if c.NoPlain && !c.TLS {
-		t.Fatal("testbench: a broker needs at least one listener")
+		tlsListener = fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate %t\n",
+			pki.CAFile, pki.ServerCert, pki.ServerKey, c.RequireClientCert)
 	}
 	m.conf = filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(m.conf, []byte(body.String()), 0o600); err != nil {
-		t.Fatal(err)
+	// The ports are reserved, so no other process can take them; should
+	// mosquitto still find one in use (some program binding a port by number
+	// with SO_REUSEADDR), it is started again on new ones, a bounded number
+	// of times.
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		conf := body.String()
+		if !c.NoPlain {
+			m.Port = ReservePort(t)
+			m.URL = fmt.Sprintf("tcp://127.0.0.1:%d", m.Port)
+			conf += fmt.Sprintf("listener %d 127.0.0.1\n", m.Port)
+		}
+		if c.TLS {
+			m.TLSPort = ReservePort(t)
+			m.TLSURL = fmt.Sprintf("ssl://127.0.0.1:%d", m.TLSPort)
+			conf += fmt.Sprintf("listener %d 127.0.0.1\n", m.TLSPort) + tlsListener
+		}
+		if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		log, ok := m.start(t)
+		if ok {
+			break
+		}
+		if attempt == attempts {
+			t.Fatalf("mosquitto found its port in use %d times: %s", attempts, log)
+		}
+		t.Logf("mosquitto: port in use, starting it on new ports: %s", log)
 	}
-	m.start(t)
 	t.Cleanup(m.Stop)
 	return m
 }
 
-// start runs the configured broker and waits until its listeners accept.
-func (m *Mosquitto) start(t testing.TB) {
+// addrInUse is what mosquitto logs before it exits when a listener's port is
+// taken.
+const addrInUse = "Address already in use"
+
+// start runs the configured broker and waits until its listeners accept. It
+// returns false, with mosquitto's log, when mosquitto exited because a port
+// was in use; any other failure fails the test.
+func (m *Mosquitto) start(t testing.TB) (log string, ok bool) {
 	t.Helper()
 	cmd := exec.Command(m.bin, "-c", m.conf)
 	stderr, err := cmd.StderrPipe()
@@ -155,16 +181,39 @@ func (m *Mosquitto) start(t testing.TB) {
 	m.mu.Lock()
 	m.cmd, m.done = cmd, done
 	m.mu.Unlock()
-	var log lockedLog
+	var out lockedLog
+	// running is closed when mosquitto says it runs: every listener is bound
+	// by then (it exits instead when one cannot be).
+	running := make(chan struct{})
 	logDone := make(chan struct{})
 	go func() {
 		defer close(logDone)
 		sc := bufio.NewScanner(stderr)
+		seen := false
 		for sc.Scan() {
-			log.add(sc.Text())
+			out.add(sc.Text())
+			if !seen && strings.Contains(sc.Text(), " running") {
+				seen = true
+				close(running)
+			}
 		}
 	}()
 	go func() { <-logDone; cmd.Wait(); close(done) }()
+	exited := func() (string, bool) {
+		if strings.Contains(out.String(), addrInUse) {
+			return out.String(), false
+		}
+		t.Fatalf("mosquitto exited: %s", out.String())
+		return "", false
+	}
+	select {
+	case <-running:
+	case <-done:
+		return exited()
+	case <-time.After(10 * time.Second):
+		m.Stop()
+		t.Fatalf("mosquitto not running after 10 s: %s", out.String())
+	}
 	for _, port := range []int{m.Port, m.TLSPort} {
 		if port == 0 {
 			continue
@@ -178,23 +227,28 @@ func (m *Mosquitto) start(t testing.TB) {
 			}
 			select {
 			case <-done:
-				t.Fatalf("mosquitto exited: %s", log.String())
+				return exited()
 			default:
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("mosquitto not listening on %d after 10 s: %s", port, log.String())
+				m.Stop()
+				t.Fatalf("mosquitto not listening on %d after 10 s: %s", port, out.String())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	return "", true
 }
 
 // Restart starts a stopped broker again with the same configuration and ports
-// (an outage ends). Retained messages are gone: the test brokers keep nothing.
+// (an outage ends); the ports stayed reserved while it was down. Retained
+// messages are gone: the test brokers keep nothing.
 func (m *Mosquitto) Restart(t testing.TB) {
 	t.Helper()
 	m.Stop()
-	m.start(t)
+	if log, ok := m.start(t); !ok {
+		t.Fatalf("mosquitto restart: its reserved port was taken: %s", log)
+	}
 }
 
 type lockedLog struct {

@@ -1,12 +1,11 @@
 // Package testbench starts the real counterparts the integration tests talk to
-// (a mosquitto broker on a random loopback port), each owned by one test and
+// (a mosquitto broker on loopback ports reserved for the test), each owned by one test and
 // stopped by its cleanup. When a counterpart is not installed the test is
 // skipped, unless POSAGENT_REQUIRE_BENCH=1 (set by `make test`), where a
 // missing counterpart fails the test instead of silently testing less.
 package testbench
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"sync"
@@ -25,17 +24,6 @@ func Need(t testing.TB, program string) string {
 	}
 	t.Skipf("%s is not installed; `make test` installs it", program)
 	return ""
-}
-
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // Mosquitto is a running mosquitto broker. URL is its plain listener ("" when

@@ -67,15 +67,13 @@ func subscribe(t *testing.T, m *testbench.Mosquitto, topic string) *testbench.Bu
 	return &out
 }
 
-// waitFor polls what the process or subscriber wrote until it holds want.
+// waitFor waits until what the process or subscriber wrote holds want.
 func waitFor(t *testing.T, what string, b *testbench.Buffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(b.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never showed %q:\n%s", what, want, b.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.WaitFor(ctx, want); err != nil {
+		t.Fatalf("%s never showed %q:\n%s", what, want, b.String())
 	}
 }
 

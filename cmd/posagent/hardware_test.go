@@ -183,11 +183,8 @@ func TestRunSwipe(t *testing.T) {
 	}
 	// Swipe once the flow asks for the card (the line is open by then; a
 	// swipe onto a closed line is lost, as on a real one).
-	for !strings.Contains(stdout.String(), "bind-card       running") {
-		if ctx.Err() != nil {
-			t.Fatalf("never asked for the card:\n%s\n%s", stdout.String(), stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := stdout.WaitFor(ctx, "bind-card       running"); err != nil {
+		t.Fatalf("never asked for the card:\n%s\n%s", stdout.String(), stderr.String())
 	}
 	if err := mag.Swipe(devsim.Profile{PAN: debitPAN, Name: "ZHANG/SAN", Expiry: "3012", ServiceCode: "101"}); err != nil {
 		t.Fatal(err)

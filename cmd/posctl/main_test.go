@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 	"github.com/posagent/posagent/agent/broker"
 	"github.com/posagent/posagent/agent/report"
 	"github.com/posagent/posagent/agent/report/reporttest"
+	"github.com/posagent/posagent/agent/testbench"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -150,12 +150,7 @@ func TestWatchTable(t *testing.T) {
 }
 
 func TestWatchUnreachableBroker(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "tcp://" + l.Addr().String()
-	l.Close()
+	url := "tcp://" + testbench.ReserveAddr(t) // nothing listens, nothing else can
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"watch", "--mqtt", url, "--once"}, &stdout, &stderr); code != 1 {
 		t.Errorf("exit %d, want 1", code)
