@@ -91,3 +91,48 @@ func TestRemote(t *testing.T) {
 		t.Errorf("confirm question: %v", err)
 	}
 }
+
+// Central clears what only an operator may, for the message waiting and no
+// other; a retry command cannot answer that question.
+func TestRemoteClearUnresolved(t *testing.T) {
+	st := &provisioningtest.Store{}
+	flow := &provisioning.Flow{Terminal: provisioning.Terminal{TID: "10000001"}, Store: st, Reporter: &statusLog{}, Clock: provisioning.SystemClock{}}
+	r := &remote{flow: flow}
+	ctx := context.Background()
+	u := provisioning.ReversalNote{Kind: "sale", STAN: 3, Batch: "000001", State: "operator", Code: "E_REVERSAL_LIMIT"}
+	saved(t, st, provisioning.Checkpoint{Step: provisioning.StepNeedsAttention, Unreversed: []provisioning.ReversalNote{u},
+		Failure: &provisioning.Failure{Step: provisioning.StepTestSale, Code: "E_REVERSAL_LIMIT", Actions: []string{"clear", "abort"}}})
+
+	asked := make(chan struct{})
+	p := r.prompter(blockingPrompter{asked: asked})
+	answer := make(chan string, 1)
+	go func() {
+		id, _ := p.Ask(ctx, provisioning.Screen{}, provisioning.Option{ID: "clear"}, provisioning.Option{ID: "abort"})
+		answer <- id
+	}()
+	<-asked
+	var ce *command.Error
+	if err := r.RetryStep(ctx, provisioning.StepTestSale); !errors.As(err, &ce) {
+		t.Fatalf("retry at an operator's failure: %v", err)
+	}
+	for _, bad := range []struct {
+		kind  string
+		stan  int
+		batch string
+	}{{"void", 3, "000001"}, {"sale", 4, "000001"}, {"sale", 3, "000002"}} {
+		if err := r.ClearUnresolved(ctx, bad.kind, bad.stan, bad.batch); !errors.As(err, &ce) {
+			t.Fatalf("clear of %+v, not the message waiting: %v", bad, err)
+		}
+	}
+	if err := r.ClearUnresolved(ctx, "sale", 3, "000001"); err != nil {
+		t.Fatalf("clear: %v", err)
+	}
+	select {
+	case id := <-answer:
+		if id != "clear" {
+			t.Errorf("answered %q", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the question was never answered")
+	}
+}

@@ -31,6 +31,13 @@ const (
 )
 
 var (
+	supervisorHash = func() string {
+		h, err := installer.HashPassword("97531", []byte("fixed-test-salt2"), 1000)
+		if err != nil {
+			panic(err)
+		}
+		return h
+	}()
 	testHash = func() string {
 		h, err := installer.HashPassword(testPassword, []byte("fixed-test-salt!"), 1000)
 		if err != nil {
@@ -177,6 +184,8 @@ type bench struct {
 	// flow replaces the rig's flow when set; ind is the indicator.
 	flow installer.FlowFunc
 	ind  installer.Indicator
+	// supervisor is the supervisor password's hash; "" is none.
+	supervisor string
 }
 
 func newBench(t *testing.T, cards ...string) *bench {
@@ -221,7 +230,7 @@ func (b *bench) options(kp ui.Keypad) installer.Options {
 	}
 	return installer.Options{
 		Config: installer.Config{PasswordHash: testHash, MaxTries: 3, Lockout: lockout, IdleTimeout: idle,
-			Rows: b.rows, Cols: b.cols},
+			Rows: b.rows, Cols: b.cols, SupervisorHash: b.supervisor},
 		Display:   &screen{tr: b.tr, grid: &ui.Grid{W: &b.tr.b, Rows: b.rows, Cols: b.cols}},
 		Keys:      kp,
 		Clock:     b.clock,
@@ -632,6 +641,50 @@ func TestEveryFailureScreen(t *testing.T) {
 			}
 			if goChain.MatchString(failed) || strings.Contains(failed, "127.0.0.1") || strings.Contains(failed, "%!") {
 				t.Errorf("failure screen shows the cause or a broken sentence: %q", failed)
+			}
+		})
+	}
+}
+
+// A failure only an operator may clear: F2 asks for the supervisor's
+// password, and only the right one answers "clear"; without a supervisor
+// password configured the keypad cannot clear at all.
+func TestOperatorClear(t *testing.T) {
+	fl := provisioning.FailureFor(provisioning.StepTestSale, &provisioning.StepError{Code: "E_REVERSAL_LIMIT",
+		Args: []any{provisioning.Text{ZH: "测试交易", EN: "test sale"}, 3, "000001", "622202*********0128", "RMB 0.01", 3}})
+	for _, tc := range []struct {
+		name, supervisor, keys, want string
+	}{
+		{"right password", supervisorHash, "F2 97531 OK", "clear"},
+		{"wrong then right", supervisorHash, "F2 11111 OK F2 97531 OK", "clear"},
+		{"installer's password is not the supervisor's", supervisorHash, "F2 " + testPassword + " OK CANCEL", "abort"},
+		{"no supervisor password", "", "F2 CANCEL", "abort"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBench(t)
+			b.supervisor = tc.supervisor
+			var got string
+			b.flow = func(ctx context.Context, _ installer.Identity, p provisioning.Prompter) error {
+				lines := append(fl.Lines(), "未决 Unresolved: sale 000003 622202*********0128 RMB 0.01")
+				id, err := p.Ask(ctx, provisioning.Screen{Title: "需要处理 ATTENTION", Lines: lines, Failure: fl},
+					provisioning.Option{ID: "clear", Key: "F2", Label: "主管清除 Supervisor clear"},
+					provisioning.Option{ID: "abort", Key: "CANCEL", Label: "中止 Abort"})
+				got = id
+				return err
+			}
+			_ = b.run(login + " 1 " + confirm + " " + tc.keys)
+			if got != tc.want {
+				t.Fatalf("answer %q, want %q\n%s", got, tc.want, b.tr.b.String())
+			}
+			tr := b.tr.b.String()
+			if strings.Contains(tr, "97531") {
+				t.Fatal("the supervisor's password reached the transcript")
+			}
+			if !strings.Contains(tr, "E_REVERSAL_LIMIT") || !strings.Contains(tr, "F2主管清除") || strings.Contains(tr, "OK重试") {
+				t.Fatalf("the operator screen offers retry or lacks the code:\n%s", tr)
+			}
+			if tc.supervisor == "" && !strings.Contains(tr, "central") {
+				t.Errorf("no word that central must clear it:\n%s", tr)
 			}
 		})
 	}
