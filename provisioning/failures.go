@@ -94,7 +94,7 @@ var explanations = map[string]Explanation{
 	"E_MAC":            {Text{"%s应答MAC校验失败，将冲正", "The %s answer failed its MAC check; it will be reversed"}, actionAcquirer},
 	"E_REVERSAL":       {Text{"%s（流水号%06d）冲正未完成（第%d次，共%d次），将再次发送", "The reversal of the %s, STAN %06d, did not complete (try %d of %d); it will be sent again"}, actionNetwork},
 	"E_REVERSAL_LIMIT": {Text{"%s（流水号%06d 批次%s %s %s）冲正%d次未成功", "The reversal of the %s, STAN %06d batch %s %s %s, failed %d times"}, Text{"请收单行人工撤销后主管清除", "Have the acquirer cancel it by hand, then a supervisor clears it"}},
-	"E_VOID_ORIGINAL":  {Text{"主机无法撤销测试交易（流水号%06d 批次%s %s）", "The host cannot match the void of the test sale, STAN %06d batch %s %s"}, Text{"请收单行核实后主管清除", "Have the acquirer check it, then a supervisor clears it"}},
+	"E_VOID_UNMATCHED": {Text{"主机无法匹配撤销（应答码%s），将冲正测试交易（流水号%06d）后重做", "The host cannot match the void (response code %s); the test sale, STAN %06d, will be reversed and done again"}, actionRetry},
 	"E_HOST_ANSWER":    {Text{"%s应答无法确认，将冲正", "The %s answer settles nothing; it will be reversed"}, actionNetwork},
 	"E_IDENTITY_CHANGED": {Text{"安装进行中：商户号%s 终端号%s，现为%s %s", "The install runs as MID %s TID %s, now %s %s"},
 		Text{"恢复原号码，或主管清除以重置安装", "Restore the numbers, or a supervisor clears to reset the install"}},
@@ -120,7 +120,7 @@ var explanations = map[string]Explanation{
 // operatorCodes are the failures a retry cannot help: only an operator (a
 // supervisor at the keypad, or central's signed command), after the acquirer
 // settled the matter, clears them.
-var operatorCodes = map[string]bool{"E_REVERSAL_LIMIT": true, "E_VOID_ORIGINAL": true, "E_IDENTITY_CHANGED": true}
+var operatorCodes = map[string]bool{"E_REVERSAL_LIMIT": true, "E_IDENTITY_CHANGED": true}
 
 // OperatorOnly says whether code is a failure only an operator clears.
 func OperatorOnly(code string) bool { return operatorCodes[code] }

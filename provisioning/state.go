@@ -96,6 +96,9 @@ type Checkpoint struct {
 	Unreversed []ReversalNote `json:"unreversed,omitempty"`
 	// Cleared are the Unreversed an operator cleared, with who and when.
 	Cleared []ReversalNote `json:"cleared,omitempty"`
+	// Undone are test sales reversed because the host could not match
+	// their void: the install sold again after each.
+	Undone []ReversalNote `json:"undone,omitempty"`
 }
 
 // Unresolved lists what is not settled with the host, masked: the message
@@ -191,6 +194,8 @@ type InFlight struct {
 type TxnRecord struct {
 	STAN     int       `json:"stan"`
 	Batch    string    `json:"batch"`
+	// Entry is how the paying card was read (a reversal repeats it).
+	Entry Entry `json:"entry,omitempty"`
 	Amount   int64     `json:"amount"` // minor units (fen)
 	RC       string    `json:"rc"`     // field 39
 	RRN      string    `json:"rrn"`    // field 37

@@ -169,9 +169,6 @@ func (f *Flow) settle(ctx context.Context, cp *Checkpoint) error {
 
 // operatorStop is the failure for a message only the acquirer can settle.
 func (f *Flow) operatorStop(u ReversalNote) error {
-	if u.Code == "E_VOID_ORIGINAL" {
-		return stepErr(u.Code, nil, u.STAN, u.Batch, rmb(u.Amount))
-	}
 	return stepErr("E_REVERSAL_LIMIT", nil, kindText(u.Kind), u.STAN, u.Batch, u.Masked, rmb(u.Amount), u.Attempts)
 }
 
@@ -246,6 +243,33 @@ func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
 	cp.Reversed = append(cp.Reversed, ReversalNote{Kind: orig.Kind, STAN: orig.STAN})
 	cp.InFlight = nil
 	return f.save(cp)
+}
+
+// undoSale handles a void the host cannot match to the sale: 25, it has no
+// such sale (its record differs from ours — an RRN rewritten on the way),
+// or 94, a void of it is booked already. Voiding again would get the same
+// answer for ever. The sale itself is reversed instead, matched by terminal,
+// batch and STAN as reversals are, and the test sale is done again. The
+// void's own image is dropped, not reversed: if the host did book it, the
+// sale is cancelled and the reversal finds nothing to undo, while reversing
+// the void would charge the card again behind the terminal's back.
+func (f *Flow) undoSale(cp *Checkpoint, card Card, rc string) error {
+	sale := *cp.Sale
+	t := f.term(cp)
+	inf, err := f.inFlight(t, "sale", sale.STAN, sale.Batch, sale.Amount, card, false)
+	if err != nil {
+		return err
+	}
+	inf.Entry, inf.Reason = sale.Entry, "06"
+	cp.InFlight, cp.Sale, cp.Slip, cp.Void = inf, nil, nil, nil
+	cp.Undone = append(cp.Undone, ReversalNote{Kind: "sale", STAN: sale.STAN, Batch: sale.Batch, Amount: sale.Amount,
+		Masked: sale.Masked, Code: "E_VOID_UNMATCHED"})
+	// The retry belongs to the test sale: its reversal goes first.
+	cp.Step = StepTestSale
+	if err := f.save(cp); err != nil {
+		return err
+	}
+	return stepErr("E_VOID_UNMATCHED", nil, rc, sale.STAN)
 }
 
 // holdForOperator moves the message in flight to Unreversed for the
@@ -391,7 +415,7 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		if err != nil {
 			return err
 		}
-		cp.Sale = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Amount: req.Amount, RC: resp.RC, RRN: resp.RRN,
+		cp.Sale = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Entry: card.Entry, Amount: req.Amount, RC: resp.RC, RRN: resp.RRN,
 			AuthCode: resp.AuthCode, Masked: card.PAN.Masked(), Time: resp.Time.UTC()}
 		if err := f.save(cp); err != nil {
 			return err
@@ -460,14 +484,8 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 		return r, err
 	})
 	if err != nil {
-		// The host says it has no such sale (25) or that it is voided
-		// already (94): only the acquirer can say which void, if any,
-		// stands. Retrying would loop on the same answer.
 		if verdict.Integrity != IntegrityNone && (verdict.RC == "25" || verdict.RC == "94") {
-			if cp.InFlight == nil {
-				cp.InFlight = inf
-			}
-			return f.holdForOperator(cp, "E_VOID_ORIGINAL")
+			return f.undoSale(cp, card, verdict.RC)
 		}
 		return err
 	}

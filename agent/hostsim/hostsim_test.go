@@ -503,3 +503,29 @@ func TestCancelByHand(t *testing.T) {
 		t.Fatalf("%d reversed, want the one cancelled by hand", r)
 	}
 }
+
+// A reversal of a sale its void cancelled finds nothing to undo: 00, and no
+// ledger line (the card is not credited twice).
+func TestReversalOfVoidedSale(t *testing.T) {
+	e := newEnv(t, nil, nil)
+	e.signOn()
+	sale, err := e.sale(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.void(sale); err != nil {
+		t.Fatal(err)
+	}
+	n := len(e.ledger.Entries())
+	resp, err := e.c.Reverse(context.Background(), provisioning.ReversalRequest{Terminal: terminal, Reason: "06",
+		Orig: provisioning.InFlight{Kind: "sale", STAN: sale.STAN, Batch: sale.Batch, Amount: 1}})
+	if err != nil || resp.RC != "00" {
+		t.Fatalf("%v %+v", err, resp)
+	}
+	if len(e.ledger.Entries()) != n {
+		t.Fatal("the reversal of a voided sale was booked")
+	}
+	if v, r := checkLedger(t, e.path); v != 1 || r != 0 {
+		t.Fatalf("voided %d reversed %d", v, r)
+	}
+}

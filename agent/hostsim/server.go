@@ -749,8 +749,9 @@ func (s *Server) void(m, resp *iso8583.Message, now time.Time, f60 acquirer.Fiel
 }
 
 // reverse undoes an approved sale or void. A reversal of something never
-// approved answers 25; of something already reversed 00 again without a
-// second ledger line, because the terminal resends until it hears an answer.
+// approved answers 25; of something already reversed, or of a sale a void
+// cancelled, 00 again without a ledger line, because the terminal resends
+// until it hears an answer and the charge is gone either way.
 // Field 2, when present, must be the original's PAN (14 otherwise): the
 // full PAN while this process remembers it, the masked one after a restart.
 func (s *Server) reverse(m *iso8583.Message, now time.Time, f60 acquirer.Field60) string {
@@ -769,6 +770,11 @@ func (s *Server) reverse(m *iso8583.Message, now time.Time, f60 acquirer.Field60
 		}
 	}
 	if t.reversed {
+		return "00"
+	}
+	if t.voidedBy != 0 {
+		// A void cancelled the sale already: nothing is left to undo, and
+		// undoing it twice would credit the card twice.
 		return "00"
 	}
 	if t.e.Amount != int64(atoi(acquirer.Get(m, 4))) {
