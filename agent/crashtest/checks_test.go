@@ -32,6 +32,9 @@ func TestLedgerProblems(t *testing.T) {
 		{"only void reversed", []hostsim.Entry{sale(3), void(4, 3), rev(void(4, 3))}, 3, "000003 approved and neither"},
 		{"reversed twice", []hostsim.Entry{sale(3), rev(sale(3)), rev(sale(3)), sale(5), void(6, 5)}, 5, "reversed 2 times"},
 		{"checkpoint's sale not voided", []hostsim.Entry{sale(3), rev(sale(3))}, 3, "no effective void"},
+		{"checkpoint's sale voided by a reversed void", []hostsim.Entry{sale(3), void(4, 3), rev(void(4, 3)), rev(sale(3))}, 3, "no effective void"},
+		{"voided and reversed", []hostsim.Entry{sale(3), void(4, 3), rev(sale(3))}, 3, "both voided and reversed"},
+		{"voided twice", []hostsim.Entry{sale(3), void(4, 3), void(5, 3)}, 3, "voided 2 times"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			problems, _, _ := ledgerProblems(tc.entries, tc.saleSTAN)
@@ -64,7 +67,7 @@ func TestSeqProblems(t *testing.T) {
 		{"unqueued", []report.Message{ev(1, run), ev(0, run), ev(2, live)}, "without seq", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			problems, _, dups := seqProblems(tc.events)
+			problems, _, dups := seqProblems(tc.events, provisioning.StateLive)
 			switch {
 			case tc.want == "" && len(problems) > 0:
 				t.Errorf("problems %q, want none", problems)
