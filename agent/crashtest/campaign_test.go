@@ -75,15 +75,7 @@ func TestCrashCampaign(t *testing.T) {
 	flow := calibrate(t, bin)
 	t.Logf("uncrashed install on these devices: %v; kill delays are drawn from [0, %v)", flow.Round(time.Millisecond), flow.Round(time.Millisecond))
 
-	// The pause points that exist with real devices: a step's start (the
-	// flow's reporter) and the parameter download (the simulated TMS); the
-	// card, host and printer points belong to the simulated devices.
-	var points []string
-	for _, p := range sim.Points() {
-		if strings.HasPrefix(p, "enter:") && p != "enter:"+string(provisioning.StepLive) || p == "params.load" {
-			points = append(points, p)
-		}
-	}
+	points := realPausePoints()
 
 	campaign := time.Now()
 	var kills, starts, failed, reversals int
@@ -112,6 +104,20 @@ func TestCrashCampaign(t *testing.T) {
 	t.Logf("kills by checkpoint left: %s; host reversals: %d", strings.Join(hit, " "), reversals)
 	t.Logf("crash campaign: %d installs, %d SIGKILLs, %d agent starts, %d failed; campaign %v, total with build and calibration %v",
 		n, kills, starts, failed, time.Since(campaign).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+// realPausePoints are the pause points that exist with real devices: a
+// step's start (the flow's reporter) and the parameter download (the
+// simulated TMS); the card, host and printer points belong to the simulated
+// devices.
+func realPausePoints() []string {
+	var points []string
+	for _, p := range sim.Points() {
+		if strings.HasPrefix(p, "enter:") && p != "enter:"+string(provisioning.StepLive) || p == "params.load" {
+			points = append(points, p)
+		}
+	}
+	return points
 }
 
 // calibrate runs three installs without kills and returns the shortest
