@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -185,6 +186,7 @@ type Proxy struct {
 	approvals map[string][]byte
 	conns     map[net.Conn]struct{}
 	nconn     int
+	nex       int // exchanges begun: a held answer may finish after a later one
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -253,11 +255,14 @@ func (p *Proxy) Frames() []Frame {
 	return out
 }
 
-// Exchanges returns a copy of every exchange so far, in order.
+// Exchanges returns a copy of every finished exchange, in the order they
+// began.
 func (p *Proxy) Exchanges() []Exchange {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]Exchange(nil), p.exchanges...)
+	out := append([]Exchange(nil), p.exchanges...)
+	p.mu.Unlock()
+	slices.SortFunc(out, func(a, b Exchange) int { return a.N - b.N })
+	return out
 }
 
 // Counts is how often each mutation was applied.
@@ -390,7 +395,8 @@ func approvalKey(tid, stan, pc string) string { return tid + "/" + stan + "/" + 
 func (p *Proxy) exchange(c net.Conn, id int, up *net.Conn, raw []byte) bool {
 	req := decode(raw)
 	p.mu.Lock()
-	ex := Exchange{N: len(p.exchanges) + 1, Conn: id, Time: time.Now(), Kind: classify(req.l),
+	p.nex++
+	ex := Exchange{N: p.nex, Conn: id, Time: time.Now(), Kind: classify(req.l),
 		STAN: req.get(11), TID: req.get(41)}
 	if req.l != nil {
 		ex.MTI = req.l.mti()
