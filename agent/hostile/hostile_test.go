@@ -217,8 +217,15 @@ func TestMutationsOnRealAnswers(t *testing.T) {
 			if acquirer.Get(m, 39) != rc {
 				t.Fatalf("39 = %q", acquirer.Get(m, 39))
 			}
-			if err := acquirer.CheckMAC(m, out, acquirer.MACUnionPayECB, mak); err != nil {
+			if err := acquirer.VerifyMAC(acquirer.MACUnionPayECB, mak, out[:len(out)-8], acquirer.GetBytes(m, 64)); err != nil {
 				t.Fatalf("the forgery does not verify under the MAK: %v", err)
+			}
+			// The same rewrite without the compensation does not.
+			naive := bytes.Clone(sale)
+			i := bytes.LastIndex(naive[:len(naive)-8], []byte(acquirer.Get(orig, 38)+"00"))
+			copy(naive[i+6:], rc)
+			if err := acquirer.VerifyMAC(acquirer.MACUnionPayECB, mak, naive[:len(naive)-8], naive[len(naive)-8:]); !errors.Is(err, acquirer.ErrBadMAC) {
+				t.Fatalf("an uncompensated rewrite: VerifyMAC = %v, want ErrBadMAC", err)
 			}
 			if !bytes.Equal(acquirer.GetBytes(m, 64), acquirer.GetBytes(orig, 64)) {
 				t.Error("field 64 changed")
@@ -332,6 +339,11 @@ func TestProxyAgainstClient(t *testing.T) {
 			}
 			if n := approved(e); n != 1 {
 				t.Errorf("host approved %d sales, want 1 (the answer is lost, not the request)", n)
+			}
+			waitExchanges(t, e, 2)
+			want := map[hostile.Mutation]int{hostile.DropHold: 1, hostile.DropClose: 1, hostile.Delay: 2}[m]
+			if n := count(e, hostile.Delivered); n != want {
+				t.Errorf("%d frames delivered, want %d (the 0810%s)", n, want, map[bool]string{true: " and the late 0210"}[want == 2])
 			}
 		})
 	}
