@@ -41,6 +41,9 @@ const (
 	// swipeEvery: every third install swipes a magstripe-only card for its
 	// sale and void, so tracks travel in fields 35/36.
 	swipeEvery = 3
+	// hungAfter ends a run that neither ends nor pauses: with a one-second
+	// host timeout every run of a sane install is over in seconds.
+	hungAfter = time.Minute
 )
 
 // swipeCard is the magstripe-only card of the swiped installs: the debit
@@ -308,9 +311,15 @@ runs:
 			// In a swap run the only pause point is the test sale's start.
 			killed = a.Kill()
 			swapped = swap && killed
-		case <-time.After(3 * time.Minute):
+		case <-time.After(hungAfter):
 			a.Kill()
-			t.Fatalf("%s: agent neither ended nor paused within 3 min", name)
+			stopSwiper()
+			errLog, _ := os.ReadFile(filepath.Join(r.Logs, name+".err"))
+			t.Errorf("%s: agent neither ended nor paused within %v; stdout ends:\n%s\nstderr ends:\n%s",
+				name, hungAfter, tail(a.Stdout(), 1500), tail(string(errLog), 3000))
+			story = append(story, name+" hung")
+			res.end = "hung"
+			break runs
 		}
 		swipes := stopSwiper()
 		out := a.Stdout()
@@ -377,6 +386,7 @@ runs:
 	// (d) how it ended.
 	okEnd, end := outcome(cp, live, res.failures, maxFailures)
 	switch {
+	case res.end == "hung":
 	case okEnd && live:
 		res.end = "live"
 	case okEnd:
@@ -444,6 +454,14 @@ runs:
 	return res
 }
 
+// tail is the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
 // startSwiper swipes the card each time the flow asks for it ("Insert
 // card" on the screen), and again when a swipe seems lost (the prompt is
 // still the last thing on the screen 2 s later: the line may not have been
@@ -485,8 +503,9 @@ func startSwiper(a *rig.Agent, mag *devsim.MagReader) (stop func() int) {
 			seen, lastLen, last = n, len(a.Stdout()), time.Now()
 		}
 	}()
+	var once sync.Once
 	return func() int {
-		close(done)
+		once.Do(func() { close(done) })
 		wg.Wait()
 		return swipes
 	}
