@@ -86,9 +86,14 @@ bench-fleet:
 # The crash campaign: CRASH_N fresh installs on real pcscd + cardsim,
 # mosquitto, hostsim and a pty printer, each SIGKILLed at random moments and
 # restarted until live, invariants printed per install (CRASH_SEED replays).
+# MODE=hostile puts agent/hostile's attacker between the agent and hostsim
+# (drops, delays, forged and stripped answers, mixed with SIGKILLs): each
+# install must end live or stop for the operator, with no double charge and
+# no clear track on the wire (HOSTILE_SEED replays).
 CRASH_N ?= 100
+MODE    ?= crash
 crashtest:
-	bash scripts/crashtest.sh $(CRASH_N)
+	bash scripts/crashtest.sh $(CRASH_N) $(MODE)
 
 # Lays out the daemon in a root file system: $(PREFIX)/bin, /etc/posagent,
 # the systemd unit, the sysvinit script, /var/lib/posagent. ARCH=armv7 or

@@ -27,8 +27,10 @@ bash scripts/pcsc-bench.sh up
 # POSAGENT_REQUIRE_BENCH turns "mosquitto missing, skipped" into a failure: in
 # this target every real counterpart must be there.
 POSAGENT_REQUIRE_BENCH=1 go test -race -count=1 -timeout 15m ./...
-# A small crash campaign on the real device stack (make crashtest runs 100).
+# A small crash campaign on the real device stack (make crashtest runs 100),
+# then a small hostile-link campaign (make crashtest MODE=hostile runs 100).
 bash scripts/crashtest.sh 5
+bash scripts/crashtest.sh 5 hostile
 # A short, fixed pass of every fuzz target on top of the seed corpora the
 # test run replays (make fuzz is the long one).
 bash scripts/fuzz.sh 10000x

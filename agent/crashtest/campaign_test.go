@@ -76,15 +76,7 @@ func TestCrashCampaign(t *testing.T) {
 	flow := calibrate(t, bin)
 	t.Logf("uncrashed install on these devices: %v; kill delays are drawn from [0, %v)", flow.Round(time.Millisecond), flow.Round(time.Millisecond))
 
-	// The pause points that exist with real devices: a step's start (the
-	// flow's reporter) and the parameter download (the simulated TMS); the
-	// card, host and printer points belong to the simulated devices.
-	var points []string
-	for _, p := range sim.Points() {
-		if strings.HasPrefix(p, "enter:") && p != "enter:"+string(provisioning.StepLive) || p == "params.load" {
-			points = append(points, p)
-		}
-	}
+	points := realPausePoints()
 
 	campaign := time.Now()
 	var kills, starts, failed, reversals, operator int
@@ -114,6 +106,20 @@ func TestCrashCampaign(t *testing.T) {
 	t.Logf("kills by checkpoint left: %s; host reversals: %d; operator clears: %d", strings.Join(hit, " "), reversals, operator)
 	t.Logf("crash campaign: %d installs, %d SIGKILLs, %d agent starts, %d failed; campaign %v, total with build and calibration %v",
 		n, kills, starts, failed, time.Since(campaign).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+// realPausePoints are the pause points that exist with real devices: a
+// step's start (the flow's reporter) and the parameter download (the
+// simulated TMS); the card, host and printer points belong to the simulated
+// devices.
+func realPausePoints() []string {
+	var points []string
+	for _, p := range sim.Points() {
+		if strings.HasPrefix(p, "enter:") && p != "enter:"+string(provisioning.StepLive) || p == "params.load" {
+			points = append(points, p)
+		}
+	}
+	return points
 }
 
 // calibrate runs three installs without kills and returns the shortest
@@ -289,53 +295,114 @@ func checkLedger(t *testing.T, path string, cp provisioning.Checkpoint) (string,
 // saleSTAN is the test sale the final checkpoint records, which must have an
 // effective void.
 func ledgerProblems(entries []hostsim.Entry, saleSTAN int) (problems []string, summary string, reversals int) {
-	type key struct {
-		kind, batch string
-		stan        int
-	}
-	reversed := map[key]int{}
+	problems, summary, reversals = undoProblems(entries, nil)
+	voided := false
 	for _, e := range entries {
-		if e.Event == hostsim.EventReversed {
-			reversed[key{e.Kind, e.Batch, e.STAN}]++
+		voided = voided || e.Event == hostsim.EventVoided && e.OrigSTAN == saleSTAN && !isReversed(entries, e)
+	}
+	if !voided {
+		problems = append(problems, fmt.Sprintf("the checkpoint's test sale %06d has no effective void on the host", saleSTAN))
+	}
+	return problems, summary, reversals
+}
+
+// txnKey names a host transaction: kind, batch and STAN.
+type txnKey struct {
+	kind, batch string
+	stan        int
+}
+
+func keyOf(e hostsim.Entry) txnKey { return txnKey{e.Kind, e.Batch, e.STAN} }
+
+func isReversed(entries []hostsim.Entry, e hostsim.Entry) bool {
+	for _, x := range entries {
+		if x.Event == hostsim.EventReversed && keyOf(x) == keyOf(e) {
+			return true
 		}
 	}
-	for k, c := range reversed {
-		if c > 1 {
+	return false
+}
+
+// undoProblems is the money invariant on the host's entries: every approved
+// sale is undone exactly once — by its reversal or by one void that was not
+// itself reversed, not both — and nothing is reversed twice. A sale that is
+// not undone is a problem unless left says the operator was handed it (the
+// agent stopped naming it for the acquirer to cancel by hand); nil leaves
+// none.
+func undoProblems(entries []hostsim.Entry, left func(hostsim.Entry) bool) (problems []string, summary string, reversals int) {
+	reversed := map[txnKey]int{}
+	var order []txnKey
+	for _, e := range entries {
+		if e.Event == hostsim.EventReversed {
+			if reversed[keyOf(e)] == 0 {
+				order = append(order, keyOf(e))
+			}
+			reversed[keyOf(e)]++
+		}
+	}
+	for _, k := range order {
+		if c := reversed[k]; c > 1 {
 			problems = append(problems, fmt.Sprintf("%s %s/%06d reversed %d times", k.kind, k.batch, k.stan, c))
 		}
 	}
-	voidedBy := map[int]bool{} // sale STAN → a void that was not reversed
+	voidedBy := map[txnKey]int{} // sale → voids of it that were not reversed
 	voids := 0
 	for _, e := range entries {
-		if e.Event == hostsim.EventVoided && reversed[key{e.Kind, e.Batch, e.STAN}] == 0 {
-			voidedBy[e.OrigSTAN] = true
+		if e.Event == hostsim.EventVoided && reversed[keyOf(e)] == 0 {
+			voidedBy[txnKey{hostsim.KindSale, e.Batch, e.OrigSTAN}]++
 			voids++
 		}
 	}
-	sales, rev := 0, 0
+	sales, rev, handed := 0, 0, 0
 	for _, e := range entries {
 		if e.Event != hostsim.EventApproved || e.Kind != hostsim.KindSale {
 			continue
 		}
 		sales++
-		switch {
-		case reversed[key{e.Kind, e.Batch, e.STAN}] > 0:
+		k := keyOf(e)
+		switch r, v := reversed[k] > 0, voidedBy[k]; {
+		case r && v > 0:
+			problems = append(problems, fmt.Sprintf("sale %s/%06d both voided and reversed: undone twice", e.Batch, e.STAN))
+		case v > 1:
+			problems = append(problems, fmt.Sprintf("sale %s/%06d voided %d times", e.Batch, e.STAN, v))
+		case r:
 			rev++
-		case voidedBy[e.STAN]:
+		case v == 1:
+		case left != nil && left(e):
+			handed++
 		default:
 			problems = append(problems, fmt.Sprintf("sale %s/%06d approved and neither voided nor reversed: the card stays charged", e.Batch, e.STAN))
 		}
 	}
-	if !voidedBy[saleSTAN] {
-		problems = append(problems, fmt.Sprintf("the checkpoint's test sale %06d has no effective void on the host", saleSTAN))
+	summary = fmt.Sprintf("(%d sales approved, %d reversed, %d voided, %d reversals in all", sales, rev, voids, len(reversed))
+	if handed > 0 {
+		summary += fmt.Sprintf(", %d left to the operator", handed)
 	}
-	return problems, fmt.Sprintf("(%d sales approved, %d reversed, %d voided, %d reversals in all)", sales, rev, voids, len(reversed)), len(reversed)
+	return problems, summary + ")", len(reversed)
 }
 
 // checkEvents checks that the monitor saw every event seq from 1 to the
 // last, which is the live event, in order after dropping duplicates (QoS 1
 // redelivery, replay after a restart), as docs/mqtt.md promises.
 func checkEvents(t *testing.T, m *rig.Monitor) string {
+	t.Helper()
+	evs, err := monitorEvents(t, m)
+	if err != nil {
+		t.Fatalf("monitor: %v", err)
+	}
+	problems, last, dups := seqProblems(evs, provisioning.StateLive)
+	for _, p := range problems {
+		t.Error("monitor: " + p)
+	}
+	if len(problems) > 0 {
+		return "FAIL"
+	}
+	return fmt.Sprintf("ok (seq 1..%d in order, %d messages, %d duplicates dropped)", last, len(evs), dups)
+}
+
+// monitorEvents waits until the monitor holds every event the agent got
+// acknowledged and returns them in arrival order.
+func monitorEvents(t *testing.T, m *rig.Monitor) ([]report.Message, error) {
 	t.Helper()
 	events := report.EventsTopic(rig.TID)
 	parse := func(msg rig.Message) (report.Message, bool) {
@@ -354,7 +421,7 @@ func checkEvents(t *testing.T, m *rig.Monitor) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := m.Sync(ctx); err != nil {
-		t.Fatalf("monitor: %v", err)
+		return nil, err
 	}
 	var evs []report.Message
 	for _, msg := range m.Messages() {
@@ -362,21 +429,15 @@ func checkEvents(t *testing.T, m *rig.Monitor) string {
 			evs = append(evs, ev)
 		}
 	}
-	problems, last, dups := seqProblems(evs)
-	for _, p := range problems {
-		t.Error("monitor: " + p)
-	}
-	if len(problems) > 0 {
-		return "FAIL"
-	}
-	return fmt.Sprintf("ok (seq 1..%d in order, %d messages, %d duplicates dropped)", last, len(evs), dups)
+	return evs, nil
 }
 
 // seqProblems checks events in arrival order against the delivery contract
 // (deliverytest: seq 1 onwards, duplicates dropped, no gap, no reordering)
-// and that the last event taken is the live event, the flow's last report
-// (a seq missing at the tail would leave another last).
-func seqProblems(events []report.Message) (problems []string, last uint64, dups int) {
+// and that the last event taken is in state final (live, or failed for an
+// install that stopped for the operator), the flow's last report (a seq
+// missing at the tail would leave another last).
+func seqProblems(events []report.Message, final string) (problems []string, last uint64, dups int) {
 	l := deliverytest.New(1)
 	var lastEvent report.Message
 	for _, ev := range events {
@@ -385,8 +446,8 @@ func seqProblems(events []report.Message) (problems []string, last uint64, dups 
 		}
 	}
 	problems = l.Problems(l.Last())
-	if lastEvent.State != provisioning.StateLive {
-		problems = append(problems, fmt.Sprintf("the last event (seq %d) is %s/%s, not live", l.Last(), lastEvent.Step, lastEvent.State))
+	if lastEvent.State != final {
+		problems = append(problems, fmt.Sprintf("the last event (seq %d) is %s/%s, not %s", l.Last(), lastEvent.Step, lastEvent.State, final))
 	}
 	return problems, l.Last(), l.Dups()
 }

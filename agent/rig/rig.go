@@ -83,6 +83,16 @@ func Build(t testing.TB) string {
 // so the next holder of the lock does not read this card.
 func PlugCard(t testing.TB, profile string) {
 	t.Helper()
+	t.Cleanup(InsertCard(t, profile))
+}
+
+// InsertCard is PlugCard for a card that leaves before the test ends: it
+// returns once pcscd reports the card, and the function it returns takes the
+// card out and waits until pcscd has seen it go (calling it again does
+// nothing). The caller must hold the PC/SC lock and remove the card before
+// the test ends.
+func InsertCard(t testing.TB, profile string) (remove func()) {
+	t.Helper()
 	card, err := cardsim.Open(filepath.Join(Root(t), "testdata", "cards", profile+".yaml"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -91,22 +101,27 @@ func PlugCard(t testing.TB, profile string) {
 	plugged := make(chan struct{})
 	done := make(chan error, 1)
 	go func() { done <- cardsim.Plug(ctx, cardsim.VPCDAddr(0), card, func() { close(plugged) }) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		svc := pcsc.New()
-		defer svc.Close()
-		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer wcancel()
-		if err := cardreader.WaitPresent(wctx, svc, Reader, false); err != nil {
-			t.Errorf("card never left the slot: %v", err)
-		}
-	})
+	var once sync.Once
+	remove = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			svc := pcsc.New()
+			defer svc.Close()
+			wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer wcancel()
+			if err := cardreader.WaitPresent(wctx, svc, Reader, false); err != nil {
+				t.Errorf("card never left the slot: %v", err)
+			}
+		})
+	}
 	select {
 	case <-plugged:
 	case err := <-done:
+		cancel()
 		t.Fatalf("plug card into vpcd: %v", err)
 	case <-time.After(10 * time.Second):
+		remove()
 		t.Fatal("vpcd never took the card")
 	}
 	// pcscd polls vpcd about every 400 ms: wait until it reports the card,
@@ -116,8 +131,10 @@ func PlugCard(t testing.TB, profile string) {
 	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer wcancel()
 	if err := cardreader.WaitPresent(wctx, svc, Reader, true); err != nil {
+		remove()
 		t.Fatalf("pcscd never saw the card: %v", err)
 	}
+	return remove
 }
 
 // Options select what a Rig adds to the devices.
@@ -142,6 +159,9 @@ type Rig struct {
 	Printer                          *devsim.Printer
 	Broker                           *testbench.Mosquitto
 	Monitor                          *Monitor
+	// HostAddr is where the host simulator listens: the config points the
+	// agent there (a campaign may put a proxy in between).
+	HostAddr string
 }
 
 var (
@@ -193,6 +213,7 @@ func New(t testing.TB, o Options) *Rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.HostAddr = addr.String()
 	t.Cleanup(func() { r.Host.Close() })
 
 	r.Printer, err = devsim.NewPrinter(filepath.Join(r.Dir, "ttyPRN"), filepath.Join(r.Dir, "slips"))
