@@ -75,6 +75,13 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return Result{}, fmt.Errorf("agent: state dir: %w", err)
 	}
+	// A write cut short by a crash leaves its temp file, which may hold the
+	// TMK in clear (keys.json's): gone before anything else runs.
+	if removed, err := store.RemoveTemps(cfg.StateDir); err != nil {
+		return Result{}, fmt.Errorf("agent: state dir: %w", err)
+	} else if len(removed) > 0 {
+		log.Warn("removed temp files of interrupted writes", "files", removed)
+	}
 	pauses := &sim.Pauses{At: o.PauseAt, Out: o.Stderr}
 	term := provisioning.Terminal{TID: cfg.Terminal.TID, MID: cfg.Terminal.MID, Serial: cfg.Terminal.Serial}
 
