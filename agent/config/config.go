@@ -230,13 +230,18 @@ type Binding struct {
 	AcceptedBINs []string `yaml:"accepted_bins"`
 }
 
-// Sim configures the simulated card reader.
+// Sim configures the simulated card reader, and the one test-bench switch.
 type Sim struct {
 	// Card is the profile of the simulated card. Default "debit".
 	Card string `yaml:"card"`
 	// Cards, when set, are profiles presented in turn, one per read, so a demo
 	// can show a wrong card being rejected and the retry succeeding.
 	Cards []string `yaml:"cards"`
+	// ScriptedKeysWithRealHost lets devices.keypad be "sim" (a key script
+	// that confirms the settlement card by itself) with a real acquirer
+	// host. Test benches only: on a terminal it would bind whatever card is
+	// inserted without an installer ever seeing it.
+	ScriptedKeysWithRealHost bool `yaml:"scripted_keys_with_real_host"`
 }
 
 // Error is a problem with one key. Key is the YAML path ("terminal.mid",
@@ -538,6 +543,13 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Devices.validate(); err != nil {
 		return err
+	}
+	if c.Devices.Keypad == SimDevice && c.Host.Address != "sim" && !c.Sim.ScriptedKeysWithRealHost {
+		// The key script answers every question itself, the settlement
+		// card's confirmation included: with a real acquirer that binds
+		// whatever card is inserted, unseen.
+		return &Error{Key: "devices.keypad", Msg: `"sim" (a key script confirms the settlement card) is refused with a real host; ` +
+			`use the terminal's keypad, or on a test bench set sim.scripted_keys_with_real_host: true`}
 	}
 	minor, msg := parseAmount(c.TestSale.Amount)
 	if msg != "" {

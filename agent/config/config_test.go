@@ -218,6 +218,7 @@ merchant:
   account_salt: ` + demoSalt + `
   card_type: credit
 host: {address: "10.0.0.1:8583"}
+sim: {scripted_keys_with_real_host: true}
 `
 	c, err := Parse([]byte(minimal))
 	if err != nil {
@@ -344,6 +345,7 @@ func TestInvalid(t *testing.T) {
 		{"salt odd", "merchant.account_salt", []string{"merchant.account_salt", demoSalt + "a"}},
 		{"salt 65 bytes", "merchant.account_salt", []string{"merchant.account_salt", strings.Repeat("ab", 65)}},
 		{"card type", "merchant.card_type", []string{"merchant.card_type", "prepaid"}},
+		{"sim keypad with a real host", "devices.keypad", []string{"host.address", "acquirer.example.com:8583"}},
 		{"address empty", "host.address", []string{"host.address", `""`}},
 		{"address no port", "host.address", []string{"host.address", "acquirer.example.com"}},
 		{"address port 0", "host.address", []string{"host.address", "acquirer.example.com:0"}},
@@ -683,4 +685,30 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted a config Validate rejects: %v", err)
 		}
 	})
+}
+
+// TestSimKeypadWithRealHost: the scripted keypad confirms the settlement
+// card itself, so with a real host it needs the test-bench switch; with the
+// simulated host, or a real keypad, it needs nothing.
+func TestSimKeypadWithRealHost(t *testing.T) {
+	real := []string{"host.address", "acquirer.example.com:8583"}
+	for _, tc := range []struct {
+		name string
+		kv   []string
+		ok   bool
+	}{
+		{"sim host", nil, true},
+		{"real host", real, false},
+		{"real host, test bench", append(real, "sim.scripted_keys_with_real_host", "true"), true},
+		{"real host, real keypad", append(real, "devices.keypad", "tty"), true},
+	} {
+		_, err := Parse([]byte(edit(t, readExample(t), tc.kv...)))
+		var ce *Error
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.ok && (!errors.As(err, &ce) || ce.Key != "devices.keypad" || !strings.Contains(ce.Msg, "scripted_keys_with_real_host")):
+			t.Errorf("%s: %v, want devices.keypad refused", tc.name, err)
+		}
+	}
 }
