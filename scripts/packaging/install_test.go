@@ -120,6 +120,8 @@ func TestInstallLayout(t *testing.T) {
 		{"  printer: sim\n  # printer: serial ", "  printer: serial #"},
 		{"  # printer_line:\n  #   device: /dev/ttyS1\n  #   baud: 9600", "  printer_line:\n    device: /dev/ttyS1\n    baud: 9600"},
 		{"  address: sim ", "  address: \"127.0.0.1:5000\" "},
+		{"  keypad: sim\n  # keypad: input ", "  keypad: input #"},
+		{"  # keypad_input: /dev/input/event0 ", "  keypad_input: /dev/input/event0 #"},
 	} {
 		if !strings.Contains(real, kv[0]) {
 			t.Fatalf("default config lacks %q", kv[0])
