@@ -29,7 +29,7 @@ const KeyFile = "keys.json"
 
 // ErrNoTMK is returned at start when a real acquirer is configured but no
 // terminal master key was ever injected: the sign-on could only fail.
-var ErrNoTMK = errors.New("agent: no terminal master key injected (posctl keys inject --state-dir DIR)")
+var ErrNoTMK = errors.New("agent: no terminal master key injected (posctl keys inject --state-dir DIR --kcv KCV)")
 
 // devices are the peripherals and the host a run uses, and what closes them.
 type devices struct {
