@@ -594,6 +594,10 @@ func (in Installer) validate(required bool) error {
 	if in.PasswordHash == "" && required {
 		return &Error{Key: "installer.password_hash", Msg: "required with a real keypad (posctl hash-password makes one)"}
 	}
+	// The salted hash hides how long the password is, so its length cannot
+	// be checked here: posctl hash-password refuses fewer than
+	// installer.MinPasswordLen digits, and the keypad never tries a
+	// shorter entry, so the hash of a shorter one opens nothing.
 	if in.PasswordHash != "" {
 		if err := installer.ValidatePasswordHash(in.PasswordHash); err != nil {
 			// Never quote the hash: it is as good as the password to an
