@@ -2,7 +2,7 @@
 //
 //	posctl watch --mqtt URL [--tid TID] [--json | --table] [--once] [--user U --password-file F]
 //	posctl decode track [--reveal] [--lrc] TRACK
-//	posctl decode tlv HEX
+//	posctl decode tlv [--reveal] HEX
 //	posctl decode iso8583 [--spec unionpay] [--reveal] HEX
 //	posctl card read [--reader NAME] [--json] [--timeout D]
 //	posctl keys inject --state-dir DIR --kcv HEX [--replace] < TMK-HEX
@@ -36,7 +36,7 @@ commands:
           posctl watch --mqtt URL [--tid TID] [--json | --table] [--once] [--user U --password-file F]
   decode  decode what a device sent, card numbers masked
           posctl decode track [--reveal] [--lrc] TRACK
-          posctl decode tlv HEX
+          posctl decode tlv [--reveal] HEX
           posctl decode iso8583 [--spec unionpay] [--reveal] HEX
   card    read the chip card in a PC/SC reader (masked summary)
           posctl card read [--reader NAME] [--json] [--timeout 60s]
