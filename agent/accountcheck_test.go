@@ -106,7 +106,7 @@ func finishedInstall(t *testing.T) (artefacts map[string][]byte, keysJSON []byte
 	}()
 	// The monitor subscribes before the install starts.
 	time.Sleep(300 * time.Millisecond)
-	var out bytes.Buffer
+	var out lockedBuffer
 	res, err := Run(ctx, cfg, Options{Stdout: &out, Stderr: &out})
 	if err != nil {
 		t.Fatalf("install: %v\n%s", err, out.String())
@@ -128,7 +128,7 @@ func finishedInstall(t *testing.T) (artefacts map[string][]byte, keysJSON []byte
 		"config":        edited,
 		"mqtt live":     []byte(live.String()),
 		"mqtt retained": retained.Bytes(),
-		"screen":        out.Bytes(),
+		"screen":        []byte(out.String()),
 	}
 	err = filepath.WalkDir(stateDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
