@@ -64,6 +64,7 @@ var notWalked = []struct{ command, why string }{
 	{"posctl card read", "needs pcscd and a chip card (cmd/posctl's tests use the PC/SC bench)"},
 	{"posctl keys", "the TMK comes on stdin; cmd/posctl's key tests"},
 	{"posctl hash-password", "the password comes on stdin; cmd/posctl's tests"},
+	{"posctl account-check", "the card number comes on stdin and the TMK from a file; cmd/posctl's tests"},
 	{"posctl ticket", "central's signing key files; cmd/posctl's ticket tests"},
 	{"hostsim", "a server that runs until Ctrl-C; cmd/hostsim's tests start it"},
 	{"devsim", "emulators behind ptys until Ctrl-C; cmd/devsim's tests start them"},

@@ -129,6 +129,13 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return Result{}, fmt.Errorf("agent: state dir: %w", err)
 	}
+	// A write cut short by a crash leaves its temp file, which may hold the
+	// TMK in clear (keys.json's): gone before anything else runs.
+	if removed, err := store.RemoveTemps(cfg.StateDir); err != nil {
+		return Result{}, fmt.Errorf("agent: state dir: %w", err)
+	} else if len(removed) > 0 {
+		log.Warn("removed temp files of interrupted writes", "files", removed)
+	}
 	pauses := &sim.Pauses{At: o.PauseAt, Out: o.Stderr}
 	term, err := Identity(cfg)
 	if err != nil {
@@ -154,6 +161,8 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 	// The MQTT reporter joins below once it exists; the flow holds a
 	// pointer to the list.
 	reporters := multiReporter{stepPrinter{w: o.Stdout}}
+	// The checkpoint never keeps the account check next to the bound card.
+	checkpoints := provisioning.ForgetAccountCheck(store.File{Path: filepath.Join(cfg.StateDir, "state.json")})
 	flow := &provisioning.Flow{
 		Terminal: term,
 		Rules:    provisioning.BindingRules{AcceptedBINs: cfg.Binding.AcceptedBINs},
@@ -162,18 +171,19 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 		Codes:    provisioning.ResponseCodes{Approved: cfg.Host.ApprovalCodes, Declined: cfg.Host.DeclineCodes},
 		Params: sim.Params{Pauses: pauses, Merchant: provisioning.Merchant{
 			MID: cfg.Terminal.MID, Name: cfg.Merchant.Name, LegalPerson: cfg.Merchant.LegalPerson,
-			AccountName: cfg.Merchant.AccountName, AccountHash: cfg.Merchant.AccountHash,
-			AccountSalt: cfg.Merchant.AccountSalt, CardType: provisioning.CardType(cfg.Merchant.CardType),
+			AccountName: cfg.Merchant.AccountName, AccountCheck: cfg.Merchant.AccountCheck,
+			CardType: provisioning.CardType(cfg.Merchant.CardType),
 		}},
 		Card:     dev.card,
 		Host:     dev.host,
 		Printer:  dev.printer,
 		UI:       screen,
 		Reporter: sim.PausingReporter{Next: &reporters, Pauses: pauses},
-		Store:    store.File{Path: filepath.Join(cfg.StateDir, "state.json")},
+		Store:    checkpoints,
 		Clock:    provisioning.SystemClock{},
 		Log:      log,
 	}
+	flow.Rules.Accounts = flowAccounts{flow: flow, keys: dev.keys}
 	// Central's commands answer the same questions the installer does.
 	rem := &remote{flow: flow}
 	flow.UI = rem.prompter(screen)

@@ -25,6 +25,7 @@ import (
 	"github.com/posagent/posagent/drivers/printer"
 	"github.com/posagent/posagent/drivers/serialport"
 	"github.com/posagent/posagent/provisioning"
+	"github.com/posagent/posagent/provisioning/pan"
 )
 
 // KeyFile is the terminal's key store inside the state dir (mode 0600).
@@ -32,13 +33,17 @@ const KeyFile = "keys.json"
 
 // ErrNoTMK is returned at start when a real acquirer is configured but no
 // terminal master key was ever injected: the sign-on could only fail.
-var ErrNoTMK = errors.New("agent: no terminal master key injected (posctl keys inject --state-dir DIR)")
+var ErrNoTMK = errors.New("agent: no terminal master key injected (posctl keys inject --state-dir DIR --kcv KCV)")
 
 // devices are the peripherals and the host a run uses, and what closes them.
 type devices struct {
 	card    provisioning.CardSource
 	host    provisioning.Host
 	printer provisioning.Printer
+	// keys is the terminal's key store: keys.json with the real host link,
+	// the demo's public key with the sim. The settlement card is checked
+	// with it (flowAccounts).
+	keys acquirer.KeyStore
 	// printed counts slip copies, for Result; only the simulated printer
 	// keeps count.
 	printed func() int
@@ -125,12 +130,15 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim
 		d.closers = append(d.closers, host)
 		host.Pauses = pauses
 		d.host = host
+		d.keys = sim.KeyStore()
 	} else {
-		host, err := openAcquirer(cfg, log)
+		ks := &acquirer.FileKeyStore{Path: filepath.Join(cfg.StateDir, KeyFile)}
+		host, err := openAcquirer(cfg, ks, log)
 		if err != nil {
 			return nil, err
 		}
 		d.host = host
+		d.keys = ks
 	}
 
 	switch cfg.Devices.Printer {
@@ -165,9 +173,9 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim
 // openAcquirer is the real host link. The TMK must already be in the key
 // store: key injection is a separate, deliberate act (posctl keys inject),
 // never a config value.
-func openAcquirer(cfg *config.Config, log *slog.Logger) (*acquirer.Client, error) {
-	ks := &acquirer.FileKeyStore{Path: filepath.Join(cfg.StateDir, KeyFile)}
+func openAcquirer(cfg *config.Config, ks *acquirer.FileKeyStore, log *slog.Logger) (*acquirer.Client, error) {
 	keys, err := ks.LoadKeys()
+	keys.Wipe() // the client loads its own copy
 	switch {
 	case errors.Is(err, acquirer.ErrNoKeys):
 		return nil, ErrNoTMK
@@ -243,6 +251,18 @@ func chipTxn(configured int64, st provisioning.Store) func(purpose string) emv.T
 		}
 		return emv.Transaction{Amount: amount, Type: 0x00}
 	}
+}
+
+// flowAccounts checks the settlement card with the key store for the
+// terminal the flow runs as: the installer's menu may confirm another TID
+// than the config's, and the acquirer keyed the check value to that one.
+type flowAccounts struct {
+	flow *provisioning.Flow
+	keys acquirer.KeyStore
+}
+
+func (a flowAccounts) MatchAccount(p pan.PAN, check string) (bool, error) {
+	return acquirer.Accounts{Keys: a.keys, TID: a.flow.Terminal.TID}.MatchAccount(p, check)
 }
 
 // ifdSerial is 9F1E, exactly 8 characters: the device serial's last 8.

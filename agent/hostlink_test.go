@@ -66,6 +66,7 @@ func TestHostLinkTLS(t *testing.T) {
 			cfg.Host.Address = addr.String()
 			cfg.Host.TLSCAFile, cfg.Host.TLSServerName, cfg.Host.PublicLink = tc.ca, "localhost", true
 			cfg.Host.Timeout = 5 * time.Second
+			cfg.Sim.ScriptedKeysWithRealHost = true // the test plays the installer
 			if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 				t.Fatal(err)
 			}

@@ -2,14 +2,11 @@ package provisioning
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/posagent/posagent/provisioning/pan"
 )
 
 // BindingRules configures which cards may be bound as the settlement card. The
@@ -20,6 +17,10 @@ type BindingRules struct {
 	// entries are ignored: a blank line in a configuration file must not accept
 	// every card.
 	AcceptedBINs []string
+	// Accounts checks a card against the merchant record's account check
+	// value; it holds (or reaches) the key the check is made with. Required:
+	// without it no card can be bound (E_ACCOUNT_CHECK).
+	Accounts AccountChecker
 }
 
 // DefaultBINs are the UnionPay IIN prefixes used when BindingRules names none.
@@ -41,7 +42,7 @@ const (
 // Rejection is why a card cannot be bound. Code is stable, because it is reported
 // over MQTT and monitoring branches on it; Message is one line for the
 // installer's screen, in English optionally followed by " / " and Chinese. A
-// message never contains the full PAN, the account hash or its salt.
+// message never contains the full PAN or the account check value.
 type Rejection struct {
 	Code    string
 	Message string
@@ -80,10 +81,13 @@ func newRejection(code, format string, args ...any) *Rejection {
 //  3. it is the card type (debit/credit) the merchant registered;
 //  4. it has not expired (in now's location);
 //  5. the cardholder name matches the legal person or the account name;
-//  6. its salted hash is the merchant's registered settlement account.
+//  6. it is the merchant's registered settlement account, by the record's
+//     keyed check value (AccountCheck), which r.Accounts checks.
 //
 // A merchant record that cannot be checked against gives RejectMerchantRecord
-// at the rule that needs the missing part.
+// at the rule that needs the missing part. When the account cannot be
+// checked at all (no Accounts, or it fails), the error is a *StepError with
+// code E_ACCOUNT_CHECK: the terminal's fault, not the card's.
 func (r BindingRules) Check(c Card, m Merchant, now time.Time) error {
 	if rej := checkBindPAN(c); rej != nil {
 		return rej
@@ -100,10 +104,7 @@ func (r BindingRules) Check(c Card, m Merchant, now time.Time) error {
 	if rej := checkBindName(c, m); rej != nil {
 		return rej
 	}
-	if rej := checkBindAccount(c, m); rej != nil {
-		return rej
-	}
-	return nil
+	return r.checkAccount(c, m)
 }
 
 func checkBindPAN(c Card) *Rejection {
@@ -276,18 +277,23 @@ func checkBindName(c Card, m Merchant) *Rejection {
 		hintEN, hintZH)
 }
 
-func checkBindAccount(c Card, m Merchant) *Rejection {
-	salt, errSalt := hex.DecodeString(m.AccountSalt)
-	want, errHash := hex.DecodeString(m.AccountHash)
-	// An empty salt is refused although AccountHash accepts one: in a record it
-	// means a field went missing, and an unsalted hash of a PAN is guessable.
-	if errSalt != nil || len(salt) == 0 || errHash != nil || len(want) != sha256.Size {
+// checkAccount asks the account checker whether c is the account of the
+// record's check value. A record without a well-formed check value is the
+// record's fault (RejectMerchantRecord); a checker that is missing or cannot
+// check is the terminal's (E_ACCOUNT_CHECK), never a rejection of the card.
+func (r BindingRules) checkAccount(c Card, m Merchant) error {
+	if !accountCheckShape(m.AccountCheck) {
 		return newRejection(RejectMerchantRecord,
 			"Merchant record's settlement account is missing or malformed; reload the parameters / 商户资料中结算账户信息有误，请重新下载参数")
 	}
-	got := bindAccountDigest(salt, c.PAN)
-	// Constant time, so that timing does not tell how much of a guess was right.
-	if subtle.ConstantTimeCompare(got[:], want) != 1 {
+	if r.Accounts == nil {
+		return stepErr("E_ACCOUNT_CHECK", errors.New("provisioning: no account checker configured"))
+	}
+	ok, err := r.Accounts.MatchAccount(c.PAN, strings.ToLower(m.AccountCheck))
+	if err != nil {
+		return stepErr("E_ACCOUNT_CHECK", err)
+	}
+	if !ok {
 		return newRejection(RejectOtherAccount,
 			"Card %s is not the merchant's registered settlement account / 卡号 %s 不是商户登记的结算账户",
 			c.PAN.Masked(), c.PAN.Masked())
@@ -295,34 +301,12 @@ func checkBindAccount(c Card, m Merchant) *Rejection {
 	return nil
 }
 
-// Errors of AccountHash. They never quote the salt.
-var (
-	errAccountSalt = errors.New("provisioning: account hash: salt is not hex")
-	errAccountPAN  = errors.New("provisioning: account hash: no card number")
-)
-
-// AccountHash is how the acquirer fingerprints a settlement account:
-// lower-case hex of SHA-256(salt || the PAN's digits as ASCII), with the salt
-// given in hex (either case). It lets the terminal recognise the account without
-// anyone storing its number. An empty salt is accepted here (Check refuses it in
-// a merchant record).
-func AccountHash(saltHex string, p pan.PAN) (string, error) {
-	salt, err := hex.DecodeString(saltHex)
-	if err != nil {
-		return "", errAccountSalt
+// accountCheckShape is 64 hex digits (HMAC-SHA256); either case, as a
+// record may come from a system that writes upper case.
+func accountCheckShape(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
 	}
-	if p.IsZero() {
-		return "", errAccountPAN
-	}
-	sum := bindAccountDigest(salt, p)
-	return hex.EncodeToString(sum[:]), nil
-}
-
-func bindAccountDigest(salt []byte, p pan.PAN) [sha256.Size]byte {
-	h := sha256.New()
-	h.Write(salt)
-	h.Write([]byte(p.Reveal())) // hashed, never kept
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return sum
+	_, err := hex.DecodeString(s)
+	return err == nil
 }

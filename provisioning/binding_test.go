@@ -1,6 +1,7 @@
 package provisioning_test
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,14 +14,30 @@ import (
 )
 
 const (
-	bindTestPAN  = "6222021234567890128" // Luhn-valid, UnionPay debit BIN
-	bindTestSalt = "00112233445566778899aabbccddeeff"
-	// bindTestHash was computed outside Go, so that a bug shared by AccountHash
-	// and the test's own SHA-256 construction cannot hide:
+	bindTestPAN = "6222021234567890128" // Luhn-valid, UnionPay debit BIN
+	bindTestKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	// bindTestCheck was computed outside Go, so that a bug shared by
+	// AccountCheckValue and the test's own HMAC cannot hide:
 	//
-	//	printf '\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff6222021234567890128' | sha256sum
-	bindTestHash = "84870985e41a94975d328a71ebbcb968cb074b7488aa15e162bef2f944a7f369"
+	//	printf 6222021234567890128 | openssl dgst -sha256 -mac HMAC -macopt hexkey:000102…1f
+	bindTestCheck = "310f19a78f90fd54bf2f79b3a26e50b502e563382f605523f3b7bb532ddaee12"
 )
+
+// bindAccounts checks with the test's account-check key.
+func bindAccounts(t testing.TB) provisioning.KeyedAccounts {
+	k, err := hex.DecodeString(bindTestKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return provisioning.KeyedAccounts{Key: k}
+}
+
+// failingAccounts is a checker whose key store cannot be read.
+type failingAccounts struct{}
+
+func (failingAccounts) MatchAccount(pan.PAN, string) (bool, error) {
+	return false, errors.New("key store: unreadable")
+}
 
 // bindTestNow is mid-2025 on the terminal's calendar (China Standard Time).
 var (
@@ -41,12 +58,11 @@ func bindTestCard() provisioning.Card {
 
 func bindTestMerchant() provisioning.Merchant {
 	return provisioning.Merchant{
-		MID:         "898310048990001",
-		Name:        "Test Shop",
-		LegalPerson: "Zhang San",
-		AccountHash: bindTestHash,
-		AccountSalt: bindTestSalt,
-		CardType:    provisioning.Debit,
+		MID:          "898310048990001",
+		Name:         "Test Shop",
+		LegalPerson:  "Zhang San",
+		AccountCheck: bindTestCheck,
+		CardType:     provisioning.Debit,
 	}
 }
 
@@ -67,20 +83,21 @@ func bindWithLuhn(body string) string {
 	return body + string(rune('0'+(10-sum%10)%10))
 }
 
-// bindHashFor hashes like the acquirer does, built by hand from the bytes.
-func bindHashFor(t *testing.T, saltHex, digits string) string {
+// bindCheckFor computes the check value like the acquirer does, by hand.
+func bindCheckFor(t *testing.T, digits string) string {
 	t.Helper()
-	salt, err := hex.DecodeString(saltHex)
+	key, err := hex.DecodeString(bindTestKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(append(salt, digits...))
-	return hex.EncodeToString(sum[:])
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(digits))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 type bindCase struct {
 	name  string
-	rules provisioning.BindingRules
+	rules provisioning.BindingRules // Accounts nil means bindAccounts
 	card  func(*provisioning.Card)
 	merch func(*provisioning.Merchant)
 	now   time.Time // zero means bindTestNow
@@ -93,7 +110,7 @@ func bindCases(t *testing.T) []bindCase {
 	// A swiped card: no AID, the type comes from the card source.
 	swiped := func(c *provisioning.Card) { c.AID = ""; c.Type = provisioning.Debit }
 	rehash := func(digits string) func(*provisioning.Merchant) {
-		return func(m *provisioning.Merchant) { m.AccountHash = bindHashFor(t, bindTestSalt, digits) }
+		return func(m *provisioning.Merchant) { m.AccountCheck = bindCheckFor(t, digits) }
 	}
 	return []bindCase{
 		{name: "chip debit", want: ""},
@@ -187,24 +204,19 @@ func bindCases(t *testing.T) []bindCase {
 
 		// 6. Account.
 		{name: "other account", merch: rehash("6222021234567890136"), want: provisioning.RejectOtherAccount},
-		{name: "hash in upper case", merch: func(m *provisioning.Merchant) { m.AccountHash = strings.ToUpper(bindTestHash) }},
-		{name: "salt in upper case", merch: func(m *provisioning.Merchant) { m.AccountSalt = strings.ToUpper(bindTestSalt) }},
-		{name: "other salt", merch: func(m *provisioning.Merchant) { m.AccountSalt = "ff" + bindTestSalt[2:] },
+		{name: "check in upper case", merch: func(m *provisioning.Merchant) { m.AccountCheck = strings.ToUpper(bindTestCheck) }},
+		{name: "check under another key", rules: provisioning.BindingRules{Accounts: provisioning.KeyedAccounts{Key: []byte("another terminal's key")}},
 			want: provisioning.RejectOtherAccount},
-		{name: "salt not hex", merch: func(m *provisioning.Merchant) { m.AccountSalt = "zz" + bindTestSalt[2:] },
+		{name: "check empty", merch: func(m *provisioning.Merchant) { m.AccountCheck = "" },
 			want: provisioning.RejectMerchantRecord},
-		{name: "salt odd length", merch: func(m *provisioning.Merchant) { m.AccountSalt = bindTestSalt[1:] },
+		{name: "check truncated", merch: func(m *provisioning.Merchant) { m.AccountCheck = bindTestCheck[:62] },
 			want: provisioning.RejectMerchantRecord},
-		{name: "salt empty", merch: func(m *provisioning.Merchant) {
-			m.AccountSalt = ""
-			m.AccountHash = bindHashFor(t, "", bindTestPAN)
-		}, want: provisioning.RejectMerchantRecord},
-		{name: "hash empty", merch: func(m *provisioning.Merchant) { m.AccountHash = "" },
+		{name: "check not hex", merch: func(m *provisioning.Merchant) { m.AccountCheck = "g" + bindTestCheck[1:] },
 			want: provisioning.RejectMerchantRecord},
-		{name: "hash truncated", merch: func(m *provisioning.Merchant) { m.AccountHash = bindTestHash[:62] },
-			want: provisioning.RejectMerchantRecord},
-		{name: "hash not hex", merch: func(m *provisioning.Merchant) { m.AccountHash = "g" + bindTestHash[1:] },
-			want: provisioning.RejectMerchantRecord},
+		{name: "old unkeyed hash is not a check", merch: func(m *provisioning.Merchant) {
+			sum := sha256.Sum256([]byte(bindTestPAN))
+			m.AccountCheck = hex.EncodeToString(sum[:])
+		}, want: provisioning.RejectOtherAccount},
 	}
 }
 
@@ -220,6 +232,9 @@ func TestBindingCheck(t *testing.T) {
 			}
 			if now.IsZero() {
 				now = bindTestNow
+			}
+			if tc.rules.Accounts == nil {
+				tc.rules.Accounts = bindAccounts(t)
 			}
 			err := tc.rules.Check(c, m, now)
 			if tc.want == "" {
@@ -243,8 +258,7 @@ func TestBindingCheck(t *testing.T) {
 }
 
 // TestBindingMessagesHideSecrets runs every rejecting case and checks that
-// neither the message nor Error() carries the full PAN, the account hash or
-// the salt.
+// neither the message nor Error() carries the full PAN or the check value.
 func TestBindingMessagesHideSecrets(t *testing.T) {
 	rejected := 0
 	for _, tc := range bindCases(t) {
@@ -255,6 +269,9 @@ func TestBindingMessagesHideSecrets(t *testing.T) {
 		if tc.merch != nil {
 			tc.merch(&m)
 		}
+		if tc.rules.Accounts == nil {
+			tc.rules.Accounts = bindAccounts(t)
+		}
 		err := tc.rules.Check(c, m, bindTestNow)
 		if err == nil {
 			continue
@@ -264,10 +281,8 @@ func TestBindingMessagesHideSecrets(t *testing.T) {
 			if d := c.PAN.Reveal(); d != "" && strings.Contains(s, d) {
 				t.Errorf("%s: message contains the full PAN: %q", tc.name, s)
 			}
-			for _, secret := range []string{m.AccountHash, m.AccountSalt} {
-				if len(secret) >= 8 && strings.Contains(strings.ToLower(s), strings.ToLower(secret)) {
-					t.Errorf("%s: message contains the account hash or salt: %q", tc.name, s)
-				}
+			if secret := m.AccountCheck; len(secret) >= 8 && strings.Contains(strings.ToLower(s), strings.ToLower(secret)) {
+				t.Errorf("%s: message contains the account check value: %q", tc.name, s)
 			}
 		}
 	}
@@ -279,7 +294,7 @@ func TestBindingMessagesHideSecrets(t *testing.T) {
 func TestBindingMessageMasksPAN(t *testing.T) {
 	c := bindTestCard()
 	c.PAN = pan.MustParse("6222021234567890129")
-	err := provisioning.BindingRules{}.Check(c, bindTestMerchant(), bindTestNow)
+	err := provisioning.BindingRules{Accounts: bindAccounts(t)}.Check(c, bindTestMerchant(), bindTestNow)
 	if err == nil || !strings.Contains(err.Error(), "622202*********0129") {
 		t.Fatalf("Check = %v, want the masked PAN in the message", err)
 	}
@@ -308,7 +323,7 @@ func TestBindingExpiryBoundary(t *testing.T) {
 	for _, tc := range tests {
 		c := bindTestCard()
 		c.Expiry = tc.expiry
-		err := provisioning.BindingRules{}.Check(c, bindTestMerchant(), tc.now)
+		err := provisioning.BindingRules{Accounts: bindAccounts(t)}.Check(c, bindTestMerchant(), tc.now)
 		got := ""
 		var rej *provisioning.Rejection
 		if errors.As(err, &rej) {
@@ -349,57 +364,68 @@ func TestBindingCardTypeOf(t *testing.T) {
 	}
 }
 
-func TestAccountHashKnownAnswer(t *testing.T) {
-	p := pan.MustParse(bindTestPAN)
-	got, err := provisioning.AccountHash(bindTestSalt, p)
-	if err != nil {
-		t.Fatal(err)
+func TestAccountCheckValueKnownAnswer(t *testing.T) {
+	key, _ := hex.DecodeString(bindTestKey)
+	got, err := provisioning.AccountCheckValue(key, pan.MustParse(bindTestPAN))
+	if err != nil || got != bindTestCheck {
+		t.Errorf("AccountCheckValue = %s, %v; want %s (openssl)", got, err, bindTestCheck)
 	}
-	if got != bindTestHash {
-		t.Errorf("AccountHash = %s, want %s (sha256sum)", got, bindTestHash)
+	// A second vector, also from openssl:
+	//	printf 4111111111111111 | openssl dgst -sha256 -mac HMAC -macopt hexkey:deadbeef
+	if got, err := provisioning.AccountCheckValue([]byte{0xde, 0xad, 0xbe, 0xef}, pan.MustParse("4111111111111111")); err != nil ||
+		got != "701dc13a91ac18a18cc161cb9b3bc4076b43230cc03a3e861c5e295c0707dda5" {
+		t.Errorf("AccountCheckValue(deadbeef, 4111…) = %s, %v", got, err)
 	}
-
-	// The same construction by hand: salt bytes, then the digits as ASCII.
-	raw := []byte{0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
-	raw = append(raw, '6', '2', '2', '2', '0', '2', '1', '2', '3', '4', '5', '6', '7', '8', '9', '0', '1', '2', '8')
-	sum := sha256.Sum256(raw)
-	if want := hex.EncodeToString(sum[:]); got != want {
-		t.Errorf("AccountHash = %s, want %s (by hand)", got, want)
+	if _, err := provisioning.AccountCheckValue(nil, pan.MustParse(bindTestPAN)); !errors.Is(err, provisioning.ErrAccountCheckKey) {
+		t.Errorf("no key: %v", err)
 	}
-
-	// Upper-case salt hex is the same salt; the result is always lower case.
-	if up, err := provisioning.AccountHash(strings.ToUpper(bindTestSalt), p); err != nil || up != bindTestHash {
-		t.Errorf("AccountHash(upper-case salt) = %s, %v", up, err)
-	}
-
-	// A second vector, with another salt and PAN, also from sha256sum:
-	//	printf '\xde\xad\xbe\xef4111111111111111' | sha256sum
-	if got, err := provisioning.AccountHash("deadbeef", pan.MustParse("4111111111111111")); err != nil ||
-		got != "bf7d154f7fd46cea8f08788359f95cbc992505c695ddab3be74663acf5d1b1fe" {
-		t.Errorf("AccountHash(deadbeef, 4111…) = %s, %v", got, err)
-	}
-
-	// An empty salt is a plain SHA-256 of the digits.
-	plain := sha256.Sum256([]byte(bindTestPAN))
-	if got, err := provisioning.AccountHash("", p); err != nil || got != hex.EncodeToString(plain[:]) {
-		t.Errorf("AccountHash(no salt) = %s, %v", got, err)
+	if _, err := provisioning.AccountCheckValue(key, pan.PAN{}); err == nil {
+		t.Error("AccountCheckValue accepted a zero PAN")
 	}
 }
 
-func TestAccountHashErrors(t *testing.T) {
+func TestKeyedAccounts(t *testing.T) {
+	a := bindAccounts(t)
 	p := pan.MustParse(bindTestPAN)
-	for _, salt := range []string{"zz", "abc", "00 11"} {
-		_, err := provisioning.AccountHash(salt, p)
-		if err == nil {
-			t.Errorf("AccountHash(%q) accepted a malformed salt", salt)
-			continue
+	for _, tc := range []struct {
+		check string
+		ok    bool
+		err   bool
+	}{
+		{bindTestCheck, true, false},
+		{strings.ToUpper(bindTestCheck), true, false},
+		{bindCheckFor(t, "6222021234567890136"), false, false},
+		{bindTestCheck[:62], false, true},
+		{"zz" + bindTestCheck[2:], false, true},
+		{"", false, true},
+	} {
+		ok, err := a.MatchAccount(p, tc.check)
+		if ok != tc.ok || (err != nil) != tc.err {
+			t.Errorf("MatchAccount(%.8s…) = %v, %v", tc.check, ok, err)
 		}
-		if strings.Contains(err.Error(), salt) {
-			t.Errorf("AccountHash(%q) error quotes the salt: %v", salt, err)
+		if err != nil && len(tc.check) > 8 && strings.Contains(err.Error(), tc.check[2:10]) {
+			t.Errorf("error quotes the check value: %v", err)
 		}
 	}
-	if _, err := provisioning.AccountHash(bindTestSalt, pan.PAN{}); err == nil {
-		t.Error("AccountHash accepted a zero PAN")
+}
+
+// TestBindingAccountUncheckable: without a checker, or with one that
+// cannot read its key, no card is bound and the failure is the terminal's
+// (E_ACCOUNT_CHECK), not a rejection of the card.
+func TestBindingAccountUncheckable(t *testing.T) {
+	for name, rules := range map[string]provisioning.BindingRules{
+		"no checker":      {},
+		"failing checker": {Accounts: failingAccounts{}},
+	} {
+		err := rules.Check(bindTestCard(), bindTestMerchant(), bindTestNow)
+		var se *provisioning.StepError
+		if !errors.As(err, &se) || se.Code != "E_ACCOUNT_CHECK" {
+			t.Errorf("%s: Check = %v (%T), want E_ACCOUNT_CHECK", name, err, err)
+			continue
+		}
+		if fl := provisioning.FailureFor(provisioning.StepBindCard, err); fl.Code != "E_ACCOUNT_CHECK" || strings.Contains(fl.Message, bindTestPAN) {
+			t.Errorf("%s: failure %+v", name, fl)
+		}
 	}
 }
 
@@ -430,7 +456,7 @@ func FuzzCheck(f *testing.F) {
 		c := provisioning.Card{PAN: p, Name: name, Expiry: expiry, AID: aid, Type: provisioning.CardType(typ)}
 		m := bindTestMerchant()
 		m.LegalPerson = legal
-		err := provisioning.BindingRules{}.Check(c, m, bindTestNow)
+		err := provisioning.BindingRules{Accounts: bindAccounts(t)}.Check(c, m, bindTestNow)
 		if err == nil {
 			return
 		}

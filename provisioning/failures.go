@@ -86,6 +86,7 @@ var explanations = map[string]Explanation{
 	"E_CARD_READ":     {Text{"无法读卡", "The card could not be read"}, actionReinsert},
 	"E_NOT_CONFIRMED": {Text{"结算卡未确认", "The settlement card was not confirmed"}, Text{"重试并确认卡片", "Retry and confirm the card"}},
 	"E_WRONG_CARD":    {Text{"请插入测试交易的卡%s", "Insert the card of the test sale, %s"}, Text{"插入测试交易的卡", "Insert the test sale's card"}},
+	"E_ACCOUNT_CHECK": {Text{"终端密钥不可用，无法核对结算账户", "Without the terminal's keys the settlement account cannot be checked"}, actionSupport},
 	"E_SEAL":          {Text{"无法为冲正记录加密卡号", "The card number could not be sealed for the reversal record"}, actionSupport},
 
 	// Transactions.

@@ -275,13 +275,16 @@ func newRig(cards ...provisioning.Card) *rig {
 		ui: &fakeUI{answers: []string{"confirm"}}, reporter: &fakeReporter{}}
 }
 
+// testAccounts checks account check values under the tests' key.
+var testAccounts = provisioning.KeyedAccounts{Key: []byte(testSalt)}
+
 func merchant() provisioning.Merchant {
-	h, err := provisioning.AccountHash(testSalt, pan.MustParse(goodPAN))
+	check, err := provisioning.AccountCheckValue(testAccounts.Key, pan.MustParse(goodPAN))
 	if err != nil {
 		panic(err)
 	}
 	return provisioning.Merchant{MID: testMID, Name: "上海示例便利店", LegalPerson: "ZHANG SAN",
-		AccountHash: h, AccountSalt: testSalt, CardType: provisioning.Debit}
+		AccountCheck: check, CardType: provisioning.Debit}
 }
 
 type staticParams struct{ m provisioning.Merchant }
@@ -293,6 +296,7 @@ func (p staticParams) Parameters(ctx context.Context, t provisioning.Terminal) (
 func (r *rig) flow() *provisioning.Flow {
 	return &provisioning.Flow{
 		Terminal: provisioning.Terminal{TID: testTID, MID: testMID, Serial: "PA-TEST-1"},
+		Rules:    provisioning.BindingRules{Accounts: testAccounts},
 		Amount:   1,
 		Params:   staticParams{merchant()},
 		Card:     r.card, Host: r.host, Printer: r.printer, UI: r.ui, Reporter: r.reporter, Store: r.store,

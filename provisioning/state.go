@@ -192,10 +192,10 @@ type InFlight struct {
 
 // TxnRecord is a host-approved transaction.
 type TxnRecord struct {
-	STAN     int       `json:"stan"`
-	Batch    string    `json:"batch"`
+	STAN  int    `json:"stan"`
+	Batch string `json:"batch"`
 	// Entry is how the paying card was read (a reversal repeats it).
-	Entry Entry `json:"entry,omitempty"`
+	Entry    Entry     `json:"entry,omitempty"`
 	Amount   int64     `json:"amount"` // minor units (fen)
 	RC       string    `json:"rc"`     // field 39
 	RRN      string    `json:"rrn"`    // field 37

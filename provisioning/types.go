@@ -17,7 +17,7 @@ const (
 )
 
 // Card is what a card source read from the card in the slot. It lives in memory
-// only: the flow persists Masked() and a salted hash, never the PAN or track data.
+// only: the flow persists Masked(), never the PAN or track data.
 type Card struct {
 	PAN    pan.PAN
 	Seq    string // PAN sequence number (5F34), field 23 of the sale
@@ -48,15 +48,26 @@ const (
 )
 
 // Merchant is the merchant's registration record as the acquirer holds it: the
-// settlement account is known only by a salted SHA-256, never by its number.
+// settlement account is known only by a keyed check value, never by its
+// number.
 type Merchant struct {
-	MID         string   `json:"mid"`
-	Name        string   `json:"name"`
-	LegalPerson string   `json:"legal_person"`
-	AccountName string   `json:"account_name,omitempty"` // name on the settlement account, when it differs from the legal person
-	AccountHash string   `json:"account_hash"`           // hex SHA-256(salt || PAN digits)
-	AccountSalt string   `json:"account_salt"`           // hex
-	CardType    CardType `json:"card_type"`
+	MID         string `json:"mid"`
+	Name        string `json:"name"`
+	LegalPerson string `json:"legal_person"`
+	AccountName string `json:"account_name,omitempty"` // name on the settlement account, when it differs from the legal person
+	// AccountCheck is the settlement account's check value: 64 hex digits of
+	// HMAC-SHA256 over the PAN's digits under the account-check key, which
+	// only the acquirer and the terminal's key store hold (AccountChecker).
+	// The checkpoint drops it once the card is bound (ForgetAccountCheck).
+	AccountCheck string `json:"account_check,omitempty"`
+	// AccountHash and AccountSalt are the unkeyed SHA-256(salt || PAN) of the
+	// ticket format before account_check. Nothing reads them and they are
+	// never stored (json "-"): they remain only while agent/ticket still
+	// fills them, and go when the ticket carries account_check.
+	AccountHash string `json:"-"`
+	AccountSalt string `json:"-"`
+
+	CardType CardType `json:"card_type"`
 	// TestAmount is the test sale central asks for, in fen; zero leaves the
 	// terminal's configured amount (Flow.Amount).
 	TestAmount int64 `json:"test_amount,omitempty"`

@@ -10,6 +10,7 @@ import (
 	"github.com/moov-io/bertlv"
 	"github.com/moov-io/iso8583"
 
+	"github.com/posagent/posagent/agent/emv"
 	"github.com/posagent/posagent/provisioning/pan"
 )
 
@@ -33,8 +34,9 @@ func masked(n int) string { return fmt.Sprintf("[masked %d]", n) }
 
 // Describe renders m for people and logs. Unless reveal is set, the PAN (2)
 // shows first 6 / last 4, tracks (35, 36), the PIN block (52) and keys (62)
-// are replaced, and inside field 55 the PAN (5A), track-2 equivalent (57)
-// and track discretionary data (9F1F, 9F20) are masked.
+// are replaced, and inside field 55 the cardholder data EMV descriptions
+// mask (emv.Sensitive: PAN 5A, tracks 56/57/9F6B, discretionary data
+// 9F1F/9F20, names 5F20/9F0B) is masked.
 func Describe(m *iso8583.Message, reveal bool) (Description, error) {
 	mti, err := m.GetMTI()
 	if err != nil {
@@ -76,8 +78,13 @@ func Describe(m *iso8583.Message, reveal bool) (Description, error) {
 	return d, nil
 }
 
-// sensitiveTags are the EMV tags that carry the PAN or track data.
-var sensitiveTags = map[string]bool{"5A": true, "57": true, "9F1F": true, "9F20": true, "56": true, "9F6B": true}
+// sensitiveTag reports whether a field-55 tag (hex) carries cardholder
+// data: the list is emv's, so the card's and the host message's
+// descriptions cannot drift apart.
+func sensitiveTag(tag string) bool {
+	t, err := strconv.ParseUint(tag, 16, 32)
+	return err == nil && emv.Sensitive(emv.Tag(t))
+}
 
 func describeTLV(b []byte, reveal bool) any {
 	tlvs, err := decodeTLV(b)
@@ -112,7 +119,7 @@ func convertTLV(in []bertlv.TLV, reveal bool) []TLV {
 		e := TLV{Tag: t.Tag}
 		if len(t.TLVs) > 0 {
 			e.TLVs = convertTLV(t.TLVs, reveal)
-		} else if !reveal && sensitiveTags[t.Tag] {
+		} else if !reveal && sensitiveTag(t.Tag) {
 			e.Value = masked(len(t.Value) * 2)
 		} else {
 			e.Value = strings.ToUpper(hex.EncodeToString(t.Value))

@@ -34,6 +34,11 @@ func (k Key) LogValue() slog.Value { return slog.StringValue(k.String()) }
 // through its own record type on purpose.
 func (k Key) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
+// Wipe zeroes the key in place. Go gives no guarantee that no other copy
+// exists (the runtime may have moved or copied it), so this narrows the
+// time a key sits in memory rather than ending it.
+func (k Key) Wipe() { clear(k) }
+
 // KeyMode is sign-on field 60.3: which working keys the terminal asks for.
 type KeyMode string
 
@@ -50,6 +55,13 @@ type WorkingKeys struct {
 	PIK Key // PIN key
 	MAK Key // MAC key
 	TDK Key // track data key; empty in single-DES mode
+}
+
+// Wipe zeroes the three keys in place.
+func (w WorkingKeys) Wipe() {
+	w.PIK.Wipe()
+	w.MAK.Wipe()
+	w.TDK.Wipe()
 }
 
 // ErrKeyCheck is returned when a working key's check value does not match:

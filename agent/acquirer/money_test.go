@@ -19,7 +19,7 @@ import (
 // What the client tells the flow an answer is worth (Integrity), and the
 // answers it refuses to pass on at all.
 
-func hexKey(s string) Key {
+func testKey(s string) Key {
 	b, err := hex.DecodeString(s)
 	if err != nil {
 		panic(err)
@@ -27,10 +27,10 @@ func hexKey(s string) Key {
 	return b
 }
 
-var testMAK = hexKey("2222222222222222BBBBBBBBBBBBBBBB")
+var testMAK = testKey("2222222222222222BBBBBBBBBBBBBBBB")
 
 func signedOn(mode KeyMode) Keys {
-	return Keys{TMK: hexKey("0123456789ABCDEFFEDCBA9876543210"), Mode: mode,
+	return Keys{TMK: testKey("0123456789ABCDEFFEDCBA9876543210"), Mode: mode,
 		Working: WorkingKeys{MAK: testMAK, PIK: testMAK, TDK: testMAK}}
 }
 

@@ -6,8 +6,8 @@
 // run a terminal with a setting the installer never meant. Every error is a
 // *Error that names the offending key by its YAML path ("terminal.mid") and,
 // when the key came from a file, its line. No error ever echoes a value: the
-// file holds the MQTT password and the salted hash of the settlement account,
-// and errors end up in logs and on support tickets.
+// file holds the MQTT password and the settlement account's check value, and
+// errors end up in logs and on support tickets.
 //
 // Parse applies defaults and runs Validate; the daemon then calls
 // ValidateForRun, which also insists on what only a real run needs (state_dir).
@@ -66,16 +66,30 @@ type Terminal struct {
 }
 
 // Merchant is the merchant's registration as the acquirer holds it. The
-// settlement account is known only as a salted SHA-256 so the file never holds
-// a card number: binding compares the hash of the card presented against it.
+// settlement account is known only by a keyed check value, so the file never
+// holds a card number nor anything a guessed number can be tested against:
+// binding checks the card presented with the terminal's key store.
 type Merchant struct {
 	Name        string `yaml:"name"`         // shop name, as printed on slips
 	LegalPerson string `yaml:"legal_person"` // the registered legal person
 	AccountName string `yaml:"account_name"` // name on the settlement account, when it differs (optional)
-	AccountHash string `yaml:"account_hash"` // hex SHA-256(salt bytes || PAN digits): 64 lowercase hex characters
-	AccountSalt string `yaml:"account_salt"` // hex salt, 16 to 64 bytes: 32 to 128 lowercase hex characters
-	CardType    string `yaml:"card_type"`    // "debit" or "credit", as provisioning.Debit/Credit
+	// AccountCheck is HMAC-SHA256 over the settlement card's digits under the
+	// account-check key derived from the TMK and the TID (agent/acquirer,
+	// AccountCheckKey): 64 lowercase hex characters, computed by the acquirer
+	// or with posctl account-check.
+	AccountCheck string `yaml:"account_check"`
+	CardType     string `yaml:"card_type"` // "debit" or "credit", as provisioning.Debit/Credit
 }
+
+// removedKeys are keys earlier versions read, refused with what replaced
+// them rather than as merely unknown.
+var removedKeys = map[string]string{
+	"merchant.account_hash": accountHashRemoved,
+	"merchant.account_salt": accountHashRemoved,
+}
+
+const accountHashRemoved = "no longer read: an unkeyed hash of the card number can be reversed from the masked card; " +
+	"use merchant.account_check, the keyed check value from the acquirer (posctl account-check)"
 
 // Host is the acquirer host link (UnionPay ISO 8583 over TCP).
 type Host struct {
@@ -256,13 +270,18 @@ type Binding struct {
 	AcceptedBINs []string `yaml:"accepted_bins"`
 }
 
-// Sim configures the simulated card reader.
+// Sim configures the simulated card reader, and the one test-bench switch.
 type Sim struct {
 	// Card is the profile of the simulated card. Default "debit".
 	Card string `yaml:"card"`
 	// Cards, when set, are profiles presented in turn, one per read, so a demo
 	// can show a wrong card being rejected and the retry succeeding.
 	Cards []string `yaml:"cards"`
+	// ScriptedKeysWithRealHost lets devices.keypad be "sim" (a key script
+	// that confirms the settlement card by itself) with a real acquirer
+	// host. Test benches only: on a terminal it would bind whatever card is
+	// inserted without an installer ever seeing it.
+	ScriptedKeysWithRealHost bool `yaml:"scripted_keys_with_real_host"`
 }
 
 // Error is a problem with one key. Key is the YAML path ("terminal.mid",
@@ -470,8 +489,8 @@ func (c *Config) applyDefaults() {
 }
 
 // Default is a complete, valid configuration for the simulated demo: the demo
-// merchant, the "sim" host and devices, and the settlement account hash of the
-// simulated debit card 6222021234567890128. MQTT.URL and StateDir are empty
+// merchant, the "sim" host and devices, and the settlement account check of
+// the simulated debit card 6222021234567890128. MQTT.URL and StateDir are empty
 // for the demo to fill; TestSale.Minor is already set. Each call returns a new
 // value the caller may change.
 func Default() *Config {
@@ -480,11 +499,11 @@ func Default() *Config {
 		Merchant: Merchant{
 			Name:        "上海示例便利店",
 			LegalPerson: "ZHANG SAN",
-			// SHA-256(salt bytes || "6222021234567890128"); config_test
+			// The check value of "6222021234567890128" under the demo's
+			// public TMK (agent/sim.DemoTMK) and TID 10000001; config_test
 			// recomputes it.
-			AccountHash: "8120485adfe7b441934f50373d6b14c3534be8d67e0a9ba50c78e41227df9e62",
-			AccountSalt: "b1319be83fc55dc1f5f2e956433da823",
-			CardType:    "debit",
+			AccountCheck: "16669b73825af85f9eaa5dbc759d4aa358bd1e1a79d1d33559b52fadce61d318",
+			CardType:     "debit",
 		},
 		Host: Host{Address: "sim", TPDU: DefaultTPDU, Header: DefaultHeader, Timeout: DefaultTimeout,
 			MAC: DefaultMAC, KeyMode: DefaultKeyMode},
@@ -540,8 +559,7 @@ func (c *Config) Validate() error {
 		{"merchant.name", skipMerchant(text(c.Merchant.Name, true))},
 		{"merchant.legal_person", skipMerchant(text(c.Merchant.LegalPerson, true))},
 		{"merchant.account_name", text(c.Merchant.AccountName, false)},
-		{"merchant.account_hash", skipMerchant(lowerHex(c.Merchant.AccountHash, 64, 64))},
-		{"merchant.account_salt", skipMerchant(lowerHex(c.Merchant.AccountSalt, 32, 128))},
+		{"merchant.account_check", skipMerchant(lowerHex(c.Merchant.AccountCheck, 64, 64))},
 		{"merchant.card_type", skipMerchant(oneOf(c.Merchant.CardType, "debit", "credit"))},
 		{"host.address", hostAddress(c.Host.Address)},
 		{"host.tpdu", hexDigits(c.Host.TPDU, 10)},
@@ -575,6 +593,13 @@ func (c *Config) Validate() error {
 	if err := c.Devices.validate(); err != nil {
 		return err
 	}
+	if c.Devices.Keypad == SimDevice && c.Host.Address != "sim" && !c.Sim.ScriptedKeysWithRealHost {
+		// The key script answers every question itself, the settlement
+		// card's confirmation included: with a real acquirer that binds
+		// whatever card is inserted, unseen.
+		return &Error{Key: "devices.keypad", Msg: `"sim" (a key script confirms the settlement card) is refused with a real host; ` +
+			`use the terminal's keypad, or on a test bench set sim.scripted_keys_with_real_host: true`}
+	}
 	minor, msg := parseAmount(c.TestSale.Amount)
 	if msg != "" {
 		return &Error{Key: "test_sale.amount", Msg: msg}
@@ -605,6 +630,10 @@ func (in Installer) validate(required bool) error {
 	if in.PasswordHash == "" && required {
 		return &Error{Key: "installer.password_hash", Msg: "required with a real keypad (posctl hash-password makes one)"}
 	}
+	// The salted hash hides how long the password is, so its length cannot
+	// be checked here: posctl hash-password refuses fewer than
+	// installer.MinPasswordLen digits, and the keypad never tries a
+	// shorter entry, so the hash of a shorter one opens nothing.
 	if in.PasswordHash != "" {
 		if err := installer.ValidatePasswordHash(in.PasswordHash); err != nil {
 			// Never quote the hash: it is as good as the password to an
@@ -1227,6 +1256,9 @@ func (w *walker) mapping(path string, n *yaml.Node, v reflect.Value) error {
 		w.lines[p] = k.Line
 		idx, ok := fields[k.Value]
 		if !ok {
+			if msg, removed := removedKeys[p]; removed {
+				return &Error{Key: p, Msg: msg, Line: k.Line}
+			}
 			return &Error{Key: p, Msg: "unknown key", Line: k.Line}
 		}
 		if err := w.value(p, val, v.Field(idx)); err != nil {

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -15,7 +13,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/agent/sim"
 	"github.com/posagent/posagent/provisioning"
+	"github.com/posagent/posagent/provisioning/pan"
 )
 
 // examplePath is the commented example shipped at the repo root.
@@ -25,8 +26,10 @@ const examplePath = "../../testdata/posagent.example.yaml"
 // that none of them leaks into an error.
 const (
 	secretPassword = "Pa55-s3cret-XYZ"
-	demoHash       = "8120485adfe7b441934f50373d6b14c3534be8d67e0a9ba50c78e41227df9e62"
-	demoSalt       = "b1319be83fc55dc1f5f2e956433da823"
+	demoCheck      = "16669b73825af85f9eaa5dbc759d4aa358bd1e1a79d1d33559b52fadce61d318"
+	// The unkeyed hash and salt of the demo card, as configs had them.
+	demoHash = "8120485adfe7b441934f50373d6b14c3534be8d67e0a9ba50c78e41227df9e62"
+	demoSalt = "b1319be83fc55dc1f5f2e956433da823"
 )
 
 func readExample(t testing.TB) string {
@@ -169,15 +172,15 @@ func TestDefault(t *testing.T) {
 		t.Errorf("ValidateForRun with state_dir: %v", err)
 	}
 
-	// The hash must be that of the simulated debit card under the salt, or
-	// the demo could never bind.
-	salt, err := hex.DecodeString(c.Merchant.AccountSalt)
-	if err != nil || len(salt) != 16 {
-		t.Fatalf("salt: %d bytes, %v", len(salt), err)
+	// The check value must be that of the simulated debit card under the
+	// demo's TMK and TID, or the demo could never bind.
+	tmk, err := acquirer.ParseKey(sim.DemoTMK)
+	if err != nil {
+		t.Fatal(err)
 	}
-	sum := sha256.Sum256(append(salt, "6222021234567890128"...))
-	if got := hex.EncodeToString(sum[:]); got != c.Merchant.AccountHash {
-		t.Errorf("AccountHash does not match SHA-256(salt || demo PAN)")
+	want, err := acquirer.AccountCheck(tmk, c.Terminal.TID, pan.MustParse(sim.DemoPAN))
+	if err != nil || want != c.Merchant.AccountCheck {
+		t.Errorf("AccountCheck is not the demo card's under the demo TMK (%v)", err)
 	}
 
 	// Each call is a fresh value.
@@ -214,10 +217,10 @@ terminal: {mid: "898310048990001", tid: "10000001", serial: PA-1}
 merchant:
   name: Shop
   legal_person: LI SI
-  account_hash: ` + demoHash + `
-  account_salt: ` + demoSalt + `
+  account_check: ` + demoCheck + `
   card_type: credit
 host: {address: "10.0.0.1:8583"}
+sim: {scripted_keys_with_real_host: true}
 `
 	c, err := Parse([]byte(minimal))
 	if err != nil {
@@ -337,12 +340,13 @@ func TestInvalid(t *testing.T) {
 		{"name control", "merchant.name", []string{"merchant.name", `"a\ab"`}},
 		{"legal person missing", "merchant.legal_person", []string{"merchant.legal_person", "<absent>"}},
 		{"account name blank", "merchant.account_name", []string{"merchant.account_name", `"   "`}},
-		{"hash short", "merchant.account_hash", []string{"merchant.account_hash", demoHash[:63]}},
-		{"hash upper", "merchant.account_hash", []string{"merchant.account_hash", strings.ToUpper(demoHash)}},
-		{"hash not hex", "merchant.account_hash", []string{"merchant.account_hash", "g" + demoHash[1:]}},
-		{"salt 15 bytes", "merchant.account_salt", []string{"merchant.account_salt", demoSalt[:30]}},
-		{"salt odd", "merchant.account_salt", []string{"merchant.account_salt", demoSalt + "a"}},
-		{"salt 65 bytes", "merchant.account_salt", []string{"merchant.account_salt", strings.Repeat("ab", 65)}},
+		{"check short", "merchant.account_check", []string{"merchant.account_check", demoCheck[:63]}},
+		{"check upper", "merchant.account_check", []string{"merchant.account_check", strings.ToUpper(demoCheck)}},
+		{"check not hex", "merchant.account_check", []string{"merchant.account_check", "g" + demoCheck[1:]}},
+		{"check missing", "merchant.account_check", []string{"merchant.account_check", "<absent>"}},
+		{"old account hash", "merchant.account_hash", []string{"merchant.account_hash", demoHash}},
+		{"old account salt", "merchant.account_salt", []string{"merchant.account_salt", demoSalt}},
+		{"sim keypad with a real host", "devices.keypad", []string{"host.address", "acquirer.example.com:8583"}},
 		{"card type", "merchant.card_type", []string{"merchant.card_type", "prepaid"}},
 		{"address empty", "host.address", []string{"host.address", `""`}},
 		{"address no port", "host.address", []string{"host.address", "acquirer.example.com"}},
@@ -458,7 +462,7 @@ func TestInvalid(t *testing.T) {
 			if ce.Key != tc.key {
 				t.Errorf("Key = %q, want %q (%v)", ce.Key, tc.key, err)
 			}
-			for _, v := range []string{secretPassword, demoHash, demoSalt, strings.ToUpper(demoHash), demoHash[:63], demoSalt[:30]} {
+			for _, v := range []string{secretPassword, demoCheck, demoHash, demoSalt, strings.ToUpper(demoCheck), demoCheck[:63]} {
 				if strings.Contains(strings.ToLower(err.Error()), strings.ToLower(v)) {
 					t.Errorf("error echoes a secret value: %v", err)
 				}
@@ -690,4 +694,41 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted a config Validate rejects: %v", err)
 		}
 	})
+}
+
+// TestOldAccountHashNamesReplacement: a config of an earlier version, with
+// the unkeyed hash, is refused with what replaces it.
+func TestOldAccountHashNamesReplacement(t *testing.T) {
+	src := edit(t, readExample(t), "merchant.account_check", "<absent>", "merchant.account_hash", demoHash, "merchant.account_salt", demoSalt)
+	_, err := Parse([]byte(src))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Key != "merchant.account_hash" || !strings.Contains(ce.Msg, "account_check") || ce.Line == 0 {
+		t.Fatalf("Parse = %v, want merchant.account_hash naming account_check", err)
+	}
+}
+
+// TestSimKeypadWithRealHost: the scripted keypad confirms the settlement
+// card itself, so with a real host it needs the test-bench switch; with the
+// simulated host, or a real keypad, it needs nothing.
+func TestSimKeypadWithRealHost(t *testing.T) {
+	real := []string{"host.address", "acquirer.example.com:8583"}
+	for _, tc := range []struct {
+		name string
+		kv   []string
+		ok   bool
+	}{
+		{"sim host", nil, true},
+		{"real host", real, false},
+		{"real host, test bench", append(real, "sim.scripted_keys_with_real_host", "true"), true},
+		{"real host, real keypad", append(real, "devices.keypad", "tty"), true},
+	} {
+		_, err := Parse([]byte(edit(t, readExample(t), tc.kv...)))
+		var ce *Error
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.ok && (!errors.As(err, &ce) || ce.Key != "devices.keypad" || !strings.Contains(ce.Msg, "scripted_keys_with_real_host")):
+			t.Errorf("%s: %v, want devices.keypad refused", tc.name, err)
+		}
+	}
 }

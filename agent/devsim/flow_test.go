@@ -49,17 +49,17 @@ func TestFlowPaperOutMidSlip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	salt := "00112233445566778899aabbccddeeff"
-	hash, err := provisioning.AccountHash(salt, pan.MustParse(sim.DemoPAN))
+	accounts := provisioning.KeyedAccounts{Key: []byte("devsim flow test key")}
+	check, err := provisioning.AccountCheckValue(accounts.Key, pan.MustParse(sim.DemoPAN))
 	if err != nil {
 		t.Fatal(err)
 	}
 	term := provisioning.Terminal{TID: "10000001", MID: "898310048160001", Serial: "SN1"}
 	ui := &installer{emu: emu}
 	flow := &provisioning.Flow{
-		Terminal: term, Amount: 1, Version: "test",
+		Terminal: term, Amount: 1, Version: "test", Rules: provisioning.BindingRules{Accounts: accounts},
 		Params: sim.Params{Merchant: provisioning.Merchant{MID: term.MID, Name: "测试商户 TEST MERCHANT",
-			LegalPerson: "ZHANG SAN", AccountHash: hash, AccountSalt: salt, CardType: provisioning.Debit}},
+			LegalPerson: "ZHANG SAN", AccountCheck: check, CardType: provisioning.Debit}},
 		Card: card, Host: host, Printer: prn, UI: ui, Reporter: sim.NopReporter{},
 		Store: &provisioningtest.Store{}, Clock: provisioning.SystemClock{}, Log: slog.New(slog.DiscardHandler),
 	}

@@ -83,14 +83,16 @@ func (e *env) flow(t *testing.T, c provisioning.Card, st *provisioningtest.Store
 
 // newFlow is the install flow on host h with the fakes of this file.
 func newFlow(c provisioning.Card, h provisioning.Host, st provisioning.Store, ui provisioning.Prompter) (*provisioning.Flow, error) {
-	hash, err := provisioning.AccountHash("00112233", c.PAN)
+	accounts := provisioning.KeyedAccounts{Key: []byte("hostsim flow test key")}
+	check, err := provisioning.AccountCheckValue(accounts.Key, c.PAN)
 	if err != nil {
 		return nil, err
 	}
-	m := provisioning.Merchant{MID: mid, Name: "TEST SHOP", LegalPerson: "ZHANG SAN", AccountHash: hash,
-		AccountSalt: "00112233", CardType: provisioning.Debit}
+	m := provisioning.Merchant{MID: mid, Name: "TEST SHOP", LegalPerson: "ZHANG SAN", AccountCheck: check,
+		CardType: provisioning.Debit}
 	return &provisioning.Flow{Terminal: terminal, Amount: 1, Params: staticParams{m}, Card: cardReader{c},
-		Host: h, Printer: printer{}, UI: ui, Reporter: reporter{}, Store: st, Clock: provisioning.SystemClock{},
+		Rules: provisioning.BindingRules{Accounts: accounts},
+		Host:  h, Printer: printer{}, UI: ui, Reporter: reporter{}, Store: st, Clock: provisioning.SystemClock{},
 		Log: quiet, MaxAttempts: 10}, nil
 }
 

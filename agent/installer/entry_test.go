@@ -188,7 +188,7 @@ func TestIndicator(t *testing.T) {
 	ind := &countingIndicator{}
 	b.ind = ind
 	// One wrong password (a failure), then the happy path.
-	script := "F1 1 OK " + testPassword + " OK 1 " + confirm + " OK"
+	script := "F1 1111 OK " + testPassword + " OK 1 " + confirm + " OK"
 	if err := b.run(script); err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -200,7 +200,7 @@ func TestIndicator(t *testing.T) {
 func TestLockSurvivesClockGoingBack(t *testing.T) {
 	b := newBench(t)
 	b.flow = noFlow(t)
-	if err := b.run("F1 1 OK 2 OK 3 OK"); !errors.Is(err, ui.ErrNoMoreKeys) {
+	if err := b.run("F1 1111 OK 2222 OK 3333 OK"); !errors.Is(err, ui.ErrNoMoreKeys) {
 		t.Fatalf("Run = %v", err)
 	}
 	// The RTC loses a year: the terminal stays locked, for one period from
@@ -218,12 +218,12 @@ func TestLockSurvivesClockGoingBack(t *testing.T) {
 func TestWrongTriesSurviveRestart(t *testing.T) {
 	b := newBench(t)
 	b.flow = noFlow(t)
-	if err := b.run("F1 1 OK 2 OK"); !errors.Is(err, ui.ErrNoMoreKeys) {
+	if err := b.run("F1 1111 OK 2222 OK"); !errors.Is(err, ui.ErrNoMoreKeys) {
 		t.Fatalf("Run = %v", err)
 	}
 	// Power-cycling after two wrong tries leaves one, not three.
 	b.tr.b.Reset()
-	if err := b.run("F1 3 OK"); !errors.Is(err, ui.ErrNoMoreKeys) {
+	if err := b.run("F1 3333 OK"); !errors.Is(err, ui.ErrNoMoreKeys) {
 		t.Fatalf("Run = %v", err)
 	}
 	if !strings.Contains(b.tr.b.String(), "LOCKED") {

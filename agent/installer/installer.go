@@ -398,6 +398,14 @@ func (in *Installer) password(ctx context.Context) (state, error) {
 				notice = "请先输入 Type it first"
 				continue
 			}
+			if len(typed) < MinPasswordLen {
+				// No password is that short (HashPassword refuses one), so
+				// this is a slip, not a guess: not counted as a wrong try.
+				notice = fmt.Sprintf("至少%d位 %d digits min", MinPasswordLen, MinPasswordLen)
+				clear(typed)
+				typed = typed[:0]
+				continue
+			}
 			return in.checkPassword(ctx, typed)
 		}
 	}

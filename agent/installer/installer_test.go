@@ -491,6 +491,23 @@ func TestWrongPasswordLockout(t *testing.T) {
 	b.golden("lockout")
 }
 
+// TestShortPasswordNotTried: fewer digits than any password has are
+// refused with a notice and not counted: three of them do not lock, and the
+// right password then opens the menu.
+func TestShortPasswordNotTried(t *testing.T) {
+	b := newBench(t)
+	if err := b.run("F1 1 OK 12 OK 123 OK " + testPassword + " OK CANCEL"); !errors.Is(err, ui.ErrNoMoreKeys) {
+		t.Fatalf("Run = %v", err)
+	}
+	out := b.tr.b.String()
+	if !strings.Contains(out, "4 digits min") || strings.Contains(out, "left") || strings.Contains(out, "LOCKED") {
+		t.Errorf("short entries were tried:\n%s", out)
+	}
+	if !strings.Contains(out, "MENU") {
+		t.Errorf("the menu did not open:\n%s", out)
+	}
+}
+
 // TestIdleTimeoutResume drives the install from a key script file in the
 // `posagent demo --keys` format: the installer walks away at the card
 // confirmation; the idle timeout returns to the menu and the next "1"

@@ -23,6 +23,16 @@ const hashScheme = "pbkdf2-sha256"
 // config file that leaked.
 const DefaultIterations = 100_000
 
+// MinPasswordLen is the fewest digits an installer password may have. Four,
+// as a payment PIN: with MaxTries wrong tries per Lockout (3 per 15 min by
+// default) guessing 10 000 passwords at the keypad takes weeks, and the
+// lock-out survives restarts. More digits would not protect a config that
+// leaked (its PBKDF2 hash falls to an offline search of 10^6 as of 10^4;
+// the hash must stay secret either way), while one to three digits fall
+// at the keypad within hours. So 1-3 are refused, when hashing and at the
+// keypad, and the demo's 2468 stays valid.
+const MinPasswordLen = 4
+
 // ErrPasswordHash is wrapped by every error about the configured hash: a
 // configuration problem, not a wrong password.
 var ErrPasswordHash = errors.New("installer: bad installer password hash")
@@ -30,10 +40,18 @@ var ErrPasswordHash = errors.New("installer: bad installer password hash")
 // HashPassword returns the string to put in the config for password:
 // "pbkdf2-sha256$ITERATIONS$SALT$HASH" with salt and hash in unpadded
 // base64. A nil salt gets 16 random bytes; iterations 0 means
-// DefaultIterations. The password must be digits, as the keypad types them.
+// DefaultIterations. The password must be MinPasswordLen to
+// DefaultMaxPasswordLen digits, as the keypad types them (the password
+// field takes no more).
 func HashPassword(password string, salt []byte, iterations int) (string, error) {
 	if password == "" || strings.Trim(password, "0123456789") != "" {
 		return "", errors.New("installer: the installer password must be digits")
+	}
+	if len(password) < MinPasswordLen {
+		return "", fmt.Errorf("installer: the installer password must have at least %d digits", MinPasswordLen)
+	}
+	if len(password) > DefaultMaxPasswordLen {
+		return "", fmt.Errorf("installer: the installer password must have at most %d digits (what the keypad's field takes)", DefaultMaxPasswordLen)
 	}
 	if iterations <= 0 {
 		iterations = DefaultIterations

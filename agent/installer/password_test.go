@@ -38,10 +38,12 @@ func TestHashPassword(t *testing.T) {
 	if a != b {
 		t.Error("fixed salt gives different hashes")
 	}
-	if d, _ := HashPassword("1", []byte("0123456789abcdef"), 0); !strings.Contains(d, "$100000$") {
+	if d, _ := HashPassword("1357", []byte("0123456789abcdef"), 0); !strings.Contains(d, "$100000$") {
 		t.Errorf("default cost: %q", d)
 	}
-	for _, bad := range []string{"", "12a4", " 1234"} {
+	// One to three digits fall at the keypad within hours; more than the
+	// field takes could never be typed.
+	for _, bad := range []string{"", "12a4", " 1234", "1", "12", "123", "1234567890123"} {
 		if _, err := HashPassword(bad, nil, 1); err == nil {
 			t.Errorf("HashPassword(%q) accepted", bad)
 		}

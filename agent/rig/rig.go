@@ -228,6 +228,10 @@ func New(t testing.TB, o Options) *Rig {
 		{"  printer: sim ", "  printer: serial "},
 		{"    device: \"\"             # e.g. /dev/ttyS1", "    device: \"" + r.Printer.Path() + "\" # e.g. /dev/ttyS1"},
 		{"state_dir: /var/lib/posagent", "state_dir: " + r.State},
+		// The rig's keypad is a key script (posagent run --keys) that
+		// confirms the card by itself: allowed with a real host on a test
+		// bench only, which this is.
+		{"  scripted_keys_with_real_host: false", "  scripted_keys_with_real_host: true"},
 	}
 	if !o.NoCard {
 		edits = append(edits,

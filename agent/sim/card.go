@@ -17,11 +17,14 @@ type Profile struct {
 }
 
 // DemoPAN is the demo merchant's settlement card: the config's default merchant
-// record carries the salted hash of this number.
+// record carries the check value of this number (under DemoTMK).
 const DemoPAN = "6222021234567890128"
 
 // Profiles are the virtual cards the demo and the tests can insert. Each of the
 // non-"debit" ones breaks exactly one binding rule for the demo merchant.
+// "debit-16" is another account of the same cardholder with a 16-digit
+// number: the brute-force test binds it (with its own check value), as a
+// search of the 6 hidden digits ends in a test's time.
 var Profiles = map[string]Profile{
 	"debit":         {PAN: DemoPAN, Seq: "01", Name: "ZHANG/SAN", Expiry: "3012", AID: "A000000333010101", Label: "PBOC DEBIT"},
 	"credit":        {PAN: "6250941234567898", Seq: "00", Name: "ZHANG/SAN", Expiry: "3012", AID: "A000000333010102", Label: "PBOC CREDIT"},
@@ -29,6 +32,7 @@ var Profiles = map[string]Profile{
 	"expired":       {PAN: DemoPAN, Seq: "01", Name: "ZHANG/SAN", Expiry: "2312", AID: "A000000333010101", Label: "PBOC DEBIT"},
 	"name-mismatch": {PAN: DemoPAN, Seq: "01", Name: "LI/SI", Expiry: "3012", AID: "A000000333010101", Label: "PBOC DEBIT"},
 	"other-account": {PAN: "6222029876543210128", Seq: "01", Name: "ZHANG/SAN", Expiry: "3012", AID: "A000000333010101", Label: "PBOC DEBIT"},
+	"debit-16":      {PAN: "6222020000001872", Seq: "01", Name: "ZHANG/SAN", Expiry: "3012", AID: "A000000333010101", Label: "PBOC DEBIT"},
 	"bad-luhn":      {PAN: "6222021234567890127", Seq: "01", Name: "ZHANG/SAN", Expiry: "3012", AID: "A000000333010101", Label: "PBOC DEBIT"},
 }
 

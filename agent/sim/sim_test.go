@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -147,15 +148,19 @@ func TestCardQueue(t *testing.T) {
 
 // Every profile but debit breaks a binding rule for the demo merchant; debit passes.
 func TestProfilesAgainstBindingRules(t *testing.T) {
-	salt := "b1319be83fc55dc1f5f2e956433da823"
-	hash, err := provisioning.AccountHash(salt, pan.MustParse(DemoPAN))
+	tmk, err := acquirer.ParseKey(DemoTMK)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := provisioning.Merchant{MID: term.MID, Name: "x", LegalPerson: "ZHANG SAN", AccountHash: hash, AccountSalt: salt, CardType: provisioning.Debit}
+	check, err := acquirer.AccountCheck(tmk, term.TID, pan.MustParse(DemoPAN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := provisioning.Merchant{MID: term.MID, Name: "x", LegalPerson: "ZHANG SAN", AccountCheck: check, CardType: provisioning.Debit}
 	want := map[string]string{"debit": "", "credit": provisioning.RejectCardType, "foreign": provisioning.RejectNotUnionPay,
 		"expired": provisioning.RejectExpired, "name-mismatch": provisioning.RejectNameMismatch,
-		"other-account": provisioning.RejectOtherAccount, "bad-luhn": provisioning.RejectBadLuhn}
+		"other-account": provisioning.RejectOtherAccount, "bad-luhn": provisioning.RejectBadLuhn,
+		"debit-16": provisioning.RejectOtherAccount}
 	if len(want) != len(Profiles) {
 		t.Fatalf("profiles %v not all covered", ProfileNames())
 	}
@@ -166,7 +171,7 @@ func TestProfilesAgainstBindingRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := ""
-		if err := (provisioning.BindingRules{}).Check(card, m, clock{}.Now()); err != nil {
+		if err := (provisioning.BindingRules{Accounts: Accounts(term.TID)}).Check(card, m, clock{}.Now()); err != nil {
 			got = err.(*provisioning.Rejection).Code
 		}
 		if got != code {

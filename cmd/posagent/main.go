@@ -17,6 +17,7 @@ import (
 
 	"github.com/posagent/posagent/agent"
 	"github.com/posagent/posagent/agent/config"
+	"github.com/posagent/posagent/agent/coredump"
 )
 
 const usage = `usage:
@@ -44,6 +45,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "posagent", agent.Version)
 		return 0
 	case "run":
+		// Before anything reads a key: a core of the daemon would hold the
+		// TMK and the working keys.
+		if err := coredump.Disable(); err != nil {
+			fmt.Fprintln(stderr, "posagent: warning: core dumps stay on:", err)
+		}
 		fs := flag.NewFlagSet("run", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		cfgPath := fs.String("config", "", "config file (YAML)")

@@ -16,7 +16,7 @@ import (
 )
 
 const decodeUsage = `usage: posctl decode track [--reveal] [--lrc] TRACK
-       posctl decode tlv HEX
+       posctl decode tlv [--reveal] HEX
        posctl decode iso8583 [--spec unionpay] [--reveal] HEX`
 
 // decode runs `posctl decode KIND ...`.
@@ -67,18 +67,32 @@ func decode(args []string, stdout, stderr io.Writer) int {
 }
 
 // decodeTLV prints EMV BER-TLV (field 55, a card's records) as a JSON tree with
-// tag names; card numbers, tracks and names come out masked.
+// tag names; card numbers, tracks, their discretionary data and names come
+// out masked (emv.Sensitive) unless --reveal.
 func decodeTLV(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
+	fs := flag.NewFlagSet("posctl decode tlv", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	reveal := fs.Bool("reveal", false, "show card numbers, tracks and names in clear (never paste them anywhere)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() != 1 {
 		fmt.Fprintln(stderr, decodeUsage)
 		return 2
 	}
-	b, err := hex.DecodeString(strings.Join(strings.Fields(args[0]), ""))
+	b, err := hex.DecodeString(strings.Join(strings.Fields(fs.Arg(0)), ""))
 	if err != nil {
 		fmt.Fprintln(stderr, "posctl: decode tlv: not hex:", err)
 		return 1
 	}
-	out, err := emv.DescribeJSON(b)
+	describe := emv.DescribeJSON
+	if *reveal {
+		describe = emv.RevealJSON
+	}
+	out, err := describe(b)
 	if err != nil {
 		fmt.Fprintln(stderr, "posctl: decode tlv:", err)
 		return 1

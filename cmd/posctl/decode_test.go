@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/posagent/posagent/agent/acquirer"
 )
 
 func TestDecodeTrack(t *testing.T) {
@@ -145,5 +149,72 @@ func TestDecodeISO8583Bad(t *testing.T) {
 				t.Errorf("want a one-line error, got %d lines", lines+1)
 			}
 		})
+	}
+}
+
+// cardholderTLV holds every EMV object that carries cardholder data, each
+// with a value that must not appear in masked output.
+var cardholderTLV = map[string]string{
+	"5A":   "6222021234567890128F",           // PAN
+	"57":   "6222021234567890128D30122011",   // track 2 equivalent
+	"56":   "42363232323032313233343536",     // track 1
+	"5F20": "5A48414E472F53414E",             // cardholder name
+	"9F0B": "5A48414E472F53414E2F4C4F4E47",   // cardholder name extended
+	"9F1F": "3132333435363738",               // track 1 discretionary data
+	"9F20": "998877665544",                   // track 2 discretionary data
+	"9F6B": "6222021234567890128D3012201199", // track 2 data
+}
+
+func cardholderTLVHex() string {
+	var b strings.Builder
+	for _, tag := range []string{"5A", "57", "56", "5F20", "9F0B", "9F1F", "9F20", "9F6B"} {
+		v := cardholderTLV[tag]
+		fmt.Fprintf(&b, "%s%02X%s", tag, len(v)/2, v)
+	}
+	return b.String()
+}
+
+// TestDecodeMasksCardholderData: decode tlv and field 55 of decode iso8583
+// mask the PAN, the tracks and their discretionary data and the names,
+// every one of them, and --reveal shows them.
+func TestDecodeMasksCardholderData(t *testing.T) {
+	tlv := cardholderTLVHex()
+	m := acquirer.NewMessage("0200")
+	for id, v := range map[int]string{3: "000000", 4: "000000000001", 11: "000002", 41: "12345678", 42: "898100012340001"} {
+		if err := acquirer.Set(m, id, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, _ := hex.DecodeString(tlv)
+	if err := acquirer.SetBytes(m, 55, raw); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := acquirer.Pack(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range [][]string{{"decode", "tlv"}, {"decode", "iso8583"}} {
+		in := tlv
+		if cmd[1] == "iso8583" {
+			in = hex.EncodeToString(msg)
+		}
+		var out, errs bytes.Buffer
+		if code := run(append(cmd, in), &out, &errs); code != 0 {
+			t.Fatalf("%v: exit %d: %s", cmd, code, errs.String())
+		}
+		for tag, v := range cardholderTLV {
+			if strings.Contains(strings.ToUpper(out.String()), v) {
+				t.Errorf("%v shows %s in clear:\n%s", cmd, tag, out.String())
+			}
+		}
+		out.Reset()
+		if code := run(append(append(cmd, "--reveal"), in), &out, &errs); code != 0 {
+			t.Fatalf("%v --reveal: exit %d: %s", cmd, code, errs.String())
+		}
+		for tag, v := range cardholderTLV {
+			if !strings.Contains(strings.ToUpper(out.String()), v) {
+				t.Errorf("%v --reveal hides %s:\n%s", cmd, tag, out.String())
+			}
+		}
 	}
 }

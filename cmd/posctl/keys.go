@@ -15,7 +15,7 @@ import (
 	"github.com/posagent/posagent/agent/acquirer"
 )
 
-const keysUsage = `usage: posctl keys inject --state-dir DIR [--kcv HEX] [--replace] < TMK-HEX
+const keysUsage = `usage: posctl keys inject --state-dir DIR --kcv HEX [--replace] < TMK-HEX
        posctl keys show --state-dir DIR`
 
 // keys runs `posctl keys ...`: loading the terminal master key the acquirer
@@ -30,7 +30,7 @@ func keys(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("posctl keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("state-dir", "", "the agent's state_dir (required)")
-	kcv := fs.String("kcv", "", "inject: the key check value the acquirer printed with the TMK (first 3+ bytes, hex); refused on mismatch")
+	kcv := fs.String("kcv", "", "inject: the key check value the acquirer printed with the TMK (first 3+ bytes, hex; required); refused on mismatch")
 	replace := fs.Bool("replace", false, "inject: replace a TMK already stored (drops the working keys: the next sign-on fetches new ones)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -40,6 +40,12 @@ func keys(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	if *dir == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, keysUsage)
+		return 2
+	}
+	if args[0] == "inject" && *kcv == "" {
+		// A TMK mistyped by one digit would be stored and fail every
+		// sign-on; its check value catches that before anything is stored.
+		fmt.Fprintln(stderr, "posctl: keys: --kcv is required: the check value the acquirer gave with the TMK")
 		return 2
 	}
 	ks := &acquirer.FileKeyStore{Path: filepath.Join(*dir, agent.KeyFile)}
@@ -75,24 +81,25 @@ func keys(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "posctl: keys:", err)
 		return 1
 	}
-	if *kcv != "" {
-		want, err := hex.DecodeString(*kcv)
-		if err != nil || len(want) < 3 || len(want) > len(cv) {
-			fmt.Fprintln(stderr, "posctl: keys: --kcv must be 6 to 16 hex digits")
-			return 2
-		}
-		if !strings.EqualFold(hex.EncodeToString(cv[:len(want)]), *kcv) {
-			// Most likely a typo in the TMK: refuse rather than store a key
-			// every sign-on would fail with.
-			fmt.Fprintf(stderr, "posctl: keys: check value of the TMK typed is %X, not %s: nothing stored\n", cv[:len(want)], strings.ToUpper(*kcv))
-			return 1
-		}
+	want, err := hex.DecodeString(*kcv)
+	if err != nil || len(want) < 3 || len(want) > len(cv) {
+		fmt.Fprintln(stderr, "posctl: keys: --kcv must be 6 to 8 hex digits")
+		return 2
+	}
+	if !strings.EqualFold(hex.EncodeToString(cv[:len(want)]), *kcv) {
+		// Most likely a typo in the TMK: refuse rather than store a key
+		// every sign-on would fail with.
+		fmt.Fprintf(stderr, "posctl: keys: check value of the TMK typed is %X, not %s: nothing stored\n", cv[:len(want)], strings.ToUpper(*kcv))
+		return 1
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		fmt.Fprintln(stderr, "posctl: keys:", err)
 		return 1
 	}
-	if err := ks.SaveKeys(acquirer.Keys{TMK: tmk}); err != nil {
+	err = ks.SaveKeys(acquirer.Keys{TMK: tmk})
+	tmk.Wipe()
+	stored.Wipe() // the keys replaced, and the working keys dropped with them
+	if err != nil {
 		fmt.Fprintln(stderr, "posctl: keys:", err)
 		return 1
 	}

@@ -70,11 +70,12 @@ func TestKeysInject(t *testing.T) {
 
 	// A second injection needs --replace.
 	errs.Reset()
-	if code := keys([]string{"inject", "--state-dir", dir}, strings.NewReader(strings.Repeat("11", 16)), &out, &errs); code != 1 ||
+	other := strings.Repeat("11", 16)
+	if code := keys([]string{"inject", "--state-dir", dir, "--kcv", kcvOf(t, other)}, strings.NewReader(other), &out, &errs); code != 1 ||
 		!strings.Contains(errs.String(), "--replace") {
 		t.Errorf("second inject: exit %d: %s", code, errs.String())
 	}
-	if code := keys([]string{"inject", "--state-dir", dir, "--replace"}, strings.NewReader(strings.Repeat("11", 16)), &out, &errs); code != 0 {
+	if code := keys([]string{"inject", "--state-dir", dir, "--replace", "--kcv", kcvOf(t, other)}, strings.NewReader(other), &out, &errs); code != 0 {
 		t.Errorf("replace: exit %d: %s", code, errs.String())
 	}
 }
@@ -89,10 +90,12 @@ func TestKeysInjectRefuses(t *testing.T) {
 	}{
 		{"kcv mismatch", []string{"--kcv", "000000"}, testTMK, 1, "nothing stored"},
 		{"kcv not hex", []string{"--kcv", "zz"}, testTMK, 2, "--kcv"},
-		{"not hex", nil, "0123456789ABCDEFXEDCBA9876543210", 1, "not hex"},
-		{"odd length", nil, "0123456789ABCDEF0123", 1, "TMK"},
-		{"empty", nil, "", 1, "TMK"},
-		{"no state dir", []string{"--state-dir", ""}, testTMK, 2, "usage"},
+		{"kcv missing", nil, testTMK, 2, "--kcv is required"},
+		{"kcv empty", []string{"--kcv", ""}, testTMK, 2, "--kcv is required"},
+		{"not hex", []string{"--kcv", "000000"}, "0123456789ABCDEFXEDCBA9876543210", 1, "not hex"},
+		{"odd length", []string{"--kcv", "000000"}, "0123456789ABCDEF0123", 1, "TMK"},
+		{"empty", []string{"--kcv", "000000"}, "", 1, "TMK"},
+		{"no state dir", []string{"--state-dir", "", "--kcv", "000000"}, testTMK, 2, "usage"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "state")

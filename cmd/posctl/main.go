@@ -2,10 +2,11 @@
 //
 //	posctl watch --mqtt URL [--tid TID] [--json | --table] [--once] [--user U --password-file F]
 //	posctl decode track [--reveal] [--lrc] TRACK
-//	posctl decode tlv HEX
+//	posctl decode tlv [--reveal] HEX
 //	posctl decode iso8583 [--spec unionpay] [--reveal] HEX
 //	posctl card read [--reader NAME] [--json] [--timeout D]
-//	posctl keys inject --state-dir DIR [--kcv HEX] [--replace] < TMK-HEX
+//	posctl keys inject --state-dir DIR --kcv HEX [--replace] < TMK-HEX
+//	posctl account-check --tid TID --tmk-file FILE < PAN
 //
 // watch shows what central monitoring sees (agent/monitor): presence, the
 // retained status and every event of one terminal or the whole fleet. More
@@ -35,13 +36,15 @@ commands:
           posctl watch --mqtt URL [--tid TID] [--json | --table] [--once] [--user U --password-file F]
   decode  decode what a device sent, card numbers masked
           posctl decode track [--reveal] [--lrc] TRACK
-          posctl decode tlv HEX
+          posctl decode tlv [--reveal] HEX
           posctl decode iso8583 [--spec unionpay] [--reveal] HEX
   card    read the chip card in a PC/SC reader (masked summary)
           posctl card read [--reader NAME] [--json] [--timeout 60s]
   keys    inject the acquirer's terminal master key (read from stdin)
-          posctl keys inject --state-dir DIR [--kcv HEX] [--replace] < TMK-HEX
+          posctl keys inject --state-dir DIR --kcv HEX [--replace] < TMK-HEX
           posctl keys show --state-dir DIR
+  account-check  the merchant record's account_check of a settlement card, for one terminal
+          posctl account-check --tid TID --tmk-file FILE < FILE-WITH-THE-PAN
   hash-password  the installer password's hash for installer.password_hash
           posctl hash-password < FILE-WITH-THE-DIGITS
   ticket  sign an install ticket (or make the key pair) and print or publish it
@@ -77,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return card(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return keys(args[1:], os.Stdin, stdout, stderr)
+	case "account-check":
+		return accountCheck(args[1:], os.Stdin, stdout, stderr)
 	case "hash-password":
 		return hashPassword(args[1:], os.Stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":

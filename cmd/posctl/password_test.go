@@ -31,10 +31,14 @@ func TestHashPassword(t *testing.T) {
 	if strings.TrimSpace(again.String()) == h {
 		t.Error("two hashes of one password are equal: no salt")
 	}
-	for _, bad := range []string{"", "24a8", "pass word"} {
+	for _, bad := range []string{"", "24a8", "pass word", "1", "246"} {
 		errs.Reset()
 		if code := hashPassword(nil, strings.NewReader(bad), &out, &errs); code != 1 || strings.Contains(errs.String(), bad) && bad != "" {
 			t.Errorf("%q: exit %d: %s", bad, code, errs.String())
 		}
+	}
+	errs.Reset()
+	if code := hashPassword(nil, strings.NewReader("7\n"), &out, &errs); code != 1 || !strings.Contains(errs.String(), "at least 4 digits") {
+		t.Errorf("one digit: exit %d: %s", code, errs.String())
 	}
 }

@@ -120,6 +120,8 @@ func TestInstallLayout(t *testing.T) {
 		{"  printer: sim\n  # printer: serial ", "  printer: serial #"},
 		{"  # printer_line:\n  #   device: /dev/ttyS1\n  #   baud: 9600", "  printer_line:\n    device: /dev/ttyS1\n    baud: 9600"},
 		{"  address: sim ", "  address: \"127.0.0.1:5000\" "},
+		{"  keypad: sim\n  # keypad: input ", "  keypad: input #"},
+		{"  # keypad_input: /dev/input/event0 ", "  keypad_input: /dev/input/event0 #"},
 	} {
 		if !strings.Contains(real, kv[0]) {
 			t.Fatalf("default config lacks %q", kv[0])
@@ -133,7 +135,7 @@ func TestInstallLayout(t *testing.T) {
 	unit, _ := os.ReadFile(filepath.Join(dest, "lib/systemd/system/posagent.service"))
 	for _, d := range []string{"Restart=on-failure", "RestartPreventExitStatus=2", "StateDirectory=posagent",
 		"ReadWritePaths=/var/lib/posagent", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-		"NoNewPrivileges=yes", "SupplementaryGroups=dialout input", "User=posagent",
+		"NoNewPrivileges=yes", "SupplementaryGroups=dialout input", "User=posagent", "LimitCORE=0",
 		"ExecStart=/usr/bin/posagent run --config ${CREDENTIALS_DIRECTORY}/posagent.yaml"} {
 		if !bytes.Contains(unit, []byte("\n"+d+"\n")) {
 			t.Errorf("unit lacks %s", d)
@@ -274,6 +276,14 @@ func TestInitScript(t *testing.T) {
 				t.Fatalf("start = %d %q", code, out)
 			}
 			first := pid()
+			// No core files, from the script's limit and the agent's own.
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", first)); err == nil &&
+				!regexp.MustCompile(`(?m)^Max core file size\s+0\s+0\s`).Match(b) {
+				t.Errorf("the agent may dump core:\n%s", b)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dest, "etc/init.d/posagent")); !bytes.Contains(b, []byte("\n\tulimit -c 0\n")) {
+				t.Error("the init script does not turn core dumps off")
+			}
 			// The pid file names the agent itself, not a shell around it.
 			if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", first)); err != nil || filepath.Base(exe) != "posagent" {
 				t.Errorf("pid file names %d (%s, %v), want the posagent process", first, exe, err)

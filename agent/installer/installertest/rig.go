@@ -64,13 +64,13 @@ func (r *Rig) Flow(ctx context.Context, id installer.Identity, p provisioning.Pr
 	c := r.Config
 	f := &provisioning.Flow{
 		Terminal: provisioning.Terminal{MID: id.MID, TID: id.TID, Serial: c.Terminal.Serial},
-		Rules:    provisioning.BindingRules{AcceptedBINs: c.Binding.AcceptedBINs},
+		Rules:    provisioning.BindingRules{AcceptedBINs: c.Binding.AcceptedBINs, Accounts: sim.Accounts(id.TID)},
 		Amount:   c.TestSale.Minor,
 		Version:  "test",
 		Params: sim.Params{Merchant: provisioning.Merchant{
 			MID: c.Terminal.MID, Name: c.Merchant.Name, LegalPerson: c.Merchant.LegalPerson,
-			AccountName: c.Merchant.AccountName, AccountHash: c.Merchant.AccountHash,
-			AccountSalt: c.Merchant.AccountSalt, CardType: provisioning.CardType(c.Merchant.CardType),
+			AccountName: c.Merchant.AccountName, AccountCheck: c.Merchant.AccountCheck,
+			CardType: provisioning.CardType(c.Merchant.CardType),
 		}},
 		Card:     r.Card,
 		Host:     r.Host,
