@@ -22,6 +22,7 @@ import (
 	"github.com/posagent/posagent/agent/sim"
 	"github.com/posagent/posagent/agent/store"
 	"github.com/posagent/posagent/agent/ticket"
+	"github.com/posagent/posagent/agent/trust"
 	"github.com/posagent/posagent/agent/ui"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -152,13 +153,22 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 		}
 		// Subscriptions before Start, so the retained ticket and any queued
 		// command are delivered on the first connection.
-		if cfg.Ticket.PublicKeyFile != "" {
-			pub, err := ticket.LoadPublicKey(cfg.Ticket.PublicKeyFile)
-			if err != nil {
-				return Result{}, fmt.Errorf("agent: ticket.public_key_file: %w", err)
+		var keys *trust.KeyRing
+		var floor *trust.Floor
+		if cfg.Central.On() {
+			if keys, err = cfg.Central.KeyRing(); err != nil {
+				return Result{}, err
 			}
+			// The time floor central's validity windows are checked against
+			// (trust.Floor): a wound-back clock cannot revive what expired.
+			if floor, err = trust.OpenFloor(filepath.Join(cfg.StateDir, "time-floor.json")); err != nil {
+				return Result{}, fmt.Errorf("agent: %w", err)
+			}
+		}
+		if cfg.Central.Tickets {
 			src := &ticket.Source{
-				Verifier: &ticket.Verifier{Key: pub, TID: term.TID, StatePath: filepath.Join(cfg.StateDir, "ticket-state.json")},
+				Verifier: &ticket.Verifier{Keys: keys, TID: term.TID, StatePath: filepath.Join(cfg.StateDir, "ticket-state.json"),
+					Floor: floor, MaxTestAmount: cfg.Central.MaxTestMinor},
 				Reporter: &reporters, UI: screen, Log: log,
 			}
 			if err := src.Listen(mq); err != nil {

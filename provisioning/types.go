@@ -57,6 +57,10 @@ type Merchant struct {
 	AccountHash string   `json:"account_hash"`           // hex SHA-256(salt || PAN digits)
 	AccountSalt string   `json:"account_salt"`           // hex
 	CardType    CardType `json:"card_type"`
+	// AccountCheck replaces AccountHash and AccountSalt: the settlement
+	// account's keyed check value, 64 lowercase hex (HMAC-SHA256 under a key
+	// only the terminal's key store and the acquirer hold).
+	AccountCheck string `json:"account_check"`
 	// TestAmount is the test sale central asks for, in fen; zero leaves the
 	// terminal's configured amount (Flow.Amount).
 	TestAmount int64 `json:"test_amount,omitempty"`

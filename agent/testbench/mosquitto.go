@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -290,6 +291,31 @@ func MakePKI(dir string, clients ...string) (*PKI, error) {
 		p.Clients[name] = [2]string{c, k}
 	}
 	return p, nil
+}
+
+// ClientTLS is a paho TLS configuration that trusts the test CA and, when
+// name is not "", presents that client's certificate.
+func (p *PKI) ClientTLS(t testing.TB, name string) *tls.Config {
+	t.Helper()
+	ca, err := os.ReadFile(p.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if name != "" {
+		c, ok := p.Clients[name]
+		if !ok {
+			t.Fatalf("testbench: no client certificate %q", name)
+		}
+		pair, err := tls.LoadX509KeyPair(c[0], c[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg
 }
 
 func writePEM(path, typ string, der []byte) error {
