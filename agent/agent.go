@@ -176,14 +176,18 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 			}
 			flow.Params = src
 		}
-		cmds := &command.Server{TID: term.TID, Handler: rem, Transport: mq, Log: log}
-		if err := cmds.Listen(); err != nil {
-			return Result{}, fmt.Errorf("agent: commands: %w", err)
+		if cfg.Central.Commands {
+			cmds := &command.Server{TID: term.TID, Handler: rem, Transport: mq, Log: log,
+				Verifier: &command.Verifier{Keys: keys, TID: term.TID, Floor: floor,
+					StatePath: filepath.Join(cfg.StateDir, "command-nonces.json")}}
+			if err := cmds.Listen(); err != nil {
+				return Result{}, fmt.Errorf("agent: commands: %w", err)
+			}
+			cctx, stopCmds := context.WithCancel(ctx)
+			cmdsDone := make(chan struct{})
+			go func() { defer close(cmdsDone); cmds.Run(cctx) }()
+			defer func() { stopCmds(); <-cmdsDone }()
 		}
-		cctx, stopCmds := context.WithCancel(ctx)
-		cmdsDone := make(chan struct{})
-		go func() { defer close(cmdsDone); cmds.Run(cctx) }()
-		defer func() { stopCmds(); <-cmdsDone }()
 		if err := mq.Start(ctx); err != nil {
 			return Result{}, err
 		}

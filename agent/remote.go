@@ -93,6 +93,12 @@ func (r *remote) ReportNow(ctx context.Context) error {
 	return nil
 }
 
+// ClearUnresolved would clear the record of a sale or void whose outcome the
+// terminal never learnt. The flow keeps no such record yet: refused.
+func (r *remote) ClearUnresolved(ctx context.Context, kind string, stan int, batch string) error {
+	return notNow("clearing an unresolved %s is not supported yet", kind)
+}
+
 // notNow is a refusal central may read: it names steps, never card data.
 func notNow(format string, args ...any) error {
 	return &command.Error{Code: command.CodeFailed, Message: "not now: " + fmt.Sprintf(format, args...)}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +90,16 @@ func TestRemote(t *testing.T) {
 	cancel()
 	if _, err := plain.Ask(cctx, provisioning.Screen{}, provisioning.Option{ID: "confirm"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("confirm question: %v", err)
+	}
+}
+
+// Until the flow keeps unresolved transactions, central's clear-unresolved
+// is refused with a reason, never an ok.
+func TestRemoteClearUnresolvedRefused(t *testing.T) {
+	r := &remote{flow: &provisioning.Flow{Store: &provisioningtest.Store{}}}
+	var ce *command.Error
+	err := r.ClearUnresolved(context.Background(), "sale", 12, "000001")
+	if !errors.As(err, &ce) || ce.Code != command.CodeFailed || !strings.Contains(ce.Message, "sale") {
+		t.Errorf("ClearUnresolved = %v", err)
 	}
 }

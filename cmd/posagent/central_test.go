@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/command"
 	"github.com/posagent/posagent/agent/report"
 	"github.com/posagent/posagent/agent/rig"
 	"github.com/posagent/posagent/agent/testbench"
@@ -179,16 +180,54 @@ func TestRunWaitsForSignedTicket(t *testing.T) {
 	waitFor(t, "agent log", &stderr, "install ticket accepted")
 }
 
+// signedCommand is one of central's commands for the demo terminal, signed
+// with priv (PEM) as kid central-2026a.
+func signedCommand(t *testing.T, priv []byte, id, name, args string) []byte {
+	t.Helper()
+	key, err := trust.ParsePrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce, err := ticket.NewNonce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	e := command.Envelope{ID: id, Name: name, TID: demoTID, Nonce: nonce, KID: "central-2026a",
+		IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute)}
+	if args != "" {
+		e.Args = []byte(args)
+	}
+	b, err := command.Sign(e, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // TestRemoteRetry: the install stops at a rejected card with nobody at the
-// keypad; central's retry-step command answers the question, the next card
-// is read, and the reply says ok. A command for a step that has not failed
-// is refused with a reason.
+// keypad; central's signed retry-step command answers the question, the next
+// card is read, and the reply says ok. A command for a step that has not
+// failed is refused with a reason; a forged one and a replay of the genuine
+// one are refused with their codes and do nothing.
 func TestRemoteRetry(t *testing.T) {
-	m := testbench.StartMosquitto(t)
+	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{TLS: true, NoPlain: true})
 	dir := t.TempDir()
-	cfg := runConfig(t, dir, m.URL,
+	priv, pub, err := trust.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger, _, err := trust.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPath := filepath.Join(dir, "central.pub")
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := runConfig(t, dir, "", append(tlsConfig(m, pubPath, false, true),
 		[2]string{"  keypad: sim ", "  keypad: tty "},
-		[2]string{"  cards: []", "  cards: [foreign, debit]"})
+		[2]string{"  cards: []", "  cards: [foreign, debit]"})...)
 	replies := subscribe(t, m, report.ReplyTopic(demoTID))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -207,15 +246,18 @@ func TestRemoteRetry(t *testing.T) {
 	io.WriteString(stdin, "f2468\r1\r\r\r")
 	waitFor(t, "agent", &stdout, "error=E_NOT_UNIONPAY")
 
-	send := func(id, body string) {
-		publish(t, m, report.CommandTopic(demoTID), false, []byte(`{"id":"`+id+`",`+body+`}`))
-	}
-	send("c1", `"name":"retry-step","args":{"step":"test-sale"}`)
+	send := func(payload []byte) { publish(t, m, report.CommandTopic(demoTID), false, payload) }
+	send(signedCommand(t, priv, "c1", "retry-step", `{"step":"test-sale"}`))
 	waitFor(t, "replies", replies, `"id":"c1"`)
-	send("c2", `"name":"retry-step","args":{"step":"bind-card"}`)
+	send(signedCommand(t, forger, "c0", "retry-step", `{"step":"bind-card"}`))
+	waitFor(t, "replies", replies, `"id":"c0"`)
+	genuine := signedCommand(t, priv, "c2", "retry-step", `{"step":"bind-card"}`)
+	send(genuine)
 	waitFor(t, "replies", replies, `"id":"c2"`)
 	// The debit card is read now; the installer confirms it.
 	waitFor(t, "agent", &stdout, "CONFIRM CARD")
+	send(genuine) // replayed
+	waitFor(t, "replies", replies, command.CodeReplayed)
 	io.WriteString(stdin, "\r")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
@@ -223,29 +265,29 @@ func TestRemoteRetry(t *testing.T) {
 	if !strings.Contains(stdout.String(), "step| live            live") {
 		t.Errorf("never went live:\n%s", stdout.String())
 	}
-	var got = map[string]struct {
+	type reply struct {
 		OK    bool `json:"ok"`
 		Error *struct{ Code, Message string }
-	}{}
+	}
+	got := map[string][]reply{}
 	for _, line := range strings.Split(strings.TrimSpace(replies.String()), "\n") {
 		_, payload, _ := strings.Cut(line, " ")
 		var r struct {
-			ID    string `json:"id"`
-			OK    bool   `json:"ok"`
-			Error *struct{ Code, Message string }
+			ID string `json:"id"`
+			reply
 		}
 		if err := json.Unmarshal([]byte(payload), &r); err != nil {
 			t.Fatalf("reply %q: %v", line, err)
 		}
-		got[r.ID] = struct {
-			OK    bool `json:"ok"`
-			Error *struct{ Code, Message string }
-		}{r.OK, r.Error}
+		got[r.ID] = append(got[r.ID], r.reply)
 	}
-	if r := got["c1"]; r.OK || r.Error == nil || !strings.Contains(r.Error.Message, "bind-card") {
-		t.Errorf("retry of a step that did not fail: %+v", r.Error)
+	if r := got["c1"]; len(r) != 1 || r[0].OK || r[0].Error == nil || !strings.Contains(r[0].Error.Message, "bind-card") {
+		t.Errorf("retry of a step that did not fail: %+v", r)
 	}
-	if r := got["c2"]; !r.OK {
-		t.Errorf("retry of the failed step: %+v", r)
+	if r := got["c0"]; len(r) != 1 || r[0].OK || r[0].Error == nil || r[0].Error.Code != command.CodeBadSignature {
+		t.Errorf("forged retry: %+v", r)
+	}
+	if r := got["c2"]; len(r) != 2 || !r[0].OK || r[1].OK || r[1].Error == nil || r[1].Error.Code != command.CodeReplayed {
+		t.Errorf("retry of the failed step, then its replay: %+v", r)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/posagent/posagent/agent/report"
@@ -33,10 +32,11 @@ func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("posctl ticket", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		keyFile, publish, user, passFile, ca, cert, key string
-		t                                               ticket.Ticket
-		cardType                                        string
-		valid                                           time.Duration
+		keyFile  string
+		t        ticket.Ticket
+		cardType string
+		valid    time.Duration
+		broker   brokerFlags
 	)
 	fs.StringVar(&keyFile, "key", "", "central's Ed25519 private key, PEM PKCS #8 (required)")
 	fs.StringVar(&t.KID, "kid", "", "the key's id, as the terminals' central.keys list it (required)")
@@ -51,12 +51,7 @@ func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&cardType, "card-type", "debit", "settlement card type: debit or credit")
 	fs.Int64Var(&t.TestAmount, "amount", 1, "test sale amount in fen")
 	fs.DurationVar(&valid, "valid", 72*time.Hour, "validity from now")
-	fs.StringVar(&publish, "publish", "", "broker URL: publish the ticket retained on pos/v1/{tid}/ticket instead of printing it")
-	fs.StringVar(&user, "user", "", "broker user name")
-	fs.StringVar(&passFile, "password-file", "", "file holding the broker password (first line)")
-	fs.StringVar(&ca, "ca", "", "PEM CA bundle for a TLS broker URL")
-	fs.StringVar(&cert, "tls-cert", "", "client certificate (PEM) for a TLS broker")
-	fs.StringVar(&key, "tls-key", "", "client certificate key (PEM)")
+	broker.register(fs, "publish the ticket retained on pos/v1/{tid}/ticket instead of printing it")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), ticketUsage)
 		fs.PrintDefaults()
@@ -107,20 +102,14 @@ func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 2 // the flags made a ticket the agent would refuse
 	}
-	if publish == "" {
+	if broker.url == "" {
 		fmt.Fprintln(stdout, string(payload))
 		return 0
 	}
-	o := report.SendOptions{URL: publish, Username: user, CAFile: ca, CertFile: cert, KeyFile: key,
-		Topic: report.TicketTopic(t.TID), Retained: true, Payload: payload}
-	if passFile != "" {
-		b, err := os.ReadFile(passFile)
-		if err != nil {
-			fmt.Fprintf(stderr, "posctl: password file: %v\n", err)
-			return 1
-		}
-		o.Password, _, _ = strings.Cut(string(b), "\n")
-		o.Password = strings.TrimSuffix(o.Password, "\r")
+	o, err := broker.options(report.TicketTopic(t.TID), true, payload)
+	if err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
