@@ -633,6 +633,15 @@ func (c *Central) validate(m *MQTT) error {
 	case !c.On() && len(c.Revoked) > 0:
 		return &Error{Key: "central.revoked", Msg: "set but neither central.tickets nor central.commands is on"}
 	}
+	// Over a plain link whoever is on the path reads central's tickets
+	// (the merchant record) and could replay or hold back what it sends.
+	if tls, _ := brokerURL(m.URL); c.On() && !tls {
+		on := "central.tickets"
+		if !c.Tickets {
+			on = "central.commands"
+		}
+		return &Error{Key: "mqtt.url", Msg: tlsNeeded + " when " + on + " is on"}
+	}
 	revoked := map[string]bool{}
 	for i, kid := range c.Revoked {
 		if !trust.ValidKID(kid) {
@@ -888,11 +897,17 @@ func (m *MQTT) validate() error {
 			return &Error{Key: f.key, Msg: msg}
 		}
 	}
+	if m.Password != "" && !tls {
+		return &Error{Key: "mqtt.url", Msg: tlsNeeded + " when mqtt.password is set: the password would cross the network in clear text"}
+	}
 	if msg := between(m.Keepalive, 5*time.Second, 10*time.Minute); msg != "" {
 		return &Error{Key: "mqtt.keepalive", Msg: msg}
 	}
 	return nil
 }
+
+// tlsNeeded starts the refusals of a plain broker URL.
+const tlsNeeded = "must be TLS (ssl://, tls:// or mqtts://)"
 
 // brokerURL checks an MQTT broker URL and reports whether it uses TLS. The
 // message never quotes the URL, which might carry credentials.

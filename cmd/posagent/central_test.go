@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -289,5 +291,48 @@ func TestRemoteRetry(t *testing.T) {
 	}
 	if r := got["c2"]; len(r) != 2 || !r[0].OK || r[1].OK || r[1].Error == nil || r[1].Error.Code != command.CodeReplayed {
 		t.Errorf("retry of the failed step, then its replay: %+v", r)
+	}
+}
+
+// TestPlainTCPWithCommandsRefused: a config that takes central's commands
+// (or tickets) over a plain tcp:// broker is refused at start with exit 2 and
+// an error naming mqtt.url; the agent never connects to the broker.
+func TestPlainTCPWithCommandsRefused(t *testing.T) {
+	m := testbench.StartMosquitto(t)
+	dir := t.TempDir()
+	_, pub, err := trust.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPath := filepath.Join(dir, "central.pub")
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := subscribe(t, m, report.StateTopic(demoTID))
+	for _, on := range []struct {
+		name              string
+		tickets, commands bool
+	}{{"central.commands", false, true}, {"central.tickets", true, false}} {
+		cfg := runConfig(t, dir, m.URL, // plain tcp://
+			[2]string{"  tickets: false", fmt.Sprintf("  tickets: %t", on.tickets)},
+			[2]string{"  commands: false", fmt.Sprintf("  commands: %t", on.commands)},
+			[2]string{"  keys: []                 # central's", "  keys: [{kid: central-2026a, public_key_file: \"" + pubPath + "\"}] #"})
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(binary, "run", "--config", cfg)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Fatalf("%s over tcp://: %v, want exit 2\n%s", on.name, err, stderr.String())
+		}
+		if msg := stderr.String(); !strings.Contains(msg, "mqtt.url: must be TLS") || !strings.Contains(msg, on.name) {
+			t.Errorf("%s over tcp://: stderr %q does not name mqtt.url and %s", on.name, msg, on.name)
+		}
+	}
+	// The broker never saw the terminal: no birth on its state topic.
+	publish(t, m, report.StateTopic(demoTID), false, []byte("marker"))
+	waitFor(t, "state topic", state, "marker")
+	if got := state.String(); strings.Contains(got, "online") {
+		t.Errorf("the agent connected over tcp://: %s", got)
 	}
 }
