@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// Against the unsigned protocol, both of these ran the command.
+// Both of these ran the command under the unsigned protocol.
 func TestUnsignedCommandRefused(t *testing.T) {
 	h := &fakeHandler{}
 	s := newServer(t, nil, h)
