@@ -66,6 +66,7 @@ var notWalked = []struct{ command, why string }{
 	{"posctl hash-password", "the password comes on stdin; cmd/posctl's tests"},
 	{"posctl account-check", "the card number comes on stdin and the TMK from a file; cmd/posctl's tests"},
 	{"posctl ticket", "central's signing key files; cmd/posctl's ticket tests"},
+	{"posctl command", "central's signing key files and a TLS broker; cmd/posctl's and cmd/posagent's command tests"},
 	{"hostsim", "a server that runs until Ctrl-C; cmd/hostsim's tests start it"},
 	{"devsim", "emulators behind ptys until Ctrl-C; cmd/devsim's tests start them"},
 	{"cardsim", "needs pcscd with vpcd; cmd/cardsim's tests insert cards"},

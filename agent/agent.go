@@ -23,6 +23,7 @@ import (
 	"github.com/posagent/posagent/agent/sim"
 	"github.com/posagent/posagent/agent/store"
 	"github.com/posagent/posagent/agent/ticket"
+	"github.com/posagent/posagent/agent/trust"
 	"github.com/posagent/posagent/agent/ui"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -169,6 +170,9 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 		Amount:   cfg.TestSale.Minor,
 		Version:  Version,
 		Codes:    provisioning.ResponseCodes{Approved: cfg.Host.ApprovalCodes, Declined: cfg.Host.DeclineCodes},
+		// The same cap as the ticket verifier's: a merchant record from
+		// anywhere else is held to it too.
+		MaxTestAmount: cfg.Central.MaxTestMinor,
 		Params: sim.Params{Pauses: pauses, Merchant: provisioning.Merchant{
 			MID: cfg.Terminal.MID, Name: cfg.Merchant.Name, LegalPerson: cfg.Merchant.LegalPerson,
 			AccountName: cfg.Merchant.AccountName, AccountCheck: cfg.Merchant.AccountCheck,
@@ -220,13 +224,22 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 		}
 		// Subscriptions before Start, so the retained ticket and any queued
 		// command are delivered on the first connection.
-		if cfg.Ticket.PublicKeyFile != "" {
-			pub, err := ticket.LoadPublicKey(cfg.Ticket.PublicKeyFile)
-			if err != nil {
-				return Result{}, fmt.Errorf("agent: ticket.public_key_file: %w", err)
+		var keys *trust.KeyRing
+		var floor *trust.Floor
+		if cfg.Central.On() {
+			if keys, err = cfg.Central.KeyRing(); err != nil {
+				return Result{}, err
 			}
+			// The time floor central's validity windows are checked against
+			// (trust.Floor): a wound-back clock cannot revive what expired.
+			if floor, err = trust.OpenFloor(filepath.Join(cfg.StateDir, "time-floor.json")); err != nil {
+				return Result{}, fmt.Errorf("agent: %w", err)
+			}
+		}
+		if cfg.Central.Tickets {
 			src := &ticket.Source{
-				Verifier: &ticket.Verifier{Key: pub, TID: term.TID, StatePath: filepath.Join(cfg.StateDir, "ticket-state.json")},
+				Verifier: &ticket.Verifier{Keys: keys, TID: term.TID, StatePath: filepath.Join(cfg.StateDir, "ticket-state.json"),
+					Floor: floor, MaxTestAmount: cfg.Central.MaxTestMinor},
 				Reporter: &reporters, UI: screen, Log: log,
 			}
 			if err := src.Listen(mq); err != nil {
@@ -234,14 +247,18 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 			}
 			flow.Params = src
 		}
-		cmds := &command.Server{TID: term.TID, Handler: rem, Transport: mq, Log: log}
-		if err := cmds.Listen(); err != nil {
-			return Result{}, fmt.Errorf("agent: commands: %w", err)
+		if cfg.Central.Commands {
+			cmds := &command.Server{TID: term.TID, Handler: rem, Transport: mq, Log: log,
+				Verifier: &command.Verifier{Keys: keys, TID: term.TID, Floor: floor,
+					StatePath: filepath.Join(cfg.StateDir, "command-nonces.json")}}
+			if err := cmds.Listen(); err != nil {
+				return Result{}, fmt.Errorf("agent: commands: %w", err)
+			}
+			cctx, stopCmds := context.WithCancel(ctx)
+			cmdsDone := make(chan struct{})
+			go func() { defer close(cmdsDone); cmds.Run(cctx) }()
+			defer func() { stopCmds(); <-cmdsDone }()
 		}
-		cctx, stopCmds := context.WithCancel(ctx)
-		cmdsDone := make(chan struct{})
-		go func() { defer close(cmdsDone); cmds.Run(cctx) }()
-		defer func() { stopCmds(); <-cmdsDone }()
 		if err := mq.Start(ctx); err != nil {
 			return Result{}, err
 		}

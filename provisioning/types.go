@@ -60,12 +60,6 @@ type Merchant struct {
 	// only the acquirer and the terminal's key store hold (AccountChecker).
 	// The checkpoint drops it once the card is bound (ForgetAccountCheck).
 	AccountCheck string `json:"account_check,omitempty"`
-	// AccountHash and AccountSalt are the unkeyed SHA-256(salt || PAN) of the
-	// ticket format before account_check. Nothing reads them and they are
-	// never stored (json "-"): they remain only while agent/ticket still
-	// fills them, and go when the ticket carries account_check.
-	AccountHash string `json:"-"`
-	AccountSalt string `json:"-"`
 
 	CardType CardType `json:"card_type"`
 	// TestAmount is the test sale central asks for, in fen; zero leaves the

@@ -22,6 +22,15 @@ func TestFleetHook(t *testing.T) {
 	}{
 		{"10000001", "pos/v1/10000001/status", true, true},
 		{"10000001", "pos/v1/10000001/cmd", false, true},
+		{"10000001", "pos/v1/10000001/cmd", true, false}, // only central writes commands
+		{"10000001", "pos/v1/10000001/ticket", true, false},
+		{"10000001", "pos/v1/10000001/ticket", false, true},
+		{"10000001", "pos/v1/10000001/state", true, true},
+		{"10000001", "pos/v1/10000001/state", false, true},
+		{"10000001", "pos/v1/10000001/events", true, true},
+		{"10000001", "pos/v1/10000001/cmd/reply", true, true},
+		{"10000001", "pos/v1/10000001/other", true, false},
+		{"10000001", "pos/v1/10000001/#", false, false},
 		{"10000001", "pos/v1/10000002/status", true, false},
 		{"10000001", "pos/v1/+/cmd", false, false}, // a wildcard is not "own"
 		{"10000001", "pos/v1/#", false, false},

@@ -60,8 +60,25 @@ func (h *fleetHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return !write && strings.HasPrefix(topic, "pos/v1/")
 	}
 	// A filter such as pos/v1/+/state must not pass as the user's own:
-	// only a literal prefix pos/v1/{user}/ does.
-	return user != "" && !strings.ContainsAny(user, "/+#") && strings.HasPrefix(topic, "pos/v1/"+user+"/")
+	// only a literal pos/v1/{user}/ does. Then the terminal's own topics, as
+	// scripts/packaging/mosquitto-acl lists them: cmd and ticket are read
+	// only, written by central alone.
+	if user == "" || strings.ContainsAny(user, "/+#") {
+		return false
+	}
+	own, ok := strings.CutPrefix(topic, "pos/v1/"+user+"/")
+	if !ok {
+		return false
+	}
+	switch own {
+	case "state":
+		return true
+	case "status", "events", "cmd/reply":
+		return write
+	case "ticket", "cmd":
+		return !write
+	}
+	return false
 }
 
 // Broker is a running embedded broker with one TCP listener.
@@ -88,10 +105,10 @@ type Options struct {
 	// Users maps user name to password. When set, a client must log in as one
 	// of them; otherwise anyone may connect.
 	Users map[string]string
-	// FleetACL applies docs/mqtt.md's ACL (mosquitto's
-	// `pattern readwrite pos/v1/%u/#` plus the monitor and central users):
-	// each user reads and writes pos/v1/{user}/# only; "monitor" reads
-	// pos/v1/#; "central" reads and writes pos/v1/#.
+	// FleetACL applies the fleet ACL (scripts/packaging/mosquitto-acl,
+	// docs/mqtt.md): each user writes its own state, status, events and
+	// cmd/reply and reads its own state, ticket and cmd, nothing else;
+	// "monitor" reads pos/v1/#; "central" reads and writes pos/v1/#.
 	FleetACL bool
 	// TLS, when set, makes the listener TLS only (set ClientAuth and
 	// ClientCAs to require client certificates).

@@ -2,7 +2,9 @@ package command
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,22 +16,26 @@ import (
 
 const wait = 10 * time.Second
 
-// Through a mosquitto with the fleet ACL: central's commands to this terminal
-// are answered on its reply topic, malformed ones with an error reply; a
-// command to another terminal never reaches this one's handler, and another
-// terminal cannot command this one (the ACL drops it).
+// Through a TLS-only mosquitto with passwords and the fleet ACL: central's
+// genuine signed commands to this terminal are run and answered on its reply
+// topic; a forged one (another key), an unsigned one and a replay of a
+// genuine one are refused with their codes in the reply; malformed ones get
+// an error reply; a command to another terminal never reaches this one's
+// handler, and another terminal cannot command this one (the ACL drops it).
 func TestCommandsThroughMosquitto(t *testing.T) {
 	const other = "10000002"
 	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{
 		Users: map[string]string{tid: "pw-" + tid, other: "pw-" + other, "central": "pw-central"},
-		ACL:   testbench.FleetACL,
+		ACL:   testbench.FleetACL, TLS: true, NoPlain: true,
 	})
-	r, err := report.New(report.Options{URL: m.URL, TID: tid, Username: tid, Password: "pw-" + tid, Logger: quiet(), RetryInterval: 50 * time.Millisecond})
+	r, err := report.New(report.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: tid, Username: tid, Password: "pw-" + tid,
+		Logger: quiet(), RetryInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &fakeHandler{}
-	s := &Server{TID: tid, Handler: h, Transport: r, Log: quiet()}
+	s := &Server{TID: tid, Handler: h, Transport: r, Log: quiet(), Verifier: verifierIn(t, t.TempDir(), time.Now())}
+	s.Verifier.Now = nil // the real clock
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +53,8 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 
 	replies := make(chan Reply, 16)
 	login := func(user string) mqtt.Client {
-		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.URL).SetClientID(user + "-cmd-test").
-			SetUsername(user).SetPassword("pw-" + user))
+		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.TLSURL).SetTLSConfig(m.PKI.ClientTLS(t, "")).
+			SetClientID(user + "-cmd-test").SetUsername(user).SetPassword("pw-" + user))
 		if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
@@ -82,7 +88,8 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 		t.Fatal("terminal not online")
 	}
 	// Replies are QoS 1, at least once (docs/mqtt.md): central drops a
-	// reply to a command it already has the answer to.
+	// reply it already has (the same reply again). A replayed command gets
+	// a reply of its own under the same id, which is not a duplicate.
 	answered := map[string]bool{}
 	next := func() Reply {
 		t.Helper()
@@ -90,10 +97,14 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 		for {
 			select {
 			case rep := <-replies:
-				if answered[rep.ID] {
+				key := fmt.Sprintf("%+v", rep)
+				if rep.Error != nil {
+					key += fmt.Sprintf("%+v", *rep.Error)
+				}
+				if answered[key] {
 					continue
 				}
-				answered[rep.ID] = true
+				answered[key] = true
 				return rep
 			case <-timeout:
 				t.Fatal("no reply")
@@ -108,27 +119,44 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 		}
 	}
 
-	send(login(other), report.CommandTopic(tid), `{"id":"forged","name":"rerun-test-sale"}`) // ACL drops it
-	send(central, report.CommandTopic(other), `{"id":"elsewhere","name":"rerun-test-sale"}`)
-	send(central, report.CommandTopic(tid), `{"id":"1","name":"retry-step","args":{"step":"sign-on"}}`)
+	now := time.Now()
+	signed := func(key ed25519.PrivateKey, id, name, args, to string) string {
+		e := envelope(t, id, name, args)
+		e.TID, e.IssuedAt, e.ExpiresAt = to, now, now.Add(5*time.Minute)
+		return string(signEnv(t, e, key))
+	}
+	_, forger, _ := ed25519.GenerateKey(nil)
+
+	send(login(other), report.CommandTopic(tid), signed(testKey, "from-other", NameRerunTestSale, "", tid)) // ACL drops it
+	send(central, report.CommandTopic(other), signed(testKey, "elsewhere", NameRerunTestSale, "", other))
+	genuine := signed(testKey, "1", NameRetryStep, `{"step":"sign-on"}`, tid)
+	send(central, report.CommandTopic(tid), genuine)
 	if rep := next(); rep.ID != "1" || !rep.OK {
 		t.Errorf("reply 1 = %+v", rep)
 	}
-	send(central, report.CommandTopic(tid), `{"id":"2","name":"retry-step","args":{"step":"moon"}}`)
-	if rep := next(); rep.ID != "2" || rep.OK || rep.Error.Code != CodeBadArgs {
-		t.Errorf("reply 2 = %+v", rep)
+	send(central, report.CommandTopic(tid), signed(forger, "2", NameRerunTestSale, "", tid))
+	if rep := next(); rep.ID != "2" || rep.OK || rep.Error.Code != CodeBadSignature {
+		t.Errorf("forged: reply = %+v", rep)
+	}
+	send(central, report.CommandTopic(tid), genuine)
+	if rep := next(); rep.ID != "1" || rep.OK || rep.Error.Code != CodeReplayed {
+		t.Errorf("replayed: reply = %+v", rep)
+	}
+	send(central, report.CommandTopic(tid), `{"id":"3","name":"rerun-test-sale"}`)
+	if rep := next(); rep.ID != "3" || rep.OK || rep.Error.Code != CodeUnsigned {
+		t.Errorf("unsigned: reply = %+v", rep)
 	}
 	send(central, report.CommandTopic(tid), "\x00\xff not json")
 	if rep := next(); rep.OK || rep.Error.Code != CodeMalformed {
-		t.Errorf("reply 3 = %+v", rep)
+		t.Errorf("garbage: reply = %+v", rep)
 	}
-	send(central, report.CommandTopic(tid), `{"id":"4","name":"report-now"}`)
+	send(central, report.CommandTopic(tid), signed(testKey, "4", NameReportNow, "", tid))
 	if rep := next(); rep.ID != "4" || !rep.OK {
 		t.Errorf("reply 4 = %+v", rep)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.calls) != 2 || h.calls[0] != "retry sign-on" || h.calls[1] != "report" {
-		t.Errorf("handler calls = %v, want only this terminal's valid commands", h.calls)
+		t.Errorf("handler calls = %v, want only this terminal's genuine commands, once", h.calls)
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/posagent/posagent/agent/installer"
+	"github.com/posagent/posagent/agent/trust"
 	"github.com/posagent/posagent/drivers/keypad"
 	"github.com/posagent/posagent/drivers/magstripe"
 )
@@ -52,7 +53,7 @@ type Config struct {
 	// validated; ValidateForRun requires it.
 	StateDir  string    `yaml:"state_dir"`
 	Installer Installer `yaml:"installer"`
-	Ticket    Ticket    `yaml:"ticket"`
+	Central   Central   `yaml:"central"`
 	TestSale  TestSale  `yaml:"test_sale"`
 	Binding   Binding   `yaml:"binding"`
 	Sim       Sim       `yaml:"sim"`
@@ -198,13 +199,65 @@ type KeypadMatrix struct {
 	Orientation string   `yaml:"orientation"` // "rows" (default: rows driven, columns read) or "cols"
 }
 
-// Ticket is central's signed install ticket (agent/ticket, docs/mqtt.md).
-type Ticket struct {
-	// PublicKeyFile is central's Ed25519 public key (PEM, as `posctl ticket
-	// keygen` writes it). When set, the parameters step waits for a ticket
-	// signed with it on pos/v1/{tid}/ticket and takes the merchant record
-	// from it; the merchant section may then be left out.
+// Central is what the terminal takes from central over MQTT, signed with one
+// of central's Ed25519 keys (agent/trust, docs/mqtt.md "Signed messages"):
+// the install ticket and commands. Both are off by default; either needs a
+// TLS mqtt.url and at least one key.
+type Central struct {
+	// Tickets makes the parameters step wait for central's signed install
+	// ticket on pos/v1/{tid}/ticket and take the merchant record from it; the
+	// merchant section may then be left out.
+	Tickets bool `yaml:"tickets"`
+	// Commands accepts central's signed commands on pos/v1/{tid}/cmd
+	// (retry a step, report now, ...). Off, the terminal does not even
+	// subscribe the topic.
+	Commands bool `yaml:"commands"`
+	// Keys are central's verification keys. A signed payload names its kid
+	// and only that key is tried; rotation is listing the new key beside the
+	// old one.
+	Keys []CentralKey `yaml:"keys"`
+	// Revoked are kids no longer trusted (a revoked kid must not also be
+	// listed in Keys): their signatures are refused as revoked.
+	Revoked []string `yaml:"revoked"`
+	// MaxTestAmount caps the test sale a ticket may ask for, a decimal CNY
+	// string like test_sale.amount. Default "1.00", at most "100.00".
+	MaxTestAmount string `yaml:"max_test_amount"`
+	// MaxTestMinor is MaxTestAmount in fen, filled by Validate.
+	MaxTestMinor int64 `yaml:"-"`
+}
+
+// CentralKey is one of central's Ed25519 public keys and its key id.
+type CentralKey struct {
+	// KID is the key id signed payloads name: 1 to 32 characters of
+	// A-Z a-z 0-9 . _ -.
+	KID string `yaml:"kid"`
+	// PublicKeyFile is the PEM public key (posctl ticket keygen writes one);
+	// it must be readable at start.
 	PublicKeyFile string `yaml:"public_key_file"`
+}
+
+// DefaultMaxTestAmount is central.max_test_amount's default: 1.00 CNY.
+const DefaultMaxTestAmount = "1.00"
+
+// On reports whether tickets or commands are on.
+func (c Central) On() bool { return c.Tickets || c.Commands }
+
+// KeyRing reads the key files and returns central's keys. Validate has
+// checked them once; this reads them again for the run.
+func (c Central) KeyRing() (*trust.KeyRing, error) {
+	var keys []trust.Key
+	for i, k := range c.Keys {
+		pub, err := trust.LoadPublicKey(k.PublicKeyFile)
+		if err != nil {
+			return nil, &Error{Key: fmt.Sprintf("central.keys[%d].public_key_file", i), Msg: err.Error()}
+		}
+		keys = append(keys, trust.Key{ID: k.KID, Public: pub})
+	}
+	r, err := trust.NewKeyRing(keys, c.Revoked)
+	if err != nil {
+		return nil, &Error{Key: "central.keys", Msg: err.Error()}
+	}
+	return r, nil
 }
 
 // Installer configures the installer's menu at the terminal.
@@ -482,6 +535,13 @@ func (c *Config) applyDefaults() {
 	def(&c.Devices.Keypad, SimDevice)
 	def(&c.Devices.Screen, SimDevice)
 	def(&c.TestSale.Amount, DefaultAmount)
+	def(&c.Central.MaxTestAmount, DefaultMaxTestAmount)
+	if len(c.Central.Keys) == 0 {
+		c.Central.Keys = nil
+	}
+	if len(c.Central.Revoked) == 0 {
+		c.Central.Revoked = nil
+	}
 	if c.Binding.AcceptedBINs == nil {
 		c.Binding.AcceptedBINs = defaultAcceptedBINs()
 	}
@@ -514,6 +574,7 @@ func Default() *Config {
 			Keypad: SimDevice, Screen: SimDevice, ScreenRows: DefaultScreenRows, ScreenCols: DefaultScreenCols,
 		},
 		TestSale: TestSale{Amount: DefaultAmount, Minor: 1},
+		Central:  Central{MaxTestAmount: DefaultMaxTestAmount, MaxTestMinor: 100},
 		Binding:  Binding{AcceptedBINs: defaultAcceptedBINs()},
 		Installer: Installer{PasswordHash: DemoPasswordHash, MaxTries: 3, Lockout: 15 * time.Minute,
 			IdleTimeout: time.Minute, FunctionKey: "F1",
@@ -542,7 +603,7 @@ func (c *Config) ValidateForRun() error {
 func (c *Config) Validate() error {
 	// With install tickets the merchant record comes from central, signed;
 	// a merchant section is then optional, and checked only when given.
-	merchantOptional := c.Ticket.PublicKeyFile != "" && c.Merchant == (Merchant{})
+	merchantOptional := c.Central.Tickets && c.Merchant == (Merchant{})
 	skipMerchant := func(msg string) string {
 		if merchantOptional {
 			return ""
@@ -579,15 +640,10 @@ func (c *Config) Validate() error {
 	if err := c.MQTT.validate(); err != nil {
 		return err
 	}
-	if f := c.Ticket.PublicKeyFile; f != "" {
-		if c.MQTT.URL == "" {
-			return &Error{Key: "ticket.public_key_file", Msg: "set but mqtt.url is empty: tickets arrive over MQTT"}
-		}
-		if msg := readable(f); msg != "" {
-			return &Error{Key: "ticket.public_key_file", Msg: msg}
-		}
-	}
 	if err := c.Installer.validate(c.Devices.Keypad != SimDevice); err != nil {
+		return err
+	}
+	if err := c.Central.validate(&c.MQTT); err != nil {
 		return err
 	}
 	if err := c.Devices.validate(); err != nil {
@@ -621,6 +677,70 @@ func (c *Config) Validate() error {
 			return &Error{Key: fmt.Sprintf("sim.cards[%d]", i), Msg: msg}
 		}
 	}
+	return nil
+}
+
+// validate checks the central section against the mqtt section it needs.
+func (c *Central) validate(m *MQTT) error {
+	switch {
+	case c.Tickets && m.URL == "":
+		return &Error{Key: "central.tickets", Msg: "on but mqtt.url is empty: tickets arrive over MQTT"}
+	case c.Commands && m.URL == "":
+		return &Error{Key: "central.commands", Msg: "on but mqtt.url is empty: commands arrive over MQTT"}
+	case c.On() && len(c.Keys) == 0:
+		return &Error{Key: "central.keys", Msg: "required when central.tickets or central.commands is on: central's public keys"}
+	case !c.On() && len(c.Keys) > 0:
+		return &Error{Key: "central.keys", Msg: "set but neither central.tickets nor central.commands is on"}
+	case !c.On() && len(c.Revoked) > 0:
+		return &Error{Key: "central.revoked", Msg: "set but neither central.tickets nor central.commands is on"}
+	}
+	// Over a plain link whoever is on the path reads central's tickets
+	// (the merchant record) and could replay or hold back what it sends.
+	if tls, _ := brokerURL(m.URL); c.On() && !tls {
+		on := "central.tickets"
+		if !c.Tickets {
+			on = "central.commands"
+		}
+		return &Error{Key: "mqtt.url", Msg: tlsNeeded + " when " + on + " is on"}
+	}
+	revoked := map[string]bool{}
+	for i, kid := range c.Revoked {
+		if !trust.ValidKID(kid) {
+			return &Error{Key: fmt.Sprintf("central.revoked[%d]", i), Msg: "must be a kid: 1 to 32 characters of A-Z a-z 0-9 . _ -"}
+		}
+		revoked[kid] = true
+	}
+	seen := map[string]bool{}
+	for i, k := range c.Keys {
+		key := fmt.Sprintf("central.keys[%d]", i)
+		switch {
+		case k.KID == "":
+			return &Error{Key: key + ".kid", Msg: "required: the key id signed payloads name"}
+		case !trust.ValidKID(k.KID):
+			return &Error{Key: key + ".kid", Msg: "must be 1 to 32 characters of A-Z a-z 0-9 . _ -"}
+		case seen[k.KID]:
+			return &Error{Key: key + ".kid", Msg: "listed twice"}
+		case revoked[k.KID]:
+			return &Error{Key: key + ".kid", Msg: "also in central.revoked: remove the key or the revocation"}
+		case k.PublicKeyFile == "":
+			return &Error{Key: key + ".public_key_file", Msg: "required: central's Ed25519 public key (PEM)"}
+		}
+		seen[k.KID] = true
+		if msg := readable(k.PublicKeyFile); msg != "" {
+			return &Error{Key: key + ".public_key_file", Msg: msg}
+		}
+		if _, err := trust.LoadPublicKey(k.PublicKeyFile); err != nil {
+			return &Error{Key: key + ".public_key_file", Msg: `must be an Ed25519 public key, PEM "PUBLIC KEY" (posctl ticket keygen)`}
+		}
+	}
+	minor, msg := parseAmount(c.MaxTestAmount)
+	if msg == "" && minor > 10000 {
+		msg = "must not exceed 100.00: the test sale is a real payment"
+	}
+	if msg != "" {
+		return &Error{Key: "central.max_test_amount", Msg: msg}
+	}
+	c.MaxTestMinor = minor
 	return nil
 }
 
@@ -850,11 +970,17 @@ func (m *MQTT) validate() error {
 			return &Error{Key: f.key, Msg: msg}
 		}
 	}
+	if m.Password != "" && !tls {
+		return &Error{Key: "mqtt.url", Msg: tlsNeeded + " when mqtt.password is set: the password would cross the network in clear text"}
+	}
 	if msg := between(m.Keepalive, 5*time.Second, 10*time.Minute); msg != "" {
 		return &Error{Key: "mqtt.keepalive", Msg: msg}
 	}
 	return nil
 }
+
+// tlsNeeded starts the refusals of a plain broker URL.
+const tlsNeeded = "must be TLS (ssl://, tls:// or mqtts://)"
 
 // brokerURL checks an MQTT broker URL and reports whether it uses TLS. The
 // message never quotes the URL, which might carry credentials.
@@ -1224,6 +1350,22 @@ func (w *walker) value(path string, n *yaml.Node, v reflect.Value) error {
 			}
 		}
 		v.Set(reflect.ValueOf(out))
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct:
+		if isNull(n) {
+			return nil
+		}
+		if n.Kind != yaml.SequenceNode {
+			return bad("a list")
+		}
+		out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			w.lines[p] = item.Line
+			if err := w.value(p, item, out.Index(i)); err != nil {
+				return err
+			}
+		}
+		v.Set(out)
 	case v.Kind() == reflect.Struct:
 		if isNull(n) {
 			return nil
@@ -1255,6 +1397,9 @@ func (w *walker) mapping(path string, n *yaml.Node, v reflect.Value) error {
 		seen[k.Value] = true
 		w.lines[p] = k.Line
 		idx, ok := fields[k.Value]
+		if !ok && p == "ticket" {
+			return &Error{Key: p, Msg: "replaced by the central section (central.tickets, central.keys with a kid): see testdata/posagent.example.yaml", Line: k.Line}
+		}
 		if !ok {
 			if msg, removed := removedKeys[p]; removed {
 				return &Error{Key: p, Msg: msg, Line: k.Line}

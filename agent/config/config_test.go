@@ -15,6 +15,7 @@ import (
 
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/sim"
+	"github.com/posagent/posagent/agent/trust"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -262,15 +263,27 @@ func TestHardwareDevices(t *testing.T) {
 	}
 }
 
+// centralKey writes an Ed25519 public key file for central.keys.
+func centralKey(t testing.TB, dir string) string {
+	t.Helper()
+	_, pub, err := trust.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "central.pub")
+	if err := os.WriteFile(path, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // TestTicketMakesMerchantOptional: with install tickets the merchant record
 // comes from central, so the merchant section may be left out; when given,
 // it is still checked.
 func TestTicketMakesMerchantOptional(t *testing.T) {
-	key := filepath.Join(t.TempDir(), "central.pub")
-	if err := os.WriteFile(key, []byte("-----BEGIN PUBLIC KEY-----\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	with := edit(t, readExample(t), "mqtt.url", "tcp://127.0.0.1:1883", "ticket.public_key_file", key, "merchant", "<absent>")
+	key := centralKey(t, t.TempDir())
+	on := []string{"mqtt.url", "ssl://127.0.0.1:8883", "central.tickets", "true", "central.keys", "[{kid: c-2026a, public_key_file: " + key + "}]"}
+	with := edit(t, readExample(t), append(on, "merchant", "<absent>")...)
 	if _, err := Parse([]byte(with)); err != nil {
 		t.Errorf("ticket, no merchant section: %v", err)
 	}
@@ -279,9 +292,52 @@ func TestTicketMakesMerchantOptional(t *testing.T) {
 	if _, err := Parse([]byte(without)); !errors.As(err, &ce) || ce.Key != "merchant.name" {
 		t.Errorf("no ticket, no merchant section: %v", err)
 	}
-	half := edit(t, readExample(t), "mqtt.url", "tcp://127.0.0.1:1883", "ticket.public_key_file", key, "merchant.card_type", "gold")
+	half := edit(t, readExample(t), append(on, "merchant.card_type", "gold")...)
 	if _, err := Parse([]byte(half)); !errors.As(err, &ce) || ce.Key != "merchant.card_type" {
 		t.Errorf("ticket, bad merchant section: %v", err)
+	}
+}
+
+// TestCentral: keys with their kids become the key ring, rotation lists two,
+// a revoked kid refuses its signatures; the amount cap is in fen.
+func TestCentral(t *testing.T) {
+	dir := t.TempDir()
+	a := centralKey(t, filepath.Join(dir))
+	b := filepath.Join(dir, "b.pub")
+	_, pub, _ := trust.GenerateKey()
+	os.WriteFile(b, pub, 0o644)
+	c, err := Parse([]byte(edit(t, readExample(t), "mqtt.url", "ssl://127.0.0.1:8883",
+		"central.tickets", "true", "central.commands", "true",
+		"central.keys", "[{kid: c-2026a, public_key_file: "+a+"}, {kid: c-2026b, public_key_file: "+b+"}]",
+		"central.revoked", "[c-2025]", "central.max_test_amount", `"0.50"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Central.MaxTestMinor != 50 || !c.Central.On() || len(c.Central.Keys) != 2 || c.Central.Keys[1].KID != "c-2026b" {
+		t.Errorf("central = %+v", c.Central)
+	}
+	r, err := c.Central.KeyRing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.KIDs(); !slices.Equal(got, []string{"c-2026a", "c-2026b"}) {
+		t.Errorf("KIDs = %v", got)
+	}
+	if err := r.Verify("c-2025", []byte("m"), make([]byte, 64)); !errors.Is(err, trust.ErrRevokedKey) {
+		t.Errorf("revoked kid: %v", err)
+	}
+	if d := Default(); d.Central.On() || d.Central.MaxTestMinor != 100 {
+		t.Errorf("default central = %+v", d.Central)
+	}
+}
+
+// The old ticket section is not silently ignored: its error says what
+// replaced it.
+func TestTicketSectionReplaced(t *testing.T) {
+	_, err := Parse([]byte(readExample(t) + "ticket:\n  public_key_file: /etc/posagent/central.pub\n"))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Key != "ticket" || !strings.Contains(ce.Msg, "central.keys") {
+		t.Errorf("ticket section: %v", err)
 	}
 }
 
@@ -311,6 +367,8 @@ func TestInvalid(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.pem")
+	pub := centralKey(t, dir)
+	keys := "[{kid: c-2026a, public_key_file: " + pub + "}]"
 
 	base := edit(t, readExample(t),
 		"mqtt.url", "ssl://broker.example.com:8883",
@@ -421,8 +479,6 @@ func TestInvalid(t *testing.T) {
 		{"lockout short", "installer.lockout", []string{"installer.lockout", "10s"}},
 		{"idle short", "installer.idle_timeout", []string{"installer.idle_timeout", "1s"}},
 		{"function key", "installer.function_key", []string{"installer.function_key", "F5"}},
-		{"ticket key without mqtt", "ticket.public_key_file", []string{"mqtt.url", `""`, "mqtt.username", `""`, "mqtt.password", `""`, "ticket.public_key_file", pem}},
-		{"ticket key missing", "ticket.public_key_file", []string{"mqtt.url", "tcp://127.0.0.1:1883", "ticket.public_key_file", missing}},
 		{"host tls with the sim host", "host.tls_ca_file", []string{"host.tls_ca_file", pem}},
 		{"host tls name without ca", "host.tls_server_name", []string{"host.address", `"acquirer.example.cn:5000"`, "host.tls_server_name", "acquirer.example.cn"}},
 		{"public link without tls", "host.tls_ca_file", []string{"host.address", `"acquirer.example.cn:5000"`, "host.public_link", "true"}},
@@ -430,6 +486,26 @@ func TestInvalid(t *testing.T) {
 		{"approval code long", "host.approval_codes[0]", []string{"host.approval_codes", `["000"]`}},
 		{"approval code lower", "host.approval_codes[1]", []string{"host.approval_codes", `["00", "a4"]`}},
 		{"code approves and declines", "host.decline_codes[0]", []string{"host.approval_codes", `["00"]`, "host.decline_codes", `["00"]`}},
+		{"tickets without mqtt", "central.tickets", []string{"mqtt.url", `""`, "mqtt.username", `""`, "mqtt.password", `""`, "central.tickets", "true", "central.keys", keys}},
+		{"commands without mqtt", "central.commands", []string{"mqtt.url", `""`, "mqtt.username", `""`, "mqtt.password", `""`, "central.commands", "true", "central.keys", keys}},
+		{"tickets yes", "central.tickets", []string{"central.tickets", "yes"}},
+		{"tickets without keys", "central.keys", []string{"central.tickets", "true"}},
+		{"commands without keys", "central.keys", []string{"central.commands", "true"}},
+		{"keys while off", "central.keys", []string{"central.keys", keys}},
+		{"revoked while off", "central.revoked", []string{"central.revoked", "[c-2025]"}},
+		{"keys scalar", "central.keys", []string{"central.commands", "true", "central.keys", pub}},
+		{"key scalar", "central.keys[0]", []string{"central.commands", "true", "central.keys", "[" + pub + "]"}},
+		{"kid missing", "central.keys[0].kid", []string{"central.commands", "true", "central.keys", "[{public_key_file: " + pub + "}]"}},
+		{"kid bad", "central.keys[0].kid", []string{"central.commands", "true", "central.keys", "[{kid: a b, public_key_file: " + pub + "}]"}},
+		{"kid twice", "central.keys[1].kid", []string{"central.commands", "true", "central.keys", "[{kid: k, public_key_file: " + pub + "}, {kid: k, public_key_file: " + pub + "}]"}},
+		{"kid revoked", "central.keys[0].kid", []string{"central.commands", "true", "central.keys", keys, "central.revoked", "[c-2026a]"}},
+		{"key file missing", "central.keys[0].public_key_file", []string{"central.commands", "true", "central.keys", "[{kid: k, public_key_file: " + missing + "}]"}},
+		{"key file absent", "central.keys[0].public_key_file", []string{"central.commands", "true", "central.keys", "[{kid: k}]"}},
+		{"key file not a key", "central.keys[0].public_key_file", []string{"central.commands", "true", "central.keys", "[{kid: k, public_key_file: " + pem + "}]"}},
+		{"key unknown field", "central.keys[0].file", []string{"central.commands", "true", "central.keys", "[{kid: k, file: " + pub + "}]"}},
+		{"revoked bad", "central.revoked[0]", []string{"central.commands", "true", "central.keys", keys, "central.revoked", `["a/b"]`}},
+		{"max test amount", "central.max_test_amount", []string{"central.max_test_amount", `"100.01"`}},
+		{"max test amount zero", "central.max_test_amount", []string{"central.max_test_amount", `"0"`}},
 		{"bank without name", "installer.banks[1]", []string{"installer.banks", `["62=UnionPay", "622202="]`}},
 		{"bank BIN letters", "installer.banks[0]", []string{"installer.banks", `["62x=Bank"]`}},
 		{"screen", "devices.screen", []string{"devices.screen", "tty"}},

@@ -142,6 +142,7 @@ type Reporter struct {
 	// subs are the terminal's own topics a caller listens to (Subscribe);
 	// onConnect subscribes them again on every connect (clean session).
 	subs map[string]func(Inbound)
+	tls  bool // the broker URL is TLS: tickets and commands may be subscribed
 }
 
 // Inbound is a message that arrived on one of the terminal's own topics.
@@ -240,6 +241,7 @@ func New(opts Options) (*Reporter, error) {
 	if tlsCfg != nil {
 		co.SetTLSConfig(tlsCfg)
 	}
+	r.tls = tlsCfg != nil
 	r.client = mqtt.NewClient(co)
 	return r, nil
 }
@@ -506,14 +508,23 @@ func (r *Reporter) ownTopic(topic string) error {
 	return nil
 }
 
+// ErrPlainLink is Subscribe's refusal of the ticket and command topics over
+// a plain (tcp://, mqtt://) broker URL: tickets and commands are taken over
+// TLS only, so that nobody on the path reads or replays them.
+var ErrPlainLink = errors.New("report: tickets and commands need a TLS broker URL (ssl://, tls:// or mqtts://)")
+
 // Subscribe calls fn for every message on topic, one of the terminal's own
 // topics (TicketTopic, CommandTopic), from this connection on and again after
 // every reconnect; retained messages arrive first. fn runs in paho's delivery
 // goroutine, in arrival order: it must not block (hand work to a goroutine or
-// a buffered channel). Subscribing a topic again replaces its fn.
+// a buffered channel). Subscribing a topic again replaces its fn. The ticket
+// and command topics are refused (ErrPlainLink) unless the URL is TLS.
 func (r *Reporter) Subscribe(topic string, fn func(Inbound)) error {
 	if err := r.ownTopic(topic); err != nil {
 		return err
+	}
+	if !r.tls && (topic == TicketTopic(r.opts.TID) || topic == CommandTopic(r.opts.TID)) {
+		return fmt.Errorf("%w: %s", ErrPlainLink, topic)
 	}
 	r.mu.Lock()
 	if r.closed {

@@ -26,16 +26,28 @@ type SendOptions struct {
 // A refused login wraps ErrLoginRefused. Note that MQTT 3.1.1 acknowledges a
 // publish the broker's ACL dropped: PUBACK means received, not delivered.
 func Send(ctx context.Context, o SendOptions) error {
+	_, err := send(ctx, o, "", nil)
+	return err
+}
+
+// Request is Send that also subscribes replyTopic before publishing and then
+// waits, within ctx, for the first message there that match accepts (the
+// answer to this request, say a command reply with its id), and returns it.
+func Request(ctx context.Context, o SendOptions, replyTopic string, match func([]byte) bool) ([]byte, error) {
+	return send(ctx, o, replyTopic, match)
+}
+
+func send(ctx context.Context, o SendOptions, replyTopic string, match func([]byte) bool) ([]byte, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("report: broker URL %q: want scheme://host:port", redact(o.URL))
+		return nil, fmt.Errorf("report: broker URL %q: want scheme://host:port", redact(o.URL))
 	}
 	if u.User != nil {
-		return errors.New("report: put credentials in the user name and password, not in the URL")
+		return nil, errors.New("report: put credentials in the user name and password, not in the URL")
 	}
 	tlsCfg, err := tlsConfig(u.Scheme, Options{CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var id [4]byte
 	_, _ = rand.Read(id[:])
@@ -60,8 +72,30 @@ func Send(ctx context.Context, o SendOptions) error {
 		return nil
 	}
 	if err := wait(c.Connect(), "connect"); err != nil {
-		return err
+		return nil, err
 	}
 	defer c.Disconnect(250)
-	return wait(c.Publish(o.Topic, 1, o.Retained, o.Payload), "publish to")
+	answers := make(chan []byte, 1)
+	if replyTopic != "" {
+		tok := c.Subscribe(replyTopic, 1, func(_ mqtt.Client, m mqtt.Message) {
+			if match(m.Payload()) {
+				select {
+				case answers <- m.Payload():
+				default:
+				}
+			}
+		})
+		if err := wait(tok, "subscribe at"); err != nil {
+			return nil, err
+		}
+	}
+	if err := wait(c.Publish(o.Topic, 1, o.Retained, o.Payload), "publish to"); err != nil || replyTopic == "" {
+		return nil, err
+	}
+	select {
+	case b := <-answers:
+		return b, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("report: no answer on %s: %w", replyTopic, ctx.Err())
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -21,17 +22,35 @@ import (
 	"time"
 )
 
-// FleetACL is the ACL of a production-like broker (docs/mqtt.md): each
-// terminal logs in with its TID as user name and may only touch its own
-// subtree; "monitor" reads the whole fleet; "central" also writes tickets and
-// commands to any terminal.
-const FleetACL = `user monitor
+// FleetACL is the ACL of a production-like broker, the one the project ships
+// as scripts/packaging/mosquitto-acl (a test there keeps the two equal): each
+// terminal logs in with its TID as user name and may write only its own
+// state, status, events and command replies, and read its own state, ticket
+// and commands; "monitor" reads the whole fleet; "central" also writes
+// tickets and commands to any terminal.
+const FleetACL = `# mosquitto ACL for the posagent fleet broker (acl_file in mosquitto.conf;
+# docs/mqtt.md, "Broker ACLs"). Terminals log in with their TID as user name.
+# mosquitto grants what any matching line grants, so a terminal's topics are
+# listed one by one: a "pattern readwrite pos/v1/%u/#" would let a terminal
+# write its own cmd and ticket topics, which only central may write.
+
+# Central monitoring and support: read the whole fleet.
+user monitor
 topic read pos/v1/#
 
+# Central's tools (posctl ticket, posctl command): tickets and commands to any
+# terminal, and everything a monitor reads.
 user central
 topic readwrite pos/v1/#
 
-pattern readwrite pos/v1/%u/#
+# Each terminal: its presence (it reads its own, to answer a stale Will),
+# status, events and command replies; central's ticket and commands, read only.
+pattern readwrite pos/v1/%u/state
+pattern write pos/v1/%u/status
+pattern write pos/v1/%u/events
+pattern write pos/v1/%u/cmd/reply
+pattern read pos/v1/%u/ticket
+pattern read pos/v1/%u/cmd
 `
 
 // MosquittoConfig selects the security features of a test broker. The zero
@@ -344,6 +363,31 @@ func MakePKI(dir string, clients ...string) (*PKI, error) {
 		p.Clients[name] = [2]string{c, k}
 	}
 	return p, nil
+}
+
+// ClientTLS is a paho TLS configuration that trusts the test CA and, when
+// name is not "", presents that client's certificate.
+func (p *PKI) ClientTLS(t testing.TB, name string) *tls.Config {
+	t.Helper()
+	ca, err := os.ReadFile(p.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if name != "" {
+		c, ok := p.Clients[name]
+		if !ok {
+			t.Fatalf("testbench: no client certificate %q", name)
+		}
+		pair, err := tls.LoadX509KeyPair(c[0], c[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg
 }
 
 func writePEM(path, typ string, der []byte) error {

@@ -18,10 +18,10 @@ import (
 
 const wait = 10 * time.Second
 
-func client(t *testing.T, url, user string, handler mqtt.MessageHandler, topics ...string) mqtt.Client {
+func client(t *testing.T, m *testbench.Mosquitto, user string, handler mqtt.MessageHandler, topics ...string) mqtt.Client {
 	t.Helper()
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(user + "-test").
-		SetUsername(user).SetPassword("pw-" + user).SetCleanSession(true))
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.TLSURL).SetTLSConfig(m.PKI.ClientTLS(t, "")).
+		SetClientID(user + "-test").SetUsername(user).SetPassword("pw-" + user).SetCleanSession(true))
 	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("%s connect: %v", user, tok.Error())
 	}
@@ -41,37 +41,37 @@ func publish(t *testing.T, c mqtt.Client, topic string, payload []byte) {
 	}
 }
 
-// The ticket goes from central to the terminal through a mosquitto with
-// passwords and the fleet ACL: a forged one is refused and the refusal reaches
-// monitoring while the step keeps waiting; the genuine one is accepted; after
-// a restart an older genuine ticket is refused as a replay.
+// The ticket goes from central to the terminal through a TLS-only mosquitto
+// with passwords and the fleet ACL: a forged one is refused and the refusal
+// reaches monitoring while the step keeps waiting; the genuine one is
+// accepted; after a restart an older genuine ticket is refused as superseded.
 func TestTicketThroughMosquitto(t *testing.T) {
 	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{
 		Users: map[string]string{tid: "pw-" + tid, "central": "pw-central", "monitor": "pw-monitor"},
-		ACL:   testbench.FleetACL,
+		ACL:   testbench.FleetACL, TLS: true, NoPlain: true,
 	})
 	pub, priv := keys(t)
 	_, forger := keys(t)
 	now := time.Now()
-	central := client(t, m.URL, "central", nil)
+	central := client(t, m, "central", nil)
 	publish(t, central, report.TicketTopic(tid), sign(t, sample(nonce(1), now.Add(-time.Hour)), forger))
 
 	refusals := make(chan string, 16)
-	client(t, m.URL, "monitor", func(_ mqtt.Client, msg mqtt.Message) {
+	client(t, m, "monitor", func(_ mqtt.Client, msg mqtt.Message) {
 		var st report.Message
 		if json.Unmarshal(msg.Payload(), &st) == nil && st.Error != nil {
 			refusals <- st.Error.Code
 		}
 	}, report.EventsTopic(tid))
 
-	statePath := t.TempDir() + "/ticket-state.json"
+	dir := t.TempDir()
 	run := func(t *testing.T) (*Source, func()) {
-		r, err := report.New(report.Options{URL: m.URL, TID: tid, MID: mid, Username: tid, Password: "pw-" + tid,
+		r, err := report.New(report.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: tid, MID: mid, Username: tid, Password: "pw-" + tid,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RetryInterval: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
-		src := &Source{Verifier: &Verifier{Key: pub, TID: tid, StatePath: statePath}, Reporter: r,
+		src := &Source{Verifier: &Verifier{Keys: ring(t, pub), TID: tid, StatePath: dir + "/ticket-state.json", Floor: floor(t, dir)}, Reporter: r,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		if err := src.Listen(r); err != nil {
 			t.Fatal(err)
@@ -138,8 +138,8 @@ func TestTicketThroughMosquitto(t *testing.T) {
 	src, stop = run(t)
 	defer stop()
 	done = params(src)
-	if code := recv(refusals); code != CodeReplayed {
-		t.Fatalf("refusal after restart = %s, want %s", code, CodeReplayed)
+	if code := recv(refusals); code != CodeSuperseded {
+		t.Fatalf("refusal after restart = %s, want %s", code, CodeSuperseded)
 	}
 	publish(t, central, report.TicketTopic(tid), genuine) // the accepted one again: fine
 	if err := finished(done); err != nil {

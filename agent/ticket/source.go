@@ -60,7 +60,13 @@ func (s *Source) Listen(sub Subscriber) error {
 
 // Offer hands a ticket payload to the source. It never blocks (it is called
 // from the MQTT delivery goroutine); beyond maxPending the oldest is dropped.
+// Only the first MaxSize+1 bytes are kept: enough for Parse to refuse an
+// oversized one as E_TICKET_TOO_LARGE, and the pending list stays bounded
+// whatever the broker lets through.
 func (s *Source) Offer(payload []byte) {
+	if len(payload) > MaxSize+1 {
+		payload = payload[:MaxSize+1]
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pending = append(s.pending, append([]byte(nil), payload...))
@@ -115,7 +121,7 @@ func (s *Source) Parameters(ctx context.Context, _ provisioning.Terminal) (provi
 			s.mu.Lock()
 			s.current = next
 			s.mu.Unlock()
-			log.Info("ticket: install ticket accepted", "issued_at", t.IssuedAt, "expires_at", t.ExpiresAt)
+			log.Info("ticket: install ticket accepted", "kid", t.KID, "issued_at", t.IssuedAt, "expires_at", t.ExpiresAt)
 			return t.Merchant(), nil
 		case errors.As(err, &te):
 			s.refused(ctx, log, te)

@@ -17,12 +17,14 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/report"
+	"github.com/posagent/posagent/agent/trust"
 	"github.com/posagent/posagent/provisioning"
 )
 
 const (
 	tid = "10000001"
 	mid = "898310048160001"
+	kid = "central-2026a"
 )
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
@@ -38,9 +40,8 @@ func keys(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
 
 func sample(nonce string, issued time.Time) Ticket {
 	return Ticket{
-		TID: tid, MID: mid, MerchantName: "上海测试商户", LegalPerson: "张三",
-		AccountHash: strings.Repeat("ab", 32), AccountSalt: strings.Repeat("5a", 16),
-		CardType: provisioning.Debit, TestAmount: 1,
+		KID: kid, TID: tid, MID: mid, MerchantName: "上海测试商户", LegalPerson: "张三",
+		AccountCheck: strings.Repeat("ab", 32), CardType: provisioning.Debit, TestAmount: 1,
 		IssuedAt: issued, ExpiresAt: issued.Add(72 * time.Hour), Nonce: nonce,
 	}
 }
@@ -56,8 +57,34 @@ func sign(t *testing.T, tk Ticket, k ed25519.PrivateKey) []byte {
 	return b
 }
 
+func ring(t testing.TB, pub ed25519.PublicKey) *trust.KeyRing {
+	t.Helper()
+	r, err := trust.NewKeyRing([]trust.Key{{ID: kid, Public: pub}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func floor(t testing.TB, dir string) *trust.Floor {
+	t.Helper()
+	f, err := trust.OpenFloor(filepath.Join(dir, "time-floor.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func verifier(t *testing.T, pub ed25519.PublicKey, now time.Time) *Verifier {
-	return &Verifier{Key: pub, TID: tid, StatePath: filepath.Join(t.TempDir(), "ticket-state.json"), Now: func() time.Time { return now }}
+	dir := t.TempDir()
+	return &Verifier{Keys: ring(t, pub), TID: tid, StatePath: filepath.Join(dir, "ticket-state.json"),
+		Floor: floor(t, dir), Now: func() time.Time { return now }}
+}
+
+// again is a new Verifier on v's files, as after a restart, with clock now.
+func again(t *testing.T, v *Verifier, now time.Time) *Verifier {
+	dir := filepath.Dir(v.StatePath)
+	return &Verifier{Keys: v.Keys, TID: tid, StatePath: v.StatePath, Floor: floor(t, dir), Now: func() time.Time { return now }}
 }
 
 // mutate re-encodes a signed payload with one change, keeping the signature.
@@ -69,6 +96,18 @@ func mutate(t *testing.T, payload []byte, f func(*Ticket)) []byte {
 	}
 	f(&tk)
 	b, _ := json.Marshal(tk)
+	return b
+}
+
+// mutateRaw replaces one field's JSON text in a signed payload.
+func mutateRaw(t *testing.T, payload []byte, field, raw string) []byte {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &m); err != nil {
+		t.Fatal(err)
+	}
+	m[field] = json.RawMessage(raw)
+	b, _ := json.Marshal(m)
 	return b
 }
 
@@ -84,16 +123,24 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"unsigned", mutate(t, good, func(tk *Ticket) { tk.Sig = "" }), ErrUnsigned},
 		{"signed by another key", sign(t, sample(nonce(1), t0), other), ErrBadSignature},
-		{"altered after signing", mutate(t, good, func(tk *Ticket) { tk.AccountHash = strings.Repeat("cd", 32) }), ErrBadSignature},
+		{"altered after signing", mutate(t, good, func(tk *Ticket) { tk.AccountCheck = strings.Repeat("cd", 32) }), ErrBadSignature},
+		{"relabelled with another kid", mutate(t, good, func(tk *Ticket) { tk.KID = "central-2026b" }), ErrUnknownKey},
 		{"signature not base64", mutate(t, good, func(tk *Ticket) { tk.Sig = "!!" }), ErrBadSignature},
 		{"truncated signature", mutate(t, good, func(tk *Ticket) { tk.Sig = tk.Sig[:40] }), ErrBadSignature},
 		{"expired", sign(t, func() Ticket { tk := sample(nonce(1), t0.Add(-100*time.Hour)); return tk }(), priv), ErrExpired},
 		{"not yet valid", sign(t, sample(nonce(1), now.Add(time.Hour)), priv), ErrNotYetValid},
 		{"other terminal", sign(t, func() Ticket { tk := sample(nonce(1), t0); tk.TID = "10000002"; return tk }(), priv), ErrOtherTerminal},
 		{"not JSON", []byte("ticket please"), ErrMalformed},
-		{"unknown field", bytes.Replace(good, []byte(`{"v":1,`), []byte(`{"v":1,"extra":"x",`), 1), ErrMalformed},
+		{"unknown field", bytes.Replace(good, []byte(`{"v":2,`), []byte(`{"v":2,"extra":"x",`), 1), ErrMalformed},
 		{"wrong type", bytes.Replace(good, []byte(`"test_amount":1`), []byte(`"test_amount":"1"`), 1), ErrMalformed},
-		{"version 2", mutate(t, good, func(tk *Ticket) { tk.V = 2 }), ErrBadSignature}, // v is signed
+		{"version 3", mutate(t, good, func(tk *Ticket) { tk.V = 3 }), ErrBadSignature}, // v is signed
+		{"version 1 (account hash)", []byte(`{"v":1,"tid":"10000001","account_hash":"ab","account_salt":"5a","sig":"x"}`), ErrMalformed},
+		{"too large", append(bytes.Repeat([]byte(" "), MaxSize), good...), ErrTooLarge},
+		{"duplicate key", bytes.Replace(good, []byte(`{`), []byte(`{"mid":"000000000000000",`), 1), ErrMalformed},
+		{"key in another case", bytes.Replace(good, []byte(`"mid":`), []byte(`"MID":`), 1), ErrMalformed},
+		{"both cases", bytes.Replace(good, []byte(`{`), []byte(`{"Mid":"000000000000000",`), 1), ErrMalformed},
+		{"time with an offset", mutateRaw(t, good, "issued_at", `"2026-11-27T17:00:00+08:00"`), ErrMalformed},
+		{"test amount above the cap", sign(t, func() Ticket { tk := sample(nonce(1), t0); tk.TestAmount = 101; return tk }(), priv), ErrAmount},
 		{"empty object", []byte(`{}`), ErrUnsigned},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -125,32 +172,34 @@ func TestAcceptAndReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := tk.Merchant(); m.MID != mid || m.Name != "上海测试商户" || m.CardType != provisioning.Debit || tk.TestAmount != 1 {
+	if m := tk.Merchant(); m.MID != mid || m.Name != "上海测试商户" || m.CardType != provisioning.Debit || m.TestAmount != 1 ||
+		m.AccountCheck != strings.Repeat("ab", 32) {
 		t.Errorf("merchant = %+v", m)
 	}
 	// A new Verifier on the same file: the state survived.
-	v2 := &Verifier{Key: pub, TID: tid, StatePath: v.StatePath, Now: v.Now}
+	v2 := again(t, v, now)
 	if _, err := v2.Accept(first); err != nil {
 		t.Errorf("the very ticket accepted last, again = %v, want accepted (step re-run)", err)
 	}
 	for _, c := range []struct {
 		name string
 		tk   Ticket
+		want error
 	}{
-		{"same issued_at, new nonce", sample(nonce(2), t0)},
-		{"older", sample(nonce(3), t0.Add(-time.Minute))},
-		{"newer but same nonce", sample(nonce(1), t0.Add(time.Minute))},
+		{"same issued_at, new nonce", sample(nonce(2), t0), ErrSuperseded},
+		{"older", sample(nonce(3), t0.Add(-time.Minute)), ErrSuperseded},
+		{"newer but same nonce", sample(nonce(1), t0.Add(time.Minute)), ErrReplayed},
 	} {
-		if _, err := v2.Accept(sign(t, c.tk, priv)); !errors.Is(err, ErrReplayed) {
-			t.Errorf("%s: Accept = %v, want E_TICKET_REPLAYED", c.name, err)
+		if _, err := v2.Accept(sign(t, c.tk, priv)); !errors.Is(err, c.want) {
+			t.Errorf("%s: Accept = %v, want %s", c.name, err, c.want.(*Error).Code)
 		}
 	}
 	newer := sign(t, sample(nonce(4), t0.Add(time.Minute)), priv)
 	if _, err := v2.Accept(newer); err != nil {
 		t.Fatalf("newer ticket: %v", err)
 	}
-	if _, err := v2.Accept(first); !errors.Is(err, ErrReplayed) {
-		t.Errorf("first ticket after a newer one = %v, want E_TICKET_REPLAYED", err)
+	if _, err := v2.Accept(first); !errors.Is(err, ErrSuperseded) {
+		t.Errorf("first ticket after a newer one = %v, want E_TICKET_SUPERSEDED", err)
 	}
 }
 
@@ -182,12 +231,12 @@ func TestSignRefusesNonsense(t *testing.T) {
 // checked against these bytes.
 func TestCanonicalGolden(t *testing.T) {
 	tk := sample("00112233445566778899aabbccddeeff", t0)
-	tk.V = 1
+	tk.V = 2
 	got := tk.Canonical()
-	want := "posagent-ticket-v1\n" +
-		"\x00\x00\x00\x011" + "\x00\x00\x00\x0810000001" + "\x00\x00\x00\x0f898310048160001" +
+	want := "posagent-ticket-v2\n" +
+		"\x00\x00\x00\x012" + "\x00\x00\x00\x0dcentral-2026a" + "\x00\x00\x00\x0810000001" + "\x00\x00\x00\x0f898310048160001" +
 		"\x00\x00\x00\x12上海测试商户" + "\x00\x00\x00\x06张三" + "\x00\x00\x00\x00" +
-		"\x00\x00\x00\x40" + strings.Repeat("ab", 32) + "\x00\x00\x00\x20" + strings.Repeat("5a", 16) +
+		"\x00\x00\x00\x40" + strings.Repeat("ab", 32) +
 		"\x00\x00\x00\x05debit" + "\x00\x00\x00\x011" +
 		"\x00\x00\x00\x142026-11-27T09:00:00Z" + "\x00\x00\x00\x142026-11-30T09:00:00Z" +
 		"\x00\x00\x00\x2000112233445566778899aabbccddeeff"
@@ -197,24 +246,21 @@ func TestCanonicalGolden(t *testing.T) {
 }
 
 func TestKeysRoundTrip(t *testing.T) {
-	privPEM, pubPEM, err := GenerateKey()
+	privPEM, pubPEM, err := trust.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, err := ParsePrivateKey(privPEM)
+	priv, err := trust.ParsePrivateKey(privPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := ParsePublicKey(pubPEM)
+	pub, err := trust.ParsePublicKey(pubPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := verifier(t, pub, t0.Add(time.Hour))
 	if _, err := v.Accept(sign(t, sample(nonce(1), t0), priv)); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := ParsePrivateKey(pubPEM); err == nil {
-		t.Error("public key taken as private")
 	}
 }
 
@@ -329,12 +375,11 @@ func ExampleSign() {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	payload, _ := Sign(Ticket{
 		TID: "10000001", MID: "898310048160001", MerchantName: "Shop", LegalPerson: "Zhang San",
-		AccountHash: strings.Repeat("ab", 32), AccountSalt: strings.Repeat("5a", 16),
-		CardType: provisioning.Debit, TestAmount: 1,
+		KID: "central-2026a", AccountCheck: strings.Repeat("ab", 32), CardType: provisioning.Debit, TestAmount: 1,
 		IssuedAt: t0, ExpiresAt: t0.Add(72 * time.Hour), Nonce: "00112233445566778899aabbccddeeff",
 	}, priv)
 	tk, _ := Parse(payload)
 	sig, _ := base64.StdEncoding.DecodeString(tk.Sig)
 	fmt.Println(tk.V, tk.TID, len(sig), ed25519.Verify(priv.Public().(ed25519.PublicKey), tk.Canonical(), sig))
-	// Output: 1 10000001 64 true
+	// Output: 2 10000001 64 true
 }

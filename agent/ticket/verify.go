@@ -1,8 +1,6 @@
 package ticket
 
 import (
-	"bytes"
-	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -13,26 +11,38 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/store"
+	"github.com/posagent/posagent/agent/trust"
 )
 
 // DefaultSkew is how far the terminal's clock may be off before a ticket is
 // called expired or not yet valid: before sign-on the clock has not been set
-// from the host, and an RTC without a battery starts wherever it starts.
+// from the host. The floor gets no skew (trust.Window).
 const DefaultSkew = 10 * time.Minute
+
+// DefaultMaxTestAmount is the cap on a ticket's test sale when none is
+// configured: 1.00 CNY. The test sale is a real payment with the installer's
+// card; a ticket asking for more is refused, however well signed.
+const DefaultMaxTestAmount = 100
 
 // Verifier checks tickets for one terminal and remembers (on disk) the last one
 // it accepted, to refuse replays. Its methods are safe for concurrent use.
 type Verifier struct {
-	// Key is central's public key (config: the ticket public key).
-	Key ed25519.PublicKey
+	// Keys are central's verification keys (config: central.keys, revoked).
+	Keys *trust.KeyRing
 	// TID is this terminal.
 	TID string
 	// StatePath is the file that holds the last accepted ticket's issued_at,
 	// nonce and digest (in the state directory). Required.
 	StatePath string
+	// Floor is the terminal's time floor (trust.Floor, in the state
+	// directory): expiry is checked against it as well as the clock, and an
+	// accepted ticket's issued_at raises it. Required.
+	Floor *trust.Floor
+	// MaxTestAmount caps test_amount, in fen; 0 means DefaultMaxTestAmount.
+	MaxTestAmount int64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Skew widens the validity window on both sides; 0 means DefaultSkew.
+	// Skew widens the clock's side of the validity window; 0 means DefaultSkew.
 	Skew time.Duration
 
 	mu sync.Mutex
@@ -51,44 +61,44 @@ type accepted struct {
 // read: treating it as "never accepted one" would reopen the door to replays.
 var ErrCorruptState = errors.New("ticket: replay state file is corrupt")
 
-// Parse decodes a payload without checking anything but its form.
+// Parse decodes a payload without checking anything but its form: at most
+// MaxSize bytes, and strict JSON (trust.DecodeStrict: no duplicate or
+// case-folded keys, no unknown keys, times as YYYY-MM-DDTHH:MM:SSZ).
 func Parse(payload []byte) (Ticket, error) {
+	if len(payload) > MaxSize {
+		return Ticket{}, &Error{Code: CodeTooLarge, Message: fmt.Sprintf("the ticket is larger than %d bytes", MaxSize)}
+	}
 	var t Ticket
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	// Fields the signature does not cover must not ride along: a consumer
-	// could read them as if central had said so.
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
-		// json errors quote field names, not values; keep only that kind.
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			return Ticket{}, &Error{Code: CodeMalformed, Message: "field " + ute.Field + " has the wrong type"}
+	if err := trust.DecodeStrict(payload, &t); err != nil {
+		var je *trust.JSONError
+		if errors.As(err, &je) {
+			return Ticket{}, &Error{Code: CodeMalformed, Message: je.Msg}
 		}
 		return Ticket{}, &Error{Code: CodeMalformed, Message: "not a JSON ticket object"}
-	}
-	if dec.More() {
-		return Ticket{}, &Error{Code: CodeMalformed, Message: "trailing data after the ticket"}
 	}
 	return t, nil
 }
 
 // Check verifies payload completely, except that it does not record it: form,
-// signature, terminal, validity window and replay against the last accepted.
-// Redelivery of exactly the last accepted ticket passes (see Accept).
+// signature, terminal, validity window, test amount and replay against the
+// last accepted. Redelivery of exactly the last accepted ticket passes (see
+// Accept).
 func (v *Verifier) Check(payload []byte) (Ticket, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.checkLocked(payload)
 }
 
-// Accept is Check followed by recording the ticket as the last accepted,
-// durably, before it returns: a restart must not forget it.
+// Accept is Check followed by recording the ticket as the last accepted and
+// raising the time floor to its issued_at, durably, before it returns: a
+// restart must not forget it.
 //
 // The very ticket that was accepted last is accepted again (same signed bytes):
 // the parameters step runs again after a crash (the resume table re-runs it),
 // and the retained ticket is all there is to run it with; giving the terminal
 // a record it already has is no attack. Anything else not strictly newer
-// (issued_at) than that ticket is E_TICKET_REPLAYED.
+// (issued_at) than that ticket is E_TICKET_SUPERSEDED, and a newer one with
+// the same nonce E_TICKET_REPLAYED.
 func (v *Verifier) Accept(payload []byte) (Ticket, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -100,10 +110,16 @@ func (v *Verifier) Accept(payload []byte) (Ticket, error) {
 	if err := store.WriteFile(v.StatePath, b, 0o600); err != nil {
 		return Ticket{}, fmt.Errorf("ticket: record accepted ticket: %w", err)
 	}
+	if err := v.Floor.Advance(t.IssuedAt); err != nil {
+		return Ticket{}, fmt.Errorf("ticket: %w", err)
+	}
 	return t, nil
 }
 
 func (v *Verifier) checkLocked(payload []byte) (Ticket, error) {
+	if v.Floor == nil {
+		return Ticket{}, errors.New("ticket: Verifier.Floor is required")
+	}
 	t, err := Parse(payload)
 	if err != nil {
 		return Ticket{}, err
@@ -113,15 +129,19 @@ func (v *Verifier) checkLocked(payload []byte) (Ticket, error) {
 	if t.Sig == "" {
 		return Ticket{}, &Error{Code: CodeUnsigned, Message: "the ticket carries no signature"}
 	}
-	sig, err := base64.StdEncoding.DecodeString(t.Sig)
-	if err != nil || len(sig) != ed25519.SignatureSize {
+	sig, err := base64.StdEncoding.Strict().DecodeString(t.Sig)
+	if err != nil || len(sig) != 64 {
 		return Ticket{}, &Error{Code: CodeBadSignature, Message: "the signature is not 64 bytes of base64"}
 	}
-	if len(v.Key) != ed25519.PublicKeySize {
-		return Ticket{}, errors.New("ticket: no valid Ed25519 public key configured")
-	}
-	if !ed25519.Verify(v.Key, t.Canonical(), sig) {
-		return Ticket{}, &Error{Code: CodeBadSignature, Message: "the signature does not verify with central's key"}
+	switch err := v.Keys.Verify(t.KID, t.Canonical(), sig); {
+	case errors.Is(err, trust.ErrRevokedKey):
+		return Ticket{}, &Error{Code: CodeKeyRevoked, Message: "the ticket is signed with a revoked key (kid " + t.KID + ")"}
+	case errors.Is(err, trust.ErrUnknownKey) && trust.ValidKID(t.KID):
+		return Ticket{}, &Error{Code: CodeUnknownKey, Message: "no configured central key has kid " + t.KID}
+	case errors.Is(err, trust.ErrUnknownKey):
+		return Ticket{}, &Error{Code: CodeUnknownKey, Message: "the ticket names no valid kid"}
+	case err != nil:
+		return Ticket{}, &Error{Code: CodeBadSignature, Message: "the signature does not verify with central's key " + t.KID}
 	}
 	// Signed but maybe nonsense (a buggy signer): same rules as Sign.
 	if err := t.check(); err != nil {
@@ -138,19 +158,30 @@ func (v *Verifier) checkLocked(payload []byte) (Ticket, error) {
 	if skew == 0 {
 		skew = DefaultSkew
 	}
-	if now.Add(skew).Before(t.IssuedAt) {
+	expired, early := trust.Window(t.IssuedAt, t.ExpiresAt, now, v.Floor.Time(), skew)
+	if early {
 		return Ticket{}, &Error{Code: CodeNotYetValid, Message: "issued_at is later than the terminal's clock"}
 	}
-	if !now.Add(-skew).Before(t.ExpiresAt) {
+	if expired {
 		return Ticket{}, &Error{Code: CodeExpired, Message: "expires_at has passed"}
+	}
+	max := v.MaxTestAmount
+	if max <= 0 {
+		max = DefaultMaxTestAmount
+	}
+	if t.TestAmount > max {
+		return Ticket{}, &Error{Code: CodeAmount, Message: fmt.Sprintf("test_amount is above the terminal's cap of %d fen", max)}
 	}
 	last, err := v.load()
 	if err != nil {
 		return Ticket{}, err
 	}
 	if last != nil && last.Digest != t.Digest() {
-		if !t.IssuedAt.After(last.IssuedAt) || t.Nonce == last.Nonce {
-			return Ticket{}, &Error{Code: CodeReplayed, Message: "the ticket is not newer than the last accepted one"}
+		if !t.IssuedAt.After(last.IssuedAt) {
+			return Ticket{}, &Error{Code: CodeSuperseded, Message: "the ticket is not newer than the last accepted one"}
+		}
+		if t.Nonce == last.Nonce {
+			return Ticket{}, &Error{Code: CodeReplayed, Message: "the ticket reuses the last accepted one's nonce"}
 		}
 	}
 	return t, nil

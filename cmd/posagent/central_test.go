@@ -1,22 +1,25 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/command"
 	"github.com/posagent/posagent/agent/report"
 	"github.com/posagent/posagent/agent/rig"
 	"github.com/posagent/posagent/agent/testbench"
 	"github.com/posagent/posagent/agent/ticket"
+	"github.com/posagent/posagent/agent/trust"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -26,25 +29,48 @@ import (
 
 const demoTID = "10000001"
 
-// runConfig writes the example config with state in dir, reporting to url,
-// and the replacements of example lines given.
+// runConfig writes the example config with state in dir, reporting to url
+// (none when ""), and the replacements of example lines given.
 func runConfig(t *testing.T, dir, url string, edits ...[2]string) string {
 	t.Helper()
 	path := filepath.Join(dir, "posagent.yaml")
-	err := rig.WriteConfig(filepath.Join("..", "..", "testdata", "posagent.example.yaml"), path, append([][2]string{
-		{"state_dir: /var/lib/posagent", "state_dir: " + filepath.Join(dir, "state")},
-		{"  url: \"\"    ", "  url: \"" + url + "\"    "},
-	}, edits...))
+	base := [][2]string{{"state_dir: /var/lib/posagent", "state_dir: " + filepath.Join(dir, "state")}}
+	if url != "" {
+		base = append(base, [2]string{"  url: \"\"    ", "  url: \"" + url + "\"    "})
+	}
+	err := rig.WriteConfig(filepath.Join("..", "..", "testdata", "posagent.example.yaml"), path, append(base, edits...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return path
 }
 
+// tlsConfig points the example config's mqtt section at m's TLS listener
+// (tickets and commands need TLS) and turns on central's tickets or commands
+// with the key file pub as kid central-2026a.
+func tlsConfig(m *testbench.Mosquitto, pub string, tickets, commands bool) [][2]string {
+	return [][2]string{
+		{"  url: \"\"    ", "  url: \"" + m.TLSURL + "\"    "},
+		{"  ca_file: \"\"", "  ca_file: \"" + m.PKI.CAFile + "\""},
+		{"  tickets: false", fmt.Sprintf("  tickets: %t", tickets)},
+		{"  commands: false", fmt.Sprintf("  commands: %t", commands)},
+		{"  keys: []                 # central's", "  keys: [{kid: central-2026a, public_key_file: \"" + pub + "\"}] #"},
+	}
+}
+
+// clientArgs are mosquitto_pub/sub's connection flags: m's TLS listener when
+// it has one, as central's tools would use.
+func clientArgs(m *testbench.Mosquitto) []string {
+	if m.TLSPort != 0 {
+		return []string{"-h", "127.0.0.1", "-p", fmt.Sprint(m.TLSPort), "--cafile", m.PKI.CAFile}
+	}
+	return []string{"-h", "127.0.0.1", "-p", fmt.Sprint(m.Port)}
+}
+
 // publish sends one message as central would.
 func publish(t *testing.T, m *testbench.Mosquitto, topic string, retained bool, payload []byte) {
 	t.Helper()
-	args := []string{"-h", "127.0.0.1", "-p", fmt.Sprint(m.Port), "-q", "1", "-t", topic, "-s"}
+	args := append(clientArgs(m), "-q", "1", "-t", topic, "-s")
 	if retained {
 		args = append(args, "-r")
 	}
@@ -59,7 +85,7 @@ func publish(t *testing.T, m *testbench.Mosquitto, topic string, retained bool, 
 func subscribe(t *testing.T, m *testbench.Mosquitto, topic string) *testbench.Buffer {
 	t.Helper()
 	var out testbench.Buffer
-	cmd := exec.Command(testbench.Need(t, "mosquitto_sub"), "-h", "127.0.0.1", "-p", fmt.Sprint(m.Port), "-q", "1", "-t", topic, "-v")
+	cmd := exec.Command(testbench.Need(t, "mosquitto_sub"), append(clientArgs(m), "-q", "1", "-t", topic, "-v")...)
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -80,7 +106,7 @@ func waitFor(t *testing.T, what string, b *testbench.Buffer, want string) {
 
 func signedTicket(t *testing.T, priv []byte, edit func(*ticket.Ticket)) []byte {
 	t.Helper()
-	key, err := ticket.ParsePrivateKey(priv)
+	key, err := trust.ParsePrivateKey(priv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,12 +116,10 @@ func signedTicket(t *testing.T, priv []byte, edit func(*ticket.Ticket)) []byte {
 	}
 	now := time.Now()
 	tk := ticket.Ticket{
-		TID: demoTID, MID: "898310048990001", MerchantName: "上海示例便利店", LegalPerson: "ZHANG SAN",
-		AccountHash: "8120485adfe7b441934f50373d6b14c3534be8d67e0a9ba50c78e41227df9e62",
-		AccountSalt: "b1319be83fc55dc1f5f2e956433da823", CardType: provisioning.Debit, TestAmount: 1,
+		KID: "central-2026a", TID: demoTID, MID: "898310048990001", MerchantName: "上海示例便利店", LegalPerson: "ZHANG SAN",
+		AccountCheck: demoAccountCheck, CardType: provisioning.Debit, TestAmount: 1,
 		IssuedAt: now, ExpiresAt: now.Add(time.Hour), Nonce: nonce,
 	}
-	setAccountCheck(&tk)
 	if edit != nil {
 		edit(&tk)
 	}
@@ -110,32 +134,18 @@ func signedTicket(t *testing.T, priv []byte, edit func(*ticket.Ticket)) []byte {
 // TID (testdata/posagent.example.yaml, merchant.account_check).
 const demoAccountCheck = "16669b73825af85f9eaa5dbc759d4aa358bd1e1a79d1d33559b52fadce61d318"
 
-// setAccountCheck puts the demo card's check value in the ticket when the
-// ticket has the field, and says whether it has. The account check reached
-// the ticket on another branch than the binding rule's: until both are in,
-// a ticket's merchant record has nothing the binding can check, and
-// TestRunWaitsForSignedTicket stops at that. Once merged, set the field
-// directly and drop this.
-func setAccountCheck(tk *ticket.Ticket) bool {
-	f := reflect.ValueOf(tk).Elem().FieldByName("AccountCheck")
-	if !f.IsValid() || f.Kind() != reflect.String {
-		return false
-	}
-	f.SetString(demoAccountCheck)
-	return true
-}
-
-// TestRunWaitsForSignedTicket: with central's public key configured, the
-// parameters step waits for a ticket; a forged one (signed by another key)
-// is refused and reported on MQTT, and the genuine one lets the install go on.
+// TestRunWaitsForSignedTicket: with central's tickets on, the parameters
+// step waits for a ticket; a forged one (signed by another key) is refused
+// and reported on MQTT, and the genuine one lets the install go live, its
+// card bound against the ticket's account_check.
 func TestRunWaitsForSignedTicket(t *testing.T) {
-	m := testbench.StartMosquitto(t)
+	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{TLS: true, NoPlain: true})
 	dir := t.TempDir()
-	priv, pub, err := ticket.GenerateKey()
+	priv, pub, err := trust.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	forger, _, err := ticket.GenerateKey()
+	forger, _, err := trust.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +153,7 @@ func TestRunWaitsForSignedTicket(t *testing.T) {
 	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := runConfig(t, dir, m.URL, [2]string{`  public_key_file: ""`, `  public_key_file: "` + pubPath + `"`})
+	cfg := runConfig(t, dir, "", tlsConfig(m, pubPath, true, false)...)
 	status := subscribe(t, m, report.StatusTopic(demoTID))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -154,6 +164,12 @@ func TestRunWaitsForSignedTicket(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer func() {
+		if t.Failed() {
+			t.Logf("agent's log:\n%s", stderr.String())
+		}
+	}()
 	waitFor(t, "agent", &stdout, "step| parameters      running")
 
 	publish(t, m, report.TicketTopic(demoTID), true, signedTicket(t, forger, nil))
@@ -163,16 +179,6 @@ func TestRunWaitsForSignedTicket(t *testing.T) {
 	}
 
 	publish(t, m, report.TicketTopic(demoTID), true, signedTicket(t, priv, nil))
-	if !setAccountCheck(&ticket.Ticket{}) {
-		// A ticket without account_check: accepted, and its record cannot
-		// bind any card.
-		waitFor(t, "agent", &stdout, "step| parameters      done")
-		waitFor(t, "agent", &stdout, "error=E_MERCHANT_RECORD")
-		cancel()
-		cmd.Wait()
-		t.Log("the ticket has no account_check yet: the install stops at bind-card")
-		return
-	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
@@ -184,16 +190,54 @@ func TestRunWaitsForSignedTicket(t *testing.T) {
 	}
 }
 
+// signedCommand is one of central's commands for the demo terminal, signed
+// with priv (PEM) as kid central-2026a.
+func signedCommand(t *testing.T, priv []byte, id, name, args string) []byte {
+	t.Helper()
+	key, err := trust.ParsePrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce, err := ticket.NewNonce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	e := command.Envelope{ID: id, Name: name, TID: demoTID, Nonce: nonce, KID: "central-2026a",
+		IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute)}
+	if args != "" {
+		e.Args = []byte(args)
+	}
+	b, err := command.Sign(e, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // TestRemoteRetry: the install stops at a rejected card with nobody at the
-// keypad; central's retry-step command answers the question, the next card
-// is read, and the reply says ok. A command for a step that has not failed
-// is refused with a reason.
+// keypad; central's signed retry-step command answers the question, the next
+// card is read, and the reply says ok. A command for a step that has not
+// failed is refused with a reason; a forged one and a replay of the genuine
+// one are refused with their codes and do nothing.
 func TestRemoteRetry(t *testing.T) {
-	m := testbench.StartMosquitto(t)
+	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{TLS: true, NoPlain: true})
 	dir := t.TempDir()
-	cfg := runConfig(t, dir, m.URL,
+	priv, pub, err := trust.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger, _, err := trust.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPath := filepath.Join(dir, "central.pub")
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := runConfig(t, dir, "", append(tlsConfig(m, pubPath, false, true),
 		[2]string{"  keypad: sim ", "  keypad: tty "},
-		[2]string{"  cards: []", "  cards: [foreign, debit]"})
+		[2]string{"  cards: []", "  cards: [foreign, debit]"})...)
 	replies := subscribe(t, m, report.ReplyTopic(demoTID))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -212,15 +256,18 @@ func TestRemoteRetry(t *testing.T) {
 	io.WriteString(stdin, "f2468\r1\r\r\r")
 	waitFor(t, "agent", &stdout, "error=E_NOT_UNIONPAY")
 
-	send := func(id, body string) {
-		publish(t, m, report.CommandTopic(demoTID), false, []byte(`{"id":"`+id+`",`+body+`}`))
-	}
-	send("c1", `"name":"retry-step","args":{"step":"test-sale"}`)
+	send := func(payload []byte) { publish(t, m, report.CommandTopic(demoTID), false, payload) }
+	send(signedCommand(t, priv, "c1", "retry-step", `{"step":"test-sale"}`))
 	waitFor(t, "replies", replies, `"id":"c1"`)
-	send("c2", `"name":"retry-step","args":{"step":"bind-card"}`)
+	send(signedCommand(t, forger, "c0", "retry-step", `{"step":"bind-card"}`))
+	waitFor(t, "replies", replies, `"id":"c0"`)
+	genuine := signedCommand(t, priv, "c2", "retry-step", `{"step":"bind-card"}`)
+	send(genuine)
 	waitFor(t, "replies", replies, `"id":"c2"`)
 	// The debit card is read now; the installer confirms it.
 	waitFor(t, "agent", &stdout, "CONFIRM CARD")
+	send(genuine) // replayed
+	waitFor(t, "replies", replies, command.CodeReplayed)
 	io.WriteString(stdin, "\r")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
@@ -228,29 +275,72 @@ func TestRemoteRetry(t *testing.T) {
 	if !strings.Contains(stdout.String(), "step| live            live") {
 		t.Errorf("never went live:\n%s", stdout.String())
 	}
-	var got = map[string]struct {
+	type reply struct {
 		OK    bool `json:"ok"`
 		Error *struct{ Code, Message string }
-	}{}
+	}
+	got := map[string][]reply{}
 	for _, line := range strings.Split(strings.TrimSpace(replies.String()), "\n") {
 		_, payload, _ := strings.Cut(line, " ")
 		var r struct {
-			ID    string `json:"id"`
-			OK    bool   `json:"ok"`
-			Error *struct{ Code, Message string }
+			ID string `json:"id"`
+			reply
 		}
 		if err := json.Unmarshal([]byte(payload), &r); err != nil {
 			t.Fatalf("reply %q: %v", line, err)
 		}
-		got[r.ID] = struct {
-			OK    bool `json:"ok"`
-			Error *struct{ Code, Message string }
-		}{r.OK, r.Error}
+		got[r.ID] = append(got[r.ID], r.reply)
 	}
-	if r := got["c1"]; r.OK || r.Error == nil || !strings.Contains(r.Error.Message, "bind-card") {
-		t.Errorf("retry of a step that did not fail: %+v", r.Error)
+	if r := got["c1"]; len(r) != 1 || r[0].OK || r[0].Error == nil || !strings.Contains(r[0].Error.Message, "bind-card") {
+		t.Errorf("retry of a step that did not fail: %+v", r)
 	}
-	if r := got["c2"]; !r.OK {
-		t.Errorf("retry of the failed step: %+v", r)
+	if r := got["c0"]; len(r) != 1 || r[0].OK || r[0].Error == nil || r[0].Error.Code != command.CodeBadSignature {
+		t.Errorf("forged retry: %+v", r)
+	}
+	if r := got["c2"]; len(r) != 2 || !r[0].OK || r[1].OK || r[1].Error == nil || r[1].Error.Code != command.CodeReplayed {
+		t.Errorf("retry of the failed step, then its replay: %+v", r)
+	}
+}
+
+// TestPlainTCPWithCommandsRefused: a config that takes central's commands
+// (or tickets) over a plain tcp:// broker is refused at start with exit 2 and
+// an error naming mqtt.url; the agent never connects to the broker.
+func TestPlainTCPWithCommandsRefused(t *testing.T) {
+	m := testbench.StartMosquitto(t)
+	dir := t.TempDir()
+	_, pub, err := trust.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPath := filepath.Join(dir, "central.pub")
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	state := subscribe(t, m, report.StateTopic(demoTID))
+	for _, on := range []struct {
+		name              string
+		tickets, commands bool
+	}{{"central.commands", false, true}, {"central.tickets", true, false}} {
+		cfg := runConfig(t, dir, m.URL, // plain tcp://
+			[2]string{"  tickets: false", fmt.Sprintf("  tickets: %t", on.tickets)},
+			[2]string{"  commands: false", fmt.Sprintf("  commands: %t", on.commands)},
+			[2]string{"  keys: []                 # central's", "  keys: [{kid: central-2026a, public_key_file: \"" + pubPath + "\"}] #"})
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(binary, "run", "--config", cfg)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Fatalf("%s over tcp://: %v, want exit 2\n%s", on.name, err, stderr.String())
+		}
+		if msg := stderr.String(); !strings.Contains(msg, "mqtt.url: must be TLS") || !strings.Contains(msg, on.name) {
+			t.Errorf("%s over tcp://: stderr %q does not name mqtt.url and %s", on.name, msg, on.name)
+		}
+	}
+	// The broker never saw the terminal: no birth on its state topic.
+	publish(t, m, report.StateTopic(demoTID), false, []byte("marker"))
+	waitFor(t, "state topic", state, "marker")
+	if got := state.String(); strings.Contains(got, "online") {
+		t.Errorf("the agent connected over tcp://: %s", got)
 	}
 }

@@ -7,6 +7,8 @@
 //	posctl card read [--reader NAME] [--json] [--timeout D]
 //	posctl keys inject --state-dir DIR --kcv HEX [--replace] < TMK-HEX
 //	posctl account-check --tid TID --tmk-file FILE < PAN
+//	posctl ticket --key PRIVFILE --kid KID --tid TID --mid MID ... [--publish URL]
+//	posctl command --key PRIVFILE --kid KID --tid TID [--publish URL [--wait D]] NAME [ARGS-JSON]
 //
 // watch shows what central monitoring sees (agent/monitor): presence, the
 // retained status and every event of one terminal or the whole fleet. More
@@ -50,6 +52,8 @@ commands:
   ticket  sign an install ticket (or make the key pair) and print or publish it
           posctl ticket --key PRIVFILE --tid TID --mid MID ... [--publish URL]
           posctl ticket keygen --out PREFIX
+  command sign one of central's commands for a terminal and print or publish it
+          posctl command --key PRIVFILE --kid KID --tid TID [--publish URL [--wait 30s]] NAME [ARGS-JSON]
 
 run "posctl <command> -h" for the flags of a command.
 `
@@ -76,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return decode(args[1:], stdout, stderr)
 	case "ticket":
 		return ticketCmd(ctx, args[1:], stdout, stderr)
+	case "command":
+		return commandCmd(ctx, args[1:], stdout, stderr)
 	case "card":
 		return card(ctx, args[1:], stdout, stderr)
 	case "keys":

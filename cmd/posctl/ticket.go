@@ -7,23 +7,24 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/posagent/posagent/agent/report"
 	"github.com/posagent/posagent/agent/ticket"
+	"github.com/posagent/posagent/agent/trust"
 	"github.com/posagent/posagent/provisioning"
 )
 
 const ticketUsage = `usage: posctl ticket keygen --out PREFIX
-       posctl ticket --key PRIVFILE --tid TID --mid MID --name NAME --legal-person NAME
-                     --account-hash HEX --account-salt HEX [--account-name NAME]
+       posctl ticket --key PRIVFILE --kid KID --tid TID --mid MID --name NAME --legal-person NAME
+                     --account-check HEX [--account-name NAME]
                      [--card-type debit|credit] [--amount FEN] [--valid DURATION]
                      [--publish URL [--user U --password-file F] [--ca F --tls-cert F --tls-key F]]`
 
 // ticketCmd runs `posctl ticket`: it signs an install ticket (agent/ticket)
-// with central's Ed25519 key and prints it, or publishes it retained on the
-// terminal's ticket topic. `posctl ticket keygen` makes the key pair.
+// with one of central's Ed25519 keys, named by its kid, and prints it, or
+// publishes it retained on the terminal's ticket topic. `posctl ticket
+// keygen` makes a key pair (for tickets and commands alike).
 func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "keygen" {
 		return ticketKeygen(args[1:], stdout, stderr)
@@ -31,30 +32,26 @@ func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("posctl ticket", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		keyFile, publish, user, passFile, ca, cert, key string
-		t                                               ticket.Ticket
-		cardType                                        string
-		valid                                           time.Duration
+		keyFile  string
+		t        ticket.Ticket
+		cardType string
+		valid    time.Duration
+		broker   brokerFlags
 	)
 	fs.StringVar(&keyFile, "key", "", "central's Ed25519 private key, PEM PKCS #8 (required)")
+	fs.StringVar(&t.KID, "kid", "", "the key's id, as the terminals' central.keys list it (required)")
 	fs.StringVar(&t.TID, "tid", "", "terminal ID, field 41 (required)")
 	fs.StringVar(&t.MID, "mid", "", "merchant ID, field 42 (required)")
 	fs.StringVar(&t.MerchantName, "name", "", "merchant name (required)")
 	fs.StringVar(&t.LegalPerson, "legal-person", "", "merchant's legal person (required)")
 	fs.StringVar(&t.AccountName, "account-name", "", "name on the settlement account, when not the legal person")
-	// The hash and salt, never the account number: this command line is in
-	// shell history.
-	fs.StringVar(&t.AccountHash, "account-hash", "", "hex SHA-256(salt || settlement PAN digits) (required)")
-	fs.StringVar(&t.AccountSalt, "account-salt", "", "hex salt of the account hash (required)")
+	// The keyed check value, never the account number: this command line is
+	// in shell history.
+	fs.StringVar(&t.AccountCheck, "account-check", "", "the settlement account's check value, 64 lowercase hex (required)")
 	fs.StringVar(&cardType, "card-type", "debit", "settlement card type: debit or credit")
 	fs.Int64Var(&t.TestAmount, "amount", 1, "test sale amount in fen")
 	fs.DurationVar(&valid, "valid", 72*time.Hour, "validity from now")
-	fs.StringVar(&publish, "publish", "", "broker URL: publish the ticket retained on pos/v1/{tid}/ticket instead of printing it")
-	fs.StringVar(&user, "user", "", "broker user name")
-	fs.StringVar(&passFile, "password-file", "", "file holding the broker password (first line)")
-	fs.StringVar(&ca, "ca", "", "PEM CA bundle for a TLS broker URL")
-	fs.StringVar(&cert, "tls-cert", "", "client certificate (PEM) for a TLS broker")
-	fs.StringVar(&key, "tls-key", "", "client certificate key (PEM)")
+	broker.register(fs, "publish the ticket retained on pos/v1/{tid}/ticket instead of printing it")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), ticketUsage)
 		fs.PrintDefaults()
@@ -70,8 +67,8 @@ func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 2
 	}
 	for _, f := range []struct{ name, v string }{
-		{"key", keyFile}, {"tid", t.TID}, {"mid", t.MID}, {"name", t.MerchantName},
-		{"legal-person", t.LegalPerson}, {"account-hash", t.AccountHash}, {"account-salt", t.AccountSalt},
+		{"key", keyFile}, {"kid", t.KID}, {"tid", t.TID}, {"mid", t.MID}, {"name", t.MerchantName},
+		{"legal-person", t.LegalPerson}, {"account-check", t.AccountCheck},
 	} {
 		if f.v == "" {
 			fmt.Fprintf(stderr, "posctl ticket: --%s is required\n", f.name)
@@ -89,7 +86,7 @@ func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "posctl: key: %v\n", err)
 		return 1
 	}
-	priv, err := ticket.ParsePrivateKey(pemKey)
+	priv, err := trust.ParsePrivateKey(pemKey)
 	if err != nil {
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 1
@@ -105,20 +102,14 @@ func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 2 // the flags made a ticket the agent would refuse
 	}
-	if publish == "" {
+	if broker.url == "" {
 		fmt.Fprintln(stdout, string(payload))
 		return 0
 	}
-	o := report.SendOptions{URL: publish, Username: user, CAFile: ca, CertFile: cert, KeyFile: key,
-		Topic: report.TicketTopic(t.TID), Retained: true, Payload: payload}
-	if passFile != "" {
-		b, err := os.ReadFile(passFile)
-		if err != nil {
-			fmt.Fprintf(stderr, "posctl: password file: %v\n", err)
-			return 1
-		}
-		o.Password, _, _ = strings.Cut(string(b), "\n")
-		o.Password = strings.TrimSuffix(o.Password, "\r")
+	o, err := broker.options(report.TicketTopic(t.TID), true, payload)
+	if err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -146,7 +137,7 @@ func ticketKeygen(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: posctl ticket keygen --out PREFIX")
 		return 2
 	}
-	priv, pub, err := ticket.GenerateKey()
+	priv, pub, err := trust.GenerateKey()
 	if err != nil {
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 1
@@ -171,6 +162,6 @@ func ticketKeygen(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "wrote %s.key (keep secret) and %s.pub (agents' ticket public key)\n", *out, *out)
+	fmt.Fprintf(stdout, "wrote %s.key (keep secret) and %s.pub (for the agents' central.keys, with a kid)\n", *out, *out)
 	return 0
 }

@@ -14,13 +14,37 @@ import (
 	"github.com/posagent/posagent/agent/report"
 	"github.com/posagent/posagent/agent/testbench"
 	"github.com/posagent/posagent/agent/ticket"
+	"github.com/posagent/posagent/agent/trust"
 	"github.com/posagent/posagent/provisioning"
 )
 
 func ticketArgs(key string, extra ...string) []string {
-	return append([]string{"ticket", "--key", key, "--tid", "10000001", "--mid", "898310048160001",
-		"--name", "上海测试商户", "--legal-person", "张三",
-		"--account-hash", strings.Repeat("ab", 32), "--account-salt", strings.Repeat("5a", 16)}, extra...)
+	return append([]string{"ticket", "--key", key, "--kid", "central-2026a", "--tid", "10000001", "--mid", "898310048160001",
+		"--name", "上海测试商户", "--legal-person", "张三", "--account-check", strings.Repeat("ab", 32)}, extra...)
+}
+
+// ring is the terminals' key ring for the public key file pub as kid
+// central-2026a.
+func ring(t *testing.T, pub string) *trust.KeyRing {
+	t.Helper()
+	key, err := trust.LoadPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := trust.NewKeyRing([]trust.Key{{ID: "central-2026a", Public: key}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func floor(t *testing.T) *trust.Floor {
+	t.Helper()
+	f, err := trust.OpenFloor(filepath.Join(t.TempDir(), "time-floor.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 func keygen(t *testing.T) (priv, pub string) {
@@ -45,16 +69,13 @@ func TestTicketSignsAVerifiableTicket(t *testing.T) {
 	if code := run(ticketArgs(priv, "--card-type", "credit", "--amount", "2"), &out, &errb); code != 0 {
 		t.Fatalf("ticket = %d: %s", code, errb.String())
 	}
-	key, err := ticket.LoadPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &ticket.Verifier{Key: key, TID: "10000001", StatePath: filepath.Join(t.TempDir(), "state")}
+	v := &ticket.Verifier{Keys: ring(t, pub), TID: "10000001", StatePath: filepath.Join(t.TempDir(), "state"), Floor: floor(t)}
 	tk, err := v.Check(bytes.TrimSpace(out.Bytes()))
 	if err != nil {
 		t.Fatalf("verify: %v\n%s", err, out.String())
 	}
-	if tk.CardType != provisioning.Credit || tk.TestAmount != 2 || tk.MerchantName != "上海测试商户" || tk.ExpiresAt.Sub(tk.IssuedAt) != 72*time.Hour {
+	if tk.CardType != provisioning.Credit || tk.TestAmount != 2 || tk.MerchantName != "上海测试商户" || tk.ExpiresAt.Sub(tk.IssuedAt) != 72*time.Hour ||
+		tk.KID != "central-2026a" || tk.AccountCheck != strings.Repeat("ab", 32) {
 		t.Errorf("ticket = %+v", tk)
 	}
 
@@ -64,6 +85,9 @@ func TestTicketSignsAVerifiableTicket(t *testing.T) {
 	}{
 		{[]string{"ticket", "--tid", "10000001"}, 2},            // no key and the rest
 		{ticketArgs(priv, "--card-type", "gold"), 2},            // the agent would refuse it
+		{ticketArgs(priv, "--kid", "a b"), 2},                   // not a kid
+		{ticketArgs(priv, "--account-check", "AB"), 2},          // not 64 lowercase hex
+		{ticketArgs(priv, "--account-hash", "ab"), 2},           // the old flags are gone
 		{ticketArgs(priv, "--valid", "-1h"), 2},                 // already expired
 		{ticketArgs(pub), 1},                                    // a public key is no signing key
 		{ticketArgs(priv, "--publish", "tcp://127.0.0.1:1"), 1}, // nothing listens there
@@ -76,12 +100,12 @@ func TestTicketSignsAVerifiableTicket(t *testing.T) {
 	}
 }
 
-// posctl ticket --publish through a mosquitto with the fleet ACL, as central;
-// the terminal's Source accepts what arrives.
+// posctl ticket --publish through a TLS mosquitto with the fleet ACL, as
+// central; the terminal's Source accepts what arrives.
 func TestTicketPublishReachesTheTerminal(t *testing.T) {
 	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{
 		Users: map[string]string{"10000001": "pw-t", "central": "pw-central"},
-		ACL:   testbench.FleetACL,
+		ACL:   testbench.FleetACL, TLS: true, NoPlain: true,
 	})
 	priv, pub := keygen(t)
 	passFile := filepath.Join(t.TempDir(), "pw")
@@ -89,7 +113,7 @@ func TestTicketPublishReachesTheTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	if code := run(ticketArgs(priv, "--publish", m.URL, "--user", "central", "--password-file", passFile), &out, &errb); code != 0 {
+	if code := run(ticketArgs(priv, "--publish", m.TLSURL, "--ca", m.PKI.CAFile, "--user", "central", "--password-file", passFile), &out, &errb); code != 0 {
 		t.Fatalf("publish = %d: %s", code, errb.String())
 	}
 	if !strings.Contains(out.String(), "published to pos/v1/10000001/ticket (retained)") {
@@ -97,15 +121,11 @@ func TestTicketPublishReachesTheTerminal(t *testing.T) {
 	}
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := report.New(report.Options{URL: m.URL, TID: "10000001", Username: "10000001", Password: "pw-t", Logger: quiet})
+	r, err := report.New(report.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: "10000001", Username: "10000001", Password: "pw-t", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := ticket.LoadPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := &ticket.Source{Verifier: &ticket.Verifier{Key: key, TID: "10000001", StatePath: filepath.Join(t.TempDir(), "state")}, Log: quiet}
+	src := &ticket.Source{Verifier: &ticket.Verifier{Keys: ring(t, pub), TID: "10000001", StatePath: filepath.Join(t.TempDir(), "state"), Floor: floor(t)}, Log: quiet}
 	if err := src.Listen(r); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +145,7 @@ func TestTicketPublishReachesTheTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	errb.Reset()
-	if code := run(ticketArgs(priv, "--publish", m.URL, "--user", "central", "--password-file", passFile), &out, &errb); code != 1 ||
+	if code := run(ticketArgs(priv, "--publish", m.TLSURL, "--ca", m.PKI.CAFile, "--user", "central", "--password-file", passFile), &out, &errb); code != 1 ||
 		!strings.Contains(errb.String(), "refused the login") || strings.Contains(errb.String(), "nope") {
 		t.Errorf("wrong password = %d: %s", code, errb.String())
 	}

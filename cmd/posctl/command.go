@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/posagent/posagent/agent/command"
+	"github.com/posagent/posagent/agent/report"
+	"github.com/posagent/posagent/agent/ticket"
+	"github.com/posagent/posagent/agent/trust"
+)
+
+const commandUsage = `usage: posctl command --key PRIVFILE --kid KID --tid TID [--id ID] [--valid DURATION]
+                      [--publish URL [--user U --password-file F] [--ca F --tls-cert F --tls-key F] [--wait DURATION]]
+                      NAME [ARGS-JSON]
+names: retry-step '{"step":"sign-on"}', rerun-test-sale, report-now,
+       clear-unresolved '{"kind":"sale","stan":12,"batch":"000001"}'`
+
+// commandCmd runs `posctl command`: it signs one of central's commands
+// (agent/command) with central's Ed25519 key, named by its kid, for one
+// terminal, and prints it or publishes it (not retained) on the terminal's
+// command topic; with --wait it also prints the terminal's reply.
+//
+// Exit status: 0 printed, published, or (with --wait) answered ok; 1 key,
+// network or login errors, no reply in time, or a reply that is a refusal;
+// 2 flags that make a command the terminal would refuse for its form.
+func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("posctl command", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		keyFile string
+		e       command.Envelope
+		valid   time.Duration
+		wait    time.Duration
+		broker  brokerFlags
+	)
+	fs.StringVar(&keyFile, "key", "", "central's Ed25519 private key, PEM PKCS #8 (required)")
+	fs.StringVar(&e.KID, "kid", "", "the key's id, as the terminals' central.keys list it (required)")
+	fs.StringVar(&e.TID, "tid", "", "the terminal (required)")
+	fs.StringVar(&e.ID, "id", "", "command id, echoed in the reply (default: c-TIME-RANDOM)")
+	fs.DurationVar(&valid, "valid", 5*time.Minute, "validity from now, at most 10m")
+	fs.DurationVar(&wait, "wait", 0, "with --publish: wait this long for the terminal's reply and print it")
+	broker.register(fs, "publish the command on pos/v1/{tid}/cmd instead of printing it")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), commandUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		fmt.Fprintln(stderr, "posctl command: want NAME and optional ARGS-JSON after the flags")
+		fs.Usage()
+		return 2
+	}
+	e.Name = fs.Arg(0)
+	if fs.NArg() == 2 {
+		e.Args = json.RawMessage(fs.Arg(1))
+	}
+	for _, f := range []struct{ name, v string }{{"key", keyFile}, {"kid", e.KID}, {"tid", e.TID}} {
+		if f.v == "" {
+			fmt.Fprintf(stderr, "posctl command: --%s is required\n", f.name)
+			return 2
+		}
+	}
+	if valid <= 0 || valid > command.MaxValidity {
+		fmt.Fprintln(stderr, "posctl command: --valid must be more than 0 and at most 10m")
+		return 2
+	}
+	if wait > 0 && broker.url == "" {
+		fmt.Fprintln(stderr, "posctl command: --wait needs --publish")
+		return 2
+	}
+	pemKey, err := os.ReadFile(keyFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "posctl: key: %v\n", err)
+		return 1
+	}
+	priv, err := trust.ParsePrivateKey(pemKey)
+	if err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	if e.Nonce, err = ticket.NewNonce(); err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	e.IssuedAt = time.Now()
+	e.ExpiresAt = e.IssuedAt.Add(valid)
+	if e.ID == "" {
+		var r [3]byte
+		_, _ = rand.Read(r[:])
+		e.ID = "c-" + e.IssuedAt.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(r[:])
+	}
+	payload, err := command.Sign(e, priv)
+	if err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 2 // the flags made a command the terminal would refuse
+	}
+	if broker.url == "" {
+		fmt.Fprintln(stdout, string(payload))
+		return 0
+	}
+	o, err := broker.options(report.CommandTopic(e.TID), false, payload)
+	if err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	if wait <= 0 {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := report.Send(sctx, o); err != nil {
+			fmt.Fprintf(stderr, "posctl: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "published %s to %s, expires %s\n", e.ID, o.Topic, trust.Stamp(e.ExpiresAt))
+		return 0
+	}
+	sctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	b, err := report.Request(sctx, o, report.ReplyTopic(e.TID), func(b []byte) bool {
+		var r command.Reply
+		return json.Unmarshal(b, &r) == nil && r.ID == e.ID
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "posctl: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, string(b))
+	var r command.Reply
+	if json.Unmarshal(b, &r) != nil || !r.OK {
+		return 1
+	}
+	return 0
+}
+
+// brokerFlags are the publishing flags posctl ticket and posctl command
+// share.
+type brokerFlags struct {
+	url, user, passFile, ca, cert, key string
+}
+
+func (b *brokerFlags) register(fs *flag.FlagSet, publishHelp string) {
+	fs.StringVar(&b.url, "publish", "", "broker URL: "+publishHelp)
+	fs.StringVar(&b.user, "user", "", "broker user name")
+	fs.StringVar(&b.passFile, "password-file", "", "file holding the broker password (first line)")
+	fs.StringVar(&b.ca, "ca", "", "PEM CA bundle for a TLS broker URL")
+	fs.StringVar(&b.cert, "tls-cert", "", "client certificate (PEM) for a TLS broker")
+	fs.StringVar(&b.key, "tls-key", "", "client certificate key (PEM)")
+}
+
+// options are the SendOptions of one publish; the password is read from its
+// file, never from the command line.
+func (b *brokerFlags) options(topic string, retained bool, payload []byte) (report.SendOptions, error) {
+	o := report.SendOptions{URL: b.url, Username: b.user, CAFile: b.ca, CertFile: b.cert, KeyFile: b.key,
+		Topic: topic, Retained: retained, Payload: payload}
+	if b.passFile != "" {
+		raw, err := os.ReadFile(b.passFile)
+		if err != nil {
+			return o, fmt.Errorf("password file: %w", err)
+		}
+		o.Password, _, _ = strings.Cut(string(raw), "\n")
+		o.Password = strings.TrimSuffix(o.Password, "\r")
+	}
+	return o, nil
+}

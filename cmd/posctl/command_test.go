@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/posagent/posagent/agent/command"
+	"github.com/posagent/posagent/agent/report"
+	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/provisioning"
+)
+
+func commandArgs(key string, extra ...string) []string {
+	return append([]string{"command", "--key", key, "--kid", "central-2026a", "--tid", "10000001"}, extra...)
+}
+
+func commandVerifier(t *testing.T, pub string) *command.Verifier {
+	dir := t.TempDir()
+	return &command.Verifier{Keys: ring(t, pub), TID: "10000001", StatePath: filepath.Join(dir, "nonces"), Floor: floor(t)}
+}
+
+func TestCommandSignsAVerifiableCommand(t *testing.T) {
+	priv, pub := keygen(t)
+	var out, errb bytes.Buffer
+	if code := run(commandArgs(priv, "--id", "c-1", "clear-unresolved", `{ "kind": "void", "stan": 12, "batch": "000003" }`), &out, &errb); code != 0 {
+		t.Fatalf("command = %d: %s", code, errb.String())
+	}
+	c, err := commandVerifier(t, pub).Accept(bytes.TrimSpace(out.Bytes()))
+	if err != nil {
+		t.Fatalf("verify: %v\n%s", err, out.String())
+	}
+	if c.ID != "c-1" || c.Name != command.NameClearUnresolved || c.Kind != "void" || c.STAN != 12 || c.Batch != "000003" ||
+		c.ExpiresAt.Sub(c.IssuedAt) != 5*time.Minute {
+		t.Errorf("command = %+v", c)
+	}
+	out.Reset()
+	if code := run(commandArgs(priv, "report-now"), &out, &errb); code != 0 {
+		t.Fatalf("command = %d: %s", code, errb.String())
+	}
+	if c, err := commandVerifier(t, pub).Accept(bytes.TrimSpace(out.Bytes())); err != nil || !strings.HasPrefix(c.ID, "c-") {
+		t.Errorf("default id: %+v, %v", c, err)
+	}
+	for _, c := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"command", "--tid", "10000001", "report-now"}, 2}, // no key, no kid
+		{commandArgs(priv), 2},                                                              // no name
+		{commandArgs(priv, "format-disk"), 2},                                               // not a command
+		{commandArgs(priv, "retry-step", `{"step":"live"}`), 2},                             // the terminal would refuse it
+		{commandArgs(priv, "retry-step", `{"step":`), 2},                                    // not JSON
+		{commandArgs(priv, "--valid", "11m", "report-now"), 2},                              // too long
+		{commandArgs(priv, "--wait", "1s", "report-now"), 2},                                // --wait without --publish
+		{commandArgs(pub, "report-now"), 1},                                                 // a public key is no signing key
+		{commandArgs(priv, "--publish", "tcp://127.0.0.1:1", "report-now"), 1},              // nothing listens there
+		{commandArgs(priv, "report-now", "{}", "extra"), 2},                                 // three positionals
+		{append(commandArgs(priv), "--id", "bad id", "report-now"), 2},                      // not an id
+		{[]string{"command", "--key", priv, "--kid", "a b", "--tid", "1", "report-now"}, 2}, // not a kid
+	} {
+		var o, e bytes.Buffer
+		if code := run(c.args, &o, &e); code != c.want {
+			t.Errorf("%v = %d, want %d (%s)", c.args[1:], code, c.want, e.String())
+		}
+	}
+}
+
+type handler struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (h *handler) record(s string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, s)
+	return nil
+}
+func (h *handler) RetryStep(_ context.Context, s provisioning.Step) error {
+	return h.record("retry " + string(s))
+}
+func (h *handler) RerunTestSale(context.Context) error { return h.record("rerun") }
+func (h *handler) ReportNow(context.Context) error     { return h.record("report") }
+func (h *handler) ClearUnresolved(context.Context, string, int, string) error {
+	return &command.Error{Code: command.CodeFailed, Message: "not now"}
+}
+
+// posctl command --publish --wait through a TLS mosquitto with the fleet
+// ACL, as central: the terminal runs the genuine command and the reply is
+// printed (exit 0); one signed with another key under the same kid is
+// refused, and posctl prints the refusal and exits 1.
+func TestCommandPublishAndWait(t *testing.T) {
+	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{
+		Users: map[string]string{"10000001": "pw-t", "central": "pw-central"},
+		ACL:   testbench.FleetACL, TLS: true, NoPlain: true,
+	})
+	priv, pub := keygen(t)
+	forged, _ := keygen(t)
+	passFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(passFile, []byte("pw-central\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r, err := report.New(report.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: "10000001", Username: "10000001", Password: "pw-t",
+		Logger: quiet, RetryInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &handler{}
+	s := &command.Server{TID: "10000001", Handler: h, Transport: r, Verifier: commandVerifier(t, pub), Log: quiet}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go s.Run(ctx)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	// The reporter subscribes in its OnConnect: retry until it answers.
+	publish := func(key string, args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := run(append(commandArgs(key, "--publish", m.TLSURL, "--ca", m.PKI.CAFile, "--user", "central",
+			"--password-file", passFile, "--wait", "2s"), args...), &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	var code int
+	var out string
+	for range 10 {
+		if code, out = publish(priv, "retry-step", `{"step":"sign-on"}`); !strings.Contains(out, "no answer") {
+			break
+		}
+	}
+	if code != 0 || !strings.Contains(out, `"ok":true`) {
+		t.Fatalf("genuine = %d: %s", code, out)
+	}
+	if code, out = publish(forged, "report-now"); code != 1 || !strings.Contains(out, command.CodeBadSignature) {
+		t.Errorf("forged = %d: %s", code, out)
+	}
+	if code, out = publish(priv, "clear-unresolved", `{"kind":"sale","stan":3,"batch":"000001"}`); code != 1 || !strings.Contains(out, `"ok":false`) {
+		t.Errorf("refused by the handler = %d: %s", code, out)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.calls) != 1 || h.calls[0] != "retry sign-on" {
+		t.Errorf("calls = %v", h.calls)
+	}
+}
