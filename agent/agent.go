@@ -235,6 +235,8 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 			if floor, err = trust.OpenFloor(filepath.Join(cfg.StateDir, "time-floor.json")); err != nil {
 				return Result{}, fmt.Errorf("agent: %w", err)
 			}
+			// The host's time raises it too, when the link is authenticated.
+			dev.hostTime.set(floor)
 		}
 		if cfg.Central.Tickets {
 			src := &ticket.Source{

@@ -12,6 +12,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/config"
@@ -19,6 +21,7 @@ import (
 	"github.com/posagent/posagent/agent/sim"
 	"github.com/posagent/posagent/agent/store"
 	"github.com/posagent/posagent/agent/swipe"
+	"github.com/posagent/posagent/agent/trust"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
 	"github.com/posagent/posagent/drivers/magstripe"
@@ -47,7 +50,32 @@ type devices struct {
 	// printed counts slip copies, for Result; only the simulated printer
 	// keeps count.
 	printed func() int
-	closers []io.Closer
+	// hostTime takes the host's trusted time to the time floor, once
+	// reporting has opened one.
+	hostTime timeSink
+	closers  []io.Closer
+}
+
+// timeSink passes trusted times to a trust.Floor set later (the floor is
+// opened with central's keys, after the devices).
+type timeSink struct {
+	mu    sync.Mutex
+	floor *trust.Floor
+	log   *slog.Logger
+}
+
+func (s *timeSink) set(f *trust.Floor) { s.mu.Lock(); s.floor = f; s.mu.Unlock() }
+
+func (s *timeSink) advance(t time.Time) {
+	s.mu.Lock()
+	f := s.floor
+	s.mu.Unlock()
+	if f == nil {
+		return
+	}
+	if err := f.Advance(t); err != nil && s.log != nil {
+		s.log.Warn("time floor", "err", err)
+	}
 }
 
 func (d *devices) Close() error {
@@ -63,7 +91,7 @@ func (d *devices) Close() error {
 // unplugged) is not an error here: the drivers wait for it, and the flow's
 // step shows the installer what to fix.
 func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim.Pauses, log *slog.Logger) (_ *devices, err error) {
-	d := &devices{}
+	d := &devices{hostTime: timeSink{log: log}}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -133,7 +161,7 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim
 		d.keys = sim.KeyStore()
 	} else {
 		ks := &acquirer.FileKeyStore{Path: filepath.Join(cfg.StateDir, KeyFile)}
-		host, err := openAcquirer(cfg, ks, log)
+		host, err := openAcquirer(cfg, ks, d.hostTime.advance, log)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +201,7 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim
 // openAcquirer is the real host link. The TMK must already be in the key
 // store: key injection is a separate, deliberate act (posctl keys inject),
 // never a config value.
-func openAcquirer(cfg *config.Config, ks *acquirer.FileKeyStore, log *slog.Logger) (*acquirer.Client, error) {
+func openAcquirer(cfg *config.Config, ks *acquirer.FileKeyStore, hostTime func(time.Time), log *slog.Logger) (*acquirer.Client, error) {
 	keys, err := ks.LoadKeys()
 	keys.Wipe() // the client loads its own copy
 	switch {
@@ -200,7 +228,7 @@ func openAcquirer(cfg *config.Config, ks *acquirer.FileKeyStore, log *slog.Logge
 	return acquirer.NewClient(acquirer.Config{
 		Addr: cfg.Host.Address, TPDU: tpdu, Header: header,
 		KeyMode: acquirer.KeyMode(cfg.Host.KeyMode), MAC: acquirer.MACAlgorithm(cfg.Host.MAC), MACFullKey: cfg.Host.MACFullKey,
-		NoTDK: cfg.Host.NoTDK, TLS: tlsCfg,
+		NoTDK: cfg.Host.NoTDK, TLS: tlsCfg, HostTime: hostTime,
 		ExchangeTimeout: cfg.Host.Timeout, ReadTimeout: cfg.Host.Timeout,
 		Log: log,
 	}, ks)

@@ -45,6 +45,11 @@ type Config struct {
 	// is refused: on a link where anyone can cut the TDK off the unMACed
 	// 0810, accepting it would send every swiped track in clear.
 	NoTDK bool
+	// HostTime, when set, is given the host's date and time from every
+	// approved sign-on made over an authenticated link (TLS with a pinned
+	// CA): only then can nobody on the way have written them, so only then
+	// may they advance the terminal's time floor. Nil: not wanted.
+	HostTime func(time.Time)
 	// TLS, when set, runs every exchange over TLS with it. With RootCAs set
 	// (the acquirer's CA pinned) the link is authenticated, and answers are
 	// believed even under the forgeable UnionPay ECB MAC.
@@ -295,6 +300,9 @@ func (c *Client) SignOn(ctx context.Context, r provisioning.SignOnRequest) (prov
 	}
 	c.keys, c.batch, res.KeysOK = next, res.Batch, true
 	c.cfg.Log.Info("signed on", "batch", res.Batch, "mak", wk.MAK)
+	if c.cfg.HostTime != nil && c.linkAuthenticated() && !res.HostTime.IsZero() {
+		c.cfg.HostTime(res.HostTime)
+	}
 	return res, nil
 }
 

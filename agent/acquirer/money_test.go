@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/moov-io/iso8583"
 
@@ -160,7 +161,7 @@ func TestSignOnWithoutTDK(t *testing.T) {
 		t.Fatal(err, len(f62))
 	}
 	answer := answerer(t, "00", nil, "", func(_, r *iso8583.Message) {
-		_ = SetBytes(r, 62, f62)
+		mustSetBytes(t, r, 62, f62)
 		_ = Set(r, 60, Field60{Type: "00", Batch: "000123", Code: "004"}.String())
 	})
 	for _, noTDK := range []bool{false, true} {
@@ -267,4 +268,69 @@ func newTestPKI(t *testing.T) testPKI {
 		t.Fatal("CA does not parse")
 	}
 	return testPKI{pool: pool, serverConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+}
+
+// The host's time from a sign-on may raise the terminal's time floor only
+// when nobody on the way can have written it: over TLS with the CA pinned.
+func TestHostTimeOnlyFromAnAuthenticatedLink(t *testing.T) {
+	tmk := testKey("0123456789ABCDEFFEDCBA9876543210")
+	wk := WorkingKeys{PIK: testKey("1111111111111111AAAAAAAAAAAAAAAA"), MAK: testMAK, TDK: testKey("3333333333333333CCCCCCCCCCCCCCCC")}
+	f62, err := EncryptWorkingKeys(tmk, DoubleDES, wk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := answerer(t, "00", nil, "", func(_, r *iso8583.Message) {
+		mustSet(t, r, 12, "101500")
+		mustSet(t, r, 13, "1203")
+		mustSetBytes(t, r, 62, f62)
+		mustSet(t, r, 60, Field60{Type: "00", Batch: "000123", Code: "004"}.String())
+	})
+	pki := newTestPKI(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", pki.serverConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				if f, err := ReadFrame(conn, 0); err == nil {
+					_, _ = conn.Write(answer(f))
+				}
+			}()
+		}
+	}()
+	for _, tc := range []struct {
+		name string
+		tls  bool
+	}{{"plain", false}, {"tls", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []time.Time
+			cfg := Config{Log: quiet, HostTime: func(ht time.Time) { got = append(got, ht) }}
+			if tc.tls {
+				cfg.Addr, cfg.TLS = ln.Addr().String(), &tls.Config{RootCAs: pki.pool, ServerName: "localhost"}
+			} else {
+				dial, _ := fakeHost(t, answer)
+				cfg.Addr, cfg.Dial = "host", dial
+			}
+			ks := &MemKeyStore{}
+			_ = ks.SaveKeys(Keys{TMK: tmk})
+			c, err := NewClient(cfg, ks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.SignOn(context.Background(), provisioning.SignOnRequest{Terminal: terminal, STAN: 1})
+			if err != nil || !res.KeysOK {
+				t.Fatalf("sign-on: %v %+v", err, res)
+			}
+			if want := map[bool]int{false: 0, true: 1}[tc.tls]; len(got) != want || want == 1 && !got[0].Equal(res.HostTime) {
+				t.Fatalf("host time given %v, want %d times", got, want)
+			}
+		})
+	}
 }
