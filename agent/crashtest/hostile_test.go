@@ -33,6 +33,9 @@ const (
 	passShare = 0.6
 	// hostileKills bounds the random SIGKILLs of one install (0 to 2).
 	hostileKills = 2
+	// maxOperator is how many times the operator's procedure runs for one
+	// install before a stop for the operator is its outcome.
+	maxOperator = 2
 	// maxFailures is how many failures an install may go through, each
 	// answered with retry, before it counts as a retry loop: with the pass
 	// share above a step fails about half the time, and an install has
@@ -131,12 +134,13 @@ func TestHostileCampaign(t *testing.T) {
 	t.Logf("mutations applied: %s", formatCounts(sum.counts, sum.na))
 	t.Logf("outcomes: %s", formatMap(outcomes))
 	t.Logf("invariants broken (installs): %s", formatMap(broken))
-	t.Logf("hostile-link campaign: %d installs (%d swiped), %d failed; %d SIGKILLs, %d card swaps, %d agent starts, %d failures answered; campaign %v, total with build and calibration %v",
-		n, n/swipeEvery, failed, sum.kills, sum.swaps, sum.starts, sum.failures, time.Since(campaign).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	t.Logf("hostile-link campaign: %d installs (%d swiped), %d failed; %d SIGKILLs, %d card swaps, %d agent starts, %d failures answered, %d operator clears; campaign %v, total with build and calibration %v",
+		n, n/swipeEvery, failed, sum.kills, sum.swaps, sum.starts, sum.failures, sum.operator, time.Since(campaign).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
 type hostileResult struct {
 	kills, swaps, starts, failures int
+	operator                       int // the operator's procedures run
 	counts                         map[hostile.Mutation]int
 	na                             int      // planned mutations that found nothing to work on
 	end                            string   // "live", "stop CODE", "retry loop", "FAIL"
@@ -148,6 +152,7 @@ func (s *hostileResult) add(r hostileResult) {
 	s.swaps += r.swaps
 	s.starts += r.starts
 	s.failures += r.failures
+	s.operator += r.operator
 	s.na += r.na
 	for m, c := range r.counts {
 		s.counts[m] += c
@@ -261,7 +266,22 @@ runs:
 			removeChip()
 			chipIn = false
 		}
-		if cp.Step == provisioning.StepNeedsAttention && (!offersRetry(cp.Failure) || res.failures >= maxFailures) {
+		// A stop only an operator may clear: the operator's procedure, as
+		// the acquirer's back office and a supervisor would run it — the
+		// message cancelled by hand at the host, then F2 at the keypad.
+		operatorTurn := false
+		if cp.Step == provisioning.StepNeedsAttention && cp.Failure != nil && provisioning.OperatorOnly(cp.Failure.Code) &&
+			len(cp.Unreversed) > 0 && res.operator < maxOperator {
+			u := cp.Unreversed[0]
+			booked, err := r.Host.CancelByHand(rig.TID, u.Batch, u.STAN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.operator++
+			operatorTurn = true
+			story = append(story, fmt.Sprintf("operator: %s %s %06d cancelled by hand (host had it: %v), cleared", cp.Failure.Code, u.Kind, u.STAN, booked))
+		}
+		if !operatorTurn && cp.Step == provisioning.StepNeedsAttention && (!offersRetry(cp.Failure) || res.failures >= maxFailures) {
 			break // for the operator, or a retry loop: outcome says which
 		}
 		if res.starts >= maxStarts {
@@ -274,7 +294,10 @@ runs:
 		// retry of a failure that offers it, or the card's confirmation. A run
 		// that meets another question stops there, and the campaign looks.
 		keys := "#"
-		if cp.Step == provisioning.StepNeedsAttention || cp.Card == nil {
+		switch {
+		case operatorTurn:
+			keys = "F2" // the supervisor's clear (the sim keypad asks no password)
+		case cp.Step == provisioning.StepNeedsAttention || cp.Card == nil:
 			keys = "ENTER"
 		}
 		args := []string{"--keys", keys}
@@ -448,8 +471,8 @@ runs:
 		res.broken = append(res.broken, "events")
 	}
 
-	t.Logf("%s kills=%d swaps=%d starts=%d failures=%d [%s] | link: %s [%s] | outcome: %s | ledger: %s | order: %s | wire: %s | secrets: %s | events: %s",
-		mode, res.kills, res.swaps, res.starts, res.failures, strings.Join(story, "; "), formatCounts(res.counts, res.na),
+	t.Logf("%s kills=%d swaps=%d starts=%d failures=%d operator=%d [%s] | link: %s [%s] | outcome: %s | ledger: %s | order: %s | wire: %s | secrets: %s | events: %s",
+		mode, res.kills, res.swaps, res.starts, res.failures, res.operator, strings.Join(story, "; "), formatCounts(res.counts, res.na),
 		attacks(p.Exchanges()), end, ledger, order, wire, secrets, events)
 	return res
 }
