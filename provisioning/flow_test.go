@@ -348,24 +348,6 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 }
 
-func FuzzDecode(f *testing.F) {
-	f.Add([]byte(`{"schema":1,"step":"test-sale","attempt":2,"in_flight":{"kind":"sale","stan":3}}`))
-	f.Add([]byte(`{"schema":1,"step":"needs-attention","failure":{"step":"bind-card","code":"E_EXPIRED"}}`))
-	f.Add([]byte(``))
-	f.Add([]byte(`null`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		cp, err := provisioning.Decode(b)
-		if err != nil {
-			if !errors.Is(err, provisioning.ErrCorruptState) {
-				t.Fatalf("error does not wrap ErrCorruptState: %v", err)
-			}
-			return
-		}
-		if !cp.Step.Valid() {
-			t.Fatalf("accepted step %q", cp.Step)
-		}
-	})
-}
 
 // TestTicketAmountDrivesTestSale: a merchant record that names a test-sale
 // amount (central's ticket) overrides the configured one, for the sale, its

@@ -18,6 +18,8 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 	f.Add([]byte(`{"schema":1,"step":"bind-card","merchant":{"mid":"898310048990001","name":"x","legal_person":"ZHANG SAN","account_check":"16669b73825af85f9eaa5dbc759d4aa358bd1e1a79d1d33559b52fadce61d318","card_type":"debit"}}`))
 	f.Add([]byte(`{"schema":1,"step":"test-sale","card":{"masked":"622202*********0128","name":"ZHANG/SAN","type":"debit","expiry":"3012"},"merchant":{"account_check":"ab"},"in_flight":{"kind":"sale","stan":2,"sealed_pan":"AAEC"}}`))
 	f.Add([]byte(`{"schema":1,"step":"needs-attention"}`))
+	f.Add([]byte(`{"schema":1,"step":"needs-attention","failure":{"step":"bind-card","code":"E_EXPIRED"}}`))
+	f.Add([]byte(`{"schema":1,"step":"test-sale","attempt":2,"in_flight":{"kind":"sale","stan":3}}`))
 	f.Add([]byte(`{"schema":2,"step":"live"}`))
 	f.Add([]byte(`{"schema":1,"step":"nowhere"}`))
 	f.Add([]byte(``))
