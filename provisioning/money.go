@@ -109,10 +109,21 @@ func (f *Flow) judge(r HostResponse) (outcome, string) {
 }
 
 // reversalFinal says whether an answer to a reversal ends it: 00 (reversed)
-// or 25 (the host never had the original), and only with a MAC that
-// verified. Anything else, a forged unMACed 25 above all, is sent again.
+// with a MAC that verified, or 25 (the host never had the original) with a
+// MAC that cannot be forged. Under the forgeable ECB MAC on an open link a
+// 25 is what anyone who kept the reversal from the host would answer (the
+// sale's own MACed approval rewritten to 0410/25 still verifies), and
+// believing it leaves a charge standing; it is sent again, and after the
+// limit the acquirer settles it by hand. (A rewritten 00 cannot be told
+// from the host's: on such a link only TLS protects the reversal.)
 func reversalFinal(r HostResponse) bool {
-	return r.Integrity != IntegrityNone && (r.RC == "00" || r.RC == "25")
+	switch r.Integrity {
+	case IntegrityAuthentic:
+		return r.RC == "00" || r.RC == "25"
+	case IntegrityForgeable:
+		return r.RC == "00"
+	}
+	return false
 }
 
 // kindText names a message kind for the installer.

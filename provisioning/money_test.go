@@ -199,6 +199,41 @@ func TestReversalAnswerMustBeMACed(t *testing.T) {
 	}
 }
 
+// Under a MAC anyone can forge on an open link, a 25 to a reversal is not
+// believed (it would clear a charge the host may hold); a 00 is, and over
+// an authentic link a 25 is too.
+func TestForgeable25ToReversalIsSentAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		integrity provisioning.Integrity
+		sends     int
+	}{{"forgeable", provisioning.IntegrityForgeable, 2}, {"authentic", provisioning.IntegrityAuthentic, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig()
+			r.host.loseSale = true
+			forged := 1
+			r.host.reversalAnswer = func(resp provisioning.HostResponse, err error) (provisioning.HostResponse, error) {
+				if forged > 0 {
+					forged--
+					return provisioning.HostResponse{RC: "25", Integrity: tc.integrity}, nil
+				}
+				return resp, err
+			}
+			r.ui.answers = []string{"confirm", "retry", "retry"}
+			_, _ = r.flow().Run(context.Background())
+			if len(r.host.reversals) < tc.sends {
+				t.Fatalf("%d reversals, want at least %d", len(r.host.reversals), tc.sends)
+			}
+			if tc.sends == 2 && r.host.count("reversed") != 1 {
+				t.Fatalf("host %v: the charged sale was left after a forgeable 25", r.host.sales)
+			}
+			if tc.sends == 1 && len(r.host.reversals) != 1 {
+				t.Fatalf("%d reversals after an authentic 25", len(r.host.reversals))
+			}
+		})
+	}
+}
+
 // While a message is in flight every report names it; once settled, none.
 func TestUnresolvedInEveryReport(t *testing.T) {
 	r := newRig()

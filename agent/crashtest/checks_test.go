@@ -280,13 +280,20 @@ func TestAnsweredProblems(t *testing.T) {
 	run := func(seq uint64) report.Message {
 		return report.Message{Seq: seq, Status: provisioning.Status{State: provisioning.StateRunning}}
 	}
-	if p := answeredProblems([]report.Message{run(1), failed(2, "retry", "abort"), run(3), failed(4, "clear", "abort")}); len(p) > 0 {
+	if p := answeredProblems([]report.Message{run(1), failed(2, "retry", "abort"), run(3), failed(4, "clear", "abort")}, 0); len(p) > 0 {
 		t.Errorf("retried where offered, stopped where not: %q", p)
 	}
-	if p := answeredProblems([]report.Message{run(1), failed(2, "clear", "abort"), run(1), failed(2, "clear", "abort")}); len(p) > 0 {
+	if p := answeredProblems([]report.Message{run(1), failed(2, "clear", "abort"), run(1), failed(2, "clear", "abort")}, 0); len(p) > 0 {
 		t.Errorf("redelivered: %q", p)
 	}
-	if p := answeredProblems([]report.Message{run(1), failed(2, "clear", "abort"), run(3)}); len(p) != 1 {
+	if p := answeredProblems([]report.Message{run(1), failed(2, "clear", "abort"), run(3)}, 0); len(p) != 1 {
 		t.Errorf("went on after an operator-only failure: %q", p)
+	}
+	// The operator cleared it: going on is what should happen.
+	if p := answeredProblems([]report.Message{run(1), failed(2, "clear", "abort"), run(3)}, 1); len(p) > 0 {
+		t.Errorf("went on after the operator's clear: %q", p)
+	}
+	if p := answeredProblems([]report.Message{run(1), failed(2, "clear", "abort"), run(3), failed(4, "clear", "abort"), run(5)}, 1); len(p) != 1 {
+		t.Errorf("two clears with one operator: %q", p)
 	}
 }

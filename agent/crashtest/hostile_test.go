@@ -462,7 +462,7 @@ runs:
 	events := "FAIL (monitor out of sync)"
 	if evs, err := monitorEvents(t, r.Monitor); err == nil {
 		problems, last, _ := seqProblems(evs, final)
-		events = fail("events", append(problems, answeredProblems(evs)...))
+		events = fail("events", append(problems, answeredProblems(evs, res.operator)...))
 		if events == "ok" {
 			events += fmt.Sprintf(" (seq 1..%d)", last)
 		}

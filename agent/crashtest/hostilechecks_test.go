@@ -239,20 +239,27 @@ func leftToOperator(cp provisioning.Checkpoint, stopped bool) func(hostsim.Entry
 
 // answeredProblems checks, from the failures the monitor saw, that the
 // campaign's keys answered retry only where a failure offered it: every
-// failure before the last event offered retry (a key script cannot look
+// failure before the last event offered retry, or offered clear and was one
+// of the clears the campaign's operator made (a key script cannot look
 // before it presses, so this catches the campaign, not the agent).
-func answeredProblems(evs []report.Message) []string {
+func answeredProblems(evs []report.Message, clears int) []string {
 	var problems []string
+	seen := map[uint64]bool{}
 	for i, ev := range evs {
-		if ev.State != provisioning.StateFailed || ev.Error == nil || i == len(evs)-1 || offersRetry(ev.Error) {
+		if ev.State != provisioning.StateFailed || ev.Error == nil || i == len(evs)-1 || offersRetry(ev.Error) || seen[ev.Seq] {
 			continue
 		}
+		seen[ev.Seq] = true
 		later := false
 		for _, x := range evs[i+1:] {
 			later = later || x.Seq > ev.Seq
 		}
-		if later {
-			problems = append(problems, fmt.Sprintf("the install went on after %s %s, which offers no retry (%s)",
+		switch {
+		case !later:
+		case clears > 0 && slices.Contains(ev.Error.Actions, "clear"):
+			clears--
+		default:
+			problems = append(problems, fmt.Sprintf("the install went on after %s %s, which offers no retry (%s), without an operator's clear",
 				ev.Error.Step, ev.Error.Code, strings.Join(ev.Error.Actions, "/")))
 		}
 	}
