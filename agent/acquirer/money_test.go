@@ -199,31 +199,10 @@ func TestNoClearTrackWhereTDKExpected(t *testing.T) {
 // gets no byte of the request.
 func TestTLSLink(t *testing.T) {
 	pki := newTestPKI(t)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", pki.serverConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	answer := answerer(t, "00", testMAK[:8], MACUnionPayECB, nil)
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				f, err := ReadFrame(conn, 0)
-				if err != nil {
-					return
-				}
-				_, _ = conn.Write(answer(f))
-			}()
-		}
-	}()
+	addr := pki.serve(t, answerer(t, "00", testMAK[:8], MACUnionPayECB, nil))
 	ks := &MemKeyStore{}
 	_ = ks.SaveKeys(signedOn(DoubleDES))
-	c, err := NewClient(Config{Addr: ln.Addr().String(), Log: quiet,
+	c, err := NewClient(Config{Addr: addr, Log: quiet,
 		TLS: &tls.Config{RootCAs: pki.pool, ServerName: "localhost"}}, ks)
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +212,7 @@ func TestTLSLink(t *testing.T) {
 		t.Fatalf("over TLS: %v %+v", err, resp)
 	}
 	other := newTestPKI(t)
-	c, err = NewClient(Config{Addr: ln.Addr().String(), Log: quiet,
+	c, err = NewClient(Config{Addr: addr, Log: quiet,
 		TLS: &tls.Config{RootCAs: other.pool, ServerName: "localhost"}}, ks)
 	if err != nil {
 		t.Fatal(err)
@@ -246,6 +225,33 @@ func TestTLSLink(t *testing.T) {
 type testPKI struct {
 	pool         *x509.CertPool
 	serverConfig *tls.Config
+}
+
+// serve answers every request a TLS connection brings with answer, on
+// loopback with the PKI's server certificate, until the test ends; it
+// returns the address.
+func (p testPKI) serve(t *testing.T, answer func(Frame) []byte) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", p.serverConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				if f, err := ReadFrame(conn, 0); err == nil {
+					_, _ = conn.Write(answer(f))
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
 
 // newTestPKI is a fresh CA and a server certificate for localhost.
@@ -286,25 +292,7 @@ func TestHostTimeOnlyFromAnAuthenticatedLink(t *testing.T) {
 		mustSet(t, r, 60, Field60{Type: "00", Batch: "000123", Code: "004"}.String())
 	})
 	pki := newTestPKI(t)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", pki.serverConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				if f, err := ReadFrame(conn, 0); err == nil {
-					_, _ = conn.Write(answer(f))
-				}
-			}()
-		}
-	}()
+	addr := pki.serve(t, answer)
 	for _, tc := range []struct {
 		name string
 		tls  bool
@@ -313,7 +301,7 @@ func TestHostTimeOnlyFromAnAuthenticatedLink(t *testing.T) {
 			var got []time.Time
 			cfg := Config{Log: quiet, HostTime: func(ht time.Time) { got = append(got, ht) }}
 			if tc.tls {
-				cfg.Addr, cfg.TLS = ln.Addr().String(), &tls.Config{RootCAs: pki.pool, ServerName: "localhost"}
+				cfg.Addr, cfg.TLS = addr, &tls.Config{RootCAs: pki.pool, ServerName: "localhost"}
 			} else {
 				dial, _ := fakeHost(t, answer)
 				cfg.Addr, cfg.Dial = "host", dial

@@ -330,6 +330,28 @@ func runFlow(t *testing.T, e *env, st provisioning.Store, ui provisioning.Prompt
 	return f.Run(ctx)
 }
 
+// once is a plan that makes mv on the first message of kind and passes
+// every other.
+func once(kind string, mv move) func(string, int) move {
+	return func(k string, n int) move {
+		if k == kind && n == 1 {
+			return mv
+		}
+		return move{}
+	}
+}
+
+// mustGoLive runs the install with ui on e and fails unless it ends live
+// with the ledger's rules kept.
+func mustGoLive(t *testing.T, e *env, ui *retrier) {
+	t.Helper()
+	cp, err := runFlow(t, e, &provisioningtest.Store{}, ui, nil)
+	if err != nil || cp.Step != provisioning.StepLive {
+		t.Fatalf("flow: %v at %s (failures %v)", err, cp.Step, ui.codes)
+	}
+	ledgerOK(t, e)
+}
+
 // ledgerOK is checkLedger plus the order rule: no sale reaches the host
 // while an earlier approved sale is neither reversed nor voided.
 func ledgerOK(t *testing.T, e *env) {
@@ -367,36 +389,18 @@ func ledgerOK(t *testing.T, e *env) {
 // the link can write that. The sale must be reversed (or voided), never left
 // charged next to a retried one.
 func TestHostileUnMACedDeclineOfApprovedSale(t *testing.T) {
-	a := newAttacker(t, func(kind string, n int) move {
-		if kind == hostsim.KindSale && n == 1 {
-			return move{rewrite: stripMAC("05")}
-		}
-		return move{}
-	})
+	a := newAttacker(t, once(hostsim.KindSale, move{rewrite: stripMAC("05")}))
 	e := hostileEnv(t, a)
-	cp, err := runFlow(t, e, &provisioningtest.Store{}, &retrier{max: 5}, nil)
-	if err != nil || cp.Step != provisioning.StepLive {
-		t.Fatalf("flow: %v at %s", err, cp.Step)
-	}
-	ledgerOK(t, e)
+	mustGoLive(t, e, &retrier{max: 5})
 }
 
 // The same forged decline with a MAC that verifies: the ECB MAC is the XOR
 // of the blocks, so 00→05 plus the same flip 8 bytes earlier keeps it.
 func TestHostileXORForgedDecline(t *testing.T) {
-	a := newAttacker(t, func(kind string, n int) move {
-		if kind == hostsim.KindSale && n == 1 {
-			return move{rewrite: xorRC("05")}
-		}
-		return move{}
-	})
+	a := newAttacker(t, once(hostsim.KindSale, move{rewrite: xorRC("05")}))
 	e := hostileEnv(t, a)
-	cp, err := runFlow(t, e, &provisioningtest.Store{}, &retrier{max: 5}, nil)
-	if err != nil || cp.Step != provisioning.StepLive {
-		t.Fatalf("flow: %v at %s", err, cp.Step)
-	}
+	mustGoLive(t, e, &retrier{max: 5})
 	assertForgeriesVerify(t, e, a)
-	ledgerOK(t, e)
 }
 
 // assertForgeriesVerify proves the attack is real: every rewritten answer
@@ -460,11 +464,7 @@ func TestHostileUnMACed25ToReversal(t *testing.T) {
 		return move{}
 	})
 	e := hostileEnv(t, a)
-	cp, err := runFlow(t, e, &provisioningtest.Store{}, &retrier{max: 5}, nil)
-	if err != nil || cp.Step != provisioning.StepLive {
-		t.Fatalf("flow: %v at %s", err, cp.Step)
-	}
-	ledgerOK(t, e)
+	mustGoLive(t, e, &retrier{max: 5})
 }
 
 // The sign-on answer carries no MAC, so its TDK can be cut off; the
@@ -651,12 +651,7 @@ func (s *freezingStore) thawed() *freezingStore {
 // reversal of an unanswered sale must go out under the identity the sale
 // went under, never the new one.
 func TestHostileIdentityChangeMidInstall(t *testing.T) {
-	a := newAttacker(t, func(kind string, n int) move {
-		if kind == hostsim.KindSale && n == 1 {
-			return move{rewrite: func(*testing.T, []byte) []byte { return nil }}
-		}
-		return move{}
-	})
+	a := newAttacker(t, once(hostsim.KindSale, move{rewrite: func(*testing.T, []byte) []byte { return nil }}))
 	e := hostileEnv(t, a)
 	st := &provisioningtest.Store{}
 	if _, err := runFlow(t, e, st, &retrier{max: 0}, nil); err == nil {
@@ -684,12 +679,7 @@ func TestHostileIdentityChangeMidInstall(t *testing.T) {
 // The terminal must neither leave the void unknown nor loop on the host's
 // "duplicate" answers to its retries.
 func TestHostileUnMACedDeclineOfVoid(t *testing.T) {
-	a := newAttacker(t, func(kind string, n int) move {
-		if kind == hostsim.KindVoid && n == 1 {
-			return move{rewrite: stripMAC("05")}
-		}
-		return move{}
-	})
+	a := newAttacker(t, once(hostsim.KindVoid, move{rewrite: stripMAC("05")}))
 	e := hostileEnv(t, a)
 	ui := &retrier{max: 5}
 	cp, err := runFlow(t, e, &provisioningtest.Store{}, ui, nil)

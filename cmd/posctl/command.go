@@ -15,7 +15,6 @@ import (
 
 	"github.com/posagent/posagent/agent/command"
 	"github.com/posagent/posagent/agent/report"
-	"github.com/posagent/posagent/agent/ticket"
 	"github.com/posagent/posagent/agent/trust"
 )
 
@@ -83,22 +82,12 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "posctl command: --wait needs --publish")
 		return 2
 	}
-	pemKey, err := os.ReadFile(keyFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "posctl: key: %v\n", err)
-		return 1
-	}
-	priv, err := trust.ParsePrivateKey(pemKey)
+	priv, stamp, err := signer(keyFile, valid)
 	if err != nil {
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 1
 	}
-	if e.Nonce, err = ticket.NewNonce(); err != nil {
-		fmt.Fprintf(stderr, "posctl: %v\n", err)
-		return 1
-	}
-	e.IssuedAt = time.Now()
-	e.ExpiresAt = e.IssuedAt.Add(valid)
+	e.Nonce, e.IssuedAt, e.ExpiresAt = stamp.nonce, stamp.issued, stamp.expires
 	if e.ID == "" {
 		var r [3]byte
 		_, _ = rand.Read(r[:])

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -81,22 +82,12 @@ func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 2
 	}
 	t.CardType = provisioning.CardType(cardType)
-	pemKey, err := os.ReadFile(keyFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "posctl: key: %v\n", err)
-		return 1
-	}
-	priv, err := trust.ParsePrivateKey(pemKey)
+	priv, stamp, err := signer(keyFile, valid)
 	if err != nil {
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 1
 	}
-	if t.Nonce, err = ticket.NewNonce(); err != nil {
-		fmt.Fprintf(stderr, "posctl: %v\n", err)
-		return 1
-	}
-	t.IssuedAt = time.Now()
-	t.ExpiresAt = t.IssuedAt.Add(valid)
+	t.Nonce, t.IssuedAt, t.ExpiresAt = stamp.nonce, stamp.issued, stamp.expires
 	payload, err := ticket.Sign(t, priv)
 	if err != nil {
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
@@ -164,4 +155,29 @@ func ticketKeygen(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "wrote %s.key (keep secret) and %s.pub (for the agents' central.keys, with a kid)\n", *out, *out)
 	return 0
+}
+
+// stamp is what makes a signed payload unique and bounds its life.
+type stamp struct {
+	nonce           string
+	issued, expires time.Time
+}
+
+// signer reads central's private key (PEM) and stamps a payload valid for
+// valid from now: what posctl ticket and posctl command both sign with.
+func signer(keyFile string, valid time.Duration) (ed25519.PrivateKey, stamp, error) {
+	pemKey, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, stamp{}, fmt.Errorf("key: %w", err)
+	}
+	priv, err := trust.ParsePrivateKey(pemKey)
+	if err != nil {
+		return nil, stamp{}, err
+	}
+	nonce, err := ticket.NewNonce()
+	if err != nil {
+		return nil, stamp{}, err
+	}
+	now := time.Now()
+	return priv, stamp{nonce: nonce, issued: now, expires: now.Add(valid)}, nil
 }
