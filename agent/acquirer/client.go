@@ -244,7 +244,9 @@ func (c *Client) SignOff(ctx context.Context, t provisioning.Terminal, stan int)
 	if err := c.ks.SaveKeys(next); err != nil {
 		return fmt.Errorf("acquirer: sign-off: %w", err)
 	}
+	old := c.keys.Working
 	c.keys = next
+	old.Wipe() // the keys the host just retired
 	return nil
 }
 
@@ -298,7 +300,9 @@ func (c *Client) SignOn(ctx context.Context, r provisioning.SignOnRequest) (prov
 	if err := c.ks.SaveKeys(next); err != nil {
 		return res, fmt.Errorf("acquirer: sign-on: %w", err)
 	}
+	old := c.keys.Working
 	c.keys, c.batch, res.KeysOK = next, res.Batch, true
+	old.Wipe() // replaced: nothing MACs or encrypts under them again
 	c.cfg.Log.Info("signed on", "batch", res.Batch, "mak", wk.MAK)
 	if c.cfg.HostTime != nil && c.linkAuthenticated() && !res.HostTime.IsZero() {
 		c.cfg.HostTime(res.HostTime)

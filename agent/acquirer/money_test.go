@@ -322,3 +322,35 @@ func TestHostTimeOnlyFromAnAuthenticatedLink(t *testing.T) {
 		})
 	}
 }
+
+// The working keys a sign-on replaces are wiped in memory.
+func TestSignOnWipesReplacedKeys(t *testing.T) {
+	tmk := testKey("0123456789ABCDEFFEDCBA9876543210")
+	wk := WorkingKeys{PIK: testKey("1111111111111111AAAAAAAAAAAAAAAA"), MAK: testMAK, TDK: testKey("3333333333333333CCCCCCCCCCCCCCCC")}
+	f62, err := EncryptWorkingKeys(tmk, DoubleDES, wk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial, _ := fakeHost(t, answerer(t, "00", nil, "", func(_, r *iso8583.Message) {
+		mustSetBytes(t, r, 62, f62)
+		mustSet(t, r, 60, Field60{Type: "00", Batch: "000123", Code: "004"}.String())
+	}))
+	old := signedOn(DoubleDES)
+	old.TMK = tmk
+	old.Working = WorkingKeys{PIK: testKey("4444444444444444"), MAK: testKey("5555555555555555"), TDK: testKey("6666666666666666")}
+	c := newTestClient(t, old, dial)
+	replaced := c.keys.Working
+	if res, err := c.SignOn(context.Background(), provisioning.SignOnRequest{Terminal: terminal, STAN: 1}); err != nil || !res.KeysOK {
+		t.Fatalf("%v %+v", err, res)
+	}
+	for _, k := range []Key{replaced.PIK, replaced.MAK, replaced.TDK} {
+		for _, b := range k {
+			if b != 0 {
+				t.Fatalf("a replaced key was not wiped: %x", []byte(k))
+			}
+		}
+	}
+	if len(c.keys.Working.MAK) == 0 || c.keys.Working.MAK[0] == 0 {
+		t.Fatal("the new MAK is not in use")
+	}
+}
