@@ -348,7 +348,6 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 }
 
-
 // TestTicketAmountDrivesTestSale: a merchant record that names a test-sale
 // amount (central's ticket) overrides the configured one, for the sale, its
 // void and the checkpoint; a record without one keeps Flow.Amount.
