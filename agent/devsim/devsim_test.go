@@ -124,7 +124,7 @@ func TestMagReaderThroughSerial(t *testing.T) {
 	}
 }
 
-func receipt() provisioning.Receipt {
+func sampleReceipt() provisioning.Receipt {
 	return provisioning.Receipt{
 		Merchant: provisioning.Merchant{MID: "898310048160001", Name: "测试商户 TEST MERCHANT"},
 		Terminal: provisioning.Terminal{TID: "10000001", MID: "898310048160001"},
@@ -168,7 +168,7 @@ func TestPrinterPictureThroughSerial(t *testing.T) {
 	r := pictures(t)
 	emu, prn, dir := newPrinter(t, ctx)
 	emu.SetPictures(r)
-	if err := prn.PrintReceipt(ctx, receipt()); err != nil {
+	if err := prn.PrintReceipt(ctx, sampleReceipt()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := emu.WaitSlips(ctx, 2); err != nil {
@@ -203,7 +203,7 @@ func TestPrinterThroughSerial(t *testing.T) {
 	if err := prn.SelfTest(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r := receipt()
+	r := sampleReceipt()
 	if err := prn.PrintReceipt(ctx, r); err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestPrinterPaperOutMidSlip(t *testing.T) {
 	ctx := testCtx(t)
 	emu, prn, _ := newPrinter(t, ctx)
 	emu.PaperOutAfter(12)
-	r := receipt()
+	r := sampleReceipt()
 	err := prn.PrintReceipt(ctx, r)
 	if !errors.Is(err, printer.ErrPaperEnd) {
 		t.Fatalf("err = %v", err)
@@ -262,7 +262,7 @@ func TestOnSlip(t *testing.T) {
 	emu, prn, _ := newPrinter(t, ctx)
 	got := make(chan int, 2)
 	emu.OnSlip(func(s PrintedSlip) { got <- s.N })
-	if err := prn.PrintReceipt(ctx, receipt()); err != nil {
+	if err := prn.PrintReceipt(ctx, sampleReceipt()); err != nil {
 		t.Fatal(err)
 	}
 	if a, b := <-got, <-got; a != 1 || b != 2 {
@@ -276,7 +276,7 @@ func TestOnSlip(t *testing.T) {
 // gives up after its status timeout, as a driver once did on such printers.
 func TestPrinterAtLineSpeed(t *testing.T) {
 	ctx := testCtx(t)
-	r := receipt()
+	r := sampleReceipt()
 	for _, tc := range []struct {
 		name string
 		baud int // what the driver is told

@@ -31,8 +31,8 @@ import (
 // requiring client certificates), and mochi open (plain, anonymous), as the
 // demo runs it.
 
-// bench is one broker under test, as the suite sees it.
-type bench struct {
+// brokerUnderTest is one broker under test, as the suite sees it.
+type brokerUnderTest struct {
 	// addr is the host:port the terminal connects to (through a gate).
 	addr   string
 	scheme string // "tcp" or "ssl"
@@ -49,7 +49,7 @@ type bench struct {
 
 const otherTID = "10000002"
 
-func mosquittoBench(t *testing.T) bench {
+func mosquittoBench(t *testing.T) brokerUnderTest {
 	t.Helper()
 	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{
 		Users:   map[string]string{tid: "pw-" + tid, otherTID: "pw-" + otherTID, "monitor": "pw-monitor"},
@@ -58,7 +58,7 @@ func mosquittoBench(t *testing.T) bench {
 		NoPlain: true, RequireClientCert: true,
 		ClientCerts: []string{tid, otherTID, "monitor"},
 	})
-	return bench{
+	return brokerUnderTest{
 		addr: fmt.Sprintf("127.0.0.1:%d", m.TLSPort), scheme: "ssl",
 		terminal: func(o *Options, id string) {
 			o.Username, o.Password = id, "pw-"+id
@@ -78,13 +78,13 @@ func mosquittoBench(t *testing.T) bench {
 	}
 }
 
-func mochiBench(t *testing.T) bench {
+func mochiBench(t *testing.T) brokerUnderTest {
 	t.Helper()
 	var mu sync.Mutex
 	// Reserved, so the broker comes back on the same port after an outage.
 	addr := testbench.ReserveAddr(t)
 	b := startBroker(t, addr)
-	return bench{
+	return brokerUnderTest{
 		addr: addr, scheme: "tcp",
 		terminal: func(*Options, string) {},
 		monitor: func() *mqtt.ClientOptions {
@@ -103,7 +103,7 @@ func mochiBench(t *testing.T) bench {
 	}
 }
 
-func mochiSecureBench(t *testing.T) bench {
+func mochiSecureBench(t *testing.T) brokerUnderTest {
 	t.Helper()
 	pki, err := testbench.MakePKI(t.TempDir(), tid, otherTID, "monitor")
 	if err != nil {
@@ -141,7 +141,7 @@ func mochiSecureBench(t *testing.T) bench {
 		return mqtt.NewClientOptions().AddBroker("ssl://" + addr).SetUsername(user).SetPassword("pw-" + user).
 			SetTLSConfig(clientTLS(t, pki, user))
 	}
-	return bench{
+	return brokerUnderTest{
 		addr: addr, scheme: "ssl",
 		terminal: func(o *Options, id string) {
 			o.Username, o.Password = id, "pw-"+id
@@ -178,7 +178,7 @@ func clientTLS(t *testing.T, p *testbench.PKI, name string) *tls.Config {
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 }
 
-// watcher is central monitoring on a bench: it resubscribes after every
+// watcher is central monitoring on a broker under test: it resubscribes after every
 // connect and says so on subscribed, so a test knows when it is listening
 // again after an outage.
 func watcher(t *testing.T, co *mqtt.ClientOptions, filters ...string) (*subscriber, <-chan struct{}) {
@@ -318,7 +318,7 @@ func TestCoreSuiteMosquittoTLSACL(t *testing.T) { coreSuite(t, mosquittoBench) }
 func TestCoreSuiteMochiTLSACL(t *testing.T)     { coreSuite(t, mochiSecureBench) }
 func TestCoreSuiteMochiOpen(t *testing.T)       { coreSuite(t, mochiBench) }
 
-func coreSuite(t *testing.T, start func(*testing.T) bench) {
+func coreSuite(t *testing.T, start func(*testing.T) brokerUnderTest) {
 	t.Run("BirthAndRetainedStatusForLateSubscriber", func(t *testing.T) {
 		b := start(t)
 		r := newReporter(t, b.scheme+"://"+b.addr, func(o *Options) { b.terminal(o, tid); o.Session = 7 })
@@ -538,7 +538,7 @@ func TestMosquittoThirtySecondOutage(t *testing.T) {
 // outageMidFlow reports 4 events, stops the broker, reports 6 more while it
 // is down, keeps it down for outage, restarts it, and checks the monitor gets
 // events 5 to 10 in order.
-func outageMidFlow(t *testing.T, start func(*testing.T) bench, outage time.Duration) {
+func outageMidFlow(t *testing.T, start func(*testing.T) brokerUnderTest, outage time.Duration) {
 	b := start(t)
 	g := startGate(t, b.addr)
 	s, subscribed := watcher(t, b.monitor(), terminalTopics...)

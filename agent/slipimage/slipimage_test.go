@@ -32,7 +32,7 @@ func renderer(t *testing.T, opts Options) *Renderer {
 	return r
 }
 
-func receipt() provisioning.Receipt {
+func sampleReceipt() provisioning.Receipt {
 	return provisioning.Receipt{
 		Merchant: provisioning.Merchant{MID: "898310048160001", Name: "测试商户 TEST MERCHANT"},
 		Terminal: provisioning.Terminal{TID: "10000001", MID: "898310048160001"},
@@ -74,7 +74,7 @@ func inkHeight(img *image.Gray, y0, y1 int) int {
 // printed double height, and the cut is marked at the bottom.
 func TestSlipPicture(t *testing.T) {
 	r := renderer(t, Options{})
-	s := slip.Copies(receipt())[0]
+	s := slip.Copies(sampleReceipt())[0]
 	pages := printer.DecodePages(printer.Encode(s, r.Columns(), 4))
 	if len(pages) != 1 {
 		t.Fatalf("%d pages", len(pages))
@@ -275,7 +275,7 @@ func TestRealign(t *testing.T) {
 func TestWriteReceipt(t *testing.T) {
 	r := renderer(t, Options{})
 	dir := filepath.Join(t.TempDir(), "slips")
-	paths, err := r.WriteReceipt(dir, receipt())
+	paths, err := r.WriteReceipt(dir, sampleReceipt())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func TestWriteReceipt(t *testing.T) {
 		}
 	}
 	// The cardholder copy has no signature block: it is shorter.
-	imgs := r.Receipt(receipt())
+	imgs := r.Receipt(sampleReceipt())
 	if len(imgs) != 2 || imgs[1].Rect.Dy() >= imgs[0].Rect.Dy() {
 		t.Errorf("copies %d", len(imgs))
 	}

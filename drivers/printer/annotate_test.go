@@ -67,5 +67,5 @@ func annotate(b []byte) string {
 
 // TestGoldenAnnotated keeps a readable twin of the byte golden file.
 func TestGoldenAnnotated(t *testing.T) {
-	golden(t, "sale_merchant.annotated.golden", []byte(annotate(Encode(slip.Copies(receipt())[0], 32, 4))))
+	golden(t, "sale_merchant.annotated.golden", []byte(annotate(Encode(slip.Copies(sampleReceipt())[0], 32, 4))))
 }

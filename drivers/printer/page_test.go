@@ -12,7 +12,7 @@ import (
 // text is the slip's, and the title and amount come back bold and double
 // height as Encode sent them, every other line plain.
 func TestDecodePagesKeepsFormatting(t *testing.T) {
-	for _, s := range slip.Copies(receipt()) {
+	for _, s := range slip.Copies(sampleReceipt()) {
 		pages := DecodePages(Encode(s, 32, 4))
 		if len(pages) != 1 || !pages[0].Cut {
 			t.Fatalf("%s copy: %d pages (cut %v)", s.Copy, len(pages), len(pages) > 0 && pages[0].Cut)

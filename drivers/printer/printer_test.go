@@ -19,7 +19,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
-func receipt() provisioning.Receipt {
+func sampleReceipt() provisioning.Receipt {
 	return provisioning.Receipt{
 		Merchant: provisioning.Merchant{MID: "898310048160001", Name: "测试商户 TEST MERCHANT"},
 		Terminal: provisioning.Terminal{TID: "10000001", MID: "898310048160001"},
@@ -134,10 +134,10 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestGoldenSlip(t *testing.T) {
-	for _, s := range slip.Copies(receipt()) {
+	for _, s := range slip.Copies(sampleReceipt()) {
 		golden(t, "sale_"+string(s.Copy)+".golden", Encode(s, 32, 4))
 	}
-	r := receipt()
+	r := sampleReceipt()
 	r.Duplicate = true
 	golden(t, "sale_merchant_duplicate.golden", Encode(slip.Copies(r)[0], 32, 4))
 }
@@ -155,7 +155,7 @@ func TestEncoder(t *testing.T) {
 
 // TestRoundTrip decodes a slip's ESC/POS back to the text agent/slip renders.
 func TestRoundTrip(t *testing.T) {
-	for _, s := range slip.Copies(receipt()) {
+	for _, s := range slip.Copies(sampleReceipt()) {
 		var pages []string
 		d := Decoder{Cut: func(p string) { pages = append(pages, p) }}
 		d.Write(Encode(s, 32, 4))
@@ -167,7 +167,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestEmphasis(t *testing.T) {
-	b := Encode(slip.Copies(receipt())[0], 32, 4)
+	b := Encode(slip.Copies(sampleReceipt())[0], 32, 4)
 	on := string([]byte{ESC, 'E', 1, GS, '!', 0x01})
 	if n := strings.Count(string(b), on); n != 2 {
 		t.Errorf("%d emphasised blocks, want 2 (the title and the amount)", n)
@@ -183,7 +183,7 @@ func TestPrintReceipt(t *testing.T) {
 	if err := p.SelfTest(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.PrintReceipt(context.Background(), receipt()); err != nil {
+	if err := p.PrintReceipt(context.Background(), sampleReceipt()); err != nil {
 		t.Fatal(err)
 	}
 	if len(l.pages) != 2 || !strings.Contains(l.pages[0], "商户存根") || !strings.Contains(l.pages[1], "持卡人存根") {
@@ -209,7 +209,7 @@ func TestStatusErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLine()
 			l.status, l.silent = tc.status, tc.silent
-			err := newPrinter(l).PrintReceipt(context.Background(), receipt())
+			err := newPrinter(l).PrintReceipt(context.Background(), sampleReceipt())
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
@@ -231,7 +231,7 @@ func TestPaperOutMidSlip(t *testing.T) {
 	l := newLine()
 	l.outAfter = 10
 	p := newPrinter(l)
-	r := receipt()
+	r := sampleReceipt()
 	err := p.PrintReceipt(context.Background(), r)
 	var se *StatusError
 	if !errors.As(err, &se) || !errors.Is(err, ErrPaperEnd) || se.Copy != slip.Merchant || se.When != "after" {
@@ -332,7 +332,7 @@ func FuzzDecodeStatus(f *testing.F) {
 // the same text as the plain pages, with sizes in range. Seeds are in
 // testdata/fuzz/FuzzDecoder.
 func FuzzDecoder(f *testing.F) {
-	f.Add(Encode(slip.Copies(receipt())[0], 32, 4))
+	f.Add(Encode(slip.Copies(sampleReceipt())[0], 32, 4))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var pages []string
 		var formatted []Page
