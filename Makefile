@@ -11,9 +11,9 @@ ARMV7 := GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=1 CC=arm-linux-gnueabihf-gcc 
 ARM64 := GOOS=linux GOARCH=arm64 CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig
 
 # Packages whose tests also run as armv7 and arm64 binaries under qemu-user.
-ARM_TEST_PKGS := ./provisioning/... ./agent/store ./agent/slip ./agent/ui ./agent/config ./agent/sim \
-	./drivers/magstripe ./drivers/printer ./drivers/serialport ./agent/devsim \
-	./drivers/cardreader/... ./agent/emv ./agent/cardsim ./cmd/cardsim ./agent/outbox \
+ARM_TEST_PKGS := ./provisioning/... ./agent/store ./agent/receipt ./agent/installer/ui ./agent/config ./agent/sim/inproc \
+	./drivers/magstripe ./drivers/printer ./drivers/serialport ./agent/sim/devsim \
+	./drivers/cardreader/... ./agent/card/emv ./agent/sim/cardsim ./cmd/cardsim ./agent/central/outbox \
 	./drivers/keypad/... ./agent/acquirer
 
 .PHONY: all build demo test test-go test-arm cross lint bench bench-go bench-fleet install crashtest fuzz deps clean
@@ -81,12 +81,12 @@ bench-go:
 # against mosquitto while a monitor counts them live (N=1000 by default).
 N ?= 1000
 bench-fleet:
-	POSAGENT_FLEET_N=$(N) $(GO) test -run '^$$' -bench BenchmarkFleet -benchtime 1x -timeout 10m ./agent/monitor
+	POSAGENT_FLEET_N=$(N) $(GO) test -run '^$$' -bench BenchmarkFleet -benchtime 1x -timeout 10m ./agent/central/monitor
 
 # The crash campaign: CRASH_N fresh installs on real pcscd + cardsim,
 # mosquitto, hostsim and a pty printer, each SIGKILLed at random moments and
 # restarted until live, invariants printed per install (CRASH_SEED replays).
-# MODE=hostile puts agent/hostile's attacker between the agent and hostsim
+# MODE=hostile puts agent/testkit/hostile's attacker between the agent and hostsim
 # (drops, delays, forged and stripped answers, mixed with SIGKILLs): each
 # install must end live or stop for the operator, with no double charge and
 # no clear track on the wire (HOSTILE_SEED replays).

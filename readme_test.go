@@ -40,9 +40,9 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/posagent/posagent/agent/sim"
-	"github.com/posagent/posagent/agent/slipimage"
-	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/sim/inproc"
+	"github.com/posagent/posagent/agent/sim/slipimage"
+	"github.com/posagent/posagent/agent/testkit/bench"
 )
 
 // notWalked are the commands the README shows that this test does not run,
@@ -226,7 +226,7 @@ func TestREADMEExamples(t *testing.T) {
 				case "state-dir":
 					replace[value] = filepath.Join(t.TempDir(), "state")
 				case "broker":
-					replace[value] = testbench.StartMosquitto(t).URL
+					replace[value] = bench.StartMosquitto(t).URL
 				}
 			}
 			for _, ex := range exs {
@@ -277,7 +277,7 @@ func checkPromise(t *testing.T, ex example, out string, code int) {
 		t.Errorf("README.md:%d: %s\nexit %d, README promises %d; output ended:\n%s", ex.line, ex.text, code, ex.exit, tail(out, 25))
 	}
 	if !strings.Contains(ex.text, "--reveal") {
-		for name, p := range sim.Profiles {
+		for name, p := range inproc.Profiles {
 			if strings.Contains(out, p.PAN) {
 				t.Errorf("README.md:%d: %s prints the full PAN of the %s card", ex.line, ex.text, name)
 			}

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/agent/central/monitor"
 	"github.com/posagent/posagent/agent/config"
-	"github.com/posagent/posagent/agent/hostsim"
-	"github.com/posagent/posagent/agent/monitor"
-	"github.com/posagent/posagent/agent/sim"
+	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/inproc"
 	"github.com/posagent/posagent/provisioning/pan"
 )
 
@@ -68,7 +68,7 @@ func finishedInstall(t *testing.T) (artefacts map[string][]byte, keysJSON []byte
 
 	// What central registered: the check value of the 16-digit card under
 	// this terminal's TMK, as the acquirer computes it.
-	check, err = acquirer.AccountCheck(tmk, demoTID, pan.MustParse(sim.Profiles["debit-16"].PAN))
+	check, err = acquirer.AccountCheck(tmk, demoTID, pan.MustParse(inproc.Profiles["debit-16"].PAN))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestSettlementAccountNotRecoverable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a whole install and two searches of 100000 numbers")
 	}
-	want := sim.Profiles["debit-16"].PAN
+	want := inproc.Profiles["debit-16"].PAN
 	artefacts, keysJSON, check := finishedInstall(t)
 	for name, b := range artefacts {
 		if strings.Contains(string(b), want) {
@@ -195,7 +195,7 @@ func TestSettlementAccountNotRecoverable(t *testing.T) {
 // milliseconds on one core (the issue measured 6 ms; this search, which
 // also tries the unsalted hash, took 29 ms on the CI machine's core).
 func BenchmarkOldAccountHashSearch(b *testing.B) {
-	p := sim.Profiles["debit-16"].PAN
+	p := inproc.Profiles["debit-16"].PAN
 	salt, _ := hex.DecodeString("b1319be83fc55dc1f5f2e956433da823")
 	sum := sha256.Sum256(append(salt, p...))
 	state := `{"merchant":{"account_hash":"` + hex.EncodeToString(sum[:]) + `","account_salt":"` + hex.EncodeToString(salt) +

@@ -15,16 +15,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/posagent/posagent/agent/command"
+	"github.com/posagent/posagent/agent/central/command"
+	"github.com/posagent/posagent/agent/central/outbox"
+	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/ticket"
+	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/installer"
-	"github.com/posagent/posagent/agent/outbox"
-	"github.com/posagent/posagent/agent/report"
-	"github.com/posagent/posagent/agent/sim"
+	"github.com/posagent/posagent/agent/installer/ui"
+	"github.com/posagent/posagent/agent/sim/inproc"
 	"github.com/posagent/posagent/agent/store"
-	"github.com/posagent/posagent/agent/ticket"
-	"github.com/posagent/posagent/agent/trust"
-	"github.com/posagent/posagent/agent/ui"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -137,7 +137,7 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 	} else if len(removed) > 0 {
 		log.Warn("removed temp files of interrupted writes", "files", removed)
 	}
-	pauses := &sim.Pauses{At: o.PauseAt, Out: o.Stderr}
+	pauses := &inproc.Pauses{At: o.PauseAt, Out: o.Stderr}
 	term, err := Identity(cfg)
 	if err != nil {
 		return Result{}, err
@@ -173,7 +173,7 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 		// The same cap as the ticket verifier's: a merchant record from
 		// anywhere else is held to it too.
 		MaxTestAmount: cfg.Central.MaxTestMinor,
-		Params: sim.Params{Pauses: pauses, Merchant: provisioning.Merchant{
+		Params: inproc.Params{Pauses: pauses, Merchant: provisioning.Merchant{
 			MID: cfg.Terminal.MID, Name: cfg.Merchant.Name, LegalPerson: cfg.Merchant.LegalPerson,
 			AccountName: cfg.Merchant.AccountName, AccountCheck: cfg.Merchant.AccountCheck,
 			CardType: provisioning.CardType(cfg.Merchant.CardType),
@@ -182,7 +182,7 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 		Host:     dev.host,
 		Printer:  dev.printer,
 		UI:       screen,
-		Reporter: sim.PausingReporter{Next: &reporters, Pauses: pauses},
+		Reporter: inproc.PausingReporter{Next: &reporters, Pauses: pauses},
 		Store:    checkpoints,
 		Clock:    provisioning.SystemClock{},
 		Log:      log,

@@ -5,7 +5,7 @@ package agent
 import (
 	"log/slog"
 
-	"github.com/posagent/posagent/agent/broker"
+	"github.com/posagent/posagent/agent/central/broker"
 )
 
 // embeddedBroker is what the demo needs of a broker it starts itself.

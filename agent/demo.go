@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/posagent/posagent/agent/central/monitor"
 	"github.com/posagent/posagent/agent/config"
-	"github.com/posagent/posagent/agent/monitor"
 )
 
 // embeddedBroker is what the demo needs of a broker it starts itself

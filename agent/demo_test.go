@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/posagent/posagent/agent/sim"
-	"github.com/posagent/posagent/agent/slipimage"
+	"github.com/posagent/posagent/agent/sim/inproc"
+	"github.com/posagent/posagent/agent/sim/slipimage"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -40,7 +40,7 @@ func TestDemoEndsLiveWithEmbeddedBroker(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(text), "\n"); lines[len(lines)-1] != "demo| final state: live" {
 		t.Errorf("last line %q, want the final state", lines[len(lines)-1])
 	}
-	for _, p := range sim.Profiles {
+	for _, p := range inproc.Profiles {
 		if strings.Contains(text+errs.String(), p.PAN) {
 			t.Fatal("demo output contains a full PAN")
 		}

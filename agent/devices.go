@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/agent/card/emv"
+	"github.com/posagent/posagent/agent/card/swipe"
+	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/agent/config"
-	"github.com/posagent/posagent/agent/emv"
-	"github.com/posagent/posagent/agent/sim"
+	"github.com/posagent/posagent/agent/sim/inproc"
 	"github.com/posagent/posagent/agent/store"
-	"github.com/posagent/posagent/agent/swipe"
-	"github.com/posagent/posagent/agent/trust"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
 	"github.com/posagent/posagent/drivers/magstripe"
@@ -90,7 +90,7 @@ func (d *devices) Close() error {
 // device that is not there yet (pcscd not running, USB-serial adapter
 // unplugged) is not an error here: the drivers wait for it, and the flow's
 // step shows the installer what to fix.
-func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim.Pauses, log *slog.Logger) (_ *devices, err error) {
+func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *inproc.Pauses, log *slog.Logger) (_ *devices, err error) {
 	d := &devices{hostTime: timeSink{log: log}}
 	defer func() {
 		if err != nil {
@@ -116,7 +116,7 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim
 		if len(cards) == 0 {
 			cards = []string{cfg.Sim.Card}
 		}
-		card, err := sim.NewCard(cards...)
+		card, err := inproc.NewCard(cards...)
 		if err != nil {
 			return nil, err
 		}
@@ -151,14 +151,14 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim
 	}
 
 	if cfg.Host.Address == "sim" {
-		host, err := sim.OpenHost(filepath.Join(cfg.StateDir, "simhost-ledger.jsonl"), provisioning.SystemClock{})
+		host, err := inproc.OpenHost(filepath.Join(cfg.StateDir, "simhost-ledger.jsonl"), provisioning.SystemClock{})
 		if err != nil {
 			return nil, err
 		}
 		d.closers = append(d.closers, host)
 		host.Pauses = pauses
 		d.host = host
-		d.keys = sim.KeyStore()
+		d.keys = inproc.KeyStore()
 	} else {
 		ks := &acquirer.FileKeyStore{Path: filepath.Join(cfg.StateDir, KeyFile)}
 		host, err := openAcquirer(cfg, ks, d.hostTime.advance, log)
@@ -183,7 +183,7 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *sim
 		if dir == "" {
 			dir = filepath.Join(cfg.StateDir, "slips")
 		}
-		p := &sim.Printer{Out: o.Stdout, Dir: dir, Width: cfg.Devices.PrinterWidth, Pauses: pauses}
+		p := &inproc.Printer{Out: o.Stdout, Dir: dir, Width: cfg.Devices.PrinterWidth, Pauses: pauses}
 		if o.SlipPictures {
 			pics, err := slipPictures(cfg.Devices.PrinterWidth)
 			if err != nil {

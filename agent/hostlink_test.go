@@ -14,19 +14,19 @@ import (
 
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/config"
-	"github.com/posagent/posagent/agent/hostsim"
-	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
 )
 
 // The host link over TLS with the acquirer's CA pinned: the install goes
 // live through it, and a host the CA did not sign is never sent a byte.
 func TestHostLinkTLS(t *testing.T) {
-	pki, err := testbench.MakePKI(t.TempDir())
+	pki, err := bench.MakePKI(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := testbench.MakePKI(t.TempDir())
+	other, err := bench.MakePKI(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

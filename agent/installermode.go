@@ -12,8 +12,8 @@ import (
 
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/installer"
+	"github.com/posagent/posagent/agent/installer/ui"
 	"github.com/posagent/posagent/agent/store"
-	"github.com/posagent/posagent/agent/ui"
 	"github.com/posagent/posagent/drivers/keypad"
 	"github.com/posagent/posagent/provisioning"
 )

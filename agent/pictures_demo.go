@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/posagent/posagent/agent/sim"
-	"github.com/posagent/posagent/agent/slipimage"
+	"github.com/posagent/posagent/agent/sim/inproc"
+	"github.com/posagent/posagent/agent/sim/slipimage"
 )
 
 // slipFontPaths are where the slip pictures' CJK font is looked for (nil:
@@ -20,7 +20,7 @@ var slipFontPaths []string
 // fonts-wqy-microhei) the demo goes on with text slips only, and the error
 // says so in one line for the screen. Firmware builds leave the renderer
 // out: a terminal has a real printer.
-func slipPictures(width int) (sim.Pictures, error) {
+func slipPictures(width int) (inproc.Pictures, error) {
 	r, err := slipimage.New(slipimage.Options{Dots: width * slipimage.CellWidth, SearchPaths: slipFontPaths})
 	if errors.Is(err, slipimage.ErrNoFont) {
 		// `make demo` installs nothing; the project's script does, on request.

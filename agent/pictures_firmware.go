@@ -2,7 +2,7 @@
 
 package agent
 
-import "github.com/posagent/posagent/agent/sim"
+import "github.com/posagent/posagent/agent/sim/inproc"
 
 // slipPictures: firmware builds draw no slip pictures (see pictures_demo.go).
-func slipPictures(int) (sim.Pictures, error) { return nil, nil }
+func slipPictures(int) (inproc.Pictures, error) { return nil, nil }

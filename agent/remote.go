@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/posagent/posagent/agent/command"
+	"github.com/posagent/posagent/agent/central/command"
 	"github.com/posagent/posagent/provisioning"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/command"
+	"github.com/posagent/posagent/agent/central/command"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/provisioningtest"
 )

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: the firmware targets of issue 8 as one table (agent/perfbench),
+# make bench: the firmware targets of issue 8 as one table (agent/testkit/perfbench),
 # measured on the real device stack: pcscd + a virtual chip card, mosquitto,
 # the acquirer simulator, a pty printer. The cross builds are redone first,
 # so the armv7 size is that of the current source. The table is printed
@@ -15,7 +15,7 @@ if bash scripts/pcsc-bench.sh status; then down=false; fi
 bash scripts/pcsc-bench.sh up >/dev/null
 out=$(mktemp)
 trap 'rm -f "$out"; if $down; then bash scripts/pcsc-bench.sh down >/dev/null; fi' EXIT
-if POSAGENT_BENCH=1 POSAGENT_REQUIRE_BENCH=1 go test -count=1 -v -timeout 15m -run '^TestBenchTable$' ./agent/perfbench >"$out" 2>&1; then
+if POSAGENT_BENCH=1 POSAGENT_REQUIRE_BENCH=1 go test -count=1 -v -timeout 15m -run '^TestBenchTable$' ./agent/testkit/perfbench >"$out" 2>&1; then
 	grep '^|' "$out"
 	exit 0
 fi

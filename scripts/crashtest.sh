@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # make crashtest [CRASH_N=100] [MODE=crash|hostile] [CRASH_SEED=... | HOSTILE_SEED=...]:
 # a campaign on real pcscd + a virtual chip card, mosquitto, the acquirer
-# simulator and a pty printer (agent/crashtest); one line per install shows
+# simulator and a pty printer (agent/testkit/crashtest); one line per install shows
 # what happened to it and the invariants checked.
 #   crash    (default) each of the N fresh installs is SIGKILLed 1-3 times at
 #            random moments and restarted until live (TestCrashCampaign).
-#   hostile  agent/hostile's proxy sits between the agent and the host and
+#   hostile  agent/testkit/hostile's proxy sits between the agent and the host and
 #            drops, delays, duplicates, strips and forges answers, mixed with
 #            SIGKILLs; the campaign answers retry as an installer would, and
 #            each install must end live or stop for the operator with a code
@@ -30,7 +30,7 @@ out=$(mktemp)
 trap 'rm -f "$out"; if $down; then bash scripts/pcsc-bench.sh down >/dev/null; fi' EXIT
 # POSAGENT_REQUIRE_BENCH: a missing mosquitto or pcscd fails instead of
 # skipping, so a "pass" always means the campaign ran.
-if ! env "$env" POSAGENT_REQUIRE_BENCH=1 go test -count=1 -v -timeout 0 -run "^$test\$" ./agent/crashtest >"$out" 2>&1; then
+if ! env "$env" POSAGENT_REQUIRE_BENCH=1 go test -count=1 -v -timeout 0 -run "^$test\$" ./agent/testkit/crashtest >"$out" 2>&1; then
 	cat "$out"
 	echo "crashtest: $mode FAILED (N=$n) after $(($(date +%s) - start)) s; $seedvar in the first line replays it"
 	exit 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PC/SC test bench: pcscd with vsmartcard-vpcd's two virtual slots
 # ("Virtual PCD 00 00" on 127.0.0.1:35963, "Virtual PCD 00 01" on :35964),
-# into which agent/cardsim plugs virtual cards.
+# into which agent/sim/cardsim plugs virtual cards.
 #
 #   scripts/pcsc-bench.sh up      start pcscd (if this script has not already) and wait for its socket
 #   scripts/pcsc-bench.sh down    stop the pcscd this script started (by PID file, never by name)

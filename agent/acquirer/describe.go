@@ -10,7 +10,7 @@ import (
 	"github.com/moov-io/bertlv"
 	"github.com/moov-io/iso8583"
 
-	"github.com/posagent/posagent/agent/emv"
+	"github.com/posagent/posagent/agent/card/emv"
 	"github.com/posagent/posagent/provisioning/pan"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/moov-io/iso8583"
 
-	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -257,7 +257,7 @@ func (p testPKI) serve(t *testing.T, answer func(Frame) []byte) string {
 // newTestPKI is a fresh CA and a server certificate for localhost.
 func newTestPKI(t *testing.T) testPKI {
 	t.Helper()
-	p, err := testbench.MakePKI(t.TempDir())
+	p, err := bench.MakePKI(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,8 +33,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/agent/installer"
-	"github.com/posagent/posagent/agent/trust"
 	"github.com/posagent/posagent/drivers/keypad"
 	"github.com/posagent/posagent/drivers/magstripe"
 )

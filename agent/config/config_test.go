@@ -14,8 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/posagent/posagent/agent/acquirer"
-	"github.com/posagent/posagent/agent/sim"
-	"github.com/posagent/posagent/agent/trust"
+	"github.com/posagent/posagent/agent/central/trust"
+	"github.com/posagent/posagent/agent/sim/inproc"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -175,11 +175,11 @@ func TestDefault(t *testing.T) {
 
 	// The check value must be that of the simulated debit card under the
 	// demo's TMK and TID, or the demo could never bind.
-	tmk, err := acquirer.ParseKey(sim.DemoTMK)
+	tmk, err := acquirer.ParseKey(inproc.DemoTMK)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := acquirer.AccountCheck(tmk, c.Terminal.TID, pan.MustParse(sim.DemoPAN))
+	want, err := acquirer.AccountCheck(tmk, c.Terminal.TID, pan.MustParse(inproc.DemoPAN))
 	if err != nil || want != c.Merchant.AccountCheck {
 		t.Errorf("AccountCheck is not the demo card's under the demo TMK (%v)", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/posagent/posagent/agent/ui"
+	"github.com/posagent/posagent/agent/installer/ui"
 	"github.com/posagent/posagent/provisioning"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/posagent/posagent/agent/installer"
-	"github.com/posagent/posagent/agent/ui"
+	"github.com/posagent/posagent/agent/installer/ui"
 	"github.com/posagent/posagent/provisioning"
 )
 

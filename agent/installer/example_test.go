@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/posagent/posagent/agent/installer"
-	"github.com/posagent/posagent/agent/ui"
+	"github.com/posagent/posagent/agent/installer/ui"
 	"github.com/posagent/posagent/drivers/keypad"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/posagent/posagent/agent/ui"
+	"github.com/posagent/posagent/agent/installer/ui"
 	"github.com/posagent/posagent/provisioning"
 )
 

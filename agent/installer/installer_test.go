@@ -14,8 +14,8 @@ import (
 
 	"github.com/posagent/posagent/agent/installer"
 	"github.com/posagent/posagent/agent/installer/installertest"
-	"github.com/posagent/posagent/agent/sim"
-	"github.com/posagent/posagent/agent/ui"
+	"github.com/posagent/posagent/agent/installer/ui"
+	"github.com/posagent/posagent/agent/sim/inproc"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/provisioningtest"
 )
@@ -266,7 +266,7 @@ func result(err error) string {
 // ops counts the sim host's ledger entries by operation.
 func (b *bench) ops() map[string]int {
 	b.t.Helper()
-	led, err := sim.ReadLedger(filepath.Join(b.dir, "simhost-ledger.jsonl"))
+	led, err := inproc.ReadLedger(filepath.Join(b.dir, "simhost-ledger.jsonl"))
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func (b *bench) golden(name string) {
 		b.t.Errorf("%s differs (go test -update rewrites it); got:\n%s", path, got)
 	}
 	// Whatever the golden says, no full card number reaches the screen.
-	for _, p := range sim.Profiles {
+	for _, p := range inproc.Profiles {
 		if strings.Contains(got, p.PAN) {
 			b.t.Errorf("%s shows the full card number of a sim card", path)
 		}

@@ -19,7 +19,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/posagent/posagent/agent/cardsim"
+	"github.com/posagent/posagent/agent/sim/cardsim"
 )
 
 func main() {

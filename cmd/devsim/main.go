@@ -28,8 +28,8 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/posagent/posagent/agent/devsim"
-	"github.com/posagent/posagent/agent/slipimage"
+	"github.com/posagent/posagent/agent/sim/devsim"
+	"github.com/posagent/posagent/agent/sim/slipimage"
 )
 
 func main() {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/slipimage"
+	"github.com/posagent/posagent/agent/sim/slipimage"
 	"github.com/posagent/posagent/drivers/printer"
 	"github.com/posagent/posagent/drivers/serialport"
 	"github.com/posagent/posagent/provisioning"

@@ -29,7 +29,7 @@ import (
 	"syscall"
 
 	"github.com/posagent/posagent/agent/acquirer"
-	"github.com/posagent/posagent/agent/hostsim"
+	"github.com/posagent/posagent/agent/sim/hostsim"
 )
 
 func main() {

@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/command"
-	"github.com/posagent/posagent/agent/report"
-	"github.com/posagent/posagent/agent/rig"
-	"github.com/posagent/posagent/agent/testbench"
-	"github.com/posagent/posagent/agent/ticket"
-	"github.com/posagent/posagent/agent/trust"
+	"github.com/posagent/posagent/agent/central/command"
+	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/ticket"
+	"github.com/posagent/posagent/agent/central/trust"
+	"github.com/posagent/posagent/agent/testkit/bench"
+	"github.com/posagent/posagent/agent/testkit/rig"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -48,7 +48,7 @@ func runConfig(t *testing.T, dir, url string, edits ...[2]string) string {
 // tlsConfig points the example config's mqtt section at m's TLS listener
 // (tickets and commands need TLS) and turns on central's tickets or commands
 // with the key file pub as kid central-2026a.
-func tlsConfig(m *testbench.Mosquitto, pub string, tickets, commands bool) [][2]string {
+func tlsConfig(m *bench.Mosquitto, pub string, tickets, commands bool) [][2]string {
 	return [][2]string{
 		{"  url: \"\"    ", "  url: \"" + m.TLSURL + "\"    "},
 		{"  ca_file: \"\"", "  ca_file: \"" + m.PKI.CAFile + "\""},
@@ -60,7 +60,7 @@ func tlsConfig(m *testbench.Mosquitto, pub string, tickets, commands bool) [][2]
 
 // clientArgs are mosquitto_pub/sub's connection flags: m's TLS listener when
 // it has one, as central's tools would use.
-func clientArgs(m *testbench.Mosquitto) []string {
+func clientArgs(m *bench.Mosquitto) []string {
 	if m.TLSPort != 0 {
 		return []string{"-h", "127.0.0.1", "-p", fmt.Sprint(m.TLSPort), "--cafile", m.PKI.CAFile}
 	}
@@ -68,13 +68,13 @@ func clientArgs(m *testbench.Mosquitto) []string {
 }
 
 // publish sends one message as central would.
-func publish(t *testing.T, m *testbench.Mosquitto, topic string, retained bool, payload []byte) {
+func publish(t *testing.T, m *bench.Mosquitto, topic string, retained bool, payload []byte) {
 	t.Helper()
 	args := append(clientArgs(m), "-q", "1", "-t", topic, "-s")
 	if retained {
 		args = append(args, "-r")
 	}
-	cmd := exec.Command(testbench.Need(t, "mosquitto_pub"), args...)
+	cmd := exec.Command(bench.Need(t, "mosquitto_pub"), args...)
 	cmd.Stdin = strings.NewReader(string(payload))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_pub: %v: %s", err, out)
@@ -82,10 +82,10 @@ func publish(t *testing.T, m *testbench.Mosquitto, topic string, retained bool, 
 }
 
 // subscribe collects every message on topic from now on.
-func subscribe(t *testing.T, m *testbench.Mosquitto, topic string) *testbench.Buffer {
+func subscribe(t *testing.T, m *bench.Mosquitto, topic string) *bench.Buffer {
 	t.Helper()
-	var out testbench.Buffer
-	cmd := exec.Command(testbench.Need(t, "mosquitto_sub"), append(clientArgs(m), "-q", "1", "-t", topic, "-v")...)
+	var out bench.Buffer
+	cmd := exec.Command(bench.Need(t, "mosquitto_sub"), append(clientArgs(m), "-q", "1", "-t", topic, "-v")...)
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func subscribe(t *testing.T, m *testbench.Mosquitto, topic string) *testbench.Bu
 }
 
 // waitFor waits until what the process or subscriber wrote holds want.
-func waitFor(t *testing.T, what string, b *testbench.Buffer, want string) {
+func waitFor(t *testing.T, what string, b *bench.Buffer, want string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -139,7 +139,7 @@ const demoAccountCheck = "16669b73825af85f9eaa5dbc759d4aa358bd1e1a79d1d33559b52f
 // and reported on MQTT, and the genuine one lets the install go live, its
 // card bound against the ticket's account_check.
 func TestRunWaitsForSignedTicket(t *testing.T) {
-	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{TLS: true, NoPlain: true})
+	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{TLS: true, NoPlain: true})
 	dir := t.TempDir()
 	priv, pub, err := trust.GenerateKey()
 	if err != nil {
@@ -159,7 +159,7 @@ func TestRunWaitsForSignedTicket(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfg)
-	var stdout, stderr testbench.Buffer
+	var stdout, stderr bench.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -221,7 +221,7 @@ func signedCommand(t *testing.T, priv []byte, id, name, args string) []byte {
 // failed is refused with a reason; a forged one and a replay of the genuine
 // one are refused with their codes and do nothing.
 func TestRemoteRetry(t *testing.T) {
-	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{TLS: true, NoPlain: true})
+	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{TLS: true, NoPlain: true})
 	dir := t.TempDir()
 	priv, pub, err := trust.GenerateKey()
 	if err != nil {
@@ -247,7 +247,7 @@ func TestRemoteRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr testbench.Buffer
+	var stdout, stderr bench.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -306,7 +306,7 @@ func TestRemoteRetry(t *testing.T) {
 // (or tickets) over a plain tcp:// broker is refused at start with exit 2 and
 // an error naming mqtt.url; the agent never connects to the broker.
 func TestPlainTCPWithCommandsRefused(t *testing.T) {
-	m := testbench.StartMosquitto(t)
+	m := bench.StartMosquitto(t)
 	dir := t.TempDir()
 	_, pub, err := trust.GenerateKey()
 	if err != nil {

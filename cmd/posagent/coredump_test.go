@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/rig"
-	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/testkit/bench"
+	"github.com/posagent/posagent/agent/testkit/rig"
 )
 
 // TestRunHasNoCoreDumps: `posagent run` turns core dumps off for itself:
@@ -39,7 +39,7 @@ func TestRunHasNoCoreDumps(t *testing.T) {
 	}
 	defer syscall.Setrlimit(syscall.RLIMIT_CORE, &rl)
 	cmd := exec.Command(binary, "run", "--config", cfg, "--pause-at", "enter:selftest")
-	var stderr testbench.Buffer
+	var stderr bench.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent"
-	"github.com/posagent/posagent/agent/devsim"
-	"github.com/posagent/posagent/agent/hostsim"
-	"github.com/posagent/posagent/agent/rig"
-	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/sim/devsim"
+	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/testkit/bench"
+	"github.com/posagent/posagent/agent/testkit/rig"
 	"github.com/posagent/posagent/drivers/magstripe"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
@@ -34,7 +34,7 @@ import (
 // an empty reader).
 func newHardwareRig(t *testing.T, profile string) *rig.Rig {
 	t.Helper()
-	testbench.NeedPCSC(t)
+	bench.NeedPCSC(t)
 	r := rig.New(t, rig.Options{})
 	if profile != "" {
 		rig.PlugCard(t, profile)
@@ -176,7 +176,7 @@ func TestRunSwipe(t *testing.T) {
 	defer cancel()
 	// CANCEL answers the rejection: abort, so the run ends.
 	cmd := exec.CommandContext(ctx, binary, "run", "--config", r.Config, "--keys", "CANCEL")
-	var stdout, stderr testbench.Buffer
+	var stdout, stderr bench.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/posagent/posagent/agent/rig"
+	"github.com/posagent/posagent/agent/testkit/rig"
 )
 
 // demoKeys runs `posagent demo --keys FILE` (the installer's menu driven by

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/monitor"
-	"github.com/posagent/posagent/agent/sim"
-	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/central/monitor"
+	"github.com/posagent/posagent/agent/sim/inproc"
+	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 // assertNoFullPAN fails when text holds the full number of any simulated card.
 func assertNoFullPAN(t *testing.T, where, text string) {
 	t.Helper()
-	for name, p := range sim.Profiles {
+	for name, p := range inproc.Profiles {
 		if strings.Contains(text, p.PAN) {
 			t.Errorf("%s contains the full PAN of the %s card", where, name)
 		}
@@ -102,7 +102,7 @@ func startPaused(t *testing.T, stateDir, point string) (*exec.Cmd, *bytes.Buffer
 func TestSIGKILLInsideEachStep(t *testing.T) {
 	stateDir := t.TempDir()
 	var allOutput strings.Builder
-	for _, point := range sim.Points() {
+	for _, point := range inproc.Points() {
 		cmd, stdout := startPaused(t, stateDir, point)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
@@ -132,11 +132,11 @@ func TestSIGKILLInsideEachStep(t *testing.T) {
 		t.Fatalf("final run did not end live:\n%s", out)
 	}
 
-	led, err := sim.ReadLedger(filepath.Join(stateDir, "simhost-ledger.jsonl"))
+	led, err := inproc.ReadLedger(filepath.Join(stateDir, "simhost-ledger.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sim.Summarize(led)
+	sum := inproc.Summarize(led)
 	count := func(op string) int {
 		n := 0
 		for _, e := range led {
@@ -192,7 +192,7 @@ func TestSIGKILLInsideEachStep(t *testing.T) {
 }
 
 // voidSTAN is the STAN of the first void the host booked.
-func voidSTAN(led []sim.Entry) int {
+func voidSTAN(led []inproc.Entry) int {
 	for _, e := range led {
 		if e.Op == "void" {
 			return e.STAN
@@ -204,7 +204,7 @@ func voidSTAN(led []sim.Entry) int {
 // The demo against an external broker (a real mosquitto): the retained status
 // of the terminal says live.
 func TestDemoWithMosquitto(t *testing.T) {
-	m := testbench.StartMosquitto(t)
+	m := bench.StartMosquitto(t)
 	cmd := exec.Command(binary, "demo", "--mqtt", m.URL)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -234,7 +234,7 @@ func TestDemoWithMosquitto(t *testing.T) {
 // Each rejected card ends the demo in needs-attention with the rule's message
 // on the screen and in the retained MQTT status.
 func TestDemoRejectionsOnScreenAndMQTT(t *testing.T) {
-	m := testbench.StartMosquitto(t)
+	m := bench.StartMosquitto(t)
 	cases := map[string]string{
 		"foreign":       provisioning.RejectNotUnionPay,
 		"expired":       provisioning.RejectExpired,

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/posagent/posagent/agent/emv"
+	"github.com/posagent/posagent/agent/card/emv"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
 )

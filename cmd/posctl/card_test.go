@@ -8,12 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/posagent/posagent/agent/rig"
-	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/testkit/bench"
+	"github.com/posagent/posagent/agent/testkit/rig"
 )
 
 func TestCardRead(t *testing.T) {
-	testbench.NeedPCSC(t)
+	bench.NeedPCSC(t)
 	for _, tc := range []struct {
 		profile, pan, name, aid, typ string
 		unionpay                     bool
@@ -50,7 +50,7 @@ func TestCardRead(t *testing.T) {
 }
 
 func TestCardReadNoCard(t *testing.T) {
-	testbench.NeedPCSC(t)
+	bench.NeedPCSC(t)
 	var out, errs bytes.Buffer
 	code := run([]string{"card", "read", "--reader", "Virtual PCD 00 01", "--timeout", "500ms"}, &out, &errs)
 	if code != 1 || !strings.Contains(errs.String(), "no card before the timeout") {

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/posagent/posagent/agent/command"
-	"github.com/posagent/posagent/agent/report"
-	"github.com/posagent/posagent/agent/trust"
+	"github.com/posagent/posagent/agent/central/command"
+	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/trust"
 )
 
 const commandUsage = `usage: posctl command --key PRIVFILE --kid KID --tid TID [--id ID] [--valid DURATION]

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/command"
-	"github.com/posagent/posagent/agent/report"
-	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/central/command"
+	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -97,9 +97,9 @@ func (h *handler) ClearUnresolved(context.Context, string, int, string) error {
 // printed (exit 0); one signed with another key under the same kid is
 // refused, and posctl prints the refusal and exits 1.
 func TestCommandPublishAndWait(t *testing.T) {
-	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{
+	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{
 		Users: map[string]string{"10000001": "pw-t", "central": "pw-central"},
-		ACL:   testbench.FleetACL, TLS: true, NoPlain: true,
+		ACL:   bench.FleetACL, TLS: true, NoPlain: true,
 	})
 	priv, pub := keygen(t)
 	forged, _ := keygen(t)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/acquirer"
-	"github.com/posagent/posagent/agent/emv"
+	"github.com/posagent/posagent/agent/card/emv"
 	"github.com/posagent/posagent/drivers/magstripe"
 )
 

@@ -28,7 +28,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/posagent/posagent/agent/monitor"
+	"github.com/posagent/posagent/agent/central/monitor"
 )
 
 const usage = `usage: posctl <command> [flags]

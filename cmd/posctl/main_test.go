@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/broker"
-	"github.com/posagent/posagent/agent/report"
-	"github.com/posagent/posagent/agent/report/reporttest"
-	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/central/broker"
+	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/report/reporttest"
+	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -150,7 +150,7 @@ func TestWatchTable(t *testing.T) {
 }
 
 func TestWatchUnreachableBroker(t *testing.T) {
-	url := "tcp://" + testbench.ReserveAddr(t) // nothing listens, nothing else can
+	url := "tcp://" + bench.ReserveAddr(t) // nothing listens, nothing else can
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"watch", "--mqtt", url, "--once"}, &stdout, &stderr); code != 1 {
 		t.Errorf("exit %d, want 1", code)

@@ -10,9 +10,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/posagent/posagent/agent/report"
-	"github.com/posagent/posagent/agent/ticket"
-	"github.com/posagent/posagent/agent/trust"
+	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/ticket"
+	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/provisioning"
 )
 

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/report"
-	"github.com/posagent/posagent/agent/testbench"
-	"github.com/posagent/posagent/agent/ticket"
-	"github.com/posagent/posagent/agent/trust"
+	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/ticket"
+	"github.com/posagent/posagent/agent/central/trust"
+	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -103,9 +103,9 @@ func TestTicketSignsAVerifiableTicket(t *testing.T) {
 // posctl ticket --publish through a TLS mosquitto with the fleet ACL, as
 // central; the terminal's Source accepts what arrives.
 func TestTicketPublishReachesTheTerminal(t *testing.T) {
-	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{
+	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{
 		Users: map[string]string{"10000001": "pw-t", "central": "pw-central"},
-		ACL:   testbench.FleetACL, TLS: true, NoPlain: true,
+		ACL:   bench.FleetACL, TLS: true, NoPlain: true,
 	})
 	priv, pub := keygen(t)
 	passFile := filepath.Join(t.TempDir(), "pw")

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 
-	"github.com/posagent/posagent/agent/slip"
+	"github.com/posagent/posagent/agent/receipt"
 )
 
 // annotate lists an ESC/POS stream one command or text run per line, bytes in
@@ -67,5 +67,5 @@ func annotate(b []byte) string {
 
 // TestGoldenAnnotated keeps a readable twin of the byte golden file.
 func TestGoldenAnnotated(t *testing.T) {
-	golden(t, "sale_merchant.annotated.golden", []byte(annotate(Encode(slip.Copies(sampleReceipt())[0], 32, 4))))
+	golden(t, "sale_merchant.annotated.golden", []byte(annotate(Encode(receipt.Copies(sampleReceipt())[0], 32, 4))))
 }

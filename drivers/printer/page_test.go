@@ -5,20 +5,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/posagent/posagent/agent/slip"
+	"github.com/posagent/posagent/agent/receipt"
 )
 
 // TestDecodePagesKeepsFormatting decodes a slip copy into formatted lines: the
 // text is the slip's, and the title and amount come back bold and double
 // height as Encode sent them, every other line plain.
 func TestDecodePagesKeepsFormatting(t *testing.T) {
-	for _, s := range slip.Copies(sampleReceipt()) {
+	for _, s := range receipt.Copies(sampleReceipt()) {
 		pages := DecodePages(Encode(s, 32, 4))
 		if len(pages) != 1 || !pages[0].Cut {
 			t.Fatalf("%s copy: %d pages (cut %v)", s.Copy, len(pages), len(pages) > 0 && pages[0].Cut)
 		}
 		p := pages[0]
-		if want := slip.Text(s, 32) + "\n\n\n\n"; p.Text() != want {
+		if want := receipt.Text(s, 32) + "\n\n\n\n"; p.Text() != want {
 			t.Errorf("%s copy: text\n%s\nwant\n%s", s.Copy, p.Text(), want)
 		}
 		var emph []string

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/posagent/posagent/agent/slip"
+	"github.com/posagent/posagent/agent/receipt"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -49,7 +49,7 @@ var (
 // take ownership: closing rw is the caller's business.
 func New(rw io.ReadWriter, opts Options) *Printer {
 	if opts.Width <= 0 {
-		opts.Width = slip.DefaultWidth
+		opts.Width = receipt.DefaultWidth
 	}
 	if opts.StatusTimeout <= 0 {
 		opts.StatusTimeout = time.Second
@@ -80,8 +80,8 @@ func (p *Printer) SelfTest(ctx context.Context) error {
 
 // StatusError is a status check that stopped a print job.
 type StatusError struct {
-	Copy   slip.Copy // the copy being printed; empty for a self test
-	When   string    // "before" or "after" the copy, or "self test"
+	Copy   receipt.Copy // the copy being printed; empty for a self test
+	When   string       // "before" or "after" the copy, or "self test"
 	Status Status
 	Err    error // ErrPaperEnd, ErrCoverOpen, ErrFault, ErrOffline, ErrNoResponse …
 }
@@ -97,7 +97,7 @@ func (e *StatusError) Error() string {
 // Unwrap exposes the condition (ErrPaperEnd …) to errors.Is.
 func (e *StatusError) Unwrap() error { return e.Err }
 
-func (p *Printer) check(ctx context.Context, c slip.Copy, when string) error {
+func (p *Printer) check(ctx context.Context, c receipt.Copy, when string) error {
 	return p.checkWithin(ctx, c, when, p.opts.StatusTimeout)
 }
 
@@ -109,7 +109,7 @@ func (p *Printer) lineTime(n int) time.Duration {
 	return time.Duration(n) * 10 * time.Second / time.Duration(p.opts.Baud)
 }
 
-func (p *Printer) checkWithin(ctx context.Context, c slip.Copy, when string, timeout time.Duration) error {
+func (p *Printer) checkWithin(ctx context.Context, c receipt.Copy, when string, timeout time.Duration) error {
 	s, err := queryStatus(ctx, p.rw, timeout, p.opts.Now)
 	if err == nil {
 		err = s.Err()
@@ -134,7 +134,7 @@ func (p *Printer) checkWithin(ctx context.Context, c slip.Copy, when string, tim
 func (p *Printer) PrintReceipt(ctx context.Context, r provisioning.Receipt) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, s := range slip.Copies(r) {
+	for _, s := range receipt.Copies(r) {
 		if err := p.check(ctx, s.Copy, "before"); err != nil {
 			return err
 		}
@@ -155,11 +155,11 @@ func (p *Printer) PrintReceipt(ctx context.Context, r provisioning.Receipt) erro
 //
 // Double height, not double width: the layout is measured in columns, and
 // only a taller line keeps them.
-func Encode(s slip.Slip, width, feed int) []byte {
-	lines := slip.Render(s, width)
+func Encode(s receipt.Slip, width, feed int) []byte {
+	lines := receipt.Render(s, width)
 	var e Encoder
 	e.Init().Align(Left)
-	amount := slip.FormatAmount(s.Amount)
+	amount := receipt.FormatAmount(s.Amount)
 	on := false
 	for i, line := range lines {
 		t := strings.TrimSpace(line)

@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/posagent/posagent/agent/slip"
+	"github.com/posagent/posagent/agent/receipt"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -134,12 +134,12 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestGoldenSlip(t *testing.T) {
-	for _, s := range slip.Copies(sampleReceipt()) {
+	for _, s := range receipt.Copies(sampleReceipt()) {
 		golden(t, "sale_"+string(s.Copy)+".golden", Encode(s, 32, 4))
 	}
 	r := sampleReceipt()
 	r.Duplicate = true
-	golden(t, "sale_merchant_duplicate.golden", Encode(slip.Copies(r)[0], 32, 4))
+	golden(t, "sale_merchant_duplicate.golden", Encode(receipt.Copies(r)[0], 32, 4))
 }
 
 func TestEncoder(t *testing.T) {
@@ -155,11 +155,11 @@ func TestEncoder(t *testing.T) {
 
 // TestRoundTrip decodes a slip's ESC/POS back to the text agent/slip renders.
 func TestRoundTrip(t *testing.T) {
-	for _, s := range slip.Copies(sampleReceipt()) {
+	for _, s := range receipt.Copies(sampleReceipt()) {
 		var pages []string
 		d := Decoder{Cut: func(p string) { pages = append(pages, p) }}
 		d.Write(Encode(s, 32, 4))
-		want := slip.Text(s, 32) + "\n\n\n\n"
+		want := receipt.Text(s, 32) + "\n\n\n\n"
 		if len(pages) != 1 || pages[0] != want {
 			t.Errorf("%s copy decodes to\n%s\nwant\n%s", s.Copy, pages, want)
 		}
@@ -167,7 +167,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestEmphasis(t *testing.T) {
-	b := Encode(slip.Copies(sampleReceipt())[0], 32, 4)
+	b := Encode(receipt.Copies(sampleReceipt())[0], 32, 4)
 	on := string([]byte{ESC, 'E', 1, GS, '!', 0x01})
 	if n := strings.Count(string(b), on); n != 2 {
 		t.Errorf("%d emphasised blocks, want 2 (the title and the amount)", n)
@@ -214,7 +214,7 @@ func TestStatusErrors(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
 			var se *StatusError
-			if tc.want != nil && (!errors.As(err, &se) || se.Copy != slip.Merchant || se.When != "before") {
+			if tc.want != nil && (!errors.As(err, &se) || se.Copy != receipt.Merchant || se.When != "before") {
 				t.Errorf("err = %#v", err)
 			}
 			if tc.want != nil && len(l.pages) != 0 {
@@ -234,7 +234,7 @@ func TestPaperOutMidSlip(t *testing.T) {
 	r := sampleReceipt()
 	err := p.PrintReceipt(context.Background(), r)
 	var se *StatusError
-	if !errors.As(err, &se) || !errors.Is(err, ErrPaperEnd) || se.Copy != slip.Merchant || se.When != "after" {
+	if !errors.As(err, &se) || !errors.Is(err, ErrPaperEnd) || se.Copy != receipt.Merchant || se.When != "after" {
 		t.Fatalf("err = %v", err)
 	}
 	if len(l.pages) != 0 {
@@ -332,7 +332,7 @@ func FuzzDecodeStatus(f *testing.F) {
 // the same text as the plain pages, with sizes in range. Seeds are in
 // testdata/fuzz/FuzzDecoder.
 func FuzzDecoder(f *testing.F) {
-	f.Add(Encode(slip.Copies(sampleReceipt())[0], 32, 4))
+	f.Add(Encode(receipt.Copies(sampleReceipt())[0], 32, 4))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var pages []string
 		var formatted []Page

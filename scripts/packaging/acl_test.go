@@ -11,7 +11,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/testkit/bench"
 )
 
 // shippedACL is the broker ACL the project ships for the fleet's mosquitto.
@@ -23,7 +23,7 @@ func shippedACL(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(b) != testbench.FleetACL {
+	if string(b) != bench.FleetACL {
 		t.Error("testbench.FleetACL differs from scripts/packaging/mosquitto-acl")
 	}
 	return string(b)
@@ -69,7 +69,7 @@ func (s *seen) until(t *testing.T, want string) {
 // cannot touch another terminal's topics.
 func TestShippedACL(t *testing.T) {
 	const a, b = "10000001", "10000002"
-	m := testbench.StartMosquittoWith(t, testbench.MosquittoConfig{
+	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{
 		Users: map[string]string{a: "pw-" + a, b: "pw-" + b, "central": "pw-central", "monitor": "pw-monitor"},
 		ACL:   shippedACL(t),
 	})

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/config"
-	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/testkit/bench"
 )
 
 // root is the module root (go test runs in scripts/packaging).
@@ -341,7 +341,7 @@ func TestWritesOnlyInStateDir(t *testing.T) {
 	if out, err := exec.Command(unshare, "-m", "true").CombinedOutput(); err != nil {
 		t.Skipf("no mount namespaces here: %v %s", err, out)
 	}
-	m := testbench.StartMosquitto(t)
+	m := bench.StartMosquitto(t)
 	dest := t.TempDir()
 	install(t, dest, "/usr")
 	work := t.TempDir()

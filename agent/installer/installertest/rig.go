@@ -11,7 +11,7 @@ import (
 
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/installer"
-	"github.com/posagent/posagent/agent/sim"
+	"github.com/posagent/posagent/agent/sim/inproc"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/provisioningtest"
 )
@@ -21,9 +21,9 @@ import (
 // config's merchant. Tests change the devices between key presses (Host.Down,
 // Printer.SetPaperOut) to walk the error paths.
 type Rig struct {
-	Card    *sim.Card
-	Host    *sim.Host
-	Printer *sim.Printer
+	Card    *inproc.Card
+	Host    *inproc.Host
+	Printer *inproc.Printer
 	Store   *provisioningtest.Store
 	Clock   provisioning.Clock
 	Config  *config.Config
@@ -35,16 +35,16 @@ type Rig struct {
 // New builds a rig whose host keeps its ledger in dir and whose card slot
 // presents the named sim profiles in turn (none: the demo's debit card).
 func New(dir string, clock provisioning.Clock, cards ...string) (*Rig, error) {
-	card, err := sim.NewCard(cards...)
+	card, err := inproc.NewCard(cards...)
 	if err != nil {
 		return nil, err
 	}
-	host, err := sim.OpenHost(filepath.Join(dir, "simhost-ledger.jsonl"), clock)
+	host, err := inproc.OpenHost(filepath.Join(dir, "simhost-ledger.jsonl"), clock)
 	if err != nil {
 		return nil, err
 	}
 	return &Rig{
-		Card: card, Host: host, Printer: &sim.Printer{Width: 32},
+		Card: card, Host: host, Printer: &inproc.Printer{Width: 32},
 		Store: &provisioningtest.Store{}, Clock: clock, Config: config.Default(),
 	}, nil
 }
@@ -64,10 +64,10 @@ func (r *Rig) Flow(ctx context.Context, id installer.Identity, p provisioning.Pr
 	c := r.Config
 	f := &provisioning.Flow{
 		Terminal: provisioning.Terminal{MID: id.MID, TID: id.TID, Serial: c.Terminal.Serial},
-		Rules:    provisioning.BindingRules{AcceptedBINs: c.Binding.AcceptedBINs, Accounts: sim.Accounts(id.TID)},
+		Rules:    provisioning.BindingRules{AcceptedBINs: c.Binding.AcceptedBINs, Accounts: inproc.Accounts(id.TID)},
 		Amount:   c.TestSale.Minor,
 		Version:  "test",
-		Params: sim.Params{Merchant: provisioning.Merchant{
+		Params: inproc.Params{Merchant: provisioning.Merchant{
 			MID: c.Terminal.MID, Name: c.Merchant.Name, LegalPerson: c.Merchant.LegalPerson,
 			AccountName: c.Merchant.AccountName, AccountCheck: c.Merchant.AccountCheck,
 			CardType: provisioning.CardType(c.Merchant.CardType),
@@ -76,7 +76,7 @@ func (r *Rig) Flow(ctx context.Context, id installer.Identity, p provisioning.Pr
 		Host:     r.Host,
 		Printer:  r.Printer,
 		UI:       p,
-		Reporter: sim.NopReporter{},
+		Reporter: inproc.NopReporter{},
 		Store:    r.Store,
 		Clock:    r.Clock,
 		Log:      slog.New(slog.DiscardHandler),

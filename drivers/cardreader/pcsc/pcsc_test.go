@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/cardsim"
-	"github.com/posagent/posagent/agent/emv"
-	"github.com/posagent/posagent/agent/testbench"
+	"github.com/posagent/posagent/agent/card/emv"
+	"github.com/posagent/posagent/agent/sim/cardsim"
+	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
 )
@@ -31,11 +31,11 @@ var slotName = [2]string{"Virtual PCD 00 00", "Virtual PCD 00 01"}
 
 const cardsDir = "../../../testdata/cards"
 
-// bench returns a service on the running pcscd, or skips (fails with
+// service returns a service on the running pcscd, or skips (fails with
 // POSAGENT_REQUIRE_BENCH=1) when there is none.
-func bench(t testing.TB) *pcsc.Service {
+func service(t testing.TB) *pcsc.Service {
 	t.Helper()
-	testbench.NeedPCSC(t)
+	bench.NeedPCSC(t)
 	svc := pcsc.New()
 	t.Cleanup(func() { svc.Close() })
 	if ok, err := svc.Init(); !ok {
@@ -118,7 +118,7 @@ func read(t testing.TB, svc cardreader.Reader, slot int) (emv.Result, error) {
 // on the device and expects the same result as the in-process read of the
 // same card (which agent/emv's tests pin field by field).
 func TestReadEveryProfile(t *testing.T) {
-	svc := bench(t)
+	svc := service(t)
 	files, _ := filepath.Glob(filepath.Join(cardsDir, "*.yaml"))
 	if len(files) < 8 {
 		t.Fatalf("%d profiles", len(files))
@@ -153,7 +153,7 @@ func TestReadEveryProfile(t *testing.T) {
 
 // TestCardPulledMidRead: the card leaves after the first record.
 func TestCardPulledMidRead(t *testing.T) {
-	svc := bench(t)
+	svc := service(t)
 	card := newCard(t, "debit", func(p *cardsim.Profile) {
 		p.Faults = []cardsim.Fault{{At: "read_record", N: 2, Kind: "remove"}}
 	})
@@ -170,7 +170,7 @@ func TestCardPulledMidRead(t *testing.T) {
 // TestInsertRemoveInsert watches the events and shows the old handle dead
 // after re-insertion until Reconnect.
 func TestInsertRemoveInsert(t *testing.T) {
-	svc := bench(t)
+	svc := service(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	known, err := cardreader.Snapshot(ctx, svc, slotName[1])
@@ -218,7 +218,7 @@ func TestInsertRemoveInsert(t *testing.T) {
 // TestTwoSlotsPicksInserted: two cards sit in the two slots; the installer
 // swaps the one in slot 1 for the settlement card; the source reads slot 1.
 func TestTwoSlotsPicksInserted(t *testing.T) {
-	svc := bench(t)
+	svc := service(t)
 	// The test's own plugging and waiting use a second context, so the
 	// source's pending wait on svc is the only user of svc.
 	ctl := pcsc.New()
@@ -272,7 +272,7 @@ func (w *waitSignal) WaitChange(ctx context.Context, known []cardreader.ReaderSt
 // the same Service recovers without being re-created. It runs only when
 // scripts/pcsc-bench.sh started pcscd (it never kills a pcscd it does not own).
 func TestPcscdRestart(t *testing.T) {
-	svc := bench(t)
+	svc := service(t)
 	dir := os.Getenv("PCSC_BENCH_DIR")
 	if dir == "" {
 		dir = "/tmp/posagent-pcsc-bench"
@@ -330,7 +330,7 @@ func TestPcscdRestart(t *testing.T) {
 // exchanges through pcscd (the minimum for the profile's AFL; see agent/emv's
 // table) and the time per APDU (TCP_QUICKACK keeps it well under 1 ms).
 func BenchmarkReadThroughPCSC(b *testing.B) {
-	svc := bench(b)
+	svc := service(b)
 	for _, name := range []string{"debit", "no-pse", "t0-quirky"} {
 		b.Run(name, func(b *testing.B) {
 			card := newCard(b, name, nil)
@@ -352,7 +352,7 @@ func BenchmarkReadThroughPCSC(b *testing.B) {
 // TestUnknownReaderWaitsNotSpins: waiting on a reader that does not exist
 // reports it gone once, then blocks until the deadline.
 func TestUnknownReaderWaitsNotSpins(t *testing.T) {
-	svc := bench(t)
+	svc := service(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	st, err := svc.WaitChange(ctx, []cardreader.ReaderState{{Name: "No Such Reader"}})

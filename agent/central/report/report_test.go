@@ -1,0 +1,723 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/posagent/posagent/agent/central/broker"
+	"github.com/posagent/posagent/agent/central/report/deliverytest"
+	"github.com/posagent/posagent/agent/testkit/bench"
+	"github.com/posagent/posagent/provisioning"
+	"github.com/posagent/posagent/provisioning/pan"
+)
+
+const (
+	tid     = "10000001"
+	mid     = "898310048160001" // 15 digits: must survive masking
+	serial  = "SN-TEST-1"
+	testPAN = "6222021234567890128"
+	wait    = 10 * time.Second // generous: CI machines stall
+)
+
+// fullPAN matches a run of digits long enough to be a whole card number but
+// longer than a MID (15), which the payloads legitimately carry.
+var fullPAN = regexp.MustCompile(`[0-9]{16,}`)
+
+func quietLogger() *slog.Logger {
+	if os.Getenv("REPORT_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func startBroker(t *testing.T, addr string) *broker.Broker {
+	t.Helper()
+	b, err := broker.Start(addr, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func newReporter(t *testing.T, url string, mod func(*Options)) *Reporter {
+	t.Helper()
+	o := Options{URL: url, TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond}
+	if mod != nil {
+		mod(&o)
+	}
+	r, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = r.Close(ctx)
+	})
+	return r
+}
+
+// msg is what a test subscriber received.
+type msg struct {
+	topic    string
+	payload  []byte
+	retained bool
+}
+
+// subscriber is a plain paho client standing in for central monitoring.
+type subscriber struct {
+	c  mqtt.Client
+	ch chan msg
+	// pending holds messages an until call passed over, in arrival order, for
+	// the next calls: retained messages come in no fixed order across topics.
+	pending []msg
+	mu      sync.Mutex
+	// all keeps every payload, for the PAN check.
+	all [][]byte
+	// patience, when set, replaces wait in until.
+	patience time.Duration
+	// events is what collectEvents took so far, deduplicated on seq.
+	events *deliverytest.Log
+}
+
+var subscribers atomic.Int64
+
+func subscribe(t *testing.T, url string, filters ...string) *subscriber {
+	t.Helper()
+	s := &subscriber{ch: make(chan msg, 4096)}
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("sub-%d", subscribers.Add(1))).SetCleanSession(true))
+	s.c = c
+	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("subscriber connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(50) })
+	m := map[string]byte{}
+	for _, f := range filters {
+		m[f] = 1
+	}
+	tok := c.SubscribeMultiple(m, func(_ mqtt.Client, m mqtt.Message) {
+		s.mu.Lock()
+		s.all = append(s.all, append([]byte(nil), m.Payload()...))
+		s.mu.Unlock()
+		s.ch <- msg{topic: m.Topic(), payload: m.Payload(), retained: m.Retained()}
+	})
+	if !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	return s
+}
+
+// until returns the first message that pred accepts, failing after wait.
+func (s *subscriber) until(t *testing.T, what string, pred func(msg) bool) msg {
+	t.Helper()
+	for i, m := range s.pending {
+		if pred(m) {
+			s.pending = append(s.pending[:i], s.pending[i+1:]...)
+			return m
+		}
+	}
+	d := wait
+	if s.patience > 0 {
+		d = s.patience
+	}
+	timeout := time.NewTimer(d)
+	defer timeout.Stop()
+	for {
+		select {
+		case m := <-s.ch:
+			if pred(m) {
+				return m
+			}
+			s.pending = append(s.pending, m)
+		case <-timeout.C:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// noFullPAN fails if any payload received holds a card-number-length digit run.
+func (s *subscriber) noFullPAN(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.all {
+		if fullPAN.Match(p) {
+			t.Errorf("payload carries a full card number: %s", p)
+		}
+	}
+}
+
+func presence(t *testing.T, m msg) Presence {
+	t.Helper()
+	var p Presence
+	if err := json.Unmarshal(m.payload, &p); err != nil {
+		t.Fatalf("state payload %q: %v", m.payload, err)
+	}
+	return p
+}
+
+func message(t *testing.T, m msg) Message {
+	t.Helper()
+	var s Message
+	if err := json.Unmarshal(m.payload, &s); err != nil {
+		t.Fatalf("status payload %q: %v", m.payload, err)
+	}
+	return s
+}
+
+// retainedOn accepts the retained copy of topic. A subscriber that arrives
+// right after a publish can also get a live copy: mochi acknowledges a publish
+// before it has fanned it out.
+func retainedOn(topic string) func(msg) bool {
+	return func(m msg) bool { return m.retained && m.topic == topic }
+}
+
+func isState(state string) func(msg) bool {
+	return func(m msg) bool {
+		if m.topic != StateTopic(tid) {
+			return false
+		}
+		var p Presence
+		return json.Unmarshal(m.payload, &p) == nil && p.State == state
+	}
+}
+
+// statuses is an install's worth of reports, with masked card numbers as the
+// flow sends them.
+func statuses(n int) []provisioning.Status {
+	masked := pan.MustParse(testPAN).Masked()
+	out := make([]provisioning.Status, n)
+	for i := range out {
+		out[i] = provisioning.Status{
+			Step: provisioning.Steps[i%len(provisioning.Steps)], State: provisioning.StateDone,
+			Attempt: 1, Boot: 1, Card: masked, Message: fmt.Sprintf("report %d", i+1),
+			Sale: &provisioning.TxnRecord{STAN: i + 1, RC: "00", RRN: "000000000001", AuthCode: "123456", Masked: masked, Amount: 1},
+			Time: time.Date(2025, 1, 2, 10, 0, i, 0, time.UTC),
+		}
+	}
+	return out
+}
+
+// collectEvents reads events until the subscriber holds every seq from first
+// to last and returns those, one per seq, in order. It checks them against
+// the delivery contract (docs/mqtt.md, deliverytest): at least once, so a
+// duplicate is dropped as a monitor drops it; a gap, a reordering or a
+// missing tail fails. The subscriber's log goes on across calls, as a
+// monitor's does across an outage: first must be the seq after the last one
+// collected, and an event collected before may come again.
+func collectEvents(t *testing.T, s *subscriber, first, last uint64) []Message {
+	t.Helper()
+	if s.events == nil {
+		s.events = deliverytest.New(first)
+	} else if next := s.events.Last() + 1; first != next {
+		t.Fatalf("collectEvents from %d: the subscriber has taken events up to %d", first, next-1)
+	}
+	var got []Message
+	for !s.events.Complete(last) {
+		m := s.until(t, fmt.Sprintf("event %d of %d..%d (arrived: %v)", s.events.Last()+1, first, last, s.events.Arrived()),
+			func(m msg) bool { return m.topic == EventsTopic(tid) })
+		if m.retained {
+			t.Errorf("event retained")
+		}
+		e := message(t, m)
+		if s.events.Add(e.Seq) {
+			got = append(got, e)
+		}
+		if s.events.Failed() {
+			break
+		}
+	}
+	if p := s.events.Problems(last); len(p) > 0 {
+		t.Fatalf("events %d..%d break the delivery contract: %s (arrived: %v)", first, last, strings.Join(p, "; "), s.events.Arrived())
+	}
+	return got
+}
+
+// collectEventsWithin is collectEvents allowing d for each event, for
+// deliveries that wait on a reconnect backoff.
+func collectEventsWithin(t *testing.T, s *subscriber, first, last uint64, d time.Duration) []Message {
+	t.Helper()
+	s.patience = d
+	defer func() { s.patience = 0 }()
+	return collectEvents(t, s, first, last)
+}
+
+func TestPublishesInOrderAndRetainsLatest(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	s := subscribe(t, b.URL(), terminalTopics...)
+	r := newReporter(t, b.URL(), nil)
+
+	const n = 50
+	in := statuses(n)
+	for _, st := range in {
+		r.Report(context.Background(), st)
+	}
+	got := collectEvents(t, s, 1, n)
+	for i, m := range got {
+		if m.Step != in[i].Step || m.TID != tid || m.MID != mid || m.Serial != serial {
+			t.Errorf("event %d = %+v, want step %s with identity filled in", i, m.Status, in[i].Step)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A monitor that connects now sees the current state only.
+	late := subscribe(t, b.URL(), StatusTopic(tid), StateTopic(tid))
+	st := late.until(t, "retained status", retainedOn(StatusTopic(tid)))
+	if !st.retained {
+		t.Error("status not retained")
+	}
+	last := message(t, st)
+	want := in[n-1]
+	want.TID, want.MID, want.Serial = tid, mid, serial
+	if last.Seq != n || !equalJSON(t, last.Status, want) {
+		t.Errorf("retained status = seq %d %+v, want seq %d %+v", last.Seq, last.Status, n, want)
+	}
+	on := late.until(t, "retained online", retainedOn(StateTopic(tid)))
+	if p := presence(t, on); !on.retained || p.State != Online || p.TID != tid || p.Serial != serial || p.MID != mid || p.Time.IsZero() {
+		t.Errorf("retained state = %+v (retained %v), want online with identity", p, on.retained)
+	}
+	s.noFullPAN(t)
+	late.noFullPAN(t)
+}
+
+func equalJSON(t *testing.T, a, b any) bool {
+	t.Helper()
+	ja, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(ja) == string(jb)
+}
+
+// freeAddr is a port reserved for the test that nothing listens on, so a
+// client can be pointed at a broker that is down and the broker started there
+// later.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	return bench.ReserveAddr(t)
+}
+
+// reportAll calls Report for each status in a goroutine and fails if the calls
+// do not come back while nothing can be sent: Report must not wait for the
+// network.
+func reportAll(t *testing.T, r *Reporter, in []provisioning.Status) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, st := range in {
+			r.Report(context.Background(), st)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Fatal("Report blocked while the broker was down")
+	}
+}
+
+// refusedLog is a logger that tells when the reporter's first connection
+// attempt has failed.
+type refusedLog struct {
+	once    *sync.Once
+	refused chan struct{}
+}
+
+func newRefusedLog() refusedLog {
+	return refusedLog{once: new(sync.Once), refused: make(chan struct{})}
+}
+
+func (h refusedLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h refusedLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h refusedLog) WithGroup(string) slog.Handler            { return h }
+func (h refusedLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == MsgUnreachable {
+		h.once.Do(func() { close(h.refused) })
+	}
+	return nil
+}
+
+// downThenUp starts a reporter against a port nothing listens on and returns
+// once its first attempt has been refused. Its next attempt comes a second
+// later, by when the test's broker and subscriber (a few ms) are in place:
+// events are not retained, so the subscriber must be there first.
+func downThenUp(t *testing.T, queue int, n int) (*Reporter, string) {
+	t.Helper()
+	addr := freeAddr(t)
+	h := newRefusedLog()
+	r := newReporter(t, "tcp://"+addr, func(o *Options) {
+		o.RetryInterval = time.Second
+		o.QueueSize = queue
+		o.Logger = slog.New(h)
+	})
+	reportAll(t, r, statuses(n))
+	select {
+	case <-h.refused:
+	case <-time.After(wait):
+		t.Fatal("no failed connection attempt logged")
+	}
+	return r, addr
+}
+
+func TestBrokerDownAtStart(t *testing.T) {
+	const n = 8
+	r, addr := downThenUp(t, 0, n)
+
+	// Nothing can be acknowledged yet.
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	err := r.Flush(short)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush with the broker down = %v, want deadline exceeded", err)
+	}
+
+	b := startBroker(t, addr)
+	s := subscribe(t, b.URL(), terminalTopics...)
+	collectEvents(t, s, 1, n)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.noFullPAN(t)
+}
+
+func TestQueueFullDropsOldestEventsKeepsLatestStatus(t *testing.T) {
+	const n = 10
+	_, addr := downThenUp(t, 3, n)
+
+	b := startBroker(t, addr)
+	s := subscribe(t, b.URL(), terminalTopics...)
+	// The newest status goes first (current state before history), then the
+	// events that fitted in the queue.
+	st := s.until(t, "status", func(m msg) bool { return m.topic == StatusTopic(tid) })
+	if m := message(t, st); m.Seq != n {
+		t.Errorf("status seq = %d, want the latest, %d", m.Seq, n)
+	}
+	collectEvents(t, s, n-2, n)
+}
+
+func TestCloseLeavesRetainedOffline(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	s := subscribe(t, b.URL(), StateTopic(tid))
+	r := newReporter(t, b.URL(), nil)
+	s.until(t, "online", isState(Online))
+	r.Report(context.Background(), statuses(1)[0])
+
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	off := s.until(t, "offline", isState(Offline))
+	if p := presence(t, off); p.Reason != ReasonShutdown {
+		t.Errorf("offline reason = %q, want %q", p.Reason, ReasonShutdown)
+	}
+	late := subscribe(t, b.URL(), StateTopic(tid), StatusTopic(tid))
+	m := late.until(t, "retained state", retainedOn(StateTopic(tid)))
+	if p := presence(t, m); !m.retained || p.State != Offline || p.Reason != ReasonShutdown {
+		t.Errorf("retained state after Close = %+v (retained %v), want offline/shutdown", p, m.retained)
+	}
+	// Close flushed first: the status made it.
+	if m := message(t, late.until(t, "retained status", retainedOn(StatusTopic(tid)))); m.Seq != 1 {
+		t.Errorf("retained status seq = %d, want 1", m.Seq)
+	}
+
+	// A closed reporter ignores reports and cannot be started again.
+	r.Report(context.Background(), statuses(1)[0])
+	if err := r.Start(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Start after Close = %v, want ErrClosed", err)
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}
+
+// TestWillWithinKeepaliveOnSilentLink: the terminal's link goes silent
+// without any socket closing (power or radio gone mid-connection); mosquitto
+// publishes the retained Will once the keepalive window (1.5 × keepalive)
+// passes without a packet, and the monitor sees the terminal offline.
+func TestWillWithinKeepaliveOnSilentLink(t *testing.T) {
+	m := bench.StartMosquitto(t)
+	g := startGate(t, fmt.Sprintf("127.0.0.1:%d", m.Port))
+	s := subscribe(t, m.URL, StateTopic(tid))
+	const keepalive = 2 * time.Second
+	newReporter(t, g.url("tcp"), func(o *Options) { o.Keepalive = keepalive })
+	s.until(t, "online", isState(Online))
+
+	g.freeze()
+	frozen := time.Now()
+	// mosquitto 2 has been seen to need 5–6 s here for a 3 s window (its
+	// keepalive sweep is coarse); three windows and a second still tell "the
+	// keepalive fired" from "nothing fired" (the Will would never come).
+	s.patience = 3*keepalive*3/2 + time.Second
+	off := s.until(t, "offline from the Will", isState(Offline))
+	s.patience = 0
+	if p := presence(t, off); p.Reason != ReasonConnectionLost {
+		t.Errorf("Will = %+v, want connection-lost", p)
+	}
+	t.Logf("Will %v after the link went silent (keepalive %v)", time.Since(frozen).Round(100*time.Millisecond), keepalive)
+}
+
+func TestWillOnConnectionLoss(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	px := startGate(t, b.Addr()) // cut below without an MQTT DISCONNECT, as a power cut or a lost 4G link
+	s := subscribe(t, b.URL(), StateTopic(tid))
+	newReporter(t, px.url("tcp"), nil)
+	s.until(t, "online", isState(Online))
+
+	px.set(false)
+	off := s.until(t, "offline from the Will", isState(Offline))
+	if p := presence(t, off); p.Reason != ReasonConnectionLost || p.TID != tid || p.Serial != serial {
+		t.Errorf("Will = %+v, want offline/connection-lost with identity", p)
+	}
+	// The proxy stays down, so no birth follows: a monitor connecting now finds
+	// the Will retained.
+	late := subscribe(t, b.URL(), StateTopic(tid))
+	m := late.until(t, "retained state", retainedOn(StateTopic(tid)))
+	if p := presence(t, m); !m.retained || p.State != Offline || p.Reason != ReasonConnectionLost {
+		t.Errorf("retained state = %+v (retained %v), want the Will", p, m.retained)
+	}
+}
+
+func TestReconnectsAndRepublishesBirth(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	s := subscribe(t, b.URL(), terminalTopics...)
+	r := newReporter(t, b.URL(), nil)
+	s.until(t, "online", isState(Online))
+
+	// Cut the reporter's connection from the broker side: paho reconnects and
+	// the birth puts "online" back. Whether the Will goes out first is a race
+	// inside mochi (a reconnect that wins it is a session takeover, which sends
+	// no Will), so it is not asserted here; TestWillOnConnectionLoss covers the
+	// Will with a connection that stays down.
+	if !b.DropClient("posagent-" + tid) {
+		t.Fatal("reporter not connected")
+	}
+	s.until(t, "online again", isState(Online))
+	in := statuses(3)
+	for _, st := range in {
+		r.Report(context.Background(), st)
+	}
+	collectEvents(t, s, 1, 3)
+}
+
+func TestStaleWillIsAnsweredWithBirth(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	s := subscribe(t, b.URL(), StateTopic(tid))
+	newReporter(t, b.URL(), nil)
+	s.until(t, "online", isState(Online))
+
+	// What a late Will from a taken-over connection looks like to everyone.
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("stale-will"))
+	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer c.Disconnect(50)
+	stale, _ := json.Marshal(Presence{State: Offline, TID: tid, Reason: ReasonConnectionLost})
+	if tok := c.Publish(StateTopic(tid), 1, true, stale); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	s.until(t, "stale offline", isState(Offline))
+	s.until(t, "online republished", isState(Online))
+}
+
+func TestReportMasksCardNumbers(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	s := subscribe(t, b.URL(), terminalTopics...)
+	r := newReporter(t, b.URL(), nil)
+
+	// A bug upstream hands over the full number in every place it could.
+	st := statuses(1)[0]
+	st.Card = testPAN
+	st.Sale.Masked = testPAN
+	st.Void = &provisioning.TxnRecord{Masked: testPAN}
+	st.Message = "card " + testPAN + " merchant " + mid
+	st.Error = &provisioning.Failure{Code: "E_X", Message: "declined " + testPAN}
+	r.Report(context.Background(), st)
+
+	m := collectEvents(t, s, 1, 1)[0]
+	const want = "622202*********0128"
+	if m.Card != want || m.Sale.Masked != want || m.Void.Masked != want {
+		t.Errorf("card fields = %q %q %q, want %q", m.Card, m.Sale.Masked, m.Void.Masked, want)
+	}
+	if m.Message != "card "+want+" merchant "+mid {
+		t.Errorf("message = %q: the PAN must be masked, the MID kept", m.Message)
+	}
+	if st.Card != testPAN {
+		t.Error("Report changed the caller's status")
+	}
+	s.until(t, "status", func(m msg) bool { return m.topic == StatusTopic(tid) })
+	s.noFullPAN(t)
+}
+
+func TestSanitize(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+		card           bool
+	}{
+		{"masked card kept", "622202*********0128", "622202*********0128", true},
+		{"full card masked", testPAN, "622202*********0128", true},
+		{"non-Luhn card field masked", "6222021234567890127", "622202*********0127", true},
+		{"text Luhn PAN masked", "x 4111111111111111 y", "x 411111******1111 y", false},
+		{"text MID kept", "MID " + mid, "MID " + mid, false},
+		{"text RRN kept", "rrn 000000000001", "rrn 000000000001", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s provisioning.Status
+			if tc.card {
+				s.Card = tc.in
+			} else {
+				s.Message = tc.in
+			}
+			out, changed := Sanitize(s)
+			got := out.Message
+			if tc.card {
+				got = out.Card
+			}
+			if got != tc.want || changed != (tc.in != tc.want) {
+				t.Errorf("Sanitize(%q) = %q changed=%v, want %q", tc.in, got, changed, tc.want)
+			}
+		})
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok := Options{URL: "tcp://127.0.0.1:1883", TID: tid}
+	for _, tc := range []struct {
+		name string
+		mod  func(*Options)
+	}{
+		{"no TID", func(o *Options) { o.TID = "" }},
+		{"wildcard TID", func(o *Options) { o.TID = "1000+" }},
+		{"slash TID", func(o *Options) { o.TID = "a/b" }},
+		{"no URL", func(o *Options) { o.URL = "" }},
+		{"unknown scheme", func(o *Options) { o.URL = "http://127.0.0.1:1883" }},
+		{"credentials in URL", func(o *Options) { o.URL = "tcp://u:secret@127.0.0.1:1883" }},
+		{"TLS files on tcp", func(o *Options) { o.CAFile = notPEM }},
+		{"CA not PEM", func(o *Options) { o.URL = "ssl://127.0.0.1:8883"; o.CAFile = notPEM }},
+		{"CA missing", func(o *Options) { o.URL = "ssl://127.0.0.1:8883"; o.CAFile = filepath.Join(dir, "none") }},
+		{"cert without key", func(o *Options) { o.URL = "mqtts://127.0.0.1:8883"; o.CertFile = notPEM }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := ok
+			tc.mod(&o)
+			_, err := New(o)
+			if err == nil {
+				t.Fatal("New accepted bad options")
+			}
+			if o.Password != "" && regexp.MustCompile(regexp.QuoteMeta(o.Password)).MatchString(err.Error()) {
+				t.Errorf("error shows the password: %v", err)
+			}
+			if regexp.MustCompile("secret").MatchString(err.Error()) {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
+	}
+	if _, err := New(ok); err != nil {
+		t.Errorf("New(%+v) = %v", ok, err)
+	}
+	if _, err := New(Options{URL: "tls://broker.example:8883", TID: tid}); err != nil {
+		t.Errorf("TLS with system roots: %v", err)
+	}
+}
+
+func TestStartTwice(t *testing.T) {
+	r := newReporter(t, "tcp://"+freeAddr(t), nil)
+	if err := r.Start(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Start = %v, want ErrClosed", err)
+	}
+}
+
+func TestCredentialsNeverLogged(t *testing.T) {
+	const password = "hunter2-very-secret"
+	var logs bench.Buffer
+	lg := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b := startBroker(t, "127.0.0.1:0")
+	s := subscribe(t, b.URL(), StateTopic(tid))
+	// One reporter that connects, one that cannot: both paths log.
+	up := newReporter(t, b.URL(), func(o *Options) { o.Username, o.Password, o.Logger = "pos", password, lg })
+	h := newRefusedLog()
+	down := newReporter(t, "tcp://"+freeAddr(t), func(o *Options) {
+		o.Username, o.Password = "pos", password
+		o.Logger = slog.New(teeHandler{slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}), h})
+	})
+	s.until(t, "online", isState(Online))
+	select {
+	case <-h.refused:
+	case <-time.After(wait):
+		t.Fatal("no failed attempt logged")
+	}
+	up.Report(context.Background(), statuses(1)[0])
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := up.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	_ = down.Close(short)
+
+	out := logs.String()
+	if !bytes.Contains([]byte(out), []byte(MsgUnreachable)) || !bytes.Contains([]byte(out), []byte("report: connected")) {
+		t.Fatalf("expected both connection paths in the log:\n%s", out)
+	}
+	if bytes.Contains([]byte(out), []byte(password)) {
+		t.Errorf("the password is in the log:\n%s", out)
+	}
+}
+
+// teeHandler sends every record to two handlers.
+type teeHandler struct{ a, b slog.Handler }
+
+func (t teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return t.a.Enabled(ctx, l) || t.b.Enabled(ctx, l)
+}
+func (t teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	_ = t.b.Handle(ctx, r.Clone())
+	return t.a.Handle(ctx, r)
+}
+func (t teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return teeHandler{t.a.WithAttrs(as), t.b.WithAttrs(as)}
+}
+func (t teeHandler) WithGroup(n string) slog.Handler {
+	return teeHandler{t.a.WithGroup(n), t.b.WithGroup(n)}
+}
+
+// terminalTopics are the test terminal's topics, named exactly: mochi v2.7.9
+// scans retained messages for a wildcard subscription without the lock its
+// retain path takes, a data race `go test -race` reports when a retained
+// publish lands at the same moment. Exact filters take a locked lookup.
+var terminalTopics = []string{StateTopic(tid), StatusTopic(tid), EventsTopic(tid)}
