@@ -34,12 +34,17 @@ type fakeCard struct {
 	i     int
 	err   error
 	reads int
+	// byPurpose, when it names the read's purpose, is the card read.
+	byPurpose map[string]provisioning.Card
 }
 
 func (c *fakeCard) ReadCard(ctx context.Context, purpose string) (provisioning.Card, error) {
 	c.reads++
 	if c.err != nil {
 		return provisioning.Card{}, c.err
+	}
+	if bc, ok := c.byPurpose[purpose]; ok {
+		return bc, nil
 	}
 	if purpose == "bind settlement card" && c.i < len(c.cards)-1 && c.reads > 1 {
 		c.i++

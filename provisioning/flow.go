@@ -117,11 +117,12 @@ type HostResponse struct {
 	Integrity Integrity
 }
 
-// Receipt is what the printer needs for a sales slip; the card is masked already.
+// Receipt is what the printer needs for a sales slip: everything about the
+// card comes from the transaction (the card that paid, masked), never from
+// the bound settlement card.
 type Receipt struct {
 	Merchant  Merchant
 	Terminal  Terminal
-	Card      BoundCard
 	Txn       TxnRecord
 	Kind      string // "sale", "void"
 	Test      bool

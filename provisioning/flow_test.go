@@ -48,7 +48,7 @@ func TestHappyPathEndsLive(t *testing.T) {
 	if len(r.printer.receipts) != 1 || r.printer.receipts[0].Duplicate {
 		t.Errorf("receipts = %+v, want one original", r.printer.receipts)
 	}
-	if got := r.printer.receipts[0].Card.Masked; got != "622202*********0128" {
+	if got := r.printer.receipts[0].Txn.Masked; got != "622202*********0128" || r.printer.receipts[0].Txn.AID != "A000000333010101" {
 		t.Errorf("slip card = %q", got)
 	}
 	if cp.Sale.RRN == "" || cp.Sale.AuthCode == "" || cp.Void == nil {
@@ -409,5 +409,29 @@ func TestTicketAmountCappedAndConfirmed(t *testing.T) {
 				t.Fatal("a sale went out, or the record was kept")
 			}
 		})
+	}
+}
+
+// The slip is the paying card's: number, application, label and expiry come
+// from the card the test sale read, not from the bound settlement card.
+func TestSlipIsThePayingCards(t *testing.T) {
+	pay := card(func(c *provisioning.Card) {
+		c.PAN, c.AID, c.Label, c.Expiry = mustPAN("6250941234567898"), "A000000333010102", "PBOC CREDIT", "2911"
+	})
+	r := newRig(card(nil), pay)
+	r.card.byPurpose = map[string]provisioning.Card{provisioning.PurposeTestSale: pay, provisioning.PurposeVoid: pay}
+	cp, err := r.flow().Run(context.Background())
+	if err != nil || cp.Step != provisioning.StepLive {
+		t.Fatalf("%v at %s", err, cp.Step)
+	}
+	got := r.printer.receipts[0].Txn
+	if got.Masked != pay.PAN.Masked() || got.AID != pay.AID || got.Label != pay.Label || got.Expiry != pay.Expiry {
+		t.Fatalf("slip's card %+v, want the paying card's", got)
+	}
+	if cp.Card.Masked == got.Masked {
+		t.Fatal("the test does not tell the two cards apart")
+	}
+	if cp.Void.Masked != pay.PAN.Masked() || cp.Void.AID != pay.AID {
+		t.Fatalf("void's card %+v", cp.Void)
 	}
 }

@@ -200,8 +200,13 @@ type TxnRecord struct {
 	RC       string    `json:"rc"`     // field 39
 	RRN      string    `json:"rrn"`    // field 37
 	AuthCode string    `json:"auth_code"`
-	Masked   string    `json:"card"`
 	Time     time.Time `json:"time"`
+	// The card that paid, as far as it may be kept: masked number, and what
+	// the slip prints about it.
+	Masked string `json:"card"`
+	AID    string `json:"aid,omitempty"`
+	Label  string `json:"label,omitempty"`
+	Expiry string `json:"expiry,omitempty"`
 }
 
 // SlipRecord counts print attempts: an attempt that may have printed makes the

@@ -416,7 +416,8 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 			return err
 		}
 		cp.Sale = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Entry: card.Entry, Amount: req.Amount, RC: resp.RC, RRN: resp.RRN,
-			AuthCode: resp.AuthCode, Masked: card.PAN.Masked(), Time: resp.Time.UTC()}
+			AuthCode: resp.AuthCode, Time: resp.Time.UTC(),
+			Masked: card.PAN.Masked(), AID: card.AID, Label: card.Label, Expiry: card.Expiry}
 		if err := f.save(cp); err != nil {
 			return err
 		}
@@ -437,9 +438,8 @@ func (f *Flow) printSlip(ctx context.Context, cp *Checkpoint) error {
 	if err := f.save(cp); err != nil {
 		return err
 	}
-	r := Receipt{Merchant: *cp.Merchant, Terminal: f.term(cp), Card: *cp.Card, Txn: *cp.Sale,
+	r := Receipt{Merchant: *cp.Merchant, Terminal: f.term(cp), Txn: *cp.Sale,
 		Kind: "sale", Test: true, Duplicate: cp.Slip.Attempts > 1}
-	r.Card.Masked = cp.Sale.Masked
 	if err := f.Printer.PrintReceipt(ctx, r); err != nil {
 		return stepErr(codeOf(err, "E_PRINTER"), err)
 	}
@@ -491,7 +491,8 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 	}
 	// Saved before anything else: a power cut now must not reverse an
 	// approved void and void again.
-	cp.Void = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Amount: cp.Sale.Amount, RC: resp.RC, RRN: resp.RRN,
-		AuthCode: resp.AuthCode, Masked: cp.Sale.Masked, Time: resp.Time.UTC()}
+	cp.Void = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Entry: card.Entry, Amount: cp.Sale.Amount, RC: resp.RC, RRN: resp.RRN,
+		AuthCode: resp.AuthCode, Time: resp.Time.UTC(),
+		Masked: card.PAN.Masked(), AID: card.AID, Label: card.Label, Expiry: card.Expiry}
 	return f.save(cp)
 }

@@ -91,9 +91,8 @@ func TestSlipPictures(t *testing.T) {
 	r := provisioning.Receipt{
 		Merchant: provisioning.Merchant{MID: "898310048160001", Name: "测试商户 TEST MERCHANT"},
 		Terminal: provisioning.Terminal{TID: "10000001", MID: "898310048160001"},
-		Card:     provisioning.BoundCard{Masked: "621790*********0120", Expiry: "3012"},
 		Txn: provisioning.TxnRecord{STAN: 17, Batch: "000001", Amount: 1, RC: "00", RRN: "261127123456",
-			AuthCode: "A1B2C3", Time: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)},
+			AuthCode: "A1B2C3", Time: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC), Masked: "621790*********0120", Expiry: "3012"},
 		Kind: "sale", Test: true,
 	}
 	if err := printer.New(port, printer.Options{}).PrintReceipt(ctx, r); err != nil {

@@ -23,10 +23,8 @@ func sampleReceipt() provisioning.Receipt {
 	return provisioning.Receipt{
 		Merchant: provisioning.Merchant{MID: "898310048160001", Name: "测试商户 TEST MERCHANT"},
 		Terminal: provisioning.Terminal{TID: "10000001", MID: "898310048160001"},
-		Card: provisioning.BoundCard{Masked: "621790*********0120", Expiry: "3012",
-			AID: "A000000333010101", Label: "UnionPay Debit"},
 		Txn: provisioning.TxnRecord{STAN: 17, Batch: "000001", Amount: 1, RC: "00", RRN: "261127123456",
-			AuthCode: "A1B2C3", Masked: "621790*********0120", Time: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)},
+			AuthCode: "A1B2C3", Masked: "621790*********0120", Time: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC), Expiry: "3012", AID: "A000000333010101", Label: "UnionPay Debit"},
 		Kind: "sale", Test: true,
 	}
 }

@@ -186,8 +186,7 @@ func TestPrinterPaperOutAndSlips(t *testing.T) {
 	p := &Printer{Out: &out, Dir: dir, Width: 32}
 	r := provisioning.Receipt{
 		Merchant: provisioning.Merchant{Name: "上海示例便利店"}, Terminal: term,
-		Card: provisioning.BoundCard{Masked: "622202*********0128", AID: "A000000333010101", Expiry: "3012"},
-		Txn:  provisioning.TxnRecord{STAN: 2, Batch: "000001", Amount: 1, RRN: "331009000002", AuthCode: "015838", Time: clock{}.Now()},
+		Txn:  provisioning.TxnRecord{STAN: 2, Batch: "000001", Amount: 1, RRN: "331009000002", AuthCode: "015838", Time: clock{}.Now(), Masked: "622202*********0128", AID: "A000000333010101", Expiry: "3012"},
 		Kind: "sale", Test: true,
 	}
 	p.SetPaperOut(true)
