@@ -91,24 +91,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 	}
 }
 
-// Identity is the MID/TID a run is for: the one the install's checkpoint
-// froze, else the one the installer confirmed, else the config's.
-func Identity(cfg *config.Config) (provisioning.Terminal, error) {
+// wantedIdentity is the MID/TID the installer confirmed (its record in the
+// state dir), else the config's: the numbers the terminal is asked to run
+// under. An install already under way keeps the ones its checkpoint froze
+// (provisioning.RunningIdentity) until an operator resets it.
+func wantedIdentity(cfg *config.Config) (provisioning.Terminal, error) {
 	term := provisioning.Terminal{TID: cfg.Terminal.TID, MID: cfg.Terminal.MID, Serial: cfg.Terminal.Serial}
-	b, err := store.File{Path: filepath.Join(cfg.StateDir, "state.json")}.Load()
-	switch {
-	case err == nil:
-		cp, err := provisioning.Decode(b)
-		if err != nil {
-			return term, fmt.Errorf("agent: %w", err)
-		}
-		if cp.Terminal != nil {
-			term.TID, term.MID = cp.Terminal.TID, cp.Terminal.MID
-			return term, nil
-		}
-	case !errors.Is(err, provisioning.ErrNoState):
-		return term, fmt.Errorf("agent: load checkpoint: %w", err)
-	}
 	id, ok, err := installer.LoadIdentity(store.File{Path: filepath.Join(cfg.StateDir, "terminal-id.json")})
 	if err != nil {
 		return term, fmt.Errorf("agent: %w", err)
@@ -138,9 +126,15 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 		log.Warn("removed temp files of interrupted writes", "files", removed)
 	}
 	pauses := &inproc.Pauses{At: o.PauseAt, Out: o.Stderr}
-	term, err := Identity(cfg)
+	// The checkpoint never keeps the account check next to the bound card.
+	checkpoints := provisioning.ForgetAccountCheck(store.File{Path: filepath.Join(cfg.StateDir, "state.json")})
+	wanted, err := wantedIdentity(cfg)
 	if err != nil {
 		return Result{}, err
+	}
+	term, err := provisioning.RunningIdentity(checkpoints, wanted)
+	if err != nil {
+		return Result{}, fmt.Errorf("agent: %w", err)
 	}
 
 	dev, err := openDevices(ctx, cfg, o, pauses, log)
@@ -157,15 +151,13 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 	if err != nil {
 		return Result{}, fmt.Errorf("agent: keys: %w", err)
 	}
-	screen := &ui.Terminal{Display: &ui.Console{W: o.Stdout, Cols: 32, Prefix: "screen| "}, Keypad: script}
+	screen := &switchPrompter{next: &ui.Terminal{Display: &ui.Console{W: o.Stdout, Cols: 32, Prefix: "screen| "}, Keypad: script}}
 
 	// The MQTT reporter joins below once it exists; the flow holds a
 	// pointer to the list.
 	reporters := multiReporter{stepPrinter{w: o.Stdout}}
-	// The checkpoint never keeps the account check next to the bound card.
-	checkpoints := provisioning.ForgetAccountCheck(store.File{Path: filepath.Join(cfg.StateDir, "state.json")})
 	flow := &provisioning.Flow{
-		Terminal: term,
+		Terminal: wanted,
 		Rules:    provisioning.BindingRules{AcceptedBINs: cfg.Binding.AcceptedBINs},
 		Amount:   cfg.TestSale.Minor,
 		Version:  Version,
@@ -182,7 +174,9 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 		Host:     dev.host,
 		Printer:  dev.printer,
 		UI:       screen,
-		Reporter: inproc.PausingReporter{Next: &reporters, Pauses: pauses},
+		Reporter: &reporters,
+		// The crash tests freeze the agent as a step starts ("enter:STEP").
+		OnEnter: func(ctx context.Context, s provisioning.Step) { pauses.Point(ctx, "enter:"+string(s)) },
 		Store:    checkpoints,
 		Clock:    provisioning.SystemClock{},
 		Log:      log,
@@ -278,7 +272,7 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 
 	var cp provisioning.Checkpoint
 	if useInstaller(cfg, o) {
-		cp, err = runInstaller(ctx, cfg, o, flow, rem.prompter, o.Stdout, log)
+		cp, err = runInstaller(ctx, cfg, o, flow, screen, o.Stdout, log)
 	} else {
 		cp, err = flow.Run(ctx)
 	}
@@ -314,17 +308,12 @@ type stepPrinter struct{ w io.Writer }
 
 func (p stepPrinter) Report(_ context.Context, s provisioning.Status) {
 	line := fmt.Sprintf("step| %-15s %-8s attempt=%d", s.Step, s.State, s.Attempt)
+	info, _ := provisioning.Info(s.Step)
 	switch {
 	case s.Error != nil:
 		line += " error=" + s.Error.Code + " " + s.Error.Message
-	case s.State == provisioning.StateDone && s.Step == provisioning.StepSignOn && s.SignOn != nil:
-		line += " batch=" + s.SignOn.Batch
-	case s.State == provisioning.StateDone && s.Step == provisioning.StepBindCard:
-		line += " card=" + s.Card
-	case s.State == provisioning.StateDone && s.Step == provisioning.StepTestSale && s.Sale != nil:
-		line += fmt.Sprintf(" rc=%s rrn=%s auth=%s stan=%06d card=%s", s.Sale.RC, s.Sale.RRN, s.Sale.AuthCode, s.Sale.STAN, s.Sale.Masked)
-	case s.State == provisioning.StateDone && s.Step == provisioning.StepVoid && s.Void != nil:
-		line += fmt.Sprintf(" rc=%s stan=%06d", s.Void.RC, s.Void.STAN)
+	case s.State == provisioning.StateDone && info.Summary != nil:
+		line += " " + info.Summary(s)
 	}
 	fmt.Fprintln(p.w, strings.TrimRight(line, " "))
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/sim/inproc"
-	"github.com/posagent/posagent/agent/store"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
 	"github.com/posagent/posagent/drivers/magstripe"
@@ -109,7 +108,6 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *inp
 		d.card = &emv.Source{
 			Reader: svc, ReaderName: cfg.Devices.PCSCReader, Log: log,
 			Terminal: emv.Terminal{SerialNumber: ifdSerial(cfg.Terminal.Serial)},
-			TxnFor:   chipTxn(cfg.TestSale.Minor, store.File{Path: filepath.Join(cfg.StateDir, "state.json")}),
 		}
 	default:
 		cards := cfg.Sim.Cards
@@ -262,24 +260,6 @@ func serialLine(l config.SerialLine) serialport.Config {
 	return serialport.Config{Device: l.Device, Baud: l.Baud, DataBits: l.DataBits, Parity: parity, StopBits: l.StopBits}
 }
 
-// chipTxn is what the card is asked to sign for each read: the test sale's
-// amount for the sale (the checkpoint's, which central's ticket may set), so
-// the ARQC covers field 4 as the host checks it; a zero-amount inquiry for
-// binding and for the void's card check.
-func chipTxn(configured int64, st provisioning.Store) func(purpose string) emv.Transaction {
-	return func(purpose string) emv.Transaction {
-		if purpose != provisioning.PurposeTestSale {
-			return emv.Transaction{Type: 0x31}
-		}
-		amount := configured
-		if b, err := st.Load(); err == nil {
-			if cp, err := provisioning.Decode(b); err == nil {
-				amount = cp.SaleAmount(configured)
-			}
-		}
-		return emv.Transaction{Amount: amount, Type: 0x00}
-	}
-}
 
 // flowAccounts checks the settlement card with the key store for the
 // terminal the flow runs as: the installer's menu may confirm another TID

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/posagent/posagent/agent/config"
@@ -95,7 +96,7 @@ func openKeys(cfg *config.Config, o Options, log *slog.Logger) (*keySource, erro
 // the agent built; the installer supplies the confirmed MID/TID and the
 // prompter of each run, which wrapUI wraps (central's remote answers).
 func runInstaller(ctx context.Context, cfg *config.Config, o Options, flow *provisioning.Flow,
-	wrapUI func(provisioning.Prompter) provisioning.Prompter, stdout io.Writer, log *slog.Logger) (provisioning.Checkpoint, error) {
+	screen *switchPrompter, stdout io.Writer, log *slog.Logger) (provisioning.Checkpoint, error) {
 	ks, err := openKeys(cfg, o, log)
 	if err != nil {
 		return provisioning.Checkpoint{}, err
@@ -124,14 +125,16 @@ func runInstaller(ctx context.Context, cfg *config.Config, o Options, flow *prov
 		Clock:     ks.clock,
 		Locks:     store.File{Path: filepath.Join(cfg.StateDir, "installer-lock.json")},
 		IDs:       store.File{Path: filepath.Join(cfg.StateDir, "terminal-id.json")},
-		Identity:  installer.Identity{MID: flow.Terminal.MID, TID: flow.Terminal.TID},
+		Identity:  installer.Identity{MID: flow.Terminal.MID, TID: flow.Terminal.TID}, // wanted (see wantedIdentity)
 		Banks:     cfg.Installer.BankNames(),
 		Indicator: indicator,
 		Log:       log,
-		Flow: func(ctx context.Context, id installer.Identity, p provisioning.Prompter) error {
-			f := *flow
-			f.Terminal.MID, f.Terminal.TID, f.UI = id.MID, id.TID, wrapUI(p)
-			cp, err := f.Run(ctx)
+		// The installer's numbers are flow.Terminal (OnIdentity starts the
+		// agent again when they change); its prompter of each run is the
+		// screen the flow's questions go to.
+		Flow: func(ctx context.Context, _ installer.Identity, p provisioning.Prompter) error {
+			screen.set(p)
+			cp, err := flow.Run(ctx)
 			last = cp
 			return err
 		},
@@ -153,10 +156,36 @@ func runInstaller(ctx context.Context, cfg *config.Config, o Options, flow *prov
 	err = in.Run(ctx)
 	if last.Step == "" {
 		// The menu never reached the flow (locked out, scripted keys ran
-		// out): report where the install stands.
-		if b, lerr := flow.Store.Load(); lerr == nil && len(b) > 0 {
-			last, _ = provisioning.Decode(b)
+		// out): report where the install stands, as the flow knows it.
+		if cp, lerr := flow.Current(); lerr == nil {
+			last = cp
 		}
 	}
 	return last, err
+}
+
+// switchPrompter is the flow's screen: the plain console, or the
+// installer's prompter of the run in progress. The flow is built once and
+// never copied; what it talks to is switched here.
+type switchPrompter struct {
+	mu   sync.Mutex
+	next provisioning.Prompter
+}
+
+func (s *switchPrompter) set(p provisioning.Prompter) { s.mu.Lock(); s.next = p; s.mu.Unlock() }
+
+func (s *switchPrompter) get() provisioning.Prompter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next
+}
+
+// Show draws on the current screen.
+func (s *switchPrompter) Show(ctx context.Context, sc provisioning.Screen) error {
+	return s.get().Show(ctx, sc)
+}
+
+// Ask asks on the current screen.
+func (s *switchPrompter) Ask(ctx context.Context, sc provisioning.Screen, options ...provisioning.Option) (string, error) {
+	return s.get().Ask(ctx, sc, options...)
 }

@@ -32,14 +32,8 @@ func (r *remote) prompter(next provisioning.Prompter) provisioning.Prompter {
 	return &remotePrompter{next: next, r: r}
 }
 
-// checkpoint is the flow's saved state.
-func (r *remote) checkpoint() (provisioning.Checkpoint, error) {
-	b, err := r.flow.Store.Load()
-	if err != nil {
-		return provisioning.Checkpoint{}, err
-	}
-	return provisioning.Decode(b)
-}
+// checkpoint is the flow's saved state, as the flow knows it.
+func (r *remote) checkpoint() (provisioning.Checkpoint, error) { return r.flow.Current() }
 
 // RetryStep answers "retry" for the failed step, when the install is stopped
 // at that step's failure and waiting for an answer.

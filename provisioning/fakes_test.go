@@ -38,7 +38,8 @@ type fakeCard struct {
 	byPurpose map[string]provisioning.Card
 }
 
-func (c *fakeCard) ReadCard(ctx context.Context, purpose string) (provisioning.Card, error) {
+func (c *fakeCard) ReadCard(ctx context.Context, r provisioning.CardRequest) (provisioning.Card, error) {
+	purpose := r.Purpose
 	c.reads++
 	if c.err != nil {
 		return provisioning.Card{}, c.err

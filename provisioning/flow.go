@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/posagent/posagent/provisioning/pan"
@@ -181,6 +182,13 @@ type Flow struct {
 	// (fen); zero means DefaultMaxTestAmount. Such an amount is also shown
 	// to the installer to confirm.
 	MaxTestAmount int64
+	// OnEnter, when set, is called as each step starts, after its checkpoint
+	// is written and its start reported: the crash tests freeze the agent
+	// there ("enter:STEP"). It must return promptly unless ctx ends.
+	OnEnter func(ctx context.Context, s Step)
+
+	mu  sync.Mutex
+	cur *Checkpoint // the checkpoint as last saved, once Run has loaded it
 }
 
 // ErrResponseMAC is what a Host wraps when a response's MAC does not verify:
@@ -206,9 +214,15 @@ func (f *Flow) Run(ctx context.Context) (Checkpoint, error) {
 		return cp, err
 	}
 	cp.Boot++
-	// Where a restart continues from is the resume table's call, not the stored step's.
-	cp.Step = resume[cp.Step]
-	f.Log.Info("resume", "step", cp.Step, "attempt", cp.Attempt, "boot", cp.Boot)
+	// Where a restart continues from is the resume table's call, not the
+	// stored step's.
+	stored := cp.Step
+	var why string
+	cp.Step, why = route(cp.Step, &cp)
+	if cp.Step != stored {
+		cp.Attempt = 0 // a step of its own: its own count of entries
+	}
+	f.Log.Info("resume", "stored", stored, "step", cp.Step, "why", why, "attempt", cp.Attempt, "boot", cp.Boot)
 	f.freeze(ctx, &cp)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -233,12 +247,16 @@ func (f *Flow) Run(ctx context.Context) (Checkpoint, error) {
 			return cp, err
 		}
 		f.report(ctx, &cp, StateRunning, nil)
+		if f.OnEnter != nil {
+			f.OnEnter(ctx, cp.Step)
+		}
 		if cp.Step == StepLive {
 			f.show(ctx, Screen{Title: "安装完成 INSTALLED", Lines: []string{"终端已开通 Terminal is live", "TID " + f.term(&cp).TID}})
 			f.report(ctx, &cp, StateLive, nil)
 			return cp, nil
 		}
-		err := f.handler(cp.Step)(ctx, &cp)
+		info, _ := Info(cp.Step)
+		err := info.run(f, ctx, &cp)
 		if err != nil {
 			if ctx.Err() != nil {
 				// Shutting down: the checkpoint already says where to resume.
@@ -254,7 +272,11 @@ func (f *Flow) Run(ctx context.Context) (Checkpoint, error) {
 			continue
 		}
 		f.report(ctx, &cp, StateDone, nil)
-		cp.Step = cp.Step.next()
+		next := cp.Step.line()
+		if cp.Step == StepReverse {
+			next = StepReverse // route says where the reversal leads
+		}
+		cp.Step, _ = route(next, &cp)
 		cp.Attempt = 0
 	}
 }
@@ -308,6 +330,31 @@ func (f *Flow) freeze(ctx context.Context, cp *Checkpoint) {
 		cp.Step = cp.Failure.Step
 	}
 	f.fail(ctx, cp, stepErr("E_IDENTITY_CHANGED", nil, cp.Terminal.MID, cp.Terminal.TID, f.Terminal.MID, f.Terminal.TID))
+}
+
+// RunningIdentity is the identity an install in st runs under: the one its
+// checkpoint froze, or wanted (the installer's or the config's numbers)
+// when no checkpoint froze one yet. Reporting, tickets and commands run
+// under it, so that everything about one install speaks for one terminal;
+// the flow, given wanted, tells when the two differ (E_IDENTITY_CHANGED).
+func RunningIdentity(st Store, wanted Terminal) (Terminal, error) {
+	b, err := st.Load()
+	if errors.Is(err, ErrNoState) {
+		return wanted, nil
+	}
+	if err != nil {
+		return wanted, fmt.Errorf("provisioning: load checkpoint: %w", err)
+	}
+	cp, err := Decode(b)
+	if err != nil {
+		return wanted, err
+	}
+	if cp.Terminal == nil {
+		return wanted, nil
+	}
+	t := *cp.Terminal
+	t.Serial = wanted.Serial
+	return t, nil
 }
 
 // ErrReset is returned by Run after an operator reset the install for a new
@@ -374,31 +421,32 @@ func (f *Flow) save(cp *Checkpoint) error {
 	if err := f.Store.Save(b); err != nil {
 		return fmt.Errorf("provisioning: save checkpoint: %w", err)
 	}
+	f.mu.Lock()
+	c := *cp
+	f.cur = &c
+	f.mu.Unlock()
 	return nil
 }
 
-func (f *Flow) handler(s Step) func(context.Context, *Checkpoint) error {
-	switch s {
-	case StepSelftest:
-		return f.selftest
-	case StepNetwork:
-		return f.network
-	case StepParameters:
-		return f.parameters
-	case StepSignOn:
-		return f.signOn
-	case StepBindCard:
-		return f.bindCard
-	case StepTestSale:
-		return f.testSale
-	case StepVoid:
-		return f.void
+// Current is the install's checkpoint as the flow last saved it, for
+// whoever asks while it runs (central's commands, the installer's menu);
+// before Run has saved one it is read from the store, and ErrNoState says
+// the install never started. The flow is the one reader of the store:
+// others ask it.
+func (f *Flow) Current() (Checkpoint, error) {
+	f.mu.Lock()
+	cur := f.cur
+	f.mu.Unlock()
+	if cur != nil {
+		return *cur, nil
 	}
-	// Only reachable through a programming error: Decode rejects unknown steps.
-	return func(context.Context, *Checkpoint) error {
-		return stepErr("E_INTERNAL", fmt.Errorf("no handler for step %s", s))
+	b, err := f.Store.Load()
+	if err != nil {
+		return Checkpoint{}, err
 	}
+	return Decode(b)
 }
+
 
 // StatusOf is the status report of a saved checkpoint, for a report made on
 // request rather than at a transition (central's "report now"): a stopped
@@ -468,7 +516,8 @@ func (f *Flow) attention(ctx context.Context, cp *Checkpoint) error {
 		}
 		return nil
 	case choice == "retry" && first.ID == "retry":
-		cp.Step, cp.Attempt, cp.Failure = fl.Step, 0, nil
+		cp.Attempt, cp.Failure = 0, nil
+		cp.Step, _ = route(fl.Step, cp)
 		return nil
 	}
 	return ErrAborted

@@ -11,50 +11,23 @@ import (
 // and what monitoring sees, so the strings never change meaning.
 type Step string
 
-// The install procedure, in order, and the two states outside the line.
+// The install procedure, in order, and the states outside the line
+// (procedure.go describes each).
 const (
-	StepSelftest       Step = "selftest"
-	StepNetwork        Step = "network"
-	StepParameters     Step = "parameters"
-	StepSignOn         Step = "sign-on"
-	StepBindCard       Step = "bind-card"
-	StepTestSale       Step = "test-sale"
-	StepVoid           Step = "void"
-	StepLive           Step = "live"
+	StepSelftest   Step = "selftest"
+	StepNetwork    Step = "network"
+	StepParameters Step = "parameters"
+	StepSignOn     Step = "sign-on"
+	StepBindCard   Step = "bind-card"
+	StepTestSale   Step = "test-sale"
+	StepPrintSlip  Step = "print-slip"
+	StepVoid       Step = "void"
+	StepLive       Step = "live"
+	// StepReverse sends the reversal of the message in flight; route enters
+	// it whenever one is unsettled.
+	StepReverse        Step = "reverse"
 	StepNeedsAttention Step = "needs-attention"
 )
-
-// Steps is the install procedure in order.
-var Steps = []Step{StepSelftest, StepNetwork, StepParameters, StepSignOn, StepBindCard, StepTestSale, StepVoid, StepLive}
-
-// resume says where a restart continues from each persisted step. The checkpoint
-// is written before a step runs, so a stored step may have run partly or wholly;
-// each step is written to be run again safely (see the handlers). It is a table,
-// not an identity, so that changing a step's semantics means changing a line here.
-var resume = map[Step]Step{
-	StepSelftest:   StepSelftest,   // read-only checks
-	StepNetwork:    StepNetwork,    // read-only echo to the host
-	StepParameters: StepParameters, // reloads and overwrites the same record
-	StepSignOn:     StepSignOn,     // a second sign-on replaces the working keys
-	StepBindCard:   StepBindCard,   // re-reads the card, nothing is bound until the checkpoint says so
-	StepTestSale:   StepTestSale,   // reverses an unanswered sale first; a recorded sale is not resent
-	StepVoid:       StepVoid,       // reverses an unanswered void first; a recorded void is not resent
-	StepLive:       StepLive,       // publishes live again
-	// needs-attention stays until the installer says retry or abort.
-	StepNeedsAttention: StepNeedsAttention,
-}
-
-// Valid reports whether s is a known step.
-func (s Step) Valid() bool { _, ok := resume[s]; return ok }
-
-func (s Step) next() Step {
-	for i, st := range Steps {
-		if st == s && i+1 < len(Steps) {
-			return Steps[i+1]
-		}
-	}
-	return StepLive
-}
 
 // SchemaVersion is the checkpoint layout this build writes and reads.
 const SchemaVersion = 1

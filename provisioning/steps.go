@@ -127,7 +127,7 @@ func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
 		return stepErr("E_STATE", nil, Text{"缺少商户参数", "no merchant record"})
 	}
 	f.show(ctx, Screen{Title: "绑定结算卡 BIND CARD", Lines: []string{"请插入商户结算卡", "Insert the settlement card"}})
-	card, err := f.Card.ReadCard(ctx, PurposeBind)
+	card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeBind})
 	if err != nil {
 		return stepErr("E_CARD_READ", err)
 	}
@@ -148,11 +148,11 @@ func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
 	return nil
 }
 
-// settle runs before any financial message: nothing new goes online while an
-// earlier one is unsettled. Messages an operator must clear stop the step; a
-// message in flight is reversed; stale keys are renewed first, since the
-// reversal is MACed.
-func (f *Flow) settle(ctx context.Context, cp *Checkpoint) error {
+// reverse is the step route enters whenever a message is unsettled: nothing
+// new goes online while an earlier one is. Messages an operator must clear
+// stop it; the message in flight is reversed; stale keys are renewed first,
+// since the reversal is MACed.
+func (f *Flow) reverse(ctx context.Context, cp *Checkpoint) error {
 	if len(cp.Unreversed) > 0 {
 		return f.operatorStop(cp.Unreversed[0])
 	}
@@ -165,6 +165,15 @@ func (f *Flow) settle(ctx context.Context, cp *Checkpoint) error {
 		}
 	}
 	return f.reverseInFlight(ctx, cp)
+}
+
+// unsettled refuses a financial message while another is unsettled. route
+// never runs a sale or void then; this is the last line of defence.
+func unsettled(cp *Checkpoint) error {
+	if cp.InFlight != nil || len(cp.Unreversed) > 0 {
+		return stepErr("E_STATE", nil, Text{"有未结清的交易", "a message is unsettled"})
+	}
+	return nil
 }
 
 // operatorStop is the failure for a message only the acquirer can settle.
@@ -390,7 +399,7 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 	if cp.SignOn == nil || cp.Card == nil || cp.Merchant == nil {
 		return stepErr("E_STATE", nil, Text{"须先签到并绑定结算卡", "sign-on and card binding must come first"})
 	}
-	if err := f.settle(ctx, cp); err != nil {
+	if err := unsettled(cp); err != nil {
 		return err
 	}
 	if cp.Sale == nil {
@@ -401,7 +410,7 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		}
 		amount := cp.SaleAmount(f.Amount)
 		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{"金额 " + rmb(amount), "请插卡 Insert card"}})
-		card, err := f.Card.ReadCard(ctx, PurposeTestSale)
+		card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeTestSale, Amount: amount})
 		if err != nil {
 			return stepErr("E_CARD_READ", err)
 		}
@@ -422,12 +431,15 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 			return err
 		}
 	}
-	return f.printSlip(ctx, cp)
+	return nil
 }
 
 // printSlip prints the test sale's slip once; an attempt that may have printed
 // before a crash or a printer fault makes the next one a marked duplicate.
 func (f *Flow) printSlip(ctx context.Context, cp *Checkpoint) error {
+	if cp.Sale == nil {
+		return stepErr("E_STATE", nil, Text{"没有测试交易", "no test sale"})
+	}
 	if cp.Slip == nil {
 		cp.Slip = &SlipRecord{}
 	}
@@ -451,7 +463,7 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 	if cp.Sale == nil {
 		return stepErr("E_STATE", nil, Text{"没有可撤销的测试交易", "no test sale to void"})
 	}
-	if err := f.settle(ctx, cp); err != nil {
+	if err := unsettled(cp); err != nil {
 		return err
 	}
 	if cp.Void != nil {
@@ -463,7 +475,7 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 		}
 	}
 	f.show(ctx, Screen{Title: "撤销 VOID", Lines: []string{"撤销测试交易 Voiding the test sale", "请插卡 Insert card"}})
-	card, err := f.Card.ReadCard(ctx, PurposeVoid)
+	card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeVoid})
 	if err != nil {
 		return stepErr("E_CARD_READ", err)
 	}

@@ -74,10 +74,20 @@ type Terminal struct {
 	Serial string `json:"serial"` // device serial number
 }
 
-// CardSource waits for a card and reads it. Purpose is shown to the installer
-// ("bind settlement card", "test sale").
+// CardRequest is what the flow asks a card source for: why (shown to the
+// installer, one of the Purpose constants), and what the card must sign.
+type CardRequest struct {
+	Purpose string
+	// Amount is the sale the card's cryptogram must cover, in fen: the test
+	// sale's amount (central's ticket may set it), so that the ARQC covers
+	// field 4 as the host checks it. Zero for a read that charges nothing
+	// (binding, the void's card check): an inquiry.
+	Amount int64
+}
+
+// CardSource waits for a card and reads it.
 type CardSource interface {
-	ReadCard(ctx context.Context, purpose string) (Card, error)
+	ReadCard(ctx context.Context, r CardRequest) (Card, error)
 }
 
 // Clock is the injected time source.

@@ -17,12 +17,6 @@ type Source struct {
 	// ReaderName pins one reader; empty means any attached reader.
 	ReaderName string
 	Terminal   Terminal
-	// Txn is the transaction the ARQC is asked for (zero amount for a binding
-	// read: the card still computes a cryptogram the host can verify).
-	Txn Transaction
-	// TxnFor, when set, picks the transaction by ReadCard's purpose instead
-	// of Txn, so the test sale's ARQC covers the amount the host is sent.
-	TxnFor func(purpose string) Transaction
 	// Log receives progress with masked data only; nil discards.
 	Log *slog.Logger
 }
@@ -37,7 +31,13 @@ var _ provisioning.CardSource = (*Source)(nil)
 // two-slot terminal, the one the installer inserts after the prompt.
 // A card pulled out mid-read is cardreader.ErrCardRemoved (Retryable): the
 // caller prompts "remove and insert again" and calls ReadCard again.
-func (s *Source) ReadCard(ctx context.Context, purpose string) (provisioning.Card, error) {
+//
+// The card signs what the request says: a purchase of r.Amount (the ARQC
+// then covers the amount the host is sent), or, for a zero amount, an
+// inquiry (binding, the void's card check), for which the card still
+// computes a cryptogram the host can verify.
+func (s *Source) ReadCard(ctx context.Context, r provisioning.CardRequest) (provisioning.Card, error) {
+	purpose := r.Purpose
 	log := s.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -52,11 +52,7 @@ func (s *Source) ReadCard(ctx context.Context, purpose string) (provisioning.Car
 		return provisioning.Card{}, fmt.Errorf("emv: %s: connect %q: %w", purpose, name, err)
 	}
 	defer card.Close()
-	txn := s.Txn
-	if s.TxnFor != nil {
-		txn = s.TxnFor(purpose)
-	}
-	res, err := Read(ctx, card, s.Terminal, txn)
+	res, err := Read(ctx, card, s.Terminal, TransactionFor(r))
 	if err != nil {
 		log.Warn("card read failed", "reader", name, "apdus", res.Transmissions, "err", err)
 		return provisioning.Card{}, fmt.Errorf("emv: %s: %w", purpose, err)
@@ -64,6 +60,15 @@ func (s *Source) ReadCard(ctx context.Context, purpose string) (provisioning.Car
 	log.Info("card read", "reader", name, "pan", res.PAN, "aid", res.AID, "apdus", res.Transmissions)
 	res.Track2.Wipe() // the binding and the sale's field 55 do not need it
 	return res.Card(), nil
+}
+
+// TransactionFor is what the card is asked to sign for a request: a
+// purchase (9C 00) of its amount, or an inquiry (9C 31) of nothing.
+func TransactionFor(r provisioning.CardRequest) Transaction {
+	if r.Amount > 0 {
+		return Transaction{Amount: r.Amount, Type: 0x00}
+	}
+	return Transaction{Type: 0x31}
 }
 
 func (s *Source) pick(ctx context.Context) (string, error) {

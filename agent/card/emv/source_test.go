@@ -23,7 +23,7 @@ func TestSourceOneCard(t *testing.T) {
 	src := &emv.Source{Reader: r, Terminal: fixedTerminal()}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := src.ReadCard(ctx, "bind settlement card")
+	c, err := src.ReadCard(ctx, provisioning.CardRequest{Purpose: "bind settlement card"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestSourceTwoCardsPicksInserted(t *testing.T) {
 	done := make(chan out, 1)
 	blocked := r.Blocked()
 	go func() {
-		c, err := src.ReadCard(ctx, "bind")
+		c, err := src.ReadCard(ctx, provisioning.CardRequest{Purpose: "bind"})
 		done <- out{c, err}
 	}()
 	<-blocked // the source saw two cards and waits for the installer
@@ -65,18 +65,18 @@ func TestSourceNamedReaderAndErrors(t *testing.T) {
 	src := &emv.Source{Reader: r, ReaderName: "slot0", Terminal: fixedTerminal()}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := src.ReadCard(ctx, "bind"); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := src.ReadCard(ctx, provisioning.CardRequest{Purpose: "bind"}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("empty reader: %v", err)
 	}
 	r.Insert("slot0", loadCard(t, "broken", nil).AsCard("slot0"))
-	if _, err := src.ReadCard(context.Background(), "bind"); !errors.Is(err, emv.ErrCardData) {
+	if _, err := src.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "bind"}); !errors.Is(err, emv.ErrCardData) {
 		t.Fatalf("broken: %v", err)
 	}
 	r.ConnectErr = cardreader.ErrServiceUnavailable
-	if _, err := src.ReadCard(context.Background(), "bind"); !errors.Is(err, cardreader.ErrServiceUnavailable) || !cardreader.Retryable(err) {
+	if _, err := src.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "bind"}); !errors.Is(err, cardreader.ErrServiceUnavailable) || !cardreader.Retryable(err) {
 		t.Fatalf("service: %v", err)
 	}
-	if _, err := (&emv.Source{}).ReadCard(context.Background(), "bind"); !errors.Is(err, cardreader.ErrNoReader) {
+	if _, err := (&emv.Source{}).ReadCard(context.Background(), provisioning.CardRequest{Purpose: "bind"}); !errors.Is(err, cardreader.ErrNoReader) {
 		t.Fatalf("no reader: %v", err)
 	}
 }
@@ -87,13 +87,13 @@ func TestSourceLogsMasked(t *testing.T) {
 	r := cardreadertest.NewReader("slot0")
 	r.Insert("slot0", loadCard(t, "debit", nil).AsCard("slot0"))
 	src := &emv.Source{Reader: r, Terminal: fixedTerminal(), Log: slog.New(slog.NewTextHandler(&buf, nil))}
-	if _, err := src.ReadCard(context.Background(), "bind"); err != nil {
+	if _, err := src.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "bind"}); err != nil {
 		t.Fatal(err)
 	}
 	r.Insert("slot0", loadCard(t, "debit", func(p *cardsim.Profile) {
 		p.Faults = []cardsim.Fault{{At: "generate_ac", Kind: "status", SW: "6985"}}
 	}).AsCard("slot0"))
-	if _, err := src.ReadCard(context.Background(), "bind"); !errors.Is(err, emv.ErrCardStatus) {
+	if _, err := src.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "bind"}); !errors.Is(err, emv.ErrCardStatus) {
 		t.Fatal(err)
 	}
 	out := buf.String()

@@ -55,7 +55,8 @@ type result struct {
 }
 
 // ReadCard waits for a card inserted or swiped; see Either.
-func (e *Either) ReadCard(ctx context.Context, purpose string) (provisioning.Card, error) {
+func (e *Either) ReadCard(ctx context.Context, r provisioning.CardRequest) (provisioning.Card, error) {
+	purpose := r.Purpose
 	if e.Chip == nil || e.Swipe == nil {
 		return provisioning.Card{}, errors.New("swipe: Either needs a chip source and a swipe source")
 	}
@@ -77,7 +78,7 @@ func (e *Either) ReadCard(ctx context.Context, purpose string) (provisioning.Car
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		card, err := e.Chip.ReadCard(ctx, purpose)
+		card, err := e.Chip.ReadCard(ctx, r)
 		results <- result{card: card, err: err, chip: true}
 	}()
 	// The swipe source returns its refusals (unless its own Refused hook
@@ -85,7 +86,7 @@ func (e *Either) ReadCard(ctx context.Context, purpose string) (provisioning.Car
 	go func() {
 		defer wg.Done()
 		for {
-			card, err := e.Swipe.ReadCard(ctx, purpose)
+			card, err := e.Swipe.ReadCard(ctx, r)
 			if (errors.Is(err, ErrInsertChip) || errors.Is(err, ErrSwipeAgain)) && ctx.Err() == nil {
 				notify(err)
 				continue

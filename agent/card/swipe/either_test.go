@@ -21,7 +21,7 @@ type chipSource struct {
 	cancelled int
 }
 
-func (c *chipSource) ReadCard(ctx context.Context, _ string) (provisioning.Card, error) {
+func (c *chipSource) ReadCard(ctx context.Context, _ provisioning.CardRequest) (provisioning.Card, error) {
 	select {
 	case r := <-c.answers:
 		return r.card, r.err
@@ -78,7 +78,7 @@ func newEither() (*Either, *chipSource, timeouts, *notes) {
 func TestEitherChipFirst(t *testing.T) {
 	e, chip, _, _ := newEither()
 	chip.answers <- result{card: provisioning.Card{PAN: pan.MustParse(testPAN), AID: "A000000333010101"}}
-	c, err := e.ReadCard(context.Background(), "x")
+	c, err := e.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"})
 	if err != nil || c.Entry != provisioning.EntryChip || c.AID == "" {
 		t.Fatalf("%+v %v", c, err)
 	}
@@ -87,7 +87,7 @@ func TestEitherChipFirst(t *testing.T) {
 func TestEitherSwipeFirst(t *testing.T) {
 	e, chip, l, _ := newEither()
 	l.swipe(good)
-	c, err := e.ReadCard(context.Background(), "x")
+	c, err := e.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"})
 	if err != nil || c.Entry != provisioning.EntrySwipe {
 		t.Fatalf("%+v %v", c, err)
 	}
@@ -104,7 +104,7 @@ func TestEitherChipCardSwiped(t *testing.T) {
 	e, chip, l, n := newEither()
 	done := make(chan error, 1)
 	go func() {
-		c, err := e.ReadCard(context.Background(), "x")
+		c, err := e.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"})
 		if err == nil && c.Entry != provisioning.EntryChip {
 			err = errors.New("not read by chip")
 		}
@@ -131,7 +131,7 @@ func TestEitherFallback(t *testing.T) {
 	cs.answers <- result{err: errMute}
 	done := make(chan provisioning.Card, 1)
 	go func() {
-		c, err := e.ReadCard(context.Background(), "x")
+		c, err := e.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"})
 		if err != nil {
 			t.Error(err)
 		}
@@ -145,7 +145,7 @@ func TestEitherFallback(t *testing.T) {
 		t.Fatalf("card %+v", c)
 	}
 	l.swipe(chip)
-	if _, err := e.Swipe.ReadCard(context.Background(), "x"); !errors.Is(err, ErrInsertChip) {
+	if _, err := e.Swipe.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"}); !errors.Is(err, ErrInsertChip) {
 		t.Errorf("fallback still allowed: %v", err)
 	}
 }
@@ -155,29 +155,29 @@ func TestEitherErrors(t *testing.T) {
 	e, chip, _, _ := newEither()
 	errRemoved := errors.New("card removed")
 	chip.answers <- result{err: errRemoved}
-	if _, err := e.ReadCard(context.Background(), "x"); !errors.Is(err, errRemoved) {
+	if _, err := e.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"}); !errors.Is(err, errRemoved) {
 		t.Errorf("card removed: %v", err)
 	}
 	// Cancelled.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := e.ReadCard(ctx, "x"); !errors.Is(err, context.Canceled) {
+	if _, err := e.ReadCard(ctx, provisioning.CardRequest{Purpose: "x"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
 	// The magstripe line ends: the chip is still waited for.
 	chip2 := &chipSource{answers: make(chan result, 1)}
 	e2 := &Either{Chip: chip2, Swipe: New(eofReader{}, Config{Framing: magstripe.MagTek})}
 	chip2.answers <- result{card: provisioning.Card{AID: "A000000333010101"}}
-	if c, err := e2.ReadCard(context.Background(), "x"); err != nil || c.AID == "" {
+	if c, err := e2.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"}); err != nil || c.AID == "" {
 		t.Errorf("after the line ended: %+v %v", c, err)
 	}
 	// Both fail: the chip's failure and the line's are both said.
 	chip2.answers <- result{err: errMute}
 	e2.ChipFailed = func(error) bool { return true }
-	if _, err := e2.ReadCard(context.Background(), "x"); !errors.Is(err, errMute) || !errors.Is(err, ErrLineClosed) {
+	if _, err := e2.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"}); !errors.Is(err, errMute) || !errors.Is(err, ErrLineClosed) {
 		t.Errorf("both failed: %v", err)
 	}
-	if _, err := (&Either{}).ReadCard(context.Background(), "x"); err == nil {
+	if _, err := (&Either{}).ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"}); err == nil {
 		t.Error("empty Either read a card")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/posagent/posagent/provisioning"
 	"strings"
 	"time"
 
@@ -21,11 +22,11 @@ func Example() {
 	src := swipe.New(strings.NewReader(swipes), swipe.Config{Framing: magstripe.MagTek,
 		Now: func() time.Time { return time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC) }})
 
-	_, err := src.ReadCard(context.Background(), "test sale")
+	_, err := src.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "test sale"})
 	fmt.Println(errors.Is(err, swipe.ErrInsertChip))
 
 	src.MarkChipFailed(pan.PAN{}) // the EMV read gave up on the chip
-	card, err := src.ReadCard(context.Background(), "test sale")
+	card, err := src.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "test sale"})
 	fmt.Println(card.PAN, card.Name, card.Expiry, card.Entry, card.Track2, err)
 	// Output:
 	// true

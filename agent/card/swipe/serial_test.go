@@ -41,7 +41,7 @@ func TestThroughSerial(t *testing.T) {
 		if err := send(); err != nil {
 			t.Fatal(err)
 		}
-		return s.ReadCard(ctx, provisioning.PurposeTestSale)
+		return s.ReadCard(ctx, provisioning.CardRequest{Purpose: provisioning.PurposeTestSale})
 	}
 	swipe := func(name string) func() error { return func() error { return emu.SwipeNamed(name) } }
 
@@ -78,7 +78,7 @@ func TestThroughSerial(t *testing.T) {
 	}
 	got := make(chan error, 1)
 	go func() {
-		c, err := s.ReadCard(ctx, provisioning.PurposeTestSale)
+		c, err := s.ReadCard(ctx, provisioning.CardRequest{Purpose: provisioning.PurposeTestSale})
 		if err == nil && c.Entry != provisioning.EntrySwipe {
 			err = errors.New("wrong entry mode")
 		}

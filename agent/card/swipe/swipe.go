@@ -134,7 +134,8 @@ func (s *Source) disarm() {
 // Refusals (ErrInsertChip, ErrSwipeAgain) are returned unless Config.Refused
 // is set. Garbage and partial frames are skipped. ctx's error is returned
 // when it ends first, ErrLineClosed when the line does.
-func (s *Source) ReadCard(ctx context.Context, purpose string) (provisioning.Card, error) {
+func (s *Source) ReadCard(ctx context.Context, r provisioning.CardRequest) (provisioning.Card, error) {
+	purpose := r.Purpose
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	for {

@@ -113,7 +113,7 @@ func TestReadCard(t *testing.T) {
 
 	// A magstripe card.
 	l.swipe(good)
-	c, err := s.ReadCard(ctx, provisioning.PurposeTestSale)
+	c, err := s.ReadCard(ctx, provisioning.CardRequest{Purpose: provisioning.PurposeTestSale})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestReadCard(t *testing.T) {
 	// Chip cards, service code 2xx and 6xx, go to their chip.
 	for _, p := range []devsim.Profile{chip, chip6} {
 		l.swipe(p)
-		_, err = s.ReadCard(ctx, provisioning.PurposeTestSale)
+		_, err = s.ReadCard(ctx, provisioning.CardRequest{Purpose: provisioning.PurposeTestSale})
 		var ce *magstripe.ChipCardError
 		if !errors.Is(err, ErrInsertChip) || !errors.As(err, &ce) || ce.ServiceCode != p.ServiceCode {
 			t.Fatalf("chip card %s: %v", p.ServiceCode, err)
@@ -136,12 +136,12 @@ func TestReadCard(t *testing.T) {
 	// falls back, once.
 	s.MarkChipFailed(pan.PAN{})
 	l.swipe(chip)
-	if c, err = s.ReadCard(ctx, provisioning.PurposeTestSale); err != nil {
+	if c, err = s.ReadCard(ctx, provisioning.CardRequest{Purpose: provisioning.PurposeTestSale}); err != nil {
 		t.Fatal(err)
 	}
 	checkGood(t, c, provisioning.EntryFallback, "ZHANG/SAN")
 	l.swipe(chip)
-	if _, err = s.ReadCard(ctx, provisioning.PurposeTestSale); !errors.Is(err, ErrInsertChip) {
+	if _, err = s.ReadCard(ctx, provisioning.CardRequest{Purpose: provisioning.PurposeTestSale}); !errors.Is(err, ErrInsertChip) {
 		t.Fatalf("second fallback allowed: %v", err)
 	}
 
@@ -149,19 +149,19 @@ func TestReadCard(t *testing.T) {
 	// its own failed chip lets it fall back.
 	s.MarkChipFailed(otherPAN)
 	l.swipe(chip)
-	if _, err = s.ReadCard(ctx, provisioning.PurposeTestSale); !errors.Is(err, ErrInsertChip) {
+	if _, err = s.ReadCard(ctx, provisioning.CardRequest{Purpose: provisioning.PurposeTestSale}); !errors.Is(err, ErrInsertChip) {
 		t.Fatalf("fallback for another card's chip: %v", err)
 	}
 	s.MarkChipFailed(pan.MustParse(testPAN))
 	l.swipe(chip6)
-	if c, err = s.ReadCard(ctx, provisioning.PurposeTestSale); err != nil || c.Entry != provisioning.EntryFallback {
+	if c, err = s.ReadCard(ctx, provisioning.CardRequest{Purpose: provisioning.PurposeTestSale}); err != nil || c.Entry != provisioning.EntryFallback {
 		t.Fatalf("fallback for its own chip: %+v %v", c, err)
 	}
 
 	// Unreadable swipes ask for another swipe and name what failed.
 	for name, p := range map[string]devsim.Profile{"damaged": damaged, "track 2 unreadable": track2E, "expired": expired} {
 		l.swipe(p)
-		_, err = s.ReadCard(ctx, provisioning.PurposeBind)
+		_, err = s.ReadCard(ctx, provisioning.CardRequest{Purpose: provisioning.PurposeBind})
 		var se *magstripe.SwipeError
 		if !errors.Is(err, ErrSwipeAgain) || !errors.As(err, &se) || errors.Is(err, ErrInsertChip) {
 			t.Fatalf("%s: %v", name, err)
@@ -180,14 +180,14 @@ func TestReadCard(t *testing.T) {
 	l.ch <- []byte("\x02\x1b%B6217900000000000120^ZH")
 	l.ch <- nil
 	l.swipe(track1E) // track 1 unreadable: a card without a name
-	if c, err = s.ReadCard(ctx, provisioning.PurposeBind); err != nil {
+	if c, err = s.ReadCard(ctx, provisioning.CardRequest{Purpose: provisioning.PurposeBind}); err != nil {
 		t.Fatal(err)
 	}
 	checkGood(t, c, provisioning.EntrySwipe, "")
 
 	// Track 1 names are normalised.
 	l.swipe(padded)
-	if c, err = s.ReadCard(ctx, provisioning.PurposeBind); err != nil || c.Name != "LI/XIAO MING" {
+	if c, err = s.ReadCard(ctx, provisioning.CardRequest{Purpose: provisioning.PurposeBind}); err != nil || c.Name != "LI/XIAO MING" {
 		t.Fatalf("name %q: %v", c.Name, err)
 	}
 
@@ -216,7 +216,7 @@ func TestRefusedHook(t *testing.T) {
 	l.swipe(chip)
 	l.swipe(damaged)
 	l.swipe(good)
-	c, err := s.ReadCard(context.Background(), provisioning.PurposeBind)
+	c, err := s.ReadCard(context.Background(), provisioning.CardRequest{Purpose: provisioning.PurposeBind})
 	if err != nil || c.PAN.Reveal() != testPAN {
 		t.Fatalf("%+v %v", c, err)
 	}
@@ -231,16 +231,16 @@ func TestLineEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	l.ch <- nil
-	if _, err := s.ReadCard(ctx, "x"); !errors.Is(err, context.Canceled) {
+	if _, err := s.ReadCard(ctx, provisioning.CardRequest{Purpose: "x"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
 	close(l.ch)
-	if _, err := s.ReadCard(context.Background(), "x"); !errors.Is(err, ErrLineClosed) {
+	if _, err := s.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"}); !errors.Is(err, ErrLineClosed) {
 		t.Errorf("closed line: %v", err)
 	}
 	// Other line errors are passed on, wrapped.
 	s = newSource(io.MultiReader(errReader{}), io.Discard)
-	if _, err := s.ReadCard(context.Background(), "x"); !errors.Is(err, errBroken) {
+	if _, err := s.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"}); !errors.Is(err, errBroken) {
 		t.Errorf("broken line: %v", err)
 	}
 }
@@ -260,7 +260,7 @@ func TestLinesFraming(t *testing.T) {
 	l := newLine()
 	s := New(l, Config{Framing: f, Now: func() time.Time { return now }})
 	l.ch <- f.Encode(0, good.Tracks()...)
-	c, err := s.ReadCard(context.Background(), "x")
+	c, err := s.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}

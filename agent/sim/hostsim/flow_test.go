@@ -26,7 +26,7 @@ func (p staticParams) Parameters(context.Context, provisioning.Terminal) (provis
 
 type cardReader struct{ c provisioning.Card }
 
-func (r cardReader) ReadCard(context.Context, string) (provisioning.Card, error) { return r.c, nil }
+func (r cardReader) ReadCard(context.Context, provisioning.CardRequest) (provisioning.Card, error) { return r.c, nil }
 
 type printer struct{}
 

@@ -69,9 +69,9 @@ func NewCard(names ...string) (*Card, error) {
 }
 
 // ReadCard returns the card in the slot as the chip reports it.
-func (c *Card) ReadCard(ctx context.Context, purpose string) (provisioning.Card, error) {
+func (c *Card) ReadCard(ctx context.Context, r provisioning.CardRequest) (provisioning.Card, error) {
 	c.mu.Lock()
-	if purpose == "bind settlement card" || c.current < 0 {
+	if r.Purpose == provisioning.PurposeBind || c.current < 0 {
 		if c.current < len(c.queue)-1 {
 			c.current++
 		}

@@ -195,7 +195,6 @@ func (h *Host) Reverse(ctx context.Context, r provisioning.ReversalRequest) (pro
 		return provisioning.HostResponse{}, err
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	rc := "25"
 	for _, e := range h.led {
 		if e.Op == r.Orig.Kind && e.STAN == r.Orig.STAN && e.TID == r.Terminal.TID && e.RC == "00" {
@@ -205,7 +204,12 @@ func (h *Host) Reverse(ctx context.Context, r provisioning.ReversalRequest) (pro
 	resp := provisioning.HostResponse{RC: rc, Time: h.Clock.Now(), Integrity: inProcess}
 	err := h.book(Entry{Op: "reversal", Kind: r.Orig.Kind, TID: r.Terminal.TID, STAN: r.Orig.STAN, Batch: r.Orig.Batch,
 		Amount: r.Orig.Amount, OrigSTAN: r.Orig.OrigSTAN, RC: rc, Time: resp.Time})
-	return resp, err
+	h.mu.Unlock()
+	if err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	h.Pauses.Point(ctx, "host.reversal")
+	return resp, ctx.Err()
 }
 
 // Summary is the ledger's effect: each sale STAN is "approved", "voided" or

@@ -36,40 +36,21 @@ func (p *Pauses) Point(ctx context.Context, name string) {
 	<-ctx.Done()
 }
 
-// PausingReporter passes reports on and pauses at "enter:STEP" when STEP starts.
-type PausingReporter struct {
-	Next   provisioning.Reporter
-	Pauses *Pauses
-}
-
-// Report forwards s, then pauses if s starts the configured step.
-func (r PausingReporter) Report(ctx context.Context, s provisioning.Status) {
-	r.Next.Report(ctx, s)
-	if s.State == provisioning.StateRunning {
-		r.Pauses.Point(ctx, "enter:"+string(s.Step))
-	}
-}
-
-// Points lists every pause point in the order the flow reaches them.
+// Points lists every pause point in the order the flow reaches them: each
+// step's "enter:STEP" (the flow's OnEnter hook) and the device points
+// inside it, as provisioning's procedure table lists them. The reverse
+// step, off the line, comes where a kill at host.sale sends the next start.
 func Points() []string {
 	var pts []string
-	for _, s := range provisioning.Steps {
+	add := func(s provisioning.Step) {
+		info, _ := provisioning.Info(s)
 		pts = append(pts, "enter:"+string(s))
-		switch s {
-		case provisioning.StepSelftest:
-			pts = append(pts, "printer.selftest")
-		case provisioning.StepNetwork:
-			pts = append(pts, "host.echo")
-		case provisioning.StepParameters:
-			pts = append(pts, "params.load")
-		case provisioning.StepSignOn:
-			pts = append(pts, "host.signon")
-		case provisioning.StepBindCard:
-			pts = append(pts, "card.read")
-		case provisioning.StepTestSale:
-			pts = append(pts, "host.sale", "printer.print")
-		case provisioning.StepVoid:
-			pts = append(pts, "host.void")
+		pts = append(pts, info.Pauses...)
+	}
+	for _, s := range provisioning.Steps {
+		add(s)
+		if s == provisioning.StepTestSale {
+			add(provisioning.StepReverse)
 		}
 	}
 	return pts

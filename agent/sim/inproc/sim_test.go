@@ -27,7 +27,7 @@ func debitCard(t *testing.T) provisioning.Card {
 	if err != nil {
 		t.Fatal(err)
 	}
-	card, err := c.ReadCard(context.Background(), "test sale")
+	card, err := c.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "test sale"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestCardQueue(t *testing.T) {
 	ctx := context.Background()
 	var got []string
 	for _, purpose := range []string{"bind settlement card", "bind settlement card", "test sale", "bind settlement card"} {
-		card, err := c.ReadCard(ctx, purpose)
+		card, err := c.ReadCard(ctx, provisioning.CardRequest{Purpose: purpose})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +140,7 @@ func TestCardQueue(t *testing.T) {
 		t.Errorf("AIDs read = %v, want %v", got, want)
 	}
 	bad, _ := NewCard("bad-luhn")
-	card, err := bad.ReadCard(ctx, "bind settlement card")
+	card, err := bad.ReadCard(ctx, provisioning.CardRequest{Purpose: "bind settlement card"})
 	if err != nil || card.PAN.LuhnValid() {
 		t.Errorf("bad-luhn card: %v, luhn valid %v", err, card.PAN.LuhnValid())
 	}
@@ -166,7 +166,7 @@ func TestProfilesAgainstBindingRules(t *testing.T) {
 	}
 	for name, code := range want {
 		c, _ := NewCard(name)
-		card, err := c.ReadCard(context.Background(), "bind settlement card")
+		card, err := c.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "bind settlement card"})
 		if err != nil {
 			t.Fatal(err)
 		}

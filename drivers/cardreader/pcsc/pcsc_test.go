@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/posagent/posagent/provisioning"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -235,7 +236,7 @@ func TestTwoSlotsPicksInserted(t *testing.T) {
 	}
 	done := make(chan out, 1)
 	go func() {
-		c, err := src.ReadCard(ctx, "bind settlement card")
+		c, err := src.ReadCard(ctx, provisioning.CardRequest{Purpose: "bind settlement card"})
 		done <- out{c.AID, err}
 	}()
 	// Both slots are full, so the source waits for an insertion; swap only
