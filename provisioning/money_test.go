@@ -364,3 +364,117 @@ func TestIdentityFrozen(t *testing.T) {
 		}
 	})
 }
+
+// cutStore is the disk through a power cut: once cut says so of a saved
+// checkpoint, nothing saved after it reaches the disk (and power, a
+// context, is gone).
+type cutStore struct {
+	provisioning.Store
+	cut    func(provisioning.Checkpoint) bool
+	power  context.CancelFunc
+	isDown bool
+}
+
+func (s *cutStore) Save(b []byte) error {
+	if s.isDown {
+		return nil // lost with the power
+	}
+	if err := s.Store.Save(b); err != nil {
+		return err
+	}
+	if cp, err := provisioning.Decode(b); err == nil && s.cut(cp) {
+		s.isDown = true
+		s.power()
+	}
+	return nil
+}
+
+// A power cut inside each of the test sale's sub-states, then a restart:
+// the route decides where to go on, and the host and the paper show one
+// sale, one void and one slip every time.
+func TestResumeInsideTheTestSale(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cut  func(provisioning.Checkpoint) bool
+		// resumed is the step the restart runs first.
+		resumed provisioning.Step
+	}{
+		{"reversal image saved, nothing sent", func(cp provisioning.Checkpoint) bool { return cp.InFlight != nil && cp.Sale == nil },
+			provisioning.StepReverse},
+		{"sale on record", func(cp provisioning.Checkpoint) bool { return cp.Sale != nil && cp.Slip == nil },
+			provisioning.StepPrintSlip},
+		{"slip attempted", func(cp provisioning.Checkpoint) bool { return cp.Slip != nil && cp.Slip.Attempts == 1 && !cp.Slip.Printed },
+			provisioning.StepPrintSlip},
+		{"slip printed", func(cp provisioning.Checkpoint) bool { return cp.Slip != nil && cp.Slip.Printed && cp.Step == provisioning.StepPrintSlip },
+			provisioning.StepVoid},
+		{"void on record", func(cp provisioning.Checkpoint) bool { return cp.Void != nil && cp.Step == provisioning.StepVoid },
+			provisioning.StepLive},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig()
+			ctx, cancel := context.WithCancel(context.Background())
+			f := r.flow()
+			disk := &cutStore{Store: r.store, cut: tc.cut, power: cancel}
+			f.Store = disk
+			// The power goes as the cut is saved: the host and the printer
+			// hear nothing more.
+			f.Host, f.Printer = cutHost{r.host, ctx}, cutPrinter{r.printer, ctx}
+			if _, err := f.Run(ctx); !errors.Is(err, context.Canceled) || !disk.isDown {
+				t.Fatalf("first run: %v, cut %v", err, disk.isDown)
+			}
+			var entered []provisioning.Step
+			g := r.flow()
+			g.OnEnter = func(_ context.Context, s provisioning.Step) { entered = append(entered, s) }
+			cp, err := g.Run(context.Background())
+			if err != nil || cp.Step != provisioning.StepLive {
+				t.Fatalf("after the restart: %v at %s", err, cp.Step)
+			}
+			if len(entered) == 0 || entered[0] != tc.resumed {
+				t.Fatalf("the restart entered %v first, want %s", entered, tc.resumed)
+			}
+			if n := len(r.host.fullPANs); n != 1 {
+				t.Errorf("%d sales reached the host, want 1", n)
+			}
+			if r.host.count("voided") != 1 || r.host.count("approved") != 0 {
+				t.Errorf("host sales %v, want one voided", r.host.sales)
+			}
+			if len(r.printer.receipts) != 1 {
+				t.Errorf("%d slips printed, want 1", len(r.printer.receipts))
+			}
+		})
+	}
+}
+
+// cutPrinter prints nothing once the power is gone.
+type cutPrinter struct {
+	*fakePrinter
+	power context.Context
+}
+
+func (p cutPrinter) PrintReceipt(ctx context.Context, r provisioning.Receipt) error {
+	if p.power.Err() != nil {
+		return p.power.Err()
+	}
+	return p.fakePrinter.PrintReceipt(ctx, r)
+}
+
+// cutHost is the host as a powered-down terminal sees it: nothing is sent
+// once ctx (the power) is gone.
+type cutHost struct {
+	*fakeHost
+	power context.Context
+}
+
+func (h cutHost) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioning.HostResponse, error) {
+	if h.power.Err() != nil {
+		return provisioning.HostResponse{}, fmt.Errorf("%w: power cut", provisioning.ErrNotSent)
+	}
+	return h.fakeHost.Sale(ctx, r)
+}
+
+func (h cutHost) Void(ctx context.Context, r provisioning.VoidRequest) (provisioning.HostResponse, error) {
+	if h.power.Err() != nil {
+		return provisioning.HostResponse{}, fmt.Errorf("%w: power cut", provisioning.ErrNotSent)
+	}
+	return h.fakeHost.Void(ctx, r)
+}
