@@ -447,7 +447,6 @@ func (f *Flow) Current() (Checkpoint, error) {
 	return Decode(b)
 }
 
-
 // StatusOf is the status report of a saved checkpoint, for a report made on
 // request rather than at a transition (central's "report now"): a stopped
 // install reports its failure, a live one live, any other the step it is in

@@ -403,9 +403,13 @@ func TestResumeInsideTheTestSale(t *testing.T) {
 			provisioning.StepReverse},
 		{"sale on record", func(cp provisioning.Checkpoint) bool { return cp.Sale != nil && cp.Slip == nil },
 			provisioning.StepPrintSlip},
-		{"slip attempted", func(cp provisioning.Checkpoint) bool { return cp.Slip != nil && cp.Slip.Attempts == 1 && !cp.Slip.Printed },
+		{"slip attempted", func(cp provisioning.Checkpoint) bool {
+			return cp.Slip != nil && cp.Slip.Attempts == 1 && !cp.Slip.Printed
+		},
 			provisioning.StepPrintSlip},
-		{"slip printed", func(cp provisioning.Checkpoint) bool { return cp.Slip != nil && cp.Slip.Printed && cp.Step == provisioning.StepPrintSlip },
+		{"slip printed", func(cp provisioning.Checkpoint) bool {
+			return cp.Slip != nil && cp.Slip.Printed && cp.Step == provisioning.StepPrintSlip
+		},
 			provisioning.StepVoid},
 		{"void on record", func(cp provisioning.Checkpoint) bool { return cp.Void != nil && cp.Step == provisioning.StepVoid },
 			provisioning.StepLive},
