@@ -1,0 +1,109 @@
+package posagent_test
+
+import (
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// The layering as a failing test, in the manner of tailscale's
+// tstest/deptest: what a package may import is checked on the import graph
+// `go list` reports, for the builds that matter.
+
+const module = "github.com/posagent/posagent"
+
+// listDeps is `go list -deps` of pkgs with env and build tags: every package
+// in the build, and what each imports directly.
+func listDeps(t *testing.T, tags string, env []string, pkgs ...string) map[string][]string {
+	t.Helper()
+	args := []string{"list", "-deps", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}"}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, pkgs...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	graph := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		graph[f[0]] = f[1:]
+	}
+	return graph
+}
+
+func under(pkg, dir string) bool { return pkg == dir || strings.HasPrefix(pkg, dir+"/") }
+
+// importers lists the packages of graph that import a package matching bad.
+func importers(graph map[string][]string, bad func(string) bool, allowed func(string) bool) []string {
+	var out []string
+	for p, imps := range graph {
+		if !under(p, module) || allowed(p) {
+			continue
+		}
+		for _, i := range imps {
+			if bad(i) {
+				out = append(out, p+" imports "+i)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestLayering(t *testing.T) {
+	all := listDeps(t, "", []string{"CGO_ENABLED=0"}, "./...")
+	for _, rule := range []struct {
+		what    string
+		bad     func(string) bool
+		allowed func(string) bool
+	}{
+		{"drivers know nothing above them (provisioning/pan, the self-masking card number, aside)",
+			func(i string) bool {
+				return under(i, module+"/agent") || under(i, module+"/provisioning") && i != module+"/provisioning/pan"
+			},
+			func(p string) bool { return !under(p, module+"/drivers") }},
+		{"only agent/central speaks MQTT (paho)",
+			func(i string) bool { return under(i, "github.com/eclipse/paho.mqtt.golang") },
+			func(p string) bool { return under(p, module+"/agent/central") }},
+		{"only drivers touch PC/SC, serial lines and GPIO",
+			func(i string) bool {
+				return under(i, "github.com/ebfe/scard") || under(i, "github.com/tarm/serial") || under(i, "periph.io/x")
+			},
+			func(p string) bool { return under(p, module+"/drivers") }},
+		{"the flow sees ports, never a device, a protocol or the agent",
+			func(i string) bool {
+				return under(i, module+"/agent") || under(i, module+"/drivers")
+			},
+			func(p string) bool { return !under(p, module+"/provisioning") }},
+	} {
+		if bad := importers(all, rule.bad, rule.allowed); len(bad) > 0 {
+			t.Errorf("%s; but:\n  %s", rule.what, strings.Join(bad, "\n  "))
+		}
+	}
+}
+
+// The firmware build of the daemon links no simulator, demo, test kit or
+// central's own tools: what is flashed is what runs the terminal.
+func TestFirmwareLinksNoSimulatorDemoOrTestKit(t *testing.T) {
+	graph := listDeps(t, "firmware", []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm", "GOARM=7"}, "./cmd/posagent")
+	var bad []string
+	for p := range graph {
+		for _, dir := range []string{"agent/sim", "agent/demo", "agent/testkit", "agent/central/monitor", "agent/central/broker"} {
+			if under(p, module+"/"+dir) {
+				bad = append(bad, p)
+			}
+		}
+		if under(p, "github.com/mochi-mqtt") || under(p, "golang.org/x/image") {
+			bad = append(bad, p)
+		}
+	}
+	sort.Strings(bad)
+	if len(bad) > 0 {
+		t.Errorf("the firmware build of cmd/posagent links:\n  %s", strings.Join(bad, "\n  "))
+	}
+}
