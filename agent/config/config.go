@@ -9,9 +9,11 @@
 // file holds the MQTT password and the settlement account's check value, and
 // errors end up in logs and on support tickets.
 //
-// Parse applies defaults and runs Validate; the daemon then calls
-// ValidateForRun, which also insists on what only a real run needs (state_dir).
-// Default returns the complete configuration of the simulated demo.
+// Parse applies defaults, derives what is computed from the file (the
+// amounts in fen) and runs Validate; the daemon then calls ValidateForRun,
+// which also insists on what only a real run needs (state_dir). Validate and
+// ValidateForRun only read the configuration. Default returns the complete
+// configuration of the simulated demo.
 package config
 
 import (
@@ -204,7 +206,9 @@ type Central struct {
 	// MaxTestAmount caps the test sale a ticket may ask for, a decimal CNY
 	// string like test_sale.amount. Default "1.00", at most "100.00".
 	MaxTestAmount string `yaml:"max_test_amount"`
-	// MaxTestMinor is MaxTestAmount in fen, filled by Validate.
+	// MaxTestMinor is MaxTestAmount in fen, derived by Parse and Default; it
+	// is not read from the file. A caller that changes MaxTestAmount sets it
+	// too: Validate refuses the two when they disagree.
 	MaxTestMinor int64 `yaml:"-"`
 }
 
@@ -288,7 +292,9 @@ type TestSale struct {
 	// Amount is a decimal CNY string such as "0.01" (a string, so no float
 	// rounding touches money). Default "0.01".
 	Amount string `yaml:"amount"`
-	// Minor is Amount in fen, filled by Validate; it is not read from the file.
+	// Minor is Amount in fen, derived by Parse and Default; it is not read
+	// from the file. A caller that changes Amount sets Minor too: Validate
+	// refuses the two when they disagree.
 	Minor int64 `yaml:"-"`
 }
 
@@ -352,7 +358,8 @@ func Load(path string) (*Config, error) {
 	return Parse(data)
 }
 
-// Parse decodes one YAML document strictly, applies defaults and Validates.
+// Parse decodes one YAML document strictly, applies defaults, derives the
+// amounts in fen and Validates.
 // Unknown keys, duplicate keys, wrong shapes (a list where a value belongs)
 // and more than one document are errors. Every error is a *Error.
 //
@@ -385,6 +392,7 @@ func Parse(data []byte) (*Config, error) {
 		}
 	}
 	c.applyDefaults()
+	c.derive()
 	if err := c.Validate(); err != nil {
 		var ce *Error
 		if errors.As(err, &ce) && ce.Line == 0 {
@@ -397,6 +405,16 @@ func Parse(data []byte) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// derive fills the fields computed from others instead of read from the
+// file: the test sale's amount and central's cap on it, in fen. Parse calls
+// it after the defaults and Default on its own values, so Validate, which
+// only reads, can check both amounts and that they still agree. An amount
+// that does not parse leaves 0, for Validate to report the amount itself.
+func (c *Config) derive() {
+	c.TestSale.Minor, _ = parseAmount(c.TestSale.Amount)
+	c.Central.MaxTestMinor, _ = parseAmount(c.Central.MaxTestAmount)
 }
 
 // yamlLine matches yaml.v3's "yaml: line 7: msg" syntax errors.

@@ -717,11 +717,60 @@ func TestParseAmount(t *testing.T) {
 	}
 }
 
-func TestValidateFillsMinor(t *testing.T) {
-	c := Default()
-	c.TestSale.Amount = "12.5"
-	if err := c.Validate(); err != nil || c.TestSale.Minor != 1250 {
-		t.Errorf("Validate = %v, Minor = %d", err, c.TestSale.Minor)
+// TestValidateChangesNothing: Validate only reads, whether the config is
+// valid or not; the amounts in fen are derived by Parse and Default, and an
+// amount changed after them is refused rather than silently re-derived.
+func TestValidateChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	full := edit(t, readExample(t), "mqtt.url", "ssl://127.0.0.1:8883",
+		"central.tickets", "true", "central.keys", "[{kid: c-1, public_key_file: "+centralKey(t, dir)+"}]",
+		"central.max_test_amount", `"0.50"`, "test_sale.amount", `"12.5"`,
+		"devices.keypad", "matrix", "devices.keypad_matrix",
+		`{rows: [GPIO5, GPIO6], cols: [GPIO13, GPIO19], keys: ["1 2", "3 -"]}`)
+	parse := func() *Config {
+		c, err := Parse([]byte(full))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := parse(); c.TestSale.Minor != 1250 || c.Central.MaxTestMinor != 50 {
+		t.Fatalf("Parse derived Minor %d, MaxTestMinor %d; want 1250, 50", c.TestSale.Minor, c.Central.MaxTestMinor)
+	}
+	for _, tc := range []struct {
+		name    string
+		make    func() *Config
+		change  func(*Config)
+		wantKey string // "" for valid
+	}{
+		{"default", Default, func(*Config) {}, ""},
+		{"parsed", parse, func(*Config) {}, ""},
+		{"invalid", parse, func(c *Config) { c.Terminal.MID = "1" }, "terminal.mid"},
+		{"amount changed", Default, func(c *Config) { c.TestSale.Amount = "12.5" }, "test_sale.amount"},
+		{"amount and minor changed", Default, func(c *Config) { c.TestSale.Amount, c.TestSale.Minor = "12.5", 1250 }, ""},
+		{"cap changed", parse, func(c *Config) { c.Central.MaxTestAmount = "0.20" }, "central.max_test_amount"},
+		{"minor zeroed", Default, func(c *Config) { c.TestSale.Minor = 0 }, "test_sale.amount"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, twin := tc.make(), tc.make()
+			tc.change(c)
+			tc.change(twin)
+			err := c.Validate()
+			var ce *Error
+			switch {
+			case tc.wantKey == "" && err != nil:
+				t.Errorf("Validate = %v", err)
+			case tc.wantKey != "" && (!errors.As(err, &ce) || ce.Key != tc.wantKey):
+				t.Errorf("Validate = %v, want a *Error for %s", err, tc.wantKey)
+			}
+			if !reflect.DeepEqual(c, twin) {
+				t.Errorf("Validate changed the config:\n got %+v\nwant %+v", c, twin)
+			}
+			c.ValidateForRun()
+			if !reflect.DeepEqual(c, twin) {
+				t.Errorf("ValidateForRun changed the config")
+			}
+		})
 	}
 }
 

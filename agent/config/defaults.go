@@ -121,10 +121,10 @@ func (c *Config) applyDefaults() {
 // Default is a complete, valid configuration for the simulated demo: the demo
 // merchant, the "sim" host and devices, and the settlement account check of
 // the simulated debit card 6222021234567890128. MQTT.URL and StateDir are empty
-// for the demo to fill; TestSale.Minor is already set. Each call returns a new
-// value the caller may change.
+// for the demo to fill; TestSale.Minor and Central.MaxTestMinor are derived
+// already. Each call returns a new value the caller may change.
 func Default() *Config {
-	return &Config{
+	c := &Config{
 		Terminal: Terminal{MID: "898310048990001", TID: "10000001", Serial: "PA-DEMO-0001"},
 		Merchant: Merchant{
 			Name:        "上海示例便利店",
@@ -143,12 +143,14 @@ func Default() *Config {
 			PrinterLine: defaultLine, Magstripe: "none", MagstripeLine: defaultLine, MagstripeFraming: "magtek",
 			Keypad: SimDevice, Screen: SimDevice, ScreenRows: DefaultScreenRows, ScreenCols: DefaultScreenCols,
 		},
-		TestSale: TestSale{Amount: DefaultAmount, Minor: 1},
-		Central:  Central{MaxTestAmount: DefaultMaxTestAmount, MaxTestMinor: 100},
+		TestSale: TestSale{Amount: DefaultAmount},
+		Central:  Central{MaxTestAmount: DefaultMaxTestAmount},
 		Binding:  Binding{AcceptedBINs: defaultAcceptedBINs()},
 		Installer: Installer{PasswordHash: DemoPasswordHash, MaxTries: 3, Lockout: 15 * time.Minute,
 			IdleTimeout: time.Minute, FunctionKey: "F1",
 			Banks: []string{"622202=中国工商银行 ICBC", "625094=示例银行 DEMO BANK"}},
 		Sim: Sim{Card: DefaultSimCard},
 	}
+	c.derive()
+	return c
 }

@@ -32,10 +32,12 @@ func (c *Config) ValidateForRun() error {
 	return nil
 }
 
-// Validate returns the first problem, in file order, as a *Error. It does not
-// apply defaults (Parse does), and it fills TestSale.Minor from
-// TestSale.Amount. The MQTT certificate and key files must be readable now,
-// so a missing file stops the daemon at start rather than at the first report.
+// Validate returns the first problem, in file order, as a *Error. It changes
+// nothing: Parse and Default apply the defaults and derive TestSale.Minor and
+// Central.MaxTestMinor, and Validate checks that those still match the
+// amounts they came from. The MQTT certificate and key files must be
+// readable now, so a missing file stops the daemon at start rather than at
+// the first report.
 func (c *Config) Validate() error {
 	// With install tickets the merchant record comes from central, signed;
 	// a merchant section is then optional, and checked only when given.
@@ -79,7 +81,7 @@ func (c *Config) Validate() error {
 	if err := c.Installer.validate(c.Devices.Keypad != SimDevice); err != nil {
 		return err
 	}
-	if err := c.Central.validate(&c.MQTT); err != nil {
+	if err := c.Central.validate(c.MQTT); err != nil {
 		return err
 	}
 	if err := c.Devices.validate(); err != nil {
@@ -96,7 +98,9 @@ func (c *Config) Validate() error {
 	if msg != "" {
 		return &Error{Key: "test_sale.amount", Msg: msg}
 	}
-	c.TestSale.Minor = minor
+	if minor != c.TestSale.Minor {
+		return &Error{Key: "test_sale.amount", Msg: fmt.Sprintf(staleMinor, "TestSale.Minor")}
+	}
 	if len(c.Binding.AcceptedBINs) == 0 {
 		return &Error{Key: "binding.accepted_bins", Msg: "must list at least one card prefix (BIN)"}
 	}
@@ -116,8 +120,13 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// staleMinor refuses an amount changed after Parse or Default derived its
+// value in fen from it; %s names the field. Only a program can cause it,
+// never a file.
+const staleMinor = "does not match %s, derived from it by Parse and Default: a caller that changes the amount sets both"
+
 // validate checks the central section against the mqtt section it needs.
-func (c *Central) validate(m *MQTT) error {
+func (c Central) validate(m MQTT) error {
 	switch {
 	case c.Tickets && m.URL == "":
 		return &Error{Key: "central.tickets", Msg: "on but mqtt.url is empty: tickets arrive over MQTT"}
@@ -176,7 +185,9 @@ func (c *Central) validate(m *MQTT) error {
 	if msg != "" {
 		return &Error{Key: "central.max_test_amount", Msg: msg}
 	}
-	c.MaxTestMinor = minor
+	if minor != c.MaxTestMinor {
+		return &Error{Key: "central.max_test_amount", Msg: fmt.Sprintf(staleMinor, "Central.MaxTestMinor")}
+	}
 	return nil
 }
 
@@ -229,7 +240,7 @@ func (in Installer) validate(required bool) error {
 // validate checks the devices section. Settings of a backend that is not
 // selected are refused, as with mqtt: they show the installer meant that
 // backend, and running on another would hide the mistake until a sale.
-func (d *Devices) validate() error {
+func (d Devices) validate() error {
 	for _, b := range []struct{ key, val string }{
 		{"devices.card_reader", oneOf(d.CardReader, SimDevice, "pcsc")},
 		{"devices.printer", oneOf(d.Printer, SimDevice, "serial")},
@@ -335,7 +346,7 @@ func (l SerialLine) validate(key string) error {
 // are rejected when url is empty: they show the installer meant reporting to
 // be on, and silently running without it would hide the terminal from the
 // fleet.
-func (m *MQTT) validate() error {
+func (m MQTT) validate() error {
 	tls := false
 	if m.URL != "" {
 		var msg string
