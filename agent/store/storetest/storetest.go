@@ -10,11 +10,13 @@
 //     would start a new install over an old one, and spend one-time codes
 //     or repeat a sale.
 //   - Save then Load returns exactly what was saved, however long or short
-//     the record before it; an empty record round-trips as empty.
+//     the record before it. An empty record round-trips as empty, or its
+//     Save is refused and the record before it stays.
 //   - Load returns a copy, and Save keeps one: changing either slice later
 //     changes nothing stored.
 //   - A Save replaces the record whole: a Load running beside it sees the
-//     old record or the new one, never a mix, a truncation or "no state".
+//     old record or the new one, never a mix, a truncation or "no state"
+//     (checked when Backend.Concurrent says the backend may be shared).
 //   - A damaged record (Backend.Damage) is not "no state", and a Save
 //     replaces it.
 //   - A store opened again on the same medium (Backend.Reopen) sees what the
