@@ -34,8 +34,12 @@ type Reporter interface {
 	Report(ctx context.Context, s Status)
 }
 
-// Store keeps the checkpoint. Load returns ErrNoState only when there has never
-// been one; an empty or unreadable file is an error wrapping ErrCorruptState.
+// Store keeps the checkpoint. Load returns ErrNoState only when nothing was
+// ever saved. A record that exists comes back as it is, even empty, for
+// Decode to refuse with ErrCorruptState, or Load fails with another error;
+// never ErrNoState, which would start a new install over the old one. Save
+// replaces the record whole; Load and Save copy. Every backend passes
+// agent/store/storetest.
 type Store interface {
 	Load() ([]byte, error)
 	Save(data []byte) error

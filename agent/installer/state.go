@@ -9,9 +9,11 @@ import (
 	"github.com/posagent/posagent/provisioning"
 )
 
-// Store keeps one small record. It has the shape of provisioning.Store (and
-// agent/store.File implements it): Load returns provisioning.ErrNoState only
-// when nothing was ever saved; an unreadable record is some other error.
+// Store keeps one small record. It has the shape and the semantics of
+// provisioning.Store (agent/store.File implements both, and every backend
+// passes agent/store/storetest): Load returns provisioning.ErrNoState only
+// when nothing was ever saved; an empty or garbled record comes back as it
+// is, for the decoder to refuse, and an unreadable one is some other error.
 type Store interface {
 	Load() ([]byte, error)
 	Save(data []byte) error

@@ -30,14 +30,15 @@ func (s *Store) Load() ([]byte, error) {
 	return append([]byte(nil), s.Data...), nil
 }
 
-// Save keeps a copy of b, or returns Fail.
+// Save keeps a copy of b, or returns Fail. An empty b is kept as an empty,
+// non-nil Data: a saved record, never "no state".
 func (s *Store) Save(b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Fail != nil {
 		return s.Fail
 	}
-	s.Data = append([]byte(nil), b...)
+	s.Data = append([]byte{}, b...)
 	s.Saves++
 	return nil
 }

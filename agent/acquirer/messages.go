@@ -1,0 +1,296 @@
+package acquirer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/moov-io/iso8583"
+
+	"github.com/posagent/posagent/provisioning"
+)
+
+// Echo sends an echo test (0820, 60.3 = 301).
+func (c *Client) Echo(ctx context.Context, t provisioning.Terminal) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := NewMessage("0820")
+	if err := c.setTerminal(m, t); err != nil {
+		return err
+	}
+	if err := Set(m, 60, Field60{Type: "00", Batch: c.batch, Code: "301"}.String()); err != nil {
+		return err
+	}
+	resp, _, err := c.exchange(ctx, "echo", m, t, false, c.cfg.Header)
+	if err != nil {
+		return err
+	}
+	if rc := Get(resp, 39); rc != "" && rc != "00" {
+		return fmt.Errorf("acquirer: echo: host answered %s", rc)
+	}
+	return nil
+}
+
+// SignOff sends 0820 with 60.3 = 002 and forgets the working keys, on the
+// host and here: nothing is MACed again until the next sign-on.
+func (c *Client) SignOff(ctx context.Context, t provisioning.Terminal, stan int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := NewMessage("0820")
+	if err := setSTAN(m, stan); err != nil {
+		return err
+	}
+	if err := c.setTerminal(m, t); err != nil {
+		return err
+	}
+	if err := Set(m, 60, Field60{Type: "00", Batch: c.batch, Code: "002"}.String()); err != nil {
+		return err
+	}
+	resp, _, err := c.exchange(ctx, "sign-off", m, t, false, c.cfg.Header)
+	if err != nil {
+		return err
+	}
+	if rc := Get(resp, 39); rc != "" && rc != "00" {
+		return fmt.Errorf("acquirer: sign-off: host answered %s", rc)
+	}
+	next := c.keys
+	next.Working = WorkingKeys{}
+	if err := c.ks.SaveKeys(next); err != nil {
+		return fmt.Errorf("acquirer: sign-off: %w", err)
+	}
+	old := c.keys.Working
+	c.keys = next
+	old.Wipe() // the keys the host just retired
+	return nil
+}
+
+// SignOn sends 0800 (60.3 = key mode), decrypts the working keys of the
+// answer under the TMK, and keeps them only when every check value matches.
+func (c *Client) SignOn(ctx context.Context, r provisioning.SignOnRequest) (provisioning.SignOnResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := NewMessage("0800")
+	if err := setSTAN(m, r.STAN); err != nil {
+		return provisioning.SignOnResult{}, err
+	}
+	if err := c.setTerminal(m, r.Terminal); err != nil {
+		return provisioning.SignOnResult{}, err
+	}
+	if err := Set(m, 60, Field60{Type: "00", Batch: "000000", Code: string(c.cfg.KeyMode)}.String()); err != nil {
+		return provisioning.SignOnResult{}, err
+	}
+	if err := Set(m, 63, c.cfg.Operator); err != nil {
+		return provisioning.SignOnResult{}, err
+	}
+	resp, _, err := c.exchange(ctx, "sign-on", m, r.Terminal, false, c.cfg.Header)
+	if err != nil {
+		return provisioning.SignOnResult{}, err
+	}
+	res := provisioning.SignOnResult{RC: Get(resp, 39), HostTime: c.hostTime(resp)}
+	if res.RC != "00" {
+		return res, nil
+	}
+	f60, err := ParseField60(Get(resp, 60))
+	if err != nil || !isDigits(f60.Batch, 6) {
+		return res, &ExchangeError{Op: "sign-on", Sent: true, Err: &FieldError{Op: "unpack", Field: 60}}
+	}
+	res.Batch = f60.Batch
+	f62 := GetBytes(resp, 62)
+	if c.cfg.KeyMode == DoubleDES && !c.cfg.NoTDK && len(f62) == 40 {
+		c.cfg.Log.Warn("sign-on answer has no track data key; refusing its keys", "stan", r.STAN)
+		return res, &ExchangeError{Op: "sign-on", Sent: true, Err: ErrNoTDK}
+	}
+	wk, err := DecryptWorkingKeys(c.keys.TMK, c.cfg.KeyMode, f62)
+	if errors.Is(err, ErrKeyCheck) {
+		c.cfg.Log.Warn("sign-on key check failed", "stan", r.STAN)
+		return res, nil
+	}
+	if err != nil {
+		return res, &ExchangeError{Op: "sign-on", Sent: true, Err: err}
+	}
+	next := c.keys
+	next.Mode, next.Working = c.cfg.KeyMode, wk
+	// Stored before use: a restart must MAC its reversals with these keys.
+	if err := c.ks.SaveKeys(next); err != nil {
+		return res, fmt.Errorf("acquirer: sign-on: %w", err)
+	}
+	old := c.keys.Working
+	c.keys, c.batch, res.KeysOK = next, res.Batch, true
+	old.Wipe() // replaced: nothing MACs or encrypts under them again
+	c.cfg.Log.Info("signed on", "batch", res.Batch, "mak", wk.MAK)
+	if c.cfg.HostTime != nil && c.linkAuthenticated() && !res.HostTime.IsZero() {
+		c.cfg.HostTime(res.HostTime)
+	}
+	return res, nil
+}
+
+// Sale sends 0200/000000. A chip card (Entry chip, ICData set) goes with
+// entry mode 05x, field 23 and field 55; a swiped card (EntrySwipe, or
+// EntryFallback with 60.5 = 2) with 02x and its tracks in fields 35/36,
+// encrypted under the TDK; a card with neither is keyed (01x). With a PIN
+// block the third digit of 22 is 1 and fields 26, 52 and 53 are added.
+func (c *Client) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioning.HostResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, err := c.financial("0200", "000000", r.Terminal, r.STAN, r.Amount)
+	if err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if err := c.setCard(m, r.Terminal, "22", r.Batch, r.Card, r.PINBlock); err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	h := c.cfg.Header
+	if r.Test && c.cfg.TestModeSale {
+		h = h.WithTestMode(true)
+	}
+	return c.financialExchange(ctx, "sale", m, r.Terminal, h)
+}
+
+// Void sends 0200/200000 for an approved sale of the open batch, with the
+// sale's RRN (37), authorisation code (38) and batch + STAN (61).
+func (c *Client) Void(ctx context.Context, r provisioning.VoidRequest) (provisioning.HostResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, err := c.financial("0200", "200000", r.Terminal, r.STAN, r.Orig.Amount)
+	if err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if err := c.setCard(m, r.Terminal, "23", r.Batch, r.Card, r.PINBlock); err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if err := Set(m, 37, r.Orig.RRN); err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if r.Orig.AuthCode != "" {
+		if err := Set(m, 38, r.Orig.AuthCode); err != nil {
+			return provisioning.HostResponse{}, err
+		}
+	}
+	if err := Set(m, 61, r.Orig.Batch+fmt.Sprintf("%06d", r.Orig.STAN)); err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	return c.financialExchange(ctx, "void", m, r.Terminal, c.cfg.Header)
+}
+
+// Reverse sends 0400 for a sale or void whose answer never arrived: the
+// original's PAN (2, when the request has it), processing code, amount, STAN
+// (11), entry mode (22), batch and entry sub-fields (60) and, for a void, the
+// sale's batch and STAN (61); field 39 carries the reason. It carries no
+// track, PIN, field 53 or IC data: the host matches the original by terminal,
+// batch and STAN, and checks field 2 against it.
+func (c *Client) Reverse(ctx context.Context, r provisioning.ReversalRequest) (provisioning.HostResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var pc, typ string
+	switch r.Orig.Kind {
+	case "sale":
+		pc, typ = "000000", "22"
+	case "void":
+		pc, typ = "200000", "23"
+	default:
+		return provisioning.HostResponse{}, fmt.Errorf("%w: reversal of kind %q", ErrRequest, r.Orig.Kind)
+	}
+	if len(r.Reason) != 2 {
+		return provisioning.HostResponse{}, &FieldError{Op: "pack", Field: 39}
+	}
+	m, err := c.financial("0400", pc, r.Terminal, r.Orig.STAN, r.Orig.Amount)
+	if err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if !r.PAN.IsZero() {
+		if err := Set(m, 2, r.PAN.Reveal()); err != nil {
+			return provisioning.HostResponse{}, err
+		}
+	}
+	// The originals the flow records are card reads: an empty entry is a
+	// chip read (05x), as the original's field 22 said.
+	em, err := entryModeOf(r.Orig.Entry, true)
+	if err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if err := Set(m, 22, em.field22(r.Orig.PIN)); err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if err := Set(m, 25, "00"); err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if err := c.setTail(m, r.Terminal, typ, r.Orig.Batch, em); err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if err := Set(m, 39, r.Reason); err != nil {
+		return provisioning.HostResponse{}, err
+	}
+	if r.Orig.Kind == "void" {
+		if err := Set(m, 61, r.Orig.Batch+fmt.Sprintf("%06d", r.Orig.OrigSTAN)); err != nil {
+			return provisioning.HostResponse{}, err
+		}
+	}
+	return c.financialExchange(ctx, "reversal", m, r.Terminal, c.cfg.Header)
+}
+
+// financial starts a 0200/0400: MTI, processing code, amount and STAN.
+func (c *Client) financial(mti, pc string, t provisioning.Terminal, stan int, amount int64) (*iso8583.Message, error) {
+	if len(c.keys.Working.MAK) == 0 {
+		return nil, ErrNotSignedOn
+	}
+	if amount <= 0 || amount > 999999999999 {
+		return nil, &FieldError{Op: "pack", Field: 4}
+	}
+	m := NewMessage(mti)
+	if err := Set(m, 3, pc); err != nil {
+		return nil, err
+	}
+	if err := Set(m, 4, fmt.Sprintf("%012d", amount)); err != nil {
+		return nil, err
+	}
+	if err := setSTAN(m, stan); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// setTail sets the terminal (41, 42), the currency (49) and field 60.
+func (c *Client) setTail(m *iso8583.Message, t provisioning.Terminal, typ, batch string, em entryMode) error {
+	if !isDigits(batch, 6) {
+		return &FieldError{Op: "pack", Field: 60}
+	}
+	if err := c.setTerminal(m, t); err != nil {
+		return err
+	}
+	if err := Set(m, 49, c.cfg.Currency); err != nil {
+		return err
+	}
+	return Set(m, 60, Field60{Type: typ, Batch: batch, Code: "000", Reader: em.reader, Fallback: em.fallback}.String())
+}
+
+func (c *Client) setTerminal(m *iso8583.Message, t provisioning.Terminal) error {
+	if len(t.TID) != 8 {
+		return &FieldError{Op: "pack", Field: 41}
+	}
+	if len(t.MID) != 15 {
+		return &FieldError{Op: "pack", Field: 42}
+	}
+	if err := Set(m, 41, t.TID); err != nil {
+		return err
+	}
+	return Set(m, 42, t.MID)
+}
+
+func setSTAN(m *iso8583.Message, stan int) error {
+	if stan < 1 || stan > 999999 {
+		return &FieldError{Op: "pack", Field: 11}
+	}
+	return Set(m, 11, fmt.Sprintf("%06d", stan))
+}
+
+func isDigits(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
