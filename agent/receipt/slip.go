@@ -1,4 +1,4 @@
-// Package slip lays out the UnionPay sales slip (签购单) as lines of text.
+// Package receipt lays out the UnionPay sales slip (签购单) as lines of text.
 //
 // The layout is plain text measured in display columns (a Chinese character is
 // two), so the same lines serve the ESC/POS printer, the console demo and golden
@@ -8,11 +8,11 @@
 package receipt
 
 import (
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
 
@@ -45,7 +45,8 @@ func (c Copy) Label() string {
 }
 
 // Slip is one sales slip's content. Every field is text as it should appear,
-// except Amount (minor units), Time and Expiry (YYMM), which Render formats.
+// except Amount (minor units, printed by provisioning.FormatRMB), Time and
+// Expiry (YYMM), which Render formats.
 type Slip struct {
 	Copy Copy
 
@@ -155,7 +156,7 @@ func Render(s Slip, width int) []string {
 	// of its own with a blank line after it, so it cannot be read as another
 	// field's value.
 	l.text("金额 AMOUNT:")
-	l.right(FormatAmount(s.Amount))
+	l.right(provisioning.FormatRMB(s.Amount))
 	l.blank()
 	l.text("备注 REFERENCE:")
 	if s.Reference != "" {
@@ -180,21 +181,6 @@ func Render(s Slip, width int) []string {
 // Text is Render joined with newlines, ending in a newline.
 func Text(s Slip, width int) string {
 	return strings.Join(Render(s, width), "\n") + "\n"
-}
-
-// FormatAmount formats minor units (fen) as the slip prints them: "RMB 12.50".
-// A negative amount (a refund shown as such) keeps its sign: "RMB -0.01".
-func FormatAmount(fen int64) string {
-	sign := ""
-	// Work in uint64 so that the most negative int64 has a magnitude too.
-	u := uint64(fen)
-	if fen < 0 {
-		sign = "-"
-		u = -u
-	}
-	frac := u % 100
-	return "RMB " + sign + strconv.FormatUint(u/100, 10) + "." +
-		string(rune('0'+frac/10)) + string(rune('0'+frac%10))
 }
 
 // formatExpiry prints YYMM as YY/MM; anything else is printed as given, since a

@@ -191,28 +191,6 @@ func TestMarks(t *testing.T) {
 	}
 }
 
-func TestFormatAmount(t *testing.T) {
-	for _, tc := range []struct {
-		fen  int64
-		want string
-	}{
-		{0, "RMB 0.00"},
-		{1, "RMB 0.01"},
-		{10, "RMB 0.10"},
-		{99, "RMB 0.99"},
-		{100, "RMB 1.00"},
-		{1250, "RMB 12.50"},
-		{100000000, "RMB 1000000.00"},
-		{-1, "RMB -0.01"},
-		{-1250, "RMB -12.50"},
-		{-9223372036854775808, "RMB -92233720368547758.08"},
-	} {
-		if got := FormatAmount(tc.fen); got != tc.want {
-			t.Errorf("FormatAmount(%d) = %q, want %q", tc.fen, got, tc.want)
-		}
-	}
-}
-
 func TestExpiry(t *testing.T) {
 	for in, want := range map[string]string{"3012": "30/12", "": "", "30/12": "30/12", "301231": "301231"} {
 		if got := formatExpiry(in); got != want {

@@ -159,7 +159,7 @@ func Encode(s receipt.Slip, width, feed int) []byte {
 	lines := receipt.Render(s, width)
 	var e Encoder
 	e.Init().Align(Left)
-	amount := receipt.FormatAmount(s.Amount)
+	amount := provisioning.FormatRMB(s.Amount)
 	on := false
 	for i, line := range lines {
 		t := strings.TrimSpace(line)
