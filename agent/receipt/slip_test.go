@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/posagent/posagent/drivers/printer"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -122,8 +124,9 @@ func TestLabelValuePairs(t *testing.T) {
 		"                10000001",
 		"批次号 BATCH NO.: 000001",
 	}
-	if strings.Join(l.lines, "\n") != strings.Join(want, "\n") {
-		t.Errorf("got\n%s\nwant\n%s", strings.Join(l.lines, "\n"), strings.Join(want, "\n"))
+	got := printer.Page{Lines: l.lines}.Text()
+	if got != strings.Join(want, "\n")+"\n" {
+		t.Errorf("got\n%swant\n%s", got, strings.Join(want, "\n"))
 	}
 }
 

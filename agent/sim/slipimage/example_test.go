@@ -17,7 +17,7 @@ func Example() {
 		return
 	}
 	s := receipt.Slip{Copy: receipt.Merchant, MerchantName: "测试商户", CardMasked: "621790*********0120", Amount: 1}
-	for i, img := range r.ESCPOS(printer.Encode(s, r.Columns(), 4)) {
+	for i, img := range r.ESCPOS(printer.Encode(receipt.Page(s, r.Columns()), printer.DefaultFeed)) {
 		if err := slipimage.WritePNG(fmt.Sprintf("slip-%d.png", i+1), img); err != nil {
 			fmt.Println(err)
 		}

@@ -46,7 +46,7 @@ func WritePNG(path string, img image.Image) error {
 func (r *Renderer) Receipt(rc provisioning.Receipt) []*image.Gray {
 	var out []*image.Gray
 	for _, s := range receipt.Copies(rc) {
-		out = append(out, r.ESCPOS(printer.Encode(s, r.Columns(), 4))...)
+		out = append(out, r.ESCPOS(printer.Encode(receipt.Page(s, r.Columns()), printer.DefaultFeed))...)
 	}
 	return out
 }

@@ -73,7 +73,7 @@ func inkHeight(img *image.Gray, y0, y1 int) int {
 func TestSlipPicture(t *testing.T) {
 	r := renderer(t, Options{})
 	s := receipt.Copies(sampleReceipt())[0]
-	pages := printer.DecodePages(printer.Encode(s, r.Columns(), 4))
+	pages := printer.DecodePages(printer.Encode(receipt.Page(s, r.Columns()), printer.DefaultFeed))
 	if len(pages) != 1 {
 		t.Fatalf("%d pages", len(pages))
 	}
