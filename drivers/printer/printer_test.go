@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/posagent/posagent/drivers/printer"
@@ -352,6 +353,54 @@ func FuzzDecoder(f *testing.F) {
 					t.Fatalf("bad alignment %d", l.Align)
 				}
 			}
+		}
+	})
+}
+
+// FuzzEncode prints a line of arbitrary text in an arbitrary format and
+// justification and decodes it back: one line, the same format and
+// justification, the text as the printer prints it (every character that is
+// not a control character as itself, the rest as '?'; private use characters
+// as some private use character), then the feed.
+func FuzzEncode(f *testing.F) {
+	f.Add("银联 UnionPay\x1b@", true, uint8(2), uint8(1), uint8(1))
+	f.Fuzz(func(t *testing.T, text string, bold bool, width, height, align uint8) {
+		format := printer.Format{Bold: bold, Width: int(width % 10), Height: int(height % 10)}
+		line := printer.Line{Align: printer.Align(align % 4), Runs: []printer.Run{{Text: text, Format: format}}}
+		pages := printer.DecodePages(printer.Encode(printer.Page{Lines: []printer.Line{line}}, 1))
+		if len(pages) != 1 || !pages[0].Cut || len(pages[0].Lines) != 2 {
+			t.Fatalf("%q decoded as %+v", text, pages)
+		}
+		var want []rune
+		for _, r := range text {
+			if r < 0x20 || r == 0x7F || (r >= 0x80 && r < 0xA0) || r == utf8.RuneError {
+				r = '?'
+			}
+			want = append(want, r)
+		}
+		got := pages[0].Lines[0]
+		printed := []rune(got.Text())
+		same := len(printed) == len(want)
+		for i := 0; same && i < len(want); i++ {
+			// Private use characters have no meaning to agree on: GB18030
+			// maps some of them to others' codes.
+			same = printed[i] == want[i] || unicode.Is(unicode.Co, want[i])
+		}
+		if !same {
+			t.Fatalf("%q printed as %q", text, got.Text())
+		}
+		wantAlign := line.Align
+		if wantAlign > printer.Right {
+			wantAlign = printer.Left
+		}
+		if text != "" {
+			norm := printer.Format{Bold: bold, Width: max(1, min(format.Width, 8)), Height: max(1, min(format.Height, 8))}
+			if len(got.Runs) != 1 || got.Runs[0].Format != norm || got.Align != wantAlign {
+				t.Fatalf("%q in %+v %v printed as %+v", text, format, line.Align, got)
+			}
+		}
+		if feed := pages[0].Lines[1]; len(feed.Runs) != 0 || feed.Height() != 1 {
+			t.Fatalf("feed %+v", feed)
 		}
 	})
 }
