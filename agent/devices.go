@@ -20,6 +20,7 @@ import (
 	"github.com/posagent/posagent/agent/card/swipe"
 	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/agent/config"
+	"github.com/posagent/posagent/agent/receipt"
 	"github.com/posagent/posagent/agent/sim/inproc"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
@@ -174,7 +175,8 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *inp
 			return nil, fmt.Errorf("agent: printer line: %w", err)
 		}
 		d.closers = append(d.closers, port)
-		d.printer = printer.New(port, printer.Options{Width: cfg.Devices.PrinterWidth, Baud: cfg.Devices.PrinterLine.Baud})
+		drv := printer.New(port, printer.Options{Baud: cfg.Devices.PrinterLine.Baud})
+		d.printer = &receipt.Printer{Driver: drv, Width: cfg.Devices.PrinterWidth}
 		d.printed = func() int { return 0 }
 	default:
 		dir := o.SlipDir

@@ -6,4 +6,10 @@
 // Only drivers import those libraries; the install flow sees the small
 // interfaces of package provisioning, and the walking skeleton runs on the
 // simulated devices of agent/sim until each driver lands (issues 3, 4 and 7).
+//
+// A driver knows its device, not what the terminal does with it: nothing
+// under drivers/ imports agent/, provisioning/ or cmd/, the self-masking card
+// number of provisioning/pan excepted. The printer prints pages of styled
+// lines; agent/receipt lays the sales slip out as such a page and adapts the
+// driver to the flow's provisioning.Printer. deps_test.go checks the rule.
 package drivers

@@ -493,7 +493,7 @@ func (f *Flow) attention(ctx context.Context, cp *Checkpoint) error {
 	fl := cp.Failure
 	lines := fl.Lines()
 	for _, u := range cp.Unresolved() {
-		lines = append(lines, fmt.Sprintf("未决 Unresolved: %s %06d %s %s", u.Kind, u.STAN, u.Masked, rmb(u.Amount)))
+		lines = append(lines, fmt.Sprintf("未决 Unresolved: %s %06d %s %s", u.Kind, u.STAN, u.Masked, FormatRMB(u.Amount)))
 	}
 	first := Option{ID: "retry", Key: "ENTER", Label: "重试 Retry"}
 	if slices.Contains(fl.Actions, "clear") {

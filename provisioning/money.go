@@ -2,7 +2,6 @@ package provisioning
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 )
 
@@ -136,6 +135,3 @@ func kindText(kind string) Text {
 	}
 	return Text{kind, kind}
 }
-
-// rmb is an amount in fen as the slip prints it.
-func rmb(fen int64) string { return fmt.Sprintf("RMB %d.%02d", fen/100, fen%100) }

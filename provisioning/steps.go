@@ -74,16 +74,16 @@ func (f *Flow) confirmAmount(ctx context.Context, amount int64) error {
 		limit = DefaultMaxTestAmount
 	}
 	if amount > limit {
-		return stepErr("E_TEST_AMOUNT", nil, rmb(amount), rmb(limit))
+		return stepErr("E_TEST_AMOUNT", nil, FormatRMB(amount), FormatRMB(limit))
 	}
 	choice, err := f.UI.Ask(ctx, Screen{Title: "测试金额 TEST AMOUNT", Lines: []string{
-		"中心要求的测试交易金额", "Central asks a test sale of", rmb(amount),
+		"中心要求的测试交易金额", "Central asks a test sale of", FormatRMB(amount),
 	}}, Option{ID: "confirm", Key: "ENTER", Label: "确认 Confirm"}, Option{ID: "cancel", Key: "CANCEL", Label: "取消 Cancel"})
 	if err != nil {
 		return &promptError{err}
 	}
 	if choice != "confirm" {
-		return stepErr("E_AMOUNT_NOT_CONFIRMED", nil, rmb(amount))
+		return stepErr("E_AMOUNT_NOT_CONFIRMED", nil, FormatRMB(amount))
 	}
 	return nil
 }
@@ -178,7 +178,7 @@ func unsettled(cp *Checkpoint) error {
 
 // operatorStop is the failure for a message only the acquirer can settle.
 func (f *Flow) operatorStop(u ReversalNote) error {
-	return stepErr("E_REVERSAL_LIMIT", nil, kindText(u.Kind), u.STAN, u.Batch, u.Masked, rmb(u.Amount), u.Attempts)
+	return stepErr("E_REVERSAL_LIMIT", nil, kindText(u.Kind), u.STAN, u.Batch, u.Masked, FormatRMB(u.Amount), u.Attempts)
 }
 
 // reverseInFlight sends the reversal for a message whose outcome the
@@ -409,7 +409,7 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 			}
 		}
 		amount := cp.SaleAmount(f.Amount)
-		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{"金额 " + rmb(amount), "请插卡 Insert card"}})
+		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{"金额 " + FormatRMB(amount), "请插卡 Insert card"}})
 		card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeTestSale, Amount: amount})
 		if err != nil {
 			return stepErr("E_CARD_READ", err)

@@ -65,11 +65,3 @@ func ExampleText() {
 	// RECEIPT OF RELATIVE
 	// GOODS/SERVICES
 }
-
-func ExampleFormatAmount() {
-	fmt.Println(receipt.FormatAmount(1))
-	fmt.Println(receipt.FormatAmount(1250))
-	// Output:
-	// RMB 0.01
-	// RMB 12.50
-}

@@ -1,18 +1,23 @@
-// Package slip lays out the UnionPay sales slip (签购单) as lines of text.
+// Package receipt lays out the UnionPay sales slip (签购单) and prints it: the
+// install flow's provisioning.Printer over a drivers/printer driver.
 //
-// The layout is plain text measured in display columns (a Chinese character is
-// two), so the same lines serve the ESC/POS printer, the console demo and golden
-// tests. The package never sees a full card number on purpose: the caller passes
-// the masked number, and Render masks again whatever still looks like a PAN,
-// because a slip is the one place a leaked PAN ends up on paper.
+// The layout is styled lines (Page) measured in display columns (a Chinese
+// character is two), each justified by its own padding, so the same lines
+// serve the ESC/POS printer, the demo's text printer, the slip pictures and
+// golden tests. Which lines stand out is decided here, by what they are: the
+// title and the amount print bold and double height. The package never sees
+// a full card number on purpose: the caller passes the masked number, and
+// Page masks again whatever still looks like a PAN, because a slip is the one
+// place a leaked PAN ends up on paper.
 package receipt
 
 import (
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/posagent/posagent/drivers/printer"
+	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
 
@@ -45,7 +50,8 @@ func (c Copy) Label() string {
 }
 
 // Slip is one sales slip's content. Every field is text as it should appear,
-// except Amount (minor units), Time and Expiry (YYMM), which Render formats.
+// except Amount (minor units, printed by provisioning.FormatRMB), Time and
+// Expiry (YYMM), which Render formats.
 type Slip struct {
 	Copy Copy
 
@@ -94,22 +100,31 @@ const (
 	signatureSp = 3 // blank lines to sign on
 )
 
-// Render lays s out in lines no wider than width display columns (DefaultWidth
-// when width <= 0); lines carry no trailing spaces.
+// emphasis is how a slip prints what the cardholder checks first, its title
+// and the amount: bold and double height. Double height, not double width:
+// the layout is measured in columns, and only a taller line keeps them.
+var emphasis = printer.Format{Bold: true, Height: 2}
+
+// Page lays s out in lines no wider than width display columns (DefaultWidth
+// when width <= 0), left-justified and carrying their own centring and right
+// alignment, without trailing spaces: the title and the amount in emphasis,
+// every other line in normal text.
 //
 // A label and its value share a line, the value right-aligned, when both fit
 // with a space between; otherwise the value goes right-aligned on the next line.
 // The card number is masked again before it is laid out: any run of 12 or more
 // digits (spaces and dashes between digits allowed) becomes first 6 / last 4,
 // and a number that shows more than 10 digits in total is re-masked as a whole.
-func Render(s Slip, width int) []string {
+func Page(s Slip, width int) printer.Page {
 	if width <= 0 {
 		width = DefaultWidth
 	}
 	l := layout{width: width}
 
-	l.center(titleCN)
-	l.center(titleEN)
+	l.emphasised(func() {
+		l.center(titleCN)
+		l.center(titleEN)
+	})
 	if s.Copy != "" {
 		l.center(s.Copy.Label())
 	}
@@ -155,7 +170,7 @@ func Render(s Slip, width int) []string {
 	// of its own with a blank line after it, so it cannot be read as another
 	// field's value.
 	l.text("金额 AMOUNT:")
-	l.right(FormatAmount(s.Amount))
+	l.emphasised(func() { l.right(provisioning.FormatRMB(s.Amount)) })
 	l.blank()
 	l.text("备注 REFERENCE:")
 	if s.Reference != "" {
@@ -174,27 +189,22 @@ func Render(s Slip, width int) []string {
 	}
 	l.text(ackCN)
 	l.text(ackEN)
-	return l.lines
+	return printer.Page{Lines: l.lines}
 }
 
-// Text is Render joined with newlines, ending in a newline.
+// Render is the text of Page's lines, without their formatting.
+func Render(s Slip, width int) []string {
+	var out []string
+	for _, line := range Page(s, width).Lines {
+		out = append(out, line.Text())
+	}
+	return out
+}
+
+// Text is Render joined with newlines, ending in a newline: the slip as text
+// paper shows it.
 func Text(s Slip, width int) string {
 	return strings.Join(Render(s, width), "\n") + "\n"
-}
-
-// FormatAmount formats minor units (fen) as the slip prints them: "RMB 12.50".
-// A negative amount (a refund shown as such) keeps its sign: "RMB -0.01".
-func FormatAmount(fen int64) string {
-	sign := ""
-	// Work in uint64 so that the most negative int64 has a magnitude too.
-	u := uint64(fen)
-	if fen < 0 {
-		sign = "-"
-		u = -u
-	}
-	frac := u % 100
-	return "RMB " + sign + strconv.FormatUint(u/100, 10) + "." +
-		string(rune('0'+frac/10)) + string(rune('0'+frac%10))
 }
 
 // formatExpiry prints YYMM as YY/MM; anything else is printed as given, since a
@@ -280,14 +290,29 @@ func maskDigitRuns(s string) string {
 
 func isASCIIDigit(r rune) bool { return r >= '0' && r <= '9' }
 
-// layout accumulates the slip's lines at a fixed width.
+// layout accumulates the slip's lines at a fixed width, in its current style.
 type layout struct {
 	width int
-	lines []string
+	lines []printer.Line
+	style printer.Format
 }
 
 func (l *layout) add(line string) {
-	l.lines = append(l.lines, strings.TrimRightFunc(line, unicode.IsSpace))
+	var pl printer.Line
+	if line = strings.TrimRightFunc(line, unicode.IsSpace); line == "" {
+		pl.Empty = l.style
+	} else {
+		pl.Runs = []printer.Run{{Text: line, Format: l.style}}
+	}
+	l.lines = append(l.lines, pl)
+}
+
+// emphasised adds the lines add adds in emphasis, however many the text
+// wraps into.
+func (l *layout) emphasised(add func()) {
+	l.style = emphasis
+	add()
+	l.style = printer.Format{}
 }
 
 func (l *layout) blank() { l.add("") }

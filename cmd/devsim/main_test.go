@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/receipt"
 	"github.com/posagent/posagent/agent/sim/slipimage"
 	"github.com/posagent/posagent/drivers/printer"
 	"github.com/posagent/posagent/drivers/serialport"
@@ -95,7 +96,7 @@ func TestSlipPictures(t *testing.T) {
 			AuthCode: "A1B2C3", Time: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC), Masked: "621790*********0120", Expiry: "3012"},
 		Kind: "sale", Test: true,
 	}
-	if err := printer.New(port, printer.Options{}).PrintReceipt(ctx, r); err != nil {
+	if err := (&receipt.Printer{Driver: printer.New(port, printer.Options{})}).PrintReceipt(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("slip 1 picture " + filepath.Join(slips, "slip-001.png"))

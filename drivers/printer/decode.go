@@ -11,7 +11,7 @@ import (
 // the commands Encoder sends and skips the parameters of the other common
 // ones. Page and Cut give the text as UTF-8 without formatting; Lines and
 // CutPage give the same text as lines that keep the formatting each run was
-// printed in (bold, size, justification), for a picture of the slip.
+// printed in (bold, size, justification), for a picture of the paper.
 type Decoder struct {
 	// Query, when set, is called for each real-time status request (DLE
 	// EOT n) as it is decoded, so an emulator can answer it at once.
@@ -19,7 +19,7 @@ type Decoder struct {
 	// Cut, when set, is called with each page's text at a cut.
 	Cut func(page string)
 	// Feed, when set, is called for each line fed (LF, ESC d n), so an
-	// emulator can run out of paper part way down a slip.
+	// emulator can run out of paper part way down a page.
 	Feed func()
 	// CutPage, when set, is called at each cut with the page's formatted
 	// lines (the same text Cut gets).
@@ -34,6 +34,7 @@ type Decoder struct {
 	lines  []Line // finished lines of the page
 	cur    Line   // the line being printed, without its last run
 	format Format // formatting in effect for the next character
+	align  Align  // justification in effect for the next line
 	// run is the text of cur's last run, in runFormat; a builder, so a
 	// long line arriving byte by byte costs linear time, not quadratic.
 	run       strings.Builder
@@ -162,7 +163,7 @@ func (d *Decoder) command(cmd []byte) {
 	switch {
 	case cmd[0] == ESC && cmd[1] == '@':
 		d.chinese = false
-		d.format = Format{}
+		d.format, d.align = Format{}, Left
 	case cmd[0] == ESC && cmd[1] == 'd':
 		for range cmd[2] {
 			d.newline()
@@ -172,7 +173,7 @@ func (d *Decoder) command(cmd []byte) {
 	case cmd[0] == ESC && cmd[1] == 'a':
 		// ESC a takes 0-2 or their ASCII digits '0'-'2'.
 		if a := Align(cmd[2] & 0x0F); a <= Right {
-			d.format.Align = a
+			d.align = a
 		}
 	case cmd[0] == ESC && cmd[1] == '!':
 		// Print mode: bit 3 emphasis, bit 4 double height, bit 5 double width.
@@ -219,7 +220,7 @@ func (d *Decoder) text(s string) {
 	d.page.WriteString(s)
 	if len(d.cur.Runs) == 0 && d.run.Len() == 0 {
 		// A printer justifies a line by the setting at its first character.
-		d.cur.Align = d.format.Align
+		d.cur.Align = d.align
 	}
 	if f := d.format.norm(); f != d.runFormat {
 		d.endRun()
@@ -243,7 +244,7 @@ func (d *Decoder) newline() {
 	if len(d.cur.Runs) == 0 {
 		// An empty line is as tall as the size in effect (ESC/POS feeds by
 		// the line height, which grows with the character height).
-		d.cur.Align = d.format.Align
+		d.cur.Align = d.align
 		d.cur.Empty = d.format.norm()
 	}
 	d.lines = append(d.lines, d.cur)

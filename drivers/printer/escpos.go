@@ -1,7 +1,13 @@
 // Package printer drives an ESC/POS receipt printer over a serial line: it
-// encodes text and formatting as ESC/POS, reads the real-time status back on
-// the same line (DLE EOT), and prints the UnionPay sales slip laid out by
-// agent/slip as a provisioning.Printer.
+// prints pages of styled lines (Page: text in bold or double size, left,
+// centred or right), feeds and cuts after each, and reads the real-time
+// status back on the same line (DLE EOT) before and after every page. Chinese
+// text is sent in GB18030.
+//
+// It knows nothing of what it prints: which lines are a title or an amount,
+// and how a receipt is laid out, is its caller's business (agent/receipt for
+// the UnionPay sales slip). A Decoder reads the same stream back into Pages,
+// for an emulator and for tests; package printertest has a fake printer.
 //
 // The package never opens a device: it is given an io.ReadWriter (usually a
 // serialport.Port) and never closes it.
@@ -35,7 +41,7 @@ const (
 )
 
 // Encoder builds an ESC/POS byte stream. Its methods return the Encoder so a
-// slip reads top to bottom; Bytes returns the result. The zero value is ready.
+// page reads top to bottom; Bytes returns the result. The zero value is ready.
 type Encoder struct {
 	buf []byte
 }
@@ -127,6 +133,63 @@ func (e *Encoder) Cut() *Encoder { e.buf = append(e.buf, GS, 'V', 1); return e }
 
 // Bytes returns the stream built so far.
 func (e *Encoder) Bytes() []byte { return e.buf }
+
+// DefaultFeed is how many lines a printer feeds before the cut unless told
+// otherwise (Options.Feed): enough for the last line of a 58 mm printer to
+// clear its cutter.
+const DefaultFeed = 4
+
+// Encode is p as ESC/POS, as Printer.Print sends it: a reset (ESC @), each
+// line in its justification and each run in its format, then feed lines fed
+// (ESC d) so the last line clears the cutter, and a partial cut (GS V 1),
+// whatever p.Cut says.
+//
+// Formatting commands are sent only where the formatting changes, and the
+// printer is back to normal text before the feed, so the fed lines are
+// normal height. An empty line is fed in its Empty format. Decoding the
+// result gives p's lines back, then the fed lines: adjacent runs of one
+// format merged, sizes from 1 to 8, and what the printer cannot print
+// (control characters, what GB18030 lacks) as '?'.
+func Encode(p Page, feed int) []byte {
+	var e Encoder
+	e.Init().Align(Left)
+	align, cur := Left, Format{}.norm()
+	set := func(f Format) {
+		f = f.norm()
+		if f.Bold != cur.Bold {
+			e.Bold(f.Bold)
+		}
+		if f.Width != cur.Width || f.Height != cur.Height {
+			e.Size(f.Width, f.Height)
+		}
+		cur = f
+	}
+	for _, l := range p.Lines {
+		a := l.Align
+		if a > Right {
+			a = Left
+		}
+		if a != align {
+			e.Align(a)
+			align = a
+		}
+		empty := true
+		for _, r := range l.Runs {
+			if r.Text == "" {
+				continue
+			}
+			set(r.Format)
+			e.Text(r.Text)
+			empty = false
+		}
+		if empty {
+			set(l.Empty)
+		}
+		e.LF()
+	}
+	set(Format{})
+	return e.Feed(feed).Cut().Bytes()
+}
 
 func b2b(on bool) byte {
 	if on {

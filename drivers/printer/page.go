@@ -2,20 +2,20 @@ package printer
 
 import "strings"
 
-// Format is the character formatting a run of text was printed in.
+// Format is the character formatting of a run of text. The zero Format is
+// the printer's normal text: not bold, normal size.
 type Format struct {
+	// Bold is emphasis (ESC E): each dot struck twice.
 	Bold bool
-	// Width and Height are the size multipliers (1 to 8); 0 reads as 1.
+	// Width and Height are size multipliers (GS !), 1 to 8; 0 means 1 and
+	// larger values print as 8. A double-height run keeps the columns of a
+	// layout measured in columns; a double-width one takes twice as many.
 	Width, Height int
-	// Align is the justification; it applies to whole lines (see Line.Align).
-	Align Align
 }
 
-// norm is f as kept on a run: sizes at least 1, and without the alignment,
-// which belongs to the line, so runs differing only in it are merged.
+// norm is f as the printer applies it: sizes from 1 to 8.
 func (f Format) norm() Format {
-	f.Width, f.Height = max(1, f.Width), max(1, f.Height)
-	f.Align = Left
+	f.Width, f.Height = clamp(f.Width), clamp(f.Height)
 	return f
 }
 
@@ -25,12 +25,16 @@ type Run struct {
 	Format
 }
 
-// Line is one printed line: its runs of text and its justification.
+// Line is one printed line: its runs of text, left to right, and its
+// justification. A line is one line on paper whatever its text holds: a
+// control character in it (a line feed too) prints as '?'. A line wider
+// than the paper wraps, as the printer wraps it.
 type Line struct {
 	Runs  []Run
-	Align Align
-	// Empty is the format in effect when an empty line was fed: its height
-	// is how far the paper moved.
+	Align Align // Left, Center or Right
+	// Empty is the format in effect for a line without text: its height is
+	// how far the paper moves (a blank line in double height feeds twice as
+	// far as a normal one).
 	Empty Format
 }
 
@@ -52,9 +56,11 @@ func (l Line) Height() int {
 	return h
 }
 
-// Page is what a printer put on paper up to a cut: the lines in order. Cut
-// says a cut ended it (a page taken before the cut, or the tail of a stream
-// without one, has Cut false).
+// Page is what is printed up to a cut: the lines in order, top to bottom.
+// Printer.Print and Encode print a Page's lines and then feed and cut; the
+// Decoder gives back a Page for what it was sent, its Cut set when a cut
+// ended it (a page taken before the cut, or the tail of a stream without
+// one, has Cut false). Print and Encode cut whatever Cut says.
 type Page struct {
 	Lines []Line
 	Cut   bool

@@ -1,4 +1,4 @@
-package printer
+package printer_test
 
 import (
 	"bytes"
@@ -7,93 +7,32 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
-	"github.com/posagent/posagent/agent/receipt"
-	"github.com/posagent/posagent/provisioning"
+	"github.com/posagent/posagent/drivers/printer"
+	"github.com/posagent/posagent/drivers/printer/printertest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
-func sampleReceipt() provisioning.Receipt {
-	return provisioning.Receipt{
-		Merchant: provisioning.Merchant{MID: "898310048160001", Name: "测试商户 TEST MERCHANT"},
-		Terminal: provisioning.Terminal{TID: "10000001", MID: "898310048160001"},
-		Txn: provisioning.TxnRecord{STAN: 17, Batch: "000001", Amount: 1, RC: "00", RRN: "261127123456",
-			AuthCode: "A1B2C3", Masked: "621790*********0120", Time: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC), Expiry: "3012", AID: "A000000333010101", Label: "UnionPay Debit"},
-		Kind: "sale", Test: true,
-	}
-}
-
-// line is a fake printer on the other end of the line: it decodes what is
-// written, answers status requests from its state, and loses what is printed
-// while the paper is out.
-type line struct {
-	mu      sync.Mutex
-	dec     Decoder
-	status  Status
-	answers []byte
-	pages   []string
-	// outAfter, when > 0, runs the paper out after that many LFs.
-	outAfter int
-	lfs      int
-	silent   bool // answers nothing
-}
-
-func newLine() *line {
-	l := &line{}
-	l.dec.Query = func(n byte) {
-		if !l.silent {
-			l.answers = append(l.answers, EncodeStatus(l.status, n))
-		}
-	}
-	l.dec.Cut = func(page string) {
-		if !l.status.PaperEnd {
-			l.pages = append(l.pages, page)
-		}
-	}
-	return l
-}
-
-func (l *line) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, c := range p {
-		if c == LF && l.outAfter > 0 {
-			if l.lfs++; l.lfs == l.outAfter {
-				l.status.PaperEnd = true
-			}
-		}
-		l.dec.Write([]byte{c})
-	}
-	return len(p), nil
-}
-
-type timeout struct{}
-
-func (timeout) Error() string { return "timeout" }
-func (timeout) Timeout() bool { return true }
-
-func (l *line) Read(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.answers) == 0 {
-		return 0, timeout{}
-	}
-	n := copy(p, l.answers)
-	l.answers = l.answers[n:]
-	return n, nil
-}
-
-func (l *line) setPaper(in bool) {
-	l.mu.Lock()
-	l.status.PaperEnd = !in
-	l.outAfter = 0
-	l.mu.Unlock()
+// samplePage uses every style a page has: justifications, bold, sizes, a
+// blank line fed in double height, Chinese and ASCII in one line.
+func samplePage() printer.Page {
+	return printer.Page{Lines: []printer.Line{
+		{Align: printer.Center, Runs: []printer.Run{{Text: "标题 TITLE", Format: printer.Format{Bold: true, Height: 2}}}},
+		{Runs: []printer.Run{{Text: "左 left "}, {Text: "粗 bold", Format: printer.Format{Bold: true}}}},
+		{Align: printer.Right, Runs: []printer.Run{{Text: "右 right"}}},
+		{Empty: printer.Format{Height: 2}},
+		{Runs: []printer.Run{{Text: "宽 WIDE", Format: printer.Format{Width: 2, Height: 2}}}},
+		{},
+		{Runs: []printer.Run{{Text: "plain"}, {Text: ""}, {Text: " again"}}},
+	}}
 }
 
 // stepClock advances a step on every reading, so a timeout passes without waiting.
@@ -109,9 +48,9 @@ func (c *stepClock) now() time.Time {
 	return c.t
 }
 
-func newPrinter(l *line) *Printer {
+func newPrinter(d *printertest.Device) *printer.Printer {
 	c := &stepClock{t: time.Unix(0, 0)}
-	return New(l, Options{Now: c.now})
+	return printer.New(d, printer.Options{Now: c.now})
 }
 
 func golden(t *testing.T, name string, got []byte) {
@@ -131,133 +70,192 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-func TestGoldenSlip(t *testing.T) {
-	for _, s := range receipt.Copies(sampleReceipt()) {
-		golden(t, "sale_"+string(s.Copy)+".golden", Encode(s, 32, 4))
+// TestGoldenPage keeps the bytes of a page in every style, and a readable
+// twin of them.
+func TestGoldenPage(t *testing.T) {
+	b := printer.Encode(samplePage(), printer.DefaultFeed)
+	golden(t, "page.golden", b)
+	golden(t, "page.annotated.golden", []byte(printertest.Annotate(b)))
+}
+
+// TestEncodeRoundTrip decodes what Encode sends back into the page it was
+// given: same lines, justifications and formats (sizes made explicit, the
+// empty run dropped and the runs either side of it merged), then the fed lines
+// and the cut.
+func TestEncodeRoundTrip(t *testing.T) {
+	pages := printer.DecodePages(printer.Encode(samplePage(), 3))
+	if len(pages) != 1 || !pages[0].Cut {
+		t.Fatalf("%d pages: %+v", len(pages), pages)
 	}
-	r := sampleReceipt()
-	r.Duplicate = true
-	golden(t, "sale_merchant_duplicate.golden", Encode(receipt.Copies(r)[0], 32, 4))
+	plain := printer.Format{Width: 1, Height: 1}
+	want := []printer.Line{
+		{Align: printer.Center, Runs: []printer.Run{{Text: "标题 TITLE", Format: printer.Format{Bold: true, Width: 1, Height: 2}}}},
+		{Runs: []printer.Run{{"左 left ", plain}, {"粗 bold", printer.Format{Bold: true, Width: 1, Height: 1}}}},
+		{Align: printer.Right, Runs: []printer.Run{{"右 right", plain}}},
+		{Empty: printer.Format{Width: 1, Height: 2}},
+		{Runs: []printer.Run{{"宽 WIDE", printer.Format{Width: 2, Height: 2}}}},
+		{Empty: plain},
+		{Runs: []printer.Run{{"plain again", plain}}},
+		{Empty: plain}, {Empty: plain}, {Empty: plain}, // the feed, in normal text
+	}
+	if got := pages[0].Lines; !reflect.DeepEqual(got, want) {
+		t.Errorf("decoded\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestEncodeSwitchesOnlyAtChanges(t *testing.T) {
+	big := printer.Format{Bold: true, Height: 2}
+	p := printer.Page{Lines: []printer.Line{{Runs: []printer.Run{{Text: "a", Format: big}}}, {Runs: []printer.Run{{Text: "b", Format: big}}}, {Runs: []printer.Run{{Text: "c"}}}}}
+	want := []byte{printer.ESC, '@', printer.ESC, 'a', 0, printer.ESC, 'E', 1, printer.GS, '!', 0x01, 'a', printer.LF, 'b', printer.LF, printer.ESC, 'E', 0, printer.GS, '!', 0x00, 'c', printer.LF,
+		printer.ESC, 'd', 4, printer.GS, 'V', 1}
+	if got := printer.Encode(p, 4); !bytes.Equal(got, want) {
+		t.Errorf("got  % x\nwant % x", got, want)
+	}
+	// A page ending in a format returns to normal text before the feed.
+	p.Lines = p.Lines[:1]
+	if got := printer.Encode(p, 4); !bytes.HasSuffix(got, []byte{'a', printer.LF, printer.ESC, 'E', 0, printer.GS, '!', 0, printer.ESC, 'd', 4, printer.GS, 'V', 1}) {
+		t.Errorf("got % x", got)
+	}
 }
 
 func TestEncoder(t *testing.T) {
-	var e Encoder
-	got := e.Init().Align(Center).Bold(true).Size(2, 2).Text("银联 A\x1bB").LF().Size(9, 0).Feed(300).Cut().Bytes()
-	want := []byte{ESC, '@', ESC, 'a', 1, ESC, 'E', 1, GS, '!', 0x11,
-		FS, '&', 0xD2, 0xF8, 0xC1, 0xAA, FS, '.', ' ', 'A', '?', 'B', LF, GS, '!', 0x70,
-		ESC, 'd', 255, GS, 'V', 1}
+	var e printer.Encoder
+	got := e.Init().Align(printer.Center).Bold(true).Size(2, 2).Text("银联 A\x1bB").LF().Size(9, 0).Feed(300).Cut().Bytes()
+	want := []byte{printer.ESC, '@', printer.ESC, 'a', 1, printer.ESC, 'E', 1, printer.GS, '!', 0x11,
+		printer.FS, '&', 0xD2, 0xF8, 0xC1, 0xAA, printer.FS, '.', ' ', 'A', '?', 'B', printer.LF, printer.GS, '!', 0x70,
+		printer.ESC, 'd', 255, printer.GS, 'V', 1}
 	if !bytes.Equal(got, want) {
 		t.Errorf("got  % x\nwant % x", got, want)
 	}
 }
 
-// TestRoundTrip decodes a slip's ESC/POS back to the text agent/slip renders.
-func TestRoundTrip(t *testing.T) {
-	for _, s := range receipt.Copies(sampleReceipt()) {
-		var pages []string
-		d := Decoder{Cut: func(p string) { pages = append(pages, p) }}
-		d.Write(Encode(s, 32, 4))
-		want := receipt.Text(s, 32) + "\n\n\n\n"
-		if len(pages) != 1 || pages[0] != want {
-			t.Errorf("%s copy decodes to\n%s\nwant\n%s", s.Copy, pages, want)
-		}
-	}
-}
-
-func TestEmphasis(t *testing.T) {
-	b := Encode(receipt.Copies(sampleReceipt())[0], 32, 4)
-	on := string([]byte{ESC, 'E', 1, GS, '!', 0x01})
-	if n := strings.Count(string(b), on); n != 2 {
-		t.Errorf("%d emphasised blocks, want 2 (the title and the amount)", n)
-	}
-	if !strings.Contains(string(b), on+strings.Repeat(" ", 24)+"RMB 0.01\n") {
-		t.Error("amount not emphasised")
-	}
-}
-
-func TestPrintReceipt(t *testing.T) {
-	l := newLine()
-	p := newPrinter(l)
+func TestPrint(t *testing.T) {
+	d := &printertest.Device{}
+	p := newPrinter(d)
 	if err := p.SelfTest(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.PrintReceipt(context.Background(), sampleReceipt()); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := p.Print(context.Background(), samplePage()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if len(l.pages) != 2 || !strings.Contains(l.pages[0], "商户存根") || !strings.Contains(l.pages[1], "持卡人存根") {
-		t.Fatalf("pages: %q", l.pages)
+	want := samplePage()
+	texts := d.Texts()
+	if len(texts) != 2 || texts[0] != texts[1] || !strings.HasPrefix(texts[0], "标题 TITLE\n左 left 粗 bold\n") {
+		t.Fatalf("pages: %q (want %d lines each)", texts, len(want.Lines)+printer.DefaultFeed)
+	}
+	// Each page is framed by status requests (DLE EOT 1, 2, 4) before and after.
+	query := string([]byte{printer.DLE, printer.EOT, 1, printer.DLE, printer.EOT, 2, printer.DLE, printer.EOT, 4})
+	w := string(d.Written())
+	page := string(printer.Encode(samplePage(), printer.DefaultFeed))
+	if want := query + query + page + query + query + page + query; w != want {
+		t.Errorf("written\n%q\nwant\n%q", w, want)
 	}
 }
 
 func TestStatusErrors(t *testing.T) {
 	tests := []struct {
 		name   string
-		status Status
+		status printer.Status
 		silent bool
 		want   error
+		code   string
 	}{
-		{"paper end", Status{PaperEnd: true}, false, ErrPaperEnd},
-		{"cover open", Status{CoverOpen: true}, false, ErrCoverOpen},
-		{"offline", Status{Offline: true}, false, ErrOffline},
-		{"fault", Status{Fault: true}, false, ErrFault},
-		{"no answer", Status{}, true, ErrNoResponse},
-		{"near end prints", Status{PaperNearEnd: true}, false, nil},
+		{"paper end", printer.Status{PaperEnd: true}, false, printer.ErrPaperEnd, "E_PAPER_END"},
+		{"cover open", printer.Status{CoverOpen: true}, false, printer.ErrCoverOpen, "E_COVER_OPEN"},
+		{"offline", printer.Status{Offline: true}, false, printer.ErrOffline, "E_PRINTER_OFFLINE"},
+		{"fault", printer.Status{Fault: true}, false, printer.ErrFault, "E_PRINTER_FAULT"},
+		{"no answer", printer.Status{}, true, printer.ErrNoResponse, "E_PRINTER_NO_ANSWER"},
+		{"near end prints", printer.Status{PaperNearEnd: true}, false, nil, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newLine()
-			l.status, l.silent = tc.status, tc.silent
-			err := newPrinter(l).PrintReceipt(context.Background(), sampleReceipt())
+			d := &printertest.Device{Status: tc.status, Silent: tc.silent}
+			err := newPrinter(d).Print(context.Background(), samplePage())
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
-			var se *StatusError
-			if tc.want != nil && (!errors.As(err, &se) || se.Copy != receipt.Merchant || se.When != "before") {
+			if tc.want == nil {
+				return
+			}
+			var se *printer.StatusError
+			if !errors.As(err, &se) || se.When != "before" || !strings.HasSuffix(err.Error(), "(before printing)") {
 				t.Errorf("err = %#v", err)
 			}
-			if tc.want != nil && len(l.pages) != 0 {
-				t.Errorf("printed %d pages with the printer not ready", len(l.pages))
+			var coded interface{ FailureCode() string }
+			if !errors.As(err, &coded) || coded.FailureCode() != tc.code {
+				t.Errorf("failure code of %v: want %s", err, tc.code)
+			}
+			if len(d.Pages()) != 0 || bytes.Contains(d.Written(), []byte{printer.GS, 'V'}) {
+				t.Errorf("printed with the printer not ready")
 			}
 		})
 	}
 }
 
-// TestPaperOutMidSlip runs out of paper in the middle of the merchant copy:
-// the job fails after that copy, and the retry after loading paper prints both
-// copies marked as duplicates.
-func TestPaperOutMidSlip(t *testing.T) {
-	l := newLine()
-	l.outAfter = 10
-	p := newPrinter(l)
-	r := sampleReceipt()
-	err := p.PrintReceipt(context.Background(), r)
-	var se *StatusError
-	if !errors.As(err, &se) || !errors.Is(err, ErrPaperEnd) || se.Copy != receipt.Merchant || se.When != "after" {
+// TestPaperOutMidPage runs out of paper in the middle of a page: the check
+// after it fails, the page is lost, and once paper is loaded the next
+// page prints.
+func TestPaperOutMidPage(t *testing.T) {
+	d := &printertest.Device{PaperOutAfter: 3}
+	p := newPrinter(d)
+	err := p.Print(context.Background(), samplePage())
+	var se *printer.StatusError
+	if !errors.As(err, &se) || !errors.Is(err, printer.ErrPaperEnd) || se.When != "after" || !se.Status.PaperEnd {
 		t.Fatalf("err = %v", err)
 	}
-	if len(l.pages) != 0 {
-		t.Fatalf("a page came out: %q", l.pages)
+	if len(d.Pages()) != 0 {
+		t.Fatalf("a page came out: %q", d.Texts())
 	}
-	l.setPaper(true)
-	r.Duplicate = true // as the flow sets it on the second attempt
-	if err := p.PrintReceipt(context.Background(), r); err != nil {
+	if err := p.Print(context.Background(), samplePage()); !errors.Is(err, printer.ErrPaperEnd) {
+		t.Fatalf("no paper, second page: %v", err)
+	}
+	d.LoadPaper()
+	if err := p.Print(context.Background(), samplePage()); err != nil {
 		t.Fatal(err)
 	}
-	if len(l.pages) != 2 {
-		t.Fatalf("%d pages", len(l.pages))
-	}
-	for _, pg := range l.pages {
-		if !strings.Contains(pg, "重打印 DUPLICATED") {
-			t.Errorf("reprint not marked:\n%s", pg)
-		}
+	if len(d.Pages()) != 1 {
+		t.Fatalf("%d pages", len(d.Pages()))
 	}
 }
 
+// writeFails is a line whose writes fail, as a serial port unplugged.
+type writeFails struct{ *printertest.Device }
+
+func (w writeFails) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte{printer.GS, 'V'}) {
+		return 0, os.ErrClosed
+	}
+	return w.Device.Write(p)
+}
+
+func TestPrintWriteError(t *testing.T) {
+	d := &printertest.Device{}
+	err := printer.New(writeFails{d}, printer.Options{}).Print(context.Background(), samplePage())
+	if !errors.Is(err, os.ErrClosed) || !strings.HasPrefix(err.Error(), "printer: write: ") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// noisy is a line that sends bytes which are not status answers first.
+type noisy struct {
+	*printertest.Device
+	noise []byte
+}
+
+func (n *noisy) Read(p []byte) (int, error) {
+	if len(n.noise) > 0 {
+		k := copy(p, n.noise)
+		n.noise = n.noise[k:]
+		return k, nil
+	}
+	return n.Device.Read(p)
+}
+
 func TestStatusSkipsNoise(t *testing.T) {
-	l := newLine()
-	l.answers = []byte{0xFF, 0x00} // not status bytes: skipped
-	l.status.PaperNearEnd = true
-	s, err := newPrinter(l).Status(context.Background())
+	d := &printertest.Device{Status: printer.Status{PaperNearEnd: true}}
+	s, err := printer.New(&noisy{d, []byte{0xFF, 0x00}}, printer.Options{}).Status(context.Background())
 	if err != nil || !s.PaperNearEnd || s.Err() != nil {
 		t.Fatalf("%+v %v", s, err)
 	}
@@ -266,8 +264,7 @@ func TestStatusSkipsNoise(t *testing.T) {
 func TestStatusCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	l := newLine()
-	if _, err := newPrinter(l).Status(ctx); !errors.Is(err, context.Canceled) {
+	if _, err := newPrinter(&printertest.Device{}).Status(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -275,29 +272,29 @@ func TestStatusCancelled(t *testing.T) {
 func TestDecodeStatus(t *testing.T) {
 	tests := []struct {
 		n, b byte
-		want Status
+		want printer.Status
 		err  bool
 	}{
-		{1, 0x12, Status{}, false},
-		{1, 0x1A, Status{Offline: true}, false},
-		{2, 0x16, Status{CoverOpen: true}, false},
-		{2, 0x32, Status{PaperStop: true}, false},
-		{2, 0x52, Status{Fault: true}, false},
-		{3, 0x1A, Status{Fault: true}, false},
-		{4, 0x1E, Status{PaperNearEnd: true}, false},
-		{4, 0x72, Status{PaperEnd: true}, false},
-		{4, 0x7E, Status{PaperEnd: true, PaperNearEnd: true}, false},
-		{1, 0x00, Status{}, true},
-		{1, 0x93, Status{}, true},
-		{9, 0x12, Status{}, true},
+		{1, 0x12, printer.Status{}, false},
+		{1, 0x1A, printer.Status{Offline: true}, false},
+		{2, 0x16, printer.Status{CoverOpen: true}, false},
+		{2, 0x32, printer.Status{PaperStop: true}, false},
+		{2, 0x52, printer.Status{Fault: true}, false},
+		{3, 0x1A, printer.Status{Fault: true}, false},
+		{4, 0x1E, printer.Status{PaperNearEnd: true}, false},
+		{4, 0x72, printer.Status{PaperEnd: true}, false},
+		{4, 0x7E, printer.Status{PaperEnd: true, PaperNearEnd: true}, false},
+		{1, 0x00, printer.Status{}, true},
+		{1, 0x93, printer.Status{}, true},
+		{9, 0x12, printer.Status{}, true},
 	}
 	for _, tc := range tests {
-		var s Status
-		err := DecodeStatus(&s, tc.n, tc.b)
+		var s printer.Status
+		err := printer.DecodeStatus(&s, tc.n, tc.b)
 		if (err != nil) != tc.err || s != tc.want {
 			t.Errorf("DLE EOT %d answer %#x: %+v %v", tc.n, tc.b, s, err)
 		}
-		if err != nil && !errors.Is(err, ErrBadStatus) {
+		if err != nil && !errors.Is(err, printer.ErrBadStatus) {
 			t.Errorf("error %v is not ErrBadStatus", err)
 		}
 	}
@@ -309,15 +306,15 @@ func TestDecodeStatus(t *testing.T) {
 func FuzzDecodeStatus(f *testing.F) {
 	f.Add(byte(4), byte(0x72))
 	f.Fuzz(func(t *testing.T, n, b byte) {
-		var s Status
-		err := DecodeStatus(&s, n, b)
+		var s printer.Status
+		err := printer.DecodeStatus(&s, n, b)
 		valid := b&0x93 == 0x12 && (n >= 1 && n <= 4)
 		if (err == nil) != valid {
 			t.Fatalf("DLE EOT %d answer %#x: err %v", n, b, err)
 		}
 		// Every bit of the offline-cause answer means something: it round-trips.
 		if err == nil && n == 2 {
-			if got := EncodeStatus(s, n); got != b {
+			if got := printer.EncodeStatus(s, n); got != b {
 				t.Fatalf("round trip %#x -> %+v -> %#x", b, s, got)
 			}
 		}
@@ -330,12 +327,12 @@ func FuzzDecodeStatus(f *testing.F) {
 // the same text as the plain pages, with sizes in range. Seeds are in
 // testdata/fuzz/FuzzDecoder.
 func FuzzDecoder(f *testing.F) {
-	f.Add(Encode(receipt.Copies(sampleReceipt())[0], 32, 4))
+	f.Add(printer.Encode(samplePage(), printer.DefaultFeed))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var pages []string
-		var formatted []Page
-		d := Decoder{Cut: func(p string) { pages = append(pages, p) }, Query: func(byte) {},
-			CutPage: func(p Page) { formatted = append(formatted, p) }}
+		var formatted []printer.Page
+		d := printer.Decoder{Cut: func(p string) { pages = append(pages, p) }, Query: func(byte) {},
+			CutPage: func(p printer.Page) { formatted = append(formatted, p) }}
 		d.Write(b)
 		pages = append(pages, d.Page())
 		formatted = append(formatted, d.Lines())
@@ -352,10 +349,58 @@ func FuzzDecoder(f *testing.F) {
 						t.Fatalf("bad run %+v", r)
 					}
 				}
-				if l.Align > Right {
+				if l.Align > printer.Right {
 					t.Fatalf("bad alignment %d", l.Align)
 				}
 			}
+		}
+	})
+}
+
+// FuzzEncode prints a line of arbitrary text in an arbitrary format and
+// justification and decodes it back: one line, the same format and
+// justification, the text as the printer prints it (every character that is
+// not a control character as itself, the rest as '?'; private use characters
+// as some private use character), then the feed.
+func FuzzEncode(f *testing.F) {
+	f.Add("银联 UnionPay\x1b@", true, uint8(2), uint8(1), uint8(1))
+	f.Fuzz(func(t *testing.T, text string, bold bool, width, height, align uint8) {
+		format := printer.Format{Bold: bold, Width: int(width % 10), Height: int(height % 10)}
+		line := printer.Line{Align: printer.Align(align % 4), Runs: []printer.Run{{Text: text, Format: format}}}
+		pages := printer.DecodePages(printer.Encode(printer.Page{Lines: []printer.Line{line}}, 1))
+		if len(pages) != 1 || !pages[0].Cut || len(pages[0].Lines) != 2 {
+			t.Fatalf("%q decoded as %+v", text, pages)
+		}
+		var want []rune
+		for _, r := range text {
+			if r < 0x20 || r == 0x7F || (r >= 0x80 && r < 0xA0) || r == utf8.RuneError {
+				r = '?'
+			}
+			want = append(want, r)
+		}
+		got := pages[0].Lines[0]
+		printed := []rune(got.Text())
+		same := len(printed) == len(want)
+		for i := 0; same && i < len(want); i++ {
+			// Private use characters have no meaning to agree on: GB18030
+			// maps some of them to others' codes.
+			same = printed[i] == want[i] || unicode.Is(unicode.Co, want[i])
+		}
+		if !same {
+			t.Fatalf("%q printed as %q", text, got.Text())
+		}
+		wantAlign := line.Align
+		if wantAlign > printer.Right {
+			wantAlign = printer.Left
+		}
+		if text != "" {
+			norm := printer.Format{Bold: bold, Width: max(1, min(format.Width, 8)), Height: max(1, min(format.Height, 8))}
+			if len(got.Runs) != 1 || got.Runs[0].Format != norm || got.Align != wantAlign {
+				t.Fatalf("%q in %+v %v printed as %+v", text, format, line.Align, got)
+			}
+		}
+		if feed := pages[0].Lines[1]; len(feed.Runs) != 0 || feed.Height() != 1 {
+			t.Fatalf("feed %+v", feed)
 		}
 	})
 }

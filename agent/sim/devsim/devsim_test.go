@@ -134,7 +134,7 @@ func sampleReceipt() provisioning.Receipt {
 	}
 }
 
-func newPrinter(t *testing.T, ctx context.Context) (*Printer, *printer.Printer, string) {
+func newPrinter(t *testing.T, ctx context.Context) (*Printer, *receipt.Printer, string) {
 	t.Helper()
 	dir := t.TempDir()
 	emu, err := NewPrinter(filepath.Join(dir, "ttyPRN"), dir)
@@ -143,7 +143,7 @@ func newPrinter(t *testing.T, ctx context.Context) (*Printer, *printer.Printer, 
 	}
 	t.Cleanup(func() { emu.Close() })
 	port, _ := open(t, ctx, emu.Path())
-	return emu, printer.New(port, printer.Options{}), dir
+	return emu, &receipt.Printer{Driver: printer.New(port, printer.Options{})}, dir
 }
 
 // pictures loads the slip renderer, or skips (fails under `make test`, which
@@ -290,7 +290,7 @@ func TestPrinterAtLineSpeed(t *testing.T) {
 			t.Cleanup(func() { emu.Close() })
 			emu.SetBaud(9600)
 			port, _ := open(t, ctx, emu.Path())
-			prn := printer.New(port, printer.Options{Baud: tc.baud, StatusTimeout: 300 * time.Millisecond})
+			prn := &receipt.Printer{Driver: printer.New(port, printer.Options{Baud: tc.baud, StatusTimeout: 300 * time.Millisecond})}
 			err = prn.PrintReceipt(ctx, r)
 			if tc.ok != (err == nil) {
 				t.Fatalf("PrintReceipt = %v", err)
@@ -299,7 +299,7 @@ func TestPrinterAtLineSpeed(t *testing.T) {
 				t.Fatalf("PrintReceipt = %v, want no response", err)
 			}
 			if tc.ok {
-				n := len(printer.Encode(receipt.Copies(r)[0], 32, 4))
+				n := len(printer.Encode(receipt.Page(receipt.Copies(r)[0], 32), printer.DefaultFeed))
 				if lt := emu.LineTime(); lt < time.Duration(n)*10*time.Second/9600 {
 					t.Errorf("line time %v for 2 copies of %d bytes at 9600 baud", lt, n)
 				}

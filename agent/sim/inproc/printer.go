@@ -11,6 +11,7 @@ import (
 
 	"github.com/posagent/posagent/agent/receipt"
 	"github.com/posagent/posagent/agent/store"
+	"github.com/posagent/posagent/drivers/printer"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -25,14 +26,17 @@ func (paperOut) Error() string       { return "sim printer: paper end" }
 func (paperOut) FailureCode() string { return "E_PAPER_END" }
 
 // Printer renders slips as text: to Out, as the paper would show them, and to a
-// file per copy in Dir (when set) for tests and the demo's record.
+// file per copy in Dir (when set) for tests and the demo's record. It prints
+// the styled lines the ESC/POS printer is sent (receipt.Page), so its text,
+// its pictures and the paper show the same slip.
 type Printer struct {
 	Out    io.Writer
 	Dir    string
 	Width  int // display columns; 32 is a 58 mm printer's default font
 	Pauses *Pauses
-	// Pictures, when set, also draws each receipt into Dir as PNG pictures
-	// of the paper slips (agent/slipimage), for people checking the layout.
+	// Pictures, when set, also draws each copy into Dir as a PNG picture
+	// of the paper slip (agent/sim/slipimage), for people checking the
+	// layout.
 	Pictures Pictures
 
 	mu       sync.Mutex
@@ -49,9 +53,9 @@ func (p *Printer) SetPaperOut(out bool) {
 	p.mu.Unlock()
 }
 
-// Pictures draws a receipt's copies as pictures in dir and returns the files.
+// Pictures draws a printed page as a picture of the paper, written to path.
 type Pictures interface {
-	WriteReceipt(dir string, r provisioning.Receipt) ([]string, error)
+	WritePage(path string, p printer.Page) error
 }
 
 // Printed is the number of slip copies printed by this process.
@@ -79,7 +83,8 @@ func (p *Printer) PrintReceipt(ctx context.Context, r provisioning.Receipt) erro
 		return err
 	}
 	for _, s := range receipt.Copies(r) {
-		text := receipt.Text(s, p.Width)
+		page := receipt.Page(s, p.Width)
+		text := page.Text()
 		if p.Out != nil {
 			var b strings.Builder
 			for _, line := range strings.SplitAfter(strings.TrimSuffix(text, "\n"), "\n") {
@@ -94,30 +99,34 @@ func (p *Printer) PrintReceipt(ctx context.Context, r provisioning.Receipt) erro
 			if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 				return fmt.Errorf("sim printer: %w", err)
 			}
-			name := fmt.Sprintf("%s-%06d-%s.txt", r.Kind, r.Txn.STAN, s.Copy)
-			if err := store.WriteFile(filepath.Join(p.Dir, name), []byte(text), 0o600); err != nil {
+			name := filepath.Join(p.Dir, fmt.Sprintf("%s-%06d-%s", r.Kind, r.Txn.STAN, s.Copy))
+			if err := store.WriteFile(name+".txt", []byte(text), 0o600); err != nil {
 				return err
+			}
+			if p.Pictures != nil {
+				p.picture(name+".png", page)
 			}
 		}
 		p.mu.Lock()
 		p.printed++
 		p.mu.Unlock()
 	}
-	if p.Pictures != nil && p.Dir != "" {
-		// A picture is a convenience: a failure to draw one is shown, and
-		// the slip still counts as printed.
-		paths, err := p.Pictures.WriteReceipt(p.Dir, r)
-		if p.Out != nil {
-			for _, path := range paths {
-				fmt.Fprintf(p.Out, "slip| picture: %s\n", path)
-			}
-			if err != nil {
-				fmt.Fprintf(p.Out, "slip| no picture: %v\n", err)
-			}
-		}
-	}
 	p.Pauses.Point(ctx, "printer.print")
 	return ctx.Err()
+}
+
+// picture draws page to path. A picture is a convenience: a failure to draw
+// one is shown, and the slip still counts as printed.
+func (p *Printer) picture(path string, page printer.Page) {
+	err := p.Pictures.WritePage(path, page)
+	if p.Out == nil {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(p.Out, "slip| no picture: %v\n", err)
+		return
+	}
+	fmt.Fprintf(p.Out, "slip| picture: %s\n", path)
 }
 
 // Params is a parameter source with a fixed merchant record (the config's).

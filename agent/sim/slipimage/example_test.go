@@ -5,10 +5,10 @@ import (
 
 	"github.com/posagent/posagent/agent/receipt"
 	"github.com/posagent/posagent/agent/sim/slipimage"
-	"github.com/posagent/posagent/drivers/printer"
 )
 
-// A slip copy as the printer driver sends it, drawn as the paper shows it.
+// A slip copy laid out for the paper's width, drawn as the paper shows it
+// once the printer driver has printed it.
 // (No Output: the picture needs the system's CJK font.)
 func Example() {
 	r, err := slipimage.New(slipimage.Options{}) // or FontPath: "/path/to/font.ttc"
@@ -17,9 +17,7 @@ func Example() {
 		return
 	}
 	s := receipt.Slip{Copy: receipt.Merchant, MerchantName: "测试商户", CardMasked: "621790*********0120", Amount: 1}
-	for i, img := range r.ESCPOS(printer.Encode(s, r.Columns(), 4)) {
-		if err := slipimage.WritePNG(fmt.Sprintf("slip-%d.png", i+1), img); err != nil {
-			fmt.Println(err)
-		}
+	if err := r.WritePage("slip.png", receipt.Page(s, r.Columns())); err != nil {
+		fmt.Println(err)
 	}
 }

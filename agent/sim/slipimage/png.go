@@ -5,13 +5,9 @@ import (
 	"fmt"
 	"image"
 	"image/png"
-	"os"
-	"path/filepath"
 
-	"github.com/posagent/posagent/agent/receipt"
 	"github.com/posagent/posagent/agent/store"
 	"github.com/posagent/posagent/drivers/printer"
-	"github.com/posagent/posagent/provisioning"
 )
 
 // EncodePNG is img as PNG bytes. A slip is mostly white paper, so even the
@@ -39,37 +35,20 @@ func WritePNG(path string, img image.Image) error {
 	return nil
 }
 
-// Receipt draws the copies of a receipt's slip exactly as the ESC/POS
-// printer driver would print them at this paper width (printer.Encode, then
-// decoded back), for printers that are not ESC/POS devices — the demo's
-// simulated printer. It returns one picture per copy, in slip.Copies order.
-func (r *Renderer) Receipt(rc provisioning.Receipt) []*image.Gray {
-	var out []*image.Gray
-	for _, s := range receipt.Copies(rc) {
-		out = append(out, r.ESCPOS(printer.Encode(s, r.Columns(), 4))...)
+// Paper draws p as the ESC/POS driver prints it: encoded as printer.Print
+// sends it (printer.Encode, printer.DefaultFeed lines fed before the cut),
+// decoded back and drawn, so a printer that is not an ESC/POS device (the
+// demo's simulated printer) leaves the picture the paper would show.
+func (r *Renderer) Paper(p printer.Page) *image.Gray {
+	pages := printer.DecodePages(printer.Encode(p, printer.DefaultFeed))
+	if len(pages) == 0 { // Encode always cuts, so never
+		return r.Page(printer.Page{})
 	}
-	return out
+	return r.Page(pages[0])
 }
 
-// WriteReceipt writes Receipt's pictures into dir (created if missing) as
-// KIND-STAN-COPY.png, the names agent/sim gives the text copies, and returns
-// the paths written.
-func (r *Renderer) WriteReceipt(dir string, rc provisioning.Receipt) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("slipimage: %w", err)
-	}
-	copies := receipt.Copies(rc)
-	imgs := r.Receipt(rc)
-	if len(imgs) != len(copies) {
-		return nil, fmt.Errorf("slipimage: %d copies drew %d pages", len(copies), len(imgs))
-	}
-	var paths []string
-	for i, s := range copies {
-		p := filepath.Join(dir, fmt.Sprintf("%s-%06d-%s.png", rc.Kind, rc.Txn.STAN, s.Copy))
-		if err := WritePNG(p, imgs[i]); err != nil {
-			return paths, err
-		}
-		paths = append(paths, p)
-	}
-	return paths, nil
+// WritePage writes Paper(p) to path as PNG (WritePNG); it is how the demo's
+// simulated printer draws its slips.
+func (r *Renderer) WritePage(path string, p printer.Page) error {
+	return WritePNG(path, r.Paper(p))
 }

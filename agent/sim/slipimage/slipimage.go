@@ -295,7 +295,7 @@ func (r *Renderer) FontPath() string { return r.path }
 func (r *Renderer) Width() int { return r.dots + 2*r.margin }
 
 // Columns is how many font A columns fit on a line: the width to lay slips out
-// at (slip.Render, printer.Encode) for this paper.
+// at (receipt.Page) for this paper.
 func (r *Renderer) Columns() int { return r.dots / CellWidth }
 
 // HasGlyph reports whether c is drawn as itself rather than the font's

@@ -73,7 +73,7 @@ func inkHeight(img *image.Gray, y0, y1 int) int {
 func TestSlipPicture(t *testing.T) {
 	r := renderer(t, Options{})
 	s := receipt.Copies(sampleReceipt())[0]
-	pages := printer.DecodePages(printer.Encode(s, r.Columns(), 4))
+	pages := printer.DecodePages(printer.Encode(receipt.Page(s, r.Columns()), printer.DefaultFeed))
 	if len(pages) != 1 {
 		t.Fatalf("%d pages", len(pages))
 	}
@@ -268,34 +268,37 @@ func TestRealign(t *testing.T) {
 	}
 }
 
-// TestWriteReceipt writes both copies of a receipt as PNG files, as the
-// demo does for its simulated printer.
-func TestWriteReceipt(t *testing.T) {
+// TestWritePage writes both copies of a receipt as PNG files, as the demo's
+// simulated printer does: each the picture of the paper the driver prints,
+// the fed lines before the cut included.
+func TestWritePage(t *testing.T) {
 	r := renderer(t, Options{})
-	dir := filepath.Join(t.TempDir(), "slips")
-	paths, err := r.WriteReceipt(dir, sampleReceipt())
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{filepath.Join(dir, "sale-000017-merchant.png"), filepath.Join(dir, "sale-000017-cardholder.png")}
-	if strings.Join(paths, " ") != strings.Join(want, " ") {
-		t.Fatalf("paths %q", paths)
-	}
-	for _, p := range paths {
-		f, err := os.Open(p)
+	dir := t.TempDir()
+	var heights []int
+	for _, s := range receipt.Copies(sampleReceipt()) {
+		page := receipt.Page(s, r.Columns())
+		path := filepath.Join(dir, string(s.Copy)+".png")
+		if err := r.WritePage(path, page); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		img, err := png.Decode(f)
 		f.Close()
 		if err != nil || img.Bounds().Dx() != r.Width() || img.Bounds().Dy() < 40*pitch(1) {
-			t.Errorf("%s: %v %v", p, err, img.Bounds())
+			t.Fatalf("%s: %v %v", path, err, img.Bounds())
 		}
+		printed := printer.DecodePages(printer.Encode(page, printer.DefaultFeed))[0]
+		if want := r.Page(printed); !bytes.Equal(want.Pix, r.Paper(page).Pix) || img.Bounds() != want.Rect {
+			t.Errorf("%s copy: the picture is not of the page as printed", s.Copy)
+		}
+		heights = append(heights, img.Bounds().Dy())
 	}
 	// The cardholder copy has no signature block: it is shorter.
-	imgs := r.Receipt(sampleReceipt())
-	if len(imgs) != 2 || imgs[1].Rect.Dy() >= imgs[0].Rect.Dy() {
-		t.Errorf("copies %d", len(imgs))
+	if len(heights) != 2 || heights[1] >= heights[0] {
+		t.Errorf("heights %v", heights)
 	}
 }
 
