@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/central/command"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/outbox"
 	"github.com/posagent/posagent/agent/central/report"
 	"github.com/posagent/posagent/agent/central/ticket"
@@ -203,16 +204,21 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 		}()
 		// Each start gets a higher session number, so monitoring can tell a
 		// late Will of an earlier run from this run's birth.
-		session, err := report.NextSession(filepath.Join(cfg.StateDir, "mqtt-session"))
+		session, err := mqtt.NextSession(filepath.Join(cfg.StateDir, "mqtt-session"))
 		if err != nil {
 			return Result{}, fmt.Errorf("agent: %w", err)
 		}
-		mq, err = report.New(report.Options{
+		// The MQTT session: reports, tickets and commands all run on it.
+		link, err := mqtt.New(mqtt.Options{
 			URL: cfg.MQTT.URL, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 			CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
 			TID: term.TID, MID: term.MID, Serial: term.Serial, Keepalive: cfg.MQTT.Keepalive, Logger: log,
-			Queue: ob, Session: session,
+			Session: session,
 		})
+		if err != nil {
+			return Result{}, err
+		}
+		mq, err = report.New(report.Options{Link: link, Queue: ob, Logger: log})
 		if err != nil {
 			return Result{}, err
 		}
@@ -238,13 +244,13 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 					Floor: floor, MaxTestAmount: cfg.Central.MaxTestMinor},
 				Reporter: &reporters, UI: screen, Log: log,
 			}
-			if err := src.Listen(mq); err != nil {
+			if err := src.Listen(link); err != nil {
 				return Result{}, fmt.Errorf("agent: ticket: %w", err)
 			}
 			flow.Params = src
 		}
 		if cfg.Central.Commands {
-			cmds := &command.Server{TID: term.TID, Handler: rem, Transport: mq, Log: log,
+			cmds := &command.Server{TID: term.TID, Handler: rem, Transport: link, Log: log,
 				Verifier: &command.Verifier{Keys: keys, TID: term.TID, Floor: floor,
 					StatePath: filepath.Join(cfg.StateDir, "command-nonces.json")}}
 			if err := cmds.Listen(); err != nil {
@@ -255,6 +261,18 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 			go func() { defer close(cmdsDone); cmds.Run(cctx) }()
 			defer func() { stopCmds(); <-cmdsDone }()
 		}
+		if err := link.Start(ctx); err != nil {
+			return Result{}, err
+		}
+		// Registered before the reporter's Close, so it runs after it: the
+		// shutdown state follows the last report, then a clean disconnect.
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := link.Close(cctx); err != nil {
+				log.Warn("mqtt session close", "err", err)
+			}
+		}()
 		if err := mq.Start(ctx); err != nil {
 			return Result{}, err
 		}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/central/command"
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/ticket"
 	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/agent/testkit/bench"
@@ -154,7 +154,7 @@ func TestRunWaitsForSignedTicket(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := runConfig(t, dir, "", tlsConfig(m, pubPath, true, false)...)
-	status := subscribe(t, m, report.StatusTopic(demoTID))
+	status := subscribe(t, m, mqtt.StatusTopic(demoTID))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -172,13 +172,13 @@ func TestRunWaitsForSignedTicket(t *testing.T) {
 	}()
 	waitFor(t, "agent", &stdout, "step| parameters      running")
 
-	publish(t, m, report.TicketTopic(demoTID), true, signedTicket(t, forger, nil))
+	publish(t, m, mqtt.TicketTopic(demoTID), true, signedTicket(t, forger, nil))
 	waitFor(t, "status topic", status, "E_TICKET_BAD_SIGNATURE")
 	if strings.Contains(stdout.String(), "step| parameters      done") {
 		t.Fatal("a forged ticket was accepted")
 	}
 
-	publish(t, m, report.TicketTopic(demoTID), true, signedTicket(t, priv, nil))
+	publish(t, m, mqtt.TicketTopic(demoTID), true, signedTicket(t, priv, nil))
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
@@ -238,7 +238,7 @@ func TestRemoteRetry(t *testing.T) {
 	cfg := runConfig(t, dir, "", append(tlsConfig(m, pubPath, false, true),
 		[2]string{"  keypad: sim ", "  keypad: tty "},
 		[2]string{"  cards: []", "  cards: [foreign, debit]"})...)
-	replies := subscribe(t, m, report.ReplyTopic(demoTID))
+	replies := subscribe(t, m, mqtt.ReplyTopic(demoTID))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -256,7 +256,7 @@ func TestRemoteRetry(t *testing.T) {
 	io.WriteString(stdin, "f2468\r1\r\r\r")
 	waitFor(t, "agent", &stdout, "error=E_NOT_UNIONPAY")
 
-	send := func(payload []byte) { publish(t, m, report.CommandTopic(demoTID), false, payload) }
+	send := func(payload []byte) { publish(t, m, mqtt.CommandTopic(demoTID), false, payload) }
 	send(signedCommand(t, priv, "c1", "retry-step", `{"step":"test-sale"}`))
 	waitFor(t, "replies", replies, `"id":"c1"`)
 	send(signedCommand(t, forger, "c0", "retry-step", `{"step":"bind-card"}`))
@@ -316,7 +316,7 @@ func TestPlainTCPWithCommandsRefused(t *testing.T) {
 	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	state := subscribe(t, m, report.StateTopic(demoTID))
+	state := subscribe(t, m, mqtt.StateTopic(demoTID))
 	for _, on := range []struct {
 		name              string
 		tickets, commands bool
@@ -338,7 +338,7 @@ func TestPlainTCPWithCommandsRefused(t *testing.T) {
 		}
 	}
 	// The broker never saw the terminal: no birth on its state topic.
-	publish(t, m, report.StateTopic(demoTID), false, []byte("marker"))
+	publish(t, m, mqtt.StateTopic(demoTID), false, []byte("marker"))
 	waitFor(t, "state topic", state, "marker")
 	if got := state.String(); strings.Contains(got, "online") {
 		t.Errorf("the agent connected over tcp://: %s", got)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/central/command"
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/trust"
 )
 
@@ -102,7 +102,7 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stdout, string(payload))
 		return 0
 	}
-	o, err := broker.options(report.CommandTopic(e.TID), false, payload)
+	o, err := broker.options(mqtt.CommandTopic(e.TID), false, payload)
 	if err != nil {
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 1
@@ -110,7 +110,7 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if wait <= 0 {
 		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if err := report.Send(sctx, o); err != nil {
+		if err := mqtt.Send(sctx, o); err != nil {
 			fmt.Fprintf(stderr, "posctl: %v\n", err)
 			return 1
 		}
@@ -119,7 +119,7 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	sctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	b, err := report.Request(sctx, o, report.ReplyTopic(e.TID), func(b []byte) bool {
+	b, err := mqtt.Request(sctx, o, mqtt.ReplyTopic(e.TID), func(b []byte) bool {
 		var r command.Reply
 		return json.Unmarshal(b, &r) == nil && r.ID == e.ID
 	})
@@ -152,8 +152,8 @@ func (b *brokerFlags) register(fs *flag.FlagSet, publishHelp string) {
 
 // options are the SendOptions of one publish; the password is read from its
 // file, never from the command line.
-func (b *brokerFlags) options(topic string, retained bool, payload []byte) (report.SendOptions, error) {
-	o := report.SendOptions{URL: b.url, Username: b.user, CAFile: b.ca, CertFile: b.cert, KeyFile: b.key,
+func (b *brokerFlags) options(topic string, retained bool, payload []byte) (mqtt.SendOptions, error) {
+	o := mqtt.SendOptions{URL: b.url, Username: b.user, CAFile: b.ca, CertFile: b.cert, KeyFile: b.key,
 		Topic: topic, Retained: retained, Payload: payload}
 	if b.passFile != "" {
 		raw, err := os.ReadFile(b.passFile)

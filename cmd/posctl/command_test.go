@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/central/command"
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -108,7 +108,7 @@ func TestCommandPublishAndWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := report.New(report.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: "10000001", Username: "10000001", Password: "pw-t",
+	r, err := mqtt.New(mqtt.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: "10000001", Username: "10000001", Password: "pw-t",
 		Logger: quiet, RetryInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestCommandPublishAndWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close(ctx)
-	// The reporter subscribes in its OnConnect: retry until it answers.
+	// The session subscribes in its OnConnect: retry until it answers.
 	publish := func(key string, args ...string) (int, string) {
 		var out, errb bytes.Buffer
 		code := run(append(commandArgs(key, "--publish", m.TLSURL, "--ca", m.PKI.CAFile, "--user", "central",

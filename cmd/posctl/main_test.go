@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/central/broker"
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/report/reporttest"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
@@ -31,7 +31,7 @@ func fleet(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	r := reporttest.Start(t, report.Options{URL: b.URL(), TID: "10000001", MID: "898310048160001", Serial: "SN1", Logger: quiet})
+	r := reporttest.Start(t, mqtt.Options{URL: b.URL(), TID: "10000001", MID: "898310048160001", Serial: "SN1", Logger: quiet})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	card := pan.MustParse("6222021234567890128")

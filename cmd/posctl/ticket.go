@@ -10,7 +10,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/ticket"
 	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/provisioning"
@@ -97,14 +97,14 @@ func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, string(payload))
 		return 0
 	}
-	o, err := broker.options(report.TicketTopic(t.TID), true, payload)
+	o, err := broker.options(mqtt.TicketTopic(t.TID), true, payload)
 	if err != nil {
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 1
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := report.Send(sctx, o); err != nil {
+	if err := mqtt.Send(sctx, o); err != nil {
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 1
 	}

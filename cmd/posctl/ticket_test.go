@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/ticket"
 	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/agent/testkit/bench"
@@ -121,7 +121,7 @@ func TestTicketPublishReachesTheTerminal(t *testing.T) {
 	}
 
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := report.New(report.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: "10000001", Username: "10000001", Password: "pw-t", Logger: quiet})
+	r, err := mqtt.New(mqtt.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: "10000001", Username: "10000001", Password: "pw-t", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

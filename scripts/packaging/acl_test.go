@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
+	"github.com/posagent/posagent/agent/central/mqtt/mqtttest"
 	"github.com/posagent/posagent/agent/testkit/bench"
 )
 
@@ -34,9 +33,9 @@ type seen struct {
 	msgs []string // "topic payload"
 }
 
-func (s *seen) add(_ mqtt.Client, m mqtt.Message) {
+func (s *seen) add(topic string, payload []byte, _ bool) {
 	s.mu.Lock()
-	s.msgs = append(s.msgs, m.Topic()+" "+string(m.Payload()))
+	s.msgs = append(s.msgs, topic+" "+string(payload))
 	s.mu.Unlock()
 }
 
@@ -74,28 +73,19 @@ func TestShippedACL(t *testing.T) {
 		ACL:   shippedACL(t),
 	})
 	n := 0
-	login := func(user string, on *seen, topics ...string) mqtt.Client {
+	login := func(user string, on *seen, topics ...string) *mqtttest.Client {
 		n++
-		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.URL).SetClientID(fmt.Sprintf("%s-acl-%d", user, n)).
-			SetUsername(user).SetPassword("pw-" + user).SetCleanSession(true))
-		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatalf("%s: %v", user, tok.Error())
-		}
-		t.Cleanup(func() { c.Disconnect(50) })
+		c := mqtttest.Dial(t, mqtttest.Login{URL: m.URL, ClientID: fmt.Sprintf("%s-acl-%d", user, n), User: user, Password: "pw-" + user})
 		for _, topic := range topics {
-			if tok := c.Subscribe(topic, 1, on.add); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-				t.Fatal(tok.Error())
-			}
+			c.Subscribe(t, topic, on.add)
 		}
 		return c
 	}
-	pub := func(c mqtt.Client, topic, payload string, retained bool) {
+	pub := func(c *mqtttest.Client, topic, payload string, retained bool) {
 		t.Helper()
 		// QoS 1: mosquitto acknowledges a publish its ACL drops (MQTT 3.1.1
 		// cannot refuse), so the PUBACK orders it before what follows.
-		if tok := c.Publish(topic, 1, retained, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatal(tok.Error())
-		}
+		c.Publish(t, topic, retained, []byte(payload))
 	}
 	var monitor, termA seen
 	login("monitor", &monitor, "pos/v1/#")

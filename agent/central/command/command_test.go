@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -194,8 +194,8 @@ var _ Handler = (*fakeHandler)(nil)
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func in(payload string) report.Inbound {
-	return report.Inbound{Topic: report.CommandTopic(tid), Payload: []byte(payload)}
+func in(payload string) mqtt.Inbound {
+	return mqtt.Inbound{Topic: mqtt.CommandTopic(tid), Payload: []byte(payload)}
 }
 
 func TestHandle(t *testing.T) {
@@ -226,7 +226,7 @@ func TestHandle(t *testing.T) {
 	if r := s.Handle(ctx, ret); r.OK || r.Error.Code != CodeRetained {
 		t.Errorf("retained reply = %+v", r)
 	}
-	other := report.Inbound{Topic: report.CommandTopic("10000002"), Payload: []byte(signed("d", NameReportNow, ""))}
+	other := mqtt.Inbound{Topic: mqtt.CommandTopic("10000002"), Payload: []byte(signed("d", NameReportNow, ""))}
 	if r := s.Handle(ctx, other); r.OK {
 		t.Errorf("other terminal's command = %+v", r)
 	}

@@ -7,19 +7,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 )
 
 // blockingTransport captures the subscription and blocks every Publish until
 // released, as a broker that stopped acknowledging would.
 type blockingTransport struct {
 	mu      sync.Mutex
-	fn      func(report.Inbound)
+	fn      func(mqtt.Inbound)
 	release chan struct{}
 	pubs    int
 }
 
-func (b *blockingTransport) Subscribe(_ string, fn func(report.Inbound)) error {
+func (b *blockingTransport) Subscribe(_ string, fn func(mqtt.Inbound)) error {
 	b.mu.Lock()
 	b.fn = fn
 	b.mu.Unlock()
@@ -55,7 +55,7 @@ func TestFloodIsBounded(t *testing.T) {
 		if i%2 == 0 {
 			p = big
 		}
-		tr.fn(report.Inbound{Topic: report.CommandTopic(tid), Payload: p})
+		tr.fn(mqtt.Inbound{Topic: mqtt.CommandTopic(tid), Payload: p})
 	}
 	time.Sleep(50 * time.Millisecond)
 	if n := runtime.NumGoroutine() - before; n > 8 {

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/testkit/bench"
 )
 
@@ -28,13 +28,13 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 		Users: map[string]string{tid: "pw-" + tid, other: "pw-" + other, "central": "pw-central"},
 		ACL:   bench.FleetACL, TLS: true, NoPlain: true,
 	})
-	r, err := report.New(report.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: tid, Username: tid, Password: "pw-" + tid,
+	link, err := mqtt.New(mqtt.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: tid, Username: tid, Password: "pw-" + tid,
 		Logger: quiet(), RetryInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &fakeHandler{}
-	s := &Server{TID: tid, Handler: h, Transport: r, Log: quiet(), Verifier: verifierIn(t, t.TempDir(), time.Now())}
+	s := &Server{TID: tid, Handler: h, Transport: link, Log: quiet(), Verifier: verifierIn(t, t.TempDir(), time.Now())}
 	s.Verifier.Now = nil // the real clock
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
@@ -42,18 +42,18 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)
-	if err := r.Start(ctx); err != nil {
+	if err := link.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), wait)
 		defer ccancel()
-		_ = r.Close(cctx)
+		_ = link.Close(cctx)
 	}()
 
 	replies := make(chan Reply, 16)
-	login := func(user string) mqtt.Client {
-		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.TLSURL).SetTLSConfig(m.PKI.ClientTLS(t, "")).
+	login := func(user string) paho.Client {
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(m.TLSURL).SetTLSConfig(m.PKI.ClientTLS(t, "")).
 			SetClientID(user + "-cmd-test").SetUsername(user).SetPassword("pw-" + user))
 		if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 			t.Fatal(tok.Error())
@@ -62,7 +62,7 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 		return c
 	}
 	central := login("central")
-	if tok := central.Subscribe(report.ReplyTopic(tid), 1, func(_ mqtt.Client, msg mqtt.Message) {
+	if tok := central.Subscribe(mqtt.ReplyTopic(tid), 1, func(_ paho.Client, msg paho.Message) {
 		var rep Reply
 		if err := json.Unmarshal(msg.Payload(), &rep); err != nil {
 			t.Errorf("reply is not JSON: %q", msg.Payload())
@@ -71,10 +71,10 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 	}); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	// The reporter subscribes in its OnConnect: wait for its birth, which it
+	// The session subscribes in its OnConnect: wait for its birth, which it
 	// publishes after subscribing on the same connection.
 	online := make(chan struct{}, 1)
-	if tok := central.Subscribe(report.StateTopic(tid), 1, func(mqtt.Client, mqtt.Message) {
+	if tok := central.Subscribe(mqtt.StateTopic(tid), 1, func(paho.Client, paho.Message) {
 		select {
 		case online <- struct{}{}:
 		default:
@@ -112,7 +112,7 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 			}
 		}
 	}
-	send := func(c mqtt.Client, topic, payload string) {
+	send := func(c paho.Client, topic, payload string) {
 		t.Helper()
 		if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(wait) || tok.Error() != nil {
 			t.Fatal(tok.Error())
@@ -127,30 +127,30 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 	}
 	_, forger, _ := ed25519.GenerateKey(nil)
 
-	send(login(other), report.CommandTopic(tid), signed(testKey, "from-other", NameRerunTestSale, "", tid)) // ACL drops it
-	send(central, report.CommandTopic(other), signed(testKey, "elsewhere", NameRerunTestSale, "", other))
+	send(login(other), mqtt.CommandTopic(tid), signed(testKey, "from-other", NameRerunTestSale, "", tid)) // ACL drops it
+	send(central, mqtt.CommandTopic(other), signed(testKey, "elsewhere", NameRerunTestSale, "", other))
 	genuine := signed(testKey, "1", NameRetryStep, `{"step":"sign-on"}`, tid)
-	send(central, report.CommandTopic(tid), genuine)
+	send(central, mqtt.CommandTopic(tid), genuine)
 	if rep := next(); rep.ID != "1" || !rep.OK {
 		t.Errorf("reply 1 = %+v", rep)
 	}
-	send(central, report.CommandTopic(tid), signed(forger, "2", NameRerunTestSale, "", tid))
+	send(central, mqtt.CommandTopic(tid), signed(forger, "2", NameRerunTestSale, "", tid))
 	if rep := next(); rep.ID != "2" || rep.OK || rep.Error.Code != CodeBadSignature {
 		t.Errorf("forged: reply = %+v", rep)
 	}
-	send(central, report.CommandTopic(tid), genuine)
+	send(central, mqtt.CommandTopic(tid), genuine)
 	if rep := next(); rep.ID != "1" || rep.OK || rep.Error.Code != CodeReplayed {
 		t.Errorf("replayed: reply = %+v", rep)
 	}
-	send(central, report.CommandTopic(tid), `{"id":"3","name":"rerun-test-sale"}`)
+	send(central, mqtt.CommandTopic(tid), `{"id":"3","name":"rerun-test-sale"}`)
 	if rep := next(); rep.ID != "3" || rep.OK || rep.Error.Code != CodeUnsigned {
 		t.Errorf("unsigned: reply = %+v", rep)
 	}
-	send(central, report.CommandTopic(tid), "\x00\xff not json")
+	send(central, mqtt.CommandTopic(tid), "\x00\xff not json")
 	if rep := next(); rep.OK || rep.Error.Code != CodeMalformed {
 		t.Errorf("garbage: reply = %+v", rep)
 	}
-	send(central, report.CommandTopic(tid), signed(testKey, "4", NameReportNow, "", tid))
+	send(central, mqtt.CommandTopic(tid), signed(testKey, "4", NameReportNow, "", tid))
 	if rep := next(); rep.ID != "4" || !rep.OK {
 		t.Errorf("reply 4 = %+v", rep)
 	}

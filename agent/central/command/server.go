@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -26,14 +26,15 @@ type Handler interface {
 	ClearUnresolved(ctx context.Context, kind string, stan int, batch string) error
 }
 
-// Transport is the part of *report.Reporter the server uses: delivery of the
-// terminal's own command topic and publishing on its reply topic.
+// Transport is the part of the terminal's MQTT session (*mqtt.Client) the
+// server uses: delivery of the terminal's own command topic and publishing on
+// its reply topic.
 type Transport interface {
-	Subscribe(topic string, fn func(report.Inbound)) error
+	Subscribe(topic string, fn func(mqtt.Inbound)) error
 	Publish(ctx context.Context, topic string, retained bool, payload []byte) error
 }
 
-var _ Transport = (*report.Reporter)(nil)
+var _ Transport = (*mqtt.Client)(nil)
 
 // queueSize bounds commands waiting for the handler, and replySize replies
 // waiting for the broker. Beyond the first a command is answered E_CMD_BUSY;
@@ -60,7 +61,7 @@ type Server struct {
 	Log *slog.Logger
 
 	once    sync.Once
-	queue   chan report.Inbound
+	queue   chan mqtt.Inbound
 	replies chan Reply
 	mu      sync.Mutex
 	dropped int // replies dropped since the last log line
@@ -68,7 +69,7 @@ type Server struct {
 
 func (s *Server) init() {
 	s.once.Do(func() {
-		s.queue = make(chan report.Inbound, queueSize)
+		s.queue = make(chan mqtt.Inbound, queueSize)
 		s.replies = make(chan Reply, replySize)
 		if s.Log == nil {
 			s.Log = slog.Default()
@@ -83,13 +84,13 @@ func (s *Server) Listen() error {
 	if s.Verifier == nil {
 		return errors.New("command: Server.Verifier is required")
 	}
-	return s.Transport.Subscribe(report.CommandTopic(s.TID), s.offer)
+	return s.Transport.Subscribe(mqtt.CommandTopic(s.TID), s.offer)
 }
 
 // offer queues one delivery. It runs in paho's delivery goroutine and never
 // blocks; only the first MaxSize+1 bytes are kept, enough to refuse an
 // oversized command as E_CMD_TOO_LARGE.
-func (s *Server) offer(m report.Inbound) {
+func (s *Server) offer(m mqtt.Inbound) {
 	if len(m.Payload) > MaxSize+1 {
 		m.Payload = m.Payload[:MaxSize+1]
 	}
@@ -157,9 +158,9 @@ func (s *Server) publishReplies(ctx context.Context) {
 
 // Handle verifies and runs one message and returns the reply; it never
 // panics, whatever the payload or the handler does.
-func (s *Server) Handle(ctx context.Context, m report.Inbound) (r Reply) {
+func (s *Server) Handle(ctx context.Context, m mqtt.Inbound) (r Reply) {
 	s.init()
-	if m.Topic != report.CommandTopic(s.TID) {
+	if m.Topic != mqtt.CommandTopic(s.TID) {
 		// Listen subscribes only our topic; this is the second lock.
 		e, _ := Parse(m.Payload)
 		return Reply{ID: e.ID, Error: &Error{Code: CodeOtherTerminal, Message: "not this terminal's command topic"}}
@@ -221,7 +222,7 @@ func (s *Server) reply(ctx context.Context, r Reply) {
 	b, _ := json.Marshal(r) // plain strings and bools
 	pctx, cancel := context.WithTimeout(ctx, replyTimeout)
 	defer cancel()
-	if err := s.Transport.Publish(pctx, report.ReplyTopic(s.TID), false, b); err != nil {
+	if err := s.Transport.Publish(pctx, mqtt.ReplyTopic(s.TID), false, b); err != nil {
 		// Not queued: central resends a command it got no answer to (the
 		// same signed bytes get E_CMD_REPLAYED if the first one arrived).
 		s.Log.Warn("command: reply not sent", "id", r.ID, "err", err)

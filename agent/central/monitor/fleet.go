@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/report"
 )
 
@@ -40,7 +41,7 @@ func NewFleet() *Fleet { return &Fleet{rows: map[string]*Row{}} }
 // ignored because it belongs to an older session (a late Will).
 func (f *Fleet) Apply(topic string, payload []byte) (stale bool) {
 	parts := strings.Split(topic, "/")
-	if len(parts) != 4 || parts[0]+"/"+parts[1]+"/" != report.TopicPrefix {
+	if len(parts) != 4 || parts[0]+"/"+parts[1]+"/" != mqtt.TopicPrefix {
 		return false
 	}
 	tid, kind := parts[2], parts[3]
@@ -51,11 +52,11 @@ func (f *Fleet) Apply(topic string, payload []byte) (stale bool) {
 	}
 	switch kind {
 	case "state":
-		var p report.Presence
+		var p mqtt.Presence
 		if json.Unmarshal(payload, &p) != nil || p.State == "" {
 			return false
 		}
-		if report.Stale(p, report.Presence{Session: row.Session}) {
+		if mqtt.Stale(p, mqtt.Presence{Session: row.Session}) {
 			return true
 		}
 		row.Presence, row.Session = p.State, max(row.Session, p.Session)
@@ -111,7 +112,7 @@ func (f *Fleet) Rows() []Row {
 func (f *Fleet) Count() (online int, byState map[string]int) {
 	byState = map[string]int{}
 	for _, r := range f.rows {
-		if r.Presence == report.Online {
+		if r.Presence == mqtt.Online {
 			online++
 		}
 		if r.State != "" {

@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/report"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
@@ -53,14 +54,14 @@ func BenchmarkFleet(b *testing.B) {
 		live := make(chan struct{})
 		fleet := NewFleet()
 		var mu sync.Mutex
-		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.URL).SetClientID(fmt.Sprintf("bench-monitor-%d", i)).
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(m.URL).SetClientID(fmt.Sprintf("bench-monitor-%d", i)).
 			SetCleanSession(true).SetOrderMatters(true))
 		if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 			b.Fatalf("monitor connect: %v", tok.Error())
 		}
 		var once sync.Once
 		counted := map[string]bool{}
-		tok := c.SubscribeMultiple(map[string]byte{"pos/v1/+/status": 1, "pos/v1/+/state": 1}, func(_ mqtt.Client, msg mqtt.Message) {
+		tok := c.SubscribeMultiple(map[string]byte{"pos/v1/+/status": 1, "pos/v1/+/state": 1}, func(_ paho.Client, msg paho.Message) {
 			mu.Lock()
 			defer mu.Unlock()
 			fleet.Apply(msg.Topic(), msg.Payload())
@@ -81,18 +82,28 @@ func BenchmarkFleet(b *testing.B) {
 
 		start := time.Now()
 		reporters := make([]*report.Reporter, n)
+		links := make([]*mqtt.Client, n)
 		var wg sync.WaitGroup
 		for j := range n {
 			// Per-iteration TIDs: the last iteration's retained "live" must
 			// not count for this one.
-			r, err := report.New(report.Options{URL: m.URL, TID: fmt.Sprintf("%02d%06d", i%100, j), MID: "898310048160001", Logger: quiet()})
+			link, err := mqtt.New(mqtt.Options{URL: m.URL, TID: fmt.Sprintf("%02d%06d", i%100, j), MID: "898310048160001", Logger: quiet()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r, err := report.New(report.Options{Link: link, Logger: quiet()})
 			if err != nil {
 				b.Fatal(err)
 			}
 			reporters[j] = r
+			links[j] = link
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if err := link.Start(context.Background()); err != nil {
+					b.Error(err)
+					return
+				}
 				if err := r.Start(context.Background()); err != nil {
 					b.Error(err)
 					return
@@ -115,13 +126,14 @@ func BenchmarkFleet(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "terminals/s")
 		b.Logf("N=%d: all live at the monitor after %v", n, elapsed.Round(time.Millisecond))
-		for _, r := range reporters {
+		for j, r := range reporters {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
 				_ = r.Close(ctx)
+				_ = links[j].Close(ctx)
 			}()
 		}
 		wg.Wait()

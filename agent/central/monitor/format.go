@@ -9,14 +9,15 @@ import (
 	"strings"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/report"
 	"github.com/posagent/posagent/provisioning"
 )
 
 // printMessage writes one line for m.
-func printMessage(w io.Writer, asJSON bool, m mqtt.Message) error {
+func printMessage(w io.Writer, asJSON bool, m paho.Message) error {
 	var line string
 	if asJSON {
 		line = JSONLine(m.Topic(), m.Retained(), m.Payload())
@@ -38,15 +39,15 @@ func writeLine(w io.Writer, line string) error {
 
 // staleText is the line for a late Will of an older session: shown, so the
 // operator sees the broker's traffic, but never as "offline".
-func staleText(m mqtt.Message) string {
+func staleText(m paho.Message) string {
 	tid := strings.Split(m.Topic(), "/")[2]
-	var p report.Presence
+	var p mqtt.Presence
 	_ = json.Unmarshal(m.Payload(), &p)
 	return fmt.Sprintf("%s %-7s %s of session %d ignored: a newer session is known", tid, "stale", p.State, p.Session)
 }
 
 // staleJSON marks the JSON record of a late Will.
-func staleJSON(m mqtt.Message) string {
+func staleJSON(m paho.Message) string {
 	l := JSONLine(m.Topic(), m.Retained(), m.Payload())
 	return strings.Replace(l, `{"topic"`, `{"stale":true,"topic"`, 1)
 }
@@ -85,13 +86,13 @@ func JSONLine(topic string, retained bool, payload []byte) string {
 //	10000001 event   step=sign-on state=failed attempt=2 seq=5 time=… error=E_HOST_TIMEOUT host did not answer
 func TextLine(topic string, payload []byte) string {
 	parts := strings.Split(topic, "/")
-	if len(parts) != 4 || parts[0]+"/"+parts[1]+"/" != report.TopicPrefix {
+	if len(parts) != 4 || parts[0]+"/"+parts[1]+"/" != mqtt.TopicPrefix {
 		return fmt.Sprintf("%s (%d bytes, not this schema)", topic, len(payload))
 	}
 	tid, kind := parts[2], parts[3]
 	switch kind {
 	case "state":
-		var p report.Presence
+		var p mqtt.Presence
 		if err := json.Unmarshal(payload, &p); err != nil || p.State == "" {
 			return fmt.Sprintf("%s %-7s invalid payload (%d bytes)", tid, "state", len(payload))
 		}

@@ -19,8 +19,9 @@ import (
 	"strings"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/report"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -74,16 +75,16 @@ func Watch(ctx context.Context, o Options) error {
 		return fmt.Errorf("monitor: TID %q cannot be a topic level", tid)
 	}
 	filters := map[string]byte{
-		report.StateTopic(tid):  1,
-		report.StatusTopic(tid): 1,
-		report.EventsTopic(tid): 1,
+		mqtt.StateTopic(tid):  1,
+		mqtt.StatusTopic(tid): 1,
+		mqtt.EventsTopic(tid): 1,
 	}
 
 	// The paho router calls the handler; printing happens here, in Watch's
 	// goroutine, so writes to out are serialised and a write error ends Watch.
-	msgs := make(chan mqtt.Message, 256)
+	msgs := make(chan paho.Message, 256)
 	quit := make(chan struct{})
-	handler := func(_ mqtt.Client, m mqtt.Message) {
+	handler := func(_ paho.Client, m paho.Message) {
 		select {
 		case msgs <- m:
 		case <-quit:
@@ -92,7 +93,7 @@ func Watch(ctx context.Context, o Options) error {
 	subscribed := make(chan error, 1)
 	co := clientOptions(o.URL, o.Username, o.Password).
 		SetAutoReconnect(true).
-		SetOnConnectHandler(func(c mqtt.Client) {
+		SetOnConnectHandler(func(c paho.Client) {
 			// A clean session forgets subscriptions: subscribe on every connect.
 			tok := c.SubscribeMultiple(filters, handler)
 			go func() {
@@ -130,7 +131,7 @@ func Watch(ctx context.Context, o Options) error {
 	// fleet applies the session rule: a late Will of an older session is
 	// marked stale and never shown as the terminal going offline.
 	fleet := NewFleet()
-	show := func(m mqtt.Message) error {
+	show := func(m paho.Message) error {
 		stale := fleet.Apply(m.Topic(), m.Payload())
 		switch {
 		case o.Table:
@@ -207,7 +208,7 @@ func Watch(ctx context.Context, o Options) error {
 }
 
 // seqOf is a status or event message's sequence number, 0 when it has none.
-func seqOf(m mqtt.Message) uint64 {
+func seqOf(m paho.Message) uint64 {
 	var msg struct {
 		Seq uint64 `json:"seq"`
 	}
@@ -229,7 +230,7 @@ func Latest(ctx context.Context, url, tid string) (provisioning.Status, error) {
 		return provisioning.Status{}, err
 	}
 	defer client.Disconnect(100)
-	tok := client.Subscribe(report.StatusTopic(tid), 1, func(_ mqtt.Client, m mqtt.Message) {
+	tok := client.Subscribe(mqtt.StatusTopic(tid), 1, func(_ paho.Client, m paho.Message) {
 		select {
 		case got <- m.Payload():
 		default: // one is enough
@@ -258,10 +259,10 @@ func Latest(ctx context.Context, url, tid string) (provisioning.Status, error) {
 // clientOptions are what every monitor connection shares: a random client ID,
 // so that two watchers never take each other over, and a clean session, since a
 // monitor wants the retained snapshot and live traffic, not a backlog.
-func clientOptions(url, user, password string) *mqtt.ClientOptions {
+func clientOptions(url, user, password string) *paho.ClientOptions {
 	var id [4]byte
 	_, _ = rand.Read(id[:])
-	return mqtt.NewClientOptions().
+	return paho.NewClientOptions().
 		AddBroker(url).
 		SetClientID("posctl-" + hex.EncodeToString(id[:])).
 		SetUsername(user).
@@ -272,8 +273,8 @@ func clientOptions(url, user, password string) *mqtt.ClientOptions {
 
 // connect makes the first connection, bounded by ctx. It does not retry: a
 // wrong URL or password should fail the command, not hang it.
-func connect(ctx context.Context, co *mqtt.ClientOptions, url string) (mqtt.Client, error) {
-	client := mqtt.NewClient(co)
+func connect(ctx context.Context, co *paho.ClientOptions, url string) (paho.Client, error) {
+	client := paho.NewClient(co)
 	tok := client.Connect()
 	select {
 	case <-tok.Done():
@@ -289,12 +290,12 @@ func connect(ctx context.Context, co *mqtt.ClientOptions, url string) (mqtt.Clie
 
 // subackErr waits for a subscription and turns a refused filter (SUBACK 0x80,
 // which paho reports as a result, not an error) into an error.
-func subackErr(tok mqtt.Token) error {
+func subackErr(tok paho.Token) error {
 	tok.Wait()
 	if err := tok.Error(); err != nil {
 		return err
 	}
-	if st, ok := tok.(*mqtt.SubscribeToken); ok {
+	if st, ok := tok.(*paho.SubscribeToken); ok {
 		for filter, qos := range st.Result() {
 			if qos == 0x80 {
 				return fmt.Errorf("broker refused %s", filter)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/central/broker"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/report"
 	"github.com/posagent/posagent/agent/central/report/reporttest"
 	"github.com/posagent/posagent/agent/testkit/bench"
@@ -45,9 +46,9 @@ func startBroker(t *testing.T) *broker.Broker {
 
 // terminal runs a reporter for tid and returns it after the given statuses are
 // acknowledged, so the broker holds them retained.
-func terminal(t *testing.T, url, tid string, sts ...provisioning.Status) *report.Reporter {
+func terminal(t *testing.T, url, tid string, sts ...provisioning.Status) *reporttest.Terminal {
 	t.Helper()
-	r := reporttest.Start(t, report.Options{URL: url, TID: tid, MID: "898310048160001", Serial: "SN-" + tid, Logger: quiet()})
+	r := reporttest.Start(t, mqtt.Options{URL: url, TID: tid, MID: "898310048160001", Serial: "SN-" + tid, Logger: quiet()})
 	for _, s := range sts {
 		r.Report(context.Background(), s)
 	}
@@ -55,7 +56,7 @@ func terminal(t *testing.T, url, tid string, sts ...provisioning.Status) *report
 	return r
 }
 
-func flush(t *testing.T, r *report.Reporter) {
+func flush(t *testing.T, r *reporttest.Terminal) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -174,7 +175,7 @@ func TestWatchOnceJSON(t *testing.T) {
 			t.Errorf("snapshot line not retained: %s", l)
 		}
 		topics = append(topics, rec.Topic)
-		if rec.Topic == report.StatusTopic(tid) {
+		if rec.Topic == mqtt.StatusTopic(tid) {
 			var m report.Message
 			if err := json.Unmarshal(rec.Payload, &m); err != nil || m.Seq != 3 || m.Step != provisioning.StepTestSale || m.Sale.Masked != masked {
 				t.Errorf("status payload = %s (%v)", rec.Payload, err)

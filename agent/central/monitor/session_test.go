@@ -8,32 +8,33 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/report"
 	"github.com/posagent/posagent/agent/central/report/reporttest"
 	"github.com/posagent/posagent/provisioning"
 )
 
 func presencePayload(state string, session uint64) []byte {
-	b, _ := json.Marshal(report.Presence{State: state, TID: tid, Session: session, Reason: map[string]string{report.Offline: report.ReasonConnectionLost}[state]})
+	b, _ := json.Marshal(mqtt.Presence{State: state, TID: tid, Session: session, Reason: map[string]string{mqtt.Offline: mqtt.ReasonConnectionLost}[state]})
 	return b
 }
 
 func TestFleetIgnoresLateWillOfOlderSession(t *testing.T) {
 	f := NewFleet()
-	st := report.StateTopic(tid)
+	st := mqtt.StateTopic(tid)
 	steps := []struct {
 		state     string
 		session   uint64
 		wantStale bool
 		want      string
 	}{
-		{report.Online, 5, false, report.Online},
-		{report.Offline, 4, true, report.Online}, // the late Will of the previous run
-		{report.Offline, 5, false, report.Offline},
-		{report.Online, 6, false, report.Online},
-		{report.Offline, 0, false, report.Offline}, // no session: cannot judge, so it counts
+		{mqtt.Online, 5, false, mqtt.Online},
+		{mqtt.Offline, 4, true, mqtt.Online}, // the late Will of the previous run
+		{mqtt.Offline, 5, false, mqtt.Offline},
+		{mqtt.Online, 6, false, mqtt.Online},
+		{mqtt.Offline, 0, false, mqtt.Offline}, // no session: cannot judge, so it counts
 	}
 	for i, s := range steps {
 		if stale := f.Apply(st, presencePayload(s.state, s.session)); stale != s.wantStale {
@@ -52,11 +53,11 @@ func TestFleetTable(t *testing.T) {
 		b, _ := json.Marshal(report.Message{Seq: seq, Status: s})
 		return b
 	}
-	f.Apply(report.StateTopic(tid), presencePayload(report.Online, 3))
-	f.Apply(report.StatusTopic(tid), msg(6, provisioning.Status{TID: tid, MID: "898310048160001", Step: provisioning.StepSignOn, State: provisioning.StateFailed,
+	f.Apply(mqtt.StateTopic(tid), presencePayload(mqtt.Online, 3))
+	f.Apply(mqtt.StatusTopic(tid), msg(6, provisioning.Status{TID: tid, MID: "898310048160001", Step: provisioning.StepSignOn, State: provisioning.StateFailed,
 		Error: &provisioning.Failure{Code: "E_HOST_TIMEOUT", Message: "the host did not answer"}, Time: at}))
-	f.Apply(report.EventsTopic(tid), msg(5, provisioning.Status{Step: provisioning.StepNetwork, State: provisioning.StateDone, Time: at})) // older: ignored
-	f.Apply(report.StatusTopic("10000002"), msg(1, provisioning.Status{MID: "898310048160002", Step: provisioning.StepLive, State: provisioning.StateLive, Time: at.Add(-time.Hour)}))
+	f.Apply(mqtt.EventsTopic(tid), msg(5, provisioning.Status{Step: provisioning.StepNetwork, State: provisioning.StateDone, Time: at})) // older: ignored
+	f.Apply(mqtt.StatusTopic("10000002"), msg(1, provisioning.Status{MID: "898310048160002", Step: provisioning.StepLive, State: provisioning.StateLive, Time: at.Add(-time.Hour)}))
 	var out bytes.Buffer
 	if err := f.Table(&out, at.Add(90*time.Second)); err != nil {
 		t.Fatal(err)
@@ -85,19 +86,19 @@ func TestFleetTable(t *testing.T) {
 // and the reporter answers it with a new birth.
 func TestWatchIgnoresLateWillOfOlderSession(t *testing.T) {
 	b := startBroker(t)
-	reporttest.Start(t, report.Options{URL: b.URL(), TID: tid, Serial: "SN-" + tid, Session: 5, Logger: quiet()})
+	reporttest.Start(t, mqtt.Options{URL: b.URL(), TID: tid, Serial: "SN-" + tid, Session: 5, Logger: quiet()})
 	out := newLines()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = Watch(ctx, Options{URL: b.URL(), TID: tid, Out: out}) }()
 	out.waitFor(t, "10000001 online  serial=SN-10000001 session=5")
 
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("late-will"))
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("late-will"))
 	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer c.Disconnect(50)
-	if tok := c.Publish(report.StateTopic(tid), 1, true, presencePayload(report.Offline, 4)); !tok.WaitTimeout(wait) || tok.Error() != nil {
+	if tok := c.Publish(mqtt.StateTopic(tid), 1, true, presencePayload(mqtt.Offline, 4)); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	out.waitFor(t, "10000001 stale   offline of session 4 ignored")

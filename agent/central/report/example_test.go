@@ -21,13 +21,3 @@ func ExampleSanitize() {
 	// 622202*********0128
 	// merchant 898310048160001 bound card 622202*********0128
 }
-
-func ExampleStatusTopic() {
-	fmt.Println(report.StateTopic("10000001"))
-	fmt.Println(report.StatusTopic("10000001"))
-	fmt.Println(report.EventsTopic("10000001"))
-	// Output:
-	// pos/v1/10000001/state
-	// pos/v1/10000001/status
-	// pos/v1/10000001/events
-}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/outbox"
 )
 
@@ -33,9 +34,9 @@ func deliverAfterRestart(t *testing.T, dir string, n int) {
 	if st := ob.Stats(); st.Records != n {
 		t.Fatalf("outbox after the first run holds %d records, want %d", st.Records, n)
 	}
-	r := newReporter(t, b.URL(), func(o *Options) { o.Queue = ob })
+	r := newReporter(t, b.URL(), func(o *testOptions) { o.Queue = ob })
 
-	st := s.until(t, "status", func(m msg) bool { return m.topic == StatusTopic(tid) })
+	st := s.until(t, "status", func(m msg) bool { return m.topic == mqtt.StatusTopic(tid) })
 	if m := message(t, st); m.Seq != uint64(n) || m.Message != fmt.Sprintf("report %d", n) {
 		t.Errorf("first status after restart = seq %d %q, want the last report of the first run, seq %d", m.Seq, m.Message, n)
 	}
@@ -65,11 +66,8 @@ func TestOutboxKeepsReportsAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 
 	ob := openOutbox(t, dir)
-	r, err := New(Options{URL: "tcp://" + freeAddr(t), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond, Queue: ob})
+	r, err := newTerminal(testOptions{Options: mqtt.Options{URL: "tcp://" + freeAddr(t), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond}, Queue: ob})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	reportAll(t, r, statuses(n))
@@ -99,11 +97,8 @@ func TestOutboxSeqContinuesAfterRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := New(Options{URL: b.URL(), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond, Queue: ob})
+		r, err := newTerminal(testOptions{Options: mqtt.Options{URL: b.URL(), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond}, Queue: ob})
 		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		for _, st := range statuses(n) {
@@ -150,13 +145,10 @@ func TestKillChild(t *testing.T) {
 	}
 	// Credentials and TLS files come from the core suite's SIGKILL cases
 	// (suite_test.go); empty for an open broker.
-	r, err := New(Options{URL: os.Getenv(killURLEnv), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond, Queue: ob,
+	r, err := newTerminal(testOptions{Options: mqtt.Options{URL: os.Getenv(killURLEnv), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond,
 		Username: os.Getenv("POSAGENT_WILL_USER"), Password: os.Getenv("POSAGENT_WILL_PASS"),
-		CAFile: os.Getenv("POSAGENT_WILL_CA"), CertFile: os.Getenv("POSAGENT_WILL_CERT"), KeyFile: os.Getenv("POSAGENT_WILL_KEY")})
+		CAFile: os.Getenv("POSAGENT_WILL_CA"), CertFile: os.Getenv("POSAGENT_WILL_CERT"), KeyFile: os.Getenv("POSAGENT_WILL_KEY")}, Queue: ob})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	for _, st := range statuses(n) {

@@ -2,36 +2,10 @@ package report
 
 import (
 	"regexp"
-	"time"
 
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
-
-// TopicPrefix starts every topic of this schema. The version is in the topic so a
-// later schema can run beside this one on the same broker.
-const TopicPrefix = "pos/v1/"
-
-// StateTopic carries the terminal's presence (retained): a Presence that is
-// "online" after each connect and "offline" from the Will or a clean shutdown.
-func StateTopic(tid string) string { return TopicPrefix + tid + "/state" }
-
-// StatusTopic carries the latest Message (retained): the terminal's current state
-// for a monitor that connects at any time.
-func StatusTopic(tid string) string { return TopicPrefix + tid + "/status" }
-
-// EventsTopic carries every Message in order (not retained): the history.
-func EventsTopic(tid string) string { return TopicPrefix + tid + "/events" }
-
-// TicketTopic is where central publishes the terminal's signed install ticket
-// (retained; agent/ticket).
-func TicketTopic(tid string) string { return TopicPrefix + tid + "/ticket" }
-
-// CommandTopic is where central sends commands to one terminal (agent/command).
-func CommandTopic(tid string) string { return TopicPrefix + tid + "/cmd" }
-
-// ReplyTopic carries the terminal's answers to commands.
-func ReplyTopic(tid string) string { return TopicPrefix + tid + "/cmd/reply" }
 
 // Message is the payload of the status and events topics: the Status fields
 // (provisioning.Status marshalled as is) plus seq.
@@ -44,39 +18,6 @@ func ReplyTopic(tid string) string { return TopicPrefix + tid + "/cmd/reply" }
 type Message struct {
 	Seq uint64 `json:"seq"`
 	provisioning.Status
-}
-
-// Presence values of the state topic.
-const (
-	Online  = "online"
-	Offline = "offline"
-)
-
-// Reasons an offline Presence gives.
-const (
-	// ReasonConnectionLost is the Will: the broker published it because the
-	// connection ended without a DISCONNECT (power cut, network loss, crash).
-	ReasonConnectionLost = "connection-lost"
-	// ReasonShutdown is published by Close: the agent stopped on purpose.
-	ReasonShutdown = "shutdown"
-)
-
-// Presence is the payload of the state topic.
-type Presence struct {
-	State  string `json:"state"` // Online or Offline
-	TID    string `json:"tid"`
-	MID    string `json:"mid,omitempty"`
-	Serial string `json:"serial"`
-	Reason string `json:"reason,omitempty"` // offline only
-	// Session is the agent's start count (Options.Session): the birth and the
-	// Will of one run carry the same number, and every start has a larger one,
-	// so a monitor drops an offline whose session is older than an online it
-	// has seen (Stale). 0 means unknown (omitted).
-	Session uint64 `json:"session,omitempty"`
-	// Time is when the agent wrote the payload. A Will is written when the
-	// reporter is created and published by the broker later, verbatim: for a Will it
-	// is not the time of the loss (use the arrival time for that).
-	Time time.Time `json:"time"`
 }
 
 // cardLike finds runs of digits long enough to be a PAN (ISO/IEC 7812: 12–19;

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,9 +15,10 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/posagent/posagent/agent/central/broker"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/report/deliverytest"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
@@ -55,17 +54,52 @@ func startBroker(t *testing.T, addr string) *broker.Broker {
 	return b
 }
 
-func newReporter(t *testing.T, url string, mod func(*Options)) *Reporter {
+// testOptions are a test reporter's options and its session's, together.
+type testOptions struct {
+	mqtt.Options
+	Queue     Queue
+	QueueSize int
+}
+
+// terminal is a reporter on its own session, as the agent runs them: Close
+// closes the reporter (which flushes) and then the session (which publishes
+// the retained shutdown state).
+type terminal struct {
+	*Reporter
+	link *mqtt.Client
+}
+
+func (r *terminal) Close(ctx context.Context) error {
+	return errors.Join(r.Reporter.Close(ctx), r.link.Close(ctx))
+}
+
+// newTerminal makes a session and a reporter on it and starts both.
+func newTerminal(o testOptions) (*terminal, error) {
+	link, err := mqtt.New(o.Options)
+	if err != nil {
+		return nil, err
+	}
+	r, err := New(Options{Link: link, Queue: o.Queue, QueueSize: o.QueueSize, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	if err := link.Start(context.Background()); err != nil {
+		return nil, err
+	}
+	if err := r.Start(context.Background()); err != nil {
+		return nil, err
+	}
+	return &terminal{Reporter: r, link: link}, nil
+}
+
+func newReporter(t *testing.T, url string, mod func(*testOptions)) *terminal {
 	t.Helper()
-	o := Options{URL: url, TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond}
+	o := testOptions{Options: mqtt.Options{URL: url, TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond}}
 	if mod != nil {
 		mod(&o)
 	}
-	r, err := New(o)
+	r, err := newTerminal(o)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -74,6 +108,13 @@ func newReporter(t *testing.T, url string, mod func(*Options)) *Reporter {
 		_ = r.Close(ctx)
 	})
 	return r
+}
+
+// New needs the session it reports on.
+func TestNewNeedsLink(t *testing.T) {
+	if _, err := New(Options{}); err == nil {
+		t.Error("New without a Link: no error")
+	}
 }
 
 // msg is what a test subscriber received.
@@ -85,7 +126,7 @@ type msg struct {
 
 // subscriber is a plain paho client standing in for central monitoring.
 type subscriber struct {
-	c  mqtt.Client
+	c  paho.Client
 	ch chan msg
 	// pending holds messages an until call passed over, in arrival order, for
 	// the next calls: retained messages come in no fixed order across topics.
@@ -104,7 +145,7 @@ var subscribers atomic.Int64
 func subscribe(t *testing.T, url string, filters ...string) *subscriber {
 	t.Helper()
 	s := &subscriber{ch: make(chan msg, 4096)}
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("sub-%d", subscribers.Add(1))).SetCleanSession(true))
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("sub-%d", subscribers.Add(1))).SetCleanSession(true))
 	s.c = c
 	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("subscriber connect: %v", tok.Error())
@@ -114,7 +155,7 @@ func subscribe(t *testing.T, url string, filters ...string) *subscriber {
 	for _, f := range filters {
 		m[f] = 1
 	}
-	tok := c.SubscribeMultiple(m, func(_ mqtt.Client, m mqtt.Message) {
+	tok := c.SubscribeMultiple(m, func(_ paho.Client, m paho.Message) {
 		s.mu.Lock()
 		s.all = append(s.all, append([]byte(nil), m.Payload()...))
 		s.mu.Unlock()
@@ -166,9 +207,9 @@ func (s *subscriber) noFullPAN(t *testing.T) {
 	}
 }
 
-func presence(t *testing.T, m msg) Presence {
+func presence(t *testing.T, m msg) mqtt.Presence {
 	t.Helper()
-	var p Presence
+	var p mqtt.Presence
 	if err := json.Unmarshal(m.payload, &p); err != nil {
 		t.Fatalf("state payload %q: %v", m.payload, err)
 	}
@@ -193,10 +234,10 @@ func retainedOn(topic string) func(msg) bool {
 
 func isState(state string) func(msg) bool {
 	return func(m msg) bool {
-		if m.topic != StateTopic(tid) {
+		if m.topic != mqtt.StateTopic(tid) {
 			return false
 		}
-		var p Presence
+		var p mqtt.Presence
 		return json.Unmarshal(m.payload, &p) == nil && p.State == state
 	}
 }
@@ -234,7 +275,7 @@ func collectEvents(t *testing.T, s *subscriber, first, last uint64) []Message {
 	var got []Message
 	for !s.events.Complete(last) {
 		m := s.until(t, fmt.Sprintf("event %d of %d..%d (arrived: %v)", s.events.Last()+1, first, last, s.events.Arrived()),
-			func(m msg) bool { return m.topic == EventsTopic(tid) })
+			func(m msg) bool { return m.topic == mqtt.EventsTopic(tid) })
 		if m.retained {
 			t.Errorf("event retained")
 		}
@@ -284,8 +325,8 @@ func TestPublishesInOrderAndRetainsLatest(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A monitor that connects now sees the current state only.
-	late := subscribe(t, b.URL(), StatusTopic(tid), StateTopic(tid))
-	st := late.until(t, "retained status", retainedOn(StatusTopic(tid)))
+	late := subscribe(t, b.URL(), mqtt.StatusTopic(tid), mqtt.StateTopic(tid))
+	st := late.until(t, "retained status", retainedOn(mqtt.StatusTopic(tid)))
 	if !st.retained {
 		t.Error("status not retained")
 	}
@@ -295,8 +336,8 @@ func TestPublishesInOrderAndRetainsLatest(t *testing.T) {
 	if last.Seq != n || !equalJSON(t, last.Status, want) {
 		t.Errorf("retained status = seq %d %+v, want seq %d %+v", last.Seq, last.Status, n, want)
 	}
-	on := late.until(t, "retained online", retainedOn(StateTopic(tid)))
-	if p := presence(t, on); !on.retained || p.State != Online || p.TID != tid || p.Serial != serial || p.MID != mid || p.Time.IsZero() {
+	on := late.until(t, "retained online", retainedOn(mqtt.StateTopic(tid)))
+	if p := presence(t, on); !on.retained || p.State != mqtt.Online || p.TID != tid || p.Serial != serial || p.MID != mid || p.Time.IsZero() {
 		t.Errorf("retained state = %+v (retained %v), want online with identity", p, on.retained)
 	}
 	s.noFullPAN(t)
@@ -327,7 +368,7 @@ func freeAddr(t *testing.T) string {
 // reportAll calls Report for each status in a goroutine and fails if the calls
 // do not come back while nothing can be sent: Report must not wait for the
 // network.
-func reportAll(t *testing.T, r *Reporter, in []provisioning.Status) {
+func reportAll(t *testing.T, r *terminal, in []provisioning.Status) {
 	t.Helper()
 	done := make(chan struct{})
 	go func() {
@@ -357,8 +398,9 @@ func newRefusedLog() refusedLog {
 func (h refusedLog) Enabled(context.Context, slog.Level) bool { return true }
 func (h refusedLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
 func (h refusedLog) WithGroup(string) slog.Handler            { return h }
+
 func (h refusedLog) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == MsgUnreachable {
+	if r.Message == mqtt.MsgUnreachable {
 		h.once.Do(func() { close(h.refused) })
 	}
 	return nil
@@ -368,11 +410,11 @@ func (h refusedLog) Handle(_ context.Context, r slog.Record) error {
 // once its first attempt has been refused. Its next attempt comes a second
 // later, by when the test's broker and subscriber (a few ms) are in place:
 // events are not retained, so the subscriber must be there first.
-func downThenUp(t *testing.T, queue int, n int) (*Reporter, string) {
+func downThenUp(t *testing.T, queue int, n int) (*terminal, string) {
 	t.Helper()
 	addr := freeAddr(t)
 	h := newRefusedLog()
-	r := newReporter(t, "tcp://"+addr, func(o *Options) {
+	r := newReporter(t, "tcp://"+addr, func(o *testOptions) {
 		o.RetryInterval = time.Second
 		o.QueueSize = queue
 		o.Logger = slog.New(h)
@@ -417,7 +459,7 @@ func TestQueueFullDropsOldestEventsKeepsLatestStatus(t *testing.T) {
 	s := subscribe(t, b.URL(), terminalTopics...)
 	// The newest status goes first (current state before history), then the
 	// events that fitted in the queue.
-	st := s.until(t, "status", func(m msg) bool { return m.topic == StatusTopic(tid) })
+	st := s.until(t, "status", func(m msg) bool { return m.topic == mqtt.StatusTopic(tid) })
 	if m := message(t, st); m.Seq != n {
 		t.Errorf("status seq = %d, want the latest, %d", m.Seq, n)
 	}
@@ -426,9 +468,9 @@ func TestQueueFullDropsOldestEventsKeepsLatestStatus(t *testing.T) {
 
 func TestCloseLeavesRetainedOffline(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
-	s := subscribe(t, b.URL(), StateTopic(tid))
+	s := subscribe(t, b.URL(), mqtt.StateTopic(tid))
 	r := newReporter(t, b.URL(), nil)
-	s.until(t, "online", isState(Online))
+	s.until(t, "online", isState(mqtt.Online))
 	r.Report(context.Background(), statuses(1)[0])
 
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -436,17 +478,17 @@ func TestCloseLeavesRetainedOffline(t *testing.T) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	off := s.until(t, "offline", isState(Offline))
-	if p := presence(t, off); p.Reason != ReasonShutdown {
-		t.Errorf("offline reason = %q, want %q", p.Reason, ReasonShutdown)
+	off := s.until(t, "offline", isState(mqtt.Offline))
+	if p := presence(t, off); p.Reason != mqtt.ReasonShutdown {
+		t.Errorf("offline reason = %q, want %q", p.Reason, mqtt.ReasonShutdown)
 	}
-	late := subscribe(t, b.URL(), StateTopic(tid), StatusTopic(tid))
-	m := late.until(t, "retained state", retainedOn(StateTopic(tid)))
-	if p := presence(t, m); !m.retained || p.State != Offline || p.Reason != ReasonShutdown {
+	late := subscribe(t, b.URL(), mqtt.StateTopic(tid), mqtt.StatusTopic(tid))
+	m := late.until(t, "retained state", retainedOn(mqtt.StateTopic(tid)))
+	if p := presence(t, m); !m.retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonShutdown {
 		t.Errorf("retained state after Close = %+v (retained %v), want offline/shutdown", p, m.retained)
 	}
 	// Close flushed first: the status made it.
-	if m := message(t, late.until(t, "retained status", retainedOn(StatusTopic(tid)))); m.Seq != 1 {
+	if m := message(t, late.until(t, "retained status", retainedOn(mqtt.StatusTopic(tid)))); m.Seq != 1 {
 		t.Errorf("retained status seq = %d, want 1", m.Seq)
 	}
 
@@ -460,58 +502,11 @@ func TestCloseLeavesRetainedOffline(t *testing.T) {
 	}
 }
 
-// TestWillWithinKeepaliveOnSilentLink: the terminal's link goes silent
-// without any socket closing (power or radio gone mid-connection); mosquitto
-// publishes the retained Will once the keepalive window (1.5 × keepalive)
-// passes without a packet, and the monitor sees the terminal offline.
-func TestWillWithinKeepaliveOnSilentLink(t *testing.T) {
-	m := bench.StartMosquitto(t)
-	g := startGate(t, fmt.Sprintf("127.0.0.1:%d", m.Port))
-	s := subscribe(t, m.URL, StateTopic(tid))
-	const keepalive = 2 * time.Second
-	newReporter(t, g.url("tcp"), func(o *Options) { o.Keepalive = keepalive })
-	s.until(t, "online", isState(Online))
-
-	g.freeze()
-	frozen := time.Now()
-	// mosquitto 2 has been seen to need 5–6 s here for a 3 s window (its
-	// keepalive sweep is coarse); three windows and a second still tell "the
-	// keepalive fired" from "nothing fired" (the Will would never come).
-	s.patience = 3*keepalive*3/2 + time.Second
-	off := s.until(t, "offline from the Will", isState(Offline))
-	s.patience = 0
-	if p := presence(t, off); p.Reason != ReasonConnectionLost {
-		t.Errorf("Will = %+v, want connection-lost", p)
-	}
-	t.Logf("Will %v after the link went silent (keepalive %v)", time.Since(frozen).Round(100*time.Millisecond), keepalive)
-}
-
-func TestWillOnConnectionLoss(t *testing.T) {
-	b := startBroker(t, "127.0.0.1:0")
-	px := startGate(t, b.Addr()) // cut below without an MQTT DISCONNECT, as a power cut or a lost 4G link
-	s := subscribe(t, b.URL(), StateTopic(tid))
-	newReporter(t, px.url("tcp"), nil)
-	s.until(t, "online", isState(Online))
-
-	px.set(false)
-	off := s.until(t, "offline from the Will", isState(Offline))
-	if p := presence(t, off); p.Reason != ReasonConnectionLost || p.TID != tid || p.Serial != serial {
-		t.Errorf("Will = %+v, want offline/connection-lost with identity", p)
-	}
-	// The proxy stays down, so no birth follows: a monitor connecting now finds
-	// the Will retained.
-	late := subscribe(t, b.URL(), StateTopic(tid))
-	m := late.until(t, "retained state", retainedOn(StateTopic(tid)))
-	if p := presence(t, m); !m.retained || p.State != Offline || p.Reason != ReasonConnectionLost {
-		t.Errorf("retained state = %+v (retained %v), want the Will", p, m.retained)
-	}
-}
-
 func TestReconnectsAndRepublishesBirth(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	s := subscribe(t, b.URL(), terminalTopics...)
 	r := newReporter(t, b.URL(), nil)
-	s.until(t, "online", isState(Online))
+	s.until(t, "online", isState(mqtt.Online))
 
 	// Cut the reporter's connection from the broker side: paho reconnects and
 	// the birth puts "online" back. Whether the Will goes out first is a race
@@ -521,32 +516,12 @@ func TestReconnectsAndRepublishesBirth(t *testing.T) {
 	if !b.DropClient("posagent-" + tid) {
 		t.Fatal("reporter not connected")
 	}
-	s.until(t, "online again", isState(Online))
+	s.until(t, "online again", isState(mqtt.Online))
 	in := statuses(3)
 	for _, st := range in {
 		r.Report(context.Background(), st)
 	}
 	collectEvents(t, s, 1, 3)
-}
-
-func TestStaleWillIsAnsweredWithBirth(t *testing.T) {
-	b := startBroker(t, "127.0.0.1:0")
-	s := subscribe(t, b.URL(), StateTopic(tid))
-	newReporter(t, b.URL(), nil)
-	s.until(t, "online", isState(Online))
-
-	// What a late Will from a taken-over connection looks like to everyone.
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("stale-will"))
-	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	defer c.Disconnect(50)
-	stale, _ := json.Marshal(Presence{State: Offline, TID: tid, Reason: ReasonConnectionLost})
-	if tok := c.Publish(StateTopic(tid), 1, true, stale); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	s.until(t, "stale offline", isState(Offline))
-	s.until(t, "online republished", isState(Online))
 }
 
 func TestReportMasksCardNumbers(t *testing.T) {
@@ -574,7 +549,7 @@ func TestReportMasksCardNumbers(t *testing.T) {
 	if st.Card != testPAN {
 		t.Error("Report changed the caller's status")
 	}
-	s.until(t, "status", func(m msg) bool { return m.topic == StatusTopic(tid) })
+	s.until(t, "status", func(m msg) bool { return m.topic == mqtt.StatusTopic(tid) })
 	s.noFullPAN(t)
 }
 
@@ -609,51 +584,6 @@ func TestSanitize(t *testing.T) {
 	}
 }
 
-func TestNewValidates(t *testing.T) {
-	dir := t.TempDir()
-	notPEM := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ok := Options{URL: "tcp://127.0.0.1:1883", TID: tid}
-	for _, tc := range []struct {
-		name string
-		mod  func(*Options)
-	}{
-		{"no TID", func(o *Options) { o.TID = "" }},
-		{"wildcard TID", func(o *Options) { o.TID = "1000+" }},
-		{"slash TID", func(o *Options) { o.TID = "a/b" }},
-		{"no URL", func(o *Options) { o.URL = "" }},
-		{"unknown scheme", func(o *Options) { o.URL = "http://127.0.0.1:1883" }},
-		{"credentials in URL", func(o *Options) { o.URL = "tcp://u:secret@127.0.0.1:1883" }},
-		{"TLS files on tcp", func(o *Options) { o.CAFile = notPEM }},
-		{"CA not PEM", func(o *Options) { o.URL = "ssl://127.0.0.1:8883"; o.CAFile = notPEM }},
-		{"CA missing", func(o *Options) { o.URL = "ssl://127.0.0.1:8883"; o.CAFile = filepath.Join(dir, "none") }},
-		{"cert without key", func(o *Options) { o.URL = "mqtts://127.0.0.1:8883"; o.CertFile = notPEM }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o := ok
-			tc.mod(&o)
-			_, err := New(o)
-			if err == nil {
-				t.Fatal("New accepted bad options")
-			}
-			if o.Password != "" && regexp.MustCompile(regexp.QuoteMeta(o.Password)).MatchString(err.Error()) {
-				t.Errorf("error shows the password: %v", err)
-			}
-			if regexp.MustCompile("secret").MatchString(err.Error()) {
-				t.Errorf("error shows the password: %v", err)
-			}
-		})
-	}
-	if _, err := New(ok); err != nil {
-		t.Errorf("New(%+v) = %v", ok, err)
-	}
-	if _, err := New(Options{URL: "tls://broker.example:8883", TID: tid}); err != nil {
-		t.Errorf("TLS with system roots: %v", err)
-	}
-}
-
 func TestStartTwice(t *testing.T) {
 	r := newReporter(t, "tcp://"+freeAddr(t), nil)
 	if err := r.Start(context.Background()); !errors.Is(err, ErrClosed) {
@@ -661,63 +591,8 @@ func TestStartTwice(t *testing.T) {
 	}
 }
 
-func TestCredentialsNeverLogged(t *testing.T) {
-	const password = "hunter2-very-secret"
-	var logs bench.Buffer
-	lg := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b := startBroker(t, "127.0.0.1:0")
-	s := subscribe(t, b.URL(), StateTopic(tid))
-	// One reporter that connects, one that cannot: both paths log.
-	up := newReporter(t, b.URL(), func(o *Options) { o.Username, o.Password, o.Logger = "pos", password, lg })
-	h := newRefusedLog()
-	down := newReporter(t, "tcp://"+freeAddr(t), func(o *Options) {
-		o.Username, o.Password = "pos", password
-		o.Logger = slog.New(teeHandler{slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}), h})
-	})
-	s.until(t, "online", isState(Online))
-	select {
-	case <-h.refused:
-	case <-time.After(wait):
-		t.Fatal("no failed attempt logged")
-	}
-	up.Report(context.Background(), statuses(1)[0])
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := up.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	short, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel2()
-	_ = down.Close(short)
-
-	out := logs.String()
-	if !bytes.Contains([]byte(out), []byte(MsgUnreachable)) || !bytes.Contains([]byte(out), []byte("report: connected")) {
-		t.Fatalf("expected both connection paths in the log:\n%s", out)
-	}
-	if bytes.Contains([]byte(out), []byte(password)) {
-		t.Errorf("the password is in the log:\n%s", out)
-	}
-}
-
-// teeHandler sends every record to two handlers.
-type teeHandler struct{ a, b slog.Handler }
-
-func (t teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return t.a.Enabled(ctx, l) || t.b.Enabled(ctx, l)
-}
-func (t teeHandler) Handle(ctx context.Context, r slog.Record) error {
-	_ = t.b.Handle(ctx, r.Clone())
-	return t.a.Handle(ctx, r)
-}
-func (t teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return teeHandler{t.a.WithAttrs(as), t.b.WithAttrs(as)}
-}
-func (t teeHandler) WithGroup(n string) slog.Handler {
-	return teeHandler{t.a.WithGroup(n), t.b.WithGroup(n)}
-}
-
 // terminalTopics are the test terminal's topics, named exactly: mochi v2.7.9
 // scans retained messages for a wildcard subscription without the lock its
 // retain path takes, a data race `go test -race` reports when a retained
 // publish lands at the same moment. Exact filters take a locked lookup.
-var terminalTopics = []string{StateTopic(tid), StatusTopic(tid), EventsTopic(tid)}
+var terminalTopics = []string{mqtt.StateTopic(tid), mqtt.StatusTopic(tid), mqtt.EventsTopic(tid)}

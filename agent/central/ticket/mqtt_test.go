@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/report"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
@@ -18,9 +19,9 @@ import (
 
 const wait = 10 * time.Second
 
-func client(t *testing.T, m *bench.Mosquitto, user string, handler mqtt.MessageHandler, topics ...string) mqtt.Client {
+func client(t *testing.T, m *bench.Mosquitto, user string, handler paho.MessageHandler, topics ...string) paho.Client {
 	t.Helper()
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.TLSURL).SetTLSConfig(m.PKI.ClientTLS(t, "")).
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(m.TLSURL).SetTLSConfig(m.PKI.ClientTLS(t, "")).
 		SetClientID(user + "-test").SetUsername(user).SetPassword("pw-" + user).SetCleanSession(true))
 	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("%s connect: %v", user, tok.Error())
@@ -34,7 +35,7 @@ func client(t *testing.T, m *bench.Mosquitto, user string, handler mqtt.MessageH
 	return c
 }
 
-func publish(t *testing.T, c mqtt.Client, topic string, payload []byte) {
+func publish(t *testing.T, c paho.Client, topic string, payload []byte) {
 	t.Helper()
 	if tok := c.Publish(topic, 1, true, payload); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatal(tok.Error())
@@ -54,26 +55,34 @@ func TestTicketThroughMosquitto(t *testing.T) {
 	_, forger := keys(t)
 	now := time.Now()
 	central := client(t, m, "central", nil)
-	publish(t, central, report.TicketTopic(tid), sign(t, sample(nonce(1), now.Add(-time.Hour)), forger))
+	publish(t, central, mqtt.TicketTopic(tid), sign(t, sample(nonce(1), now.Add(-time.Hour)), forger))
 
 	refusals := make(chan string, 16)
-	client(t, m, "monitor", func(_ mqtt.Client, msg mqtt.Message) {
+	client(t, m, "monitor", func(_ paho.Client, msg paho.Message) {
 		var st report.Message
 		if json.Unmarshal(msg.Payload(), &st) == nil && st.Error != nil {
 			refusals <- st.Error.Code
 		}
-	}, report.EventsTopic(tid))
+	}, mqtt.EventsTopic(tid))
 
 	dir := t.TempDir()
 	run := func(t *testing.T) (*Source, func()) {
-		r, err := report.New(report.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: tid, MID: mid, Username: tid, Password: "pw-" + tid,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RetryInterval: 50 * time.Millisecond})
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		link, err := mqtt.New(mqtt.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: tid, MID: mid, Username: tid, Password: "pw-" + tid,
+			Logger: quiet, RetryInterval: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := report.New(report.Options{Link: link, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
 		src := &Source{Verifier: &Verifier{Keys: ring(t, pub), TID: tid, StatePath: dir + "/ticket-state.json", Floor: floor(t, dir)}, Reporter: r,
-			Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		if err := src.Listen(r); err != nil {
+			Log: quiet}
+		if err := src.Listen(link); err != nil {
+			t.Fatal(err)
+		}
+		if err := link.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if err := r.Start(context.Background()); err != nil {
@@ -83,6 +92,7 @@ func TestTicketThroughMosquitto(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
 			_ = r.Close(ctx)
+			_ = link.Close(ctx)
 		}
 	}
 	params := func(src *Source) <-chan error {
@@ -127,21 +137,21 @@ func TestTicketThroughMosquitto(t *testing.T) {
 	}
 	older := sign(t, sample(nonce(2), now.Add(-time.Hour)), priv)
 	genuine := sign(t, sample(nonce(3), now.Add(-time.Minute)), priv)
-	publish(t, central, report.TicketTopic(tid), genuine)
+	publish(t, central, mqtt.TicketTopic(tid), genuine)
 	if err := finished(done); err != nil {
 		t.Fatalf("Parameters = %v", err)
 	}
 	stop()
 
 	// Restart: the older ticket is replayed to the terminal.
-	publish(t, central, report.TicketTopic(tid), older)
+	publish(t, central, mqtt.TicketTopic(tid), older)
 	src, stop = run(t)
 	defer stop()
 	done = params(src)
 	if code := recv(refusals); code != CodeSuperseded {
 		t.Fatalf("refusal after restart = %s, want %s", code, CodeSuperseded)
 	}
-	publish(t, central, report.TicketTopic(tid), genuine) // the accepted one again: fine
+	publish(t, central, mqtt.TicketTopic(tid), genuine) // the accepted one again: fine
 	if err := finished(done); err != nil {
 		t.Fatalf("Parameters with the accepted ticket redelivered = %v", err)
 	}

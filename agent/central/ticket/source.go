@@ -8,17 +8,18 @@ import (
 	"sync"
 	"time"
 
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/provisioning"
 )
 
-// Subscriber is the part of *report.Reporter a Source needs: delivery of the
-// terminal's ticket topic, again after every reconnect.
+// Subscriber is the part of the terminal's MQTT session (*mqtt.Client) a
+// Source needs: delivery of the terminal's ticket topic, again after every
+// reconnect.
 type Subscriber interface {
-	Subscribe(topic string, fn func(report.Inbound)) error
+	Subscribe(topic string, fn func(mqtt.Inbound)) error
 }
 
-var _ Subscriber = (*report.Reporter)(nil)
+var _ Subscriber = (*mqtt.Client)(nil)
 
 // maxPending bounds the tickets kept while the parameters step is not running:
 // central sends one (retained); a flood is someone else, and only the newest
@@ -26,7 +27,7 @@ var _ Subscriber = (*report.Reporter)(nil)
 const maxPending = 8
 
 // Source is a provisioning.ParameterSource that waits for a valid install
-// ticket. Tickets are offered to it (Listen wires the reporter's ticket topic)
+// ticket. Tickets are offered to it (Listen wires the session's ticket topic)
 // and kept until Parameters runs; each refused one is logged, shown to the
 // installer and reported to monitoring, and the wait goes on.
 type Source struct {
@@ -55,7 +56,7 @@ var _ provisioning.ParameterSource = (*Source)(nil)
 
 // Listen subscribes the terminal's ticket topic and offers every message.
 func (s *Source) Listen(sub Subscriber) error {
-	return sub.Subscribe(report.TicketTopic(s.Verifier.TID), func(m report.Inbound) { s.Offer(m.Payload) })
+	return sub.Subscribe(mqtt.TicketTopic(s.Verifier.TID), func(m mqtt.Inbound) { s.Offer(m.Payload) })
 }
 
 // Offer hands a ticket payload to the source. It never blocks (it is called

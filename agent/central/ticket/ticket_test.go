@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -296,10 +296,10 @@ var (
 )
 
 // fakeSub delivers to the Source what a test publishes.
-type fakeSub struct{ fn func(report.Inbound) }
+type fakeSub struct{ fn func(mqtt.Inbound) }
 
-func (f *fakeSub) Subscribe(topic string, fn func(report.Inbound)) error {
-	if topic != report.TicketTopic(tid) {
+func (f *fakeSub) Subscribe(topic string, fn func(mqtt.Inbound)) error {
+	if topic != mqtt.TicketTopic(tid) {
 		return errors.New("wrong topic " + topic)
 	}
 	f.fn = fn
@@ -315,7 +315,7 @@ func TestSourceReportsRefusalsAndWaits(t *testing.T) {
 	if err := src.Listen(sub); err != nil {
 		t.Fatal(err)
 	}
-	sub.fn(report.Inbound{Payload: sign(t, sample(nonce(1), t0), forger)}) // before the step runs
+	sub.fn(mqtt.Inbound{Payload: sign(t, sample(nonce(1), t0), forger)}) // before the step runs
 	type result struct {
 		m   provisioning.Merchant
 		err error
@@ -335,7 +335,7 @@ func TestSourceReportsRefusalsAndWaits(t *testing.T) {
 		t.Fatalf("Parameters returned after a forged ticket: %+v", r)
 	default:
 	}
-	sub.fn(report.Inbound{Payload: sign(t, sample(nonce(2), t0), priv)})
+	sub.fn(mqtt.Inbound{Payload: sign(t, sample(nonce(2), t0), priv)})
 	var r result
 	select {
 	case r = <-done:

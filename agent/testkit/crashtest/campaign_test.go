@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/report"
 	"github.com/posagent/posagent/agent/central/report/deliverytest"
 	"github.com/posagent/posagent/agent/sim/hostsim"
@@ -404,7 +405,7 @@ func checkEvents(t *testing.T, m *rig.Monitor) string {
 // acknowledged and returns them in arrival order.
 func monitorEvents(t *testing.T, m *rig.Monitor) ([]report.Message, error) {
 	t.Helper()
-	events := report.EventsTopic(rig.TID)
+	events := mqtt.EventsTopic(rig.TID)
 	parse := func(msg rig.Message) (report.Message, bool) {
 		var ev report.Message
 		if msg.Topic != events {

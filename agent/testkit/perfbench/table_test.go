@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/sim/hostsim"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/agent/testkit/rig"
@@ -155,7 +155,7 @@ func TestBenchTable(t *testing.T) {
 // memory of the last start while it waits.
 func startAndIdle(t *testing.T, bin string, n int, measure func(t *testing.T, pid int) (int64, int64)) (median time.Duration, rss, hwm int64) {
 	r := rig.New(t, rig.Options{MQTT: true})
-	state := report.StateTopic(rig.TID)
+	state := mqtt.StateTopic(rig.TID)
 	var times []time.Duration
 	for i := range n {
 		a := r.StartAgent(t, bin, fmt.Sprintf("idle%d", i), "--pause-at", "enter:bind-card")

@@ -1,10 +1,10 @@
-package report
+package mqtt
 
 import (
 	"bytes"
 	"sync"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
@@ -19,10 +19,10 @@ import (
 // returning a fresh copy from Get means no object is ever shared.
 type copyStore struct {
 	mu sync.Mutex
-	*mqtt.MemoryStore
+	*paho.MemoryStore
 }
 
-func newCopyStore() *copyStore { return &copyStore{MemoryStore: mqtt.NewMemoryStore()} }
+func newCopyStore() *copyStore { return &copyStore{MemoryStore: paho.NewMemoryStore()} }
 
 // clone encodes and decodes p; nil when p cannot be encoded.
 func clone(p packets.ControlPacket) packets.ControlPacket {

@@ -1,4 +1,4 @@
-package report
+package mqtt
 
 import (
 	"errors"
@@ -14,12 +14,12 @@ import (
 // ErrCorruptSession is wrapped by NextSession when the session file exists but
 // does not hold a number: starting again at 1 would let an old Will look newer
 // than our births, so it is an error for the operator, not a fresh start.
-var ErrCorruptSession = errors.New("report: session file is corrupt")
+var ErrCorruptSession = errors.New("mqtt: session file is corrupt")
 
 // NextSession reads the session number kept in path, increments it, writes it
 // back atomically (fsynced) and returns the new value: 1 on the first start.
-// The agent calls it once per start, before report.New, and passes the result
-// as Options.Session (docs/mqtt.md, "Session numbers"). The number is written
+// The agent calls it once per start, before New, and passes the result as
+// Options.Session (docs/mqtt.md, "Session numbers"). The number is written
 // before it is used, so a crash right after can only skip a number, never
 // reuse one.
 func NextSession(path string) (uint64, error) {
@@ -28,7 +28,7 @@ func NextSession(path string) (uint64, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return 0, fmt.Errorf("report: session file: %w", err)
+		return 0, fmt.Errorf("mqtt: session file: %w", err)
 	default:
 		last, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 		if err != nil || last == 0 {
@@ -37,7 +37,7 @@ func NextSession(path string) (uint64, error) {
 	}
 	next := last + 1
 	if err := store.WriteFile(path, []byte(strconv.FormatUint(next, 10)+"\n"), 0o600); err != nil {
-		return 0, fmt.Errorf("report: session file: %w", err)
+		return 0, fmt.Errorf("mqtt: session file: %w", err)
 	}
 	return next, nil
 }

@@ -1,4 +1,4 @@
-package report
+package mqtt
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
+	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // SendOptions is one publish by a central tool (posctl ticket), not by a
@@ -40,34 +40,31 @@ func Request(ctx context.Context, o SendOptions, replyTopic string, match func([
 func send(ctx context.Context, o SendOptions, replyTopic string, match func([]byte) bool) ([]byte, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("report: broker URL %q: want scheme://host:port", redact(o.URL))
+		return nil, fmt.Errorf("mqtt: broker URL %q: want scheme://host:port", redact(o.URL))
 	}
 	if u.User != nil {
-		return nil, errors.New("report: put credentials in the user name and password, not in the URL")
+		return nil, errors.New("mqtt: put credentials in the user name and password, not in the URL")
 	}
-	tlsCfg, err := tlsConfig(u.Scheme, Options{CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile})
+	tlsCfg, err := tlsConfig(u.Scheme, o.CAFile, o.CertFile, o.KeyFile)
 	if err != nil {
 		return nil, err
 	}
 	var id [4]byte
 	_, _ = rand.Read(id[:])
-	co := mqtt.NewClientOptions().AddBroker(o.URL).SetClientID("posctl-send-" + hex.EncodeToString(id[:])).
+	co := paho.NewClientOptions().AddBroker(o.URL).SetClientID("posctl-send-" + hex.EncodeToString(id[:])).
 		SetUsername(o.Username).SetPassword(o.Password).SetCleanSession(true).SetConnectTimeout(10 * time.Second)
 	if tlsCfg != nil {
 		co.SetTLSConfig(tlsCfg)
 	}
-	c := mqtt.NewClient(co)
-	wait := func(tok mqtt.Token, what string) error {
+	c := paho.NewClient(co)
+	wait := func(tok paho.Token, what string) error {
 		select {
 		case <-tok.Done():
 		case <-ctx.Done():
-			return fmt.Errorf("report: %s %s: %w", what, redact(o.URL), ctx.Err())
+			return fmt.Errorf("mqtt: %s %s: %w", what, redact(o.URL), ctx.Err())
 		}
 		if err := tok.Error(); err != nil {
-			if errors.Is(err, errRefusedBadLogin) || errors.Is(err, errRefusedNotAuthorised) {
-				err = fmt.Errorf("%w: %w", ErrLoginRefused, err)
-			}
-			return fmt.Errorf("report: %s %s: %w", what, redact(o.URL), err)
+			return fmt.Errorf("mqtt: %s %s: %w", what, redact(o.URL), loginErr(err))
 		}
 		return nil
 	}
@@ -77,7 +74,7 @@ func send(ctx context.Context, o SendOptions, replyTopic string, match func([]by
 	defer c.Disconnect(250)
 	answers := make(chan []byte, 1)
 	if replyTopic != "" {
-		tok := c.Subscribe(replyTopic, 1, func(_ mqtt.Client, m mqtt.Message) {
+		tok := c.Subscribe(replyTopic, 1, func(_ paho.Client, m paho.Message) {
 			if match(m.Payload()) {
 				select {
 				case answers <- m.Payload():
@@ -96,6 +93,6 @@ func send(ctx context.Context, o SendOptions, replyTopic string, match func([]by
 	case b := <-answers:
 		return b, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("report: no answer on %s: %w", replyTopic, ctx.Err())
+		return nil, fmt.Errorf("mqtt: no answer on %s: %w", replyTopic, ctx.Err())
 	}
 }

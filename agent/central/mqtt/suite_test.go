@@ -1,0 +1,290 @@
+package mqtt_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/posagent/posagent/agent/central/mqtt"
+	"github.com/posagent/posagent/agent/central/mqtt/mqtttest"
+	"github.com/posagent/posagent/agent/testkit/bench"
+)
+
+// The core suites run against three brokers (mqtttest): a mosquitto locked
+// down as in production (TLS with client certificates, a password file and
+// the fleet ACL), the embedded mochi broker locked down the same way, and
+// mochi open (plain, anonymous), as the demo runs it.
+
+const otherTID = "10000002"
+
+func mosquittoBench(t *testing.T) mqtttest.Broker   { return mqtttest.MosquittoTLSACL(t, tid, otherTID) }
+func mochiSecureBench(t *testing.T) mqtttest.Broker { return mqtttest.MochiTLSACL(t, tid, otherTID) }
+func mochiBench(t *testing.T) mqtttest.Broker       { return mqtttest.MochiOpen(t) }
+
+// watcher is central monitoring on a broker under test: it resubscribes after every
+// connect and says so on subscribed, so a test knows when it is listening
+// again after an outage.
+func watcher(t *testing.T, co *paho.ClientOptions, filters ...string) (*subscriber, <-chan struct{}) {
+	t.Helper()
+	s := &subscriber{ch: make(chan msg, 4096)}
+	subscribed := make(chan struct{}, 16)
+	m := map[string]byte{}
+	for _, f := range filters {
+		m[f] = 1
+	}
+	co.SetClientID(fmt.Sprintf("sub-%d", subscribers.Add(1))).SetCleanSession(true).
+		SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).
+		SetOnConnectHandler(func(c paho.Client) {
+			tok := c.SubscribeMultiple(m, func(_ paho.Client, m paho.Message) {
+				s.ch <- msg{topic: m.Topic(), payload: m.Payload(), retained: m.Retained()}
+			})
+			go func() {
+				if tok.Wait(); tok.Error() == nil {
+					subscribed <- struct{}{}
+				}
+			}()
+		})
+	c := paho.NewClient(co)
+	s.c = c
+	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("monitor connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(50) })
+	select {
+	case <-subscribed:
+	case <-time.After(wait):
+		t.Fatal("monitor not subscribed")
+	}
+	return s, subscribed
+}
+
+// The session through each broker: the ACL keeps a terminal to its own
+// topics, a wrong password and a clear-text login are refused, and a
+// SIGKILL gives the Will with the session number.
+func TestCoreSuiteMosquittoTLSACL(t *testing.T) { coreSuite(t, mosquittoBench) }
+func TestCoreSuiteMochiTLSACL(t *testing.T)     { coreSuite(t, mochiSecureBench) }
+func TestCoreSuiteMochiOpen(t *testing.T)       { coreSuite(t, mochiBench) }
+
+func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
+	// Terminal A, logged in as itself, publishes under terminal B's topics:
+	// the ACL drops it. A marker on A's own topic, published after the
+	// broker has answered each forged publish, reaches the monitor; both
+	// brokers route a publish to the subscribers' queues when they receive
+	// it, so a forged message let through would have arrived first.
+	t.Run("TerminalCannotPublishForAnother", func(t *testing.T) {
+		b := start(t)
+		if b.Login == nil {
+			t.Skip("open broker: no users, no ACL")
+		}
+		s, _ := watcher(t, b.Monitor(), "pos/v1/#")
+		r := newClient(t, b.URL(), func(o *mqtt.Options) { b.Terminal(o, tid) })
+		s.until(t, "A online", isState(mqtt.Online))
+		// The client refuses it itself...
+		if err := r.Publish(context.Background(), mqtt.StatusTopic(otherTID), true, []byte(`{"forged":true}`)); err == nil {
+			t.Error("Client.Publish under another TID: no error")
+		}
+		// ...and a raw client with A's credentials is stopped by the broker:
+		// mosquitto acknowledges and drops, mochi drops and disconnects (its
+		// answer to a v3 client's forbidden QoS 1 publish), so each forged
+		// publish gets a connection of its own.
+		for _, topic := range []string{mqtt.StatusTopic(otherTID), mqtt.StateTopic(otherTID), mqtt.CommandTopic(otherTID), mqtt.EventsTopic(otherTID)} {
+			c := paho.NewClient(b.Login(tid).SetClientID("forger").SetAutoReconnect(false))
+			if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+				t.Fatal(tok.Error())
+			}
+			// Acknowledged or connection dropped (paho then completes the
+			// token with an error): either way the broker has decided,
+			// before anything published after this. Neither within wait
+			// leaves the marker below proving nothing.
+			if !c.Publish(topic, 1, true, []byte(`{"forged":true}`)).WaitTimeout(wait) {
+				t.Fatalf("forged publish on %s: neither acknowledged nor dropped", topic)
+			}
+			c.Disconnect(50)
+		}
+		marker := func(p string) {
+			t.Helper()
+			if err := r.Publish(context.Background(), mqtt.EventsTopic(tid), false, []byte(p)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		marker(`{"marker":true}`)
+		s.until(t, "marker", func(m msg) bool { return m.topic == mqtt.EventsTopic(tid) && string(m.payload) == `{"marker":true}` })
+		for _, got := range s.pending {
+			if got.topic != mqtt.StateTopic(tid) {
+				t.Errorf("monitor received %s: %s", got.topic, got.payload)
+			}
+		}
+		// Nothing retained under B either: retained messages come right
+		// after the SUBACK, before the marker published after it.
+		late, _ := watcher(t, b.Monitor(), "pos/v1/"+otherTID+"/#", mqtt.EventsTopic(tid))
+		marker(`{"marker":2}`)
+		late.until(t, "marker 2", func(m msg) bool { return string(m.payload) == `{"marker":2}` })
+		if len(late.pending) > 0 {
+			t.Errorf("late subscriber found %s retained under %s", late.pending[0].payload, otherTID)
+		}
+	})
+
+	t.Run("WrongPasswordRefused", func(t *testing.T) {
+		b := start(t)
+		if b.Login == nil {
+			t.Skip("open broker: no users")
+		}
+		err := firstConnectError(t, b.URL(), func(o *mqtt.Options) { b.Terminal(o, tid); o.Password = "wrong" })
+		if !errors.Is(err, mqtt.ErrLoginRefused) {
+			t.Fatalf("connect error = %v, want mqtt.ErrLoginRefused", err)
+		}
+		if containsAny(err.Error(), "wrong", "pw-") {
+			t.Errorf("error %q shows a password", err)
+		}
+	})
+
+	// Where the broker offers only TLS, a clear-text login gets no CONNACK
+	// (the TLS listener cannot parse it): the terminal never connects, and
+	// the error says so.
+	t.Run("PlainLoginRefusedWhereOnlyTLS", func(t *testing.T) {
+		b := start(t)
+		if b.Scheme != "ssl" {
+			t.Skip("open broker: plain TCP only")
+		}
+		err := firstConnectError(t, "tcp://"+b.Addr, func(o *mqtt.Options) { b.Terminal(o, tid); o.CAFile, o.CertFile, o.KeyFile = "", "", "" })
+		if err == nil || errors.Is(err, mqtt.ErrLoginRefused) {
+			t.Fatalf("plain connect to the TLS listener: %v", err)
+		}
+	})
+
+	t.Run("SIGKILLGivesWillWithSession", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("runs a child process")
+		}
+		b := start(t)
+		s, _ := watcher(t, b.Monitor(), mqtt.StateTopic(tid))
+		var o mqtt.Options
+		b.Terminal(&o, tid)
+		cmd := exec.Command(os.Args[0], "-test.run=^TestWillChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(),
+			"POSAGENT_WILL_URL="+b.URL(), "POSAGENT_WILL_USER="+o.Username, "POSAGENT_WILL_PASS="+o.Password,
+			"POSAGENT_WILL_CA="+o.CAFile, "POSAGENT_WILL_CERT="+o.CertFile, "POSAGENT_WILL_KEY="+o.KeyFile)
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		on := presence(t, s.until(t, "child online", isState(mqtt.Online)))
+		if on.Session != 42 {
+			t.Errorf("birth session = %d, want 42", on.Session)
+		}
+		if err := cmd.Process.Kill(); err != nil { // SIGKILL
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		// The kernel closes the killed process's socket, so the broker sees
+		// the loss at once; without that (a pulled cable) the Will waits for
+		// 1.5 × keepalive, which the child sets to 5 s.
+		off := presence(t, s.until(t, "Will", isState(mqtt.Offline)))
+		if off.Reason != mqtt.ReasonConnectionLost || off.Session != 42 {
+			t.Errorf("Will = %+v, want connection-lost with session 42", off)
+		}
+	})
+}
+
+// TestWillChild is the agent that SIGKILLGivesWillWithSession kills.
+func TestWillChild(t *testing.T) {
+	url := os.Getenv("POSAGENT_WILL_URL")
+	if url == "" {
+		t.Skip("the child of the core suite's SIGKILL case")
+	}
+	r, err := mqtt.New(mqtt.Options{URL: url, TID: tid, MID: mid, Serial: serial, Session: 42, Keepalive: 5 * time.Second,
+		Username: os.Getenv("POSAGENT_WILL_USER"), Password: os.Getenv("POSAGENT_WILL_PASS"),
+		CAFile: os.Getenv("POSAGENT_WILL_CA"), CertFile: os.Getenv("POSAGENT_WILL_CERT"), KeyFile: os.Getenv("POSAGENT_WILL_KEY"),
+		Logger: quietLogger(), RetryInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Minute) // the parent kills us long before
+	t.Fatal("not killed")
+}
+
+// errLog hands every failed connection attempt's error to the test.
+type errLog struct{ errs chan error }
+
+func (h errLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h errLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h errLog) WithGroup(string) slog.Handler            { return h }
+
+func (h errLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != mqtt.MsgUnreachable {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && a.Key == "err" {
+			select {
+			case h.errs <- err:
+			default:
+			}
+		}
+		return true
+	})
+	return nil
+}
+
+// firstConnectError starts a client with o and returns the error of its first
+// failed connection attempt.
+func firstConnectError(t *testing.T, url string, mod func(*mqtt.Options)) error {
+	t.Helper()
+	h := errLog{errs: make(chan error, 1)}
+	newClient(t, url, func(o *mqtt.Options) { mod(o); o.Logger = slog.New(h) })
+	select {
+	case err := <-h.errs:
+		return err
+	case <-time.After(wait):
+		t.Fatal("no failed connection attempt logged")
+		return nil
+	}
+}
+
+func secureMosquitto(t *testing.T, tlsOnly bool) *bench.Mosquitto {
+	return bench.StartMosquittoWith(t, bench.MosquittoConfig{
+		Users:   map[string]string{tid: "pw-" + tid, otherTID: "pw-" + otherTID, "monitor": "pw-monitor"},
+		ACL:     bench.FleetACL,
+		TLS:     true,
+		NoPlain: tlsOnly, RequireClientCert: true,
+		ClientCerts: []string{tid, otherTID, "monitor"},
+	})
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// Where the broker offers only TLS, a plain MQTT login never gets a CONNACK
+// (the TLS listener drops the clear-text CONNECT), and the correct password is
+// never sent in clear to anything but that listener.
+func TestMosquittoPlainLoginRefusedWhereOnlyTLS(t *testing.T) {
+	m := secureMosquitto(t, true)
+	err := firstConnectError(t, fmt.Sprintf("tcp://127.0.0.1:%d", m.TLSPort), func(o *mqtt.Options) { o.Username, o.Password = tid, "pw-"+tid })
+	if err == nil {
+		t.Fatal("no error")
+	}
+	// And TLS without a client certificate is refused too (require_certificate).
+	err = firstConnectError(t, m.TLSURL, func(o *mqtt.Options) { o.Username, o.Password, o.CAFile = tid, "pw-"+tid, m.PKI.CAFile })
+	if err == nil {
+		t.Fatal("TLS without client certificate: no error")
+	}
+}
