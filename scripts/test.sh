@@ -4,7 +4,8 @@
 # the virtual chip cards), runs the race tests (which start their own mosquitto
 # brokers, host simulators and ptys on loopback), cross-builds for the terminal,
 # runs the unit tests as ARM binaries and the armv7 firmware build's install
-# on simulated devices under qemu-user.
+# under qemu-user on the real device stack (pcscd + a virtual chip card, a pty
+# printer, the acquirer simulator over TCP).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -36,15 +37,12 @@ bash scripts/crashtest.sh 5 hostile
 bash scripts/fuzz.sh 10000x
 make --no-print-directory cross
 POSAGENT_REQUIRE_BENCH=1 make --no-print-directory test-arm
-# The armv7 firmware binary (cgo, no embedded broker) runs the whole install
-# on the simulated devices of the example config, under qemu-arm.
-qemu-arm bin/posagent-linux-armv7 version
-armstate=$(mktemp -d)
-sed "s|^state_dir: .*|state_dir: $armstate/state|" testdata/posagent.example.yaml >"$armstate/posagent.yaml"
-if ! qemu-arm bin/posagent-linux-armv7 run --config "$armstate/posagent.yaml" >"$out" 2>&1; then
-	cat "$out"; echo "armv7 firmware run under qemu failed"; exit 1
+# The armv7 firmware binary (cgo, no simulators, no embedded broker) runs the
+# whole install under qemu-arm against pcscd, a pty printer and hostsim.
+if ! POSAGENT_FIRMWARE_BIN=bin/posagent-linux-armv7 POSAGENT_QEMU=qemu-arm POSAGENT_REQUIRE_BENCH=1 \
+	go test -count=1 -v -run '^TestFirmwareInstallUnderQEMU$' ./agent/testkit/firmware >"$out" 2>&1 ||
+	! grep -q 'live, 1 sale, 1 void' "$out"; then
+	cat "$out"; echo "armv7 firmware install under qemu-arm failed"; exit 1
 fi
-grep -q '^step| live' "$out" || { cat "$out"; echo "armv7 firmware run did not end live"; exit 1; }
-rm -rf "$armstate"
-echo "armv7 firmware build under qemu-arm: live"
+grep 'live, 1 sale, 1 void' "$out" | sed 's/^ *firmware_test.go:[0-9]*: //'
 echo "make test: all passed in $(( $(date +%s) - start )) s"

@@ -27,9 +27,11 @@ func TestFirmwareInstallUnderQEMU(t *testing.T) {
 	if bin == "" || qemu == "" {
 		t.Skip("set POSAGENT_FIRMWARE_BIN and POSAGENT_QEMU (make test does, after make cross)")
 	}
-	bin, err := filepath.Abs(bin)
-	if err != nil {
-		t.Fatal(err)
+	if !filepath.IsAbs(bin) {
+		bin = filepath.Join(rig.Root(t), bin) // as make names it, from the module root
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("POSAGENT_FIRMWARE_BIN: %v", err)
 	}
 	qemuPath, err := exec.LookPath(qemu)
 	if err != nil {
@@ -56,7 +58,7 @@ func TestFirmwareInstallUnderQEMU(t *testing.T) {
 	out := a.Stdout()
 	if !a.State.Success() || !strings.Contains(out, "step| live") {
 		errLog, _ := os.ReadFile(filepath.Join(r.Logs, "firmware.err"))
-		t.Fatalf("firmware run: %v\n%s\n%s", a.State, out, errLog)
+		t.Fatalf("firmware run: %v\nstdout:\n%s\nstderr:\n%s", a.State, out, errLog)
 	}
 	entries, err := hostsim.ReadLedger(r.Ledger)
 	if err != nil {
