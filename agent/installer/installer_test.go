@@ -3,7 +3,6 @@ package installer_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,11 +15,10 @@ import (
 	"github.com/posagent/posagent/agent/installer/installertest"
 	"github.com/posagent/posagent/agent/installer/ui"
 	"github.com/posagent/posagent/agent/sim/inproc"
+	"github.com/posagent/posagent/agent/testkit/golden"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/provisioningtest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // The test installer's settings. The password hash is made once with few
 // iterations: PBKDF2's cost is not what these tests are about.
@@ -290,19 +288,7 @@ func (b *bench) golden(name string) {
 	b.t.Helper()
 	got := b.tr.b.String()
 	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			b.t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		b.t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if got != string(want) {
-		b.t.Errorf("%s differs (go test -update rewrites it); got:\n%s", path, got)
-	}
+	golden.Check(b.t, path, got)
 	// Whatever the golden says, no full card number reaches the screen.
 	for _, p := range inproc.Profiles {
 		if strings.Contains(got, p.PAN) {

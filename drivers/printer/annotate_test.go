@@ -2,12 +2,14 @@ package printer
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/posagent/posagent/agent/receipt"
+	"github.com/posagent/posagent/agent/testkit/golden"
 )
 
 // annotate lists an ESC/POS stream one command or text run per line, bytes in
@@ -67,5 +69,5 @@ func annotate(b []byte) string {
 
 // TestGoldenAnnotated keeps a readable twin of the byte golden file.
 func TestGoldenAnnotated(t *testing.T) {
-	golden(t, "sale_merchant.annotated.golden", []byte(annotate(Encode(receipt.Copies(sampleReceipt())[0], 32, 4))))
+	golden.Check(t, filepath.Join("testdata", "sale_merchant.annotated.golden"), []byte(annotate(Encode(receipt.Copies(sampleReceipt())[0], 32, 4))))
 }

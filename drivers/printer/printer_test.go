@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,10 +12,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/posagent/posagent/agent/receipt"
+	"github.com/posagent/posagent/agent/testkit/golden"
 	"github.com/posagent/posagent/provisioning"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 func sampleReceipt() provisioning.Receipt {
 	return provisioning.Receipt{
@@ -114,30 +111,13 @@ func newPrinter(l *line) *Printer {
 	return New(l, Options{Now: c.now})
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run with -update after checking):\n got %q\nwant %q", name, got, want)
-	}
-}
-
 func TestGoldenSlip(t *testing.T) {
 	for _, s := range receipt.Copies(sampleReceipt()) {
-		golden(t, "sale_"+string(s.Copy)+".golden", Encode(s, 32, 4))
+		golden.Check(t, filepath.Join("testdata", "sale_"+string(s.Copy)+".golden"), Encode(s, 32, 4))
 	}
 	r := sampleReceipt()
 	r.Duplicate = true
-	golden(t, "sale_merchant_duplicate.golden", Encode(receipt.Copies(r)[0], 32, 4))
+	golden.Check(t, filepath.Join("testdata", "sale_merchant_duplicate.golden"), Encode(receipt.Copies(r)[0], 32, 4))
 }
 
 func TestEncoder(t *testing.T) {
