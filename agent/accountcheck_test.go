@@ -22,6 +22,7 @@ import (
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/sim/hostsim"
 	"github.com/posagent/posagent/agent/sim/inproc"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning/pan"
 )
 
@@ -46,12 +47,12 @@ func finishedInstall(t *testing.T) (artefacts map[string][]byte, keysJSON []byte
 	if err := ks.SaveKeys(acquirer.Keys{TMK: tmk}); err != nil {
 		t.Fatal(err)
 	}
-	ledger, err := hostsim.OpenLedger(filepath.Join(dir, "host-ledger.jsonl"))
+	book, err := ledger.Open(filepath.Join(dir, "host-ledger.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ledger.Close() })
-	host, err := hostsim.New(hostsim.Config{TMK: tmk, Ledger: ledger, Log: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { book.Close() })
+	host, err := hostsim.New(hostsim.Config{TMK: tmk, Ledger: book, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/posagent/posagent/agent/central/report/deliverytest"
 	"github.com/posagent/posagent/agent/sim/hostsim"
 	"github.com/posagent/posagent/agent/sim/inproc"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/agent/testkit/rig"
 	"github.com/posagent/posagent/provisioning"
@@ -246,12 +247,12 @@ func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, point
 	if err != nil || cp.Step != provisioning.StepLive {
 		t.Fatalf("final checkpoint %v (%v), want live", cp.Step, err)
 	}
-	ledger, reversals := checkLedger(t, r.Ledger, cp)
+	book, reversals := checkLedger(t, r.Ledger, cp)
 	res.reversals = reversals
 	events := checkEvents(t, r.Monitor)
 	secrets := checkSecrets(t, r)
 	t.Logf("kills=%d starts=%d [%s] | live: ok | ledger: %s | events: %s | state: ok | secrets: %s",
-		res.kills, res.starts, strings.Join(plan, "; "), ledger, events, secrets)
+		res.kills, res.starts, strings.Join(plan, "; "), book, events, secrets)
 	return res
 }
 
@@ -273,7 +274,7 @@ func checkpoint(state string) (provisioning.Checkpoint, error) {
 // void the checkpoint records is on the host.
 func checkLedger(t *testing.T, path string, cp provisioning.Checkpoint) (string, int) {
 	t.Helper()
-	entries, err := hostsim.ReadLedger(path)
+	entries, err := ledger.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,11 +295,11 @@ func checkLedger(t *testing.T, path string, cp provisioning.Checkpoint) (string,
 // ledgerProblems applies the ledger invariants to the host's entries;
 // saleSTAN is the test sale the final checkpoint records, which must have an
 // effective void.
-func ledgerProblems(entries []hostsim.Entry, saleSTAN int) (problems []string, summary string, reversals int) {
+func ledgerProblems(entries []ledger.Entry, saleSTAN int) (problems []string, summary string, reversals int) {
 	problems, summary, reversals = undoProblems(entries, nil)
 	voided := false
 	for _, e := range entries {
-		voided = voided || e.Event == hostsim.EventVoided && e.OrigSTAN == saleSTAN && !isReversed(entries, e)
+		voided = voided || e.Event == ledger.EventVoided && e.OrigSTAN == saleSTAN && !isReversed(entries, e)
 	}
 	if !voided {
 		problems = append(problems, fmt.Sprintf("the checkpoint's test sale %06d has no effective void on the host", saleSTAN))
@@ -312,11 +313,11 @@ type txnKey struct {
 	stan        int
 }
 
-func keyOf(e hostsim.Entry) txnKey { return txnKey{e.Kind, e.Batch, e.STAN} }
+func keyOf(e ledger.Entry) txnKey { return txnKey{e.Kind, e.Batch, e.STAN} }
 
-func isReversed(entries []hostsim.Entry, e hostsim.Entry) bool {
+func isReversed(entries []ledger.Entry, e ledger.Entry) bool {
 	for _, x := range entries {
-		if x.Event == hostsim.EventReversed && keyOf(x) == keyOf(e) {
+		if x.Event == ledger.EventReversed && keyOf(x) == keyOf(e) {
 			return true
 		}
 	}
@@ -329,11 +330,11 @@ func isReversed(entries []hostsim.Entry, e hostsim.Entry) bool {
 // not undone is a problem unless left says the operator was handed it (the
 // agent stopped naming it for the acquirer to cancel by hand); nil leaves
 // none.
-func undoProblems(entries []hostsim.Entry, left func(hostsim.Entry) bool) (problems []string, summary string, reversals int) {
+func undoProblems(entries []ledger.Entry, left func(ledger.Entry) bool) (problems []string, summary string, reversals int) {
 	reversed := map[txnKey]int{}
 	var order []txnKey
 	for _, e := range entries {
-		if e.Event == hostsim.EventReversed {
+		if e.Event == ledger.EventReversed {
 			if reversed[keyOf(e)] == 0 {
 				order = append(order, keyOf(e))
 			}
@@ -348,14 +349,14 @@ func undoProblems(entries []hostsim.Entry, left func(hostsim.Entry) bool) (probl
 	voidedBy := map[txnKey]int{} // sale → voids of it that were not reversed
 	voids := 0
 	for _, e := range entries {
-		if e.Event == hostsim.EventVoided && reversed[keyOf(e)] == 0 {
-			voidedBy[txnKey{hostsim.KindSale, e.Batch, e.OrigSTAN}]++
+		if e.Event == ledger.EventVoided && reversed[keyOf(e)] == 0 {
+			voidedBy[txnKey{ledger.KindSale, e.Batch, e.OrigSTAN}]++
 			voids++
 		}
 	}
 	sales, rev, handed := 0, 0, 0
 	for _, e := range entries {
-		if e.Event != hostsim.EventApproved || e.Kind != hostsim.KindSale {
+		if e.Event != ledger.EventApproved || e.Kind != ledger.KindSale {
 			continue
 		}
 		sales++

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/sim/devsim"
-	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/agent/testkit/hostile"
 	"github.com/posagent/posagent/agent/testkit/rig"
@@ -428,7 +428,7 @@ runs:
 	stopped := okEnd && !live
 
 	// (a) money and (b) order, on the host's ledger and the wire.
-	entries, err := hostsim.ReadLedger(r.Ledger)
+	entries, err := ledger.Read(r.Ledger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,9 +439,9 @@ runs:
 	} else {
 		money, summary, _ = undoProblems(entries, leftToOperator(cp, stopped))
 	}
-	ledger := fail("money", money)
-	if ledger == "ok" {
-		ledger += " " + summary
+	book := fail("money", money)
+	if book == "ok" {
+		book += " " + summary
 	}
 	reqs := saleRequests(p.Exchanges())
 	order := fail("order", append(orderProblems(entries), wireOrderProblems(reqs, entries)...))
@@ -477,7 +477,7 @@ runs:
 
 	t.Logf("%s kills=%d swaps=%d starts=%d failures=%d operator=%d [%s] | link: %s [%s] | outcome: %s | ledger: %s | order: %s | wire: %s | secrets: %s | events: %s",
 		mode, res.kills, res.swaps, res.starts, res.failures, res.operator, strings.Join(story, "; "), formatCounts(res.counts, res.na),
-		attacks(p.Exchanges()), end, ledger, order, wire, secrets, events)
+		attacks(p.Exchanges()), end, book, order, wire, secrets, events)
 	return res
 }
 

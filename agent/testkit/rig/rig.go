@@ -31,6 +31,7 @@ import (
 	"github.com/posagent/posagent/agent/sim/cardsim"
 	"github.com/posagent/posagent/agent/sim/devsim"
 	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
@@ -186,7 +187,7 @@ func New(t testing.TB, o Options) *Rig {
 		t.Fatal(err)
 	}
 	r.Ledger = filepath.Join(r.Dir, "host-ledger.jsonl")
-	l, err := hostsim.OpenLedger(r.Ledger)
+	l, err := ledger.Open(r.Ledger)
 	if err != nil {
 		t.Fatal(err)
 	}
