@@ -53,19 +53,7 @@ func hostFaults() map[string]hostsim.Fault {
 // point (right after a step's checkpoint was written and reported), then
 // restarted until it is live.
 func TestCrashCampaign(t *testing.T) {
-	n, err := strconv.Atoi(os.Getenv("CRASH_N"))
-	if err != nil || n < 1 {
-		t.Skip("set CRASH_N to run the crash campaign (make crashtest CRASH_N=100)")
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("CRASH_SEED"); s != "" {
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("CRASH_SEED: %v", err)
-		}
-	}
-	bench.NeedPCSC(t) // the PC/SC lock, for the whole campaign
-	t.Logf("crash campaign: N=%d CRASH_SEED=%d", n, seed)
-	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
+	n, _, rng := startCampaign(t, "crash campaign", "CRASH_N", "CRASH_SEED", "make crashtest CRASH_N=100")
 
 	start := time.Now()
 	bin := rig.Build(t)
@@ -107,6 +95,27 @@ func TestCrashCampaign(t *testing.T) {
 	t.Logf("kills by checkpoint left: %s; host reversals: %d; operator clears: %d", strings.Join(hit, " "), reversals, operator)
 	t.Logf("crash campaign: %d installs, %d SIGKILLs, %d agent starts, %d failed; campaign %v, total with build and calibration %v",
 		n, kills, starts, failed, time.Since(campaign).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+// startCampaign reads a campaign's size from the environment variable nVar,
+// skipping the test (how says how to run it) when it is not a positive
+// number, and its seed from seedVar, drawn when unset and logged either way
+// so that a run replays; it takes the PC/SC lock for the whole campaign.
+func startCampaign(t *testing.T, name, nVar, seedVar, how string) (n int, seed uint64, rng *rand.Rand) {
+	t.Helper()
+	n, err := strconv.Atoi(os.Getenv(nVar))
+	if err != nil || n < 1 {
+		t.Skipf("set %s to run the %s (%s)", nVar, name, how)
+	}
+	seed = uint64(time.Now().UnixNano())
+	if s := os.Getenv(seedVar); s != "" {
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s: %v", seedVar, err)
+		}
+	}
+	bench.NeedPCSC(t)
+	t.Logf("%s: N=%d %s=%d", name, n, seedVar, seed)
+	return n, seed, rand.New(rand.NewPCG(seed, seed>>1|1))
 }
 
 // realPausePoints are the pause points that exist with real devices: a

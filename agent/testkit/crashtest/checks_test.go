@@ -15,13 +15,7 @@ import (
 // The campaign's checkers on hand-made histories: each broken invariant is
 // reported, and the histories a crash legitimately leaves are not.
 func TestLedgerProblems(t *testing.T) {
-	sale := func(stan int) ledger.Entry {
-		return ledger.Entry{Event: ledger.EventApproved, Kind: ledger.KindSale, Batch: "000001", STAN: stan}
-	}
-	void := func(stan, orig int) ledger.Entry {
-		return ledger.Entry{Event: ledger.EventVoided, Kind: ledger.KindVoid, Batch: "000001", STAN: stan, OrigSTAN: orig}
-	}
-	rev := func(e ledger.Entry) ledger.Entry { e.Event = ledger.EventReversed; return e }
+	sale, void, rev := saleEntry, voidEntry, reversedEntry
 	for _, tc := range []struct {
 		name     string
 		entries  []ledger.Entry
@@ -87,18 +81,7 @@ func TestSeqProblems(t *testing.T) {
 // The hostile campaign's checkers.
 
 func TestOrderProblems(t *testing.T) {
-	sale := func(stan int) ledger.Entry {
-		return ledger.Entry{Event: ledger.EventApproved, Kind: ledger.KindSale, Batch: "000001", STAN: stan}
-	}
-	declined := func(stan int) ledger.Entry {
-		e := sale(stan)
-		e.Event, e.RC = ledger.EventDeclined, "05"
-		return e
-	}
-	void := func(stan, orig int) ledger.Entry {
-		return ledger.Entry{Event: ledger.EventVoided, Kind: ledger.KindVoid, Batch: "000001", STAN: stan, OrigSTAN: orig}
-	}
-	rev := func(e ledger.Entry) ledger.Entry { e.Event = ledger.EventReversed; return e }
+	sale, declined, void, rev := saleEntry, declinedEntry, voidEntry, reversedEntry
 	for _, tc := range []struct {
 		name    string
 		entries []ledger.Entry
@@ -147,6 +130,23 @@ func TestOrderProblems(t *testing.T) {
 		})
 	}
 }
+
+// Hand-made ledger entries of batch 000001, for the checkers' tests.
+func saleEntry(stan int) ledger.Entry {
+	return ledger.Entry{Event: ledger.EventApproved, Kind: ledger.KindSale, Batch: "000001", STAN: stan}
+}
+
+func declinedEntry(stan int) ledger.Entry {
+	e := saleEntry(stan)
+	e.Event, e.RC = ledger.EventDeclined, "05"
+	return e
+}
+
+func voidEntry(stan, orig int) ledger.Entry {
+	return ledger.Entry{Event: ledger.EventVoided, Kind: ledger.KindVoid, Batch: "000001", STAN: stan, OrigSTAN: orig}
+}
+
+func reversedEntry(e ledger.Entry) ledger.Entry { e.Event = ledger.EventReversed; return e }
 
 // checkProblems: want "" means none, else a substring of the first.
 func checkProblems(t *testing.T, problems []string, want string) {
@@ -253,11 +253,7 @@ func TestOutcome(t *testing.T) {
 // the same sale after a live install, or one the stop does not name, is a
 // charged card.
 func TestLeftToOperator(t *testing.T) {
-	entries := []ledger.Entry{
-		{Event: ledger.EventApproved, Kind: ledger.KindSale, Batch: "000001", STAN: 2},
-		{Event: ledger.EventApproved, Kind: ledger.KindSale, Batch: "000001", STAN: 4},
-		{Event: ledger.EventVoided, Kind: ledger.KindVoid, Batch: "000001", STAN: 5, OrigSTAN: 4},
-	}
+	entries := []ledger.Entry{saleEntry(2), saleEntry(4), voidEntry(5, 4)}
 	cp := provisioning.Checkpoint{Step: provisioning.StepNeedsAttention,
 		Unreversed: []provisioning.ReversalNote{{Kind: "sale", STAN: 2, Batch: "000001"}}}
 	if problems, summary, _ := undoProblems(entries, leftToOperator(cp, true)); len(problems) > 0 || !strings.Contains(summary, "1 left to the operator") {

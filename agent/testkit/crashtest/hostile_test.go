@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/posagent/posagent/agent/sim/devsim"
 	"github.com/posagent/posagent/agent/sim/ledger"
-	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/agent/testkit/hostile"
 	"github.com/posagent/posagent/agent/testkit/rig"
 	"github.com/posagent/posagent/drivers/magstripe"
@@ -87,19 +85,7 @@ var clearTracks = newTrackSecrets(rig.DebitPAN, "3012", swipeCard.Tracks()[1], s
 // crash campaign's check of every file and MQTT payload; and the monitor's
 // events are in order and end where the install ended.
 func TestHostileCampaign(t *testing.T) {
-	n, err := strconv.Atoi(os.Getenv("HOSTILE_N"))
-	if err != nil || n < 1 {
-		t.Skip("set HOSTILE_N to run the hostile-link campaign (make crashtest MODE=hostile CRASH_N=100)")
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("HOSTILE_SEED"); s != "" {
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("HOSTILE_SEED: %v", err)
-		}
-	}
-	bench.NeedPCSC(t) // the PC/SC lock, for the whole campaign
-	t.Logf("hostile-link campaign: N=%d HOSTILE_SEED=%d", n, seed)
-	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
+	n, seed, rng := startCampaign(t, "hostile-link campaign", "HOSTILE_N", "HOSTILE_SEED", "make crashtest MODE=hostile CRASH_N=100")
 	// One attacker for the whole campaign: it keeps the sign-on answers of
 	// earlier installs to replay (same TMK, so their keys still decrypt).
 	attacker := hostile.NewRandom(seed^0x9E3779B97F4A7C15, passShare)
