@@ -18,8 +18,8 @@ import (
 	"github.com/posagent/posagent/agent/central/report"
 	"github.com/posagent/posagent/agent/central/ticket"
 	"github.com/posagent/posagent/agent/central/trust"
+	"github.com/posagent/posagent/agent/config/configtest"
 	"github.com/posagent/posagent/agent/testkit/bench"
-	"github.com/posagent/posagent/agent/testkit/rig"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -38,7 +38,7 @@ func runConfig(t *testing.T, dir, url string, edits ...[2]string) string {
 	if url != "" {
 		base = append(base, [2]string{"  url: \"\"    ", "  url: \"" + url + "\"    "})
 	}
-	err := rig.WriteConfig(filepath.Join("..", "..", "testdata", "posagent.example.yaml"), path, append(base, edits...))
+	err := configtest.WriteEdited(filepath.Join("..", "..", "testdata", "posagent.example.yaml"), path, append(base, edits...))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent"
+	"github.com/posagent/posagent/agent/config/configtest"
 	"github.com/posagent/posagent/agent/sim/devsim"
 	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/bench"
@@ -165,7 +166,7 @@ func TestRunSwipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mag.Close() })
-	if err := rig.WriteConfig(r.Config, r.Config, [][2]string{
+	if err := configtest.WriteEdited(r.Config, r.Config, [][2]string{
 		{"  magstripe: none ", "  magstripe: serial "},
 		{"  magstripe_line:          # serial only; same keys and defaults as printer_line\n    device: \"\"",
 			"  magstripe_line:\n    device: \"" + mag.Path() + "\""},

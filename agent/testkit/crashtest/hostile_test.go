@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/config/configtest"
 	"github.com/posagent/posagent/agent/sim/devsim"
 	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/hostile"
@@ -236,7 +237,7 @@ func hostileInstall(t *testing.T, bin string, rng *rand.Rand, window time.Durati
 			[2]string{"  magstripe_line:          # serial only; same keys and defaults as printer_line\n    device: \"\"",
 				"  magstripe_line:\n    device: \"" + mag.Path() + "\""})
 	}
-	if err := rig.WriteConfig(r.Config, r.Config, edits); err != nil {
+	if err := configtest.WriteEdited(r.Config, r.Config, edits); err != nil {
 		t.Fatal(err)
 	}
 
