@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -67,11 +66,11 @@ func mosquittoBench(t *testing.T) brokerUnderTest {
 		},
 		monitor: func() *mqtt.ClientOptions {
 			return mqtt.NewClientOptions().AddBroker(m.TLSURL).SetUsername("monitor").SetPassword("pw-monitor").
-				SetTLSConfig(clientTLS(t, m.PKI, "monitor"))
+				SetTLSConfig(m.PKI.ClientTLS(t, "monitor"))
 		},
 		login: func(user string) *mqtt.ClientOptions {
 			return mqtt.NewClientOptions().AddBroker(m.TLSURL).SetUsername(user).SetPassword("pw-" + user).
-				SetTLSConfig(clientTLS(t, m.PKI, user))
+				SetTLSConfig(m.PKI.ClientTLS(t, user))
 		},
 		stop:    m.Stop,
 		restart: func() { m.Restart(t) },
@@ -109,22 +108,12 @@ func mochiSecureBench(t *testing.T) brokerUnderTest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pair, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := os.ReadFile(pki.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
 	o := broker.Options{
 		Logger:   quietLogger(),
 		Users:    map[string]string{tid: "pw-" + tid, otherTID: "pw-" + otherTID, "monitor": "pw-monitor"},
 		FleetACL: true,
-		TLS: &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequireAndVerifyClientCert,
-			ClientCAs: pool, MinVersion: tls.VersionTLS12},
+		TLS: &tls.Config{Certificates: []tls.Certificate{pki.ServerCertificate(t)}, ClientAuth: tls.RequireAndVerifyClientCert,
+			ClientCAs: pki.CAPool(t), MinVersion: tls.VersionTLS12},
 	}
 	var mu sync.Mutex
 	start := func(addr string) *broker.Broker {
@@ -139,7 +128,7 @@ func mochiSecureBench(t *testing.T) brokerUnderTest {
 	b := start(addr)
 	login := func(user string) *mqtt.ClientOptions {
 		return mqtt.NewClientOptions().AddBroker("ssl://" + addr).SetUsername(user).SetPassword("pw-" + user).
-			SetTLSConfig(clientTLS(t, pki, user))
+			SetTLSConfig(pki.ClientTLS(t, user))
 	}
 	return brokerUnderTest{
 		addr: addr, scheme: "ssl",
@@ -161,21 +150,6 @@ func mochiSecureBench(t *testing.T) brokerUnderTest {
 			b = start(addr)
 		},
 	}
-}
-
-func clientTLS(t *testing.T, p *bench.PKI, name string) *tls.Config {
-	t.Helper()
-	ca, err := os.ReadFile(p.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	pair, err := tls.LoadX509KeyPair(p.Clients[name][0], p.Clients[name][1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 }
 
 // watcher is central monitoring on a broker under test: it resubscribes after every
