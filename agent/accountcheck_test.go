@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -20,8 +19,10 @@ import (
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/central/monitor"
 	"github.com/posagent/posagent/agent/config"
+	"github.com/posagent/posagent/agent/config/configtest"
 	"github.com/posagent/posagent/agent/sim/hostsim"
 	"github.com/posagent/posagent/agent/sim/inproc"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning/pan"
 )
 
@@ -46,12 +47,12 @@ func finishedInstall(t *testing.T) (artefacts map[string][]byte, keysJSON []byte
 	if err := ks.SaveKeys(acquirer.Keys{TMK: tmk}); err != nil {
 		t.Fatal(err)
 	}
-	ledger, err := hostsim.OpenLedger(filepath.Join(dir, "host-ledger.jsonl"))
+	book, err := ledger.Open(filepath.Join(dir, "host-ledger.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ledger.Close() })
-	host, err := hostsim.New(hostsim.Config{TMK: tmk, Ledger: ledger, Log: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() { book.Close() })
+	host, err := hostsim.New(hostsim.Config{TMK: tmk, Ledger: book, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func finishedInstall(t *testing.T) (artefacts map[string][]byte, keysJSON []byte
 	}
 	cfgPath := filepath.Join(dir, "posagent.yaml")
 	example := filepath.Join("..", "testdata", "posagent.example.yaml")
-	if err := writeEditedConfig(example, cfgPath, [][2]string{
+	if err := configtest.WriteEdited(example, cfgPath, [][2]string{
 		{"  address: sim ", "  address: \"" + addr.String() + "\" "},
 		{`  url: ""  `, `  url: "` + b.URL() + `"`},
 		{"state_dir: /var/lib/posagent", "state_dir: " + stateDir},
@@ -229,21 +230,3 @@ func (l *lockedBuffer) String() string {
 
 // demoTID is the terminal of testdata/posagent.example.yaml.
 const demoTID = "10000001"
-
-// writeEditedConfig is rig.WriteConfig (which this package cannot import):
-// the config at src with each edit's first occurrence replaced, an edit
-// that finds nothing being an error.
-func writeEditedConfig(src, dst string, edits [][2]string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	cfg := string(b)
-	for _, kv := range edits {
-		if !strings.Contains(cfg, kv[0]) {
-			return fmt.Errorf("%s has no %q", src, kv[0])
-		}
-		cfg = strings.Replace(cfg, kv[0], kv[1], 1)
-	}
-	return os.WriteFile(dst, []byte(cfg), 0o600)
-}

@@ -178,9 +178,9 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 		Reporter: &reporters,
 		// The crash tests freeze the agent as a step starts ("enter:STEP").
 		OnEnter: func(ctx context.Context, s provisioning.Step) { pauses.Point(ctx, "enter:"+string(s)) },
-		Store:    checkpoints,
-		Clock:    provisioning.SystemClock{},
-		Log:      log,
+		Store:   checkpoints,
+		Clock:   provisioning.SystemClock{},
+		Log:     log,
 	}
 	flow.Rules.Accounts = flowAccounts{flow: flow, keys: dev.keys}
 	// Central's commands answer the same questions the installer does.

@@ -262,7 +262,6 @@ func serialLine(l config.SerialLine) serialport.Config {
 	return serialport.Config{Device: l.Device, Baud: l.Baud, DataBits: l.DataBits, Parity: parity, StopBits: l.StopBits}
 }
 
-
 // flowAccounts checks the settlement card with the key store for the
 // terminal the flow runs as: the installer's menu may confirm another TID
 // than the config's, and the acquirer keyed the check value to that one.

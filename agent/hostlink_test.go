@@ -15,6 +15,7 @@ import (
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -41,7 +42,7 @@ func TestHostLinkTLS(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			l, err := hostsim.OpenLedger(filepath.Join(dir, "ledger.jsonl"))
+			l, err := ledger.Open(filepath.Join(dir, "ledger.jsonl"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +81,7 @@ func TestHostLinkTLS(t *testing.T) {
 				if err != nil || res.Checkpoint.Step != provisioning.StepLive {
 					t.Fatalf("Run = %v at %s\n%s", err, res.Checkpoint.Step, out.String())
 				}
-				if es := l.Entries(); len(es) != 2 || es[0].Event != hostsim.EventApproved || es[1].Event != hostsim.EventVoided {
+				if es := l.Entries(); len(es) != 2 || es[0].Event != ledger.EventApproved || es[1].Event != ledger.EventVoided {
 					t.Fatalf("host ledger %+v, want the sale and its void", es)
 				}
 				return

@@ -32,11 +32,12 @@ var DefaultBINs = []string{"62"}
 // first five bytes of every UnionPay chip application's AID.
 const UnionPayRID = "A000000333"
 
-// UnionPay application identifiers that say whether the card is debit or credit.
+// UnionPay application identifiers that say whether the card is debit or
+// credit (CardTypeOfAID). The chip reader lists them in its application list.
 const (
-	aidUnionPayDebit       = "A000000333010101"
-	aidUnionPayCredit      = "A000000333010102"
-	aidUnionPayQuasiCredit = "A000000333010103" // 准贷记卡: a credit line behind a deposit account
+	AIDUnionPayDebit       = "A000000333010101"
+	AIDUnionPayCredit      = "A000000333010102"
+	AIDUnionPayQuasiCredit = "A000000333010103" // 准贷记卡: a credit line behind a deposit account
 )
 
 // Rejection is why a card cannot be bound. Code is stable, because it is reported
@@ -161,24 +162,30 @@ func parseBindAID(s string) (string, bool) {
 }
 
 // CardTypeOf derives debit or credit from the AID when the card has one
-// (A000000333010101 debit, …0102 credit, …0103 quasi-credit counts as credit;
-// …0106 electronic cash, other UnionPay and foreign applications, and malformed
-// AIDs are unknown, ""), else returns c.Type, which a card source sets for a
-// swiped card from what the installer chose.
-//
-// The card's AID may extend the listed ones (EMV partial selection), so they
-// are matched as prefixes.
+// (CardTypeOfAID), else returns c.Type, which a card source sets for a swiped
+// card from what the installer chose.
 func CardTypeOf(c Card) CardType {
 	if c.AID == "" {
 		return c.Type
 	}
-	aid, ok := parseBindAID(c.AID)
+	return CardTypeOfAID(c.AID)
+}
+
+// CardTypeOfAID maps a UnionPay AID (hex, either case) to its card type:
+// A000000333010101 debit, …0102 credit, …0103 quasi-credit counts as credit;
+// …0106 electronic cash, other UnionPay and foreign applications, and
+// malformed AIDs (not hex of 5 to 16 bytes, or empty) are unknown, "".
+//
+// The card's AID may extend the listed ones (EMV partial selection), so they
+// are matched as prefixes.
+func CardTypeOfAID(aid string) CardType {
+	aid, ok := parseBindAID(aid)
 	switch {
 	case !ok:
 		return ""
-	case strings.HasPrefix(aid, aidUnionPayDebit):
+	case strings.HasPrefix(aid, AIDUnionPayDebit):
 		return Debit
-	case strings.HasPrefix(aid, aidUnionPayCredit), strings.HasPrefix(aid, aidUnionPayQuasiCredit):
+	case strings.HasPrefix(aid, AIDUnionPayCredit), strings.HasPrefix(aid, AIDUnionPayQuasiCredit):
 		return Credit
 	}
 	return ""

@@ -361,6 +361,14 @@ func TestBindingCardTypeOf(t *testing.T) {
 		if got := provisioning.CardTypeOf(provisioning.Card{AID: tc.aid, Type: tc.typ}); got != tc.want {
 			t.Errorf("CardTypeOf(AID %q, Type %q) = %q, want %q", tc.aid, tc.typ, got, tc.want)
 		}
+		// The chip reader types its result by AID alone: no AID, no type.
+		want := tc.want
+		if tc.aid == "" {
+			want = ""
+		}
+		if got := provisioning.CardTypeOfAID(tc.aid); got != want {
+			t.Errorf("CardTypeOfAID(%q) = %q, want %q", tc.aid, got, want)
+		}
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -261,19 +260,7 @@ func newTestPKI(t *testing.T) testPKI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := tls.LoadX509KeyPair(p.ServerCert, p.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := os.ReadFile(p.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatal("CA does not parse")
-	}
-	return testPKI{pool: pool, serverConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	return testPKI{pool: p.CAPool(t), serverConfig: &tls.Config{Certificates: []tls.Certificate{p.ServerCertificate(t)}}}
 }
 
 // The host's time from a sign-on may raise the terminal's time floor only

@@ -3,7 +3,6 @@ package installer_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,11 +15,11 @@ import (
 	"github.com/posagent/posagent/agent/installer/installertest"
 	"github.com/posagent/posagent/agent/installer/ui"
 	"github.com/posagent/posagent/agent/sim/inproc"
+	"github.com/posagent/posagent/agent/sim/ledger"
+	"github.com/posagent/posagent/agent/testkit/golden"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/provisioningtest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // The test installer's settings. The password hash is made once with few
 // iterations: PBKDF2's cost is not what these tests are about.
@@ -263,18 +262,14 @@ func result(err error) string {
 	return err.Error()
 }
 
-// ops counts the sim host's ledger entries by operation.
+// ops counts the messages the sim host booked, by kind.
 func (b *bench) ops() map[string]int {
 	b.t.Helper()
-	led, err := inproc.ReadLedger(filepath.Join(b.dir, "simhost-ledger.jsonl"))
+	led, err := ledger.Read(filepath.Join(b.dir, "simhost-ledger.jsonl"))
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	n := map[string]int{}
-	for _, e := range led {
-		n[e.Op]++
-	}
-	return n
+	return inproc.Summarize(led).Messages
 }
 
 func (b *bench) checkpoint() provisioning.Checkpoint {
@@ -290,19 +285,7 @@ func (b *bench) golden(name string) {
 	b.t.Helper()
 	got := b.tr.b.String()
 	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			b.t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		b.t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if got != string(want) {
-		b.t.Errorf("%s differs (go test -update rewrites it); got:\n%s", path, got)
-	}
+	golden.Check(b.t, path, got)
 	// Whatever the golden says, no full card number reaches the screen.
 	for _, p := range inproc.Profiles {
 		if strings.Contains(got, p.PAN) {
@@ -428,7 +411,7 @@ func TestHostDown(t *testing.T) {
 	if cp := b.checkpoint(); cp.Step != provisioning.StepLive {
 		t.Fatalf("checkpoint at %s", cp.Step)
 	}
-	if got := b.ops(); got["signon"] != 1 || got["sale"] != 1 {
+	if got := b.ops(); got[ledger.KindSignOn] != 1 || got[ledger.KindSale] != 1 {
 		t.Errorf("host ledger %v", got)
 	}
 	if n := strings.Count(b.tr.b.String(), "E_NETWORK"); n != 2 {
@@ -537,7 +520,7 @@ func TestIdleTimeoutResume(t *testing.T) {
 	}
 	// The host saw one sign-on, one sale and one void: the resume repeated
 	// nothing that had been done.
-	if got := b.ops(); got["signon"] != 1 || got["sale"] != 1 || got["void"] != 1 || got["reversal"] != 0 {
+	if got := b.ops(); got[ledger.KindSignOn] != 1 || got[ledger.KindSale] != 1 || got[ledger.KindVoid] != 1 || got[ledger.KindReversal] != 0 {
 		t.Errorf("host ledger %v", got)
 	}
 	b.golden("idle-resume")

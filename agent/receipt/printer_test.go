@@ -3,12 +3,14 @@ package receipt
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/testkit/golden"
 	"github.com/posagent/posagent/drivers/printer"
 	"github.com/posagent/posagent/drivers/printer/printertest"
 	"github.com/posagent/posagent/provisioning"
@@ -30,12 +32,12 @@ func sampleReceipt() provisioning.Receipt {
 func TestGoldenESCPOS(t *testing.T) {
 	copies := Copies(sampleReceipt())
 	for _, s := range copies {
-		golden(t, "sale_"+string(s.Copy)+".escpos.golden", string(printer.Encode(Page(s, 32), 4)))
+		golden.Check(t, filepath.Join("testdata", "sale_"+string(s.Copy)+".escpos.golden"), string(printer.Encode(Page(s, 32), 4)))
 	}
 	r := sampleReceipt()
 	r.Duplicate = true
-	golden(t, "sale_merchant_duplicate.escpos.golden", string(printer.Encode(Page(Copies(r)[0], 32), 4)))
-	golden(t, "sale_merchant.escpos.annotated.golden", printertest.Annotate(printer.Encode(Page(copies[0], 32), 4)))
+	golden.Check(t, filepath.Join("testdata", "sale_merchant_duplicate.escpos.golden"), string(printer.Encode(Page(Copies(r)[0], 32), 4)))
+	golden.Check(t, filepath.Join("testdata", "sale_merchant.escpos.annotated.golden"), printertest.Annotate(printer.Encode(Page(copies[0], 32), 4)))
 }
 
 // emphasised lists the text of the page's runs in emphasis and fails on a

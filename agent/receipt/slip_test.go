@@ -1,17 +1,14 @@
 package receipt
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/testkit/golden"
 	"github.com/posagent/posagent/drivers/printer"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // sale is a chip test sale as the provisioning flow prints it.
 func sale(c Copy) Slip {
@@ -45,24 +42,6 @@ func sale(c Copy) Slip {
 	}
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it)\n--- got\n%s--- want\n%s", name, got, want)
-	}
-}
-
 func TestGolden(t *testing.T) {
 	for _, tc := range []struct {
 		file string
@@ -72,7 +51,7 @@ func TestGolden(t *testing.T) {
 		{"sale_cardholder.golden", Cardholder},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			golden(t, tc.file, Text(sale(tc.copy), 32))
+			golden.Check(t, filepath.Join("testdata", tc.file), Text(sale(tc.copy), 32))
 		})
 	}
 }

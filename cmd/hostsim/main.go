@@ -30,6 +30,7 @@ import (
 
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 )
 
 func main() {
@@ -125,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hostsim: --mac:", err)
 		return 2
 	}
-	l, err := hostsim.OpenLedger(*ledgerPath)
+	l, err := ledger.Open(*ledgerPath)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

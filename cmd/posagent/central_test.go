@@ -18,8 +18,8 @@ import (
 	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/ticket"
 	"github.com/posagent/posagent/agent/central/trust"
+	"github.com/posagent/posagent/agent/config/configtest"
 	"github.com/posagent/posagent/agent/testkit/bench"
-	"github.com/posagent/posagent/agent/testkit/rig"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -38,7 +38,7 @@ func runConfig(t *testing.T, dir, url string, edits ...[2]string) string {
 	if url != "" {
 		base = append(base, [2]string{"  url: \"\"    ", "  url: \"" + url + "\"    "})
 	}
-	err := rig.WriteConfig(filepath.Join("..", "..", "testdata", "posagent.example.yaml"), path, append(base, edits...))
+	err := configtest.WriteEdited(filepath.Join("..", "..", "testdata", "posagent.example.yaml"), path, append(base, edits...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +130,25 @@ func signedTicket(t *testing.T, priv []byte, edit func(*ticket.Ticket)) []byte {
 	return b
 }
 
+// centralKeys makes central's signing key and a forger's (PEM), and writes
+// central's public key to dir/central.pub, whose path it returns.
+func centralKeys(t *testing.T, dir string) (priv, forger []byte, pubPath string) {
+	t.Helper()
+	priv, pub, err := trust.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger, _, err = trust.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPath = filepath.Join(dir, "central.pub")
+	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return priv, forger, pubPath
+}
+
 // demoAccountCheck is the demo card's check value under the demo TMK and
 // TID (testdata/posagent.example.yaml, merchant.account_check).
 const demoAccountCheck = "16669b73825af85f9eaa5dbc759d4aa358bd1e1a79d1d33559b52fadce61d318"
@@ -141,18 +160,7 @@ const demoAccountCheck = "16669b73825af85f9eaa5dbc759d4aa358bd1e1a79d1d33559b52f
 func TestRunWaitsForSignedTicket(t *testing.T) {
 	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{TLS: true, NoPlain: true})
 	dir := t.TempDir()
-	priv, pub, err := trust.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	forger, _, err := trust.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubPath := filepath.Join(dir, "central.pub")
-	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	priv, forger, pubPath := centralKeys(t, dir)
 	cfg := runConfig(t, dir, "", tlsConfig(m, pubPath, true, false)...)
 	status := subscribe(t, m, mqtt.StatusTopic(demoTID))
 
@@ -223,18 +231,7 @@ func signedCommand(t *testing.T, priv []byte, id, name, args string) []byte {
 func TestRemoteRetry(t *testing.T) {
 	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{TLS: true, NoPlain: true})
 	dir := t.TempDir()
-	priv, pub, err := trust.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	forger, _, err := trust.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubPath := filepath.Join(dir, "central.pub")
-	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	priv, forger, pubPath := centralKeys(t, dir)
 	cfg := runConfig(t, dir, "", append(tlsConfig(m, pubPath, false, true),
 		[2]string{"  keypad: sim ", "  keypad: tty "},
 		[2]string{"  cards: []", "  cards: [foreign, debit]"})...)
@@ -308,14 +305,7 @@ func TestRemoteRetry(t *testing.T) {
 func TestPlainTCPWithCommandsRefused(t *testing.T) {
 	m := bench.StartMosquitto(t)
 	dir := t.TempDir()
-	_, pub, err := trust.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubPath := filepath.Join(dir, "central.pub")
-	if err := os.WriteFile(pubPath, pub, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	_, _, pubPath := centralKeys(t, dir)
 	state := subscribe(t, m, mqtt.StateTopic(demoTID))
 	for _, on := range []struct {
 		name              string

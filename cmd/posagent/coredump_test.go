@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/config/configtest"
 	"github.com/posagent/posagent/agent/testkit/bench"
-	"github.com/posagent/posagent/agent/testkit/rig"
 )
 
 // TestRunHasNoCoreDumps: `posagent run` turns core dumps off for itself:
@@ -20,7 +20,7 @@ import (
 func TestRunHasNoCoreDumps(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "posagent.yaml")
-	if err := rig.WriteConfig(filepath.Join("..", "..", "testdata", "posagent.example.yaml"), cfg, [][2]string{
+	if err := configtest.WriteEdited(filepath.Join("..", "..", "testdata", "posagent.example.yaml"), cfg, [][2]string{
 		{"state_dir: /var/lib/posagent", "state_dir: " + filepath.Join(dir, "state")},
 	}); err != nil {
 		t.Fatal(err)

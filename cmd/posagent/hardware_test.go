@@ -15,8 +15,9 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent"
+	"github.com/posagent/posagent/agent/config/configtest"
 	"github.com/posagent/posagent/agent/sim/devsim"
-	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/agent/testkit/rig"
 	"github.com/posagent/posagent/drivers/magstripe"
@@ -68,21 +69,21 @@ func TestRunOnRealDevices(t *testing.T) {
 	assertNoFullPAN(t, "stderr", stderr)
 
 	// The host saw a chip sale with the card's cryptogram, then its void.
-	entries, err := hostsim.ReadLedger(r.Ledger)
+	entries, err := ledger.Read(r.Ledger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sales, voids int
 	for _, e := range entries {
 		switch {
-		case e.Event == hostsim.EventApproved && e.Kind == "sale":
+		case e.Event == ledger.EventApproved && e.Kind == "sale":
 			sales++
 			if e.Card != pan.Mask(debitPAN) {
 				t.Errorf("host booked card %q, want the masked debit card", e.Card)
 			}
-		case e.Event == hostsim.EventVoided:
+		case e.Event == ledger.EventVoided:
 			voids++
-		case e.Event == hostsim.EventReversed:
+		case e.Event == ledger.EventReversed:
 			t.Errorf("unexpected reversal: %+v", e)
 		}
 	}
@@ -148,7 +149,7 @@ func TestRunWithoutInjectedTMK(t *testing.T) {
 	if strings.Contains(stdout, "step|") {
 		t.Errorf("flow started without keys:\n%s", stdout)
 	}
-	if entries, _ := hostsim.ReadLedger(r.Ledger); len(entries) != 0 {
+	if entries, _ := ledger.Read(r.Ledger); len(entries) != 0 {
 		t.Errorf("host booked %d entries", len(entries))
 	}
 }
@@ -165,7 +166,7 @@ func TestRunSwipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mag.Close() })
-	if err := rig.WriteConfig(r.Config, r.Config, [][2]string{
+	if err := configtest.WriteEdited(r.Config, r.Config, [][2]string{
 		{"  magstripe: none ", "  magstripe: serial "},
 		{"  magstripe_line:          # serial only; same keys and defaults as printer_line\n    device: \"\"",
 			"  magstripe_line:\n    device: \"" + mag.Path() + "\""},

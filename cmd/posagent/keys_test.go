@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/posagent/posagent/agent/testkit/rig"
+	"github.com/posagent/posagent/agent/config/configtest"
 )
 
 // demoKeys runs `posagent demo --keys FILE` (the installer's menu driven by
@@ -131,7 +131,7 @@ func TestRunKeypadBackendsFailClearly(t *testing.T) {
 			dir := t.TempDir()
 			edits := append([][2]string{{"state_dir: /var/lib/posagent", "state_dir: " + filepath.Join(dir, "state")}}, tc.edits...)
 			cfg := filepath.Join(dir, "posagent.yaml")
-			if err := rig.WriteConfig(filepath.Join("..", "..", "testdata", "posagent.example.yaml"), cfg, edits); err != nil {
+			if err := configtest.WriteEdited(filepath.Join("..", "..", "testdata", "posagent.example.yaml"), cfg, edits); err != nil {
 				t.Fatal(err)
 			}
 			out, err := exec.Command(binary, "run", "--config", cfg).CombinedOutput()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/posagent/posagent/agent/central/monitor"
 	"github.com/posagent/posagent/agent/sim/inproc"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -132,33 +133,24 @@ func TestSIGKILLInsideEachStep(t *testing.T) {
 		t.Fatalf("final run did not end live:\n%s", out)
 	}
 
-	led, err := inproc.ReadLedger(filepath.Join(stateDir, "simhost-ledger.jsonl"))
+	led, err := ledger.Read(filepath.Join(stateDir, "simhost-ledger.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sum := inproc.Summarize(led)
-	count := func(op string) int {
-		n := 0
-		for _, e := range led {
-			if e.Op == op {
-				n++
-			}
-		}
-		return n
-	}
 	if sum.Outstanding() != 0 || sum.Count("voided") != 1 {
 		t.Errorf("host ledger: %d sales still charged, %d voided; want 0 and 1 (%v)", sum.Outstanding(), sum.Count("voided"), sum.Sales)
 	}
 	// Side effects repeat only where the kill fell inside them after the host
 	// booked: sign-on once more (host.signon), the sale once more (host.sale,
 	// reversed first), the void once more (host.void, reversed first).
-	if n := count("signon"); n != 2 {
+	if n := sum.Messages[ledger.KindSignOn]; n != 2 {
 		t.Errorf("%d sign-ons, want 2", n)
 	}
-	if n := count("sale"); n != 2 {
+	if n := sum.Messages[ledger.KindSale]; n != 2 {
 		t.Errorf("%d sales sent, want 2 (one reversed)", n)
 	}
-	if n := count("void"); n != 2 {
+	if n := sum.Messages[ledger.KindVoid]; n != 2 {
 		t.Errorf("%d voids sent, want 2 (one reversed)", n)
 	}
 	if sum.Count("reversed") != 1 || sum.Reversals["void/"+fmt.Sprintf("%06d", voidSTAN(led))] != 1 {
@@ -192,9 +184,9 @@ func TestSIGKILLInsideEachStep(t *testing.T) {
 }
 
 // voidSTAN is the STAN of the first void the host booked.
-func voidSTAN(led []inproc.Entry) int {
+func voidSTAN(led []ledger.Entry) int {
 	for _, e := range led {
-		if e.Op == "void" {
+		if e.Event == ledger.EventVoided {
 			return e.STAN
 		}
 	}

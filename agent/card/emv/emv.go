@@ -550,7 +550,7 @@ func (s *session) result() (Result, error) {
 	var res Result
 	d := s.cdata
 	res.AID = Hex(d[0x84])
-	res.Type = typeOf(d[0x84])
+	res.Type = provisioning.CardTypeOfAID(res.AID)
 	if t2, ok := d[0x57]; ok {
 		res.Track2 = Track2{b: append([]byte(nil), t2...)}
 	}
@@ -636,19 +636,6 @@ func track2Digits(b []byte) (string, bool) {
 }
 
 func validMonth(mm string) bool { return mm >= "01" && mm <= "12" && len(mm) == 2 }
-
-// typeOf maps a UnionPay AID to debit or credit; quasi-credit is a credit
-// product. Anything else (electronic cash, foreign schemes) is unknown.
-func typeOf(aid []byte) provisioning.CardType {
-	h := Hex(aid)
-	switch {
-	case strings.HasPrefix(h, AIDDebit):
-		return provisioning.Debit
-	case strings.HasPrefix(h, AIDCredit), strings.HasPrefix(h, AIDQuasiCredit):
-		return provisioning.Credit
-	}
-	return ""
-}
 
 // decodeName decodes a cardholder name: ASCII as is, otherwise GB18030 (the
 // PBOC character set for 9F0B), rejecting anything that decodes to control or

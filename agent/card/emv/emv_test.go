@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,12 +14,11 @@ import (
 
 	"github.com/posagent/posagent/agent/card/emv"
 	"github.com/posagent/posagent/agent/sim/cardsim"
+	"github.com/posagent/posagent/agent/testkit/golden"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/cardreadertest"
 	"github.com/posagent/posagent/provisioning"
 )
-
-var update = flag.Bool("update", false, "rewrite golden APDU traces")
 
 const cardsDir = "../../../testdata/cards"
 
@@ -95,7 +93,7 @@ func TestReadProfiles(t *testing.T) {
 				t.Errorf("track 2 missing or full PAN printed")
 			}
 			checkARQC(t, res)
-			golden(t, name, trace.String())
+			golden.Check(t, filepath.Join("testdata", "trace", name+".txt"), trace.String())
 		})
 	}
 }
@@ -131,24 +129,6 @@ func (t *tracer) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	r, err := t.Card.Transmit(ctx, cmd)
 	fmt.Fprintf(t.w, "> %X\n< %X\n", cmd, r)
 	return r, err
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "trace", name+".txt")
-	if *update {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("APDU trace differs from %s:\n%s", path, got)
-	}
 }
 
 // TestPlaybackGolden replays the debit trace through the strict scripted

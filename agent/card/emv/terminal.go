@@ -7,18 +7,21 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/posagent/posagent/provisioning"
 )
 
-// UnionPay application identifiers (PROTOCOLS.md §2).
+// UnionPay application identifiers (PROTOCOLS.md §2). The three that say
+// debit or credit are the binding rules' (provisioning.CardTypeOfAID).
 const (
-	AIDDebit       = "A000000333010101"
-	AIDCredit      = "A000000333010102"
-	AIDQuasiCredit = "A000000333010103"
+	AIDDebit       = provisioning.AIDUnionPayDebit
+	AIDCredit      = provisioning.AIDUnionPayCredit
+	AIDQuasiCredit = provisioning.AIDUnionPayQuasiCredit
 	AIDECash       = "A000000333010106"
 	AIDUSCommon    = "A000000333010108"
 	// RIDUnionPay is the registered application provider id of every
 	// UnionPay AID.
-	RIDUnionPay = "A000000333"
+	RIDUnionPay = provisioning.UnionPayRID
 )
 
 // DefaultAIDs is the terminal's application list in preference order. It

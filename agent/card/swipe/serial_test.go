@@ -10,6 +10,7 @@ import (
 	"github.com/posagent/posagent/agent/sim/devsim"
 	"github.com/posagent/posagent/drivers/magstripe"
 	"github.com/posagent/posagent/drivers/serialport"
+	"github.com/posagent/posagent/drivers/serialport/serialporttest"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -25,16 +26,8 @@ func TestThroughSerial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer emu.Close()
-	present := make(chan bool, 16)
-	port, err := serialport.Open(ctx, serialport.Config{Device: emu.Path()}, serialport.Options{
-		Backoff: func(int) time.Duration { return 10 * time.Millisecond },
-		Event:   func(e serialport.Event) { present <- e.Present },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer port.Close()
+	t.Cleanup(func() { emu.Close() })
+	port, present := serialporttest.Open(t, ctx, serialport.Config{Device: emu.Path()})
 	s := New(port, Config{Framing: magstripe.MagTek, Now: func() time.Time { return now }})
 	read := func(send func() error) (provisioning.Card, error) {
 		t.Helper()
@@ -73,35 +66,11 @@ func TestThroughSerial(t *testing.T) {
 
 	// Unplugged while ReadCard waits, and back: the same ReadCard gets the
 	// next swipe.
-	if err := emu.Unplug(); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan error, 1)
-	go func() {
+	serialporttest.Replug(t, ctx, emu, present, func() error {
 		c, err := s.ReadCard(ctx, provisioning.CardRequest{Purpose: provisioning.PurposeTestSale})
 		if err == nil && c.Entry != provisioning.EntrySwipe {
 			err = errors.New("wrong entry mode")
 		}
-		got <- err
-	}()
-	if p := <-present; p {
-		t.Fatal("unplug not noticed")
-	}
-	if err := emu.Plug(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case p := <-present:
-		if !p {
-			t.Fatal("unexpected event")
-		}
-	case <-ctx.Done():
-		t.Fatal("reader not reopened")
-	}
-	if err := emu.SwipeNamed("good"); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-got; err != nil {
-		t.Fatalf("swipe after replug: %v", err)
-	}
+		return err
+	}, swipe("good"))
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,28 +12,9 @@ import (
 	"testing"
 
 	"github.com/posagent/posagent/agent/receipt"
+	"github.com/posagent/posagent/agent/testkit/golden"
 	"github.com/posagent/posagent/provisioning"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it)\n--- got\n%s--- want\n%s", name, got, want)
-	}
-}
 
 // session is a short install dialogue in Chinese and English, driven by a
 // script with a stray key in it.
@@ -86,7 +66,7 @@ func TestConsoleGolden(t *testing.T) {
 			c := &Console{W: &buf, Cols: tc.cols, Prefix: "screen| "}
 			session(t, c)
 			out := buf.String()
-			golden(t, tc.file, out)
+			golden.Check(t, filepath.Join("testdata", tc.file), out)
 
 			cols := tc.cols
 			if cols <= 0 {

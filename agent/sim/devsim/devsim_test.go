@@ -16,6 +16,7 @@ import (
 	"github.com/posagent/posagent/drivers/magstripe"
 	"github.com/posagent/posagent/drivers/printer"
 	"github.com/posagent/posagent/drivers/serialport"
+	"github.com/posagent/posagent/drivers/serialport/serialporttest"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -23,18 +24,9 @@ var now = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 
 // open opens link through tarm/serial as the agent does, reporting presence
 // changes on the returned channel.
-func open(t *testing.T, ctx context.Context, link string) (*serialport.Port, chan bool) {
+func open(t *testing.T, ctx context.Context, link string) (*serialport.Port, <-chan bool) {
 	t.Helper()
-	present := make(chan bool, 16)
-	p, err := serialport.Open(ctx, serialport.Config{Device: link, Baud: 9600}, serialport.Options{
-		Backoff: func(int) time.Duration { return 10 * time.Millisecond },
-		Event:   func(e serialport.Event) { present <- e.Present },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p, present
+	return serialporttest.Open(t, ctx, serialport.Config{Device: link, Baud: 9600})
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -91,37 +83,13 @@ func TestMagReaderThroughSerial(t *testing.T) {
 	}
 
 	// Unplugged and back: the reader loop keeps going across the gap.
-	if err := emu.Unplug(); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan error, 1)
-	go func() {
+	serialporttest.Replug(t, ctx, emu, present, func() error {
 		sw, err := r.Swipe(ctx, false)
 		if err == nil && sw.PAN.IsZero() {
 			err = errors.New("empty swipe")
 		}
-		got <- err
-	}()
-	if p := <-present; p {
-		t.Fatal("unplug not noticed")
-	}
-	if err := emu.Plug(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case p := <-present:
-		if !p {
-			t.Fatal("unexpected event")
-		}
-	case <-ctx.Done():
-		t.Fatal("reader not reopened")
-	}
-	if err := emu.SwipeNamed("good"); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-got; err != nil {
-		t.Fatalf("swipe after replug: %v", err)
-	}
+		return err
+	}, func() error { return emu.SwipeNamed("good") })
 }
 
 func sampleReceipt() provisioning.Receipt {

@@ -17,6 +17,7 @@ import (
 	"github.com/posagent/posagent/agent/card/emv"
 	"github.com/posagent/posagent/agent/sim/cardsim"
 	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -140,7 +141,7 @@ func itoa(n int) string {
 	return s
 }
 
-func lastEntry(t *testing.T, e *env) hostsim.Entry {
+func lastEntry(t *testing.T, e *env) ledger.Entry {
 	t.Helper()
 	es := e.ledger.Entries()
 	if len(es) == 0 {
@@ -168,7 +169,7 @@ func TestSwipeSale(t *testing.T) {
 					t.Fatalf("%+v %v", resp, err)
 				}
 				en := lastEntry(t, e)
-				if en.Event != hostsim.EventApproved || en.Entry != string(entry) || en.Card != "622202*********0128" {
+				if en.Event != ledger.EventApproved || en.Entry != string(entry) || en.Card != "622202*********0128" {
 					t.Fatalf("ledger %+v", en)
 				}
 				// The PAN comes from the track when the reader gave none.
@@ -202,7 +203,7 @@ func TestSwipeTrackMismatch(t *testing.T) {
 	if rc := acquirer.Get(e.raw(m), 39); rc != "14" {
 		t.Fatalf("track of another card: %s", rc)
 	}
-	if en := lastEntry(t, e); en.Event != hostsim.EventDeclined || en.RC != "14" || en.Entry != "swipe" {
+	if en := lastEntry(t, e); en.Event != ledger.EventDeclined || en.RC != "14" || en.Entry != "swipe" {
 		t.Fatalf("ledger %+v", en)
 	}
 	// Encrypted under another key: the track does not come out as a track.
@@ -215,7 +216,7 @@ func TestSwipeTrackMismatch(t *testing.T) {
 		t.Fatalf("a track under the wrong TDK: %s", rc)
 	}
 	for _, en := range e.ledger.Entries() {
-		if en.Event != hostsim.EventDeclined {
+		if en.Event != ledger.EventDeclined {
 			t.Fatalf("ledger %+v", en)
 		}
 	}
@@ -246,7 +247,7 @@ func TestPINVerified(t *testing.T) {
 		if err != nil || resp.RC != tc.rc {
 			t.Fatalf("PIN %s: %+v %v", tc.pin, resp, err)
 		}
-		if en := lastEntry(t, e); (tc.rc == "00") != (en.Event == hostsim.EventApproved) || en.Event == hostsim.EventDeclined && en.RC != tc.rc {
+		if en := lastEntry(t, e); (tc.rc == "00") != (en.Event == ledger.EventApproved) || en.Event == ledger.EventDeclined && en.RC != tc.rc {
 			t.Fatalf("PIN %s: ledger %+v", tc.pin, en)
 		}
 	}
@@ -263,7 +264,7 @@ func TestPINVerified(t *testing.T) {
 	if rc := acquirer.Get(e.raw(m), 39); rc != "99" {
 		t.Fatalf("PIN block of another PAN: %s", rc)
 	}
-	if en := lastEntry(t, e); en.Event != hostsim.EventDeclined || en.RC != "99" {
+	if en := lastEntry(t, e); en.Event != ledger.EventDeclined || en.RC != "99" {
 		t.Fatalf("ledger %+v", en)
 	}
 }
@@ -333,12 +334,12 @@ func TestARQCChecked(t *testing.T) {
 			}
 			en := lastEntry(t, e)
 			if tc.rc == "00" {
-				if en.Event != hostsim.EventApproved || en.Entry != "chip" {
+				if en.Event != ledger.EventApproved || en.Entry != "chip" {
 					t.Fatalf("ledger %+v", en)
 				}
 				return
 			}
-			if en.Event != hostsim.EventDeclined || en.RC != tc.rc || en.Card != pan.Mask(tc.pan) || en.RRN != "" {
+			if en.Event != ledger.EventDeclined || en.RC != tc.rc || en.Card != pan.Mask(tc.pan) || en.RRN != "" {
 				t.Fatalf("ledger %+v", en)
 			}
 			// A declined sale is nothing to reverse.

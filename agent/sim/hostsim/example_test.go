@@ -8,6 +8,7 @@ import (
 
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -18,9 +19,9 @@ func Example() {
 	defer os.RemoveAll(dir)
 	tmk, _ := acquirer.ParseKey("0123456789ABCDEFFEDCBA9876543210")
 
-	ledger, _ := hostsim.OpenLedger(filepath.Join(dir, "ledger.jsonl"))
-	defer ledger.Close()
-	srv, _ := hostsim.New(hostsim.Config{TMK: tmk, Ledger: ledger, Log: quiet})
+	book, _ := ledger.Open(filepath.Join(dir, "ledger.jsonl"))
+	defer book.Close()
+	srv, _ := hostsim.New(hostsim.Config{TMK: tmk, Ledger: book, Log: quiet})
 	addr, _ := srv.Listen("127.0.0.1:0")
 	defer srv.Close()
 
@@ -33,7 +34,7 @@ func Example() {
 	fmt.Println("sign-on", on.RC, "batch", on.Batch, "keys ok", on.KeysOK)
 	sale, _ := c.Sale(ctx, provisioning.SaleRequest{Terminal: terminal, STAN: 2, Batch: on.Batch, Amount: 1, Card: card})
 	fmt.Println("sale", sale.RC)
-	for _, e := range ledger.Entries() {
+	for _, e := range book.Entries() {
 		fmt.Println(e.Event, e.Kind, e.STAN, e.Amount, e.Card)
 	}
 	// Output:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 	"github.com/posagent/posagent/provisioning/provisioningtest"
@@ -26,7 +27,9 @@ func (p staticParams) Parameters(context.Context, provisioning.Terminal) (provis
 
 type cardReader struct{ c provisioning.Card }
 
-func (r cardReader) ReadCard(context.Context, provisioning.CardRequest) (provisioning.Card, error) { return r.c, nil }
+func (r cardReader) ReadCard(context.Context, provisioning.CardRequest) (provisioning.Card, error) {
+	return r.c, nil
+}
 
 type printer struct{}
 
@@ -159,7 +162,7 @@ func TestFlowRestartWithSaleInFlight(t *testing.T) {
 		t.Fatalf("first run: %v, %+v", err, cp.InFlight)
 	}
 	// The host approved the sale the terminal never heard about.
-	if es := e.ledger.Entries(); len(es) != 1 || es[0].Event != hostsim.EventApproved || es[0].Kind != hostsim.KindSale {
+	if es := e.ledger.Entries(); len(es) != 1 || es[0].Event != ledger.EventApproved || es[0].Kind != ledger.KindSale {
 		t.Fatalf("ledger before the restart: %+v", es)
 	}
 	// The reversal image on disk holds the PAN sealed by the client, never

@@ -16,6 +16,7 @@ import (
 
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/store/storetest"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/provisioningtest"
@@ -358,7 +359,7 @@ func mustGoLive(t *testing.T, e *env, ui *retrier) {
 func ledgerOK(t *testing.T, e *env) {
 	t.Helper()
 	checkLedger(t, e.path)
-	entries, err := hostsim.ReadLedger(e.path)
+	entries, err := ledger.Read(e.path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,21 +367,21 @@ func ledgerOK(t *testing.T, e *env) {
 	voidOf := map[int]int{}
 	for _, en := range entries {
 		switch {
-		case en.Kind == hostsim.KindSale && en.Event == hostsim.EventApproved:
+		case en.Kind == ledger.KindSale && en.Event == ledger.EventApproved:
 			for s := range open {
 				t.Fatalf("sale %06d reached the host while sale %06d was still charged", en.STAN, s)
 			}
 			open[en.STAN] = true
-		case en.Kind == hostsim.KindSale && en.Event == hostsim.EventDeclined:
+		case en.Kind == ledger.KindSale && en.Event == ledger.EventDeclined:
 			for s := range open {
 				t.Fatalf("sale %06d reached the host while sale %06d was still charged", en.STAN, s)
 			}
-		case en.Kind == hostsim.KindSale && en.Event == hostsim.EventReversed:
+		case en.Kind == ledger.KindSale && en.Event == ledger.EventReversed:
 			delete(open, en.STAN)
-		case en.Kind == hostsim.KindVoid && en.Event == hostsim.EventVoided:
+		case en.Kind == ledger.KindVoid && en.Event == ledger.EventVoided:
 			voidOf[en.STAN] = en.OrigSTAN
 			delete(open, en.OrigSTAN)
-		case en.Kind == hostsim.KindVoid && en.Event == hostsim.EventReversed:
+		case en.Kind == ledger.KindVoid && en.Event == ledger.EventReversed:
 			open[voidOf[en.STAN]] = true
 		}
 	}
@@ -593,16 +594,16 @@ func TestHostileVoidApprovalSavedAtOnce(t *testing.T) {
 	if err != nil || cp.Step != provisioning.StepLive {
 		t.Fatalf("after the restart: %v at %s", err, cp.Step)
 	}
-	entries, err := hostsim.ReadLedger(e.path)
+	entries, err := ledger.Read(e.path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	voids, reversals := 0, 0
 	for _, en := range entries {
 		switch {
-		case en.Kind == hostsim.KindVoid && en.Event == hostsim.EventVoided:
+		case en.Kind == ledger.KindVoid && en.Event == ledger.EventVoided:
 			voids++
-		case en.Event == hostsim.EventReversed:
+		case en.Event == ledger.EventReversed:
 			reversals++
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -44,7 +45,7 @@ func key(t testing.TB, s string) acquirer.Key {
 type env struct {
 	t      *testing.T
 	srv    *hostsim.Server
-	ledger *hostsim.Ledger
+	ledger *ledger.Ledger
 	path   string
 	addr   string
 	ks     acquirer.KeyStore
@@ -72,7 +73,7 @@ func newEnv(t *testing.T, scfg func(*hostsim.Config), ccfg func(*acquirer.Config
 
 func (e *env) startServer(scfg func(*hostsim.Config)) {
 	e.t.Helper()
-	l, err := hostsim.OpenLedger(e.path)
+	l, err := ledger.Open(e.path)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func (e *env) void(sale *provisioning.TxnRecord) error {
 // sales ended voided and reversed.
 func checkLedger(t *testing.T, path string) (voided, reversed int) {
 	t.Helper()
-	entries, err := hostsim.ReadLedger(path)
+	entries, err := ledger.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,19 +177,19 @@ func checkLedger(t *testing.T, path string) (voided, reversed int) {
 		batch string
 		stan  int
 	}
-	approved := map[k]hostsim.Entry{}
+	approved := map[k]ledger.Entry{}
 	rev := map[k]int{}
 	for _, en := range entries {
 		if en.Card != "" && (len(en.Card) < 13 || strings.Count(en.Card, "*") != len(en.Card)-10) {
 			t.Fatalf("ledger line %d holds %q, not the masked PAN", en.Seq, en.Card)
 		}
 		switch en.Event {
-		case hostsim.EventApproved, hostsim.EventVoided:
+		case ledger.EventApproved, ledger.EventVoided:
 			if _, dup := approved[k{en.Batch, en.STAN}]; dup {
 				t.Fatalf("STAN %d approved twice", en.STAN)
 			}
 			approved[k{en.Batch, en.STAN}] = en
-		case hostsim.EventReversed:
+		case ledger.EventReversed:
 			rev[k{en.Batch, en.STAN}]++
 			if rev[k{en.Batch, en.STAN}] > 1 {
 				t.Fatalf("STAN %d reversed twice", en.STAN)
@@ -196,12 +197,12 @@ func checkLedger(t *testing.T, path string) (voided, reversed int) {
 		}
 	}
 	for key, en := range approved {
-		if en.Kind != hostsim.KindSale {
+		if en.Kind != ledger.KindSale {
 			continue
 		}
 		voids := 0
 		for vk, v := range approved {
-			if v.Kind == hostsim.KindVoid && v.OrigSTAN == en.STAN && rev[vk] == 0 {
+			if v.Kind == ledger.KindVoid && v.OrigSTAN == en.STAN && rev[vk] == 0 {
 				voids++
 			}
 		}
@@ -277,7 +278,7 @@ func TestResponseCodesByRule(t *testing.T) {
 		t.Fatalf("bad MAC: %+v %v", resp, err)
 	}
 	// Only the issuer's decline is on the ledger: 03 and A0 never reach it.
-	if es := e.ledger.Entries(); len(es) != 1 || es[0].Event != hostsim.EventDeclined || es[0].RC != "51" || es[0].Amount != 151 {
+	if es := e.ledger.Entries(); len(es) != 1 || es[0].Event != ledger.EventDeclined || es[0].RC != "51" || es[0].Amount != 151 {
 		t.Fatalf("ledger %+v, want the one decline 51", es)
 	}
 }
@@ -493,7 +494,7 @@ func TestCancelByHand(t *testing.T) {
 		}
 	}
 	es := e.ledger.Entries()
-	if last := es[len(es)-1]; last.Event != hostsim.EventReversed || !last.ByHand || last.STAN != sale.STAN {
+	if last := es[len(es)-1]; last.Event != ledger.EventReversed || !last.ByHand || last.STAN != sale.STAN {
 		t.Fatalf("last entry %+v", last)
 	}
 	if got, err := e.srv.CancelByHand(tid, sale.Batch, 999); got || err != nil {

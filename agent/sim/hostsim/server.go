@@ -27,17 +27,19 @@ import (
 	"github.com/moov-io/iso8583"
 
 	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning/pan"
 )
 
-// Message kinds, the keys of fault injection.
+// Message kinds, the keys of fault injection. Those the ledger books are
+// its kinds.
 const (
-	KindSignOn   = "sign-on"
+	KindSignOn   = ledger.KindSignOn
 	KindEcho     = "echo"
 	KindSignOff  = "sign-off"
-	KindSale     = "sale"
-	KindVoid     = "void"
-	KindReversal = "reversal"
+	KindSale     = ledger.KindSale
+	KindVoid     = ledger.KindVoid
+	KindReversal = ledger.KindReversal
 )
 
 // Action is what a fault does to the answer. The request is always
@@ -82,7 +84,7 @@ type Config struct {
 	// nil means {"51": "51"} (insufficient funds).
 	Declines map[string]string
 	// Ledger records approvals and reversals; required.
-	Ledger *Ledger
+	Ledger *ledger.Ledger
 	// Rand generates keys and authorisation codes; nil means crypto/rand.
 	Rand io.Reader
 	// Now stamps answers (fields 12/13, in Location) and ledger lines.
@@ -93,7 +95,7 @@ type Config struct {
 	// OnLedger, when set, is called with every entry once it is on disk, so
 	// a test can wait for "the host has approved it" without polling. It
 	// runs under the host's lock and must not block.
-	OnLedger func(Entry)
+	OnLedger func(ledger.Entry)
 
 	// Cards are the issuer's card keys by PAN (LoadCards reads them from
 	// cardsim profiles). When set, every chip sale's ARQC (field 55) is
@@ -125,7 +127,7 @@ type txnKey struct {
 }
 
 type txn struct {
-	e        Entry
+	e        ledger.Entry
 	reversed bool
 	voidedBy int // STAN of the approved, unreversed void of a sale
 	// panMAC identifies the full PAN of the original for the reversal's
@@ -207,19 +209,19 @@ func New(cfg Config) (*Server, error) {
 }
 
 // apply replays one ledger entry into the in-memory state.
-func (s *Server) apply(e Entry) {
+func (s *Server) apply(e ledger.Entry) {
 	k := txnKey{e.TID, e.Batch, e.STAN}
 	switch e.Event {
-	case EventApproved, EventVoided:
+	case ledger.EventApproved, ledger.EventVoided:
 		s.txns[k] = &txn{e: e}
 		if e.Kind == KindVoid {
 			if sale := s.txns[txnKey{e.TID, e.Batch, e.OrigSTAN}]; sale != nil {
 				sale.voidedBy = e.STAN
 			}
 		}
-	case EventDeclined:
+	case ledger.EventDeclined:
 		// Nothing to undo or void; the line is there for the record.
-	case EventReversed:
+	case ledger.EventReversed:
 		t := s.txns[k]
 		if t == nil {
 			return
@@ -567,7 +569,7 @@ func (s *Server) sale(m, resp *iso8583.Message, now time.Time, f60 acquirer.Fiel
 		return "94" // duplicate transmission: the STAN was used in this batch
 	}
 	card, rc := s.checkCard(m, sess)
-	e := Entry{Time: now.UTC(), Event: EventApproved, Kind: KindSale, TID: k.tid, MID: acquirer.Get(m, 42),
+	e := ledger.Entry{Time: now.UTC(), Event: ledger.EventApproved, Kind: KindSale, TID: k.tid, MID: acquirer.Get(m, 42),
 		Batch: k.batch, STAN: k.stan, Amount: int64(atoi(amount)), Card: pan.Mask(card), Entry: entryOf(m, f60)}
 	if rc == "00" {
 		if d, ok := s.cfg.Declines[amount[10:]]; ok {
@@ -575,7 +577,7 @@ func (s *Server) sale(m, resp *iso8583.Message, now time.Time, f60 acquirer.Fiel
 		}
 	}
 	if rc != "00" {
-		e.Event, e.RC = EventDeclined, rc
+		e.Event, e.RC = ledger.EventDeclined, rc
 		if _, err := s.append(e); err != nil {
 			return "96"
 		}
@@ -693,7 +695,7 @@ func (s *Server) panMAC(p string) []byte {
 }
 
 // append writes e to the ledger and replays it into the host's state.
-func (s *Server) append(e Entry) (Entry, error) {
+func (s *Server) append(e ledger.Entry) (ledger.Entry, error) {
 	e, err := s.cfg.Ledger.Append(e)
 	if err != nil {
 		s.cfg.Log.Error("ledger", "err", err)
@@ -706,7 +708,7 @@ func (s *Server) append(e Entry) (Entry, error) {
 	return e, nil
 }
 
-func (s *Server) record(e Entry, resp *iso8583.Message) string {
+func (s *Server) record(e ledger.Entry, resp *iso8583.Message) string {
 	e, err := s.append(e)
 	if err != nil {
 		return "96" // system malfunction: nothing approved that is not on disk
@@ -737,7 +739,7 @@ func (s *Server) void(m, resp *iso8583.Message, now time.Time, f60 acquirer.Fiel
 	if _, dup := s.txns[k]; dup {
 		return "94"
 	}
-	e := Entry{Time: now.UTC(), Event: EventVoided, Kind: KindVoid, TID: tid, MID: acquirer.Get(m, 42),
+	e := ledger.Entry{Time: now.UTC(), Event: ledger.EventVoided, Kind: KindVoid, TID: tid, MID: acquirer.Get(m, 42),
 		Batch: k.batch, STAN: k.stan, Amount: sale.e.Amount, Card: sale.e.Card,
 		RRN: s.nextRRN(now), AuthCode: sale.e.AuthCode, OrigSTAN: sale.e.STAN}
 	rc := s.record(e, resp)
@@ -781,7 +783,7 @@ func (s *Server) reverse(m *iso8583.Message, now time.Time, f60 acquirer.Field60
 		return "64"
 	}
 	e := t.e
-	e.Time, e.Event = now.UTC(), EventReversed
+	e.Time, e.Event = now.UTC(), ledger.EventReversed
 	if _, err := s.append(e); err != nil {
 		return "96"
 	}
@@ -801,7 +803,7 @@ func (s *Server) CancelByHand(tid, batch string, stan int) (bool, error) {
 		return false, nil
 	}
 	e := t.e
-	e.Time, e.Event, e.ByHand = s.cfg.Now().UTC(), EventReversed, true
+	e.Time, e.Event, e.ByHand = s.cfg.Now().UTC(), ledger.EventReversed, true
 	if _, err := s.append(e); err != nil {
 		return false, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/store"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -59,10 +60,10 @@ func TestSIGKILLBetweenSendAndReceive(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	dir := t.TempDir()
-	approved := make(chan hostsim.Entry, 16)
+	approved := make(chan ledger.Entry, 16)
 	e := &env{t: t, path: filepath.Join(dir, "ledger.jsonl")}
 	e.startServer(func(c *hostsim.Config) {
-		c.OnLedger = func(en hostsim.Entry) { approved <- en }
+		c.OnLedger = func(en ledger.Entry) { approved <- en }
 	})
 	e.srv.Inject(hostsim.KindSale, hostsim.Fault{Action: hostsim.NoAnswer})
 	ks := &acquirer.FileKeyStore{Path: filepath.Join(dir, "keys.json")}
@@ -81,7 +82,7 @@ func TestSIGKILLBetweenSendAndReceive(t *testing.T) {
 	first := start()
 	select {
 	case en := <-approved:
-		if en.Event != hostsim.EventApproved {
+		if en.Event != ledger.EventApproved {
 			t.Fatalf("first ledger entry %+v", en)
 		}
 	case <-time.After(30 * time.Second):

@@ -1,100 +1,47 @@
 package inproc
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"sync"
-	"time"
 
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning"
 )
 
-// Entry is one line of the simulated host's ledger: what the acquirer booked.
-// It holds the masked card number only.
-type Entry struct {
-	Op       string    `json:"op"`             // signon, sale, void, reversal
-	Kind     string    `json:"kind,omitempty"` // what a reversal undoes: sale or void
-	TID      string    `json:"tid"`
-	STAN     int       `json:"stan"`
-	Batch    string    `json:"batch,omitempty"`
-	Amount   int64     `json:"amount,omitempty"`
-	Card     string    `json:"card,omitempty"`
-	RRN      string    `json:"rrn,omitempty"`
-	OrigSTAN int       `json:"orig_stan,omitempty"`
-	RC       string    `json:"rc"`
-	Time     time.Time `json:"time"`
-}
-
 // Host is an acquirer host that approves everything and books it in a ledger
-// file (JSON lines, fsynced per entry) that outlives the agent process, so a
-// crash test can check that no sale was charged twice.
+// file (agent/sim/ledger: JSON lines, fsynced per entry) that outlives the
+// agent process, so a crash test can check that no sale was charged twice.
+// Unlike hostsim it books every message it answers: sign-ons, and the voids
+// and reversals it refuses (EventDeclined), resent reversals included.
 type Host struct {
 	Pauses *Pauses
 	Clock  provisioning.Clock
 	// Down makes every call fail as an unreachable host would.
 	Down bool
 
-	path string
-	mu   sync.Mutex
-	f    *os.File
-	led  []Entry
+	mu     sync.Mutex // a void's or reversal's check and its booking are one step
+	ledger *ledger.Ledger
 }
 
 var _ provisioning.Host = (*Host)(nil)
 
 // OpenHost opens (or creates) the ledger at path.
 func OpenHost(path string, clock provisioning.Clock) (*Host, error) {
-	led, err := ReadLedger(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	l, err := ledger.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("sim host: %w", err)
 	}
-	return &Host{Clock: clock, path: path, f: f, led: led}, nil
+	return &Host{Clock: clock, ledger: l}, nil
 }
 
 // Close closes the ledger.
-func (h *Host) Close() error { return h.f.Close() }
+func (h *Host) Close() error { return h.ledger.Close() }
 
-// ReadLedger parses a ledger file. A torn last line (the host process was killed
-// mid-write) is ignored: it was never acknowledged to the terminal.
-func ReadLedger(path string) ([]Entry, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+func (h *Host) book(e ledger.Entry) error {
+	if _, err := h.ledger.Append(e); err != nil {
+		return fmt.Errorf("sim host: %w", err)
 	}
-	defer f.Close()
-	var led []Entry
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var e Entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			break
-		}
-		led = append(led, e)
-	}
-	return led, sc.Err()
-}
-
-func (h *Host) book(e Entry) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	if _, err := h.f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("sim host: ledger: %w", err)
-	}
-	if err := h.f.Sync(); err != nil {
-		return fmt.Errorf("sim host: ledger: %w", err)
-	}
-	h.led = append(h.led, e)
 	return nil
 }
 
@@ -135,7 +82,7 @@ func (h *Host) SignOn(ctx context.Context, r provisioning.SignOnRequest) (provis
 	}
 	now := h.Clock.Now()
 	h.mu.Lock()
-	err := h.book(Entry{Op: "signon", TID: r.Terminal.TID, STAN: r.STAN, Batch: "000001", RC: "00", Time: now})
+	err := h.book(ledger.Entry{Event: ledger.EventSignedOn, Kind: ledger.KindSignOn, TID: r.Terminal.TID, STAN: r.STAN, Batch: "000001", Time: now})
 	h.mu.Unlock()
 	if err != nil {
 		return provisioning.SignOnResult{}, err
@@ -157,8 +104,8 @@ func (h *Host) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioni
 	}
 	resp := provisioning.HostResponse{RC: "00", RRN: h.rrn(r.STAN), AuthCode: fmt.Sprintf("%06d", (r.STAN*7919)%1000000), Time: h.Clock.Now(), Integrity: inProcess}
 	h.mu.Lock()
-	err := h.book(Entry{Op: "sale", TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch, Amount: r.Amount,
-		Card: r.Card.PAN.Masked(), RRN: resp.RRN, RC: resp.RC, Time: resp.Time})
+	err := h.book(ledger.Entry{Event: ledger.EventApproved, Kind: ledger.KindSale, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch, Amount: r.Amount,
+		Card: r.Card.PAN.Masked(), RRN: resp.RRN, AuthCode: resp.AuthCode, Time: resp.Time})
 	h.mu.Unlock()
 	if err != nil {
 		return provisioning.HostResponse{}, err
@@ -174,11 +121,13 @@ func (h *Host) Void(ctx context.Context, r provisioning.VoidRequest) (provisioni
 	}
 	resp := provisioning.HostResponse{RC: "00", RRN: h.rrn(r.STAN), AuthCode: r.Orig.AuthCode, Time: h.Clock.Now(), Integrity: inProcess}
 	h.mu.Lock()
-	if Summarize(h.led).Sales[r.Orig.STAN] != "approved" {
+	e := ledger.Entry{Event: ledger.EventVoided, Kind: ledger.KindVoid, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch, Amount: r.Orig.Amount,
+		Card: r.Card.PAN.Masked(), RRN: resp.RRN, AuthCode: resp.AuthCode, OrigSTAN: r.Orig.STAN, Time: resp.Time}
+	if Summarize(h.ledger.Entries()).Sales[r.Orig.STAN] != "approved" {
 		resp.RC = "12" // invalid transaction: nothing approved to void
+		e.Event, e.RC = ledger.EventDeclined, resp.RC
 	}
-	err := h.book(Entry{Op: "void", TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch, Amount: r.Orig.Amount,
-		Card: r.Card.PAN.Masked(), RRN: resp.RRN, OrigSTAN: r.Orig.STAN, RC: resp.RC, Time: resp.Time})
+	err := h.book(e)
 	h.mu.Unlock()
 	if err != nil {
 		return provisioning.HostResponse{}, err
@@ -196,14 +145,18 @@ func (h *Host) Reverse(ctx context.Context, r provisioning.ReversalRequest) (pro
 	}
 	h.mu.Lock()
 	rc := "25"
-	for _, e := range h.led {
-		if e.Op == r.Orig.Kind && e.STAN == r.Orig.STAN && e.TID == r.Terminal.TID && e.RC == "00" {
+	for _, e := range h.ledger.Entries() {
+		if booked(e) && e.Kind == r.Orig.Kind && e.STAN == r.Orig.STAN && e.TID == r.Terminal.TID {
 			rc = "00"
 		}
 	}
 	resp := provisioning.HostResponse{RC: rc, Time: h.Clock.Now(), Integrity: inProcess}
-	err := h.book(Entry{Op: "reversal", Kind: r.Orig.Kind, TID: r.Terminal.TID, STAN: r.Orig.STAN, Batch: r.Orig.Batch,
-		Amount: r.Orig.Amount, OrigSTAN: r.Orig.OrigSTAN, RC: rc, Time: resp.Time})
+	e := ledger.Entry{Event: ledger.EventReversed, Kind: r.Orig.Kind, TID: r.Terminal.TID, STAN: r.Orig.STAN, Batch: r.Orig.Batch,
+		Amount: r.Orig.Amount, OrigSTAN: r.Orig.OrigSTAN, Time: resp.Time}
+	if rc != "00" {
+		e.Event, e.Kind, e.RC = ledger.EventDeclined, ledger.KindReversal, rc
+	}
+	err := h.book(e)
 	h.mu.Unlock()
 	if err != nil {
 		return provisioning.HostResponse{}, err
@@ -213,10 +166,13 @@ func (h *Host) Reverse(ctx context.Context, r provisioning.ReversalRequest) (pro
 }
 
 // Summary is the ledger's effect: each sale STAN is "approved", "voided" or
-// "reversed"; Reversals counts the reversal messages booked per original.
+// "reversed"; Reversals counts the reversal messages booked per original;
+// Messages counts the messages booked per kind (ledger.KindSignOn, KindSale,
+// KindVoid, KindReversal), refused ones included.
 type Summary struct {
 	Sales     map[int]string
 	Reversals map[string]int // "sale/000007" -> count
+	Messages  map[string]int
 }
 
 // Outstanding is the number of sales still charged (approved, not voided or reversed).
@@ -241,24 +197,31 @@ func (s Summary) Count(st string) int {
 	return n
 }
 
-// Summarize replays a ledger.
-func Summarize(led []Entry) Summary {
-	s := Summary{Sales: map[int]string{}, Reversals: map[string]int{}}
+// booked is an approved sale or void: what a reversal can undo.
+func booked(e ledger.Entry) bool {
+	return e.Event == ledger.EventApproved || e.Event == ledger.EventVoided
+}
+
+// Summarize replays a ledger this host wrote.
+func Summarize(led []ledger.Entry) Summary {
+	s := Summary{Sales: map[int]string{}, Reversals: map[string]int{}, Messages: map[string]int{}}
 	voided := map[int]int{} // live void STAN -> sale STAN
 	reversed := map[string]bool{}
 	for _, e := range led {
-		if e.RC != "00" {
-			continue
+		if e.Event == ledger.EventReversed {
+			s.Messages[ledger.KindReversal]++ // Kind is what it undid
+		} else {
+			s.Messages[e.Kind]++
 		}
-		switch e.Op {
-		case "sale":
+		switch e.Event {
+		case ledger.EventApproved:
 			s.Sales[e.STAN] = "approved"
-		case "void":
+		case ledger.EventVoided:
 			if s.Sales[e.OrigSTAN] == "approved" {
 				s.Sales[e.OrigSTAN] = "voided"
 				voided[e.STAN] = e.OrigSTAN
 			}
-		case "reversal":
+		case ledger.EventReversed:
 			key := fmt.Sprintf("%s/%06d", e.Kind, e.STAN)
 			s.Reversals[key]++
 			if reversed[key] {
@@ -266,11 +229,11 @@ func Summarize(led []Entry) Summary {
 			}
 			reversed[key] = true
 			switch e.Kind {
-			case "sale":
+			case ledger.KindSale:
 				if s.Sales[e.STAN] == "approved" {
 					s.Sales[e.STAN] = "reversed"
 				}
-			case "void":
+			case ledger.KindVoid:
 				// The void is undone: its sale is charged again.
 				if sale, ok := voided[e.STAN]; ok {
 					s.Sales[sale] = "approved"

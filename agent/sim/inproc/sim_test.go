@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -75,7 +76,7 @@ func TestHostLedger(t *testing.T) {
 	reverse("sale", 99, 0, "25") // never booked
 	h.Close()
 
-	led, err := ReadLedger(path)
+	led, err := ledger.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +87,11 @@ func TestHostLedger(t *testing.T) {
 	if sum.Reversals["sale/000001"] != 2 || sum.Reversals["void/000003"] != 1 {
 		t.Errorf("reversals = %v", sum.Reversals)
 	}
+	// Refused messages are booked too: the void of the reversed sale, the
+	// reversal of a sale never booked.
+	if m := sum.Messages; m[ledger.KindSale] != 2 || m[ledger.KindVoid] != 3 || m[ledger.KindReversal] != 4 || len(m) != 3 {
+		t.Errorf("messages = %v", m)
+	}
 	raw, _ := os.ReadFile(path)
 	if strings.Contains(string(raw), card.PAN.Reveal()) || !strings.Contains(string(raw), card.PAN.Masked()) {
 		t.Error("the ledger must hold the masked card number only")
@@ -93,16 +99,42 @@ func TestHostLedger(t *testing.T) {
 }
 
 // A host killed mid-write leaves a torn last line: it was never answered, so
-// reading ignores it instead of failing.
+// the reopened host leaves it out and books on after it.
 func TestLedgerTornLastLine(t *testing.T) {
+	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ledger.jsonl")
-	good := `{"op":"sale","tid":"10000001","stan":1,"rc":"00"}` + "\n"
-	if err := os.WriteFile(path, []byte(good+`{"op":"void","ti`), 0o600); err != nil {
+	card := debitCard(t)
+	sale := func(h *Host, stan int) {
+		t.Helper()
+		if _, err := h.Sale(ctx, provisioning.SaleRequest{Terminal: term, STAN: stan, Batch: "000001", Amount: 1, Card: card}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := OpenHost(path, clock{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	led, err := ReadLedger(path)
-	if err != nil || len(led) != 1 || led[0].Op != "sale" {
-		t.Fatalf("ReadLedger = %v %+v", err, led)
+	sale(h, 1)
+	h.Close()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"seq":2,"time":"2026-11-27T09:30:00Z","event":"appr`)
+	f.Close()
+	if led, err := ledger.Read(path); err != nil || len(led) != 1 {
+		t.Fatalf("ledger.Read = %v %+v", err, led)
+	}
+
+	h, err = OpenHost(path, clock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	sale(h, 2)
+	led, err := ledger.Read(path)
+	if err != nil || len(led) != 2 || led[1].Seq != 2 || led[1].STAN != 2 || Summarize(led).Outstanding() != 2 {
+		t.Fatalf("after the restart ledger.Read = %v %+v", err, led)
 	}
 }
 

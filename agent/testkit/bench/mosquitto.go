@@ -365,17 +365,35 @@ func MakePKI(dir string, clients ...string) (*PKI, error) {
 	return p, nil
 }
 
-// ClientTLS is a paho TLS configuration that trusts the test CA and, when
-// name is not "", presents that client's certificate.
-func (p *PKI) ClientTLS(t testing.TB, name string) *tls.Config {
+// CAPool is a certificate pool holding the test CA.
+func (p *PKI) CAPool(t testing.TB) *x509.CertPool {
 	t.Helper()
 	ca, err := os.ReadFile(p.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
-	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatalf("testbench: %s holds no certificate", p.CAFile)
+	}
+	return pool
+}
+
+// ServerCertificate is the server's certificate and key, loaded.
+func (p *PKI) ServerCertificate(t testing.TB) tls.Certificate {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(p.ServerCert, p.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair
+}
+
+// ClientTLS is a paho TLS configuration that trusts the test CA and, when
+// name is not "", presents that client's certificate.
+func (p *PKI) ClientTLS(t testing.TB, name string) *tls.Config {
+	t.Helper()
+	cfg := &tls.Config{RootCAs: p.CAPool(t), MinVersion: tls.VersionTLS12}
 	if name != "" {
 		c, ok := p.Clients[name]
 		if !ok {

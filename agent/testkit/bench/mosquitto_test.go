@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"os"
 	"testing"
 )
 
@@ -17,14 +16,7 @@ func TestMakePKIChainsVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := os.ReadFile(p.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatal("CA file holds no certificate")
-	}
+	pool := p.CAPool(t)
 	check := func(cert, key string, usage x509.ExtKeyUsage, host string) {
 		t.Helper()
 		pair, err := tls.LoadX509KeyPair(cert, key)

@@ -21,6 +21,7 @@ import (
 	"github.com/posagent/posagent/agent/central/report/deliverytest"
 	"github.com/posagent/posagent/agent/sim/hostsim"
 	"github.com/posagent/posagent/agent/sim/inproc"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/agent/testkit/rig"
 	"github.com/posagent/posagent/provisioning"
@@ -53,19 +54,7 @@ func hostFaults() map[string]hostsim.Fault {
 // point (right after a step's checkpoint was written and reported), then
 // restarted until it is live.
 func TestCrashCampaign(t *testing.T) {
-	n, err := strconv.Atoi(os.Getenv("CRASH_N"))
-	if err != nil || n < 1 {
-		t.Skip("set CRASH_N to run the crash campaign (make crashtest CRASH_N=100)")
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("CRASH_SEED"); s != "" {
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("CRASH_SEED: %v", err)
-		}
-	}
-	bench.NeedPCSC(t) // the PC/SC lock, for the whole campaign
-	t.Logf("crash campaign: N=%d CRASH_SEED=%d", n, seed)
-	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
+	n, _, rng := startCampaign(t, "crash campaign", "CRASH_N", "CRASH_SEED", "make crashtest CRASH_N=100")
 
 	start := time.Now()
 	bin := rig.Build(t)
@@ -107,6 +96,27 @@ func TestCrashCampaign(t *testing.T) {
 	t.Logf("kills by checkpoint left: %s; host reversals: %d; operator clears: %d", strings.Join(hit, " "), reversals, operator)
 	t.Logf("crash campaign: %d installs, %d SIGKILLs, %d agent starts, %d failed; campaign %v, total with build and calibration %v",
 		n, kills, starts, failed, time.Since(campaign).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+// startCampaign reads a campaign's size from the environment variable nVar,
+// skipping the test (how says how to run it) when it is not a positive
+// number, and its seed from seedVar, drawn when unset and logged either way
+// so that a run replays; it takes the PC/SC lock for the whole campaign.
+func startCampaign(t *testing.T, name, nVar, seedVar, how string) (n int, seed uint64, rng *rand.Rand) {
+	t.Helper()
+	n, err := strconv.Atoi(os.Getenv(nVar))
+	if err != nil || n < 1 {
+		t.Skipf("set %s to run the %s (%s)", nVar, name, how)
+	}
+	seed = uint64(time.Now().UnixNano())
+	if s := os.Getenv(seedVar); s != "" {
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s: %v", seedVar, err)
+		}
+	}
+	bench.NeedPCSC(t)
+	t.Logf("%s: N=%d %s=%d", name, n, seedVar, seed)
+	return n, seed, rand.New(rand.NewPCG(seed, seed>>1|1))
 }
 
 // realPausePoints are the pause points that exist with real devices: a
@@ -247,12 +257,12 @@ func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, point
 	if err != nil || cp.Step != provisioning.StepLive {
 		t.Fatalf("final checkpoint %v (%v), want live", cp.Step, err)
 	}
-	ledger, reversals := checkLedger(t, r.Ledger, cp)
+	book, reversals := checkLedger(t, r.Ledger, cp)
 	res.reversals = reversals
 	events := checkEvents(t, r.Monitor)
 	secrets := checkSecrets(t, r)
 	t.Logf("kills=%d starts=%d [%s] | live: ok | ledger: %s | events: %s | state: ok | secrets: %s",
-		res.kills, res.starts, strings.Join(plan, "; "), ledger, events, secrets)
+		res.kills, res.starts, strings.Join(plan, "; "), book, events, secrets)
 	return res
 }
 
@@ -274,7 +284,7 @@ func checkpoint(state string) (provisioning.Checkpoint, error) {
 // void the checkpoint records is on the host.
 func checkLedger(t *testing.T, path string, cp provisioning.Checkpoint) (string, int) {
 	t.Helper()
-	entries, err := hostsim.ReadLedger(path)
+	entries, err := ledger.Read(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,11 +305,11 @@ func checkLedger(t *testing.T, path string, cp provisioning.Checkpoint) (string,
 // ledgerProblems applies the ledger invariants to the host's entries;
 // saleSTAN is the test sale the final checkpoint records, which must have an
 // effective void.
-func ledgerProblems(entries []hostsim.Entry, saleSTAN int) (problems []string, summary string, reversals int) {
+func ledgerProblems(entries []ledger.Entry, saleSTAN int) (problems []string, summary string, reversals int) {
 	problems, summary, reversals = undoProblems(entries, nil)
 	voided := false
 	for _, e := range entries {
-		voided = voided || e.Event == hostsim.EventVoided && e.OrigSTAN == saleSTAN && !isReversed(entries, e)
+		voided = voided || e.Event == ledger.EventVoided && e.OrigSTAN == saleSTAN && !isReversed(entries, e)
 	}
 	if !voided {
 		problems = append(problems, fmt.Sprintf("the checkpoint's test sale %06d has no effective void on the host", saleSTAN))
@@ -313,11 +323,11 @@ type txnKey struct {
 	stan        int
 }
 
-func keyOf(e hostsim.Entry) txnKey { return txnKey{e.Kind, e.Batch, e.STAN} }
+func keyOf(e ledger.Entry) txnKey { return txnKey{e.Kind, e.Batch, e.STAN} }
 
-func isReversed(entries []hostsim.Entry, e hostsim.Entry) bool {
+func isReversed(entries []ledger.Entry, e ledger.Entry) bool {
 	for _, x := range entries {
-		if x.Event == hostsim.EventReversed && keyOf(x) == keyOf(e) {
+		if x.Event == ledger.EventReversed && keyOf(x) == keyOf(e) {
 			return true
 		}
 	}
@@ -330,11 +340,11 @@ func isReversed(entries []hostsim.Entry, e hostsim.Entry) bool {
 // not undone is a problem unless left says the operator was handed it (the
 // agent stopped naming it for the acquirer to cancel by hand); nil leaves
 // none.
-func undoProblems(entries []hostsim.Entry, left func(hostsim.Entry) bool) (problems []string, summary string, reversals int) {
+func undoProblems(entries []ledger.Entry, left func(ledger.Entry) bool) (problems []string, summary string, reversals int) {
 	reversed := map[txnKey]int{}
 	var order []txnKey
 	for _, e := range entries {
-		if e.Event == hostsim.EventReversed {
+		if e.Event == ledger.EventReversed {
 			if reversed[keyOf(e)] == 0 {
 				order = append(order, keyOf(e))
 			}
@@ -349,14 +359,14 @@ func undoProblems(entries []hostsim.Entry, left func(hostsim.Entry) bool) (probl
 	voidedBy := map[txnKey]int{} // sale → voids of it that were not reversed
 	voids := 0
 	for _, e := range entries {
-		if e.Event == hostsim.EventVoided && reversed[keyOf(e)] == 0 {
-			voidedBy[txnKey{hostsim.KindSale, e.Batch, e.OrigSTAN}]++
+		if e.Event == ledger.EventVoided && reversed[keyOf(e)] == 0 {
+			voidedBy[txnKey{ledger.KindSale, e.Batch, e.OrigSTAN}]++
 			voids++
 		}
 	}
 	sales, rev, handed := 0, 0, 0
 	for _, e := range entries {
-		if e.Event != hostsim.EventApproved || e.Kind != hostsim.KindSale {
+		if e.Event != ledger.EventApproved || e.Kind != ledger.KindSale {
 			continue
 		}
 		sales++

@@ -7,7 +7,7 @@ import (
 
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/central/report"
-	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/hostile"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -15,29 +15,23 @@ import (
 // The campaign's checkers on hand-made histories: each broken invariant is
 // reported, and the histories a crash legitimately leaves are not.
 func TestLedgerProblems(t *testing.T) {
-	sale := func(stan int) hostsim.Entry {
-		return hostsim.Entry{Event: hostsim.EventApproved, Kind: hostsim.KindSale, Batch: "000001", STAN: stan}
-	}
-	void := func(stan, orig int) hostsim.Entry {
-		return hostsim.Entry{Event: hostsim.EventVoided, Kind: hostsim.KindVoid, Batch: "000001", STAN: stan, OrigSTAN: orig}
-	}
-	rev := func(e hostsim.Entry) hostsim.Entry { e.Event = hostsim.EventReversed; return e }
+	sale, void, rev := saleEntry, voidEntry, reversedEntry
 	for _, tc := range []struct {
 		name     string
-		entries  []hostsim.Entry
+		entries  []ledger.Entry
 		saleSTAN int
 		want     string // "" = no problem; else a substring of the first
 	}{
-		{"sale voided", []hostsim.Entry{sale(3), void(4, 3)}, 3, ""},
-		{"lost sale reversed, resent and voided", []hostsim.Entry{sale(3), rev(sale(3)), sale(5), void(6, 5)}, 5, ""},
-		{"lost void reversed, resent", []hostsim.Entry{sale(3), void(4, 3), rev(void(4, 3)), void(7, 3)}, 3, ""},
-		{"sale left charged", []hostsim.Entry{sale(3), sale(5), void(6, 5)}, 5, "000003 approved and neither"},
-		{"only void reversed", []hostsim.Entry{sale(3), void(4, 3), rev(void(4, 3))}, 3, "000003 approved and neither"},
-		{"reversed twice", []hostsim.Entry{sale(3), rev(sale(3)), rev(sale(3)), sale(5), void(6, 5)}, 5, "reversed 2 times"},
-		{"checkpoint's sale not voided", []hostsim.Entry{sale(3), rev(sale(3))}, 3, "no effective void"},
-		{"checkpoint's sale voided by a reversed void", []hostsim.Entry{sale(3), void(4, 3), rev(void(4, 3)), rev(sale(3))}, 3, "no effective void"},
-		{"voided and reversed", []hostsim.Entry{sale(3), void(4, 3), rev(sale(3))}, 3, "both voided and reversed"},
-		{"voided twice", []hostsim.Entry{sale(3), void(4, 3), void(5, 3)}, 3, "voided 2 times"},
+		{"sale voided", []ledger.Entry{sale(3), void(4, 3)}, 3, ""},
+		{"lost sale reversed, resent and voided", []ledger.Entry{sale(3), rev(sale(3)), sale(5), void(6, 5)}, 5, ""},
+		{"lost void reversed, resent", []ledger.Entry{sale(3), void(4, 3), rev(void(4, 3)), void(7, 3)}, 3, ""},
+		{"sale left charged", []ledger.Entry{sale(3), sale(5), void(6, 5)}, 5, "000003 approved and neither"},
+		{"only void reversed", []ledger.Entry{sale(3), void(4, 3), rev(void(4, 3))}, 3, "000003 approved and neither"},
+		{"reversed twice", []ledger.Entry{sale(3), rev(sale(3)), rev(sale(3)), sale(5), void(6, 5)}, 5, "reversed 2 times"},
+		{"checkpoint's sale not voided", []ledger.Entry{sale(3), rev(sale(3))}, 3, "no effective void"},
+		{"checkpoint's sale voided by a reversed void", []ledger.Entry{sale(3), void(4, 3), rev(void(4, 3)), rev(sale(3))}, 3, "no effective void"},
+		{"voided and reversed", []ledger.Entry{sale(3), void(4, 3), rev(sale(3))}, 3, "both voided and reversed"},
+		{"voided twice", []ledger.Entry{sale(3), void(4, 3), void(5, 3)}, 3, "voided 2 times"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			problems, _, _ := ledgerProblems(tc.entries, tc.saleSTAN)
@@ -87,30 +81,19 @@ func TestSeqProblems(t *testing.T) {
 // The hostile campaign's checkers.
 
 func TestOrderProblems(t *testing.T) {
-	sale := func(stan int) hostsim.Entry {
-		return hostsim.Entry{Event: hostsim.EventApproved, Kind: hostsim.KindSale, Batch: "000001", STAN: stan}
-	}
-	declined := func(stan int) hostsim.Entry {
-		e := sale(stan)
-		e.Event, e.RC = hostsim.EventDeclined, "05"
-		return e
-	}
-	void := func(stan, orig int) hostsim.Entry {
-		return hostsim.Entry{Event: hostsim.EventVoided, Kind: hostsim.KindVoid, Batch: "000001", STAN: stan, OrigSTAN: orig}
-	}
-	rev := func(e hostsim.Entry) hostsim.Entry { e.Event = hostsim.EventReversed; return e }
+	sale, declined, void, rev := saleEntry, declinedEntry, voidEntry, reversedEntry
 	for _, tc := range []struct {
 		name    string
-		entries []hostsim.Entry
+		entries []ledger.Entry
 		want    string
 	}{
-		{"one sale voided", []hostsim.Entry{sale(2), void(3, 2)}, ""},
-		{"reversed, then resent", []hostsim.Entry{sale(2), rev(sale(2)), sale(4), void(5, 4)}, ""},
-		{"declined, then approved", []hostsim.Entry{declined(2), sale(3), void(4, 3)}, ""},
-		{"voided, then another sale", []hostsim.Entry{sale(2), void(3, 2), sale(4)}, ""},
-		{"second sale over an approval", []hostsim.Entry{sale(2), sale(3), void(4, 3)}, "sale 000001/000003 (approved) booked while sale 000001/000002"},
-		{"declined sale over an approval", []hostsim.Entry{sale(2), declined(3)}, "000003 (declined) booked while"},
-		{"sale over a reversed void", []hostsim.Entry{sale(2), void(3, 2), rev(void(3, 2)), sale(4)}, "while sale 000001/000002"},
+		{"one sale voided", []ledger.Entry{sale(2), void(3, 2)}, ""},
+		{"reversed, then resent", []ledger.Entry{sale(2), rev(sale(2)), sale(4), void(5, 4)}, ""},
+		{"declined, then approved", []ledger.Entry{declined(2), sale(3), void(4, 3)}, ""},
+		{"voided, then another sale", []ledger.Entry{sale(2), void(3, 2), sale(4)}, ""},
+		{"second sale over an approval", []ledger.Entry{sale(2), sale(3), void(4, 3)}, "sale 000001/000003 (approved) booked while sale 000001/000002"},
+		{"declined sale over an approval", []ledger.Entry{sale(2), declined(3)}, "000003 (declined) booked while"},
+		{"sale over a reversed void", []ledger.Entry{sale(2), void(3, 2), rev(void(3, 2)), sale(4)}, "while sale 000001/000002"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkProblems(t, orderProblems(tc.entries), tc.want)
@@ -118,7 +101,7 @@ func TestOrderProblems(t *testing.T) {
 	}
 
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	at := func(e hostsim.Entry, ms int) hostsim.Entry {
+	at := func(e ledger.Entry, ms int) ledger.Entry {
 		e.Time = t0.Add(time.Duration(ms) * time.Millisecond)
 		return e
 	}
@@ -128,25 +111,42 @@ func TestOrderProblems(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		reqs    []saleRequest
-		entries []hostsim.Entry
+		entries []ledger.Entry
 		want    string
 	}{
 		{"resent after the reversal", []saleRequest{req("000002", 0), req("000004", 30)},
-			[]hostsim.Entry{at(sale(2), 1), at(rev(sale(2)), 20), at(sale(4), 31)}, ""},
+			[]ledger.Entry{at(sale(2), 1), at(rev(sale(2)), 20), at(sale(4), 31)}, ""},
 		// A sale the host declined (or never booked) leaves nothing open.
 		{"resent after a decline", []saleRequest{req("000002", 0), req("000003", 30)},
-			[]hostsim.Entry{at(declined(2), 1), at(sale(3), 31)}, ""},
+			[]ledger.Entry{at(declined(2), 1), at(sale(3), 31)}, ""},
 		// The host declined the second sale, but it left the terminal while the
 		// first was still charged: the wire check sees what the ledger's
 		// approvals alone would not.
 		{"sent before the reversal", []saleRequest{req("000002", 0), req("000003", 30)},
-			[]hostsim.Entry{at(sale(2), 1), at(rev(sale(2)), 40)}, "0200 sale STAN 000003 sent while the host held sale 000001/000002"},
+			[]ledger.Entry{at(sale(2), 1), at(rev(sale(2)), 40)}, "0200 sale STAN 000003 sent while the host held sale 000001/000002"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkProblems(t, wireOrderProblems(tc.reqs, tc.entries), tc.want)
 		})
 	}
 }
+
+// Hand-made ledger entries of batch 000001, for the checkers' tests.
+func saleEntry(stan int) ledger.Entry {
+	return ledger.Entry{Event: ledger.EventApproved, Kind: ledger.KindSale, Batch: "000001", STAN: stan}
+}
+
+func declinedEntry(stan int) ledger.Entry {
+	e := saleEntry(stan)
+	e.Event, e.RC = ledger.EventDeclined, "05"
+	return e
+}
+
+func voidEntry(stan, orig int) ledger.Entry {
+	return ledger.Entry{Event: ledger.EventVoided, Kind: ledger.KindVoid, Batch: "000001", STAN: stan, OrigSTAN: orig}
+}
+
+func reversedEntry(e ledger.Entry) ledger.Entry { e.Event = ledger.EventReversed; return e }
 
 // checkProblems: want "" means none, else a substring of the first.
 func checkProblems(t *testing.T, problems []string, want string) {
@@ -253,11 +253,7 @@ func TestOutcome(t *testing.T) {
 // the same sale after a live install, or one the stop does not name, is a
 // charged card.
 func TestLeftToOperator(t *testing.T) {
-	entries := []hostsim.Entry{
-		{Event: hostsim.EventApproved, Kind: hostsim.KindSale, Batch: "000001", STAN: 2},
-		{Event: hostsim.EventApproved, Kind: hostsim.KindSale, Batch: "000001", STAN: 4},
-		{Event: hostsim.EventVoided, Kind: hostsim.KindVoid, Batch: "000001", STAN: 5, OrigSTAN: 4},
-	}
+	entries := []ledger.Entry{saleEntry(2), saleEntry(4), voidEntry(5, 4)}
 	cp := provisioning.Checkpoint{Step: provisioning.StepNeedsAttention,
 		Unreversed: []provisioning.ReversalNote{{Kind: "sale", STAN: 2, Batch: "000001"}}}
 	if problems, summary, _ := undoProblems(entries, leftToOperator(cp, true)); len(problems) > 0 || !strings.Contains(summary, "1 left to the operator") {

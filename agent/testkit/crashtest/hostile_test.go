@@ -8,15 +8,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/config/configtest"
 	"github.com/posagent/posagent/agent/sim/devsim"
-	"github.com/posagent/posagent/agent/sim/hostsim"
-	"github.com/posagent/posagent/agent/testkit/bench"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/hostile"
 	"github.com/posagent/posagent/agent/testkit/rig"
 	"github.com/posagent/posagent/drivers/magstripe"
@@ -87,19 +86,7 @@ var clearTracks = newTrackSecrets(rig.DebitPAN, "3012", swipeCard.Tracks()[1], s
 // crash campaign's check of every file and MQTT payload; and the monitor's
 // events are in order and end where the install ended.
 func TestHostileCampaign(t *testing.T) {
-	n, err := strconv.Atoi(os.Getenv("HOSTILE_N"))
-	if err != nil || n < 1 {
-		t.Skip("set HOSTILE_N to run the hostile-link campaign (make crashtest MODE=hostile CRASH_N=100)")
-	}
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("HOSTILE_SEED"); s != "" {
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("HOSTILE_SEED: %v", err)
-		}
-	}
-	bench.NeedPCSC(t) // the PC/SC lock, for the whole campaign
-	t.Logf("hostile-link campaign: N=%d HOSTILE_SEED=%d", n, seed)
-	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
+	n, seed, rng := startCampaign(t, "hostile-link campaign", "HOSTILE_N", "HOSTILE_SEED", "make crashtest MODE=hostile CRASH_N=100")
 	// One attacker for the whole campaign: it keeps the sign-on answers of
 	// earlier installs to replay (same TMK, so their keys still decrypt).
 	attacker := hostile.NewRandom(seed^0x9E3779B97F4A7C15, passShare)
@@ -250,7 +237,7 @@ func hostileInstall(t *testing.T, bin string, rng *rand.Rand, window time.Durati
 			[2]string{"  magstripe_line:          # serial only; same keys and defaults as printer_line\n    device: \"\"",
 				"  magstripe_line:\n    device: \"" + mag.Path() + "\""})
 	}
-	if err := rig.WriteConfig(r.Config, r.Config, edits); err != nil {
+	if err := configtest.WriteEdited(r.Config, r.Config, edits); err != nil {
 		t.Fatal(err)
 	}
 
@@ -428,7 +415,7 @@ runs:
 	stopped := okEnd && !live
 
 	// (a) money and (b) order, on the host's ledger and the wire.
-	entries, err := hostsim.ReadLedger(r.Ledger)
+	entries, err := ledger.Read(r.Ledger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,9 +426,9 @@ runs:
 	} else {
 		money, summary, _ = undoProblems(entries, leftToOperator(cp, stopped))
 	}
-	ledger := fail("money", money)
-	if ledger == "ok" {
-		ledger += " " + summary
+	book := fail("money", money)
+	if book == "ok" {
+		book += " " + summary
 	}
 	reqs := saleRequests(p.Exchanges())
 	order := fail("order", append(orderProblems(entries), wireOrderProblems(reqs, entries)...))
@@ -477,7 +464,7 @@ runs:
 
 	t.Logf("%s kills=%d swaps=%d starts=%d failures=%d operator=%d [%s] | link: %s [%s] | outcome: %s | ledger: %s | order: %s | wire: %s | secrets: %s | events: %s",
 		mode, res.kills, res.swaps, res.starts, res.failures, res.operator, strings.Join(story, "; "), formatCounts(res.counts, res.na),
-		attacks(p.Exchanges()), end, ledger, order, wire, secrets, events)
+		attacks(p.Exchanges()), end, book, order, wire, secrets, events)
 	return res
 }
 

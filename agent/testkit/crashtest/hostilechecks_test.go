@@ -10,7 +10,7 @@ import (
 
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/central/report"
-	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/hostile"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -23,29 +23,29 @@ import (
 // approved sales are unresolved: neither reversed nor voided by a void that
 // still stands.
 type book struct {
-	open   map[txnKey]hostsim.Entry // approved sales not undone
-	sales  map[txnKey]hostsim.Entry
+	open   map[txnKey]ledger.Entry // approved sales not undone
+	sales  map[txnKey]ledger.Entry
 	voidOf map[txnKey]txnKey // a standing void → the sale it undid
 }
 
 func newBook() *book {
-	return &book{open: map[txnKey]hostsim.Entry{}, sales: map[txnKey]hostsim.Entry{}, voidOf: map[txnKey]txnKey{}}
+	return &book{open: map[txnKey]ledger.Entry{}, sales: map[txnKey]ledger.Entry{}, voidOf: map[txnKey]txnKey{}}
 }
 
-func (b *book) apply(e hostsim.Entry) {
+func (b *book) apply(e ledger.Entry) {
 	k := keyOf(e)
 	switch {
-	case e.Kind == hostsim.KindSale && e.Event == hostsim.EventApproved:
+	case e.Kind == ledger.KindSale && e.Event == ledger.EventApproved:
 		b.open[k], b.sales[k] = e, e
-	case e.Kind == hostsim.KindVoid && e.Event == hostsim.EventVoided:
-		sk := txnKey{hostsim.KindSale, e.Batch, e.OrigSTAN}
+	case e.Kind == ledger.KindVoid && e.Event == ledger.EventVoided:
+		sk := txnKey{ledger.KindSale, e.Batch, e.OrigSTAN}
 		if _, ok := b.open[sk]; ok {
 			delete(b.open, sk)
 			b.voidOf[k] = sk
 		}
-	case e.Kind == hostsim.KindSale && e.Event == hostsim.EventReversed:
+	case e.Kind == ledger.KindSale && e.Event == ledger.EventReversed:
 		delete(b.open, k)
-	case e.Kind == hostsim.KindVoid && e.Event == hostsim.EventReversed:
+	case e.Kind == ledger.KindVoid && e.Event == ledger.EventReversed:
 		// The void is undone: its sale is charged again.
 		if sk, ok := b.voidOf[k]; ok {
 			b.open[sk] = b.sales[sk]
@@ -67,11 +67,11 @@ func (b *book) unresolved() []string {
 // orderProblems is "no second sale while an earlier approval is
 // unresolved" on the ledger's order: a sale the host booked (approved or
 // declined) while an approved sale was neither reversed nor voided.
-func orderProblems(entries []hostsim.Entry) []string {
+func orderProblems(entries []ledger.Entry) []string {
 	var problems []string
 	b := newBook()
 	for _, e := range entries {
-		if e.Kind == hostsim.KindSale && (e.Event == hostsim.EventApproved || e.Event == hostsim.EventDeclined) {
+		if e.Kind == ledger.KindSale && (e.Event == ledger.EventApproved || e.Event == ledger.EventDeclined) {
 			if open := b.unresolved(); len(open) > 0 {
 				problems = append(problems, fmt.Sprintf("sale %s/%06d (%s) booked while sale %s was approved and neither reversed nor voided",
 					e.Batch, e.STAN, e.Event, strings.Join(open, ", ")))
@@ -104,7 +104,7 @@ func saleRequests(exs []hostile.Exchange) []saleRequest {
 // reversed nor voided at that moment (the ledger's entries before the
 // request's time; the host books a request only after the proxy saw it, and
 // the terminal sends its next request only after the answer).
-func wireOrderProblems(reqs []saleRequest, entries []hostsim.Entry) []string {
+func wireOrderProblems(reqs []saleRequest, entries []ledger.Entry) []string {
 	var problems []string
 	for _, r := range reqs {
 		b := newBook()
@@ -223,13 +223,13 @@ func offersRetry(fl *provisioning.Failure) bool {
 // leftToOperator excuses, in the money check, the sales an operator stop
 // names for the acquirer to cancel by hand (Checkpoint.Unreversed); only
 // when the install did stop for the operator.
-func leftToOperator(cp provisioning.Checkpoint, stopped bool) func(hostsim.Entry) bool {
+func leftToOperator(cp provisioning.Checkpoint, stopped bool) func(ledger.Entry) bool {
 	if !stopped {
 		return nil
 	}
-	return func(e hostsim.Entry) bool {
+	return func(e ledger.Entry) bool {
 		for _, n := range cp.Unreversed {
-			if n.Kind == hostsim.KindSale && n.STAN == e.STAN && (n.Batch == "" || n.Batch == e.Batch) {
+			if n.Kind == ledger.KindSale && n.STAN == e.STAN && (n.Batch == "" || n.Batch == e.Batch) {
 				return true
 			}
 		}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/agent/testkit/rig"
 )
@@ -60,16 +60,16 @@ func TestFirmwareInstallUnderQEMU(t *testing.T) {
 		errLog, _ := os.ReadFile(filepath.Join(r.Logs, "firmware.err"))
 		t.Fatalf("firmware run: %v\nstdout:\n%s\nstderr:\n%s", a.State, out, errLog)
 	}
-	entries, err := hostsim.ReadLedger(r.Ledger)
+	entries, err := ledger.Read(r.Ledger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sales, voids int
 	for _, e := range entries {
 		switch {
-		case e.Kind == hostsim.KindSale && e.Event == hostsim.EventApproved:
+		case e.Kind == ledger.KindSale && e.Event == ledger.EventApproved:
 			sales++
-		case e.Kind == hostsim.KindVoid && e.Event == hostsim.EventVoided:
+		case e.Kind == ledger.KindVoid && e.Event == ledger.EventVoided:
 			voids++
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/hostile"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
@@ -43,7 +44,7 @@ func tmk(t testing.TB) acquirer.Key {
 type env struct {
 	t      testing.TB
 	host   *hostsim.Server
-	ledger *hostsim.Ledger
+	ledger *ledger.Ledger
 	proxy  *hostile.Proxy
 	keys   *acquirer.MemKeyStore
 	client *acquirer.Client
@@ -55,7 +56,7 @@ func newEnv(t testing.TB, plan hostile.Planner, archive *hostile.Archive) *env {
 	t.Helper()
 	e := &env{t: t, keys: &acquirer.MemKeyStore{}}
 	var err error
-	e.ledger, err = hostsim.OpenLedger(filepath.Join(t.TempDir(), "ledger.jsonl"))
+	e.ledger, err = ledger.Open(filepath.Join(t.TempDir(), "ledger.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +397,7 @@ func TestProxyAgainstClient(t *testing.T) {
 				t.Fatalf("reversal: %+v %v, want a 25 the client accepts", resp, err)
 			}
 			for _, en := range e.ledger.Entries() {
-				if en.Event == hostsim.EventReversed {
+				if en.Event == ledger.EventReversed {
 					t.Error("the host saw the reversal")
 				}
 			}
@@ -467,7 +468,7 @@ func waitExchanges(t *testing.T, e *env, n int) {
 func approved(e *env) int {
 	n := 0
 	for _, en := range e.ledger.Entries() {
-		if en.Event == hostsim.EventApproved {
+		if en.Event == ledger.EventApproved {
 			n++
 		}
 	}

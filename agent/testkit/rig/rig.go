@@ -28,9 +28,11 @@ import (
 
 	"github.com/posagent/posagent/agent"
 	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/agent/config/configtest"
 	"github.com/posagent/posagent/agent/sim/cardsim"
 	"github.com/posagent/posagent/agent/sim/devsim"
 	"github.com/posagent/posagent/agent/sim/hostsim"
+	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
@@ -186,7 +188,7 @@ func New(t testing.TB, o Options) *Rig {
 		t.Fatal(err)
 	}
 	r.Ledger = filepath.Join(r.Dir, "host-ledger.jsonl")
-	l, err := hostsim.OpenLedger(r.Ledger)
+	l, err := ledger.Open(r.Ledger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +246,7 @@ func New(t testing.TB, o Options) *Rig {
 		r.Monitor = StartMonitor(t, r.Broker.Port, TID, filepath.Join(r.Logs, "monitor.log"))
 	}
 	r.Config = filepath.Join(r.Dir, "posagent.yaml")
-	if err := WriteConfig(filepath.Join(root, "testdata", "posagent.example.yaml"), r.Config, edits); err != nil {
+	if err := configtest.WriteEdited(filepath.Join(root, "testdata", "posagent.example.yaml"), r.Config, edits); err != nil {
 		t.Fatal(err)
 	}
 
@@ -257,24 +259,6 @@ func New(t testing.TB, o Options) *Rig {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// WriteConfig copies the config at src to dst (0600) with each edit's
-// first occurrence replaced; an edit that finds nothing is an error, so a
-// changed example config fails loudly instead of testing the wrong setup.
-func WriteConfig(src, dst string, edits [][2]string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	cfg := string(b)
-	for _, kv := range edits {
-		if !strings.Contains(cfg, kv[0]) {
-			return fmt.Errorf("rig: %s has no %q", src, kv[0])
-		}
-		cfg = strings.Replace(cfg, kv[0], kv[1], 1)
-	}
-	return os.WriteFile(dst, []byte(cfg), 0o600)
 }
 
 // Monitor is an independent subscriber (mosquitto_sub, QoS 1) to every

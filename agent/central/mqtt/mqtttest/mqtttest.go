@@ -9,12 +9,10 @@ package mqtttest
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"testing"
 
@@ -109,22 +107,12 @@ func MochiTLSACL(t *testing.T, tids ...string) Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pair, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := os.ReadFile(pki.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
 	o := broker.Options{
 		Logger:   Quiet(),
 		Users:    users(tids),
 		FleetACL: true,
-		TLS: &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequireAndVerifyClientCert,
-			ClientCAs: pool, MinVersion: tls.VersionTLS12},
+		TLS: &tls.Config{Certificates: []tls.Certificate{pki.ServerCertificate(t)}, ClientAuth: tls.RequireAndVerifyClientCert,
+			ClientCAs: pki.CAPool(t), MinVersion: tls.VersionTLS12},
 	}
 	addr := bench.ReserveAddr(t)
 	login := func(user string) *paho.ClientOptions {
