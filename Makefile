@@ -11,7 +11,7 @@ ARMV7 := GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=1 CC=arm-linux-gnueabihf-gcc 
 ARM64 := GOOS=linux GOARCH=arm64 CGO_ENABLED=1 CC=aarch64-linux-gnu-gcc PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig
 
 # Packages whose tests also run as armv7 and arm64 binaries under qemu-user.
-ARM_TEST_PKGS := ./provisioning/... ./agent/store ./agent/receipt ./agent/installer/ui ./agent/config ./agent/sim/inproc \
+ARM_TEST_PKGS := ./provisioning/... ./agent/store ./agent/receipt ./agent/installer/ui ./agent/config ./agent/sim/inproc ./agent/sim/ledger \
 	./drivers/magstripe ./drivers/printer ./drivers/serialport ./agent/sim/devsim \
 	./drivers/cardreader/... ./agent/card/emv ./agent/sim/cardsim ./cmd/cardsim ./agent/central/outbox \
 	./drivers/keypad/... ./agent/acquirer

@@ -457,11 +457,10 @@ func TestProxyAgainstClient(t *testing.T) {
 // one after its last delivery, which the client need not wait for.
 func waitExchanges(t *testing.T, e *env, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); len(e.proxy.Exchanges()) < n; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d exchanges recorded, want %d", len(e.proxy.Exchanges()), n)
-		}
-		time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := e.proxy.Await(ctx, n); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -524,7 +523,12 @@ func TestProxyForwardsGarbage(t *testing.T) {
 	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, answer) {
 		t.Fatalf("answer %x %v, want %x", got, err, answer)
 	}
-	ex := p.Exchanges()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ex, err := p.Await(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(ex) != 1 || ex[0].Kind != hostile.KindOther || ex[0].Applied != hostile.Pass {
 		t.Errorf("exchanges %+v", ex)
 	}

@@ -1,6 +1,7 @@
 package hostile
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -187,6 +188,8 @@ type Proxy struct {
 	conns     map[net.Conn]struct{}
 	nconn     int
 	nex       int // exchanges begun: a held answer may finish after a later one
+	// finished is closed, and replaced, each time an exchange finishes.
+	finished chan struct{}
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -218,7 +221,8 @@ func Listen(addr string, o Options) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hostile: %w", err)
 	}
-	p := &Proxy{o: o, ln: ln, approvals: map[string][]byte{}, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	p := &Proxy{o: o, ln: ln, approvals: map[string][]byte{}, conns: map[net.Conn]struct{}{}, done: make(chan struct{}),
+		finished: make(chan struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -263,6 +267,25 @@ func (p *Proxy) Exchanges() []Exchange {
 	p.mu.Unlock()
 	slices.SortFunc(out, func(a, b Exchange) int { return a.N - b.N })
 	return out
+}
+
+// Await returns the finished exchanges once there are at least n of them.
+// An exchange is finished after its answer is delivered, so a terminal that
+// has its answer cannot yet rely on Exchanges listing it.
+func (p *Proxy) Await(ctx context.Context, n int) ([]Exchange, error) {
+	for {
+		p.mu.Lock()
+		have, next := len(p.exchanges), p.finished
+		p.mu.Unlock()
+		if have >= n {
+			return p.Exchanges(), nil
+		}
+		select {
+		case <-next:
+		case <-ctx.Done():
+			return p.Exchanges(), fmt.Errorf("hostile: %d of %d exchanges finished: %w", have, n, ctx.Err())
+		}
+	}
 }
 
 // Counts is how often each mutation was applied.
@@ -420,6 +443,8 @@ func (p *Proxy) exchange(c net.Conn, id int, up *net.Conn, raw []byte) bool {
 	defer func() {
 		p.mu.Lock()
 		p.exchanges = append(p.exchanges, ex)
+		close(p.finished)
+		p.finished = make(chan struct{})
 		p.mu.Unlock()
 		p.o.Log.Info("exchange", "n", ex.N, "conn", ex.Conn, "kind", ex.Kind, "mti", ex.MTI, "stan", ex.STAN,
 			"host_rc", ex.HostRC, "planned", ex.Planned, "applied", ex.Applied, "delivered_rc", ex.DeliveredRC, "detail", ex.Detail)
