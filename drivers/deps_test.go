@@ -11,10 +11,8 @@ const module = "github.com/posagent/posagent"
 
 // allowed are the packages above drivers a driver may import: the card
 // number type that masks itself, so a magstripe track never carries a
-// printable PAN; and, in tests, the golden-file check, which is the standard
-// library's bytes and flags and nothing of the terminal (the check below
-// lists what it links too).
-var allowed = map[string]bool{module + "/provisioning/pan": true, module + "/agent/testkit/golden": true}
+// printable PAN.
+var allowed = map[string]bool{module + "/provisioning/pan": true}
 
 // forbidden says whether a driver must not import pkg: anything of the
 // composition root and its packages (agent/...), of the install flow
