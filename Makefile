@@ -50,7 +50,8 @@ test-arm:
 	$(ARM64) $(GO) test -count=1 -exec qemu-aarch64 $(ARM_TEST_PKGS)
 
 # Firmware builds: cgo with libpcsclite for the chip reader, stripped, version
-# stamped, and without the demo's embedded MQTT broker (-tags firmware). A
+# stamped, and without the simulators, the demo and its embedded MQTT broker
+# (-tags firmware; deps_test.go holds the line). A
 # pure-Go build of every package proves CGO_ENABLED=0 still works (the PC/SC
 # backend then reports itself unavailable).
 cross:

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/agent/central/broker"
 	"github.com/posagent/posagent/agent/central/monitor"
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/config/configtest"
@@ -61,7 +62,7 @@ func finishedInstall(t *testing.T) (artefacts map[string][]byte, keysJSON []byte
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { host.Close() })
-	b, err := startEmbeddedBroker(slog.New(slog.DiscardHandler))
+	b, err := broker.Start("127.0.0.1:0", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

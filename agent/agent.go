@@ -13,18 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/posagent/posagent/agent/central/command"
-	"github.com/posagent/posagent/agent/central/mqtt"
-	"github.com/posagent/posagent/agent/central/outbox"
-	"github.com/posagent/posagent/agent/central/report"
-	"github.com/posagent/posagent/agent/central/ticket"
-	"github.com/posagent/posagent/agent/central/trust"
+	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/installer"
 	"github.com/posagent/posagent/agent/installer/ui"
-	"github.com/posagent/posagent/agent/sim/inproc"
 	"github.com/posagent/posagent/agent/store"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -48,9 +41,11 @@ type Options struct {
 	// LogLevel is the slog level for Stderr.
 	LogLevel slog.Level
 	// SlipDir is where the simulated printer files its slips; "" means
-	// <state_dir>/slips. SlipPictures also draws them as PNG pictures.
-	SlipDir      string
-	SlipPictures bool
+	// <state_dir>/slips. SlipPictures also draws them as PNG pictures, with
+	// the CJK font looked for at SlipFontPaths (nil: slipimage's defaults).
+	SlipDir       string
+	SlipPictures  bool
+	SlipFontPaths []string
 }
 
 // ErrNeedsAttention is returned when the flow stopped for the installer and no
@@ -80,12 +75,24 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
 	if err := cfg.ValidateForRun(); err != nil {
 		return Result{}, err
 	}
+	if err := checkSimulated(cfg, o); err != nil {
+		return Result{}, err
+	}
+	o, log := o.withDefaults()
+	// The installer's keypad outlives the runs: keys typed while the agent
+	// starts again are the next run's, and a key script goes on where it was.
+	var keys *keySource
+	if useInstaller(cfg, o) {
+		var err error
+		if keys, err = openKeys(cfg, o, log); err != nil {
+			return Result{}, err
+		}
+		defer keys.close()
+	}
 	for n := 0; ; n++ {
-		res, err := runOnce(ctx, cfg, o)
+		res, err := runOnce(ctx, cfg, o, keys, log)
 		if (errors.Is(err, errNewIdentity) || errors.Is(err, provisioning.ErrReset)) && n < maxRestarts {
-			if o.Stdout != nil {
-				fmt.Fprintln(o.Stdout, "agent| new terminal identity: starting again under it")
-			}
+			fmt.Fprintln(o.Stdout, "agent| new terminal identity: starting again under it")
 			continue
 		}
 		return res, err
@@ -108,25 +115,12 @@ func wantedIdentity(cfg *config.Config) (provisioning.Terminal, error) {
 	return term, nil
 }
 
-func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error) {
-	if o.Stdout == nil {
-		o.Stdout = io.Discard
+// runOnce is one run under one identity. keys is the installer's keypad,
+// nil when the flow runs without the installer's menu.
+func runOnce(ctx context.Context, cfg *config.Config, o Options, keys *keySource, log *slog.Logger) (Result, error) {
+	if err := prepareStateDir(cfg.StateDir, log); err != nil {
+		return Result{}, err
 	}
-	if o.Stderr == nil {
-		o.Stderr = io.Discard
-	}
-	log := slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: o.LogLevel}))
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return Result{}, fmt.Errorf("agent: state dir: %w", err)
-	}
-	// A write cut short by a crash leaves its temp file, which may hold the
-	// TMK in clear (keys.json's): gone before anything else runs.
-	if removed, err := store.RemoveTemps(cfg.StateDir); err != nil {
-		return Result{}, fmt.Errorf("agent: state dir: %w", err)
-	} else if len(removed) > 0 {
-		log.Warn("removed temp files of interrupted writes", "files", removed)
-	}
-	pauses := &inproc.Pauses{At: o.PauseAt, Out: o.Stderr}
 	// The checkpoint never keeps the account check next to the bound card.
 	checkpoints := provisioning.ForgetAccountCheck(store.File{Path: filepath.Join(cfg.StateDir, "state.json")})
 	wanted, err := wantedIdentity(cfg)
@@ -137,164 +131,137 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 	if err != nil {
 		return Result{}, fmt.Errorf("agent: %w", err)
 	}
-
-	dev, err := openDevices(ctx, cfg, o, pauses, log)
+	var sim simulator
+	if newSimulator != nil {
+		sim = newSimulator(o)
+	}
+	tr, err := openTrust(cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	dev, err := openDevices(ctx, cfg, o, sim, tr.floor, log)
 	if err != nil {
 		return Result{}, err
 	}
 	defer dev.Close()
+	screen, err := console(o)
+	if err != nil {
+		return Result{}, err
+	}
+	// Central's commands answer the same questions the installer does, on
+	// the flow built below.
+	rem := &remote{}
+	c, err := openCentral(cfg, term, tr, stepPrinter{w: o.Stdout}, rem, screen, log)
+	if err != nil {
+		return Result{}, err
+	}
+	defer c.Close(ctx)
+	var params provisioning.ParameterSource = configParams{merchant: merchantRecord(cfg), sim: sim}
+	if c.Tickets != nil {
+		params = c.Tickets
+	}
+	flow := &provisioning.Flow{
+		Terminal: wanted,
+		// The flow runs as wanted, or stops before binding (E_IDENTITY_CHANGED):
+		// the acquirer keyed the check value to that TID.
+		Rules:   provisioning.BindingRules{AcceptedBINs: cfg.Binding.AcceptedBINs, Accounts: acquirer.Accounts{Keys: dev.keys, TID: wanted.TID}},
+		Amount:  cfg.TestSale.Minor,
+		Version: Version,
+		Codes:   provisioning.ResponseCodes{Approved: cfg.Host.ApprovalCodes, Declined: cfg.Host.DeclineCodes},
+		// The same cap as the ticket verifier's: a merchant record from
+		// anywhere else is held to it too.
+		MaxTestAmount: cfg.Central.MaxTestMinor,
+		Params:        params,
+		Card:          dev.card, Host: dev.host, Printer: dev.printer,
+		UI:       rem.prompter(screen),
+		Reporter: c.Reporter,
+		OnEnter:  enterHook(sim),
+		Store:    checkpoints,
+		Clock:    provisioning.SystemClock{},
+		Log:      log,
+	}
+	rem.flow = flow
+	if err := c.Start(ctx); err != nil {
+		return Result{}, err
+	}
+	cp, err := install(ctx, cfg, flow, screen, keys, log)
+	if err == nil {
+		c.Flush(ctx)
+	}
+	return Result{Checkpoint: cp, Printed: dev.printed()}, err
+}
 
+// merchantRecord is the config's merchant record, for the config's MID: a
+// terminal whose installer confirmed another MID needs central's ticket for
+// it (the parameters step refuses a record for another MID).
+func merchantRecord(cfg *config.Config) provisioning.Merchant {
+	m := cfg.Merchant
+	return provisioning.Merchant{MID: cfg.Terminal.MID, Name: m.Name, LegalPerson: m.LegalPerson,
+		AccountName: m.AccountName, AccountCheck: m.AccountCheck, CardType: provisioning.CardType(m.CardType)}
+}
+
+// withDefaults fills the writers a caller left nil and builds the log.
+func (o Options) withDefaults() (Options, *slog.Logger) {
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	return o, slog.New(slog.NewTextHandler(o.Stderr, &slog.HandlerOptions{Level: o.LogLevel}))
+}
+
+// prepareStateDir makes the state dir and removes what interrupted writes
+// left: a write cut short by a crash leaves its temp file, which may hold
+// the TMK in clear (keys.json's), so it goes before anything else runs.
+func prepareStateDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("agent: state dir: %w", err)
+	}
+	removed, err := store.RemoveTemps(dir)
+	if err != nil {
+		return fmt.Errorf("agent: state dir: %w", err)
+	}
+	if len(removed) > 0 {
+		log.Warn("removed temp files of interrupted writes", "files", removed)
+	}
+	return nil
+}
+
+// console is the screen the flow's questions go to when no installer's menu
+// runs: the console, answered by the inline key script (ENTER by default).
+// The installer's menu switches it to its own prompter of each run.
+func console(o Options) (*switchPrompter, error) {
 	keys := o.Keys
 	if keys == "" {
 		keys = "ENTER"
 	}
 	script, err := ui.ParseScript(keys)
 	if err != nil {
-		return Result{}, fmt.Errorf("agent: keys: %w", err)
+		return nil, fmt.Errorf("agent: keys: %w", err)
 	}
-	screen := &switchPrompter{next: &ui.Terminal{Display: &ui.Console{W: o.Stdout, Cols: 32, Prefix: "screen| "}, Keypad: script}}
+	return &switchPrompter{next: &ui.Terminal{Display: &ui.Console{W: o.Stdout, Cols: 32, Prefix: "screen| "}, Keypad: script}}, nil
+}
 
-	// The MQTT reporter joins below once it exists; the flow holds a
-	// pointer to the list.
-	reporters := multiReporter{stepPrinter{w: o.Stdout}}
-	flow := &provisioning.Flow{
-		Terminal: wanted,
-		Rules:    provisioning.BindingRules{AcceptedBINs: cfg.Binding.AcceptedBINs},
-		Amount:   cfg.TestSale.Minor,
-		Version:  Version,
-		Codes:    provisioning.ResponseCodes{Approved: cfg.Host.ApprovalCodes, Declined: cfg.Host.DeclineCodes},
-		// The same cap as the ticket verifier's: a merchant record from
-		// anywhere else is held to it too.
-		MaxTestAmount: cfg.Central.MaxTestMinor,
-		Params: inproc.Params{Pauses: pauses, Merchant: provisioning.Merchant{
-			MID: cfg.Terminal.MID, Name: cfg.Merchant.Name, LegalPerson: cfg.Merchant.LegalPerson,
-			AccountName: cfg.Merchant.AccountName, AccountCheck: cfg.Merchant.AccountCheck,
-			CardType: provisioning.CardType(cfg.Merchant.CardType),
-		}},
-		Card:     dev.card,
-		Host:     dev.host,
-		Printer:  dev.printer,
-		UI:       screen,
-		Reporter: &reporters,
-		// The crash tests freeze the agent as a step starts ("enter:STEP").
-		OnEnter: func(ctx context.Context, s provisioning.Step) { pauses.Point(ctx, "enter:"+string(s)) },
-		Store:   checkpoints,
-		Clock:   provisioning.SystemClock{},
-		Log:     log,
+// enterHook lets the crash tests freeze the agent as a step starts
+// ("enter:STEP"); nil without a simulator.
+func enterHook(sim simulator) func(context.Context, provisioning.Step) {
+	if sim == nil {
+		return nil
 	}
-	flow.Rules.Accounts = flowAccounts{flow: flow, keys: dev.keys}
-	// Central's commands answer the same questions the installer does.
-	rem := &remote{flow: flow}
-	flow.UI = rem.prompter(screen)
+	return func(ctx context.Context, s provisioning.Step) { sim.Point(ctx, "enter:"+string(s)) }
+}
 
-	var mq *report.Reporter
-	if cfg.MQTT.URL != "" {
-		// The reports wait here for the broker, across restarts and power cuts
-		// (issue 6). A corrupt outbox is an error, not an empty one: an operator
-		// moves it aside, knowing what was lost.
-		ob, err := outbox.Open(filepath.Join(cfg.StateDir, "outbox"), outbox.Options{})
-		if err != nil {
-			return Result{}, fmt.Errorf("agent: report outbox: %w", err)
-		}
-		// Registered before the reporter's Close, so it runs after it.
-		defer func() {
-			if err := ob.Close(); err != nil {
-				log.Warn("mqtt outbox close", "err", err)
-			}
-		}()
-		// Each start gets a higher session number, so monitoring can tell a
-		// late Will of an earlier run from this run's birth.
-		session, err := mqtt.NextSession(filepath.Join(cfg.StateDir, "mqtt-session"))
-		if err != nil {
-			return Result{}, fmt.Errorf("agent: %w", err)
-		}
-		// The MQTT session: reports, tickets and commands all run on it.
-		link, err := mqtt.New(mqtt.Options{
-			URL: cfg.MQTT.URL, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
-			CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
-			TID: term.TID, MID: term.MID, Serial: term.Serial, Keepalive: cfg.MQTT.Keepalive, Logger: log,
-			Session: session,
-		})
-		if err != nil {
-			return Result{}, err
-		}
-		mq, err = report.New(report.Options{Link: link, Queue: ob, Logger: log})
-		if err != nil {
-			return Result{}, err
-		}
-		// Subscriptions before Start, so the retained ticket and any queued
-		// command are delivered on the first connection.
-		var keys *trust.KeyRing
-		var floor *trust.Floor
-		if cfg.Central.On() {
-			if keys, err = cfg.Central.KeyRing(); err != nil {
-				return Result{}, err
-			}
-			// The time floor central's validity windows are checked against
-			// (trust.Floor): a wound-back clock cannot revive what expired.
-			if floor, err = trust.OpenFloor(filepath.Join(cfg.StateDir, "time-floor.json")); err != nil {
-				return Result{}, fmt.Errorf("agent: %w", err)
-			}
-			// The host's time raises it too, when the link is authenticated.
-			dev.hostTime.set(floor)
-		}
-		if cfg.Central.Tickets {
-			src := &ticket.Source{
-				Verifier: &ticket.Verifier{Keys: keys, TID: term.TID, StatePath: filepath.Join(cfg.StateDir, "ticket-state.json"),
-					Floor: floor, MaxTestAmount: cfg.Central.MaxTestMinor},
-				Reporter: &reporters, UI: screen, Log: log,
-			}
-			if err := src.Listen(link); err != nil {
-				return Result{}, fmt.Errorf("agent: ticket: %w", err)
-			}
-			flow.Params = src
-		}
-		if cfg.Central.Commands {
-			cmds := &command.Server{TID: term.TID, Handler: rem, Transport: link, Log: log,
-				Verifier: &command.Verifier{Keys: keys, TID: term.TID, Floor: floor,
-					StatePath: filepath.Join(cfg.StateDir, "command-nonces.json")}}
-			if err := cmds.Listen(); err != nil {
-				return Result{}, fmt.Errorf("agent: commands: %w", err)
-			}
-			cctx, stopCmds := context.WithCancel(ctx)
-			cmdsDone := make(chan struct{})
-			go func() { defer close(cmdsDone); cmds.Run(cctx) }()
-			defer func() { stopCmds(); <-cmdsDone }()
-		}
-		if err := link.Start(ctx); err != nil {
-			return Result{}, err
-		}
-		// Registered before the reporter's Close, so it runs after it: the
-		// shutdown state follows the last report, then a clean disconnect.
-		defer func() {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := link.Close(cctx); err != nil {
-				log.Warn("mqtt session close", "err", err)
-			}
-		}()
-		if err := mq.Start(ctx); err != nil {
-			return Result{}, err
-		}
-		defer func() {
-			// Reports queued while the broker was away get a bounded chance to
-			// leave now; the rest stay in the outbox for the next start.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := mq.Close(cctx); err != nil {
-				log.Warn("mqtt close", "err", err)
-			}
-		}()
-		reporters = append(reporters, mq)
-	}
-
+// install runs the flow, behind the installer's menu when there is a
+// keypad for it, and says why it stopped when a scripted keypad ran out.
+func install(ctx context.Context, cfg *config.Config, flow *provisioning.Flow, screen *switchPrompter, keys *keySource, log *slog.Logger) (provisioning.Checkpoint, error) {
 	var cp provisioning.Checkpoint
-	if useInstaller(cfg, o) {
-		cp, err = runInstaller(ctx, cfg, o, flow, screen, o.Stdout, log)
+	var err error
+	if keys != nil {
+		cp, err = runInstaller(ctx, cfg, keys, flow, screen, log)
 	} else {
 		cp, err = flow.Run(ctx)
 	}
-	res := Result{Checkpoint: cp, Printed: dev.printed()}
 	switch {
 	case errors.Is(err, ui.ErrNoMoreKeys) && cp.Step == provisioning.StepNeedsAttention:
 		err = fmt.Errorf("%w: %s %s: %s", ErrNeedsAttention, cp.Failure.Step, cp.Failure.Code, cp.Failure.Message)
@@ -303,22 +270,7 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options) (Result, error)
 	case errors.Is(err, ui.ErrNoMoreKeys):
 		err = fmt.Errorf("%w: the key script ended with the install at %s", ErrNeedsAttention, cp.Step)
 	}
-	if err == nil && mq != nil {
-		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if ferr := mq.Flush(fctx); ferr != nil {
-			log.Warn("mqtt flush", "err", ferr)
-		}
-	}
-	return res, err
-}
-
-type multiReporter []provisioning.Reporter
-
-func (m *multiReporter) Report(ctx context.Context, s provisioning.Status) {
-	for _, r := range *m {
-		r.Report(ctx, s)
-	}
+	return cp, err
 }
 
 // stepPrinter writes one line per transition, what an installer's log shows.

@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/posagent/posagent/agent/acquirer"
@@ -21,14 +20,12 @@ import (
 	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/receipt"
-	"github.com/posagent/posagent/agent/sim/inproc"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
 	"github.com/posagent/posagent/drivers/magstripe"
 	"github.com/posagent/posagent/drivers/printer"
 	"github.com/posagent/posagent/drivers/serialport"
 	"github.com/posagent/posagent/provisioning"
-	"github.com/posagent/posagent/provisioning/pan"
 )
 
 // KeyFile is the terminal's key store inside the state dir (mode 0600).
@@ -50,32 +47,7 @@ type devices struct {
 	// printed counts slip copies, for Result; only the simulated printer
 	// keeps count.
 	printed func() int
-	// hostTime takes the host's trusted time to the time floor, once
-	// reporting has opened one.
-	hostTime timeSink
-	closers  []io.Closer
-}
-
-// timeSink passes trusted times to a trust.Floor set later (the floor is
-// opened with central's keys, after the devices).
-type timeSink struct {
-	mu    sync.Mutex
-	floor *trust.Floor
-	log   *slog.Logger
-}
-
-func (s *timeSink) set(f *trust.Floor) { s.mu.Lock(); s.floor = f; s.mu.Unlock() }
-
-func (s *timeSink) advance(t time.Time) {
-	s.mu.Lock()
-	f := s.floor
-	s.mu.Unlock()
-	if f == nil {
-		return
-	}
-	if err := f.Advance(t); err != nil && s.log != nil {
-		s.log.Warn("time floor", "err", err)
-	}
+	closers []io.Closer
 }
 
 func (d *devices) Close() error {
@@ -90,8 +62,13 @@ func (d *devices) Close() error {
 // device that is not there yet (pcscd not running, USB-serial adapter
 // unplugged) is not an error here: the drivers wait for it, and the flow's
 // step shows the installer what to fix.
-func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *inproc.Pauses, log *slog.Logger) (_ *devices, err error) {
-	d := &devices{hostTime: timeSink{log: log}}
+//
+// sim is the run's simulator, for the backends the config names "sim";
+// checkSimulated has refused those already when the build has none. floor,
+// when central's trust is on, is raised by the host's time over an
+// authenticated link.
+func openDevices(ctx context.Context, cfg *config.Config, o Options, sim simulator, floor *trust.Floor, log *slog.Logger) (_ *devices, err error) {
+	d := &devices{}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -115,12 +92,9 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *inp
 		if len(cards) == 0 {
 			cards = []string{cfg.Sim.Card}
 		}
-		card, err := inproc.NewCard(cards...)
-		if err != nil {
+		if d.card, err = sim.Card(cards); err != nil {
 			return nil, err
 		}
-		card.Pauses = pauses
-		d.card = card
 	}
 
 	if cfg.Devices.Magstripe == "serial" {
@@ -150,17 +124,23 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *inp
 	}
 
 	if cfg.Host.Address == "sim" {
-		host, err := inproc.OpenHost(filepath.Join(cfg.StateDir, "simhost-ledger.jsonl"), provisioning.SystemClock{})
+		host, keys, closer, err := sim.Host(filepath.Join(cfg.StateDir, "simhost-ledger.jsonl"))
 		if err != nil {
 			return nil, err
 		}
-		d.closers = append(d.closers, host)
-		host.Pauses = pauses
-		d.host = host
-		d.keys = inproc.KeyStore()
+		d.closers = append(d.closers, closer)
+		d.host, d.keys = host, keys
 	} else {
 		ks := &acquirer.FileKeyStore{Path: filepath.Join(cfg.StateDir, KeyFile)}
-		host, err := openAcquirer(cfg, ks, d.hostTime.advance, log)
+		var hostTime func(time.Time)
+		if floor != nil {
+			hostTime = func(t time.Time) {
+				if err := floor.Advance(t); err != nil {
+					log.Warn("time floor", "err", err)
+				}
+			}
+		}
+		host, err := openAcquirer(cfg, ks, hostTime, log)
 		if err != nil {
 			return nil, err
 		}
@@ -183,17 +163,7 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, pauses *inp
 		if dir == "" {
 			dir = filepath.Join(cfg.StateDir, "slips")
 		}
-		p := &inproc.Printer{Out: o.Stdout, Dir: dir, Width: cfg.Devices.PrinterWidth, Pauses: pauses}
-		if o.SlipPictures {
-			pics, err := slipPictures(cfg.Devices.PrinterWidth)
-			if err != nil {
-				// Not fatal: the slips are still printed, as text.
-				fmt.Fprintf(o.Stdout, "slip| %v\n", err)
-			}
-			p.Pictures = pics
-		}
-		d.printer = p
-		d.printed = p.Printed
+		d.printer, d.printed = sim.Printer(dir, cfg.Devices.PrinterWidth)
 	}
 	return d, nil
 }
@@ -260,18 +230,6 @@ func serialLine(l config.SerialLine) serialport.Config {
 		"mark": serialport.ParityMark, "space": serialport.ParitySpace,
 	}[l.Parity]
 	return serialport.Config{Device: l.Device, Baud: l.Baud, DataBits: l.DataBits, Parity: parity, StopBits: l.StopBits}
-}
-
-// flowAccounts checks the settlement card with the key store for the
-// terminal the flow runs as: the installer's menu may confirm another TID
-// than the config's, and the acquirer keyed the check value to that one.
-type flowAccounts struct {
-	flow *provisioning.Flow
-	keys acquirer.KeyStore
-}
-
-func (a flowAccounts) MatchAccount(p pan.PAN, check string) (bool, error) {
-	return acquirer.Accounts{Keys: a.keys, TID: a.flow.Terminal.TID}.MatchAccount(p, check)
 }
 
 // ifdSerial is 9F1E, exactly 8 characters: the device serial's last 8.

@@ -27,13 +27,15 @@ func useInstaller(cfg *config.Config, o Options) bool {
 	return cfg.Devices.Keypad != config.SimDevice || o.KeysFile != ""
 }
 
-// keySource is the installer's keypad and clock. A key-script file runs on a
-// virtual clock so its `wait 30s` lines pass at once and always at the same
-// point of the script; real keypads run on the wall clock.
+// keySource is the installer's keypad and clock, and where the menu's
+// screen is drawn. A key-script file runs on a virtual clock so its `wait
+// 30s` lines pass at once and always at the same point of the script; real
+// keypads run on the wall clock.
 type keySource struct {
-	keys  ui.Keypad
-	clock installer.Clock
-	close func() error
+	keys    ui.Keypad
+	clock   installer.Clock
+	display io.Writer
+	close   func() error
 }
 
 func openKeys(cfg *config.Config, o Options, log *slog.Logger) (*keySource, error) {
@@ -48,7 +50,7 @@ func openKeys(cfg *config.Config, o Options, log *slog.Logger) (*keySource, erro
 		}
 		clock := installer.NewVirtualClock(time.Now())
 		script.SetSleeper(clock)
-		return &keySource{keys: script, clock: clock, close: func() error { return nil }}, nil
+		return &keySource{keys: script, clock: clock, display: o.Stdout, close: func() error { return nil }}, nil
 	}
 	// A stuck key is logged and read past: the other keys still work.
 	keep := func(err error) bool {
@@ -58,7 +60,7 @@ func openKeys(cfg *config.Config, o Options, log *slog.Logger) (*keySource, erro
 		}
 		return false
 	}
-	src := &keySource{clock: installer.SystemClock{}}
+	src := &keySource{clock: installer.SystemClock{}, display: o.Stdout}
 	switch cfg.Devices.Keypad {
 	case "tty":
 		restore, err := keypad.MakeRaw(int(os.Stdin.Fd()))
@@ -92,16 +94,12 @@ func openKeys(cfg *config.Config, o Options, log *slog.Logger) (*keySource, erro
 	return src, nil
 }
 
-// runInstaller runs the flow behind the installer's menu. flow is the flow
-// the agent built; the installer supplies the confirmed MID/TID and the
-// prompter of each run, which wrapUI wraps (central's remote answers).
-func runInstaller(ctx context.Context, cfg *config.Config, o Options, flow *provisioning.Flow,
-	screen *switchPrompter, stdout io.Writer, log *slog.Logger) (provisioning.Checkpoint, error) {
-	ks, err := openKeys(cfg, o, log)
-	if err != nil {
-		return provisioning.Checkpoint{}, err
-	}
-	defer ks.close()
+// runInstaller runs the flow behind the installer's menu, read from and
+// drawn on ks. flow is the flow the agent built; the
+// installer supplies the confirmed MID/TID and the prompter of each run,
+// which screen switches to.
+func runInstaller(ctx context.Context, cfg *config.Config, ks *keySource, flow *provisioning.Flow,
+	screen *switchPrompter, log *slog.Logger) (provisioning.Checkpoint, error) {
 	var indicator installer.Indicator
 	if cfg.Devices.BuzzerPin != "" {
 		b, err := keypad.OpenHostBuzzer(cfg.Devices.BuzzerPin, keypad.ActiveLow())
@@ -120,7 +118,7 @@ func runInstaller(ctx context.Context, cfg *config.Config, o Options, flow *prov
 			SupervisorHash: cfg.Installer.SupervisorPasswordHash,
 			Rows:           cfg.Devices.ScreenRows, Cols: cfg.Devices.ScreenCols, FunctionKey: ui.Key(cfg.Installer.FunctionKey),
 		},
-		Display:   &ui.Grid{W: stdout, Rows: cfg.Devices.ScreenRows, Cols: cfg.Devices.ScreenCols, Prefix: "screen| "},
+		Display:   &ui.Grid{W: ks.display, Rows: cfg.Devices.ScreenRows, Cols: cfg.Devices.ScreenCols, Prefix: "screen| "},
 		Keys:      ks.keys,
 		Clock:     ks.clock,
 		Locks:     store.File{Path: filepath.Join(cfg.StateDir, "installer-lock.json")},

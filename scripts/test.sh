@@ -38,9 +38,10 @@ bash scripts/fuzz.sh 10000x
 make --no-print-directory cross
 POSAGENT_REQUIRE_BENCH=1 make --no-print-directory test-arm
 # The armv7 firmware binary (cgo, no simulators, no embedded broker) runs the
-# whole install under qemu-arm against pcscd, a pty printer and hostsim.
+# whole install under qemu-arm against pcscd, a pty printer and hostsim, and
+# refuses the demo and a simulated config.
 if ! POSAGENT_FIRMWARE_BIN=bin/posagent-linux-armv7 POSAGENT_QEMU=qemu-arm POSAGENT_REQUIRE_BENCH=1 \
-	go test -count=1 -v -run '^TestFirmwareInstallUnderQEMU$' ./agent/testkit/firmware >"$out" 2>&1 ||
+	go test -count=1 -v -run '^(TestFirmwareInstallUnderQEMU|TestFirmwareHasNoSimulators)$' ./agent/testkit/firmware >"$out" 2>&1 ||
 	! grep -q 'live, 1 sale, 1 void' "$out"; then
 	cat "$out"; echo "armv7 firmware install under qemu-arm failed"; exit 1
 fi

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,17 +82,56 @@ func publish(t *testing.T, m *bench.Mosquitto, topic string, retained bool, payl
 	}
 }
 
-// subscribe collects every message on topic from now on.
+// subscribe collects every message on topic ("topic payload" lines) from
+// the moment it returns: it waits for the broker's SUBACK, so what is
+// published next is not missed.
 func subscribe(t *testing.T, m *bench.Mosquitto, topic string) *bench.Buffer {
 	t.Helper()
-	var out bench.Buffer
-	cmd := exec.Command(bench.Need(t, "mosquitto_sub"), append(clientArgs(m), "-q", "1", "-t", topic, "-v")...)
-	cmd.Stdout = &out
+	w := &subscription{topic: topic, acked: make(chan struct{})}
+	// -d prints the SUBACK among its debug lines; stdbuf makes the output
+	// line-buffered, not 4 KiB lumps into the pipe.
+	cmd := exec.Command(bench.Need(t, "stdbuf"), append([]string{"-oL", bench.Need(t, "mosquitto_sub")},
+		append(clientArgs(m), "-q", "1", "-d", "-t", topic, "-v")...)...)
+	cmd.Stdout = w
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return &out
+	select {
+	case <-w.acked:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("mosquitto_sub %s: no SUBACK within 10 s", topic)
+	}
+	return &w.out
+}
+
+// subscription keeps mosquitto_sub's message lines for topic and notes its
+// SUBACK; the other debug lines are dropped. Written by one goroutine (the
+// command's output copier).
+type subscription struct {
+	topic   string
+	out     bench.Buffer
+	acked   chan struct{}
+	once    sync.Once
+	partial []byte
+}
+
+func (s *subscription) Write(p []byte) (int, error) {
+	s.partial = append(s.partial, p...)
+	for {
+		i := bytes.IndexByte(s.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := s.partial[:i+1]
+		s.partial = s.partial[i+1:]
+		switch {
+		case bytes.Contains(line, []byte("received SUBACK")):
+			s.once.Do(func() { close(s.acked) })
+		case bytes.HasPrefix(line, []byte(s.topic+" ")):
+			s.out.Write(line)
+		}
+	}
 }
 
 // waitFor waits until what the process or subscriber wrote holds want.
@@ -202,6 +242,12 @@ func TestRunWaitsForSignedTicket(t *testing.T) {
 // with priv (PEM) as kid central-2026a.
 func signedCommand(t *testing.T, priv []byte, id, name, args string) []byte {
 	t.Helper()
+	return signedCommandFor(t, priv, demoTID, id, name, args)
+}
+
+// signedCommandFor is central's signed command to the terminal tid.
+func signedCommandFor(t *testing.T, priv []byte, tid, id, name, args string) []byte {
+	t.Helper()
 	key, err := trust.ParsePrivateKey(priv)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +257,7 @@ func signedCommand(t *testing.T, priv []byte, id, name, args string) []byte {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	e := command.Envelope{ID: id, Name: name, TID: demoTID, Nonce: nonce, KID: "central-2026a",
+	e := command.Envelope{ID: id, Name: name, TID: tid, Nonce: nonce, KID: "central-2026a",
 		IssuedAt: now, ExpiresAt: now.Add(5 * time.Minute)}
 	if args != "" {
 		e.Args = []byte(args)
@@ -296,6 +342,62 @@ func TestRemoteRetry(t *testing.T) {
 	}
 	if r := got["c2"]; len(r) != 2 || !r[0].OK || r[1].OK || r[1].Error == nil || r[1].Error.Code != command.CodeReplayed {
 		t.Errorf("retry of the failed step, then its replay: %+v", r)
+	}
+}
+
+// TestReportNowAfterNewIdentity: the installer types another MID and TID
+// at the menu; the agent starts again under them, and central's "report
+// now", sent to the new TID, reports the new numbers. (The parameters step
+// then stops: the config's merchant record is for the config's MID.)
+func TestReportNowAfterNewIdentity(t *testing.T) {
+	const newMID, newTID = "123456789012345", "87654321"
+	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{TLS: true, NoPlain: true})
+	dir := t.TempDir()
+	priv, _, pubPath := centralKeys(t, dir)
+	cfg := runConfig(t, dir, "", append(tlsConfig(m, pubPath, false, true),
+		[2]string{"  keypad: sim ", "  keypad: tty "})...)
+	// Subscribed before the agent starts: nothing it publishes is missed.
+	replies := subscribe(t, m, mqtt.ReplyTopic(newTID))
+	events := subscribe(t, m, mqtt.EventsTopic(newTID))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfg)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bench.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	// F1, the password, "1" install, the new MID and TID, save.
+	io.WriteString(stdin, "f2468\r1"+newMID+"\r"+newTID+"\r\r")
+	waitFor(t, "agent", &stdout, "agent| new terminal identity")
+	// The menu again, under the new numbers: keep them.
+	io.WriteString(stdin, "f2468\r1\r\r\r")
+	waitFor(t, "agent", &stdout, "error=E_MID_MISMATCH")
+
+	publish(t, m, mqtt.CommandTopic(newTID), false, signedCommandFor(t, priv, newTID, "r1", command.NameReportNow, "{}"))
+	waitFor(t, "replies", replies, `"id":"r1"`)
+	if !strings.Contains(replies.String(), `"ok":true`) {
+		t.Fatalf("report-now refused: %s", replies.String())
+	}
+	// The report it made says it was asked for.
+	waitFor(t, "events", events, `"message":"status on request`)
+	var got struct {
+		TID, MID, Step, Message string
+	}
+	for line := range strings.Lines(events.String()) {
+		_, payload, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if json.Unmarshal([]byte(payload), &got) == nil && strings.HasPrefix(got.Message, "status on request") {
+			break
+		}
+	}
+	if got.TID != newTID || got.MID != newMID || got.Step != string(provisioning.StepParameters) {
+		t.Errorf("report now reported %+v, want TID %s MID %s at the parameters step", got, newTID, newMID)
 	}
 }
 

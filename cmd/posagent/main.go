@@ -9,10 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/posagent/posagent/agent"
@@ -73,34 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_, err = agent.Run(ctx, cfg, agent.Options{Stdout: stdout, Stderr: stderr, Keys: *keys, PauseAt: *pause})
 		return exitCode(stderr, err)
 	case "demo":
-		fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		mqtt := fs.String("mqtt", "", "external MQTT broker URL (default: an embedded broker on loopback)")
-		stateDir := fs.String("state-dir", "", "keep the checkpoint here (default: a temporary directory)")
-		cards := fs.String("card", "debit", "virtual card profiles inserted in turn, comma separated")
-		keysFile := fs.String("keys", "", "key-script FILE driving the installer's menu (password 2468); default: no menu, one ENTER per --card (retry after a refused card, confirm the accepted one)")
-		pause := fs.String("pause-at", "", "freeze at a simulator pause point (crash tests)")
-		slips := fs.String("slips", "", "keep the slips here, as text and PNG pictures (default: in the state dir)")
-		verbose := fs.Bool("v", false, "debug logs on stderr")
-		if err := fs.Parse(args[1:]); err != nil {
-			return 2
-		}
-		if fs.NArg() > 0 {
-			fmt.Fprint(stderr, usage)
-			return 2
-		}
-		level := slog.LevelWarn
-		if *verbose {
-			level = slog.LevelDebug
-		}
-		_, err := agent.Demo(ctx, agent.DemoOptions{
-			Options: agent.Options{Stdout: stdout, Stderr: stderr, KeysFile: *keysFile, PauseAt: *pause, LogLevel: level,
-				SlipDir: *slips, SlipPictures: true},
-			MQTT:     *mqtt,
-			StateDir: *stateDir,
-			Cards:    strings.Split(*cards, ","),
-		})
-		return exitCode(stderr, err)
+		return runDemo(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return 2

@@ -7,6 +7,7 @@
 package firmware
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/config/configtest"
 	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/agent/testkit/rig"
@@ -83,4 +85,41 @@ func TestFirmwareInstallUnderQEMU(t *testing.T) {
 		t.Fatalf("version: %v %q", err, v)
 	}
 	t.Logf("firmware %s under %s: live, 1 sale, 1 void", strings.TrimSpace(string(v)), qemu)
+}
+
+// TestFirmwareHasNoSimulators: the firmware binary refuses the demo and a
+// config naming a simulated device, each with exit 2 and a sentence saying
+// so, before it touches the state dir.
+func TestFirmwareHasNoSimulators(t *testing.T) {
+	bin, qemu := os.Getenv("POSAGENT_FIRMWARE_BIN"), os.Getenv("POSAGENT_QEMU")
+	if bin == "" || qemu == "" {
+		t.Skip("set POSAGENT_FIRMWARE_BIN and POSAGENT_QEMU (make test does, after make cross)")
+	}
+	if !filepath.IsAbs(bin) {
+		bin = filepath.Join(rig.Root(t), bin)
+	}
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	cfg := filepath.Join(dir, "posagent.yaml")
+	err := configtest.WriteEdited(filepath.Join(rig.Root(t), "testdata", "posagent.example.yaml"), cfg,
+		[][2]string{{"state_dir: /var/lib/posagent", "state_dir: " + state}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"demo"}, "demo is not in this build"},
+		{[]string{"run", "--config", cfg}, `devices.card_reader: "sim" is not in this build`},
+	} {
+		out, err := exec.Command(qemu, append([]string{bin}, tc.args...)...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v: %v, output %q; want exit 2 saying %q", tc.args, err, out, tc.want)
+		}
+	}
+	if _, err := os.Stat(state); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused run made its state dir: %v", err)
+	}
 }

@@ -1,6 +1,4 @@
-//go:build !firmware
-
-package agent
+package demo
 
 import (
 	"bytes"
@@ -9,22 +7,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/posagent/posagent/agent"
 	"github.com/posagent/posagent/provisioning"
 )
 
 // TestDemoWithoutCJKFont: on a machine without the slip pictures' font the
 // demo still ends live, keeps the slips as text, and says in one line how to
-// get the pictures. (Not parallel: it points the font search at nothing.)
+// get the pictures. (It points the font search at nothing.)
 func TestDemoWithoutCJKFont(t *testing.T) {
-	saved := slipFontPaths
-	slipFontPaths = []string{filepath.Join(t.TempDir(), "no-such-font.ttc")}
-	t.Cleanup(func() { slipFontPaths = saved })
-
 	dir := t.TempDir()
 	var out, errs bytes.Buffer
-	res, err := Demo(context.Background(), DemoOptions{Options: Options{Stdout: &out, Stderr: &errs, SlipDir: dir, SlipPictures: true}})
+	res, err := Run(context.Background(), Options{Options: agent.Options{Stdout: &out, Stderr: &errs, SlipDir: dir, SlipPictures: true,
+		SlipFontPaths: []string{filepath.Join(t.TempDir(), "no-such-font.ttc")}}})
 	if err != nil || res.Checkpoint.Step != provisioning.StepLive {
-		t.Fatalf("Demo = %v at %s\n%s\n%s", err, res.Checkpoint.Step, out.String(), errs.String())
+		t.Fatalf("Run = %v at %s\n%s\n%s", err, res.Checkpoint.Step, out.String(), errs.String())
 	}
 	var said []string
 	for _, line := range strings.Split(out.String()+errs.String(), "\n") {

@@ -1,4 +1,4 @@
-package agent
+package demo
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/posagent/posagent/agent"
 	"github.com/posagent/posagent/agent/sim/inproc"
 	"github.com/posagent/posagent/agent/sim/slipimage"
 	"github.com/posagent/posagent/provisioning"
@@ -17,9 +18,9 @@ import (
 
 func TestDemoEndsLiveWithEmbeddedBroker(t *testing.T) {
 	var out, errs bytes.Buffer
-	res, err := Demo(context.Background(), DemoOptions{Options: Options{Stdout: &out, Stderr: &errs}})
+	res, err := Run(context.Background(), Options{Options: agent.Options{Stdout: &out, Stderr: &errs}})
 	if err != nil {
-		t.Fatalf("Demo = %v\n%s\n%s", err, out.String(), errs.String())
+		t.Fatalf("Run = %v\n%s\n%s", err, out.String(), errs.String())
 	}
 	if res.Checkpoint.Step != provisioning.StepLive || res.Printed != 2 {
 		t.Fatalf("ended at %s with %d slip copies", res.Checkpoint.Step, res.Printed)
@@ -49,12 +50,12 @@ func TestDemoEndsLiveWithEmbeddedBroker(t *testing.T) {
 
 func TestDemoRetryWithAnotherCard(t *testing.T) {
 	var out bytes.Buffer
-	res, err := Demo(context.Background(), DemoOptions{
-		Options: Options{Stdout: &out, Keys: "ENTER ENTER"},
+	res, err := Run(context.Background(), Options{
+		Options: agent.Options{Stdout: &out, Keys: "ENTER ENTER"},
 		Cards:   []string{"name-mismatch", "debit"},
 	})
 	if err != nil || res.Checkpoint.Step != provisioning.StepLive {
-		t.Fatalf("Demo = %v at %s\n%s", err, res.Checkpoint.Step, out.String())
+		t.Fatalf("Run = %v at %s\n%s", err, res.Checkpoint.Step, out.String())
 	}
 	if !strings.Contains(out.String(), provisioning.RejectNameMismatch) {
 		t.Error("the first card's rejection is not shown")
@@ -65,9 +66,9 @@ func TestDemoRetryWithAnotherCard(t *testing.T) {
 // refused card is retried with the next one and the accepted one confirmed.
 func TestDemoDefaultKeysRetryWithTheNextCard(t *testing.T) {
 	var out bytes.Buffer
-	res, err := Demo(context.Background(), DemoOptions{Options: Options{Stdout: &out}, Cards: []string{"foreign", "debit"}})
+	res, err := Run(context.Background(), Options{Options: agent.Options{Stdout: &out}, Cards: []string{"foreign", "debit"}})
 	if err != nil || res.Checkpoint.Step != provisioning.StepLive {
-		t.Fatalf("Demo = %v at %s\n%s", err, res.Checkpoint.Step, out.String())
+		t.Fatalf("Run = %v at %s\n%s", err, res.Checkpoint.Step, out.String())
 	}
 	text := out.String()
 	refused, live := strings.Index(text, provisioning.RejectNotUnionPay), strings.Index(text, "demo| final state: live")
@@ -80,9 +81,9 @@ func TestDemoDefaultKeysRetryWithTheNextCard(t *testing.T) {
 // refusal's code, instead of retrying for ever.
 func TestDemoNeedsAttentionWhenNoKeyAnswers(t *testing.T) {
 	var out bytes.Buffer
-	res, err := Demo(context.Background(), DemoOptions{Options: Options{Stdout: &out}, Cards: []string{"foreign"}})
-	if !errors.Is(err, ErrNeedsAttention) || res.Checkpoint.Step != provisioning.StepNeedsAttention {
-		t.Fatalf("Demo = %v at %s", err, res.Checkpoint.Step)
+	res, err := Run(context.Background(), Options{Options: agent.Options{Stdout: &out}, Cards: []string{"foreign"}})
+	if !errors.Is(err, agent.ErrNeedsAttention) || res.Checkpoint.Step != provisioning.StepNeedsAttention {
+		t.Fatalf("Run = %v at %s", err, res.Checkpoint.Step)
 	}
 	if res.Checkpoint.Failure == nil || res.Checkpoint.Failure.Code != provisioning.RejectNotUnionPay {
 		t.Errorf("failure = %+v, want %s", res.Checkpoint.Failure, provisioning.RejectNotUnionPay)
@@ -93,9 +94,9 @@ func TestDemoNeedsAttentionWhenNoKeyAnswers(t *testing.T) {
 // monitor, every step, the slip, and the retained status read back.
 func BenchmarkDemo(b *testing.B) {
 	for b.Loop() {
-		res, err := Demo(context.Background(), DemoOptions{})
+		res, err := Run(context.Background(), Options{})
 		if err != nil || res.Checkpoint.Step != provisioning.StepLive {
-			b.Fatalf("Demo = %v", err)
+			b.Fatalf("Run = %v", err)
 		}
 	}
 }
@@ -111,7 +112,7 @@ func TestDemoSlipPictures(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if _, err := Demo(context.Background(), DemoOptions{Options: Options{Stdout: &out, SlipDir: dir, SlipPictures: true}}); err != nil {
+	if _, err := Run(context.Background(), Options{Options: agent.Options{Stdout: &out, SlipDir: dir, SlipPictures: true}}); err != nil {
 		t.Fatal(err)
 	}
 	pics, _ := filepath.Glob(filepath.Join(dir, "sale-*.png"))

@@ -1,4 +1,9 @@
-package agent
+// Package demo is posagent's demo: the whole install on the simulated
+// devices and host, reporting to an MQTT broker (the embedded mochi broker
+// unless one is given) while a monitor prints what central monitoring
+// receives. Firmware builds leave it out: a terminal runs the install on
+// its own devices (agent.Run).
+package demo
 
 import (
 	"bytes"
@@ -11,20 +16,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/posagent/posagent/agent"
+	"github.com/posagent/posagent/agent/central/broker"
 	"github.com/posagent/posagent/agent/central/monitor"
 	"github.com/posagent/posagent/agent/config"
 )
 
-// embeddedBroker is what the demo needs of a broker it starts itself
-// (startEmbeddedBroker, absent from firmware builds).
-type embeddedBroker interface {
-	URL() string
-	Close() error
-}
-
-// DemoOptions set up a demo run: the whole install on simulated devices.
-type DemoOptions struct {
-	Options
+// Options set up a demo run: the whole install on simulated devices.
+type Options struct {
+	agent.Options
 	// MQTT is an external broker's URL; "" starts the embedded broker on loopback.
 	MQTT string
 	// StateDir keeps the checkpoint between runs; "" uses a temporary directory
@@ -34,23 +34,23 @@ type DemoOptions struct {
 	Cards []string
 }
 
-// demoKeys is the demo's keypad when neither Keys nor KeysFile is given: one
+// defaultKeys is the demo's keypad when neither Keys nor KeysFile is given: one
 // ENTER per card, pressed as an installer standing at the terminal would. A
 // refused card's ENTER retries the step with the next card; the accepted
 // card's ENTER confirms it. The script is bounded on purpose: when the last
 // card is refused too, its ENTER retries once with the same card and then
 // nothing answers, so the demo stops in needs-attention with the refusal
 // code instead of retrying forever.
-func demoKeys(cards int) string {
+func defaultKeys(cards int) string {
 	if cards < 1 {
 		cards = 1
 	}
 	return strings.TrimSpace(strings.Repeat("ENTER ", cards))
 }
 
-// Demo runs the install flow with the default demo config, reporting to an MQTT
-// broker while a monitor prints what central monitoring receives.
-func Demo(ctx context.Context, d DemoOptions) (Result, error) {
+// Run runs the install flow with the default demo config, reporting to an
+// MQTT broker while a monitor prints what central monitoring receives.
+func Run(ctx context.Context, d Options) (agent.Result, error) {
 	out := &lockedWriter{w: d.Stdout}
 	if d.Stdout == nil {
 		out.w = io.Discard
@@ -62,12 +62,12 @@ func Demo(ctx context.Context, d DemoOptions) (Result, error) {
 	cfg := config.Default()
 	cfg.Sim.Cards = d.Cards
 	if d.Keys == "" && d.KeysFile == "" {
-		d.Keys = demoKeys(len(d.Cards))
+		d.Keys = defaultKeys(len(d.Cards))
 	}
 	if d.StateDir == "" {
 		dir, err := os.MkdirTemp("", "posagent-demo-")
 		if err != nil {
-			return Result{}, err
+			return agent.Result{}, err
 		}
 		defer os.RemoveAll(dir)
 		d.StateDir = dir
@@ -76,9 +76,11 @@ func Demo(ctx context.Context, d DemoOptions) (Result, error) {
 
 	url := d.MQTT
 	if url == "" {
-		b, err := startEmbeddedBroker(slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		// The embedded broker is the demo's alone: a terminal always
+		// reports to central's.
+		b, err := broker.Start("127.0.0.1:0", slog.New(slog.NewTextHandler(d.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		if err != nil {
-			return Result{}, fmt.Errorf("agent: embedded broker: %w", err)
+			return agent.Result{}, fmt.Errorf("demo: embedded broker: %w", err)
 		}
 		defer b.Close()
 		url = b.URL()
@@ -101,7 +103,7 @@ func Demo(ctx context.Context, d DemoOptions) (Result, error) {
 	stopMonitor := func() { stopWatch(); <-watched }
 	defer stopMonitor()
 
-	res, err := Run(ctx, cfg, d.Options)
+	res, err := agent.Run(ctx, cfg, d.Options)
 	if err != nil {
 		stopMonitor()
 		step := string(res.Checkpoint.Step)
@@ -116,7 +118,7 @@ func Demo(ctx context.Context, d DemoOptions) (Result, error) {
 	st, err := monitor.Latest(lctx, url, cfg.Terminal.TID)
 	stopMonitor()
 	if err != nil {
-		return res, fmt.Errorf("agent: reading back the retained status: %w", err)
+		return res, fmt.Errorf("demo: reading back the retained status: %w", err)
 	}
 	fmt.Fprintf(out, "demo| retained status of %s on the broker: step=%s state=%s\n", st.TID, st.Step, st.State)
 	fmt.Fprintf(out, "demo| final state: %s\n", res.Checkpoint.Step)
