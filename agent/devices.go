@@ -42,7 +42,7 @@ type devices struct {
 	printer provisioning.Printer
 	// keys is the terminal's key store: keys.json with the real host link,
 	// the demo's public key with the sim. The settlement card is checked
-	// with it (flowAccounts).
+	// with it (acquirer.Accounts).
 	keys acquirer.KeyStore
 	// printed counts slip copies, for Result; only the simulated printer
 	// keeps count.

@@ -12,7 +12,7 @@ import (
 	"github.com/posagent/posagent/provisioning"
 )
 
-// remote carries central's commands (agent/command) into the install: it is
+// remote carries central's commands (agent/central/command) into the install: it is
 // the command.Handler, and it wraps the flow's Prompter so that a retry
 // command can answer the needs-attention question the installer has not
 // answered yet. Commands act only where an installer at the keypad could:

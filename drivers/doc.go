@@ -4,8 +4,8 @@
 // printer (ESC/POS over tarm/serial), keypad (GPIO matrix through periph.io).
 //
 // Only drivers import those libraries; the install flow sees the small
-// interfaces of package provisioning, and the walking skeleton runs on the
-// simulated devices of agent/sim until each driver lands (issues 3, 4 and 7).
+// interfaces of package provisioning, which the agent adapts the drivers to
+// (agent/card, agent/receipt, agent/installer/ui).
 //
 // A driver knows its device, not what the terminal does with it: nothing
 // under drivers/ imports agent/, provisioning/ or cmd/, the self-masking card

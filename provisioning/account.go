@@ -21,7 +21,7 @@ import (
 // do not add up to the number.
 //
 // The terminal's key store implements it (agent/acquirer), the demo a
-// simulated store with a public key (agent/sim), and KeyedAccounts any test
+// simulated store with a public key (agent/sim/inproc), and KeyedAccounts any test
 // that holds the key itself.
 type AccountChecker interface {
 	// MatchAccount reports whether p is the account check names (64 hex

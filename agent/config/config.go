@@ -184,7 +184,7 @@ type KeypadMatrix struct {
 }
 
 // Central is what the terminal takes from central over MQTT, signed with one
-// of central's Ed25519 keys (agent/trust, docs/mqtt.md "Signed messages"):
+// of central's Ed25519 keys (agent/central/trust, docs/mqtt.md "Signed messages"):
 // the install ticket and commands. Both are off by default; either needs a
 // TLS mqtt.url and at least one key.
 type Central struct {

@@ -130,7 +130,7 @@ func Default() *Config {
 			Name:        "上海示例便利店",
 			LegalPerson: "ZHANG SAN",
 			// The check value of "6222021234567890128" under the demo's
-			// public TMK (agent/sim.DemoTMK) and TID 10000001; config_test
+			// public TMK (agent/sim/inproc.DemoTMK) and TID 10000001; config_test
 			// recomputes it.
 			AccountCheck: "16669b73825af85f9eaa5dbc759d4aa358bd1e1a79d1d33559b52fadce61d318",
 			CardType:     "debit",

@@ -3,7 +3,7 @@
 // TID", "run (or resume) the install", "retry, skip with a reason, or abort a
 // failed step", shown on a small rows × cols text display with Chinese text.
 //
-// It sits between the keypad and screen (agent/ui's Keypad and Display) and
+// It sits between the keypad and screen (agent/installer/ui's Keypad and Display) and
 // the install flow, which it runs through a callback (Installer.Run), so the
 // composition root plugs provisioning.Flow in and this package never builds
 // devices. The flow's own prompts reach the screen through the installer's

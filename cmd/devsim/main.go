@@ -11,7 +11,7 @@
 // "help"), until end of input or SIGINT/SIGTERM.
 //
 // Pictures need a CJK font: -font names one, else the Debian font paths listed
-// in agent/slipimage are searched (apt-get install fonts-wqy-microhei). When
+// in agent/sim/slipimage are searched (apt-get install fonts-wqy-microhei). When
 // none is found devsim says so and writes text only; a -font that cannot be
 // used is an error, since it was asked for.
 package main

@@ -1,5 +1,5 @@
 // Command hostsim is an acquirer host simulator for the UnionPay POS dialect
-// (see package agent/hostsim): a peer for the terminal's tests, bench and demo.
+// (see package agent/sim/hostsim): a peer for the terminal's tests, bench and demo.
 //
 //	hostsim --listen 127.0.0.1:0 --ledger ledger.jsonl --tmk HEX [--mid MID,...]
 //	        [--mac unionpay-ecb|x9.19] [--mac-full-key] [--batch 000001]

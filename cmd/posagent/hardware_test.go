@@ -26,7 +26,7 @@ import (
 )
 
 // The hardware tests run posagent on a terminal's real device stack, each
-// device behind the interface the terminal reaches it through (agent/rig): a
+// device behind the interface the terminal reaches it through (agent/testkit/rig): a
 // virtual chip card in vpcd's first slot read through pcscd and ebfe/scard,
 // an ESC/POS printer emulator behind a pty opened with tarm/serial, and the
 // acquirer host simulator over TCP, with the TMK injected.

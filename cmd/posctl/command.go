@@ -25,7 +25,7 @@ names: retry-step '{"step":"sign-on"}', rerun-test-sale, report-now,
        clear-unresolved '{"kind":"sale","stan":12,"batch":"000001"}'`
 
 // commandCmd runs `posctl command`: it signs one of central's commands
-// (agent/command) with central's Ed25519 key, named by its kid, for one
+// (agent/central/command) with central's Ed25519 key, named by its kid, for one
 // terminal, and prints it or publishes it (not retained) on the terminal's
 // command topic; with --wait it also prints the terminal's reply.
 //

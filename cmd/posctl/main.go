@@ -10,7 +10,7 @@
 //	posctl ticket --key PRIVFILE --kid KID --tid TID --mid MID ... [--publish URL]
 //	posctl command --key PRIVFILE --kid KID --tid TID [--publish URL [--wait D]] NAME [ARGS-JSON]
 //
-// watch shows what central monitoring sees (agent/monitor): presence, the
+// watch shows what central monitoring sees (agent/central/monitor): presence, the
 // retained status and every event of one terminal or the whole fleet. More
 // subcommands (decode, card, ticket) plug into the switch in run.
 //

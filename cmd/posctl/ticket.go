@@ -22,7 +22,7 @@ const ticketUsage = `usage: posctl ticket keygen --out PREFIX
                      [--card-type debit|credit] [--amount FEN] [--valid DURATION]
                      [--publish URL [--user U --password-file F] [--ca F --tls-cert F --tls-key F]]`
 
-// ticketCmd runs `posctl ticket`: it signs an install ticket (agent/ticket)
+// ticketCmd runs `posctl ticket`: it signs an install ticket (agent/central/ticket)
 // with one of central's Ed25519 keys, named by its kid, and prints it, or
 // publishes it retained on the terminal's ticket topic. `posctl ticket
 // keygen` makes a key pair (for tickets and commands alike).

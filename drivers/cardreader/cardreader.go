@@ -2,7 +2,7 @@
 // readers, card presence, connections and APDU exchanges — and nothing of any
 // particular backend.
 //
-// The EMV flow (agent/emv) is written against Reader and Card only, so it runs
+// The EMV flow (agent/card/emv) is written against Reader and Card only, so it runs
 // unchanged over the PC/SC backend (cardreader/pcsc, cgo, ebfe/scard), over the
 // scripted fake in cardreader/cardreadertest, and over an in-process virtual
 // card. Backends return raw ISO 7816-4 response APDUs; the T=0 procedure bytes

@@ -2,7 +2,7 @@
 // terminal's answers: JSON on pos/v1/{tid}/cmd, replies on
 // pos/v1/{tid}/cmd/reply (docs/mqtt.md, "Commands").
 //
-// A command is signed like an install ticket (agent/trust): one of central's
+// A command is signed like an install ticket (agent/central/trust): one of central's
 // Ed25519 keys, named by its kid, signs a canonical encoding of the id, name,
 // args, terminal, nonce and a validity window of at most MaxValidity. The
 // terminal refuses, with a stable code in the reply, anything unsigned,

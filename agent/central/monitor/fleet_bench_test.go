@@ -28,10 +28,10 @@ const fleetNEnv = "POSAGENT_FLEET_N"
 // counts N terminals live. One iteration is one fleet install, so ns/op is
 // the wall time for N terminals; terminals/s is reported too.
 //
-//	POSAGENT_FLEET_N=1000 go test -run '^$' -bench BenchmarkFleet -benchtime 1x ./agent/monitor
+//	POSAGENT_FLEET_N=1000 go test -run '^$' -bench BenchmarkFleet -benchtime 1x ./agent/central/monitor
 //
 // The terminals use the in-memory queue, not the fsynced outbox: the outbox's
-// own cost is measured by agent/outbox's benchmarks, and N outboxes fsyncing
+// own cost is measured by agent/central/outbox's benchmarks, and N outboxes fsyncing
 // on one shared disk would measure the disk.
 func BenchmarkFleet(b *testing.B) {
 	n := 100

@@ -1,6 +1,6 @@
 // Package ticket is the signed install ticket: central's merchant record for
 // one terminal, published on pos/v1/{tid}/ticket and signed with one of
-// central's Ed25519 keys (agent/trust), whose public halves are in the
+// central's Ed25519 keys (agent/central/trust), whose public halves are in the
 // agent's configuration.
 //
 // The ticket is what the parameters step trusts instead of the local config:

@@ -1,6 +1,6 @@
 // Package trust is what a terminal trusts central with, shared by the signed
-// install ticket (agent/ticket) and central's signed commands
-// (agent/command): central's Ed25519 verification keys by key id, with
+// install ticket (agent/central/ticket) and central's signed commands
+// (agent/central/command): central's Ed25519 verification keys by key id, with
 // rotation and revocation (KeyRing); the canonical encoding its signatures
 // cover (Canonical); strict JSON decoding of signed payloads (DecodeStrict);
 // and a persisted time floor that never goes back (Floor), against which

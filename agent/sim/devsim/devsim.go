@@ -3,7 +3,7 @@
 // be tested and demonstrated without hardware: a magstripe reader that swipes
 // test cards on command, and an ESC/POS receipt printer that answers status
 // requests, runs out of paper on command and keeps each slip as UTF-8 text
-// and, with a CJK font installed, as a PNG picture of the paper (agent/slipimage).
+// and, with a CJK font installed, as a PNG picture of the paper (agent/sim/slipimage).
 //
 // Each device publishes its pty slave under a fixed path (a symlink), so a
 // device can be "unplugged" (the pty closed, as a USB-serial adapter vanishes)

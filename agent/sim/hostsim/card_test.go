@@ -409,7 +409,7 @@ func TestReversalPANChecked(t *testing.T) {
 	}
 }
 
-// TestARQCFromTheCard: field 55 as the terminal really builds it (agent/emv
+// TestARQCFromTheCard: field 55 as the terminal really builds it (agent/card/emv
 // reading a cardsim card: PSE, GPO, records, GENERATE AC) verifies at the
 // host under the profile's key, for every shipped profile the terminal can
 // read (t0-quirky's application list and CDOL1 included); the same data with

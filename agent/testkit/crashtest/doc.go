@@ -7,7 +7,7 @@
 //     agent is SIGKILLed at random moments across the whole install and
 //     restarted until it is live; power cuts must not break the invariants.
 //   - TestHostileCampaign (MODE=hostile; HOSTILE_N, HOSTILE_SEED):
-//     agent/hostile's attacker sits between the agent and the host, dropping,
+//     agent/testkit/hostile's attacker sits between the agent and the host, dropping,
 //     delaying, duplicating, stripping and forging answers, mixed with
 //     SIGKILLs, and the campaign answers retry as an installer would; no
 //     double charge, no sale over an unresolved approval, no clear track on

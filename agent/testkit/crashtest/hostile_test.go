@@ -65,7 +65,7 @@ var clearTracks = newTrackSecrets(rig.DebitPAN, "3012", swipeCard.Tracks()[1], s
 
 // TestHostileCampaign runs HOSTILE_N fresh installs (HOSTILE_SEED fixes the
 // attacker's plan, the kills and the card mode, to replay a failure) on the
-// real device stack of agent/rig with agent/hostile's proxy between the
+// real device stack of agent/testkit/rig with agent/testkit/hostile's proxy between the
 // agent and the host simulator. The proxy mutates about 40 % of the
 // exchanges; the agent is also SIGKILLed 0 to 2 times per install, after a
 // random delay or at a random pause point. The campaign plays the installer:

@@ -1,5 +1,5 @@
 // Package hostile is an attacker on the acquirer link, for the test bench's
-// hostile-link campaign (agent/crashtest, TestHostileCampaign): a TCP proxy
+// hostile-link campaign (agent/testkit/crashtest, TestHostileCampaign): a TCP proxy
 // on loopback between the terminal and the host simulator that decodes each
 // frame with agent/acquirer's codec and, per exchange, applies a mutation a
 // seeded Planner picks: pass (the majority, so installs progress), drop

@@ -1,6 +1,6 @@
 // Package rig sets up a terminal's real device stack around the real
-// posagent binary, for whole-process campaigns (agent/crashtest,
-// agent/perfbench): a virtual UnionPay chip card in vpcd's first slot read
+// posagent binary, for whole-process campaigns (agent/testkit/crashtest,
+// agent/testkit/perfbench): a virtual UnionPay chip card in vpcd's first slot read
 // through the machine's pcscd, an ESC/POS printer emulator behind a pty, the
 // acquirer host simulator over TCP with the test cards' issuer keys (so the
 // sale's ARQC is verified), a mosquitto broker, and a monitor subscribed to

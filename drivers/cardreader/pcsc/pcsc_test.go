@@ -3,7 +3,7 @@
 package pcsc_test
 
 // Integration tests against the real pcscd that scripts/pcsc-bench.sh starts,
-// with agent/cardsim cards plugged into vsmartcard-vpcd's two slots. pcscd is
+// with agent/sim/cardsim cards plugged into vsmartcard-vpcd's two slots. pcscd is
 // one per machine and vpcd has two slots, so every PC/SC test lives in this
 // one package and runs sequentially (no t.Parallel).
 
@@ -117,7 +117,7 @@ func read(t testing.TB, svc cardreader.Reader, slot int) (emv.Result, error) {
 
 // TestReadEveryProfile reads each shipped profile through pcscd exactly as
 // on the device and expects the same result as the in-process read of the
-// same card (which agent/emv's tests pin field by field).
+// same card (which agent/card/emv's tests pin field by field).
 func TestReadEveryProfile(t *testing.T) {
 	svc := service(t)
 	files, _ := filepath.Glob(filepath.Join(cardsDir, "*.yaml"))
@@ -328,7 +328,7 @@ func TestPcscdRestart(t *testing.T) {
 }
 
 // BenchmarkReadThroughPCSC reports, per profile, the APDUs one read
-// exchanges through pcscd (the minimum for the profile's AFL; see agent/emv's
+// exchanges through pcscd (the minimum for the profile's AFL; see agent/card/emv's
 // table) and the time per APDU (TCP_QUICKACK keeps it well under 1 ms).
 func BenchmarkReadThroughPCSC(b *testing.B) {
 	svc := service(b)
