@@ -14,7 +14,7 @@ import (
 )
 
 // shippedACL is the broker ACL the project ships for the fleet's mosquitto.
-// The test brokers of every other package run testbench.FleetACL: it must be
+// The test brokers of every other package run bench.FleetACL: it must be
 // this file, byte for byte.
 func shippedACL(t *testing.T) string {
 	t.Helper()
@@ -23,7 +23,7 @@ func shippedACL(t *testing.T) string {
 		t.Fatal(err)
 	}
 	if string(b) != bench.FleetACL {
-		t.Error("testbench.FleetACL differs from scripts/packaging/mosquitto-acl")
+		t.Error("bench.FleetACL differs from scripts/packaging/mosquitto-acl")
 	}
 	return string(b)
 }

@@ -81,7 +81,7 @@ func Build(t testing.TB) string {
 
 // PlugCard inserts the cardsim profile (testdata/cards/NAME.yaml) into vpcd
 // slot 0 for the rest of the test. The caller must hold the PC/SC lock
-// (testbench.NeedPCSC): the cleanup waits until pcscd has seen the card go,
+// (bench.NeedPCSC): the cleanup waits until pcscd has seen the card go,
 // so the next holder of the lock does not read this card.
 func PlugCard(t testing.TB, profile string) {
 	t.Helper()
