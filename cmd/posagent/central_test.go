@@ -193,6 +193,46 @@ func centralKeys(t *testing.T, dir string) (priv, forger []byte, pubPath string)
 // TID (testdata/posagent.example.yaml, merchant.account_check).
 const demoAccountCheck = "16669b73825af85f9eaa5dbc759d4aa358bd1e1a79d1d33559b52fadce61d318"
 
+// agentRun is `posagent run --config cfg` started for a test: the keypad's
+// stdin, the step lines and screens, the log. It is killed at the test's end
+// and its log shown when the test failed.
+type agentRun struct {
+	cmd            *exec.Cmd
+	stdin          io.WriteCloser
+	stdout, stderr bench.Buffer
+}
+
+func startAgent(t *testing.T, cfg string) *agentRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	a := &agentRun{cmd: exec.CommandContext(ctx, binary, "run", "--config", cfg)}
+	var err error
+	if a.stdin, err = a.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	a.cmd.Stdout, a.cmd.Stderr = &a.stdout, &a.stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a.cmd.Process.Kill()
+		a.cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent's log:\n%s", a.stderr.String())
+		}
+	})
+	return a
+}
+
+// keys types on the agent's tty keypad.
+func (a *agentRun) keys(t *testing.T, keys string) {
+	t.Helper()
+	if _, err := io.WriteString(a.stdin, keys); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRunWaitsForSignedTicket: with central's tickets on, the parameters
 // step waits for a ticket; a forged one (signed by another key) is refused
 // and reported on MQTT, and the genuine one lets the install go live, its
@@ -204,37 +244,24 @@ func TestRunWaitsForSignedTicket(t *testing.T) {
 	cfg := runConfig(t, dir, "", tlsConfig(m, pubPath, true, false)...)
 	status := subscribe(t, m, mqtt.StatusTopic(demoTID))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfg)
-	var stdout, stderr bench.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	defer func() {
-		if t.Failed() {
-			t.Logf("agent's log:\n%s", stderr.String())
-		}
-	}()
-	waitFor(t, "agent", &stdout, "step| parameters      running")
+	a := startAgent(t, cfg)
+	waitFor(t, "agent", &a.stdout, "step| parameters      running")
 
 	publish(t, m, mqtt.TicketTopic(demoTID), true, signedTicket(t, forger, nil))
 	waitFor(t, "status topic", status, "E_TICKET_BAD_SIGNATURE")
-	if strings.Contains(stdout.String(), "step| parameters      done") {
+	if strings.Contains(a.stdout.String(), "step| parameters      done") {
 		t.Fatal("a forged ticket was accepted")
 	}
 
 	publish(t, m, mqtt.TicketTopic(demoTID), true, signedTicket(t, priv, nil))
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	if err := a.cmd.Wait(); err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, a.stdout.String(), a.stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "step| live            live") {
-		t.Errorf("never went live:\n%s", stdout.String())
+	if !strings.Contains(a.stdout.String(), "step| live            live") {
+		t.Errorf("never went live:\n%s", a.stdout.String())
 	}
-	if !strings.Contains(stderr.String(), "install ticket accepted") {
-		t.Errorf("no acceptance logged:\n%s", stderr.String())
+	if !strings.Contains(a.stderr.String(), "install ticket accepted") {
+		t.Errorf("no acceptance logged:\n%s", a.stderr.String())
 	}
 }
 
@@ -283,21 +310,10 @@ func TestRemoteRetry(t *testing.T) {
 		[2]string{"  cards: []", "  cards: [foreign, debit]"})...)
 	replies := subscribe(t, m, mqtt.ReplyTopic(demoTID))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfg)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr bench.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	a := startAgent(t, cfg)
 	// F1, the password, "1" install, keep MID and TID, save.
-	io.WriteString(stdin, "f2468\r1\r\r\r")
-	waitFor(t, "agent", &stdout, "error=E_NOT_UNIONPAY")
+	a.keys(t, "f2468\r1\r\r\r")
+	waitFor(t, "agent", &a.stdout, "error=E_NOT_UNIONPAY")
 
 	send := func(payload []byte) { publish(t, m, mqtt.CommandTopic(demoTID), false, payload) }
 	send(signedCommand(t, priv, "c1", "retry-step", `{"step":"test-sale"}`))
@@ -308,15 +324,15 @@ func TestRemoteRetry(t *testing.T) {
 	send(genuine)
 	waitFor(t, "replies", replies, `"id":"c2"`)
 	// The debit card is read now; the installer confirms it.
-	waitFor(t, "agent", &stdout, "CONFIRM CARD")
+	waitFor(t, "agent", &a.stdout, "CONFIRM CARD")
 	send(genuine) // replayed
 	waitFor(t, "replies", replies, command.CodeReplayed)
-	io.WriteString(stdin, "\r")
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	a.keys(t, "\r")
+	if err := a.cmd.Wait(); err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, a.stdout.String(), a.stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "step| live            live") {
-		t.Errorf("never went live:\n%s", stdout.String())
+	if !strings.Contains(a.stdout.String(), "step| live            live") {
+		t.Errorf("never went live:\n%s", a.stdout.String())
 	}
 	type reply struct {
 		OK    bool `json:"ok"`
@@ -360,25 +376,13 @@ func TestReportNowAfterNewIdentity(t *testing.T) {
 	replies := subscribe(t, m, mqtt.ReplyTopic(newTID))
 	events := subscribe(t, m, mqtt.EventsTopic(newTID))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfg)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr bench.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	a := startAgent(t, cfg)
 	// F1, the password, "1" install, the new MID and TID, save.
-	io.WriteString(stdin, "f2468\r1"+newMID+"\r"+newTID+"\r\r")
-	waitFor(t, "agent", &stdout, "agent| new terminal identity")
+	a.keys(t, "f2468\r1"+newMID+"\r"+newTID+"\r\r")
+	waitFor(t, "agent", &a.stdout, "agent| new terminal identity")
 	// The menu again, under the new numbers: keep them.
-	io.WriteString(stdin, "f2468\r1\r\r\r")
-	waitFor(t, "agent", &stdout, "error=E_MID_MISMATCH")
+	a.keys(t, "f2468\r1\r\r\r")
+	waitFor(t, "agent", &a.stdout, "error=E_MID_MISMATCH")
 
 	publish(t, m, mqtt.CommandTopic(newTID), false, signedCommandFor(t, priv, newTID, "r1", command.NameReportNow, "{}"))
 	waitFor(t, "replies", replies, `"id":"r1"`)
