@@ -74,7 +74,21 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, sim simulat
 			d.Close()
 		}
 	}()
+	if err := d.openCard(ctx, cfg, sim, log); err != nil {
+		return nil, err
+	}
+	if err := d.openHost(cfg, sim, floor, log); err != nil {
+		return nil, err
+	}
+	if err := d.openPrinter(ctx, cfg, o, sim); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
 
+// openCard is the chip reader, and the magstripe reader beside it when the
+// config has one.
+func (d *devices) openCard(ctx context.Context, cfg *config.Config, sim simulator, log *slog.Logger) error {
 	switch cfg.Devices.CardReader {
 	case "pcsc":
 		svc := pcsc.New()
@@ -92,80 +106,88 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, sim simulat
 		if len(cards) == 0 {
 			cards = []string{cfg.Sim.Card}
 		}
-		if d.card, err = sim.Card(cards); err != nil {
-			return nil, err
-		}
-	}
-
-	if cfg.Devices.Magstripe == "serial" {
-		framing, err := magstripe.FramingByName(cfg.Devices.MagstripeFraming)
+		card, err := sim.Card(cards)
 		if err != nil {
-			return nil, fmt.Errorf("agent: %w", err)
+			return err
 		}
-		port, err := serialport.Open(ctx, serialLine(cfg.Devices.MagstripeLine), serialport.Options{Lazy: true})
-		if err != nil {
-			return nil, fmt.Errorf("agent: magstripe line: %w", err)
-		}
-		d.closers = append(d.closers, port)
-		sw := swipe.New(port, swipe.Config{Framing: framing, Log: log})
-		// Insert or swipe, whichever comes first; a chip that fails on its
-		// own (mute, wrong answers, no common application) allows the
-		// fallback swipe UnionPay permits, a card pulled out does not.
-		d.card = &swipe.Either{
-			Chip: d.card, Swipe: sw,
-			ChipFailed: func(err error) bool {
-				return errors.Is(err, cardreader.ErrCardMute) || errors.Is(err, cardreader.ErrBadResponse) ||
-					errors.Is(err, emv.ErrNoApplication)
-			},
-			Notify: func(purpose string, err error) {
-				log.Warn("card refused; waiting for the next insert or swipe", "purpose", purpose, "err", err)
-			},
-		}
+		d.card = card
 	}
+	if cfg.Devices.Magstripe != "serial" {
+		return nil
+	}
+	framing, err := magstripe.FramingByName(cfg.Devices.MagstripeFraming)
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	port, err := serialport.Open(ctx, serialLine(cfg.Devices.MagstripeLine), serialport.Options{Lazy: true})
+	if err != nil {
+		return fmt.Errorf("agent: magstripe line: %w", err)
+	}
+	d.closers = append(d.closers, port)
+	sw := swipe.New(port, swipe.Config{Framing: framing, Log: log})
+	// Insert or swipe, whichever comes first; a chip that fails on its own
+	// (mute, wrong answers, no common application) allows the fallback
+	// swipe UnionPay permits, a card pulled out does not.
+	d.card = &swipe.Either{
+		Chip: d.card, Swipe: sw,
+		ChipFailed: func(err error) bool {
+			return errors.Is(err, cardreader.ErrCardMute) || errors.Is(err, cardreader.ErrBadResponse) ||
+				errors.Is(err, emv.ErrNoApplication)
+		},
+		Notify: func(purpose string, err error) {
+			log.Warn("card refused; waiting for the next insert or swipe", "purpose", purpose, "err", err)
+		},
+	}
+	return nil
+}
 
-	if cfg.Host.Address == "sim" {
+// openHost is the acquirer link and the key store it signs on with.
+func (d *devices) openHost(cfg *config.Config, sim simulator, floor *trust.Floor, log *slog.Logger) error {
+	if cfg.Host.Address == config.SimDevice {
 		host, keys, closer, err := sim.Host(filepath.Join(cfg.StateDir, "simhost-ledger.jsonl"))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		d.closers = append(d.closers, closer)
 		d.host, d.keys = host, keys
-	} else {
-		ks := &acquirer.FileKeyStore{Path: filepath.Join(cfg.StateDir, KeyFile)}
-		var hostTime func(time.Time)
-		if floor != nil {
-			hostTime = func(t time.Time) {
-				if err := floor.Advance(t); err != nil {
-					log.Warn("time floor", "err", err)
-				}
+		return nil
+	}
+	ks := &acquirer.FileKeyStore{Path: filepath.Join(cfg.StateDir, KeyFile)}
+	var hostTime func(time.Time)
+	if floor != nil {
+		hostTime = func(t time.Time) {
+			if err := floor.Advance(t); err != nil {
+				log.Warn("time floor", "err", err)
 			}
 		}
-		host, err := openAcquirer(cfg, ks, hostTime, log)
-		if err != nil {
-			return nil, err
-		}
-		d.host = host
-		d.keys = ks
 	}
+	host, err := openAcquirer(cfg, ks, hostTime, log)
+	if err != nil {
+		return err
+	}
+	d.host, d.keys = host, ks
+	return nil
+}
 
-	switch cfg.Devices.Printer {
-	case "serial":
+// openPrinter is the receipt printer.
+func (d *devices) openPrinter(ctx context.Context, cfg *config.Config, o Options, sim simulator) error {
+	if cfg.Devices.Printer == "serial" {
 		port, err := serialport.Open(ctx, serialLine(cfg.Devices.PrinterLine), serialport.Options{Lazy: true})
 		if err != nil {
-			return nil, fmt.Errorf("agent: printer line: %w", err)
+			return fmt.Errorf("agent: printer line: %w", err)
 		}
 		d.closers = append(d.closers, port)
 		drv := printer.New(port, printer.Options{Baud: cfg.Devices.PrinterLine.Baud})
 		d.printer = &receipt.Printer{Driver: drv, Width: cfg.Devices.PrinterWidth}
 		d.printed = func() int { return 0 }
-	default:
-		dir := o.SlipDir
-		if dir == "" {
-			dir = filepath.Join(cfg.StateDir, "slips")
-		}
-		d.printer, d.printed = sim.Printer(dir, cfg.Devices.PrinterWidth)
+		return nil
 	}
-	return d, nil
+	dir := o.SlipDir
+	if dir == "" {
+		dir = filepath.Join(cfg.StateDir, "slips")
+	}
+	d.printer, d.printed = sim.Printer(dir, cfg.Devices.PrinterWidth)
+	return nil
 }
 
 // openAcquirer is the real host link. The TMK must already be in the key
