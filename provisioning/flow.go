@@ -27,6 +27,7 @@ type Host interface {
 type SignOnRequest struct {
 	Terminal Terminal
 	STAN     int
+	Batch    string // the terminal's current batch (60.2); "" before the first sign-on
 }
 
 // SignOnResult is the host's answer to a sign-on.
@@ -35,6 +36,7 @@ type SignOnResult struct {
 	Batch    string
 	KeysOK   bool // every working key's check value matched
 	HostTime time.Time
+	Demand   Demand // the header's processing requirement
 }
 
 // SaleRequest is a purchase (0200, processing code 000000).
@@ -116,6 +118,10 @@ type HostResponse struct {
 	AuthCode  string
 	Time      time.Time
 	Integrity Integrity
+	// Issuer and Acquirer are field 44's institution codes: the slip's
+	// 发卡行 and 收单行.
+	Issuer, Acquirer string
+	Demand           Demand // the header's processing requirement
 }
 
 // Receipt is what the printer needs for a sales slip: everything about the
