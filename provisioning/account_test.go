@@ -83,6 +83,7 @@ func TestAccountCheckSurvivesPowerCutInBindCard(t *testing.T) {
 	}
 	again := newRig()
 	again.store.Data = image
+	again.downloads.Data = r.downloads.Bytes()
 	f = again.flow()
 	f.Store = provisioning.ForgetAccountCheck(again.store)
 	cp, err := f.Run(context.Background())

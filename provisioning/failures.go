@@ -62,7 +62,9 @@ var (
 // are stable (monitoring branches on them); never change what one means.
 var explanations = map[string]Explanation{
 	// Devices and the terminal itself.
-	"E_SELFTEST":          {Text{"%s自检失败", "The %s failed its self test"}, Text{"检查设备和打印纸后重试", "Check the devices and the paper, then retry"}},
+	"E_SELFTEST": {Text{"%s自检失败", "The %s failed its self test"}, Text{"检查设备和打印纸后重试", "Check the devices and the paper, then retry"}},
+	// E_CLOCK is no longer raised (the flow's clock is floored and set from
+	// the host, clock.go); kept so that reports that carry it still read.
 	"E_CLOCK":             {Text{"终端时钟未设置", "The terminal's clock is not set"}, Text{"设置时钟后重试", "Set the clock, then retry"}},
 	"E_STORAGE":           {Text{"无法保存安装进度", "The install's progress could not be saved"}, Text{"检查存储后重试", "Check the storage, then retry"}},
 	"E_STATE":             {Text{"安装记录不完整（%s）", "The install record is incomplete (%s)"}, actionSupport},
@@ -81,6 +83,15 @@ var explanations = map[string]Explanation{
 	"E_SIGNON_DECLINED":      {Text{"主机拒绝签到，应答码%s", "The host refused sign-on, response code %s"}, actionAcquirer},
 	"E_KEY_CHECK":            {Text{"工作密钥校验值不符", "The working keys' check values do not match"}, actionAcquirer},
 	"E_NO_TDK":               {Text{"签到应答缺少磁道密钥", "The sign-on answer brought no track key"}, Text{"重试；仍失败请联系收单行", "Retry; if it persists call the acquirer"}},
+
+	// The acquirer's procedure: downloads, status upload, settlement, sign-off.
+	"E_ADMIN_HOST":     {Text{"%s无应答", "The %s got no answer"}, actionNetwork},
+	"E_ADMIN_DECLINED": {Text{"主机拒绝%s，应答码%s", "The host refused the %s, response code %s"}, actionAcquirer},
+	"E_ADMIN_MAC":      {Text{"%s应答MAC校验失败，将重新签到", "The %s answer failed its MAC check; the terminal will sign on again"}, actionRetry},
+	"E_DOWNLOAD_DATA":  {Text{"%s数据无效", "The %s sent data the terminal cannot use"}, Text{"重试；仍失败请联系收单行", "Retry; if it persists call the acquirer"}},
+	"E_CAPK_CHECKSUM":  {Text{"IC卡公钥%s校验值不符", "The IC public key %s fails its checksum"}, Text{"重试；仍失败请联系收单行", "Retry; if it persists call the acquirer"}},
+	"E_DOWNLOAD_STORE": {Text{"无法保存下载的IC卡参数", "The downloaded IC keys and parameters could not be stored"}, Text{"检查存储后重试", "Check the storage, then retry"}},
+	"E_NO_CAPK":        {Text{"请先下载CAPK参数：IC卡公钥或IC卡参数未下载，不能做芯片交易", "Download the IC keys first: without IC public keys and IC parameters no chip transaction runs"}, Text{"重试以重新下载", "Retry to download them again"}},
 
 	// Cards.
 	"E_CARD_READ":     {Text{"无法读卡", "The card could not be read"}, actionReinsert},

@@ -86,6 +86,9 @@ type fakeHost struct {
 	// the link, or a host's odd answer): given the host's own answer and
 	// error, they return what the flow sees.
 	saleAnswer, voidAnswer, reversalAnswer func(provisioning.HostResponse, error) (provisioning.HostResponse, error)
+
+	// The acquirer's procedure (fakeprocedure_test.go).
+	proc procedureState
 }
 
 type sentMsg struct {
@@ -94,7 +97,10 @@ type sentMsg struct {
 	batch string
 }
 
-func newHost() *fakeHost { return &fakeHost{sales: map[int]string{}} }
+func newHost() *fakeHost {
+	return &fakeHost{sales: map[int]string{}, proc: procedureState{batch: "000001", capks: testCAPKs(), apps: testApps(), pageSize: 2,
+		params: provisioning.TerminalParams{MerchantName: "银联测试商户", HostTimeout: 30 * time.Second, MaxReversals: 3}}}
+}
 
 var errNoAnswer = errors.New("fake host: read timeout")
 
@@ -106,15 +112,28 @@ func (h *fakeHost) Echo(ctx context.Context, t provisioning.Terminal) error {
 }
 
 func (h *fakeHost) SignOn(ctx context.Context, r provisioning.SignOnRequest) (provisioning.SignOnResult, error) {
+	if err := ctx.Err(); err != nil {
+		return provisioning.SignOnResult{}, err // the exchange never started
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.signOns++
-	h.sent = append(h.sent, sentMsg{"sign-on", r.STAN, ""})
-	return provisioning.SignOnResult{RC: "00", Batch: "000001", KeysOK: true, HostTime: testNow}, nil
+	h.sent = append(h.sent, sentMsg{"sign-on", r.STAN, r.Batch})
+	h.proc.signOnBatches = append(h.proc.signOnBatches, r.Batch)
+	if err := h.cutHere("sign-on"); err != nil {
+		return provisioning.SignOnResult{}, err
+	}
+	return provisioning.SignOnResult{RC: "00", Batch: h.proc.batch, KeysOK: true, HostTime: h.proc.hostTime(), Demand: h.demand("sign-on"),
+		Integrity: h.proc.signOnIntegrity}, nil
 }
 
 func (h *fakeHost) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioning.HostResponse, error) {
 	resp, err := h.sale(r)
+	if d, ok := ctx.Deadline(); ok {
+		h.mu.Lock()
+		h.proc.saleDeadline = time.Until(d)
+		h.mu.Unlock()
+	}
 	if h.saleAnswer != nil {
 		return h.saleAnswer(resp, err)
 	}
@@ -124,6 +143,7 @@ func (h *fakeHost) Sale(ctx context.Context, r provisioning.SaleRequest) (provis
 func (h *fakeHost) sale(r provisioning.SaleRequest) (provisioning.HostResponse, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.proc.saleDeadline = 0
 	h.fullPANs = append(h.fullPANs, r.Card.PAN.Reveal())
 	h.sent = append(h.sent, sentMsg{"sale", r.STAN, r.Batch})
 	if h.saleRC != "" && h.saleRC != "00" {
@@ -138,7 +158,8 @@ func (h *fakeHost) sale(r provisioning.SaleRequest) (provisioning.HostResponse, 
 		h.badMACSale = false
 		return provisioning.HostResponse{}, fmt.Errorf("fake host: field 64: %w", provisioning.ErrResponseMAC)
 	}
-	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: "123456", Time: testNow, Integrity: h.integrity()}, nil
+	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: "123456", Time: h.proc.answerTime(), Integrity: h.integrity(),
+		Demand: h.demand("sale")}, nil
 }
 
 // integrity is what the fake's answers are worth: authentic unless a test
@@ -167,7 +188,8 @@ func (h *fakeHost) voidIt(r provisioning.VoidRequest) (provisioning.HostResponse
 	}
 	h.sales[r.Orig.STAN] = "voided"
 	h.lastVoidOf = r.Orig.STAN
-	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: r.Orig.AuthCode, Time: testNow, Integrity: h.integrity()}, nil
+	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: r.Orig.AuthCode, Time: h.proc.answerTime(), Integrity: h.integrity(),
+		Demand: h.demand("void")}, nil
 }
 
 func (h *fakeHost) Reverse(ctx context.Context, r provisioning.ReversalRequest) (provisioning.HostResponse, error) {
@@ -265,19 +287,22 @@ func (r *fakeReporter) Report(ctx context.Context, s provisioning.Status) {
 }
 
 type rig struct {
-	store    *provisioningtest.Store
-	card     *fakeCard
-	host     *fakeHost
-	printer  *fakePrinter
-	ui       *fakeUI
-	reporter *fakeReporter
+	store *provisioningtest.Store
+	// downloads is the download record's store: like store, it outlives
+	// each flow the rig builds, as the agent's file does a restart.
+	downloads *provisioningtest.Store
+	card      *fakeCard
+	host      *fakeHost
+	printer   *fakePrinter
+	ui        *fakeUI
+	reporter  *fakeReporter
 }
 
 func newRig(cards ...provisioning.Card) *rig {
 	if len(cards) == 0 {
 		cards = []provisioning.Card{card(nil)}
 	}
-	return &rig{store: &provisioningtest.Store{}, card: &fakeCard{cards: cards}, host: newHost(), printer: &fakePrinter{},
+	return &rig{store: &provisioningtest.Store{}, downloads: &provisioningtest.Store{}, card: &fakeCard{cards: cards}, host: newHost(), printer: &fakePrinter{},
 		ui: &fakeUI{answers: []string{"confirm"}}, reporter: &fakeReporter{}}
 }
 
@@ -306,7 +331,8 @@ func (r *rig) flow() *provisioning.Flow {
 		Amount:   1,
 		Params:   staticParams{merchant()},
 		Card:     r.card, Host: r.host, Printer: r.printer, UI: r.ui, Reporter: r.reporter, Store: r.store,
-		Clock: fixedClock{testNow},
+		Downloads: provisioning.DownloadFile{Store: r.downloads},
+		Clock:     fixedClock{testNow},
 	}
 }
 

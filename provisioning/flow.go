@@ -12,15 +12,17 @@ import (
 	"github.com/posagent/posagent/provisioning/pan"
 )
 
-// Host is the acquirer host as the flow sees it: one method per message pair.
-// A call that returns an error may or may not have reached the host; the flow
-// keeps a reversal for it (see InFlight).
+// Host is the acquirer host as the flow sees it: one method per message pair,
+// the acquirer's procedure (downloads, status upload, settlement, sign-off)
+// among them. A financial call that returns an error may or may not have
+// reached the host; the flow keeps a reversal for it (see InFlight).
 type Host interface {
 	Echo(ctx context.Context, t Terminal) error
 	SignOn(ctx context.Context, r SignOnRequest) (SignOnResult, error)
 	Sale(ctx context.Context, r SaleRequest) (HostResponse, error)
 	Void(ctx context.Context, r VoidRequest) (HostResponse, error)
 	Reverse(ctx context.Context, r ReversalRequest) (HostResponse, error)
+	AcquirerProcedure
 }
 
 // SignOnRequest asks for working keys and the batch number.
@@ -37,6 +39,12 @@ type SignOnResult struct {
 	KeysOK   bool // every working key's check value matched
 	HostTime time.Time
 	Demand   Demand // the header's processing requirement
+	// Integrity is how far the answer can be believed, its time among it:
+	// only an IntegrityAuthentic answer (a link authenticated end to end,
+	// TLS with the acquirer's CA pinned, or a host in process) sets the
+	// flow's clock. A sign-on answer carries no MAC, so anyone on an open
+	// link could write its 12/13; the zero value sets nothing.
+	Integrity Integrity
 }
 
 // SaleRequest is a purchase (0200, processing code 000000).
@@ -192,9 +200,20 @@ type Flow struct {
 	// is written and its start reported: the crash tests freeze the agent
 	// there ("enter:STEP"). It must return promptly unless ctx ends.
 	OnEnter func(ctx context.Context, s Step)
+	// Downloads keeps the CA keys and IC parameters the host sent; nil
+	// keeps them in memory only, and a restart downloads them again.
+	Downloads DownloadStore
+	// BuildTime is the floor of the flow's clock (FloorClock) when Clock
+	// is not a *FloorClock already; zero means DefaultBuildTime.
+	BuildTime time.Time
 
-	mu  sync.Mutex
-	cur *Checkpoint // the checkpoint as last saved, once Run has loaded it
+	mu        sync.Mutex
+	cur       *Checkpoint // the checkpoint as last saved, once Run has loaded it
+	requested []Demand    // downloads central asked to run again (Request)
+	clockOnce sync.Once
+	fclock    *FloorClock
+	memOnce   sync.Once
+	mem       *memDownloads
 }
 
 // ErrResponseMAC is what a Host wraps when a response's MAC does not verify:
@@ -219,6 +238,7 @@ func (f *Flow) Run(ctx context.Context) (Checkpoint, error) {
 	if err != nil {
 		return cp, err
 	}
+	f.restoreClock(&cp)
 	cp.Boot++
 	// Where a restart continues from is the resume table's call, not the
 	// stored step's.
@@ -277,6 +297,9 @@ func (f *Flow) Run(ctx context.Context) (Checkpoint, error) {
 			f.fail(ctx, &cp, err)
 			continue
 		}
+		// Whatever demanded this step's work has it now, demanded or not:
+		// route would otherwise send the flow back to it.
+		cp.served(info.Serves)
 		f.report(ctx, &cp, StateDone, nil)
 		next := cp.Step.line()
 		if cp.Step == StepReverse {
@@ -375,7 +398,7 @@ var ErrReset = errors.New("provisioning: install reset for a new identity")
 // reports whether the install was reset.
 func (f *Flow) clear(ctx context.Context, cp *Checkpoint) bool {
 	fl := cp.Failure
-	now := f.Clock.Now().UTC()
+	now := f.now()
 	switch fl.Code {
 	case "E_IDENTITY_CHANGED":
 		if len(cp.Unresolved()) > 0 || cp.Sale != nil && cp.Void == nil {
@@ -419,7 +442,7 @@ func (f *Flow) load() (Checkpoint, error) {
 
 func (f *Flow) save(cp *Checkpoint) error {
 	cp.Schema = SchemaVersion
-	cp.UpdatedAt = f.Clock.Now().UTC()
+	cp.UpdatedAt = f.now()
 	b, err := cp.Encode()
 	if err != nil {
 		return fmt.Errorf("provisioning: encode checkpoint: %w", err)
@@ -458,16 +481,8 @@ func (f *Flow) Current() (Checkpoint, error) {
 // install reports its failure, a live one live, any other the step it is in
 // as running.
 func (f *Flow) StatusOf(cp Checkpoint) Status {
-	t := f.term(&cp)
-	s := Status{
-		TID: t.TID, MID: t.MID, Serial: t.Serial, Version: f.Version,
-		Step: cp.Step, State: StateRunning, Attempt: cp.Attempt, Boot: cp.Boot,
-		SignOn: cp.SignOn, Sale: cp.Sale, Void: cp.Void, Unresolved: cp.Unresolved(), Time: f.Clock.Now().UTC(),
-		Message: "status on request: at " + string(cp.Step),
-	}
-	if cp.Card != nil {
-		s.Card = cp.Card.Masked
-	}
+	s := f.status(&cp, StateRunning, nil)
+	s.Message = "status on request: at " + string(cp.Step)
 	switch {
 	case cp.Step == StepNeedsAttention && cp.Failure != nil:
 		s.Step, s.State, s.Error = cp.Failure.Step, StateFailed, cp.Failure
@@ -522,6 +537,9 @@ func (f *Flow) attention(ctx context.Context, cp *Checkpoint) error {
 		return nil
 	case choice == "retry" && first.ID == "retry":
 		cp.Attempt, cp.Failure = 0, nil
+		for _, d := range f.takeRequests() {
+			f.noteDemand(cp, d, "central")
+		}
 		cp.Step, _ = route(fl.Step, cp)
 		return nil
 	}
@@ -534,16 +552,26 @@ func (f *Flow) show(ctx context.Context, s Screen) {
 	}
 }
 
-func (f *Flow) report(ctx context.Context, cp *Checkpoint, state string, fl *Failure) {
+// status is the report of cp in state: everything a report carries but its
+// message.
+func (f *Flow) status(cp *Checkpoint, state string, fl *Failure) Status {
 	t := f.term(cp)
+	now, src := f.clock().Read()
 	s := Status{
 		TID: t.TID, MID: t.MID, Serial: t.Serial, Version: f.Version,
 		Step: cp.Step, State: state, Attempt: cp.Attempt, Boot: cp.Boot, Error: fl,
-		SignOn: cp.SignOn, Sale: cp.Sale, Void: cp.Void, Unresolved: cp.Unresolved(), Time: f.Clock.Now().UTC(),
+		SignOn: cp.SignOn, Sale: cp.Sale, Void: cp.Void, Unresolved: cp.Unresolved(),
+		CAPK: cp.CAPK, Apps: cp.Apps, Demands: cp.Demands, Settlement: cp.Settlement, Business: cp.Business,
+		Time: now.UTC(), Clock: src,
 	}
 	if cp.Card != nil {
 		s.Card = cp.Card.Masked
 	}
+	return s
+}
+
+func (f *Flow) report(ctx context.Context, cp *Checkpoint, state string, fl *Failure) {
+	s := f.status(cp, state, fl)
 	switch state {
 	case StateRunning:
 		s.Message = "started " + string(cp.Step)

@@ -231,6 +231,10 @@ type SettleResult struct {
 	DomesticBalanced, ForeignBalanced bool
 	Demand                            Demand
 	Time                              time.Time
+	// NextBatch is the batch the host opens next when its answer names
+	// one (60.2); "" leaves the terminal to count on (the settled batch + 1),
+	// and the sign-on for business's answer says the last word.
+	NextBatch string
 }
 
 // BatchUpload sends the batch's transactions one by one after an

@@ -18,11 +18,23 @@ const (
 	StepNetwork    Step = "network"
 	StepParameters Step = "parameters"
 	StepSignOn     Step = "sign-on"
-	StepBindCard   Step = "bind-card"
-	StepTestSale   Step = "test-sale"
-	StepPrintSlip  Step = "print-slip"
-	StepVoid       Step = "void"
-	StepLive       Step = "live"
+	// The acquirer's downloads after sign-on: chip transactions are
+	// refused until the CA keys and IC parameters are in.
+	StepCAPK           Step = "capk"
+	StepICParams       Step = "ic-params"
+	StepTerminalParams Step = "terminal-params"
+	StepStatusUpload   Step = "status-upload"
+	StepBindCard       Step = "bind-card"
+	StepTestSale       Step = "test-sale"
+	StepPrintSlip      Step = "print-slip"
+	StepVoid           Step = "void"
+	// Closing the test batch: settlement (with its batch upload when the
+	// host's totals differ), sign-off, and the sign-on that opens the
+	// batch the terminal goes live with.
+	StepSettle         Step = "settle"
+	StepSignOff        Step = "sign-off"
+	StepSignOnBusiness Step = "sign-on-business"
+	StepLive           Step = "live"
 	// StepReverse sends the reversal of the message in flight; route enters
 	// it whenever one is unsettled.
 	StepReverse        Step = "reverse"
@@ -53,8 +65,29 @@ type Checkpoint struct {
 	// again first.
 	KeysStale bool `json:"keys_stale,omitempty"`
 
-	Merchant *Merchant      `json:"merchant,omitempty"` // loaded by parameters
-	SignOn   *SignOnRecord  `json:"sign_on,omitempty"`
+	Merchant *Merchant `json:"merchant,omitempty"` // loaded by parameters
+	// SignOn is the last sign-on: its batch is the terminal's current one.
+	SignOn *SignOnRecord `json:"sign_on,omitempty"`
+	// CAPK and Apps record the CA key and IC parameter downloads the host
+	// acknowledged (the lists are in the DownloadStore).
+	CAPK *DownloadRecord `json:"capk,omitempty"`
+	Apps *DownloadRecord `json:"ic_params,omitempty"`
+	// TermParams are the downloaded terminal parameters: from then on the
+	// terminal uses them, not its config's (Flow.termParams).
+	TermParams   *TerminalParams `json:"terminal_params,omitempty"`
+	StatusUpload *AdminRecord    `json:"status_upload,omitempty"`
+	// Demands is what the hosts' answers asked for (the header's
+	// processing requirement), one note per kind: a pending one runs
+	// before the next transaction.
+	Demands []DemandNote `json:"demands,omitempty"`
+	// Settlement, SignOff and Business close the test batch and open the
+	// one the terminal goes live with.
+	Settlement *SettleRecord `json:"settlement,omitempty"`
+	SignOff    *AdminRecord  `json:"sign_off,omitempty"`
+	Business   *SignOnRecord `json:"sign_on_business,omitempty"`
+	// Clock keeps the host's time of the last trusted sign-on.
+	Clock *ClockRecord `json:"clock,omitempty"`
+
 	Card     *BoundCard     `json:"card,omitempty"`
 	STAN     int            `json:"stan"` // last STAN used; never reused within the batch
 	InFlight *InFlight      `json:"in_flight,omitempty"`
@@ -125,6 +158,33 @@ type SignOnRecord struct {
 	Batch    string    `json:"batch"`
 	KeysOK   bool      `json:"keys_ok"` // every check value matched
 	HostTime time.Time `json:"host_time"`
+}
+
+// AdminRecord is an administrative exchange the host acknowledged.
+type AdminRecord struct {
+	RC string    `json:"rc"`
+	At time.Time `json:"at"`
+}
+
+// SettleRecord is the settlement of the test batch, step by step: the
+// totals sent, the host's verdict, the batch upload's progress when the host
+// disagreed, and the batch that follows.
+type SettleRecord struct {
+	Batch    string `json:"batch"`
+	Domestic Totals `json:"domestic"`
+	Foreign  Totals `json:"foreign"`
+	// Answered is set once the host's answer is recorded; Balanced is its
+	// verdict on both sides.
+	Answered bool `json:"answered"`
+	Balanced bool `json:"balanced"`
+	// Uploaded counts the batch's transactions the host acknowledged in
+	// the batch upload; UploadEnded its end message.
+	Uploaded    int  `json:"uploaded,omitempty"`
+	UploadEnded bool `json:"upload_ended,omitempty"`
+	// NextBatch is the batch the terminal signs on with for business.
+	NextBatch string    `json:"next_batch,omitempty"`
+	Done      bool      `json:"done"`
+	At        time.Time `json:"at,omitzero"`
 }
 
 // BoundCard is the settlement card as far as it may be stored.
@@ -260,8 +320,17 @@ type Status struct {
 	// Unresolved is every message not settled with the host (masked): in
 	// every report, so central sees a charge the terminal could not undo.
 	Unresolved []ReversalNote `json:"unresolved,omitempty"`
-	Message    string         `json:"message,omitempty"` // one line for humans
-	Time       time.Time      `json:"time"`
+	// The acquirer's procedure: downloads, the hosts' demands, settlement
+	// and the business sign-on, as far as they went.
+	CAPK       *DownloadRecord `json:"capk,omitempty"`
+	Apps       *DownloadRecord `json:"ic_params,omitempty"`
+	Demands    []DemandNote    `json:"demands,omitempty"`
+	Settlement *SettleRecord   `json:"settlement,omitempty"`
+	Business   *SignOnRecord   `json:"sign_on_business,omitempty"`
+	Message    string          `json:"message,omitempty"` // one line for humans
+	Time       time.Time       `json:"time"`
+	// Clock says where Time (and every stamp the flow makes) comes from.
+	Clock ClockSource `json:"clock,omitempty"`
 }
 
 // Report states.

@@ -7,14 +7,14 @@ import (
 	"time"
 )
 
-// earliestClock is a date the terminal's clock cannot be before: a terminal that
-// lost its RTC would stamp slips and expiry checks with 1970.
-var earliestClock = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-
 func (f *Flow) selftest(ctx context.Context, cp *Checkpoint) error {
 	f.show(ctx, Screen{Title: "自检 SELF TEST", Lines: []string{"检查设备 Checking devices"}})
-	if now := f.Clock.Now(); now.Before(earliestClock) {
-		return stepErr("E_CLOCK", fmt.Errorf("clock reads %s", now.UTC().Format(time.RFC3339)))
+	// A clock that lost its time (an RTC without battery reads 1970) no
+	// longer stops the install: the flow's clock is floored (FloorClock)
+	// and set from the host at sign-on; the log says which it runs on.
+	if now, src := f.clock().Read(); src != ClockNTP && src != ClockSystem {
+		f.Log.Warn("system clock behind the floor; running on the floor until sign-on", "source", src, "now", now.UTC().Format(time.RFC3339),
+			"system", f.clock().System.Now().UTC().Format(time.RFC3339))
 	}
 	devices := []struct {
 		name Text
@@ -107,7 +107,10 @@ func (f *Flow) signOnOnce(ctx context.Context, cp *Checkpoint) error {
 	if err := f.save(cp); err != nil {
 		return err
 	}
-	res, err := f.Host.SignOn(ctx, SignOnRequest{Terminal: f.term(cp), STAN: stan})
+	hctx, cancel := f.hostCtx(ctx, cp)
+	defer cancel()
+	sent := f.clock().System.Now()
+	res, err := f.Host.SignOn(hctx, SignOnRequest{Terminal: f.term(cp), STAN: stan, Batch: signOnBatch(cp)})
 	if err != nil {
 		return stepErr(codeOf(err, "E_SIGNON"), err)
 	}
@@ -117,9 +120,38 @@ func (f *Flow) signOnOnce(ctx context.Context, cp *Checkpoint) error {
 	if !res.KeysOK {
 		return stepErr("E_KEY_CHECK", nil)
 	}
+	f.hostTime(cp, res, sent)
 	cp.SignOn = &SignOnRecord{Batch: res.Batch, KeysOK: true, HostTime: res.HostTime.UTC()}
 	cp.KeysStale = false
+	// Any sign-on is the one a host asked for.
+	cp.served(DemandSignOn)
+	f.noteDemand(cp, res.Demand, "sign-on")
 	return f.save(cp)
+}
+
+// signOnBatch is 60.2 of a sign-on: the terminal's current batch, the one
+// after the settled test batch once that is closed, and zeros before the
+// first sign-on (the host then names it).
+func signOnBatch(cp *Checkpoint) string {
+	switch {
+	case cp.Settlement != nil && cp.Settlement.Done && cp.Business == nil:
+		return cp.Settlement.NextBatch
+	case cp.SignOn != nil:
+		return cp.SignOn.Batch
+	}
+	return ""
+}
+
+// hostTime sets the flow's clock from a sign-on answer the flow can
+// believe (SignOnResult.Integrity), read about when the request left at
+// the system clock's sent; the checkpoint keeps it for a restart.
+func (f *Flow) hostTime(cp *Checkpoint, res SignOnResult, sent time.Time) {
+	if res.Integrity != IntegrityAuthentic || res.HostTime.IsZero() {
+		return
+	}
+	f.clock().SetHost(res.HostTime, sent)
+	cp.Clock = &ClockRecord{HostTime: res.HostTime.UTC(), SystemAt: sent.Round(0).UTC()}
+	f.Log.Info("clock set from the host", "time", res.HostTime.UTC().Format(time.RFC3339))
 }
 
 func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
@@ -131,7 +163,7 @@ func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
 	if err != nil {
 		return stepErr("E_CARD_READ", err)
 	}
-	if err := f.Rules.Check(card, *cp.Merchant, f.Clock.Now()); err != nil {
+	if err := f.Rules.Check(card, *cp.Merchant, f.now()); err != nil {
 		return err
 	}
 	choice, err := f.UI.Ask(ctx, Screen{Title: "确认结算卡 CONFIRM CARD", Lines: []string{
@@ -159,12 +191,20 @@ func (f *Flow) reverse(ctx context.Context, cp *Checkpoint) error {
 	if cp.InFlight == nil {
 		return nil
 	}
-	if cp.KeysStale {
-		if err := f.signOnOnce(ctx, cp); err != nil {
-			return err
-		}
+	if err := f.ensureKeys(ctx, cp); err != nil {
+		return err
 	}
 	return f.reverseInFlight(ctx, cp)
+}
+
+// ensureKeys signs on again before an online message when an earlier
+// answer failed its MAC check (KeysStale): the working keys may be out of
+// step with the host's, and every message after would fail the same way.
+func (f *Flow) ensureKeys(ctx context.Context, cp *Checkpoint) error {
+	if !cp.KeysStale {
+		return nil
+	}
+	return f.signOnOnce(ctx, cp)
 }
 
 // unsettled refuses a financial message while another is unsettled. route
@@ -191,10 +231,7 @@ func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
 	if cp.InFlight == nil {
 		return nil
 	}
-	limit := f.MaxReversals
-	if limit <= 0 {
-		limit = 3
-	}
+	limit := f.maxReversals(cp)
 	if cp.InFlight.Attempts >= limit {
 		return f.holdForOperator(cp, "E_REVERSAL_LIMIT")
 	}
@@ -223,7 +260,9 @@ func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
 			}
 		}
 	}
-	resp, err := f.Host.Reverse(ctx, req)
+	hctx, cancel := f.hostCtx(ctx, cp)
+	defer cancel()
+	resp, err := f.Host.Reverse(hctx, req)
 	if err != nil {
 		if errors.Is(err, ErrNotSent) {
 			cp.InFlight.Attempts--
@@ -239,8 +278,11 @@ func (f *Flow) reverseInFlight(ctx context.Context, cp *Checkpoint) error {
 		}
 		return stepErr("E_REVERSAL", err, kindText(orig.Kind), orig.STAN, cp.InFlight.Attempts, limit)
 	}
+	if resp.Integrity != IntegrityNone {
+		f.noteDemand(cp, resp.Demand, "reversal")
+	}
 	if !reversalFinal(resp) {
-		if resp.Integrity == IntegrityNone {
+		if resp.Integrity == IntegrityNone || resp.RC == "A0" {
 			cp.KeysStale = true
 			if serr := f.save(cp); serr != nil {
 				return serr
@@ -363,6 +405,15 @@ func (f *Flow) send(ctx context.Context, cp *Checkpoint, inf *InFlight, exchange
 		}
 		return HostResponse{}, stepErr("E_HOST", err, kindText(inf.Kind))
 	}
+	if resp.Integrity != IntegrityNone {
+		// Saved with the record or the reversal image below: a demand in
+		// the sale's answer runs before the void even after a power cut.
+		f.noteDemand(cp, resp.Demand, inf.Kind)
+	}
+	if resp.RC == "A0" {
+		// The host says our MAC failed: its keys and ours are out of step.
+		cp.KeysStale = true
+	}
 	out, reason := f.judge(resp)
 	switch out {
 	case approved:
@@ -403,10 +454,11 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		return err
 	}
 	if cp.Sale == nil {
-		if cp.KeysStale {
-			if err := f.signOnOnce(ctx, cp); err != nil {
-				return err
-			}
+		if err := f.chipReady(cp); err != nil {
+			return err
+		}
+		if err := f.ensureKeys(ctx, cp); err != nil {
+			return err
 		}
 		amount := cp.SaleAmount(f.Amount)
 		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{"金额 " + FormatRMB(amount), "请插卡 Insert card"}})
@@ -420,12 +472,14 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		if err != nil {
 			return err
 		}
-		resp, err := f.send(ctx, cp, inf, func() (HostResponse, error) { return f.Host.Sale(ctx, req) })
+		hctx, cancel := f.hostCtx(ctx, cp)
+		defer cancel()
+		resp, err := f.send(ctx, cp, inf, func() (HostResponse, error) { return f.Host.Sale(hctx, req) })
 		if err != nil {
 			return err
 		}
 		cp.Sale = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Entry: card.Entry, Amount: req.Amount, RC: resp.RC, RRN: resp.RRN,
-			AuthCode: resp.AuthCode, Time: resp.Time.UTC(),
+			AuthCode: resp.AuthCode, Time: f.stamp(resp.Time),
 			Masked: card.PAN.Masked(), AID: card.AID, Label: card.Label, Expiry: card.Expiry}
 		if err := f.save(cp); err != nil {
 			return err
@@ -450,7 +504,13 @@ func (f *Flow) printSlip(ctx context.Context, cp *Checkpoint) error {
 	if err := f.save(cp); err != nil {
 		return err
 	}
-	r := Receipt{Merchant: *cp.Merchant, Terminal: f.term(cp), Txn: *cp.Sale,
+	m := *cp.Merchant
+	if tp := cp.TermParams; tp != nil && tp.MerchantName != "" {
+		// The acquirer's name for the merchant, downloaded: the slip says
+		// what the acquirer's statement will.
+		m.Name = tp.MerchantName
+	}
+	r := Receipt{Merchant: m, Terminal: f.term(cp), Txn: *cp.Sale,
 		Kind: "sale", Test: true, Duplicate: cp.Slip.Attempts > 1}
 	if err := f.Printer.PrintReceipt(ctx, r); err != nil {
 		return stepErr(codeOf(err, "E_PRINTER"), err)
@@ -469,10 +529,8 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 	if cp.Void != nil {
 		return nil
 	}
-	if cp.KeysStale {
-		if err := f.signOnOnce(ctx, cp); err != nil {
-			return err
-		}
+	if err := f.ensureKeys(ctx, cp); err != nil {
+		return err
 	}
 	f.show(ctx, Screen{Title: "撤销 VOID", Lines: []string{"撤销测试交易 Voiding the test sale", "请插卡 Insert card"}})
 	card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeVoid})
@@ -490,8 +548,10 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 	}
 	inf.OrigSTAN = cp.Sale.STAN
 	var verdict HostResponse
+	hctx, cancel := f.hostCtx(ctx, cp)
+	defer cancel()
 	resp, err := f.send(ctx, cp, inf, func() (HostResponse, error) {
-		r, err := f.Host.Void(ctx, req)
+		r, err := f.Host.Void(hctx, req)
 		verdict = r
 		return r, err
 	})
@@ -504,7 +564,7 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 	// Saved before anything else: a power cut now must not reverse an
 	// approved void and void again.
 	cp.Void = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Entry: card.Entry, Amount: cp.Sale.Amount, RC: resp.RC, RRN: resp.RRN,
-		AuthCode: resp.AuthCode, Time: resp.Time.UTC(),
+		AuthCode: resp.AuthCode, Time: f.stamp(resp.Time),
 		Masked: card.PAN.Masked(), AID: card.AID, Label: card.Label, Expiry: card.Expiry}
 	return f.save(cp)
 }
