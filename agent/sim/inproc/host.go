@@ -12,16 +12,24 @@ import (
 // Host is an acquirer host that approves everything and books it in a ledger
 // file (agent/sim/ledger: JSON lines, fsynced per entry) that outlives the
 // agent process, so a crash test can check that no sale was charged twice.
-// Unlike hostsim it books every message it answers: sign-ons, and the voids
-// and reversals it refuses (EventDeclined), resent reversals included.
+// Unlike hostsim it books every message it answers: sign-ons, the
+// acquirer's procedure (procedure.go), and the voids and reversals it
+// refuses (EventDeclined), resent reversals included. Its batches are the
+// ledger's: a settlement closes the open one, and sign-ons name the next.
 type Host struct {
 	Pauses *Pauses
 	Clock  provisioning.Clock
 	// Down makes every call fail as an unreachable host would.
 	Down bool
+	// Params are what the terminal-parameter download sends.
+	Params provisioning.TerminalParams
+	// Unbalance answers that many settlements as unbalanced (domestic
+	// side), whatever the totals: a test's way to a batch upload.
+	Unbalance int
 
-	mu     sync.Mutex // a void's or reversal's check and its booking are one step
-	ledger *ledger.Ledger
+	mu      sync.Mutex // a void's or reversal's check and its booking are one step
+	ledger  *ledger.Ledger
+	demands map[string][]provisioning.Demand // DemandNext
 }
 
 var _ provisioning.Host = (*Host)(nil)
@@ -32,7 +40,7 @@ func OpenHost(path string, clock provisioning.Clock) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim host: %w", err)
 	}
-	return &Host{Clock: clock, ledger: l}, nil
+	return &Host{Clock: clock, ledger: l, Params: DefaultTerminalParams}, nil
 }
 
 // Close closes the ledger.
@@ -75,20 +83,29 @@ func (h *Host) Echo(ctx context.Context, t provisioning.Terminal) error {
 	return ctx.Err()
 }
 
-// SignOn approves and hands out batch 000001 with keys that check.
+// SignOn approves and hands out the terminal's open batch (000001 until a
+// settlement closes it) with keys that check, and its time: in process,
+// nobody can have written it on the way. A sign-on after a settlement is
+// the one for business: it pauses at "host.signon-business".
 func (h *Host) SignOn(ctx context.Context, r provisioning.SignOnRequest) (provisioning.SignOnResult, error) {
 	if err := h.check(ctx); err != nil {
 		return provisioning.SignOnResult{}, err
 	}
 	now := h.Clock.Now()
 	h.mu.Lock()
-	err := h.book(ledger.Entry{Event: ledger.EventSignedOn, Kind: ledger.KindSignOn, TID: r.Terminal.TID, STAN: r.STAN, Batch: "000001", Time: now})
+	batch := h.openBatch(r.Terminal.TID)
+	err := h.book(ledger.Entry{Event: ledger.EventSignedOn, Kind: ledger.KindSignOn, TID: r.Terminal.TID, STAN: r.STAN, Batch: batch, Time: now})
+	d := h.demand(ledger.KindSignOn)
 	h.mu.Unlock()
 	if err != nil {
 		return provisioning.SignOnResult{}, err
 	}
-	h.Pauses.Point(ctx, "host.signon")
-	return provisioning.SignOnResult{RC: "00", Batch: "000001", KeysOK: true, HostTime: now}, ctx.Err()
+	if batch == "000001" {
+		h.Pauses.Point(ctx, "host.signon")
+	} else {
+		h.Pauses.Point(ctx, "host.signon-business")
+	}
+	return provisioning.SignOnResult{RC: "00", Batch: batch, KeysOK: true, HostTime: now, Demand: d, Integrity: inProcess}, ctx.Err()
 }
 
 func (h *Host) rrn(stan int) string {
@@ -104,8 +121,15 @@ func (h *Host) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioni
 	}
 	resp := provisioning.HostResponse{RC: "00", RRN: h.rrn(r.STAN), AuthCode: fmt.Sprintf("%06d", (r.STAN*7919)%1000000), Time: h.Clock.Now(), Integrity: inProcess}
 	h.mu.Lock()
-	err := h.book(ledger.Entry{Event: ledger.EventApproved, Kind: ledger.KindSale, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch, Amount: r.Amount,
-		Card: r.Card.PAN.Masked(), RRN: resp.RRN, AuthCode: resp.AuthCode, Time: resp.Time})
+	e := ledger.Entry{Event: ledger.EventApproved, Kind: ledger.KindSale, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch, Amount: r.Amount,
+		Card: r.Card.PAN.Masked(), RRN: resp.RRN, AuthCode: resp.AuthCode, Time: resp.Time}
+	if r.Batch != h.openBatch(r.Terminal.TID) {
+		// 77: the batch is not the one the host has open ("sign on again").
+		resp = provisioning.HostResponse{RC: "77", Time: resp.Time, Integrity: inProcess}
+		e.Event, e.RC, e.RRN, e.AuthCode = ledger.EventDeclined, "77", "", ""
+	}
+	resp.Demand = h.demand(ledger.KindSale)
+	err := h.book(e)
 	h.mu.Unlock()
 	if err != nil {
 		return provisioning.HostResponse{}, err
@@ -127,6 +151,7 @@ func (h *Host) Void(ctx context.Context, r provisioning.VoidRequest) (provisioni
 		resp.RC = "12" // invalid transaction: nothing approved to void
 		e.Event, e.RC = ledger.EventDeclined, resp.RC
 	}
+	resp.Demand = h.demand(ledger.KindVoid)
 	err := h.book(e)
 	h.mu.Unlock()
 	if err != nil {
@@ -156,6 +181,7 @@ func (h *Host) Reverse(ctx context.Context, r provisioning.ReversalRequest) (pro
 	if rc != "00" {
 		e.Event, e.Kind, e.RC = ledger.EventDeclined, ledger.KindReversal, rc
 	}
+	resp.Demand = h.demand(ledger.KindReversal)
 	err := h.book(e)
 	h.mu.Unlock()
 	if err != nil {

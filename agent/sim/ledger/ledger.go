@@ -14,6 +14,11 @@
 //
 //	{"seq":1,"time":"2026-11-27T08:00:00Z","event":"approved","kind":"sale","tid":"10000001","mid":"898310048160001","batch":"000001","stan":2,"amount":1,"card":"622202*********0128","rrn":"331009000002","auth_code":"015838","entry":"chip"}
 //
+// Entries of the acquirer's procedure (downloads, settlement, batch upload,
+// sign-off: EventSettled, EventAnswered) were added later with fields of
+// their own, all omitted when empty: an older reader sees lines it skips
+// by their event, and every line it knew reads as before.
+//
 // # A torn tail
 //
 // A host killed mid-write leaves a last line without its '\n': that entry was
@@ -49,6 +54,14 @@ const (
 	// (hostsim answers those without a line).
 	EventDeclined = "declined"
 	EventSignedOn = "signed-on" // a sign-on (only the in-process host books them)
+	// EventSettled is a batch the host closed (Kind KindSettlement): Count
+	// and Amount are the host's own debit totals of it, Unbalanced says
+	// the terminal's totals differed.
+	EventSettled = "settled"
+	// EventAnswered is any other message of the acquirer's procedure the
+	// host answered (downloads, status upload, batch upload, sign-off, a
+	// settlement sent again): what it books changes no money.
+	EventAnswered = "answered"
 )
 
 // Kinds: the message an entry is about.
@@ -57,6 +70,20 @@ const (
 	KindSale     = "sale"
 	KindVoid     = "void"
 	KindReversal = "reversal" // only a declined reversal; a reversed entry has the original's kind
+
+	// The acquirer's procedure around the test sale.
+	KindCAPKList    = "capk-list"
+	KindCAPK        = "capk"
+	KindCAPKEnd     = "capk-end"
+	KindAppList     = "app-list"
+	KindApp         = "app"
+	KindAppEnd      = "app-end"
+	KindTermParams  = "terminal-params"
+	KindStatus      = "status-upload"
+	KindSettlement  = "settlement"
+	KindBatchUpload = "batch-upload" // OrigSTAN is the uploaded transaction's; it is no sale
+	KindBatchEnd    = "batch-end"
+	KindSignOff     = "sign-off"
 )
 
 // Entry is one line of the ledger. It holds the masked PAN only.
@@ -83,6 +110,12 @@ type Entry struct {
 	// ByHand marks a reversal the acquirer's back office booked
 	// (hostsim's CancelByHand), not one a terminal sent.
 	ByHand bool `json:"by_hand,omitempty"`
+	// Count is a settlement's debit count (Amount its amount); Unbalanced
+	// marks one whose totals the terminal had otherwise; Item names what a
+	// download answered (a CA key "A000000333/03", an AID).
+	Count      int    `json:"count,omitempty"`
+	Unbalanced bool   `json:"unbalanced,omitempty"`
+	Item       string `json:"item,omitempty"`
 }
 
 // ErrCorrupt is wrapped by the error for a line that does not parse and is
