@@ -25,6 +25,10 @@ import (
 // Version is stamped at build time (-ldflags "-X …/agent.Version=…").
 var Version = "dev"
 
+// DownloadsFile is the download record inside the state dir (mode 0600):
+// the CA public keys and IC parameters the acquirer sent, active and staged.
+const DownloadsFile = "downloads.json"
+
 // Options are the parts of a run that are not in the config file.
 type Options struct {
 	Stdout io.Writer // screen, slips and step lines
@@ -139,7 +143,12 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options, keys *keySource
 	if err != nil {
 		return Result{}, err
 	}
-	dev, err := openDevices(ctx, cfg, o, sim, tr.floor, log)
+	clock := terminalClock()
+	if tr.floor != nil {
+		// Central's floor is time the terminal persisted too.
+		clock.Raise(tr.floor.Time(), provisioning.ClockPersisted)
+	}
+	dev, err := openDevices(ctx, cfg, o, sim, tr.floor, clock, log)
 	if err != nil {
 		return Result{}, err
 	}
@@ -177,8 +186,11 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options, keys *keySource
 		Reporter: c.Reporter,
 		OnEnter:  enterHook(sim),
 		Store:    checkpoints,
-		Clock:    provisioning.SystemClock{},
-		Log:      log,
+		// The CA keys and IC parameters the host sent, beside the
+		// checkpoint (verified on save and load).
+		Downloads: provisioning.DownloadFile{Store: store.File{Path: filepath.Join(cfg.StateDir, DownloadsFile)}},
+		Clock:     clock,
+		Log:       log,
 	}
 	rem.flow = flow
 	if err := c.Start(ctx); err != nil {

@@ -67,7 +67,9 @@ func (d *devices) Close() error {
 // checkSimulated has refused those already when the build has none. floor,
 // when central's trust is on, is raised by the host's time over an
 // authenticated link.
-func openDevices(ctx context.Context, cfg *config.Config, o Options, sim simulator, floor *trust.Floor, log *slog.Logger) (_ *devices, err error) {
+// clock is the terminal's clock, which the host link places the host's
+// MMDD in a year by.
+func openDevices(ctx context.Context, cfg *config.Config, o Options, sim simulator, floor *trust.Floor, clock provisioning.Clock, log *slog.Logger) (_ *devices, err error) {
 	d := &devices{}
 	defer func() {
 		if err != nil {
@@ -77,7 +79,7 @@ func openDevices(ctx context.Context, cfg *config.Config, o Options, sim simulat
 	if err := d.openCard(ctx, cfg, sim, log); err != nil {
 		return nil, err
 	}
-	if err := d.openHost(cfg, sim, floor, log); err != nil {
+	if err := d.openHost(cfg, sim, floor, clock, log); err != nil {
 		return nil, err
 	}
 	if err := d.openPrinter(ctx, cfg, o, sim); err != nil {
@@ -142,7 +144,7 @@ func (d *devices) openCard(ctx context.Context, cfg *config.Config, sim simulato
 }
 
 // openHost is the acquirer link and the key store it signs on with.
-func (d *devices) openHost(cfg *config.Config, sim simulator, floor *trust.Floor, log *slog.Logger) error {
+func (d *devices) openHost(cfg *config.Config, sim simulator, floor *trust.Floor, clock provisioning.Clock, log *slog.Logger) error {
 	if cfg.Host.Address == config.SimDevice {
 		host, keys, closer, err := sim.Host(filepath.Join(cfg.StateDir, "simhost-ledger.jsonl"))
 		if err != nil {
@@ -161,7 +163,7 @@ func (d *devices) openHost(cfg *config.Config, sim simulator, floor *trust.Floor
 			}
 		}
 	}
-	host, err := openAcquirer(cfg, ks, hostTime, log)
+	host, err := openAcquirer(cfg, ks, hostTime, clock.Now, log)
 	if err != nil {
 		return err
 	}
@@ -193,7 +195,7 @@ func (d *devices) openPrinter(ctx context.Context, cfg *config.Config, o Options
 // openAcquirer is the real host link. The TMK must already be in the key
 // store: key injection is a separate, deliberate act (posctl keys inject),
 // never a config value.
-func openAcquirer(cfg *config.Config, ks *acquirer.FileKeyStore, hostTime func(time.Time), log *slog.Logger) (*acquirer.Client, error) {
+func openAcquirer(cfg *config.Config, ks *acquirer.FileKeyStore, hostTime func(time.Time), now func() time.Time, log *slog.Logger) (*acquirer.Client, error) {
 	keys, err := ks.LoadKeys()
 	keys.Wipe() // the client loads its own copy
 	switch {
@@ -220,7 +222,7 @@ func openAcquirer(cfg *config.Config, ks *acquirer.FileKeyStore, hostTime func(t
 	return acquirer.NewClient(acquirer.Config{
 		Addr: cfg.Host.Address, TPDU: tpdu, Header: header,
 		KeyMode: acquirer.KeyMode(cfg.Host.KeyMode), MAC: acquirer.MACAlgorithm(cfg.Host.MAC), MACFullKey: cfg.Host.MACFullKey,
-		NoTDK: cfg.Host.NoTDK, TLS: tlsCfg, HostTime: hostTime,
+		NoTDK: cfg.Host.NoTDK, TLS: tlsCfg, HostTime: hostTime, Now: now,
 		ExchangeTimeout: cfg.Host.Timeout, ReadTimeout: cfg.Host.Timeout,
 		Log: log,
 	}, ks)

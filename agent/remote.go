@@ -36,7 +36,13 @@ func (r *remote) prompter(next provisioning.Prompter) provisioning.Prompter {
 func (r *remote) checkpoint() (provisioning.Checkpoint, error) { return r.flow.Current() }
 
 // RetryStep answers "retry" for the failed step, when the install is stopped
-// at that step's failure and waiting for an answer.
+// at that step's failure and waiting for an answer. A step whose work a
+// host can demand (the downloads, the status upload, sign-on) may also be
+// named while the install waits at another step's failure: the retry then
+// runs that work again too, before the next transaction, as a host's
+// demand would (provisioning.Flow.Request). What is on record stays done:
+// a download run again replaces its list only at the host's acknowledged
+// end, and no sale or void is ever sent again by it.
 func (r *remote) RetryStep(ctx context.Context, step provisioning.Step) error {
 	cp, err := r.checkpoint()
 	if err != nil {
@@ -45,8 +51,18 @@ func (r *remote) RetryStep(ctx context.Context, step provisioning.Step) error {
 	if cp.Step != provisioning.StepNeedsAttention || cp.Failure == nil {
 		return notNow("the install is at %s, not stopped at a failure", cp.Step)
 	}
-	if cp.Failure.Step != step {
+	info, _ := provisioning.Info(step)
+	again := cp.Failure.Step != step && info.Serves != provisioning.DemandNone
+	if cp.Failure.Step != step && !again {
 		return notNow("the failed step is %s, not %s", cp.Failure.Step, step)
+	}
+	if again {
+		if provisioning.OperatorOnly(cp.Failure.Code) {
+			return notNow("%s waits for an operator's clear, not a retry", cp.Failure.Code)
+		}
+		if err := r.flow.Request(step); err != nil {
+			return notNow("%v", err)
+		}
 	}
 	return r.answerOpen(ctx, cp, "retry")
 }

@@ -136,3 +136,58 @@ func TestRemoteClearUnresolved(t *testing.T) {
 		t.Fatal("the question was never answered")
 	}
 }
+
+// A download may be run again by central while the install waits at
+// another step's failure: the retry answers the question; other steps stay
+// the failed step's own, and an operator's stop is no retry's.
+func TestRemoteRetryDownload(t *testing.T) {
+	ctx := context.Background()
+	var ce *command.Error
+	for _, tc := range []struct {
+		name    string
+		code    string
+		step    provisioning.Step
+		answers bool
+	}{
+		{"download at another failure", "E_HOST", provisioning.StepCAPK, true},
+		{"status upload at another failure", "E_HOST", provisioning.StepStatusUpload, true},
+		{"binding at another failure", "E_HOST", provisioning.StepBindCard, false},
+		{"download at an operator's stop", "E_REVERSAL_LIMIT", provisioning.StepICParams, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &provisioningtest.Store{}
+			flow := &provisioning.Flow{Terminal: provisioning.Terminal{TID: "10000001"}, Store: st, Reporter: &statusLog{}, Clock: provisioning.SystemClock{}}
+			r := &remote{flow: flow}
+			saved(t, st, provisioning.Checkpoint{Step: provisioning.StepNeedsAttention,
+				Failure: &provisioning.Failure{Step: provisioning.StepTestSale, Code: tc.code}})
+			asked := make(chan struct{})
+			p := r.prompter(blockingPrompter{asked: asked})
+			qctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			answer := make(chan string, 1)
+			go func() {
+				id, _ := p.Ask(qctx, provisioning.Screen{}, provisioning.Option{ID: "retry"}, provisioning.Option{ID: "abort"})
+				answer <- id
+			}()
+			<-asked
+			err := r.RetryStep(ctx, tc.step)
+			if !tc.answers {
+				if !errors.As(err, &ce) {
+					t.Fatalf("RetryStep(%s) = %v, want a refusal", tc.step, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("RetryStep(%s) = %v", tc.step, err)
+			}
+			select {
+			case id := <-answer:
+				if id != "retry" {
+					t.Errorf("answered %q", id)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the question was never answered")
+			}
+		})
+	}
+}

@@ -411,7 +411,8 @@ func TestHostDown(t *testing.T) {
 	if cp := b.checkpoint(); cp.Step != provisioning.StepLive {
 		t.Fatalf("checkpoint at %s", cp.Step)
 	}
-	if got := b.ops(); got[ledger.KindSignOn] != 1 || got[ledger.KindSale] != 1 {
+	// Two sign-ons: the install's and the one for business.
+	if got := b.ops(); got[ledger.KindSignOn] != 2 || got[ledger.KindSale] != 1 {
 		t.Errorf("host ledger %v", got)
 	}
 	if n := strings.Count(b.tr.b.String(), "E_NETWORK"); n != 2 {
@@ -512,15 +513,17 @@ func TestIdleTimeoutResume(t *testing.T) {
 		t.Error("the menu after the idle timeout in the flow did not say the progress was kept")
 	}
 	second := parts[2]
-	if strings.Contains(second, "SELF TEST") || strings.Contains(second, "SIGN-ON") {
+	// The install's sign-on says 终端签到; the one for business, after the
+	// void, says 营业签到.
+	if strings.Contains(second, "SELF TEST") || strings.Contains(second, "终端签到") {
 		t.Error("the resumed flow started over instead of continuing at bind-card")
 	}
 	if cp := b.checkpoint(); cp.Step != provisioning.StepLive {
 		t.Fatalf("checkpoint at %s", cp.Step)
 	}
-	// The host saw one sign-on, one sale and one void: the resume repeated
-	// nothing that had been done.
-	if got := b.ops(); got[ledger.KindSignOn] != 1 || got[ledger.KindSale] != 1 || got[ledger.KindVoid] != 1 || got[ledger.KindReversal] != 0 {
+	// The host saw one sign-on (and the one for business), one sale and one
+	// void: the resume repeated nothing that had been done.
+	if got := b.ops(); got[ledger.KindSignOn] != 2 || got[ledger.KindSale] != 1 || got[ledger.KindVoid] != 1 || got[ledger.KindReversal] != 0 {
 		t.Errorf("host ledger %v", got)
 	}
 	b.golden("idle-resume")

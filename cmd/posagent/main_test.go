@@ -142,10 +142,26 @@ func TestSIGKILLInsideEachStep(t *testing.T) {
 		t.Errorf("host ledger: %d sales still charged, %d voided; want 0 and 1 (%v)", sum.Outstanding(), sum.Count("voided"), sum.Sales)
 	}
 	// Side effects repeat only where the kill fell inside them after the host
-	// booked: sign-on once more (host.signon), the sale once more (host.sale,
-	// reversed first), the void once more (host.void, reversed first).
-	if n := sum.Messages[ledger.KindSignOn]; n != 2 {
-		t.Errorf("%d sign-ons, want 2", n)
+	// booked: sign-on once more (host.signon) and the sign-on for business
+	// once more (host.signon-business), the sale once more (host.sale,
+	// reversed first), the void once more (host.void, reversed first), the
+	// settlement once more (host.settle: answered again, closing nothing).
+	if n := sum.Messages[ledger.KindSignOn]; n != 4 {
+		t.Errorf("%d sign-ons, want 4", n)
+	}
+	settled := 0
+	for _, e := range led {
+		if e.Event == ledger.EventSettled {
+			settled++
+		}
+	}
+	if n := sum.Messages[ledger.KindSettlement]; n != 2 || settled != 1 {
+		t.Errorf("%d settlements sent, %d batches closed; want 2 and 1", n, settled)
+	}
+	// The second CA key was fetched again after the kill inside it; the
+	// end of each download sent again after the kill at it.
+	if n, e := sum.Messages[ledger.KindCAPK], sum.Messages[ledger.KindCAPKEnd]; n != 4 || e != 2 {
+		t.Errorf("%d key fetches, %d key download ends; want 4 and 2", n, e)
 	}
 	if n := sum.Messages[ledger.KindSale]; n != 2 {
 		t.Errorf("%d sales sent, want 2 (one reversed)", n)

@@ -140,13 +140,20 @@ var (
 	batchPattern = regexp.MustCompile(`^[0-9]{6}$`)
 )
 
-// retryable are the steps a retry-step may name: the ones that can fail and
-// wait for the installer.
-var retryable = map[provisioning.Step]bool{
-	provisioning.StepSelftest: true, provisioning.StepNetwork: true, provisioning.StepParameters: true,
-	provisioning.StepSignOn: true, provisioning.StepBindCard: true, provisioning.StepTestSale: true,
-	provisioning.StepVoid: true,
-}
+// retryable are the steps a retry-step may name: every step of the
+// procedure table's line that runs (live only publishes) and can so fail
+// and wait for the installer. A download step may also be named while the
+// install waits at another step's failure: the agent then runs the
+// download again before the next transaction (agent/remote.go).
+var retryable = func() map[provisioning.Step]bool {
+	m := map[provisioning.Step]bool{}
+	for _, s := range provisioning.Steps {
+		if s != provisioning.StepLive {
+			m[s] = true
+		}
+	}
+	return m
+}()
 
 // Parse reads the envelope of a payload: at most MaxSize bytes, strict JSON
 // (trust.DecodeStrict) and a valid id. It checks nothing else, signature

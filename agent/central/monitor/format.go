@@ -143,6 +143,30 @@ func statusFields(m report.Message) fields {
 		f.txn(s.Sale, s.Card)
 	case provisioning.StepVoid:
 		f.txn(s.Void, s.Card)
+	case provisioning.StepCAPK:
+		f.download(s.CAPK)
+	case provisioning.StepICParams:
+		f.download(s.Apps)
+	case provisioning.StepSettle:
+		if st := s.Settlement; st != nil {
+			f.add("batch", st.Batch)
+			if st.Answered {
+				f.add("balanced", strconv.FormatBool(st.Balanced))
+			}
+			if st.Uploaded > 0 {
+				f.add("uploaded", strconv.Itoa(st.Uploaded))
+			}
+			f.add("next", st.NextBatch)
+		}
+	case provisioning.StepSignOnBusiness:
+		if s.Business != nil {
+			f.add("batch", s.Business.Batch)
+		}
+	}
+	switch s.Clock {
+	case provisioning.ClockBuild, provisioning.ClockPersisted:
+		// Stamps from a floor, not a clock anyone set: worth a look.
+		f.add("clock", string(s.Clock))
 	}
 	f.add("seq", strconv.FormatUint(m.Seq, 10))
 	f.time(s.Time)
@@ -167,6 +191,12 @@ func (f *fields) add(k, v string) {
 func (f *fields) time(t time.Time) {
 	if !t.IsZero() {
 		f.add("time", t.UTC().Format(time.RFC3339))
+	}
+}
+
+func (f *fields) download(d *provisioning.DownloadRecord) {
+	if d != nil {
+		f.add("count", strconv.Itoa(d.Count))
 	}
 }
 

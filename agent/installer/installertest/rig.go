@@ -25,8 +25,11 @@ type Rig struct {
 	Host    *inproc.Host
 	Printer *inproc.Printer
 	Store   *provisioningtest.Store
-	Clock   provisioning.Clock
-	Config  *config.Config
+	// Downloads keeps the CA keys and IC parameters across the flows the
+	// menu starts, as the agent's file does across restarts.
+	Downloads *provisioningtest.Store
+	Clock     provisioning.Clock
+	Config    *config.Config
 	// Runs counts calls of Flow: each is one entry into the install from the
 	// menu.
 	Runs int
@@ -45,7 +48,7 @@ func New(dir string, clock provisioning.Clock, cards ...string) (*Rig, error) {
 	}
 	return &Rig{
 		Card: card, Host: host, Printer: &inproc.Printer{Width: 32},
-		Store: &provisioningtest.Store{}, Clock: clock, Config: config.Default(),
+		Store: &provisioningtest.Store{}, Downloads: &provisioningtest.Store{}, Clock: clock, Config: config.Default(),
 	}, nil
 }
 
@@ -72,14 +75,15 @@ func (r *Rig) Flow(ctx context.Context, id installer.Identity, p provisioning.Pr
 			AccountName: c.Merchant.AccountName, AccountCheck: c.Merchant.AccountCheck,
 			CardType: provisioning.CardType(c.Merchant.CardType),
 		}},
-		Card:     r.Card,
-		Host:     r.Host,
-		Printer:  r.Printer,
-		UI:       p,
-		Reporter: inproc.NopReporter{},
-		Store:    r.Store,
-		Clock:    r.Clock,
-		Log:      slog.New(slog.DiscardHandler),
+		Card:      r.Card,
+		Host:      r.Host,
+		Printer:   r.Printer,
+		UI:        p,
+		Reporter:  inproc.NopReporter{},
+		Store:     r.Store,
+		Downloads: provisioning.DownloadFile{Store: r.Downloads},
+		Clock:     r.Clock,
+		Log:       slog.New(slog.DiscardHandler),
 	}
 	_, err := f.Run(ctx)
 	return err
