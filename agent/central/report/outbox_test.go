@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/central/mqtt"
+	"github.com/posagent/posagent/agent/central/mqtt/mqtttest"
 	"github.com/posagent/posagent/agent/central/outbox"
 )
 
@@ -36,7 +37,7 @@ func deliverAfterRestart(t *testing.T, dir string, n int) {
 	}
 	r := newReporter(t, b.URL(), func(o *testOptions) { o.Queue = ob })
 
-	st := s.until(t, "status", func(m msg) bool { return m.topic == mqtt.StatusTopic(tid) })
+	st := s.Until(t, "status", func(m mqtttest.Msg) bool { return m.Topic == mqtt.StatusTopic(tid) })
 	if m := message(t, st); m.Seq != uint64(n) || m.Message != fmt.Sprintf("report %d", n) {
 		t.Errorf("first status after restart = seq %d %q, want the last report of the first run, seq %d", m.Seq, m.Message, n)
 	}

@@ -11,14 +11,12 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/posagent/posagent/agent/central/broker"
 	"github.com/posagent/posagent/agent/central/mqtt"
+	"github.com/posagent/posagent/agent/central/mqtt/mqtttest"
 	"github.com/posagent/posagent/agent/central/report/deliverytest"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
@@ -117,110 +115,43 @@ func TestNewNeedsLink(t *testing.T) {
 	}
 }
 
-// msg is what a test subscriber received.
-type msg struct {
-	topic    string
-	payload  []byte
-	retained bool
-}
-
-// subscriber is a plain paho client standing in for central monitoring.
+// subscriber is central monitoring (mqtttest.Subscriber) as the reporter's
+// tests read it: collectEvents keeps its log of events on it.
 type subscriber struct {
-	c  paho.Client
-	ch chan msg
-	// pending holds messages an until call passed over, in arrival order, for
-	// the next calls: retained messages come in no fixed order across topics.
-	pending []msg
-	mu      sync.Mutex
-	// all keeps every payload, for the PAN check.
-	all [][]byte
-	// patience, when set, replaces wait in until.
-	patience time.Duration
+	*mqtttest.Subscriber
 	// events is what collectEvents took so far, deduplicated on seq.
 	events *deliverytest.Log
 }
 
-var subscribers atomic.Int64
-
 func subscribe(t *testing.T, url string, filters ...string) *subscriber {
 	t.Helper()
-	s := &subscriber{ch: make(chan msg, 4096)}
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("sub-%d", subscribers.Add(1))).SetCleanSession(true))
-	s.c = c
-	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("subscriber connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(50) })
-	m := map[string]byte{}
-	for _, f := range filters {
-		m[f] = 1
-	}
-	tok := c.SubscribeMultiple(m, func(_ paho.Client, m paho.Message) {
-		s.mu.Lock()
-		s.all = append(s.all, append([]byte(nil), m.Payload()...))
-		s.mu.Unlock()
-		s.ch <- msg{topic: m.Topic(), payload: m.Payload(), retained: m.Retained()}
-	})
-	if !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
-	return s
-}
-
-// until returns the first message that pred accepts, failing after wait.
-func (s *subscriber) until(t *testing.T, what string, pred func(msg) bool) msg {
-	t.Helper()
-	for i, m := range s.pending {
-		if pred(m) {
-			s.pending = append(s.pending[:i], s.pending[i+1:]...)
-			return m
-		}
-	}
-	d := wait
-	if s.patience > 0 {
-		d = s.patience
-	}
-	timeout := time.NewTimer(d)
-	defer timeout.Stop()
-	for {
-		select {
-		case m := <-s.ch:
-			if pred(m) {
-				return m
-			}
-			s.pending = append(s.pending, m)
-		case <-timeout.C:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	return &subscriber{Subscriber: mqtttest.Subscribe(t, url, filters...)}
 }
 
 // noFullPAN fails if any payload received holds a card-number-length digit run.
 func (s *subscriber) noFullPAN(t *testing.T) {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, p := range s.all {
+	for _, p := range s.All() {
 		if fullPAN.Match(p) {
 			t.Errorf("payload carries a full card number: %s", p)
 		}
 	}
 }
 
-func presence(t *testing.T, m msg) mqtt.Presence {
+func presence(t *testing.T, m mqtttest.Msg) mqtt.Presence {
 	t.Helper()
 	var p mqtt.Presence
-	if err := json.Unmarshal(m.payload, &p); err != nil {
-		t.Fatalf("state payload %q: %v", m.payload, err)
+	if err := json.Unmarshal(m.Payload, &p); err != nil {
+		t.Fatalf("state payload %q: %v", m.Payload, err)
 	}
 	return p
 }
 
-func message(t *testing.T, m msg) Message {
+func message(t *testing.T, m mqtttest.Msg) Message {
 	t.Helper()
 	var s Message
-	if err := json.Unmarshal(m.payload, &s); err != nil {
-		t.Fatalf("status payload %q: %v", m.payload, err)
+	if err := json.Unmarshal(m.Payload, &s); err != nil {
+		t.Fatalf("status payload %q: %v", m.Payload, err)
 	}
 	return s
 }
@@ -228,17 +159,17 @@ func message(t *testing.T, m msg) Message {
 // retainedOn accepts the retained copy of topic. A subscriber that arrives
 // right after a publish can also get a live copy: mochi acknowledges a publish
 // before it has fanned it out.
-func retainedOn(topic string) func(msg) bool {
-	return func(m msg) bool { return m.retained && m.topic == topic }
+func retainedOn(topic string) func(mqtttest.Msg) bool {
+	return func(m mqtttest.Msg) bool { return m.Retained && m.Topic == topic }
 }
 
-func isState(state string) func(msg) bool {
-	return func(m msg) bool {
-		if m.topic != mqtt.StateTopic(tid) {
+func isState(state string) func(mqtttest.Msg) bool {
+	return func(m mqtttest.Msg) bool {
+		if m.Topic != mqtt.StateTopic(tid) {
 			return false
 		}
 		var p mqtt.Presence
-		return json.Unmarshal(m.payload, &p) == nil && p.State == state
+		return json.Unmarshal(m.Payload, &p) == nil && p.State == state
 	}
 }
 
@@ -274,9 +205,9 @@ func collectEvents(t *testing.T, s *subscriber, first, last uint64) []Message {
 	}
 	var got []Message
 	for !s.events.Complete(last) {
-		m := s.until(t, fmt.Sprintf("event %d of %d..%d (arrived: %v)", s.events.Last()+1, first, last, s.events.Arrived()),
-			func(m msg) bool { return m.topic == mqtt.EventsTopic(tid) })
-		if m.retained {
+		m := s.Until(t, fmt.Sprintf("event %d of %d..%d (arrived: %v)", s.events.Last()+1, first, last, s.events.Arrived()),
+			func(m mqtttest.Msg) bool { return m.Topic == mqtt.EventsTopic(tid) })
+		if m.Retained {
 			t.Errorf("event retained")
 		}
 		e := message(t, m)
@@ -297,8 +228,8 @@ func collectEvents(t *testing.T, s *subscriber, first, last uint64) []Message {
 // deliveries that wait on a reconnect backoff.
 func collectEventsWithin(t *testing.T, s *subscriber, first, last uint64, d time.Duration) []Message {
 	t.Helper()
-	s.patience = d
-	defer func() { s.patience = 0 }()
+	s.Patience = d
+	defer func() { s.Patience = 0 }()
 	return collectEvents(t, s, first, last)
 }
 
@@ -326,8 +257,8 @@ func TestPublishesInOrderAndRetainsLatest(t *testing.T) {
 	}
 	// A monitor that connects now sees the current state only.
 	late := subscribe(t, b.URL(), mqtt.StatusTopic(tid), mqtt.StateTopic(tid))
-	st := late.until(t, "retained status", retainedOn(mqtt.StatusTopic(tid)))
-	if !st.retained {
+	st := late.Until(t, "retained status", retainedOn(mqtt.StatusTopic(tid)))
+	if !st.Retained {
 		t.Error("status not retained")
 	}
 	last := message(t, st)
@@ -336,9 +267,9 @@ func TestPublishesInOrderAndRetainsLatest(t *testing.T) {
 	if last.Seq != n || !equalJSON(t, last.Status, want) {
 		t.Errorf("retained status = seq %d %+v, want seq %d %+v", last.Seq, last.Status, n, want)
 	}
-	on := late.until(t, "retained online", retainedOn(mqtt.StateTopic(tid)))
-	if p := presence(t, on); !on.retained || p.State != mqtt.Online || p.TID != tid || p.Serial != serial || p.MID != mid || p.Time.IsZero() {
-		t.Errorf("retained state = %+v (retained %v), want online with identity", p, on.retained)
+	on := late.Until(t, "retained online", retainedOn(mqtt.StateTopic(tid)))
+	if p := presence(t, on); !on.Retained || p.State != mqtt.Online || p.TID != tid || p.Serial != serial || p.MID != mid || p.Time.IsZero() {
+		t.Errorf("retained state = %+v (retained %v), want online with identity", p, on.Retained)
 	}
 	s.noFullPAN(t)
 	late.noFullPAN(t)
@@ -459,7 +390,7 @@ func TestQueueFullDropsOldestEventsKeepsLatestStatus(t *testing.T) {
 	s := subscribe(t, b.URL(), terminalTopics...)
 	// The newest status goes first (current state before history), then the
 	// events that fitted in the queue.
-	st := s.until(t, "status", func(m msg) bool { return m.topic == mqtt.StatusTopic(tid) })
+	st := s.Until(t, "status", func(m mqtttest.Msg) bool { return m.Topic == mqtt.StatusTopic(tid) })
 	if m := message(t, st); m.Seq != n {
 		t.Errorf("status seq = %d, want the latest, %d", m.Seq, n)
 	}
@@ -470,7 +401,7 @@ func TestCloseLeavesRetainedOffline(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	s := subscribe(t, b.URL(), mqtt.StateTopic(tid))
 	r := newReporter(t, b.URL(), nil)
-	s.until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", isState(mqtt.Online))
 	r.Report(context.Background(), statuses(1)[0])
 
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -478,17 +409,17 @@ func TestCloseLeavesRetainedOffline(t *testing.T) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	off := s.until(t, "offline", isState(mqtt.Offline))
+	off := s.Until(t, "offline", isState(mqtt.Offline))
 	if p := presence(t, off); p.Reason != mqtt.ReasonShutdown {
 		t.Errorf("offline reason = %q, want %q", p.Reason, mqtt.ReasonShutdown)
 	}
 	late := subscribe(t, b.URL(), mqtt.StateTopic(tid), mqtt.StatusTopic(tid))
-	m := late.until(t, "retained state", retainedOn(mqtt.StateTopic(tid)))
-	if p := presence(t, m); !m.retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonShutdown {
-		t.Errorf("retained state after Close = %+v (retained %v), want offline/shutdown", p, m.retained)
+	m := late.Until(t, "retained state", retainedOn(mqtt.StateTopic(tid)))
+	if p := presence(t, m); !m.Retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonShutdown {
+		t.Errorf("retained state after Close = %+v (retained %v), want offline/shutdown", p, m.Retained)
 	}
 	// Close flushed first: the status made it.
-	if m := message(t, late.until(t, "retained status", retainedOn(mqtt.StatusTopic(tid)))); m.Seq != 1 {
+	if m := message(t, late.Until(t, "retained status", retainedOn(mqtt.StatusTopic(tid)))); m.Seq != 1 {
 		t.Errorf("retained status seq = %d, want 1", m.Seq)
 	}
 
@@ -506,7 +437,7 @@ func TestReconnectsAndRepublishesBirth(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	s := subscribe(t, b.URL(), terminalTopics...)
 	r := newReporter(t, b.URL(), nil)
-	s.until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", isState(mqtt.Online))
 
 	// Cut the reporter's connection from the broker side: paho reconnects and
 	// the birth puts "online" back. Whether the Will goes out first is a race
@@ -516,7 +447,7 @@ func TestReconnectsAndRepublishesBirth(t *testing.T) {
 	if !b.DropClient("posagent-" + tid) {
 		t.Fatal("reporter not connected")
 	}
-	s.until(t, "online again", isState(mqtt.Online))
+	s.Until(t, "online again", isState(mqtt.Online))
 	in := statuses(3)
 	for _, st := range in {
 		r.Report(context.Background(), st)
@@ -549,7 +480,7 @@ func TestReportMasksCardNumbers(t *testing.T) {
 	if st.Card != testPAN {
 		t.Error("Report changed the caller's status")
 	}
-	s.until(t, "status", func(m msg) bool { return m.topic == mqtt.StatusTopic(tid) })
+	s.Until(t, "status", func(m mqtttest.Msg) bool { return m.Topic == mqtt.StatusTopic(tid) })
 	s.noFullPAN(t)
 }
 

@@ -1,10 +1,11 @@
 // Package mqtttest holds what the tests of the terminal's MQTT session
 // (agent/central/mqtt) and of the reporter on it (agent/central/report) share:
-// the brokers their suites run against — a mosquitto locked down as in
-// production (TLS with client certificates, a password file and the fleet
-// ACL), the embedded mochi broker locked down the same way, and mochi open
-// (plain, anonymous) as the demo runs it — and a TCP gate that cuts or
-// silences a terminal's link.
+// the brokers their suites run against (a mosquitto locked down as in
+// production, with TLS client certificates, a password file and the fleet
+// ACL; the embedded mochi broker locked down the same way; and mochi open,
+// plain and anonymous, as the demo runs it), a TCP gate that cuts or
+// silences a terminal's link, and the Subscriber that stands in for central
+// monitoring. Client is a raw client for tests elsewhere.
 package mqtttest
 
 import (
