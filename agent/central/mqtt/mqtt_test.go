@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,21 +28,12 @@ const (
 	wait   = 10 * time.Second // generous: CI machines stall
 )
 
-func quietLogger() *slog.Logger {
-	if os.Getenv("MQTT_DEBUG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// quietLogger is silent unless MQTT_DEBUG is set.
+func quietLogger() *slog.Logger { return mqtttest.Logger("MQTT_DEBUG") }
 
 func startBroker(t *testing.T, addr string) *broker.Broker {
 	t.Helper()
-	b, err := broker.Start(addr, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return mqtttest.StartMochi(t, addr, quietLogger())
 }
 
 func newClient(t *testing.T, url string, mod func(*mqtt.Options)) *mqtt.Client {
@@ -68,69 +57,13 @@ func newClient(t *testing.T, url string, mod func(*mqtt.Options)) *mqtt.Client {
 	return c
 }
 
-func presence(t *testing.T, m mqtttest.Msg) mqtt.Presence {
-	t.Helper()
-	var p mqtt.Presence
-	if err := json.Unmarshal(m.Payload, &p); err != nil {
-		t.Fatalf("state payload %q: %v", m.Payload, err)
-	}
-	return p
-}
-
-// retainedOn accepts the retained copy of topic. A subscriber that arrives
-// right after a publish can also get a live copy: mochi acknowledges a publish
-// before it has fanned it out.
-func retainedOn(topic string) func(mqtttest.Msg) bool {
-	return func(m mqtttest.Msg) bool { return m.Retained && m.Topic == topic }
-}
-
-func isState(state string) func(mqtttest.Msg) bool {
-	return func(m mqtttest.Msg) bool {
-		if m.Topic != mqtt.StateTopic(tid) {
-			return false
-		}
-		var p mqtt.Presence
-		return json.Unmarshal(m.Payload, &p) == nil && p.State == state
-	}
-}
-
-// freeAddr is a port reserved for the test that nothing listens on, so a
-// client can be pointed at a broker that is down and the broker started there
-// later.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	return bench.ReserveAddr(t)
-}
-
-// refusedLog is a logger that tells when the client's first connection
-// attempt has failed.
-type refusedLog struct {
-	once    *sync.Once
-	refused chan struct{}
-}
-
-func newRefusedLog() refusedLog {
-	return refusedLog{once: new(sync.Once), refused: make(chan struct{})}
-}
-
-func (h refusedLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h refusedLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h refusedLog) WithGroup(string) slog.Handler            { return h }
-
-func (h refusedLog) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == mqtt.MsgUnreachable {
-		h.once.Do(func() { close(h.refused) })
-	}
-	return nil
-}
-
 // Close leaves "shutdown" as the retained state (a clean DISCONNECT: no
 // Will), and a closed client publishes, subscribes and starts no more.
 func TestCloseLeavesRetainedShutdown(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	s := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
 	c := newClient(t, b.URL(), func(o *mqtt.Options) { o.Session = 3 })
-	if p := presence(t, s.Until(t, "online", isState(mqtt.Online))); p.Session != 3 || p.TID != tid || p.MID != mid || p.Serial != serial {
+	if p := mqtttest.Presence(t, s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))); p.Session != 3 || p.TID != tid || p.MID != mid || p.Serial != serial {
 		t.Errorf("birth = %+v, want session 3 with identity", p)
 	}
 
@@ -139,13 +72,13 @@ func TestCloseLeavesRetainedShutdown(t *testing.T) {
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	off := s.Until(t, "offline", isState(mqtt.Offline))
-	if p := presence(t, off); p.Reason != mqtt.ReasonShutdown {
+	off := s.Until(t, "offline", mqtttest.IsState(tid, mqtt.Offline))
+	if p := mqtttest.Presence(t, off); p.Reason != mqtt.ReasonShutdown {
 		t.Errorf("offline reason = %q, want %q", p.Reason, mqtt.ReasonShutdown)
 	}
 	late := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
-	m := late.Until(t, "retained state", retainedOn(mqtt.StateTopic(tid)))
-	if p := presence(t, m); !m.Retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonShutdown {
+	m := late.Until(t, "retained state", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
+	if p := mqtttest.Presence(t, m); !m.Retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonShutdown {
 		t.Errorf("retained state after Close = %+v (retained %v), want offline/shutdown", p, m.Retained)
 	}
 
@@ -171,7 +104,7 @@ func TestCloseLeavesRetainedShutdown(t *testing.T) {
 // WaitConnected waits until the broker is there.
 func TestPublishNeedsAConnection(t *testing.T) {
 	ctx := context.Background()
-	addr := freeAddr(t)
+	addr := bench.ReserveAddr(t)
 	c, err := mqtt.New(mqtt.Options{URL: "tcp://" + addr, TID: tid, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +150,7 @@ func TestWillWithinKeepaliveOnSilentLink(t *testing.T) {
 	s := mqtttest.Subscribe(t, m.URL, mqtt.StateTopic(tid))
 	const keepalive = 2 * time.Second
 	newClient(t, g.URL("tcp"), func(o *mqtt.Options) { o.Keepalive = keepalive })
-	s.Until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 
 	g.Freeze()
 	frozen := time.Now()
@@ -225,9 +158,9 @@ func TestWillWithinKeepaliveOnSilentLink(t *testing.T) {
 	// keepalive sweep is coarse); three windows and a second still tell "the
 	// keepalive fired" from "nothing fired" (the Will would never come).
 	s.Patience = 3*keepalive*3/2 + time.Second
-	off := s.Until(t, "offline from the Will", isState(mqtt.Offline))
+	off := s.Until(t, "offline from the Will", mqtttest.IsState(tid, mqtt.Offline))
 	s.Patience = 0
-	if p := presence(t, off); p.Reason != mqtt.ReasonConnectionLost {
+	if p := mqtttest.Presence(t, off); p.Reason != mqtt.ReasonConnectionLost {
 		t.Errorf("Will = %+v, want connection-lost", p)
 	}
 	t.Logf("Will %v after the link went silent (keepalive %v)", time.Since(frozen).Round(100*time.Millisecond), keepalive)
@@ -238,18 +171,18 @@ func TestWillOnConnectionLoss(t *testing.T) {
 	px := mqtttest.StartGate(t, b.Addr()) // cut below without an MQTT DISCONNECT, as a power cut or a lost 4G link
 	s := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
 	newClient(t, px.URL("tcp"), nil)
-	s.Until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 
 	px.Set(false)
-	off := s.Until(t, "offline from the Will", isState(mqtt.Offline))
-	if p := presence(t, off); p.Reason != mqtt.ReasonConnectionLost || p.TID != tid || p.Serial != serial {
+	off := s.Until(t, "offline from the Will", mqtttest.IsState(tid, mqtt.Offline))
+	if p := mqtttest.Presence(t, off); p.Reason != mqtt.ReasonConnectionLost || p.TID != tid || p.Serial != serial {
 		t.Errorf("Will = %+v, want offline/connection-lost with identity", p)
 	}
 	// The proxy stays down, so no birth follows: a monitor connecting now finds
 	// the Will retained.
 	late := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
-	m := late.Until(t, "retained state", retainedOn(mqtt.StateTopic(tid)))
-	if p := presence(t, m); !m.Retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonConnectionLost {
+	m := late.Until(t, "retained state", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
+	if p := mqtttest.Presence(t, m); !m.Retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonConnectionLost {
 		t.Errorf("retained state = %+v (retained %v), want the Will", p, m.Retained)
 	}
 }
@@ -258,7 +191,7 @@ func TestStaleWillIsAnsweredWithBirth(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	s := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
 	newClient(t, b.URL(), nil)
-	s.Until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 
 	// What a late Will from a taken-over connection looks like to everyone.
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("stale-will"))
@@ -270,8 +203,8 @@ func TestStaleWillIsAnsweredWithBirth(t *testing.T) {
 	if tok := c.Publish(mqtt.StateTopic(tid), 1, true, stale); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	s.Until(t, "stale offline", isState(mqtt.Offline))
-	s.Until(t, "online republished", isState(mqtt.Online))
+	s.Until(t, "stale offline", mqtttest.IsState(tid, mqtt.Offline))
+	s.Until(t, "online republished", mqtttest.IsState(tid, mqtt.Online))
 }
 
 func TestNewValidates(t *testing.T) {
@@ -320,7 +253,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestStartTwice(t *testing.T) {
-	r := newClient(t, "tcp://"+freeAddr(t), nil)
+	r := newClient(t, "tcp://"+bench.ReserveAddr(t), nil)
 	if err := r.Start(context.Background()); !errors.Is(err, mqtt.ErrClosed) {
 		t.Errorf("second Start = %v, want mqtt.ErrClosed", err)
 	}
@@ -334,14 +267,14 @@ func TestCredentialsNeverLogged(t *testing.T) {
 	s := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
 	// One client that connects, one that cannot: both paths log.
 	up := newClient(t, b.URL(), func(o *mqtt.Options) { o.Username, o.Password, o.Logger = "pos", password, lg })
-	h := newRefusedLog()
-	down := newClient(t, "tcp://"+freeAddr(t), func(o *mqtt.Options) {
+	h := mqtttest.NewRefusedLog()
+	down := newClient(t, "tcp://"+bench.ReserveAddr(t), func(o *mqtt.Options) {
 		o.Username, o.Password = "pos", password
 		o.Logger = slog.New(teeHandler{slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}), h})
 	})
-	s.Until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 	select {
-	case <-h.refused:
+	case <-h.Refused():
 	case <-time.After(wait):
 		t.Fatal("no failed attempt logged")
 	}

@@ -50,7 +50,7 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 		}
 		s, _ := mqtttest.Watch(t, b.Monitor(), "pos/v1/#")
 		r := newClient(t, b.URL(), func(o *mqtt.Options) { b.Terminal(o, tid) })
-		s.Until(t, "A online", isState(mqtt.Online))
+		s.Until(t, "A online", mqtttest.IsState(tid, mqtt.Online))
 		// The client refuses it itself...
 		if err := r.Publish(context.Background(), mqtt.StatusTopic(otherTID), true, []byte(`{"forged":true}`)); err == nil {
 			t.Error("Client.Publish under another TID: no error")
@@ -143,7 +143,7 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 			t.Fatal(err)
 		}
 		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		on := presence(t, s.Until(t, "child online", isState(mqtt.Online)))
+		on := mqtttest.Presence(t, s.Until(t, "child online", mqtttest.IsState(tid, mqtt.Online)))
 		if on.Session != 42 {
 			t.Errorf("birth session = %d, want 42", on.Session)
 		}
@@ -154,7 +154,7 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 		// The kernel closes the killed process's socket, so the broker sees
 		// the loss at once; without that (a pulled cable) the Will waits for
 		// 1.5 × keepalive, which the child sets to 5 s.
-		off := presence(t, s.Until(t, "Will", isState(mqtt.Offline)))
+		off := mqtttest.Presence(t, s.Until(t, "Will", mqtttest.IsState(tid, mqtt.Offline)))
 		if off.Reason != mqtt.ReasonConnectionLost || off.Session != 42 {
 			t.Errorf("Will = %+v, want connection-lost with session 42", off)
 		}

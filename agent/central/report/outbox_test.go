@@ -14,6 +14,7 @@ import (
 	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/mqtt/mqtttest"
 	"github.com/posagent/posagent/agent/central/outbox"
+	"github.com/posagent/posagent/agent/testkit/bench"
 )
 
 // openOutbox opens the outbox in dir and closes it at cleanup: register it
@@ -67,7 +68,7 @@ func TestOutboxKeepsReportsAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 
 	ob := openOutbox(t, dir)
-	r, err := newTerminal(testOptions{Options: mqtt.Options{URL: "tcp://" + freeAddr(t), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond}, Queue: ob})
+	r, err := newTerminal(testOptions{Options: mqtt.Options{URL: "tcp://" + bench.ReserveAddr(t), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond}, Queue: ob})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestOutboxSurvivesSIGKILL(t *testing.T) {
 	const n = 9
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killDirEnv+"="+dir, killNEnv+"="+strconv.Itoa(n), killURLEnv+"=tcp://"+freeAddr(t))
+	cmd.Env = append(os.Environ(), killDirEnv+"="+dir, killNEnv+"="+strconv.Itoa(n), killURLEnv+"=tcp://"+bench.ReserveAddr(t))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

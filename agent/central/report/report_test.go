@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,21 +32,12 @@ const (
 // longer than a MID (15), which the payloads legitimately carry.
 var fullPAN = regexp.MustCompile(`[0-9]{16,}`)
 
-func quietLogger() *slog.Logger {
-	if os.Getenv("REPORT_DEBUG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// quietLogger is silent unless REPORT_DEBUG is set.
+func quietLogger() *slog.Logger { return mqtttest.Logger("REPORT_DEBUG") }
 
 func startBroker(t *testing.T, addr string) *broker.Broker {
 	t.Helper()
-	b, err := broker.Start(addr, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return mqtttest.StartMochi(t, addr, quietLogger())
 }
 
 // testOptions are a test reporter's options and its session's, together.
@@ -138,15 +126,6 @@ func (s *subscriber) noFullPAN(t *testing.T) {
 	}
 }
 
-func presence(t *testing.T, m mqtttest.Msg) mqtt.Presence {
-	t.Helper()
-	var p mqtt.Presence
-	if err := json.Unmarshal(m.Payload, &p); err != nil {
-		t.Fatalf("state payload %q: %v", m.Payload, err)
-	}
-	return p
-}
-
 func message(t *testing.T, m mqtttest.Msg) Message {
 	t.Helper()
 	var s Message
@@ -154,23 +133,6 @@ func message(t *testing.T, m mqtttest.Msg) Message {
 		t.Fatalf("status payload %q: %v", m.Payload, err)
 	}
 	return s
-}
-
-// retainedOn accepts the retained copy of topic. A subscriber that arrives
-// right after a publish can also get a live copy: mochi acknowledges a publish
-// before it has fanned it out.
-func retainedOn(topic string) func(mqtttest.Msg) bool {
-	return func(m mqtttest.Msg) bool { return m.Retained && m.Topic == topic }
-}
-
-func isState(state string) func(mqtttest.Msg) bool {
-	return func(m mqtttest.Msg) bool {
-		if m.Topic != mqtt.StateTopic(tid) {
-			return false
-		}
-		var p mqtt.Presence
-		return json.Unmarshal(m.Payload, &p) == nil && p.State == state
-	}
 }
 
 // statuses is an install's worth of reports, with masked card numbers as the
@@ -257,7 +219,7 @@ func TestPublishesInOrderAndRetainsLatest(t *testing.T) {
 	}
 	// A monitor that connects now sees the current state only.
 	late := subscribe(t, b.URL(), mqtt.StatusTopic(tid), mqtt.StateTopic(tid))
-	st := late.Until(t, "retained status", retainedOn(mqtt.StatusTopic(tid)))
+	st := late.Until(t, "retained status", mqtttest.RetainedOn(mqtt.StatusTopic(tid)))
 	if !st.Retained {
 		t.Error("status not retained")
 	}
@@ -267,8 +229,8 @@ func TestPublishesInOrderAndRetainsLatest(t *testing.T) {
 	if last.Seq != n || !equalJSON(t, last.Status, want) {
 		t.Errorf("retained status = seq %d %+v, want seq %d %+v", last.Seq, last.Status, n, want)
 	}
-	on := late.Until(t, "retained online", retainedOn(mqtt.StateTopic(tid)))
-	if p := presence(t, on); !on.Retained || p.State != mqtt.Online || p.TID != tid || p.Serial != serial || p.MID != mid || p.Time.IsZero() {
+	on := late.Until(t, "retained online", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
+	if p := mqtttest.Presence(t, on); !on.Retained || p.State != mqtt.Online || p.TID != tid || p.Serial != serial || p.MID != mid || p.Time.IsZero() {
 		t.Errorf("retained state = %+v (retained %v), want online with identity", p, on.Retained)
 	}
 	s.noFullPAN(t)
@@ -286,14 +248,6 @@ func equalJSON(t *testing.T, a, b any) bool {
 		t.Fatal(err)
 	}
 	return string(ja) == string(jb)
-}
-
-// freeAddr is a port reserved for the test that nothing listens on, so a
-// client can be pointed at a broker that is down and the broker started there
-// later.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	return bench.ReserveAddr(t)
 }
 
 // reportAll calls Report for each status in a goroutine and fails if the calls
@@ -315,36 +269,14 @@ func reportAll(t *testing.T, r *terminal, in []provisioning.Status) {
 	}
 }
 
-// refusedLog is a logger that tells when the reporter's first connection
-// attempt has failed.
-type refusedLog struct {
-	once    *sync.Once
-	refused chan struct{}
-}
-
-func newRefusedLog() refusedLog {
-	return refusedLog{once: new(sync.Once), refused: make(chan struct{})}
-}
-
-func (h refusedLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h refusedLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h refusedLog) WithGroup(string) slog.Handler            { return h }
-
-func (h refusedLog) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == mqtt.MsgUnreachable {
-		h.once.Do(func() { close(h.refused) })
-	}
-	return nil
-}
-
 // downThenUp starts a reporter against a port nothing listens on and returns
 // once its first attempt has been refused. Its next attempt comes a second
 // later, by when the test's broker and subscriber (a few ms) are in place:
 // events are not retained, so the subscriber must be there first.
 func downThenUp(t *testing.T, queue int, n int) (*terminal, string) {
 	t.Helper()
-	addr := freeAddr(t)
-	h := newRefusedLog()
+	addr := bench.ReserveAddr(t)
+	h := mqtttest.NewRefusedLog()
 	r := newReporter(t, "tcp://"+addr, func(o *testOptions) {
 		o.RetryInterval = time.Second
 		o.QueueSize = queue
@@ -352,7 +284,7 @@ func downThenUp(t *testing.T, queue int, n int) (*terminal, string) {
 	})
 	reportAll(t, r, statuses(n))
 	select {
-	case <-h.refused:
+	case <-h.Refused():
 	case <-time.After(wait):
 		t.Fatal("no failed connection attempt logged")
 	}
@@ -401,7 +333,7 @@ func TestCloseLeavesRetainedOffline(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	s := subscribe(t, b.URL(), mqtt.StateTopic(tid))
 	r := newReporter(t, b.URL(), nil)
-	s.Until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 	r.Report(context.Background(), statuses(1)[0])
 
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -409,17 +341,17 @@ func TestCloseLeavesRetainedOffline(t *testing.T) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	off := s.Until(t, "offline", isState(mqtt.Offline))
-	if p := presence(t, off); p.Reason != mqtt.ReasonShutdown {
+	off := s.Until(t, "offline", mqtttest.IsState(tid, mqtt.Offline))
+	if p := mqtttest.Presence(t, off); p.Reason != mqtt.ReasonShutdown {
 		t.Errorf("offline reason = %q, want %q", p.Reason, mqtt.ReasonShutdown)
 	}
 	late := subscribe(t, b.URL(), mqtt.StateTopic(tid), mqtt.StatusTopic(tid))
-	m := late.Until(t, "retained state", retainedOn(mqtt.StateTopic(tid)))
-	if p := presence(t, m); !m.Retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonShutdown {
+	m := late.Until(t, "retained state", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
+	if p := mqtttest.Presence(t, m); !m.Retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonShutdown {
 		t.Errorf("retained state after Close = %+v (retained %v), want offline/shutdown", p, m.Retained)
 	}
 	// Close flushed first: the status made it.
-	if m := message(t, late.Until(t, "retained status", retainedOn(mqtt.StatusTopic(tid)))); m.Seq != 1 {
+	if m := message(t, late.Until(t, "retained status", mqtttest.RetainedOn(mqtt.StatusTopic(tid)))); m.Seq != 1 {
 		t.Errorf("retained status seq = %d, want 1", m.Seq)
 	}
 
@@ -437,7 +369,7 @@ func TestReconnectsAndRepublishesBirth(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	s := subscribe(t, b.URL(), terminalTopics...)
 	r := newReporter(t, b.URL(), nil)
-	s.Until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 
 	// Cut the reporter's connection from the broker side: paho reconnects and
 	// the birth puts "online" back. Whether the Will goes out first is a race
@@ -447,7 +379,7 @@ func TestReconnectsAndRepublishesBirth(t *testing.T) {
 	if !b.DropClient("posagent-" + tid) {
 		t.Fatal("reporter not connected")
 	}
-	s.Until(t, "online again", isState(mqtt.Online))
+	s.Until(t, "online again", mqtttest.IsState(tid, mqtt.Online))
 	in := statuses(3)
 	for _, st := range in {
 		r.Report(context.Background(), st)
@@ -516,7 +448,7 @@ func TestSanitize(t *testing.T) {
 }
 
 func TestStartTwice(t *testing.T) {
-	r := newReporter(t, "tcp://"+freeAddr(t), nil)
+	r := newReporter(t, "tcp://"+bench.ReserveAddr(t), nil)
 	if err := r.Start(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("second Start = %v, want ErrClosed", err)
 	}

@@ -51,11 +51,11 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 		}
 		flushed(t, r)
 		s, _ := watcher(t, b.Monitor(), terminalTopics...)
-		st := s.Until(t, "retained state", retainedOn(mqtt.StateTopic(tid)))
-		if p := presence(t, st); p.State != mqtt.Online || p.Session != 7 || p.TID != tid {
+		st := s.Until(t, "retained state", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
+		if p := mqtttest.Presence(t, st); p.State != mqtt.Online || p.Session != 7 || p.TID != tid {
 			t.Errorf("retained state = %+v, want online session 7", p)
 		}
-		m := message(t, s.Until(t, "retained status", retainedOn(mqtt.StatusTopic(tid))))
+		m := message(t, s.Until(t, "retained status", mqtttest.RetainedOn(mqtt.StatusTopic(tid))))
 		if m.Seq != 4 || m.Message != "report 4" {
 			t.Errorf("retained status = seq %d %q, want seq 4", m.Seq, m.Message)
 		}

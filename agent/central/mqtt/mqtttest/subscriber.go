@@ -1,6 +1,7 @@
 package mqtttest
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/posagent/posagent/agent/central/mqtt"
 )
 
 // patience is how long Until waits by default: generous, CI machines stall.
@@ -146,4 +149,32 @@ func (s *Subscriber) All() [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([][]byte(nil), s.all...)
+}
+
+// Presence decodes m's payload as a terminal's state, or fails the test.
+func Presence(t testing.TB, m Msg) mqtt.Presence {
+	t.Helper()
+	var p mqtt.Presence
+	if err := json.Unmarshal(m.Payload, &p); err != nil {
+		t.Fatalf("state payload %q: %v", m.Payload, err)
+	}
+	return p
+}
+
+// RetainedOn accepts the retained copy of topic. A subscriber that arrives
+// right after a publish can also get a live copy: mochi acknowledges a publish
+// before it has fanned it out.
+func RetainedOn(topic string) func(Msg) bool {
+	return func(m Msg) bool { return m.Retained && m.Topic == topic }
+}
+
+// IsState accepts terminal tid's presence in state (mqtt.Online, mqtt.Offline).
+func IsState(tid, state string) func(Msg) bool {
+	return func(m Msg) bool {
+		if m.Topic != mqtt.StateTopic(tid) {
+			return false
+		}
+		var p mqtt.Presence
+		return json.Unmarshal(m.Payload, &p) == nil && p.State == state
+	}
 }
