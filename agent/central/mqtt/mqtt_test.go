@@ -278,11 +278,16 @@ func TestCredentialsNeverLogged(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("no failed attempt logged")
 	}
-	if err := up.Publish(context.Background(), mqtt.EventsTopic(tid), false, []byte("{}")); err != nil {
-		t.Fatal(err)
-	}
+	// The birth is published from the connect handler, before the session
+	// counts as connected: wait for that, not for the birth.
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
+	if err := up.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Publish(ctx, mqtt.EventsTopic(tid), false, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
 	if err := up.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
