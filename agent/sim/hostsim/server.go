@@ -294,7 +294,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Log = slog.Default()
 	}
 	if err := setDefaults(&cfg); err != nil {
-		return nil, err
+		return nil, configError{err}
 	}
 	s := &Server{cfg: cfg, sessions: map[string]*session{}, terms: map[string]*terminal{}, txns: map[txnKey]*txn{},
 		faults: map[string][]Fault{}, done: make(chan struct{}), conns: map[net.Conn]struct{}{},
@@ -308,6 +308,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
+
+// ErrConfig is wrapped by the error of New for an option it refuses, so a
+// command can tell bad usage from a failure.
+var ErrConfig = errors.New("hostsim: invalid config")
+
+type configError struct{ err error }
+
+func (e configError) Error() string   { return e.err.Error() }
+func (e configError) Unwrap() []error { return []error{ErrConfig, e.err} }
 
 // setDefaults fills the install procedure's options and checks them.
 func setDefaults(cfg *Config) error {
