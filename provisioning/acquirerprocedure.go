@@ -544,18 +544,41 @@ func (f *Flow) statusUpload(ctx context.Context, cp *Checkpoint) error {
 	return f.save(cp)
 }
 
+// Netting is how an acquirer's settlement counts a voided sale: the
+// terminal's totals must be counted the host's way, or every settlement is
+// unbalanced.
+type Netting string
+
+// Nettings.
+const (
+	// NettingGross: the voided sale is a debit and its void a credit, as
+	// public UnionPay terminal applications and hosts count (the default).
+	NettingGross Netting = "gross"
+	// NettingNet: a voided sale and its void count on neither side.
+	NettingNet Netting = "net"
+)
+
 // BatchTotals are the test batch's totals as settlement (field 48) counts
-// them, domestic (UnionPay) and foreign cards apart. A void cancels its sale
-// within the batch: the host nets the two out, so neither counts; a reversed
-// sale never stood. A sale still standing counts as a debit.
-func BatchTotals(cp *Checkpoint) (domestic, foreign Totals) {
-	if s := cp.Sale; s != nil && cp.Void == nil {
-		t := &foreign
-		if domesticCard(*s) {
-			t = &domestic
-		}
-		t.DebitCount++
-		t.DebitAmount += s.Amount
+// them, domestic (UnionPay) and foreign cards apart: the sale a debit and
+// its void a credit (NettingGross), or, netted, neither (NettingNet). A
+// reversed sale never stood and is not in the checkpoint.
+func BatchTotals(cp *Checkpoint, netting Netting) (domestic, foreign Totals) {
+	s := cp.Sale
+	if s == nil {
+		return domestic, foreign
+	}
+	t := &foreign
+	if domesticCard(*s) {
+		t = &domestic
+	}
+	if cp.Void != nil && netting == NettingNet {
+		return domestic, foreign
+	}
+	t.DebitCount++
+	t.DebitAmount += s.Amount
+	if v := cp.Void; v != nil {
+		t.CreditCount++
+		t.CreditAmount += v.Amount
 	}
 	return domestic, foreign
 }
@@ -616,7 +639,11 @@ func (f *Flow) settle(ctx context.Context, cp *Checkpoint) error {
 	}
 	st := cp.Settlement
 	if st == nil {
-		dom, forn := BatchTotals(cp)
+		netting := f.Netting
+		if netting == "" {
+			netting = NettingGross
+		}
+		dom, forn := BatchTotals(cp, netting)
 		st = &SettleRecord{Batch: cp.Sale.Batch, Domestic: dom, Foreign: forn}
 		cp.Settlement = st
 		if err := f.save(cp); err != nil {

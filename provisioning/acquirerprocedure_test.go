@@ -65,8 +65,9 @@ func TestProcedureInOrder(t *testing.T) {
 	if st == nil || !st.Done || !st.Balanced || st.Batch != "000001" || st.NextBatch != "000002" || st.Uploaded != 0 {
 		t.Fatalf("settlement %+v", st)
 	}
-	if s := r.host.proc.settles[0]; s.Domestic != (provisioning.Totals{}) || s.Foreign != (provisioning.Totals{}) || s.Batch != "000001" {
-		t.Errorf("settled %+v, want the void netting the sale out", s)
+	gross := provisioning.Totals{DebitCount: 1, DebitAmount: 1, CreditCount: 1, CreditAmount: 1}
+	if s := r.host.proc.settles[0]; s.Domestic != gross || s.Foreign != (provisioning.Totals{}) || s.Batch != "000001" {
+		t.Errorf("settled %+v, want the sale a debit and its void a credit", s)
 	}
 	if len(r.host.proc.uploads) != 0 || len(r.host.proc.ends) != 0 {
 		t.Errorf("a balanced batch was uploaded: %d, %d", len(r.host.proc.uploads), len(r.host.proc.ends))
@@ -150,6 +151,27 @@ func TestResumeInsideEveryProcedureMessage(t *testing.T) {
 				t.Errorf("business sign-on %+v", cp.Business)
 			}
 		})
+	}
+}
+
+// A host that nets a voided sale out balances when the terminal is told so,
+// and is unbalanced (then uploaded to) when the terminal counts gross.
+func TestSettlementNetting(t *testing.T) {
+	for _, tc := range []struct {
+		host, terminal provisioning.Netting
+		balanced       bool
+	}{{provisioning.NettingNet, provisioning.NettingNet, true}, {provisioning.NettingNet, "", false}, {"", provisioning.NettingNet, false}} {
+		r := newRig()
+		r.host.proc.netting = tc.host
+		f := r.flow()
+		f.Netting = tc.terminal
+		cp, err := f.Run(context.Background())
+		if err != nil || cp.Step != provisioning.StepLive {
+			t.Fatalf("%v at %s", err, cp.Step)
+		}
+		if cp.Settlement.Balanced != tc.balanced || (len(r.host.proc.uploads) == 0) != tc.balanced {
+			t.Errorf("host %q terminal %q: settlement %+v, %d uploads", tc.host, tc.terminal, cp.Settlement, len(r.host.proc.uploads))
+		}
 	}
 }
 
@@ -485,23 +507,28 @@ func TestSettlementUnbalancedUploadsTheBatch(t *testing.T) {
 	}
 }
 
-// BatchTotals nets a voided sale out; a sale still standing is a debit on
-// its side.
+// BatchTotals counts the sale a debit and its void a credit (gross), or
+// neither when netted; a sale still standing is a debit either way, on its
+// card's side.
 func TestBatchTotals(t *testing.T) {
 	sale := &provisioning.TxnRecord{STAN: 2, Amount: 150, Masked: "622202*********0128", AID: "A000000333010101"}
 	void := &provisioning.TxnRecord{STAN: 3, Amount: 150}
+	gross, net := provisioning.NettingGross, provisioning.NettingNet
 	for _, tc := range []struct {
 		name     string
 		cp       provisioning.Checkpoint
+		netting  provisioning.Netting
 		dom, frn provisioning.Totals
 	}{
-		{"voided", provisioning.Checkpoint{Sale: sale, Void: void}, provisioning.Totals{}, provisioning.Totals{}},
-		{"standing", provisioning.Checkpoint{Sale: sale}, provisioning.Totals{DebitCount: 1, DebitAmount: 150}, provisioning.Totals{}},
-		{"foreign", provisioning.Checkpoint{Sale: &provisioning.TxnRecord{Amount: 7, Masked: "411111******1111", AID: "A0000000031010"}},
+		{"voided gross", provisioning.Checkpoint{Sale: sale, Void: void}, gross,
+			provisioning.Totals{DebitCount: 1, DebitAmount: 150, CreditCount: 1, CreditAmount: 150}, provisioning.Totals{}},
+		{"voided net", provisioning.Checkpoint{Sale: sale, Void: void}, net, provisioning.Totals{}, provisioning.Totals{}},
+		{"standing", provisioning.Checkpoint{Sale: sale}, net, provisioning.Totals{DebitCount: 1, DebitAmount: 150}, provisioning.Totals{}},
+		{"foreign", provisioning.Checkpoint{Sale: &provisioning.TxnRecord{Amount: 7, Masked: "411111******1111", AID: "A0000000031010"}}, gross,
 			provisioning.Totals{}, provisioning.Totals{DebitCount: 1, DebitAmount: 7}},
-		{"none", provisioning.Checkpoint{}, provisioning.Totals{}, provisioning.Totals{}},
+		{"none", provisioning.Checkpoint{}, gross, provisioning.Totals{}, provisioning.Totals{}},
 	} {
-		if d, f := provisioning.BatchTotals(&tc.cp); d != tc.dom || f != tc.frn {
+		if d, f := provisioning.BatchTotals(&tc.cp, tc.netting); d != tc.dom || f != tc.frn {
 			t.Errorf("%s: %+v %+v, want %+v %+v", tc.name, d, f, tc.dom, tc.frn)
 		}
 	}
@@ -680,6 +707,8 @@ func TestEarlierCheckpointsGoOn(t *testing.T) {
 		msgs int
 	}{{provisioning.StepLive, 0}, {provisioning.StepVoid, 14}} {
 		again := newRig()
+		// The same host: its book has the sale and its void.
+		again.host.sales = r.host.sales
 		o := old
 		o.Step = tc.step
 		b, _ := o.Encode()

@@ -31,8 +31,10 @@ type procedureState struct {
 	// ("sign-on", "sale", "void", "capk-list", "capk", "capk-end",
 	// "settlement" …), one per answer in order.
 	demands map[string][]provisioning.Demand
-	// unbalanced answers settlement as unbalanced on the domestic side.
+	// unbalanced answers settlement as unbalanced on the domestic side;
+	// netting is how the fake counts a voided sale (zero: gross).
 	unbalanced bool
+	netting    provisioning.Netting
 	// badKey corrupts the checksum of the key at this position in the
 	// list while badKeyTimes lasts.
 	badKey, badKeyTimes int
@@ -298,9 +300,9 @@ func (h *fakeHost) UploadStatus(ctx context.Context, r provisioning.StatusUpload
 	return provisioning.Ack{RC: "00", Demand: h.demand("status-upload")}, nil
 }
 
-// Settle compares the terminal's totals with the fake's book: sales
-// approved and neither voided nor reversed are the debits; a voided sale
-// nets out with its void.
+// Settle compares the terminal's totals with the fake's book, counted
+// gross as public hosts do (netting says otherwise): a sale not reversed is
+// a debit, its void a credit.
 func (h *fakeHost) Settle(ctx context.Context, r provisioning.SettleRequest) (provisioning.SettleResult, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -313,9 +315,17 @@ func (h *fakeHost) Settle(ctx context.Context, r provisioning.SettleRequest) (pr
 	}
 	var book provisioning.Totals
 	for _, st := range h.sales {
-		if st == "approved" {
+		// The tests' sales are 0.01.
+		switch {
+		case st == "voided" && h.proc.netting == provisioning.NettingNet:
+		case st == "voided":
 			book.DebitCount++
-			book.DebitAmount++ // the tests' sales are 0.01
+			book.DebitAmount++
+			book.CreditCount++
+			book.CreditAmount++
+		case st == "approved":
+			book.DebitCount++
+			book.DebitAmount++
 		}
 	}
 	res := provisioning.SettleResult{RC: "00", DomesticBalanced: book == r.Domestic && !h.proc.unbalanced,

@@ -203,6 +203,9 @@ type Flow struct {
 	// Downloads keeps the CA keys and IC parameters the host sent; nil
 	// keeps them in memory only, and a restart downloads them again.
 	Downloads DownloadStore
+	// Netting is how the acquirer's settlement counts a voided sale; zero
+	// means NettingGross.
+	Netting Netting
 	// BuildTime is the floor of the flow's clock (FloorClock) when Clock
 	// is not a *FloorClock already; zero means DefaultBuildTime.
 	BuildTime time.Time

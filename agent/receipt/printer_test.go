@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -92,22 +91,8 @@ func TestEmphasisByMeaning(t *testing.T) {
 	}
 }
 
-// stepClock advances a step on every reading, so a timeout passes without waiting.
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(100 * time.Millisecond)
-	return c.t
-}
-
 func newPrinter(d *printertest.Device) *Printer {
-	c := &stepClock{t: time.Unix(0, 0)}
-	return &Printer{Driver: printer.New(d, printer.Options{Now: c.now}), Width: 32}
+	return &Printer{Driver: printer.New(d, printer.Options{Now: new(printertest.StepClock).Now}), Width: 32}
 }
 
 func TestPrintReceipt(t *testing.T) {

@@ -4,12 +4,29 @@
 //	hostsim --listen 127.0.0.1:0 --ledger ledger.jsonl --tmk HEX [--mid MID,...]
 //	        [--mac unionpay-ecb|x9.19] [--mac-full-key] [--batch 000001]
 //	        [--cards DIR] [--arqc-decline-rc 05] [--tls-cert PEM --tls-key PEM]
-//	        [--fault kind=action[:delay][*times]]...
+//	        [--fault kind=action[:param][*times]]...
+//	        [--codes unionpay|ic-end-351|centerm] [--key-layout standard|single-mak|tagged] [--des-tdk]
+//	        [--demand kind[#n]=digits[,once]]... [--capk DIR] [--capk-page 5] [--aid-page 30]
+//	        [--last-page-flag 3|1] [--app-version-tag 9F08|9F09] [--ic-tags posp|spec]
+//	        [--capk-expiry ascii|bcd] [--netting gross|net] [--batch-advance settlement|sign-off]
 //
 // With --cards (e.g. testdata/cards) the simulator plays issuer for the
 // cardsim profiles in DIR: a chip sale's ARQC must verify under the key of
 // the profile with its PAN (else --arqc-decline-rc), and a chip card with no
 // profile is declined 14. Without it field 55 is not checked.
+//
+// The install procedure: --capk DIR (e.g. testdata/capk, TEST ONLY keys)
+// gives the IC public key download its keys (none without it); the IC and
+// terminal parameters are built in. --codes picks the acquirer's 60.3 code
+// table, --key-layout how sign-on delivers the working keys (single-mak: a
+// single-length MAK in the 16-byte slot), --demand the processing
+// requirements the response header carries (e.g. "sign-on#1=45" asks for the
+// IC keys then the IC parameters in the first sign-on's answer, "sale#1=3" to
+// sign on again after the first sale). Fault kinds are the message kinds:
+// sign-on echo sign-off sale void reversal capk-query capk-download capk-end
+// ic-query ic-download ic-end params params-end status settle batch-upload
+// batch-end; actions delay:D no-answer close-mid garbage wrong-mac duplicate
+// wrong-rc[:RC] broken-62.
 //
 // It prints "listening on ADDR" once it accepts, so a script can start it on
 // port 0 and read the port. The TMK may come from $HOSTSIM_TMK instead of the
@@ -19,16 +36,19 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/agent/card/emv"
 	"github.com/posagent/posagent/agent/sim/hostsim"
 	"github.com/posagent/posagent/agent/sim/ledger"
 )
@@ -39,13 +59,13 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-type faults []string
+type list []string
 
-// String joins the faults (flag.Value).
-func (f *faults) String() string { return strings.Join(*f, ",") }
+// String joins the values (flag.Value).
+func (f *list) String() string { return strings.Join(*f, ",") }
 
-// Set adds one --fault (flag.Value).
-func (f *faults) Set(s string) error { *f = append(*f, s); return nil }
+// Set adds one value of a repeatable flag (flag.Value).
+func (f *list) Set(s string) error { *f = append(*f, s); return nil }
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -62,8 +82,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	arqcRC := fs.String("arqc-decline-rc", "05", "response code for a chip sale whose ARQC does not verify")
 	tlsCert := fs.String("tls-cert", "", "serve TLS with this certificate (PEM); needs --tls-key")
 	tlsKey := fs.String("tls-key", "", "the certificate's private key (PEM)")
-	var fl faults
-	fs.Var(&fl, "fault", "inject a fault: kind=action[:delay][*times]; kinds sign-on echo sale void reversal; actions delay no-answer close-mid garbage wrong-mac duplicate (repeatable)")
+	var fl, dl list
+	fs.Var(&fl, "fault", "inject a fault: kind=action[:param][*times]; kinds "+strings.Join(hostsim.Kinds, " ")+
+		"; actions delay:D no-answer close-mid garbage wrong-mac duplicate wrong-rc[:RC] broken-62 (repeatable)")
+	codes := fs.String("codes", hostsim.TableUnionPay.Name, "60.3 code table: "+strings.Join(hostsim.CodeTableNames(), ", "))
+	layout := fs.String("key-layout", string(hostsim.LayoutStandard), "sign-on key layout: standard, single-mak (a single-length MAK in the 16-byte slot) or tagged")
+	desTDK := fs.Bool("des-tdk", false, "single-DES (001) sign-on answers carry a TDK too")
+	fs.Var(&dl, "demand", "processing requirement schedule: kind[#n]=digits[,once], kind a message kind, capk-change or ic-change (repeatable)")
+	capkDir := fs.String("capk", "", "directory with capk.yaml (e.g. testdata/capk): the CA public keys of the IC key download; empty serves none")
+	capkPage := fs.Int("capk-page", 5, "CA public keys per query answer")
+	aidPage := fs.Int("aid-page", 30, "AIDs per query answer")
+	lastPage := fs.String("last-page-flag", "3", "field 62 control byte of a query's last answer of several: 3 or 1")
+	appVer := fs.String("app-version-tag", "9F08", "tag of the application version in the IC parameters: 9F08 or 9F09")
+	icTags := fs.String("ic-tags", hostsim.ICTagsPOSP, "IC parameter tags: posp (16, as the public POSPs send) or spec (12)")
+	expiry := fs.String("capk-expiry", hostsim.ExpiryASCII, "DF05 format: ascii (8 digits) or bcd (4 bytes)")
+	netting := fs.String("netting", hostsim.NettingGross, "settlement counting of a voided sale: gross (a debit and its void a credit) or net (neither)")
+	advance := fs.String("batch-advance", hostsim.AdvanceAtSettlement, "when the batch advances: settlement (at the batch upload's end) or sign-off")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -85,6 +119,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(*arqcRC) != 2 {
 		fmt.Fprintln(stderr, "hostsim: --arqc-decline-rc: want a 2-character response code")
 		return 2
+	}
+	table, ok := hostsim.CodeTables[*codes]
+	if !ok {
+		fmt.Fprintln(stderr, "hostsim: --codes: want one of", strings.Join(hostsim.CodeTableNames(), ", "))
+		return 2
+	}
+	cfg.Codes, cfg.KeyLayout, cfg.DESWithTDK = table, hostsim.KeyLayout(*layout), *desTDK
+	cfg.CAPKPage, cfg.AIDPage = *capkPage, *aidPage
+	cfg.ICTags, cfg.ExpiryFormat, cfg.Netting, cfg.BatchAdvance = *icTags, *expiry, *netting, *advance
+	if len(*lastPage) != 1 {
+		fmt.Fprintln(stderr, "hostsim: --last-page-flag: want 3 or 1")
+		return 2
+	}
+	cfg.LastPageFlag = (*lastPage)[0]
+	tag, err := strconv.ParseUint(*appVer, 16, 16)
+	if err != nil {
+		fmt.Fprintln(stderr, "hostsim: --app-version-tag: want 9F08 or 9F09")
+		return 2
+	}
+	cfg.AppVersionTag = emv.Tag(tag)
+	for _, d := range dl {
+		dm, err := hostsim.ParseDemand(d)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+		cfg.Demands = append(cfg.Demands, dm)
+	}
+	if *capkDir != "" {
+		keys, err := hostsim.LoadCAPKs(*capkDir)
+		if err != nil {
+			fmt.Fprintln(stderr, "hostsim: --capk:", err)
+			return 2
+		}
+		cfg.CAPKs = keys
 	}
 	if *cardsDir != "" {
 		cards, err := hostsim.LoadCards(*cardsDir)
@@ -136,6 +205,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	srv, err := hostsim.New(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		if errors.Is(err, hostsim.ErrConfig) {
+			return 2
+		}
 		return 1
 	}
 	for _, i := range injs {
@@ -147,7 +219,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, "listening on", addr)
-	log.Info("hostsim up", "addr", addr.String(), "tmk", tmk, "ledger", *ledgerPath, "cards", len(cfg.Cards))
+	log.Info("hostsim up", "addr", addr.String(), "tmk", tmk, "ledger", *ledgerPath, "cards", len(cfg.Cards),
+		"codes", cfg.Codes.Name, "key_layout", cfg.KeyLayout, "capks", len(cfg.CAPKs), "demands", len(cfg.Demands))
 	<-ctx.Done()
 	srv.Close()
 	return 0

@@ -9,8 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/posagent/posagent/agent/central/command"
@@ -98,70 +96,28 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 2 // the flags made a command the terminal would refuse
 	}
-	if broker.url == "" {
-		fmt.Fprintln(stdout, string(payload))
-		return 0
-	}
-	o, err := broker.options(mqtt.CommandTopic(e.TID), false, payload)
-	if err != nil {
-		fmt.Fprintf(stderr, "posctl: %v\n", err)
-		return 1
-	}
-	if wait <= 0 {
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	return broker.deliver(stdout, stderr, mqtt.CommandTopic(e.TID), false, payload, func(o mqtt.SendOptions) (int, error) {
+		if wait <= 0 {
+			if err := send(ctx, o); err != nil {
+				return 1, err
+			}
+			fmt.Fprintf(stdout, "published %s to %s, expires %s\n", e.ID, o.Topic, trust.Stamp(e.ExpiresAt))
+			return 0, nil
+		}
+		sctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
-		if err := mqtt.Send(sctx, o); err != nil {
-			fmt.Fprintf(stderr, "posctl: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "published %s to %s, expires %s\n", e.ID, o.Topic, trust.Stamp(e.ExpiresAt))
-		return 0
-	}
-	sctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	b, err := mqtt.Request(sctx, o, mqtt.ReplyTopic(e.TID), func(b []byte) bool {
-		var r command.Reply
-		return json.Unmarshal(b, &r) == nil && r.ID == e.ID
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "posctl: %v\n", err)
-		return 1
-	}
-	fmt.Fprintln(stdout, string(b))
-	var r command.Reply
-	if json.Unmarshal(b, &r) != nil || !r.OK {
-		return 1
-	}
-	return 0
-}
-
-// brokerFlags are the publishing flags posctl ticket and posctl command
-// share.
-type brokerFlags struct {
-	url, user, passFile, ca, cert, key string
-}
-
-func (b *brokerFlags) register(fs *flag.FlagSet, publishHelp string) {
-	fs.StringVar(&b.url, "publish", "", "broker URL: "+publishHelp)
-	fs.StringVar(&b.user, "user", "", "broker user name")
-	fs.StringVar(&b.passFile, "password-file", "", "file holding the broker password (first line)")
-	fs.StringVar(&b.ca, "ca", "", "PEM CA bundle for a TLS broker URL")
-	fs.StringVar(&b.cert, "tls-cert", "", "client certificate (PEM) for a TLS broker")
-	fs.StringVar(&b.key, "tls-key", "", "client certificate key (PEM)")
-}
-
-// options are the SendOptions of one publish; the password is read from its
-// file, never from the command line.
-func (b *brokerFlags) options(topic string, retained bool, payload []byte) (mqtt.SendOptions, error) {
-	o := mqtt.SendOptions{URL: b.url, Username: b.user, CAFile: b.ca, CertFile: b.cert, KeyFile: b.key,
-		Topic: topic, Retained: retained, Payload: payload}
-	if b.passFile != "" {
-		raw, err := os.ReadFile(b.passFile)
+		b, err := mqtt.Request(sctx, o, mqtt.ReplyTopic(e.TID), func(b []byte) bool {
+			var r command.Reply
+			return json.Unmarshal(b, &r) == nil && r.ID == e.ID
+		})
 		if err != nil {
-			return o, fmt.Errorf("password file: %w", err)
+			return 1, err
 		}
-		o.Password, _, _ = strings.Cut(string(raw), "\n")
-		o.Password = strings.TrimSuffix(o.Password, "\r")
-	}
-	return o, nil
+		fmt.Fprintln(stdout, string(b))
+		var r command.Reply
+		if json.Unmarshal(b, &r) != nil || !r.OK {
+			return 1, nil
+		}
+		return 0, nil
+	})
 }

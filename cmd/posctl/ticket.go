@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -93,23 +92,13 @@ func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 2 // the flags made a ticket the agent would refuse
 	}
-	if broker.url == "" {
-		fmt.Fprintln(stdout, string(payload))
-		return 0
-	}
-	o, err := broker.options(mqtt.TicketTopic(t.TID), true, payload)
-	if err != nil {
-		fmt.Fprintf(stderr, "posctl: %v\n", err)
-		return 1
-	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := mqtt.Send(sctx, o); err != nil {
-		fmt.Fprintf(stderr, "posctl: %v\n", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "published to %s (retained), expires %s\n", o.Topic, t.ExpiresAt.UTC().Truncate(time.Second).Format(time.RFC3339))
-	return 0
+	return broker.deliver(stdout, stderr, mqtt.TicketTopic(t.TID), true, payload, func(o mqtt.SendOptions) (int, error) {
+		if err := send(ctx, o); err != nil {
+			return 1, err
+		}
+		fmt.Fprintf(stdout, "published to %s (retained), expires %s\n", o.Topic, trust.Stamp(t.ExpiresAt))
+		return 0, nil
+	})
 }
 
 // ticketKeygen writes PREFIX.key (private, 0600) and PREFIX.pub (public, for
@@ -155,29 +144,4 @@ func ticketKeygen(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "wrote %s.key (keep secret) and %s.pub (for the agents' central.keys, with a kid)\n", *out, *out)
 	return 0
-}
-
-// stamp is what makes a signed payload unique and bounds its life.
-type stamp struct {
-	nonce           string
-	issued, expires time.Time
-}
-
-// signer reads central's private key (PEM) and stamps a payload valid for
-// valid from now: what posctl ticket and posctl command both sign with.
-func signer(keyFile string, valid time.Duration) (ed25519.PrivateKey, stamp, error) {
-	pemKey, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, stamp{}, fmt.Errorf("key: %w", err)
-	}
-	priv, err := trust.ParsePrivateKey(pemKey)
-	if err != nil {
-		return nil, stamp{}, err
-	}
-	nonce, err := ticket.NewNonce()
-	if err != nil {
-		return nil, stamp{}, err
-	}
-	now := time.Now()
-	return priv, stamp{nonce: nonce, issued: now, expires: now.Add(valid)}, nil
 }

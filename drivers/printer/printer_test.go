@@ -9,9 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -35,22 +33,8 @@ func samplePage() printer.Page {
 	}}
 }
 
-// stepClock advances a step on every reading, so a timeout passes without waiting.
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(100 * time.Millisecond)
-	return c.t
-}
-
 func newPrinter(d *printertest.Device) *printer.Printer {
-	c := &stepClock{t: time.Unix(0, 0)}
-	return printer.New(d, printer.Options{Now: c.now})
+	return printer.New(d, printer.Options{Now: new(printertest.StepClock).Now})
 }
 
 // golden compares got with testdata/name. It is this package's own: a

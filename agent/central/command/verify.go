@@ -1,7 +1,6 @@
 package command
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,12 @@ import (
 // DefaultSkew is how far the terminal's clock may be off. Commands live
 // minutes, not days: the skew is smaller than a ticket's.
 const DefaultSkew = 5 * time.Minute
+
+// kind is what trust's checks of every signed payload need of a command.
+var kind = trust.Kind{Noun: "command", DefaultSkew: DefaultSkew, Codes: trust.Codes{
+	Unsigned: CodeUnsigned, BadSignature: CodeBadSignature, KeyRevoked: CodeKeyRevoked, UnknownKey: CodeUnknownKey,
+	NotYetValid: CodeNotYetValid, Expired: CodeExpired,
+}}
 
 // DefaultMaxNonces bounds the nonce record. Nonces leave it once the time
 // floor passes their expiry (every accepted command raises the floor to its
@@ -127,22 +132,8 @@ func (v *Verifier) checkLocked(payload []byte) (Command, error) {
 		return Command{ID: e.ID}, &Error{Code: code, Message: msg}
 	}
 	// The signature first: nothing of an unauthenticated command is acted on.
-	if e.Sig == "" {
-		return refuse(CodeUnsigned, "the command carries no signature")
-	}
-	sig, err := base64.StdEncoding.Strict().DecodeString(e.Sig)
-	if err != nil || len(sig) != 64 {
-		return refuse(CodeBadSignature, "the signature is not 64 bytes of base64")
-	}
-	switch err := v.Keys.Verify(e.KID, e.Canonical(), sig); {
-	case errors.Is(err, trust.ErrRevokedKey):
-		return refuse(CodeKeyRevoked, "the command is signed with a revoked key (kid "+e.KID+")")
-	case errors.Is(err, trust.ErrUnknownKey) && trust.ValidKID(e.KID):
-		return refuse(CodeUnknownKey, "no configured central key has kid "+e.KID)
-	case errors.Is(err, trust.ErrUnknownKey):
-		return refuse(CodeUnknownKey, "the command names no valid kid")
-	case err != nil:
-		return refuse(CodeBadSignature, "the signature does not verify with central's key "+e.KID)
+	if r := kind.VerifySignature(v.Keys, e.KID, e.Sig, e.Canonical()); r != nil {
+		return refuse(r.Code, r.Message)
 	}
 	c, derr := e.decode()
 	if derr != nil && derr.Code == CodeMalformed {
@@ -151,20 +142,8 @@ func (v *Verifier) checkLocked(payload []byte) (Command, error) {
 	if e.TID != v.TID {
 		return refuse(CodeOtherTerminal, "the command is for another terminal")
 	}
-	now := time.Now()
-	if v.Now != nil {
-		now = v.Now()
-	}
-	skew := v.Skew
-	if skew == 0 {
-		skew = DefaultSkew
-	}
-	expired, early := trust.Window(e.IssuedAt, e.ExpiresAt, now, v.Floor.Time(), skew)
-	if early {
-		return refuse(CodeNotYetValid, "issued_at is later than the terminal's clock")
-	}
-	if expired {
-		return refuse(CodeExpired, "expires_at has passed")
+	if r := kind.CheckWindow(e.IssuedAt, e.ExpiresAt, v.Now, v.Floor, v.Skew); r != nil {
+		return refuse(r.Code, r.Message)
 	}
 	if derr != nil {
 		return c, derr

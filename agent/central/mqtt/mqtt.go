@@ -129,6 +129,11 @@ type Client struct {
 	// closing is set by Close before its offline state: no birth and no
 	// publish is accepted after it.
 	closing atomic.Bool
+	// born is set once the open connection's onConnect has queued its
+	// subscriptions and birth, and cleared before every reconnect attempt:
+	// paho counts a connection open before onConnect runs, and nothing of
+	// ours may overtake the birth on the wire.
+	born atomic.Bool
 	// birthMu orders a birth before Close's offline publish, so a birth never
 	// overwrites it.
 	birthMu sync.Mutex
@@ -211,6 +216,9 @@ func New(opts Options) (*Client, error) {
 		SetMaxReconnectInterval(maxReconnectInterval).
 		SetBinaryWill(StateTopic(opts.TID), c.presence(Offline, ReasonConnectionLost), 1, true).
 		SetOnConnectHandler(c.onConnect).
+		// Called before each reconnect attempt, in paho's reconnect path:
+		// the next connection is not born until its onConnect has run.
+		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) { c.born.Store(false) }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			c.log.Warn("mqtt: connection to broker lost; reconnecting", "broker", redact(opts.URL), "err", err)
 		}).
@@ -254,9 +262,10 @@ func (c *Client) Start(ctx context.Context) error {
 	return nil
 }
 
-// WaitConnected returns nil once a connection is open (after the first
-// connect has reset paho's store), ErrClosed once Close has begun, or ctx's
-// error. The connection may of course drop right after it returns.
+// WaitConnected returns nil once a connection is open and its birth and
+// subscriptions are queued (after the first connect has reset paho's
+// store), ErrClosed once Close has begun, or ctx's error. The connection
+// may of course drop right after it returns.
 func (c *Client) WaitConnected(ctx context.Context) error {
 	select {
 	case <-c.started:
@@ -281,7 +290,7 @@ func (c *Client) WaitConnected(ctx context.Context) error {
 		if c.closing.Load() {
 			return ErrClosed
 		}
-		if c.client.IsConnectionOpen() {
+		if c.client.IsConnectionOpen() && c.born.Load() {
 			return nil
 		}
 		select {
@@ -307,7 +316,7 @@ func (c *Client) isOpen() bool {
 	default:
 		return false
 	}
-	return c.client.IsConnectionOpen()
+	return c.client.IsConnectionOpen() && c.born.Load()
 }
 
 // Close publishes the retained graceful offline state (bounded by ctx) and
@@ -371,6 +380,7 @@ func (c *Client) onConnect(pc paho.Client) {
 		c.subscribe(pc, topic, fn)
 	}
 	c.birth(pc)
+	c.born.Store(true)
 	c.mu.Lock()
 	close(c.up)
 	c.up = make(chan struct{})

@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,21 +28,12 @@ const (
 	wait   = 10 * time.Second // generous: CI machines stall
 )
 
-func quietLogger() *slog.Logger {
-	if os.Getenv("MQTT_DEBUG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// quietLogger is silent unless MQTT_DEBUG is set.
+func quietLogger() *slog.Logger { return mqtttest.Logger("MQTT_DEBUG") }
 
 func startBroker(t *testing.T, addr string) *broker.Broker {
 	t.Helper()
-	b, err := broker.Start(addr, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return mqtttest.StartMochi(t, addr, quietLogger())
 }
 
 func newClient(t *testing.T, url string, mod func(*mqtt.Options)) *mqtt.Client {
@@ -69,139 +57,13 @@ func newClient(t *testing.T, url string, mod func(*mqtt.Options)) *mqtt.Client {
 	return c
 }
 
-// msg is what a test subscriber received.
-type msg struct {
-	topic    string
-	payload  []byte
-	retained bool
-}
-
-// subscriber is a plain paho client standing in for central monitoring.
-type subscriber struct {
-	c  paho.Client
-	ch chan msg
-	// pending holds messages an until call passed over, in arrival order, for
-	// the next calls: retained messages come in no fixed order across topics.
-	pending []msg
-	// patience, when set, replaces wait in until.
-	patience time.Duration
-}
-
-var subscribers atomic.Int64
-
-func subscribe(t *testing.T, url string, filters ...string) *subscriber {
-	t.Helper()
-	s := &subscriber{ch: make(chan msg, 4096)}
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("sub-%d", subscribers.Add(1))).SetCleanSession(true))
-	s.c = c
-	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("subscriber connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(50) })
-	m := map[string]byte{}
-	for _, f := range filters {
-		m[f] = 1
-	}
-	tok := c.SubscribeMultiple(m, func(_ paho.Client, m paho.Message) {
-		s.ch <- msg{topic: m.Topic(), payload: m.Payload(), retained: m.Retained()}
-	})
-	if !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
-	return s
-}
-
-// until returns the first message that pred accepts, failing after wait.
-func (s *subscriber) until(t *testing.T, what string, pred func(msg) bool) msg {
-	t.Helper()
-	for i, m := range s.pending {
-		if pred(m) {
-			s.pending = append(s.pending[:i], s.pending[i+1:]...)
-			return m
-		}
-	}
-	d := wait
-	if s.patience > 0 {
-		d = s.patience
-	}
-	timeout := time.NewTimer(d)
-	defer timeout.Stop()
-	for {
-		select {
-		case m := <-s.ch:
-			if pred(m) {
-				return m
-			}
-			s.pending = append(s.pending, m)
-		case <-timeout.C:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
-func presence(t *testing.T, m msg) mqtt.Presence {
-	t.Helper()
-	var p mqtt.Presence
-	if err := json.Unmarshal(m.payload, &p); err != nil {
-		t.Fatalf("state payload %q: %v", m.payload, err)
-	}
-	return p
-}
-
-// retainedOn accepts the retained copy of topic. A subscriber that arrives
-// right after a publish can also get a live copy: mochi acknowledges a publish
-// before it has fanned it out.
-func retainedOn(topic string) func(msg) bool {
-	return func(m msg) bool { return m.retained && m.topic == topic }
-}
-
-func isState(state string) func(msg) bool {
-	return func(m msg) bool {
-		if m.topic != mqtt.StateTopic(tid) {
-			return false
-		}
-		var p mqtt.Presence
-		return json.Unmarshal(m.payload, &p) == nil && p.State == state
-	}
-}
-
-// freeAddr is a port reserved for the test that nothing listens on, so a
-// client can be pointed at a broker that is down and the broker started there
-// later.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	return bench.ReserveAddr(t)
-}
-
-// refusedLog is a logger that tells when the client's first connection
-// attempt has failed.
-type refusedLog struct {
-	once    *sync.Once
-	refused chan struct{}
-}
-
-func newRefusedLog() refusedLog {
-	return refusedLog{once: new(sync.Once), refused: make(chan struct{})}
-}
-
-func (h refusedLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h refusedLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h refusedLog) WithGroup(string) slog.Handler            { return h }
-
-func (h refusedLog) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == mqtt.MsgUnreachable {
-		h.once.Do(func() { close(h.refused) })
-	}
-	return nil
-}
-
 // Close leaves "shutdown" as the retained state (a clean DISCONNECT: no
 // Will), and a closed client publishes, subscribes and starts no more.
 func TestCloseLeavesRetainedShutdown(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
-	s := subscribe(t, b.URL(), mqtt.StateTopic(tid))
+	s := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
 	c := newClient(t, b.URL(), func(o *mqtt.Options) { o.Session = 3 })
-	if p := presence(t, s.until(t, "online", isState(mqtt.Online))); p.Session != 3 || p.TID != tid || p.MID != mid || p.Serial != serial {
+	if p := mqtttest.Presence(t, s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))); p.Session != 3 || p.TID != tid || p.MID != mid || p.Serial != serial {
 		t.Errorf("birth = %+v, want session 3 with identity", p)
 	}
 
@@ -210,14 +72,14 @@ func TestCloseLeavesRetainedShutdown(t *testing.T) {
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	off := s.until(t, "offline", isState(mqtt.Offline))
-	if p := presence(t, off); p.Reason != mqtt.ReasonShutdown {
+	off := s.Until(t, "offline", mqtttest.IsState(tid, mqtt.Offline))
+	if p := mqtttest.Presence(t, off); p.Reason != mqtt.ReasonShutdown {
 		t.Errorf("offline reason = %q, want %q", p.Reason, mqtt.ReasonShutdown)
 	}
-	late := subscribe(t, b.URL(), mqtt.StateTopic(tid))
-	m := late.until(t, "retained state", retainedOn(mqtt.StateTopic(tid)))
-	if p := presence(t, m); !m.retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonShutdown {
-		t.Errorf("retained state after Close = %+v (retained %v), want offline/shutdown", p, m.retained)
+	late := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
+	m := late.Until(t, "retained state", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
+	if p := mqtttest.Presence(t, m); !m.Retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonShutdown {
+		t.Errorf("retained state after Close = %+v (retained %v), want offline/shutdown", p, m.Retained)
 	}
 
 	if err := c.Publish(ctx, mqtt.EventsTopic(tid), false, []byte("{}")); !errors.Is(err, mqtt.ErrClosed) {
@@ -242,7 +104,7 @@ func TestCloseLeavesRetainedShutdown(t *testing.T) {
 // WaitConnected waits until the broker is there.
 func TestPublishNeedsAConnection(t *testing.T) {
 	ctx := context.Background()
-	addr := freeAddr(t)
+	addr := bench.ReserveAddr(t)
 	c, err := mqtt.New(mqtt.Options{URL: "tcp://" + addr, TID: tid, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +128,7 @@ func TestPublishNeedsAConnection(t *testing.T) {
 		t.Error("Publish under another TID: no error")
 	}
 	b := startBroker(t, addr)
-	s := subscribe(t, b.URL(), mqtt.EventsTopic(tid))
+	s := mqtttest.Subscribe(t, b.URL(), mqtt.EventsTopic(tid))
 	wctx, wcancel := context.WithTimeout(ctx, wait)
 	defer wcancel()
 	if err := c.WaitConnected(wctx); err != nil {
@@ -275,7 +137,7 @@ func TestPublishNeedsAConnection(t *testing.T) {
 	if err := c.Publish(wctx, mqtt.EventsTopic(tid), false, []byte(`{"n":1}`)); err != nil {
 		t.Fatal(err)
 	}
-	s.until(t, "the publish", func(m msg) bool { return string(m.payload) == `{"n":1}` })
+	s.Until(t, "the publish", func(m mqtttest.Msg) bool { return string(m.Payload) == `{"n":1}` })
 }
 
 // TestWillWithinKeepaliveOnSilentLink: the terminal's link goes silent
@@ -285,20 +147,20 @@ func TestPublishNeedsAConnection(t *testing.T) {
 func TestWillWithinKeepaliveOnSilentLink(t *testing.T) {
 	m := bench.StartMosquitto(t)
 	g := mqtttest.StartGate(t, fmt.Sprintf("127.0.0.1:%d", m.Port))
-	s := subscribe(t, m.URL, mqtt.StateTopic(tid))
+	s := mqtttest.Subscribe(t, m.URL, mqtt.StateTopic(tid))
 	const keepalive = 2 * time.Second
 	newClient(t, g.URL("tcp"), func(o *mqtt.Options) { o.Keepalive = keepalive })
-	s.until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 
 	g.Freeze()
 	frozen := time.Now()
 	// mosquitto 2 has been seen to need 5–6 s here for a 3 s window (its
 	// keepalive sweep is coarse); three windows and a second still tell "the
 	// keepalive fired" from "nothing fired" (the Will would never come).
-	s.patience = 3*keepalive*3/2 + time.Second
-	off := s.until(t, "offline from the Will", isState(mqtt.Offline))
-	s.patience = 0
-	if p := presence(t, off); p.Reason != mqtt.ReasonConnectionLost {
+	s.Patience = 3*keepalive*3/2 + time.Second
+	off := s.Until(t, "offline from the Will", mqtttest.IsState(tid, mqtt.Offline))
+	s.Patience = 0
+	if p := mqtttest.Presence(t, off); p.Reason != mqtt.ReasonConnectionLost {
 		t.Errorf("Will = %+v, want connection-lost", p)
 	}
 	t.Logf("Will %v after the link went silent (keepalive %v)", time.Since(frozen).Round(100*time.Millisecond), keepalive)
@@ -307,29 +169,29 @@ func TestWillWithinKeepaliveOnSilentLink(t *testing.T) {
 func TestWillOnConnectionLoss(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	px := mqtttest.StartGate(t, b.Addr()) // cut below without an MQTT DISCONNECT, as a power cut or a lost 4G link
-	s := subscribe(t, b.URL(), mqtt.StateTopic(tid))
+	s := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
 	newClient(t, px.URL("tcp"), nil)
-	s.until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 
 	px.Set(false)
-	off := s.until(t, "offline from the Will", isState(mqtt.Offline))
-	if p := presence(t, off); p.Reason != mqtt.ReasonConnectionLost || p.TID != tid || p.Serial != serial {
+	off := s.Until(t, "offline from the Will", mqtttest.IsState(tid, mqtt.Offline))
+	if p := mqtttest.Presence(t, off); p.Reason != mqtt.ReasonConnectionLost || p.TID != tid || p.Serial != serial {
 		t.Errorf("Will = %+v, want offline/connection-lost with identity", p)
 	}
 	// The proxy stays down, so no birth follows: a monitor connecting now finds
 	// the Will retained.
-	late := subscribe(t, b.URL(), mqtt.StateTopic(tid))
-	m := late.until(t, "retained state", retainedOn(mqtt.StateTopic(tid)))
-	if p := presence(t, m); !m.retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonConnectionLost {
-		t.Errorf("retained state = %+v (retained %v), want the Will", p, m.retained)
+	late := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
+	m := late.Until(t, "retained state", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
+	if p := mqtttest.Presence(t, m); !m.Retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonConnectionLost {
+		t.Errorf("retained state = %+v (retained %v), want the Will", p, m.Retained)
 	}
 }
 
 func TestStaleWillIsAnsweredWithBirth(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
-	s := subscribe(t, b.URL(), mqtt.StateTopic(tid))
+	s := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
 	newClient(t, b.URL(), nil)
-	s.until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 
 	// What a late Will from a taken-over connection looks like to everyone.
 	c := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("stale-will"))
@@ -341,8 +203,8 @@ func TestStaleWillIsAnsweredWithBirth(t *testing.T) {
 	if tok := c.Publish(mqtt.StateTopic(tid), 1, true, stale); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	s.until(t, "stale offline", isState(mqtt.Offline))
-	s.until(t, "online republished", isState(mqtt.Online))
+	s.Until(t, "stale offline", mqtttest.IsState(tid, mqtt.Offline))
+	s.Until(t, "online republished", mqtttest.IsState(tid, mqtt.Online))
 }
 
 func TestNewValidates(t *testing.T) {
@@ -391,7 +253,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestStartTwice(t *testing.T) {
-	r := newClient(t, "tcp://"+freeAddr(t), nil)
+	r := newClient(t, "tcp://"+bench.ReserveAddr(t), nil)
 	if err := r.Start(context.Background()); !errors.Is(err, mqtt.ErrClosed) {
 		t.Errorf("second Start = %v, want mqtt.ErrClosed", err)
 	}
@@ -402,25 +264,30 @@ func TestCredentialsNeverLogged(t *testing.T) {
 	var logs bench.Buffer
 	lg := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b := startBroker(t, "127.0.0.1:0")
-	s := subscribe(t, b.URL(), mqtt.StateTopic(tid))
+	s := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
 	// One client that connects, one that cannot: both paths log.
 	up := newClient(t, b.URL(), func(o *mqtt.Options) { o.Username, o.Password, o.Logger = "pos", password, lg })
-	h := newRefusedLog()
-	down := newClient(t, "tcp://"+freeAddr(t), func(o *mqtt.Options) {
+	h := mqtttest.NewRefusedLog()
+	down := newClient(t, "tcp://"+bench.ReserveAddr(t), func(o *mqtt.Options) {
 		o.Username, o.Password = "pos", password
 		o.Logger = slog.New(teeHandler{slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}), h})
 	})
-	s.until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 	select {
-	case <-h.refused:
+	case <-h.Refused():
 	case <-time.After(wait):
 		t.Fatal("no failed attempt logged")
 	}
-	if err := up.Publish(context.Background(), mqtt.EventsTopic(tid), false, []byte("{}")); err != nil {
-		t.Fatal(err)
-	}
+	// The birth is published from the connect handler, before the session
+	// counts as connected: wait for that, not for the birth.
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
+	if err := up.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Publish(ctx, mqtt.EventsTopic(tid), false, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
 	if err := up.Close(ctx); err != nil {
 		t.Fatal(err)
 	}

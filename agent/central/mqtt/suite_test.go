@@ -30,43 +30,6 @@ func mosquittoBench(t *testing.T) mqtttest.Broker   { return mqtttest.MosquittoT
 func mochiSecureBench(t *testing.T) mqtttest.Broker { return mqtttest.MochiTLSACL(t, tid, otherTID) }
 func mochiBench(t *testing.T) mqtttest.Broker       { return mqtttest.MochiOpen(t) }
 
-// watcher is central monitoring on a broker under test: it resubscribes after every
-// connect and says so on subscribed, so a test knows when it is listening
-// again after an outage.
-func watcher(t *testing.T, co *paho.ClientOptions, filters ...string) (*subscriber, <-chan struct{}) {
-	t.Helper()
-	s := &subscriber{ch: make(chan msg, 4096)}
-	subscribed := make(chan struct{}, 16)
-	m := map[string]byte{}
-	for _, f := range filters {
-		m[f] = 1
-	}
-	co.SetClientID(fmt.Sprintf("sub-%d", subscribers.Add(1))).SetCleanSession(true).
-		SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).
-		SetOnConnectHandler(func(c paho.Client) {
-			tok := c.SubscribeMultiple(m, func(_ paho.Client, m paho.Message) {
-				s.ch <- msg{topic: m.Topic(), payload: m.Payload(), retained: m.Retained()}
-			})
-			go func() {
-				if tok.Wait(); tok.Error() == nil {
-					subscribed <- struct{}{}
-				}
-			}()
-		})
-	c := paho.NewClient(co)
-	s.c = c
-	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("monitor connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(50) })
-	select {
-	case <-subscribed:
-	case <-time.After(wait):
-		t.Fatal("monitor not subscribed")
-	}
-	return s, subscribed
-}
-
 // The session through each broker: the ACL keeps a terminal to its own
 // topics, a wrong password and a clear-text login are refused, and a
 // SIGKILL gives the Will with the session number.
@@ -85,9 +48,9 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 		if b.Login == nil {
 			t.Skip("open broker: no users, no ACL")
 		}
-		s, _ := watcher(t, b.Monitor(), "pos/v1/#")
+		s, _ := mqtttest.Watch(t, b.Monitor(), "pos/v1/#")
 		r := newClient(t, b.URL(), func(o *mqtt.Options) { b.Terminal(o, tid) })
-		s.until(t, "A online", isState(mqtt.Online))
+		s.Until(t, "A online", mqtttest.IsState(tid, mqtt.Online))
 		// The client refuses it itself...
 		if err := r.Publish(context.Background(), mqtt.StatusTopic(otherTID), true, []byte(`{"forged":true}`)); err == nil {
 			t.Error("Client.Publish under another TID: no error")
@@ -117,19 +80,21 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 			}
 		}
 		marker(`{"marker":true}`)
-		s.until(t, "marker", func(m msg) bool { return m.topic == mqtt.EventsTopic(tid) && string(m.payload) == `{"marker":true}` })
-		for _, got := range s.pending {
-			if got.topic != mqtt.StateTopic(tid) {
-				t.Errorf("monitor received %s: %s", got.topic, got.payload)
+		s.Until(t, "marker", func(m mqtttest.Msg) bool {
+			return m.Topic == mqtt.EventsTopic(tid) && string(m.Payload) == `{"marker":true}`
+		})
+		for _, got := range s.Pending() {
+			if got.Topic != mqtt.StateTopic(tid) {
+				t.Errorf("monitor received %s: %s", got.Topic, got.Payload)
 			}
 		}
 		// Nothing retained under B either: retained messages come right
 		// after the SUBACK, before the marker published after it.
-		late, _ := watcher(t, b.Monitor(), "pos/v1/"+otherTID+"/#", mqtt.EventsTopic(tid))
+		late, _ := mqtttest.Watch(t, b.Monitor(), "pos/v1/"+otherTID+"/#", mqtt.EventsTopic(tid))
 		marker(`{"marker":2}`)
-		late.until(t, "marker 2", func(m msg) bool { return string(m.payload) == `{"marker":2}` })
-		if len(late.pending) > 0 {
-			t.Errorf("late subscriber found %s retained under %s", late.pending[0].payload, otherTID)
+		late.Until(t, "marker 2", func(m mqtttest.Msg) bool { return string(m.Payload) == `{"marker":2}` })
+		if len(late.Pending()) > 0 {
+			t.Errorf("late subscriber found %s retained under %s", late.Pending()[0].Payload, otherTID)
 		}
 	})
 
@@ -166,7 +131,7 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 			t.Skip("runs a child process")
 		}
 		b := start(t)
-		s, _ := watcher(t, b.Monitor(), mqtt.StateTopic(tid))
+		s, _ := mqtttest.Watch(t, b.Monitor(), mqtt.StateTopic(tid))
 		var o mqtt.Options
 		b.Terminal(&o, tid)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestWillChild$", "-test.count=1")
@@ -178,7 +143,7 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 			t.Fatal(err)
 		}
 		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		on := presence(t, s.until(t, "child online", isState(mqtt.Online)))
+		on := mqtttest.Presence(t, s.Until(t, "child online", mqtttest.IsState(tid, mqtt.Online)))
 		if on.Session != 42 {
 			t.Errorf("birth session = %d, want 42", on.Session)
 		}
@@ -189,7 +154,7 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 		// The kernel closes the killed process's socket, so the broker sees
 		// the loss at once; without that (a pulled cable) the Will waits for
 		// 1.5 × keepalive, which the child sets to 5 s.
-		off := presence(t, s.until(t, "Will", isState(mqtt.Offline)))
+		off := mqtttest.Presence(t, s.Until(t, "Will", mqtttest.IsState(tid, mqtt.Offline)))
 		if off.Reason != mqtt.ReasonConnectionLost || off.Session != 42 {
 			t.Errorf("Will = %+v, want connection-lost with session 42", off)
 		}

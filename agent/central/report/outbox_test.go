@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/central/mqtt"
+	"github.com/posagent/posagent/agent/central/mqtt/mqtttest"
 	"github.com/posagent/posagent/agent/central/outbox"
+	"github.com/posagent/posagent/agent/testkit/bench"
 )
 
 // openOutbox opens the outbox in dir and closes it at cleanup: register it
@@ -36,7 +38,7 @@ func deliverAfterRestart(t *testing.T, dir string, n int) {
 	}
 	r := newReporter(t, b.URL(), func(o *testOptions) { o.Queue = ob })
 
-	st := s.until(t, "status", func(m msg) bool { return m.topic == mqtt.StatusTopic(tid) })
+	st := s.Until(t, "status", func(m mqtttest.Msg) bool { return m.Topic == mqtt.StatusTopic(tid) })
 	if m := message(t, st); m.Seq != uint64(n) || m.Message != fmt.Sprintf("report %d", n) {
 		t.Errorf("first status after restart = seq %d %q, want the last report of the first run, seq %d", m.Seq, m.Message, n)
 	}
@@ -66,7 +68,7 @@ func TestOutboxKeepsReportsAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 
 	ob := openOutbox(t, dir)
-	r, err := newTerminal(testOptions{Options: mqtt.Options{URL: "tcp://" + freeAddr(t), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond}, Queue: ob})
+	r, err := newTerminal(testOptions{Options: mqtt.Options{URL: "tcp://" + bench.ReserveAddr(t), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond}, Queue: ob})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +170,7 @@ func TestOutboxSurvivesSIGKILL(t *testing.T) {
 	const n = 9
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killDirEnv+"="+dir, killNEnv+"="+strconv.Itoa(n), killURLEnv+"=tcp://"+freeAddr(t))
+	cmd.Env = append(os.Environ(), killDirEnv+"="+dir, killNEnv+"="+strconv.Itoa(n), killURLEnv+"=tcp://"+bench.ReserveAddr(t))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

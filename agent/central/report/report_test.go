@@ -5,20 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/posagent/posagent/agent/central/broker"
 	"github.com/posagent/posagent/agent/central/mqtt"
+	"github.com/posagent/posagent/agent/central/mqtt/mqtttest"
 	"github.com/posagent/posagent/agent/central/report/deliverytest"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
@@ -37,21 +32,12 @@ const (
 // longer than a MID (15), which the payloads legitimately carry.
 var fullPAN = regexp.MustCompile(`[0-9]{16,}`)
 
-func quietLogger() *slog.Logger {
-	if os.Getenv("REPORT_DEBUG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// quietLogger is silent unless REPORT_DEBUG is set.
+func quietLogger() *slog.Logger { return mqtttest.Logger("REPORT_DEBUG") }
 
 func startBroker(t *testing.T, addr string) *broker.Broker {
 	t.Helper()
-	b, err := broker.Start(addr, quietLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return mqtttest.StartMochi(t, addr, quietLogger())
 }
 
 // testOptions are a test reporter's options and its session's, together.
@@ -117,129 +103,36 @@ func TestNewNeedsLink(t *testing.T) {
 	}
 }
 
-// msg is what a test subscriber received.
-type msg struct {
-	topic    string
-	payload  []byte
-	retained bool
-}
-
-// subscriber is a plain paho client standing in for central monitoring.
+// subscriber is central monitoring (mqtttest.Subscriber) as the reporter's
+// tests read it: collectEvents keeps its log of events on it.
 type subscriber struct {
-	c  paho.Client
-	ch chan msg
-	// pending holds messages an until call passed over, in arrival order, for
-	// the next calls: retained messages come in no fixed order across topics.
-	pending []msg
-	mu      sync.Mutex
-	// all keeps every payload, for the PAN check.
-	all [][]byte
-	// patience, when set, replaces wait in until.
-	patience time.Duration
+	*mqtttest.Subscriber
 	// events is what collectEvents took so far, deduplicated on seq.
 	events *deliverytest.Log
 }
 
-var subscribers atomic.Int64
-
 func subscribe(t *testing.T, url string, filters ...string) *subscriber {
 	t.Helper()
-	s := &subscriber{ch: make(chan msg, 4096)}
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("sub-%d", subscribers.Add(1))).SetCleanSession(true))
-	s.c = c
-	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("subscriber connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(50) })
-	m := map[string]byte{}
-	for _, f := range filters {
-		m[f] = 1
-	}
-	tok := c.SubscribeMultiple(m, func(_ paho.Client, m paho.Message) {
-		s.mu.Lock()
-		s.all = append(s.all, append([]byte(nil), m.Payload()...))
-		s.mu.Unlock()
-		s.ch <- msg{topic: m.Topic(), payload: m.Payload(), retained: m.Retained()}
-	})
-	if !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
-	return s
-}
-
-// until returns the first message that pred accepts, failing after wait.
-func (s *subscriber) until(t *testing.T, what string, pred func(msg) bool) msg {
-	t.Helper()
-	for i, m := range s.pending {
-		if pred(m) {
-			s.pending = append(s.pending[:i], s.pending[i+1:]...)
-			return m
-		}
-	}
-	d := wait
-	if s.patience > 0 {
-		d = s.patience
-	}
-	timeout := time.NewTimer(d)
-	defer timeout.Stop()
-	for {
-		select {
-		case m := <-s.ch:
-			if pred(m) {
-				return m
-			}
-			s.pending = append(s.pending, m)
-		case <-timeout.C:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	return &subscriber{Subscriber: mqtttest.Subscribe(t, url, filters...)}
 }
 
 // noFullPAN fails if any payload received holds a card-number-length digit run.
 func (s *subscriber) noFullPAN(t *testing.T) {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, p := range s.all {
+	for _, p := range s.All() {
 		if fullPAN.Match(p) {
 			t.Errorf("payload carries a full card number: %s", p)
 		}
 	}
 }
 
-func presence(t *testing.T, m msg) mqtt.Presence {
-	t.Helper()
-	var p mqtt.Presence
-	if err := json.Unmarshal(m.payload, &p); err != nil {
-		t.Fatalf("state payload %q: %v", m.payload, err)
-	}
-	return p
-}
-
-func message(t *testing.T, m msg) Message {
+func message(t *testing.T, m mqtttest.Msg) Message {
 	t.Helper()
 	var s Message
-	if err := json.Unmarshal(m.payload, &s); err != nil {
-		t.Fatalf("status payload %q: %v", m.payload, err)
+	if err := json.Unmarshal(m.Payload, &s); err != nil {
+		t.Fatalf("status payload %q: %v", m.Payload, err)
 	}
 	return s
-}
-
-// retainedOn accepts the retained copy of topic. A subscriber that arrives
-// right after a publish can also get a live copy: mochi acknowledges a publish
-// before it has fanned it out.
-func retainedOn(topic string) func(msg) bool {
-	return func(m msg) bool { return m.retained && m.topic == topic }
-}
-
-func isState(state string) func(msg) bool {
-	return func(m msg) bool {
-		if m.topic != mqtt.StateTopic(tid) {
-			return false
-		}
-		var p mqtt.Presence
-		return json.Unmarshal(m.payload, &p) == nil && p.State == state
-	}
 }
 
 // statuses is an install's worth of reports, with masked card numbers as the
@@ -274,9 +167,9 @@ func collectEvents(t *testing.T, s *subscriber, first, last uint64) []Message {
 	}
 	var got []Message
 	for !s.events.Complete(last) {
-		m := s.until(t, fmt.Sprintf("event %d of %d..%d (arrived: %v)", s.events.Last()+1, first, last, s.events.Arrived()),
-			func(m msg) bool { return m.topic == mqtt.EventsTopic(tid) })
-		if m.retained {
+		m := s.Until(t, fmt.Sprintf("event %d of %d..%d (arrived: %v)", s.events.Last()+1, first, last, s.events.Arrived()),
+			func(m mqtttest.Msg) bool { return m.Topic == mqtt.EventsTopic(tid) })
+		if m.Retained {
 			t.Errorf("event retained")
 		}
 		e := message(t, m)
@@ -297,8 +190,8 @@ func collectEvents(t *testing.T, s *subscriber, first, last uint64) []Message {
 // deliveries that wait on a reconnect backoff.
 func collectEventsWithin(t *testing.T, s *subscriber, first, last uint64, d time.Duration) []Message {
 	t.Helper()
-	s.patience = d
-	defer func() { s.patience = 0 }()
+	s.Patience = d
+	defer func() { s.Patience = 0 }()
 	return collectEvents(t, s, first, last)
 }
 
@@ -326,8 +219,8 @@ func TestPublishesInOrderAndRetainsLatest(t *testing.T) {
 	}
 	// A monitor that connects now sees the current state only.
 	late := subscribe(t, b.URL(), mqtt.StatusTopic(tid), mqtt.StateTopic(tid))
-	st := late.until(t, "retained status", retainedOn(mqtt.StatusTopic(tid)))
-	if !st.retained {
+	st := late.Until(t, "retained status", mqtttest.RetainedOn(mqtt.StatusTopic(tid)))
+	if !st.Retained {
 		t.Error("status not retained")
 	}
 	last := message(t, st)
@@ -336,9 +229,9 @@ func TestPublishesInOrderAndRetainsLatest(t *testing.T) {
 	if last.Seq != n || !equalJSON(t, last.Status, want) {
 		t.Errorf("retained status = seq %d %+v, want seq %d %+v", last.Seq, last.Status, n, want)
 	}
-	on := late.until(t, "retained online", retainedOn(mqtt.StateTopic(tid)))
-	if p := presence(t, on); !on.retained || p.State != mqtt.Online || p.TID != tid || p.Serial != serial || p.MID != mid || p.Time.IsZero() {
-		t.Errorf("retained state = %+v (retained %v), want online with identity", p, on.retained)
+	on := late.Until(t, "retained online", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
+	if p := mqtttest.Presence(t, on); !on.Retained || p.State != mqtt.Online || p.TID != tid || p.Serial != serial || p.MID != mid || p.Time.IsZero() {
+		t.Errorf("retained state = %+v (retained %v), want online with identity", p, on.Retained)
 	}
 	s.noFullPAN(t)
 	late.noFullPAN(t)
@@ -355,14 +248,6 @@ func equalJSON(t *testing.T, a, b any) bool {
 		t.Fatal(err)
 	}
 	return string(ja) == string(jb)
-}
-
-// freeAddr is a port reserved for the test that nothing listens on, so a
-// client can be pointed at a broker that is down and the broker started there
-// later.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	return bench.ReserveAddr(t)
 }
 
 // reportAll calls Report for each status in a goroutine and fails if the calls
@@ -384,36 +269,14 @@ func reportAll(t *testing.T, r *terminal, in []provisioning.Status) {
 	}
 }
 
-// refusedLog is a logger that tells when the reporter's first connection
-// attempt has failed.
-type refusedLog struct {
-	once    *sync.Once
-	refused chan struct{}
-}
-
-func newRefusedLog() refusedLog {
-	return refusedLog{once: new(sync.Once), refused: make(chan struct{})}
-}
-
-func (h refusedLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h refusedLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h refusedLog) WithGroup(string) slog.Handler            { return h }
-
-func (h refusedLog) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == mqtt.MsgUnreachable {
-		h.once.Do(func() { close(h.refused) })
-	}
-	return nil
-}
-
 // downThenUp starts a reporter against a port nothing listens on and returns
 // once its first attempt has been refused. Its next attempt comes a second
 // later, by when the test's broker and subscriber (a few ms) are in place:
 // events are not retained, so the subscriber must be there first.
 func downThenUp(t *testing.T, queue int, n int) (*terminal, string) {
 	t.Helper()
-	addr := freeAddr(t)
-	h := newRefusedLog()
+	addr := bench.ReserveAddr(t)
+	h := mqtttest.NewRefusedLog()
 	r := newReporter(t, "tcp://"+addr, func(o *testOptions) {
 		o.RetryInterval = time.Second
 		o.QueueSize = queue
@@ -421,7 +284,7 @@ func downThenUp(t *testing.T, queue int, n int) (*terminal, string) {
 	})
 	reportAll(t, r, statuses(n))
 	select {
-	case <-h.refused:
+	case <-h.Refused():
 	case <-time.After(wait):
 		t.Fatal("no failed connection attempt logged")
 	}
@@ -459,7 +322,7 @@ func TestQueueFullDropsOldestEventsKeepsLatestStatus(t *testing.T) {
 	s := subscribe(t, b.URL(), terminalTopics...)
 	// The newest status goes first (current state before history), then the
 	// events that fitted in the queue.
-	st := s.until(t, "status", func(m msg) bool { return m.topic == mqtt.StatusTopic(tid) })
+	st := s.Until(t, "status", func(m mqtttest.Msg) bool { return m.Topic == mqtt.StatusTopic(tid) })
 	if m := message(t, st); m.Seq != n {
 		t.Errorf("status seq = %d, want the latest, %d", m.Seq, n)
 	}
@@ -470,7 +333,7 @@ func TestCloseLeavesRetainedOffline(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	s := subscribe(t, b.URL(), mqtt.StateTopic(tid))
 	r := newReporter(t, b.URL(), nil)
-	s.until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 	r.Report(context.Background(), statuses(1)[0])
 
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -478,17 +341,17 @@ func TestCloseLeavesRetainedOffline(t *testing.T) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	off := s.until(t, "offline", isState(mqtt.Offline))
-	if p := presence(t, off); p.Reason != mqtt.ReasonShutdown {
+	off := s.Until(t, "offline", mqtttest.IsState(tid, mqtt.Offline))
+	if p := mqtttest.Presence(t, off); p.Reason != mqtt.ReasonShutdown {
 		t.Errorf("offline reason = %q, want %q", p.Reason, mqtt.ReasonShutdown)
 	}
 	late := subscribe(t, b.URL(), mqtt.StateTopic(tid), mqtt.StatusTopic(tid))
-	m := late.until(t, "retained state", retainedOn(mqtt.StateTopic(tid)))
-	if p := presence(t, m); !m.retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonShutdown {
-		t.Errorf("retained state after Close = %+v (retained %v), want offline/shutdown", p, m.retained)
+	m := late.Until(t, "retained state", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
+	if p := mqtttest.Presence(t, m); !m.Retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonShutdown {
+		t.Errorf("retained state after Close = %+v (retained %v), want offline/shutdown", p, m.Retained)
 	}
 	// Close flushed first: the status made it.
-	if m := message(t, late.until(t, "retained status", retainedOn(mqtt.StatusTopic(tid)))); m.Seq != 1 {
+	if m := message(t, late.Until(t, "retained status", mqtttest.RetainedOn(mqtt.StatusTopic(tid)))); m.Seq != 1 {
 		t.Errorf("retained status seq = %d, want 1", m.Seq)
 	}
 
@@ -506,7 +369,7 @@ func TestReconnectsAndRepublishesBirth(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	s := subscribe(t, b.URL(), terminalTopics...)
 	r := newReporter(t, b.URL(), nil)
-	s.until(t, "online", isState(mqtt.Online))
+	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 
 	// Cut the reporter's connection from the broker side: paho reconnects and
 	// the birth puts "online" back. Whether the Will goes out first is a race
@@ -516,7 +379,7 @@ func TestReconnectsAndRepublishesBirth(t *testing.T) {
 	if !b.DropClient("posagent-" + tid) {
 		t.Fatal("reporter not connected")
 	}
-	s.until(t, "online again", isState(mqtt.Online))
+	s.Until(t, "online again", mqtttest.IsState(tid, mqtt.Online))
 	in := statuses(3)
 	for _, st := range in {
 		r.Report(context.Background(), st)
@@ -549,7 +412,7 @@ func TestReportMasksCardNumbers(t *testing.T) {
 	if st.Card != testPAN {
 		t.Error("Report changed the caller's status")
 	}
-	s.until(t, "status", func(m msg) bool { return m.topic == mqtt.StatusTopic(tid) })
+	s.Until(t, "status", func(m mqtttest.Msg) bool { return m.Topic == mqtt.StatusTopic(tid) })
 	s.noFullPAN(t)
 }
 
@@ -585,7 +448,7 @@ func TestSanitize(t *testing.T) {
 }
 
 func TestStartTwice(t *testing.T) {
-	r := newReporter(t, "tcp://"+freeAddr(t), nil)
+	r := newReporter(t, "tcp://"+bench.ReserveAddr(t), nil)
 	if err := r.Start(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("second Start = %v, want ErrClosed", err)
 	}

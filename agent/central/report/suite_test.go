@@ -27,44 +27,12 @@ func mosquittoBench(t *testing.T) mqtttest.Broker   { return mqtttest.MosquittoT
 func mochiSecureBench(t *testing.T) mqtttest.Broker { return mqtttest.MochiTLSACL(t, tid, otherTID) }
 func mochiBench(t *testing.T) mqtttest.Broker       { return mqtttest.MochiOpen(t) }
 
-// watcher is central monitoring on a broker under test: it resubscribes after every
-// connect and says so on subscribed, so a test knows when it is listening
-// again after an outage.
+// watcher is mqtttest.Watch for the reporter's tests, which collect events
+// from it.
 func watcher(t *testing.T, co *paho.ClientOptions, filters ...string) (*subscriber, <-chan struct{}) {
 	t.Helper()
-	s := &subscriber{ch: make(chan msg, 4096)}
-	subscribed := make(chan struct{}, 16)
-	m := map[string]byte{}
-	for _, f := range filters {
-		m[f] = 1
-	}
-	co.SetClientID(fmt.Sprintf("sub-%d", subscribers.Add(1))).SetCleanSession(true).
-		SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).
-		SetOnConnectHandler(func(c paho.Client) {
-			tok := c.SubscribeMultiple(m, func(_ paho.Client, m paho.Message) {
-				s.mu.Lock()
-				s.all = append(s.all, append([]byte(nil), m.Payload()...))
-				s.mu.Unlock()
-				s.ch <- msg{topic: m.Topic(), payload: m.Payload(), retained: m.Retained()}
-			})
-			go func() {
-				if tok.Wait(); tok.Error() == nil {
-					subscribed <- struct{}{}
-				}
-			}()
-		})
-	c := paho.NewClient(co)
-	s.c = c
-	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatalf("monitor connect: %v", tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(50) })
-	select {
-	case <-subscribed:
-	case <-time.After(wait):
-		t.Fatal("monitor not subscribed")
-	}
-	return s, subscribed
+	s, subscribed := mqtttest.Watch(t, co, filters...)
+	return &subscriber{Subscriber: s}, subscribed
 }
 
 // The reporter on the session, through each broker: the retained state and
@@ -83,11 +51,11 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 		}
 		flushed(t, r)
 		s, _ := watcher(t, b.Monitor(), terminalTopics...)
-		st := s.until(t, "retained state", retainedOn(mqtt.StateTopic(tid)))
-		if p := presence(t, st); p.State != mqtt.Online || p.Session != 7 || p.TID != tid {
+		st := s.Until(t, "retained state", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
+		if p := mqtttest.Presence(t, st); p.State != mqtt.Online || p.Session != 7 || p.TID != tid {
 			t.Errorf("retained state = %+v, want online session 7", p)
 		}
-		m := message(t, s.until(t, "retained status", retainedOn(mqtt.StatusTopic(tid))))
+		m := message(t, s.Until(t, "retained status", mqtttest.RetainedOn(mqtt.StatusTopic(tid))))
 		if m.Seq != 4 || m.Message != "report 4" {
 			t.Errorf("retained status = seq %d %q, want seq 4", m.Seq, m.Message)
 		}

@@ -1,7 +1,6 @@
 package ticket
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,12 @@ import (
 // called expired or not yet valid: before sign-on the clock has not been set
 // from the host. The floor gets no skew (trust.Window).
 const DefaultSkew = 10 * time.Minute
+
+// kind is what trust's checks of every signed payload need of a ticket.
+var kind = trust.Kind{Noun: "ticket", DefaultSkew: DefaultSkew, Codes: trust.Codes{
+	Unsigned: CodeUnsigned, BadSignature: CodeBadSignature, KeyRevoked: CodeKeyRevoked, UnknownKey: CodeUnknownKey,
+	NotYetValid: CodeNotYetValid, Expired: CodeExpired,
+}}
 
 // DefaultMaxTestAmount is the cap on a ticket's test sale when none is
 // configured: 1.00 CNY. The test sale is a real payment with the installer's
@@ -126,22 +131,8 @@ func (v *Verifier) checkLocked(payload []byte) (Ticket, error) {
 	}
 	// The signature first: nothing in an unauthenticated ticket is worth
 	// reporting back, not even which terminal it claims to be for.
-	if t.Sig == "" {
-		return Ticket{}, &Error{Code: CodeUnsigned, Message: "the ticket carries no signature"}
-	}
-	sig, err := base64.StdEncoding.Strict().DecodeString(t.Sig)
-	if err != nil || len(sig) != 64 {
-		return Ticket{}, &Error{Code: CodeBadSignature, Message: "the signature is not 64 bytes of base64"}
-	}
-	switch err := v.Keys.Verify(t.KID, t.Canonical(), sig); {
-	case errors.Is(err, trust.ErrRevokedKey):
-		return Ticket{}, &Error{Code: CodeKeyRevoked, Message: "the ticket is signed with a revoked key (kid " + t.KID + ")"}
-	case errors.Is(err, trust.ErrUnknownKey) && trust.ValidKID(t.KID):
-		return Ticket{}, &Error{Code: CodeUnknownKey, Message: "no configured central key has kid " + t.KID}
-	case errors.Is(err, trust.ErrUnknownKey):
-		return Ticket{}, &Error{Code: CodeUnknownKey, Message: "the ticket names no valid kid"}
-	case err != nil:
-		return Ticket{}, &Error{Code: CodeBadSignature, Message: "the signature does not verify with central's key " + t.KID}
+	if r := kind.VerifySignature(v.Keys, t.KID, t.Sig, t.Canonical()); r != nil {
+		return Ticket{}, &Error{Code: r.Code, Message: r.Message}
 	}
 	// Signed but maybe nonsense (a buggy signer): same rules as Sign.
 	if err := t.check(); err != nil {
@@ -150,20 +141,8 @@ func (v *Verifier) checkLocked(payload []byte) (Ticket, error) {
 	if t.TID != v.TID {
 		return Ticket{}, &Error{Code: CodeOtherTerminal, Message: "the ticket is for another terminal"}
 	}
-	now := time.Now()
-	if v.Now != nil {
-		now = v.Now()
-	}
-	skew := v.Skew
-	if skew == 0 {
-		skew = DefaultSkew
-	}
-	expired, early := trust.Window(t.IssuedAt, t.ExpiresAt, now, v.Floor.Time(), skew)
-	if early {
-		return Ticket{}, &Error{Code: CodeNotYetValid, Message: "issued_at is later than the terminal's clock"}
-	}
-	if expired {
-		return Ticket{}, &Error{Code: CodeExpired, Message: "expires_at has passed"}
+	if r := kind.CheckWindow(t.IssuedAt, t.ExpiresAt, v.Now, v.Floor, v.Skew); r != nil {
+		return Ticket{}, &Error{Code: r.Code, Message: r.Message}
 	}
 	max := v.MaxTestAmount
 	if max <= 0 {

@@ -3,8 +3,10 @@
 // (agent/central/command): central's Ed25519 verification keys by key id, with
 // rotation and revocation (KeyRing); the canonical encoding its signatures
 // cover (Canonical); strict JSON decoding of signed payloads (DecodeStrict);
-// and a persisted time floor that never goes back (Floor), against which
-// validity windows are checked when the terminal's clock cannot be trusted.
+// a persisted time floor that never goes back (Floor), against which
+// validity windows are checked when the terminal's clock cannot be trusted;
+// and the checks both kinds make alike, each under its own codes (Kind: the
+// signature by kid, the validity window).
 //
 // docs/mqtt.md, "Signed messages", is the contract for central's signers.
 package trust

@@ -1,8 +1,17 @@
 // Package hostsim is an acquirer host simulator speaking the UnionPay POS
-// dialect of package acquirer over TCP: sign-on with its own TMK and fresh
-// working keys, MAC checking both ways, sale/void/reversal against a durable
-// ledger, response codes by rule, and fault injection per message kind so
-// that the terminal's reversal discipline can be tested against a real peer.
+// dialect over TCP, written from the public protocol rather than from our
+// terminal client: what public UnionPay terminal apps expect of a host and
+// what public POSP servers answer (the sources are named where each format
+// is built). It serves the whole install procedure of a terminal: sign-on in
+// every key mode and the key layouts real hosts use, the processing
+// requirement of the response header on a schedule, the IC public key, IC
+// parameter and terminal parameter downloads, the status upload, settlement
+// against its own ledger with batch upload and the batch's advance, sign-off
+// — each 60.3 code from a per-acquirer table — and MAC checking both ways,
+// sale/void/reversal against a durable ledger, response codes by rule, and
+// fault injection per message kind so that the terminal's reversal
+// discipline and its handling of a broken download can be tested against a
+// real peer.
 // It also plays the issuer for what a sale carries about the card: swiped
 // tracks are decrypted and matched to field 2, PIN blocks decrypted and
 // checked as format 0, and chip ARQCs verified against cardsim's profile keys
@@ -19,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +37,7 @@ import (
 	"github.com/moov-io/iso8583"
 
 	"github.com/posagent/posagent/agent/acquirer"
+	"github.com/posagent/posagent/agent/card/emv"
 	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -57,8 +68,22 @@ const (
 	Duplicate Action = "duplicate" // the answer twice
 )
 
-// Actions lists every fault action, for tests and flag help.
+// Answer faults: the host's own answer, well formed and MACed, is wrong.
+const (
+	// WrongRC answers with Fault.RC (96 when empty) in field 39 instead of
+	// the host's, as a host that did the work but says it did not.
+	WrongRC Action = "wrong-rc"
+	// BrokenF62 cuts the last 5 bytes off field 62 (a TLV whose length
+	// claims more than is there, a key layout of the wrong length); an
+	// answer without field 62 gets 3 bytes of garbage in one.
+	BrokenF62 Action = "broken-62"
+)
+
+// Actions lists the transport fault actions, for tests and flag help.
 var Actions = []Action{Delay, NoAnswer, CloseMid, Garbage, WrongMAC, Duplicate}
+
+// AnswerActions lists the answer faults.
+var AnswerActions = []Action{WrongRC, BrokenF62}
 
 // Fault is injected into the answers to one message kind.
 type Fault struct {
@@ -67,6 +92,8 @@ type Fault struct {
 	// Times is how many answers it applies to; 0 means once, negative
 	// means until cleared.
 	Times int
+	// RC is the response code of WrongRC.
+	RC string
 }
 
 // Config is the simulated host.
@@ -78,7 +105,10 @@ type Config struct {
 	MACFullKey bool
 	// MIDs are the known merchants; others get 03. Empty means every MID.
 	MIDs []string
-	// Batch is the batch number sign-on hands out; zero means "000001".
+	// Batch is the batch a terminal the host has not seen starts at, which
+	// sign-on hands out; zero means "000001". The host moves each terminal
+	// on after it settles (Config.BatchAdvance) and answers a financial
+	// message or settlement of another batch 77.
 	Batch string
 	// Declines maps the last two digits of an amount to a response code;
 	// nil means {"51": "51"} (insufficient funds).
@@ -119,6 +149,47 @@ type Config struct {
 	// against field 2 (99, PIN format error, when it is not); when the PAN is
 	// listed here the PIN must also match (55, incorrect PIN).
 	PINs map[string]string
+
+	// Codes is the acquirer's 60.3 code table; zero means TableUnionPay.
+	Codes CodeTable
+	// KeyLayout is how sign-on delivers the working keys; zero means
+	// LayoutStandard. DESWithTDK adds a TDK to single-DES (001) answers, as
+	// some hosts do (the Centerm app reads PIK, MAK and TDK of 12 bytes each
+	// when it encrypts tracks).
+	KeyLayout  KeyLayout
+	DESWithTDK bool
+	// Demands is the schedule of processing requirements (the response
+	// header's digit).
+	Demands []Demand
+	// CAPKs are the CA public keys of the IC public key download (LoadCAPKs
+	// reads testdata/capk); none means the host has none to offer.
+	CAPKs []CAPK
+	// AIDs are the IC parameters; nil means DefaultAIDs.
+	AIDs []AID
+	// Params are the terminal parameters; nil means DefaultParams.
+	Params []Param
+	// CAPKPage and AIDPage are how many items one query answer lists at
+	// most; zero means 5 keys (chinaljp/posp PubKeyInfo) and 30 AIDs (its
+	// AIDList). An answer also stops where field 62 is full.
+	CAPKPage, AIDPage int
+	// LastPageFlag is field 62's first byte on the last answer of a query
+	// that took several: '3' (chinaljp/posp, the default) or '1'
+	// (ConardLKL/posp_server).
+	LastPageFlag byte
+	// AppVersionTag is the tag of the application version in the IC
+	// parameters: 0x9F08 (the default; the public POSPs and apps) or 0x9F09
+	// (the POS specification, PROTOCOLS.md).
+	AppVersionTag emv.Tag
+	// ICTags is ICTagsPOSP (the default, 16 tags) or ICTagsSpec (12).
+	ICTags string
+	// ExpiryFormat of DF05: ExpiryASCII (the default) or ExpiryBCD.
+	ExpiryFormat string
+	// Netting is how settlement counts a voided sale: NettingGross (the
+	// default) or NettingNet.
+	Netting string
+	// BatchAdvance is when the host moves a terminal to its next batch:
+	// AdvanceAtSettlement (the default) or AdvanceAtSignOff.
+	BatchAdvance string
 }
 
 type txnKey struct {
@@ -138,8 +209,32 @@ type txn struct {
 }
 
 type session struct {
-	mode acquirer.KeyMode
+	mode string // the sign-on's 60.3
 	keys acquirer.WorkingKeys
+	// capks and aids are what this session downloaded, for the ledger's count.
+	capks, aids map[string]bool
+}
+
+// terminal is what the host keeps of one terminal beyond its session: its
+// batch, a settlement in progress and the processing requirements pending.
+type terminal struct {
+	batch  string
+	settle *settling
+	// received and unmatched count the batch upload records of the current
+	// batch (memory only: a restarted host counts from zero).
+	received, unmatched int
+	demands             []pending
+	answered            map[string]int // answers per kind, for Demand.Nth
+}
+
+// term returns tid's state, created on first sight at Config.Batch.
+func (s *Server) term(tid string) *terminal {
+	st := s.terms[tid]
+	if st == nil {
+		st = &terminal{batch: s.cfg.Batch, answered: map[string]int{}}
+		s.terms[tid] = st
+	}
+	return st
 }
 
 // Server is a running simulator.
@@ -147,8 +242,11 @@ type Server struct {
 	cfg Config
 
 	mu       sync.Mutex
-	sessions map[string]*session // by TID
+	sessions map[string]*session  // by TID
+	terms    map[string]*terminal // by TID
 	txns     map[txnKey]*txn
+	capks    []CAPK
+	aids     []AID
 	faults   map[string][]Fault
 	rrn      int
 	panKey   []byte // for txn.panMAC
@@ -195,9 +293,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, sessions: map[string]*session{}, txns: map[txnKey]*txn{},
+	if err := setDefaults(&cfg); err != nil {
+		return nil, configError{err}
+	}
+	s := &Server{cfg: cfg, sessions: map[string]*session{}, terms: map[string]*terminal{}, txns: map[txnKey]*txn{},
 		faults: map[string][]Fault{}, done: make(chan struct{}), conns: map[net.Conn]struct{}{},
-		panKey: make([]byte, 32)}
+		panKey: make([]byte, 32), capks: append([]CAPK(nil), cfg.CAPKs...), aids: append([]AID(nil), cfg.AIDs...)}
 	if _, err := io.ReadFull(rand.Reader, s.panKey); err != nil {
 		return nil, fmt.Errorf("hostsim: %w", err)
 	}
@@ -208,10 +309,118 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// ErrConfig is wrapped by the error of New for an option it refuses, so a
+// command can tell bad usage from a failure.
+var ErrConfig = errors.New("hostsim: invalid config")
+
+type configError struct{ err error }
+
+func (e configError) Error() string   { return e.err.Error() }
+func (e configError) Unwrap() []error { return []error{ErrConfig, e.err} }
+
+// setDefaults fills the install procedure's options and checks them.
+func setDefaults(cfg *Config) error {
+	if cfg.Codes.Name == "" {
+		cfg.Codes = TableUnionPay
+	}
+	if err := cfg.Codes.check(); err != nil {
+		return err
+	}
+	if cfg.KeyLayout == "" {
+		cfg.KeyLayout = LayoutStandard
+	}
+	if !slices.Contains(KeyLayouts, cfg.KeyLayout) {
+		return fmt.Errorf("hostsim: key layout %q is not one of %v", cfg.KeyLayout, KeyLayouts)
+	}
+	for _, d := range cfg.Demands {
+		if err := d.check(); err != nil {
+			return err
+		}
+	}
+	for _, k := range cfg.CAPKs {
+		if err := k.check(); err != nil {
+			return err
+		}
+	}
+	if cfg.AIDs == nil {
+		cfg.AIDs = DefaultAIDs()
+	}
+	for _, a := range cfg.AIDs {
+		if err := a.check(); err != nil {
+			return err
+		}
+	}
+	if cfg.Params == nil {
+		cfg.Params = DefaultParams()
+	}
+	if err := checkParams(cfg.Params); err != nil {
+		return err
+	}
+	if cfg.CAPKPage == 0 {
+		cfg.CAPKPage = 5
+	}
+	if cfg.AIDPage == 0 {
+		cfg.AIDPage = 30
+	}
+	if cfg.CAPKPage < 1 || cfg.AIDPage < 1 {
+		return errors.New("hostsim: page sizes must be at least 1")
+	}
+	switch cfg.LastPageFlag {
+	case 0:
+		cfg.LastPageFlag = pageLast
+	case pageLast, pageAll:
+	default:
+		return fmt.Errorf("hostsim: last page flag %q is not '3' or '1'", cfg.LastPageFlag)
+	}
+	switch cfg.AppVersionTag {
+	case 0:
+		cfg.AppVersionTag = 0x9F08
+	case 0x9F08, 0x9F09:
+	default:
+		return fmt.Errorf("hostsim: application version tag %s is not 9F08 or 9F09", cfg.AppVersionTag)
+	}
+	for _, o := range []struct {
+		v    *string
+		name string
+		ok   []string
+	}{
+		{&cfg.ICTags, "IC tags", []string{ICTagsPOSP, ICTagsSpec}},
+		{&cfg.ExpiryFormat, "expiry format", []string{ExpiryASCII, ExpiryBCD}},
+		{&cfg.Netting, "netting", []string{NettingGross, NettingNet}},
+		{&cfg.BatchAdvance, "batch advance", []string{AdvanceAtSettlement, AdvanceAtSignOff}},
+	} {
+		if *o.v == "" {
+			*o.v = o.ok[0]
+		}
+		if !slices.Contains(o.ok, *o.v) {
+			return fmt.Errorf("hostsim: %s %q is not one of %v", o.name, *o.v, o.ok)
+		}
+	}
+	if len(cfg.Batch) != 6 || strings.Trim(cfg.Batch, "0123456789") != "" {
+		return fmt.Errorf("hostsim: batch %q is not 6 digits", cfg.Batch)
+	}
+	return nil
+}
+
 // apply replays one ledger entry into the in-memory state.
 func (s *Server) apply(e ledger.Entry) {
 	k := txnKey{e.TID, e.Batch, e.STAN}
 	switch e.Event {
+	case ledger.EventSettled:
+		r := ledger.Settlement{}
+		if e.Settlement != nil {
+			r = *e.Settlement
+		}
+		// The upload counts go on: chip transactions are uploaded before the
+		// settlement too.
+		s.term(e.TID).settle = &settling{batch: e.Batch, result: r}
+	case ledger.EventBatchClosed, ledger.EventSignedOff:
+		st := s.term(e.TID)
+		if e.NextBatch != "" {
+			st.batch, st.settle, st.received, st.unmatched = e.NextBatch, nil, 0, 0
+		} else if e.Event == ledger.EventBatchClosed && st.settle != nil {
+			st.settle.ended = true
+		}
 	case ledger.EventApproved, ledger.EventVoided:
 		s.txns[k] = &txn{e: e}
 		if e.Kind == KindVoid {
@@ -341,24 +550,67 @@ func (s *Server) serveConn(c net.Conn) {
 		if err != nil {
 			return
 		}
-		kind, resp := s.handle(req)
-		if resp == nil {
+		a := s.handle(req)
+		if a.msg == nil {
 			// Nothing we can answer (a message that does not parse).
 			return
 		}
-		if !s.deliver(c, kind, req, resp) {
+		f := s.takeFault(a.kind)
+		resp, err := s.pack(a, f)
+		if err != nil {
+			s.cfg.Log.Error("pack answer", "kind", a.kind, "err", err)
+			return
+		}
+		if !s.deliver(c, a, f, req, resp) {
 			return
 		}
 	}
 }
 
+// answer is a handled request: the answer to send (nil when there is
+// nothing to answer), the MAK to MAC it with (nil: no MAC) and its header.
+type answer struct {
+	kind   string
+	msg    *iso8583.Message
+	mak    acquirer.Key
+	header acquirer.Header
+}
+
+// pack renders the answer, with the answer faults applied first: the host's
+// wrong answer is still one it MACs.
+func (s *Server) pack(a answer, f Fault) ([]byte, error) {
+	switch f.Action {
+	case WrongRC:
+		rc := f.RC
+		if rc == "" {
+			rc = "96"
+		}
+		_ = acquirer.Set(a.msg, 39, rc)
+	case BrokenF62:
+		if b := acquirer.GetBytes(a.msg, 62); len(b) > 0 {
+			_ = acquirer.SetBytes(a.msg, 62, b[:max(1, len(b)-5)])
+		} else {
+			_ = acquirer.SetBytes(a.msg, 62, []byte{0xFF, 0x00, 0xFF})
+		}
+	case WrongMAC:
+		if a.mak == nil {
+			// An answer that carries no MAC gets one that cannot verify:
+			// what a terminal that checks a MAC where none is due meets.
+			_ = acquirer.SetBytes(a.msg, 64, []byte("BADMAC!!"))
+		}
+	}
+	if a.mak != nil {
+		return acquirer.PackMAC(a.msg, s.cfg.MAC, a.mak)
+	}
+	return acquirer.Pack(a.msg)
+}
+
 // deliver sends resp as the fault for kind says; false closes the connection.
-func (s *Server) deliver(c net.Conn, kind string, req acquirer.Frame, resp []byte) bool {
-	f := s.takeFault(kind)
-	out := acquirer.Frame{TPDU: req.TPDU.Swap(), Header: req.Header, Message: resp}
+func (s *Server) deliver(c net.Conn, a answer, f Fault, req acquirer.Frame, resp []byte) bool {
+	out := acquirer.Frame{TPDU: req.TPDU.Swap(), Header: a.header, Message: resp}
 	write := func(fr acquirer.Frame) bool { return acquirer.WriteFrame(c, fr) == nil }
 	if f.Action != "" {
-		s.cfg.Log.Info("fault", "kind", kind, "action", f.Action)
+		s.cfg.Log.Info("fault", "kind", a.kind, "action", f.Action)
 	}
 	switch f.Action {
 	case Delay:
@@ -384,8 +636,10 @@ func (s *Server) deliver(c net.Conn, kind string, req acquirer.Frame, resp []byt
 		out.Message = []byte{0x02, 0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x99}
 		return write(out)
 	case WrongMAC:
-		out.Message = append([]byte(nil), resp...)
-		out.Message[len(out.Message)-1] ^= 0x01
+		if a.mak != nil {
+			out.Message = append([]byte(nil), resp...)
+			out.Message[len(out.Message)-1] ^= 0x01
+		}
 		return write(out)
 	case Duplicate:
 		for range 2 {
@@ -398,34 +652,20 @@ func (s *Server) deliver(c net.Conn, kind string, req acquirer.Frame, resp []byt
 	return write(out)
 }
 
-// handle processes one request and returns its kind and the packed answer
-// (nil when there is nothing to answer).
-func (s *Server) handle(req acquirer.Frame) (string, []byte) {
+// handle processes one request and returns its answer.
+func (s *Server) handle(req acquirer.Frame) answer {
 	m, err := acquirer.Unpack(req.Message)
 	if err != nil {
 		s.cfg.Log.Warn("bad request", "err", err)
-		return "", nil
+		return answer{}
 	}
 	mti, _ := m.GetMTI()
 	tid, mid := acquirer.Get(m, 41), acquirer.Get(m, 42)
-	f60, _ := acquirer.ParseField60(acquirer.Get(m, 60))
-	kind := ""
-	switch {
-	case mti == "0800":
-		kind = KindSignOn
-	case mti == "0820" && f60.Code == "002":
-		kind = KindSignOff
-	case mti == "0820":
-		kind = KindEcho
-	case mti == "0200" && acquirer.Get(m, 3) == "000000":
-		kind = KindSale
-	case mti == "0200" && acquirer.Get(m, 3) == "200000":
-		kind = KindVoid
-	case mti == "0400":
-		kind = KindReversal
-	default:
+	f60, f60err := acquirer.ParseField60(acquirer.Get(m, 60))
+	kind := s.cfg.Codes.kind(mti, f60.Code, acquirer.Get(m, 3))
+	if kind == "" {
 		s.cfg.Log.Warn("unsupported request", "mti", mti)
-		return "", nil
+		return answer{}
 	}
 	resp := acquirer.NewMessage(respMTI(mti))
 	for _, id := range []int{3, 4, 11, 25, 41, 42, 49, 60} {
@@ -439,17 +679,24 @@ func (s *Server) handle(req acquirer.Frame) (string, []byte) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var st *terminal
+	if s.knownMID(mid) {
+		st = s.term(tid)
+	} else {
+		// A merchant the host does not know keeps no state (it is answered
+		// 03): what anyone can send must not grow the host's memory.
+		st = &terminal{batch: s.cfg.Batch, answered: map[string]int{}}
+	}
 	var rc string
 	var mak acquirer.Key
 	switch kind {
 	case KindSignOn:
-		rc = s.signOn(m, resp, f60)
+		rc = s.signOn(m, resp, f60, st)
 	case KindEcho:
 		rc = "00"
 	case KindSignOff:
-		delete(s.sessions, tid)
-		rc = "00"
-	default:
+		rc = s.signOff(m, f60, f60err, st, now)
+	case KindSale, KindVoid, KindReversal:
 		sess := s.sessions[tid]
 		if sess == nil {
 			rc = "A0" // no keys: the MAC cannot be checked
@@ -465,6 +712,13 @@ func (s *Server) handle(req acquirer.Frame) (string, []byte) {
 			rc = "03"
 			break
 		}
+		if f60.Batch != st.batch || st.settle != nil && !st.settle.ended {
+			// The public POSP answers any message of another batch than the
+			// terminal's current one so (Pub_ValidCheck.isBatchNumberConsistent);
+			// a batch being settled takes no more transactions.
+			rc = "77"
+			break
+		}
 		switch kind {
 		case KindSale:
 			rc = s.sale(m, resp, now, f60, sess)
@@ -473,20 +727,158 @@ func (s *Server) handle(req acquirer.Frame) (string, []byte) {
 		case KindReversal:
 			rc = s.reverse(m, now, f60)
 		}
+	default:
+		rc, mak = s.manage(kind, m, req, resp, f60, st, now)
 	}
 	_ = acquirer.Set(resp, 39, rc)
-	s.cfg.Log.Info("host", "kind", kind, "tid", tid, "stan", acquirer.Get(m, 11), "rc", rc)
-	var out []byte
-	if mak != nil {
-		out, err = acquirer.PackMAC(resp, s.cfg.MAC, mak)
-	} else {
-		out, err = acquirer.Pack(resp)
+	digit := s.demandFor(st, kind, rc)
+	s.cfg.Log.Info("host", "kind", kind, "tid", tid, "stan", acquirer.Get(m, 11), "rc", rc, "demand", string(digit))
+	return answer{kind: kind, msg: resp, mak: mak, header: withDemand(req.Header, digit)}
+}
+
+// manage answers the install procedure's management messages other than
+// sign-on, echo and sign-off. They need a session, as the public POSP's
+// (77, sign on again: Pub_ValidCheck.terminalSignStatusCheck), and carry no
+// MAC (LiaoYang_POS Src/trancomm.c HaveMacData lists financial messages
+// only); one that does carry field 64 has it checked and is answered MACed.
+func (s *Server) manage(kind string, m *iso8583.Message, req acquirer.Frame, resp *iso8583.Message,
+	f60 acquirer.Field60, st *terminal, now time.Time) (string, acquirer.Key) {
+	tid := acquirer.Get(m, 41)
+	sess := s.sessions[tid]
+	if sess == nil {
+		return "77", nil
 	}
-	if err != nil {
-		s.cfg.Log.Error("pack answer", "kind", kind, "err", err)
-		return kind, nil
+	var mak acquirer.Key
+	if acquirer.GetBytes(m, 64) != nil {
+		k := acquirer.MACKey(sess.keys.MAK, s.cfg.MACFullKey)
+		if err := acquirer.CheckMAC(m, req.Message, s.cfg.MAC, k); err != nil {
+			return "A0", nil
+		}
+		mak = k
 	}
-	return kind, out
+	if !s.knownMID(acquirer.Get(m, 42)) {
+		return "03", mak
+	}
+	// The answer's 60 is the request's type and batch with the table's code
+	// (ConardLKL/posp_server M_DownCAPkInfoChecker builds it so).
+	typ := f60.Type
+	if typ == "" {
+		typ = "00"
+	}
+	if code := s.cfg.Codes.code(kind); code != "" && len(f60.Batch) == 6 {
+		_ = acquirer.Set(resp, 60, acquirer.Field60{Type: typ, Batch: f60.Batch, Code: code}.String())
+	}
+	book := func(e ledger.Entry) string {
+		e.Time, e.TID, e.MID, e.STAN, e.Batch, e.Codes = now.UTC(), tid, acquirer.Get(m, 42), atoi(acquirer.Get(m, 11)), f60.Batch, s.cfg.Codes.Name
+		if _, err := s.append(e); err != nil {
+			return "96"
+		}
+		return "00"
+	}
+	switch kind {
+	case KindCAPKQuery, KindICQuery:
+		off, err := parseQuery(acquirer.GetBytes(m, 62))
+		if err != nil {
+			return "30", mak
+		}
+		var f62 []byte
+		if kind == KindCAPKQuery {
+			if off == 0 {
+				sess.capks = map[string]bool{}
+			}
+			f62 = s.page(s.capkList(), off, s.cfg.CAPKPage)
+		} else {
+			if off == 0 {
+				sess.aids = map[string]bool{}
+			}
+			f62 = s.page(s.aidList(), off, s.cfg.AIDPage)
+		}
+		_ = acquirer.SetBytes(resp, 62, f62)
+		return "00", mak
+	case KindCAPKDownload:
+		rid, idx, err := parseKeyRequest(acquirer.GetBytes(m, 62))
+		if err != nil {
+			return "30", mak
+		}
+		f62, ok := s.capkAnswer(rid, idx)
+		if ok {
+			if sess.capks == nil {
+				sess.capks = map[string]bool{}
+			}
+			sess.capks[fmt.Sprintf("%X%02X", rid, idx)] = true
+		}
+		_ = acquirer.SetBytes(resp, 62, f62)
+		return "00", mak
+	case KindICDownload:
+		aid, err := parseAIDRequest(acquirer.GetBytes(m, 62))
+		if err != nil {
+			return "30", mak
+		}
+		f62, ok := s.aidAnswer(aid)
+		if ok {
+			if sess.aids == nil {
+				sess.aids = map[string]bool{}
+			}
+			sess.aids[fmt.Sprintf("%X", aid)] = true
+		}
+		_ = acquirer.SetBytes(resp, 62, f62)
+		return "00", mak
+	case KindCAPKEnd:
+		return book(ledger.Entry{Event: ledger.EventDownloaded, Kind: ledger.KindCAPK, Code: s.cfg.Codes.CAPKEnd, Count: len(sess.capks)}), mak
+	case KindICEnd:
+		return book(ledger.Entry{Event: ledger.EventDownloaded, Kind: ledger.KindICParams, Code: s.cfg.Codes.ICEnd, Count: len(sess.aids)}), mak
+	case KindParams:
+		_ = acquirer.SetBytes(resp, 62, paramsField(s.cfg.Params))
+		if s.cfg.Codes.ParamsEnd != "" {
+			return "00", mak // booked at its end
+		}
+		return book(ledger.Entry{Event: ledger.EventDownloaded, Kind: ledger.KindTermParams, Code: s.cfg.Codes.Params, Count: len(s.cfg.Params)}), mak
+	case KindParamsEnd:
+		return book(ledger.Entry{Event: ledger.EventDownloaded, Kind: ledger.KindTermParams, Code: s.cfg.Codes.ParamsEnd, Count: len(s.cfg.Params)}), mak
+	case KindStatus:
+		tags, err := parseStatus(acquirer.GetBytes(m, 62))
+		if err != nil {
+			return "30", mak
+		}
+		return book(ledger.Entry{Event: ledger.EventStatusUploaded, Kind: ledger.KindStatus, Code: s.cfg.Codes.Status, Count: len(tags)}), mak
+	case KindSettle:
+		for _, id := range []int{63} {
+			if v := acquirer.Get(m, id); v != "" {
+				_ = acquirer.Set(resp, id, v)
+			}
+		}
+		return s.settle(m, resp, f60, st, now), mak
+	case KindBatchUpload:
+		return s.batchUpload(m, resp, f60, st), mak
+	case KindBatchEnd:
+		rc, _ := s.batchEnd(m, resp, f60, st, now)
+		return rc, mak
+	}
+	return "12", mak
+}
+
+// signOff forgets the terminal's keys and books it. Its batch may be the
+// host's or one either side (a terminal that advanced its own batch after
+// settling signs off with the next one: LiaoYang_POS PosSettleTran). When
+// the host advances batches at sign-off, it does so here.
+func (s *Server) signOff(m *iso8583.Message, f60 acquirer.Field60, f60err error, st *terminal, now time.Time) string {
+	tid := acquirer.Get(m, 41)
+	if f60err == nil {
+		if d := atoi(f60.Batch) - atoi(st.batch); atoi(f60.Batch) < 0 || d < -1 || d > 1 {
+			return "77"
+		}
+	}
+	delete(s.sessions, tid)
+	e := ledger.Entry{Time: now.UTC(), Event: ledger.EventSignedOff, Kind: ledger.KindSignOff, TID: tid,
+		MID: acquirer.Get(m, 42), Batch: f60.Batch, STAN: atoi(acquirer.Get(m, 11)),
+		Code: s.cfg.Codes.SignOff, Codes: s.cfg.Codes.Name}
+	if s.cfg.BatchAdvance == AdvanceAtSignOff {
+		e.NextBatch = nextBatch(st.batch)
+	}
+	if _, err := s.append(e); err != nil {
+		return "96"
+	}
+	return "00"
 }
 
 func respMTI(mti string) string {
@@ -507,36 +899,28 @@ func (s *Server) knownMID(mid string) bool {
 	return false
 }
 
-func (s *Server) signOn(m, resp *iso8583.Message, f60 acquirer.Field60) string {
+// signOn makes fresh working keys and sends them under the TMK in the key
+// layout of Config.KeyLayout. The answer's 60.2 is the host's batch for the
+// terminal, which the terminal adopts (LiaoYang_POS PosOnlineLogon; the
+// public POSP's M_SignInChecker puts its stored batch there).
+func (s *Server) signOn(m, resp *iso8583.Message, f60 acquirer.Field60, st *terminal) string {
 	if !s.knownMID(acquirer.Get(m, 42)) {
 		return "03"
 	}
-	mode := acquirer.KeyMode(f60.Code)
-	n := 16
-	switch mode {
-	case acquirer.SingleDES:
-		n = 8
-	case acquirer.DoubleDES:
-	default:
+	wk, f62, err := s.workingKeys(f60.Code)
+	if errors.Is(err, errMode) {
 		return "12" // invalid transaction
 	}
-	var wk acquirer.WorkingKeys
-	for _, k := range []*acquirer.Key{&wk.PIK, &wk.MAK, &wk.TDK} {
-		*k = make(acquirer.Key, n)
-		if _, err := io.ReadFull(s.cfg.Rand, *k); err != nil {
-			return "96"
-		}
-	}
-	if mode == acquirer.SingleDES {
-		wk.TDK = nil
-	}
-	f62, err := acquirer.EncryptWorkingKeys(s.cfg.TMK, mode, wk)
 	if err != nil {
 		return "96"
 	}
+	typ := f60.Type
+	if typ == "" {
+		typ = "00"
+	}
 	_ = acquirer.SetBytes(resp, 62, f62)
-	_ = acquirer.Set(resp, 60, acquirer.Field60{Type: "00", Batch: s.cfg.Batch, Code: string(mode)}.String())
-	s.sessions[acquirer.Get(m, 41)] = &session{mode: mode, keys: wk}
+	_ = acquirer.Set(resp, 60, acquirer.Field60{Type: typ, Batch: st.batch, Code: f60.Code}.String())
+	s.sessions[acquirer.Get(m, 41)] = &session{mode: f60.Code, keys: wk}
 	return "00"
 }
 
@@ -810,16 +1194,16 @@ func (s *Server) CancelByHand(tid, batch string, stan int) (bool, error) {
 	return true, nil
 }
 
-// ParseFault reads "kind=action[:delay][*times]" (e.g. "sale=no-answer",
-// "void=delay:2s*3", "sale=wrong-mac*-1") as the command line gives it.
+// ParseFault reads "kind=action[:param][*times]" (e.g. "sale=no-answer",
+// "void=delay:2s*3", "sale=wrong-mac*-1", "settle=wrong-rc:96") as the
+// command line gives it; the parameter is the delay of delay and the
+// response code of wrong-rc.
 func ParseFault(s string) (string, Fault, error) {
 	kind, rest, ok := strings.Cut(s, "=")
 	if !ok {
 		return "", Fault{}, fmt.Errorf("hostsim: fault %q: want kind=action", s)
 	}
-	switch kind {
-	case KindSignOn, KindSignOff, KindEcho, KindSale, KindVoid, KindReversal:
-	default:
+	if !slices.Contains(Kinds, kind) {
 		return "", Fault{}, fmt.Errorf("hostsim: fault %q: unknown kind", s)
 	}
 	var f Fault
@@ -830,21 +1214,26 @@ func ParseFault(s string) (string, Fault, error) {
 		}
 		f.Times, rest = t, a
 	}
-	a, d, hasDelay := strings.Cut(rest, ":")
+	a, p, hasParam := strings.Cut(rest, ":")
 	f.Action = Action(a)
-	known := false
-	for _, x := range Actions {
-		known = known || x == f.Action
-	}
-	if !known {
+	if !slices.Contains(Actions, f.Action) && !slices.Contains(AnswerActions, f.Action) {
 		return "", Fault{}, fmt.Errorf("hostsim: fault %q: unknown action", s)
 	}
-	if hasDelay {
-		dd, err := time.ParseDuration(d)
+	switch {
+	case !hasParam:
+	case f.Action == WrongRC:
+		if len(p) != 2 {
+			return "", Fault{}, fmt.Errorf("hostsim: fault %q: wrong-rc wants a 2-character response code", s)
+		}
+		f.RC = p
+	case f.Action == Delay:
+		dd, err := time.ParseDuration(p)
 		if err != nil {
 			return "", Fault{}, fmt.Errorf("hostsim: fault %q: delay: %w", s, err)
 		}
 		f.Delay = dd
+	default:
+		return "", Fault{}, fmt.Errorf("hostsim: fault %q: %s takes no parameter", s, f.Action)
 	}
 	return kind, f, nil
 }

@@ -26,6 +26,9 @@ type Host struct {
 	// Unbalance answers that many settlements as unbalanced (domestic
 	// side), whatever the totals: a test's way to a batch upload.
 	Unbalance int
+	// Netting is how its settlement counts a voided sale; zero is
+	// provisioning.NettingGross, what public hosts do.
+	Netting provisioning.Netting
 
 	mu      sync.Mutex // a void's or reversal's check and its booking are one step
 	ledger  *ledger.Ledger

@@ -158,7 +158,7 @@ func (h *Host) EndApps(ctx context.Context, r provisioning.AdminRequest) (provis
 // TerminalParameters answers Params (DefaultTerminalParams unless a test
 // set others).
 func (h *Host) TerminalParameters(ctx context.Context, r provisioning.AdminRequest) (provisioning.ParamsResult, error) {
-	d, err := h.answer(ctx, ledger.Entry{Kind: ledger.KindTermParams, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch})
+	d, err := h.answer(ctx, ledger.Entry{Event: ledger.EventDownloaded, Kind: ledger.KindTermParams, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch, Count: 3})
 	if err != nil {
 		return provisioning.ParamsResult{}, err
 	}
@@ -168,7 +168,7 @@ func (h *Host) TerminalParameters(ctx context.Context, r provisioning.AdminReque
 
 // UploadStatus takes the terminal's status.
 func (h *Host) UploadStatus(ctx context.Context, r provisioning.StatusUpload) (provisioning.Ack, error) {
-	d, err := h.answer(ctx, ledger.Entry{Kind: ledger.KindStatus, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch})
+	d, err := h.answer(ctx, ledger.Entry{Event: ledger.EventStatusUploaded, Kind: ledger.KindStatus, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch})
 	if err != nil {
 		return provisioning.Ack{}, err
 	}
@@ -180,47 +180,69 @@ func (h *Host) UploadStatus(ctx context.Context, r provisioning.StatusUpload) (p
 // totals domestic and foreign cards apart, as field 48 does.
 func domestic(masked string) bool { return strings.HasPrefix(masked, "62") }
 
-// BatchTotals are the host's totals of tid's batch from its ledger: sales
-// approved and neither voided (by a void not itself reversed) nor reversed,
-// as settlement nets them.
-func BatchTotals(led []ledger.Entry, tid, batch string) (dom, foreign provisioning.Totals) {
-	standing := map[int]ledger.Entry{} // sale STAN → its approval
-	voidOf := map[int]int{}            // void STAN → sale STAN
+// BatchTotals are the host's totals of tid's batch from its ledger, counted
+// as netting says (provisioning.NettingGross: an approved sale is a debit
+// and a void of it a credit; NettingNet: a voided sale and its void count on
+// neither side). A reversal undoes its message altogether.
+func BatchTotals(led []ledger.Entry, tid, batch string, netting provisioning.Netting) (dom, foreign provisioning.Totals) {
+	type txn struct {
+		e        ledger.Entry
+		reversed bool
+		voidedBy int // the standing void's STAN
+	}
+	sales, voids := map[int]*txn{}, map[int]*txn{}
+	var order []*txn
 	for _, e := range led {
 		if e.TID != tid || e.Batch != batch {
 			continue
 		}
 		switch {
 		case e.Event == ledger.EventApproved && e.Kind == ledger.KindSale:
-			standing[e.STAN] = e
+			t := &txn{e: e}
+			sales[e.STAN] = t
+			order = append(order, t)
 		case e.Event == ledger.EventVoided:
-			if _, ok := standing[e.OrigSTAN]; ok {
-				voidOf[e.STAN] = e.OrigSTAN
-				delete(standing, e.OrigSTAN)
+			t := &txn{e: e}
+			voids[e.STAN] = t
+			order = append(order, t)
+			if s := sales[e.OrigSTAN]; s != nil {
+				s.voidedBy = e.STAN
 			}
 		case e.Event == ledger.EventReversed && e.Kind == ledger.KindSale:
-			delete(standing, e.STAN)
+			if s := sales[e.STAN]; s != nil {
+				s.reversed = true
+			}
 		case e.Event == ledger.EventReversed && e.Kind == ledger.KindVoid:
-			// The void is undone: its sale stands again.
-			if sale, ok := voidOf[e.STAN]; ok {
-				for _, x := range led {
-					if x.TID == tid && x.Batch == batch && x.Event == ledger.EventApproved && x.Kind == ledger.KindSale && x.STAN == sale {
-						standing[sale] = x
-					}
+			if v := voids[e.STAN]; v != nil && !v.reversed {
+				v.reversed = true
+				if s := sales[v.e.OrigSTAN]; s != nil && s.voidedBy == e.STAN {
+					s.voidedBy = 0 // the sale stands again
 				}
-				delete(voidOf, e.STAN)
 			}
 		}
 	}
-	for _, s := range standing {
-		t := &foreign
-		if domestic(s.Card) {
-			t = &dom
+	for _, t := range order {
+		if t.reversed {
+			continue
 		}
-		t.DebitCount++
-		t.DebitAmount += s.Amount
+		side := &foreign
+		if domestic(t.e.Card) {
+			side = &dom
+		}
+		switch {
+		case t.e.Kind == ledger.KindSale && (netting != provisioning.NettingNet || t.voidedBy == 0):
+			side.DebitCount++
+			side.DebitAmount += t.e.Amount
+		case t.e.Kind == ledger.KindVoid && netting != provisioning.NettingNet:
+			side.CreditCount++
+			side.CreditAmount += t.e.Amount
+		}
 	}
 	return dom, foreign
+}
+
+func ledgerTotals(t provisioning.Totals) ledger.Totals {
+	return ledger.Totals{DebitCount: t.DebitCount, DebitAmount: t.DebitAmount, CreditCount: t.CreditCount, CreditAmount: t.CreditAmount}
 }
 
 // openBatch is tid's open batch: 000001, and one more per batch settled.
@@ -254,16 +276,23 @@ func (h *Host) Settle(ctx context.Context, r provisioning.SettleRequest) (provis
 		return provisioning.SettleResult{}, err
 	}
 	h.mu.Lock()
-	dom, foreign := BatchTotals(h.ledger.Entries(), r.Terminal.TID, r.Batch)
+	netting := h.Netting
+	if netting == "" {
+		netting = provisioning.NettingGross
+	}
+	dom, foreign := BatchTotals(h.ledger.Entries(), r.Terminal.TID, r.Batch, netting)
 	res := provisioning.SettleResult{RC: "00", DomesticBalanced: dom == r.Domestic, ForeignBalanced: foreign == r.Foreign,
 		Time: h.Clock.Now()}
+	st := &ledger.Settlement{Host: ledgerTotals(dom), Terminal: ledgerTotals(r.Domestic), TerminalForeign: ledgerTotals(r.Foreign),
+		Netting: string(netting)}
 	e := ledger.Entry{Event: ledger.EventSettled, Kind: ledger.KindSettlement, TID: r.Terminal.TID, MID: r.Terminal.MID, STAN: r.STAN,
-		Batch: r.Batch, Count: dom.DebitCount + foreign.DebitCount, Amount: dom.DebitAmount + foreign.DebitAmount, Time: res.Time}
+		Batch: r.Batch, Amount: dom.DebitAmount - dom.CreditAmount, Settlement: st, Time: res.Time}
 	prev, again := h.settled(r.Terminal.TID, r.Batch)
 	switch {
 	case again:
-		e.Event, e.Unbalanced = ledger.EventAnswered, prev.Unbalanced
-		res.DomesticBalanced, res.ForeignBalanced = !prev.Unbalanced, !prev.Unbalanced
+		e.Event = ledger.EventAnswered
+		ok := prev.Settlement == nil || prev.Settlement.Balanced
+		res.DomesticBalanced, res.ForeignBalanced = ok, ok
 	case r.Batch != h.openBatch(r.Terminal.TID):
 		res = provisioning.SettleResult{RC: "77", Time: res.Time} // not the batch it has open
 		e.Event, e.RC = ledger.EventDeclined, "77"
@@ -271,9 +300,8 @@ func (h *Host) Settle(ctx context.Context, r provisioning.SettleRequest) (provis
 		h.Unbalance--
 		res.DomesticBalanced = false
 	}
-	if e.Event == ledger.EventSettled {
-		e.Unbalanced = !res.DomesticBalanced || !res.ForeignBalanced
-	}
+	st.Balanced = res.DomesticBalanced && res.ForeignBalanced
+	st.Domestic, st.Foreign = flag(res.DomesticBalanced), flag(res.ForeignBalanced)
 	if res.RC == "00" {
 		n := 1
 		fmt.Sscanf(r.Batch, "%d", &n)
@@ -289,11 +317,19 @@ func (h *Host) Settle(ctx context.Context, r provisioning.SettleRequest) (provis
 	return res, ctx.Err()
 }
 
+// flag is field 48's verdict digit: 1 balanced, 2 not.
+func flag(balanced bool) string {
+	if balanced {
+		return "1"
+	}
+	return "2"
+}
+
 // UploadBatch takes one transaction's record after an unbalanced
 // settlement. It books the record, never a sale: nothing is charged.
 // ("host.batch-upload" pauses only there, so only unbalanced runs reach it.)
 func (h *Host) UploadBatch(ctx context.Context, r provisioning.BatchUpload) (provisioning.Ack, error) {
-	d, err := h.answer(ctx, ledger.Entry{Kind: ledger.KindBatchUpload, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch,
+	d, err := h.answer(ctx, ledger.Entry{Kind: ledger.KindBatchRecord, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch,
 		OrigSTAN: r.Txn.STAN, Amount: r.Txn.Amount, Card: r.Txn.Masked, Item: r.Kind})
 	if err != nil {
 		return provisioning.Ack{}, err
@@ -313,7 +349,7 @@ func (h *Host) EndBatchUpload(ctx context.Context, r provisioning.BatchEnd) (pro
 
 // SignOff ends the terminal's session.
 func (h *Host) SignOff(ctx context.Context, r provisioning.AdminRequest) (provisioning.Ack, error) {
-	d, err := h.answer(ctx, ledger.Entry{Kind: ledger.KindSignOff, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch})
+	d, err := h.answer(ctx, ledger.Entry{Event: ledger.EventSignedOff, Kind: ledger.KindSignOff, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch})
 	if err != nil {
 		return provisioning.Ack{}, err
 	}

@@ -14,10 +14,28 @@
 //
 //	{"seq":1,"time":"2026-11-27T08:00:00Z","event":"approved","kind":"sale","tid":"10000001","mid":"898310048160001","batch":"000001","stan":2,"amount":1,"card":"622202*********0128","rrn":"331009000002","auth_code":"015838","entry":"chip"}
 //
-// Entries of the acquirer's procedure (downloads, settlement, batch upload,
-// sign-off: EventSettled, EventAnswered) were added later with fields of
-// their own, all omitted when empty: an older reader sees lines it skips
-// by their event, and every line it knew reads as before.
+// # The install procedure's lines
+//
+// Since the host simulator serves the whole install procedure, the ledger also
+// books its management messages. They are new events and kinds with new
+// fields, all omitted when empty, so a line of a sale reads as it always did
+// and a reader that only knows sales, voids and reversals skips the rest by
+// Event and Kind:
+//
+//	{"seq":1,"time":"2026-11-27T08:00:00Z","event":"downloaded","kind":"capk","tid":"12345678","mid":"898100012340001","batch":"000001","stan":7,"amount":0,"code":"371","codes":"unionpay","count":4}
+//	{"seq":4,"time":"2026-11-27T08:00:00Z","event":"settled","kind":"settlement","tid":"12345678","mid":"898100012340001","batch":"000001","stan":10,"amount":0,"code":"201","codes":"unionpay","settlement":{"balanced":true,"domestic":"1","foreign":"1","host":{"debit_count":1,"debit_amount":1,"credit_count":1,"credit_amount":1},"terminal":{"debit_count":1,"debit_amount":1,"credit_count":1,"credit_amount":1},"terminal_foreign":{"debit_count":0,"debit_amount":0,"credit_count":0,"credit_amount":0},"sales":1,"voids":1,"reversed":0,"netting":"gross"}}
+//	{"seq":5,"time":"2026-11-27T08:00:00Z","event":"batch-closed","kind":"batch-upload","tid":"12345678","mid":"898100012340001","batch":"000001","stan":11,"amount":0,"code":"207","codes":"unionpay","next_batch":"000002","settlement":{"balanced":true,...,"netting":"gross"}}
+//	{"seq":6,"time":"2026-11-27T08:00:00Z","event":"signed-off","kind":"sign-off","tid":"12345678","mid":"898100012340001","batch":"000002","stan":12,"amount":0,"code":"002","codes":"unionpay"}
+//
+// Code is the 60.3 code the host answered with and Codes the name of its code
+// table, so a test can tell which acquirer's codes were spoken. NextBatch is the
+// batch the host moved the terminal to (after a batch upload ends, or at
+// sign-off for hosts that advance there); replaying the ledger restores it.
+//
+// The in-process host (agent/sim/inproc) writes EventSettled and
+// EventSignedOff lines too, and books every other message of the procedure
+// (list pages, each key and application, the ends, batch upload records) as
+// EventAnswered under kinds of its own.
 //
 // # A torn tail
 //
@@ -54,13 +72,26 @@ const (
 	// (hostsim answers those without a line).
 	EventDeclined = "declined"
 	EventSignedOn = "signed-on" // a sign-on (only the in-process host books them)
-	// EventSettled is a batch the host closed (Kind KindSettlement): Count
-	// and Amount are the host's own debit totals of it, Unbalanced says
-	// the terminal's totals differed.
+
+	// EventSettled is a settlement (0500) the host answered: Settlement says
+	// how its totals compared with the terminal's.
 	EventSettled = "settled"
-	// EventAnswered is any other message of the acquirer's procedure the
-	// host answered (downloads, status upload, batch upload, sign-off, a
-	// settlement sent again): what it books changes no money.
+	// EventBatchClosed is the end of a batch upload (0320, 60.3 202 or 207):
+	// the batch is closed, Settlement repeats the settlement's result with the
+	// upload's counts.
+	EventBatchClosed = "batch-closed"
+	// EventSignedOff is a sign-off (0820, 60.3 002).
+	EventSignedOff = "signed-off"
+	// EventDownloaded is the end of a download the terminal asked for: CA
+	// public keys (Kind KindCAPK), IC parameters (KindICParams) or terminal
+	// parameters (KindTermParams); Count is how many items were served.
+	EventDownloaded = "downloaded"
+	// EventStatusUploaded is a terminal status upload (0820, 60.3 362);
+	// Count is how many of its tags the host read.
+	EventStatusUploaded = "status-uploaded"
+	// EventAnswered is any other message of the procedure the in-process
+	// host answered (a list page, one key, a download's end, a batch upload
+	// record, a settlement sent again): what it books changes no money.
 	EventAnswered = "answered"
 )
 
@@ -71,20 +102,66 @@ const (
 	KindVoid     = "void"
 	KindReversal = "reversal" // only a declined reversal; a reversed entry has the original's kind
 
-	// The acquirer's procedure around the test sale.
+	KindSettlement  = "settlement"   // EventSettled
+	KindBatchUpload = "batch-upload" // EventBatchClosed
+	KindSignOff     = "sign-off"     // EventSignedOff
+	KindCAPK        = "capk"         // EventDownloaded: IC public keys
+	KindICParams    = "ic-params"    // EventDownloaded: IC (AID) parameters
+	KindTermParams  = "term-params"  // EventDownloaded: terminal parameters
+	KindStatus      = "status"       // EventStatusUploaded
+
+	// The in-process host books every message of the procedure under a
+	// kind of its own (EventAnswered): the list pages, each key and
+	// application, the ends, each batch upload record (OrigSTAN the
+	// record's transaction: it is no sale) and the batch upload's end.
 	KindCAPKList    = "capk-list"
-	KindCAPK        = "capk"
 	KindCAPKEnd     = "capk-end"
 	KindAppList     = "app-list"
 	KindApp         = "app"
 	KindAppEnd      = "app-end"
-	KindTermParams  = "terminal-params"
-	KindStatus      = "status-upload"
-	KindSettlement  = "settlement"
-	KindBatchUpload = "batch-upload" // OrigSTAN is the uploaded transaction's; it is no sale
+	KindBatchRecord = "batch-record"
 	KindBatchEnd    = "batch-end"
-	KindSignOff     = "sign-off"
 )
+
+// Totals are one side of settlement field 48: debit and credit counts and
+// amounts (minor units).
+type Totals struct {
+	DebitCount   int   `json:"debit_count"`
+	DebitAmount  int64 `json:"debit_amount"`
+	CreditCount  int   `json:"credit_count"`
+	CreditAmount int64 `json:"credit_amount"`
+}
+
+// Settlement is the result of a settlement, on its EventSettled line and
+// again on the EventBatchClosed line that ends its batch upload.
+type Settlement struct {
+	// Balanced is true when both sides balanced (60.3 207 closes the batch).
+	Balanced bool `json:"balanced"`
+	// Domestic and Foreign are the flags the host answered in field 48 for
+	// domestic (内卡) and foreign (外卡) cards: "1" balanced, "2" not.
+	Domestic string `json:"domestic"`
+	Foreign  string `json:"foreign"`
+	// Host is the host's own count of the batch (all its cards are domestic);
+	// Terminal and TerminalForeign are what the terminal's field 48 claimed.
+	Host            Totals `json:"host"`
+	Terminal        Totals `json:"terminal"`
+	TerminalForeign Totals `json:"terminal_foreign"`
+	// Sales, Voids and Reversed count the batch's approved sales and voids
+	// still standing and the messages a reversal undid.
+	Sales    int `json:"sales"`
+	Voids    int `json:"voids"`
+	Reversed int `json:"reversed"`
+	// Netting is how the host counted a voided sale: "gross" (the sale is a
+	// debit and its void a credit) or "net" (neither counts).
+	Netting string `json:"netting"`
+	// Uploaded is the count the terminal's end of batch upload claimed
+	// (its field 48), Received the detail records the host received and
+	// Unmatched those of them it had no such approval for. On
+	// EventBatchClosed only.
+	Uploaded  int `json:"uploaded,omitempty"`
+	Received  int `json:"received,omitempty"`
+	Unmatched int `json:"unmatched,omitempty"`
+}
 
 // Entry is one line of the ledger. It holds the masked PAN only.
 type Entry struct {
@@ -110,12 +187,22 @@ type Entry struct {
 	// ByHand marks a reversal the acquirer's back office booked
 	// (hostsim's CancelByHand), not one a terminal sent.
 	ByHand bool `json:"by_hand,omitempty"`
-	// Count is a settlement's debit count (Amount its amount); Unbalanced
-	// marks one whose totals the terminal had otherwise; Item names what a
-	// download answered (a CA key "A000000333/03", an AID).
-	Count      int    `json:"count,omitempty"`
-	Unbalanced bool   `json:"unbalanced,omitempty"`
-	Item       string `json:"item,omitempty"`
+
+	// Code is the 60.3 code the host answered a management message with,
+	// Codes the name of the code table it took it from.
+	Code  string `json:"code,omitempty"`
+	Codes string `json:"codes,omitempty"`
+	// NextBatch is the batch the host moved the terminal to.
+	NextBatch string `json:"next_batch,omitempty"`
+	// Count is the number of items of a download or status upload.
+	Count int `json:"count,omitempty"`
+	// Settlement is the result of a settlement (EventSettled,
+	// EventBatchClosed).
+	Settlement *Settlement `json:"settlement,omitempty"`
+	// Item names what one message of a download answered (a CA key
+	// "A000000333/03", an AID, a batch upload's record kind): the in-process
+	// host books every message of the procedure, not only its end.
+	Item string `json:"item,omitempty"`
 }
 
 // ErrCorrupt is wrapped by the error for a line that does not parse and is

@@ -157,3 +157,35 @@ func TestEmpty(t *testing.T) {
 		t.Fatalf("Entries = %+v", l.Entries())
 	}
 }
+
+// TestInstallProcedureLines: a settlement line round-trips with its totals,
+// and a line written before these fields existed reads as it always did.
+func TestInstallProcedureLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.jsonl")
+	old := `{"seq":1,"time":"2026-11-27T08:00:00Z","event":"approved","kind":"sale","tid":"10000001","mid":"898310048160001","batch":"000001","stan":2,"amount":1,"card":"622202*********0128"}` + "\n"
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := open(t, path)
+	st := &ledger.Settlement{Balanced: true, Domestic: "1", Foreign: "1", Sales: 1, Voids: 1, Netting: "gross",
+		Host: ledger.Totals{DebitCount: 1, DebitAmount: 1, CreditCount: 1, CreditAmount: 1}}
+	if _, err := l.Append(ledger.Entry{Time: t0, Event: ledger.EventSettled, Kind: ledger.KindSettlement, TID: "10000001",
+		Batch: "000001", Code: "201", Codes: "unionpay", Settlement: st}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ledger.Read(path)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if got[0].Settlement != nil || got[0].Code != "" || got[0].Kind != ledger.KindSale {
+		t.Errorf("the old line read as %+v", got[0])
+	}
+	if s := got[1].Settlement; s == nil || *s != *st || got[1].Code != "201" || got[1].Codes != "unionpay" {
+		t.Errorf("settlement read back as %+v", got[1])
+	}
+	b, _ := os.ReadFile(path)
+	if line := strings.Split(string(b), "\n")[1]; strings.Contains(line, "next_batch") || strings.Contains(line, `"count"`) ||
+		strings.Contains(line, "uploaded") {
+		t.Errorf("empty fields written: %s", line)
+	}
+}

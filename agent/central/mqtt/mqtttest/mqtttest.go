@@ -1,10 +1,11 @@
 // Package mqtttest holds what the tests of the terminal's MQTT session
 // (agent/central/mqtt) and of the reporter on it (agent/central/report) share:
-// the brokers their suites run against — a mosquitto locked down as in
-// production (TLS with client certificates, a password file and the fleet
-// ACL), the embedded mochi broker locked down the same way, and mochi open
-// (plain, anonymous) as the demo runs it — and a TCP gate that cuts or
-// silences a terminal's link.
+// the brokers their suites run against (a mosquitto locked down as in
+// production, with TLS client certificates, a password file and the fleet
+// ACL; the embedded mochi broker locked down the same way; and mochi open,
+// plain and anonymous, as the demo runs it), a TCP gate that cuts or
+// silences a terminal's link, and the Subscriber that stands in for central
+// monitoring. Client is a raw client for tests elsewhere.
 package mqtttest
 
 import (
@@ -13,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"testing"
 
@@ -53,6 +55,28 @@ func users(tids []string) map[string]string {
 
 // Quiet is the brokers' logger: silent.
 func Quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Logger is a suite's logger: Quiet, or debug on stderr when the environment
+// variable env is set, to follow a failing test's session.
+func Logger(env string) *slog.Logger {
+	if os.Getenv(env) != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return Quiet()
+}
+
+// StartMochi starts the embedded broker open (plain, anonymous) on addr,
+// "127.0.0.1:0" for any port, logging to lg, and closes it when the test
+// ends: the broker of the tests that are not suites.
+func StartMochi(t testing.TB, addr string, lg *slog.Logger) *broker.Broker {
+	t.Helper()
+	b, err := broker.Start(addr, lg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
 
 // MosquittoTLSACL is a TLS-only mosquitto that requires client certificates,
 // with a password and a certificate for each of tids and for "monitor", and
