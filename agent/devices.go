@@ -219,8 +219,13 @@ func openAcquirer(cfg *config.Config, ks *acquirer.FileKeyStore, hostTime func(t
 	if err != nil {
 		return nil, err
 	}
+	// Validate accepted only a built-in name.
+	profile, ok := acquirer.LookupProfile(cfg.Host.Profile)
+	if !ok {
+		return nil, fmt.Errorf("agent: host.profile: no built-in profile %q", cfg.Host.Profile)
+	}
 	return acquirer.NewClient(acquirer.Config{
-		Addr: cfg.Host.Address, TPDU: tpdu, Header: header,
+		Addr: cfg.Host.Address, TPDU: tpdu, Header: header, Profile: profile,
 		KeyMode: acquirer.KeyMode(cfg.Host.KeyMode), MAC: acquirer.MACAlgorithm(cfg.Host.MAC), MACFullKey: cfg.Host.MACFullKey,
 		NoTDK: cfg.Host.NoTDK, TLS: tlsCfg, HostTime: hostTime, Now: now,
 		ExchangeTimeout: cfg.Host.Timeout, ReadTimeout: cfg.Host.Timeout,

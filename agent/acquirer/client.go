@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,7 +28,10 @@ type Client struct {
 	batch string
 }
 
-var _ provisioning.Host = (*Client)(nil)
+var (
+	_ provisioning.Host              = (*Client)(nil)
+	_ provisioning.AcquirerProcedure = (*Client)(nil)
+)
 
 // Errors of an exchange that callers branch on.
 var (
@@ -79,7 +83,10 @@ func (e *ExchangeError) Unwrap() error { return e.Err }
 // reversal after a restart is MACed with the MAK it was built under.
 func NewClient(cfg Config, ks KeyStore) (*Client, error) {
 	cfg.defaults()
-	if cfg.KeyMode != SingleDES && cfg.KeyMode != DoubleDES {
+	if err := cfg.Profile.Validate(); err != nil {
+		return nil, err
+	}
+	if !cfg.KeyMode.supported() || cfg.Profile.Codes.SignOn(cfg.KeyMode) == "" {
 		return nil, fmt.Errorf("acquirer: key mode %q is not supported", cfg.KeyMode)
 	}
 	if _, err := ComputeMAC(cfg.MAC, make(Key, 8), nil); err != nil {
@@ -95,13 +102,36 @@ func NewClient(cfg Config, ks KeyStore) (*Client, error) {
 	return &Client{cfg: cfg, ks: ks, keys: k, batch: "000000"}, nil
 }
 
-func (c *Client) financialExchange(ctx context.Context, op string, m *iso8583.Message, t provisioning.Terminal, h Header) (provisioning.HostResponse, error) {
-	resp, integrity, err := c.exchange(ctx, op, m, t, true, h)
+// Profile returns the acquirer profile the client speaks (a copy).
+func (c *Client) Profile() Profile {
+	p := c.cfg.Profile
+	p.Requires = append([]provisioning.Demand(nil), p.Requires...)
+	p.ParamTags = append([]ParamTag(nil), p.ParamTags...)
+	p.StatusTags = append([]ParamTag(nil), p.StatusTags...)
+	return p
+}
+
+func (c *Client) financialExchange(ctx context.Context, op string, m *iso8583.Message, h Header) (provisioning.HostResponse, error) {
+	r, err := c.exchange(ctx, op, m, macFull, h)
 	if err != nil {
 		return provisioning.HostResponse{}, err
 	}
-	return provisioning.HostResponse{RC: Get(resp, 39), RRN: Get(resp, 37), AuthCode: Get(resp, 38), Time: c.hostTime(resp),
-		Integrity: integrity}, nil
+	issuer, acq := institutions(Get(r.m, 44))
+	return provisioning.HostResponse{RC: Get(r.m, 39), RRN: Get(r.m, 37), AuthCode: Get(r.m, 38), Time: c.hostTime(r.m),
+		Integrity: r.integrity, Issuer: issuer, Acquirer: acq, Demand: r.demand}, nil
+}
+
+// institutions splits field 44 into the issuer's and the acquirer's
+// institution codes, 11 characters each (space padded), as the slip's 发卡行
+// and 收单行 show them: the Centerm app's transcation/pos/data/
+// BaseField44.java; LiaoYang_POS (Src/trancomm.c, SaveRspPackData) keeps the
+// first 8 of each. A short field gives what it holds.
+func institutions(f44 string) (issuer, acquirer string) {
+	if len(f44) <= 11 {
+		return strings.TrimSpace(f44), ""
+	}
+	end := min(len(f44), 22)
+	return strings.TrimSpace(f44[:11]), strings.TrimSpace(f44[11:end])
 }
 
 // integrity is what a verified MAC proves on this link: the UnionPay ECB
@@ -131,31 +161,56 @@ func responseMTI(mti string) string {
 	return string(b)
 }
 
+// macMode is how an exchange treats field 64.
+type macMode int
+
+const (
+	// macNone: the request carries no MAC and the answer's is not looked
+	// at (sign-on: the answer brings the key it would be checked with).
+	macNone macMode = iota
+	// macAnswer: the request carries no MAC, as the public apps send the
+	// management messages (no admin message of LiaoYang_POS's HaveMacData,
+	// Src/trancomm.c, nor of the Centerm app's union_pay.xml carries field
+	// 64); an answer that does carry one must verify under the MAK held.
+	macAnswer
+	// macFull: the request is MACed, and a MAC on the answer must verify.
+	macFull
+)
+
+// reply is a host's answer as an exchange returns it.
+type reply struct {
+	m         *iso8583.Message
+	demand    provisioning.Demand
+	integrity provisioning.Integrity
+}
+
 // exchange sends m and waits for its answer on a fresh connection. The
-// answer must match the request (matchFields). With macked set the request
+// answer must match the request (matchFields). With macFull the request
 // carries field 64, an answer's field 64 that is there must verify
 // (ErrBadMAC otherwise), and the integrity returned says what the answer is
 // worth: IntegrityNone when it carries no MAC (a host cannot MAC an answer to
 // a message it could not authenticate — and neither can anyone else on the
-// link), which the flow never takes as settling anything.
-func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, t provisioning.Terminal, macked bool, h Header) (*iso8583.Message, provisioning.Integrity, error) {
+// link), which the flow never takes as settling anything. With macAnswer a
+// MAC the answer carries must verify too. The answer header's
+// processing-requirement digit is read with the profile (Profile.Demand).
+func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, mm macMode, h Header) (reply, error) {
 	start := c.cfg.Now()
 	mak := MACKey(c.keys.Working.MAK, c.cfg.MACFullKey)
 	var body []byte
 	var err error
-	if macked {
+	if mm == macFull {
 		body, err = PackMAC(m, c.cfg.MAC, mak)
 	} else {
 		body, err = Pack(m)
 	}
 	if err != nil {
-		return nil, "", err
+		return reply{}, err
 	}
 	mti, _ := m.GetMTI()
 	stan := Get(m, 11)
 	frame, err := Frame{TPDU: c.cfg.TPDU, Header: h, Message: body}.Encode()
 	if err != nil {
-		return nil, "", err
+		return reply{}, err
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.ExchangeTimeout)
@@ -191,7 +246,7 @@ func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, t 
 	}
 	dcancel()
 	if err != nil {
-		return nil, "", fail(false, err)
+		return reply{}, fail(false, err)
 	}
 	defer conn.Close()
 	// Cancelling the context unblocks a read or write in progress.
@@ -199,10 +254,10 @@ func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, t 
 	defer stop()
 
 	if err := conn.SetWriteDeadline(deadline); err != nil {
-		return nil, "", fail(false, err)
+		return reply{}, fail(false, err)
 	}
 	if _, err := conn.Write(frame); err != nil {
-		return nil, "", fail(true, err)
+		return reply{}, fail(true, err)
 	}
 	want := responseMTI(mti)
 	rd := time.Now().Add(c.cfg.ReadTimeout)
@@ -210,38 +265,53 @@ func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, t 
 		rd = deadline
 	}
 	if err := conn.SetReadDeadline(rd); err != nil {
-		return nil, "", fail(true, err)
+		return reply{}, fail(true, err)
 	}
 	f, err := ReadFrame(conn, 0)
 	if err != nil {
-		return nil, "", fail(true, err)
+		return reply{}, fail(true, err)
 	}
 	resp, err := Unpack(f.Message)
 	if err != nil {
-		return nil, "", fail(true, err)
+		return reply{}, fail(true, err)
 	}
 	// One connection per exchange: an answer that is not ours is a host
 	// fault or a forgery, not something to wait past.
 	if rmti, _ := resp.GetMTI(); rmti != want {
-		return nil, "", fail(true, ErrMismatch)
+		return reply{}, fail(true, ErrMismatch)
 	}
 	for _, id := range matchFields {
 		if v := Get(m, id); v != "" && Get(resp, id) != v {
-			return nil, "", fail(true, fmt.Errorf("%w (field %d)", ErrMismatch, id))
+			return reply{}, fail(true, fmt.Errorf("%w (field %d)", ErrMismatch, id))
 		}
 	}
 	integrity := provisioning.IntegrityNone
-	if macked {
+	switch mm {
+	case macFull:
 		switch err := CheckMAC(resp, f.Message, c.cfg.MAC, mak); {
 		case err == nil:
 			integrity = c.integrity()
 		case errors.Is(err, ErrNoMAC):
 			c.cfg.Log.Warn("host answer carries no MAC: it settles nothing", "op", op, "stan", stan, "rc", Get(resp, 39))
 		default:
-			return nil, "", fail(true, err)
+			return reply{}, fail(true, err)
 		}
+	case macAnswer:
+		if GetBytes(resp, 64) == nil {
+			break
+		}
+		if len(mak) == 0 {
+			// Nothing to check it with: an echo before the first sign-on.
+			c.cfg.Log.Warn("host answer carries a MAC the terminal holds no key for", "op", op, "rc", Get(resp, 39))
+			break
+		}
+		if err := CheckMAC(resp, f.Message, c.cfg.MAC, mak); err != nil {
+			return reply{}, fail(true, err)
+		}
+		integrity = c.integrity()
 	}
+	demand := c.cfg.Profile.Demand(f.Header)
 	c.cfg.Log.Info("host exchange", "op", op, "mti", mti, "stan", stan, "rc", Get(resp, 39), "integrity", integrity,
-		"elapsed", c.cfg.Now().Sub(start).Round(time.Millisecond))
-	return resp, integrity, nil
+		"demand", demand, "elapsed", c.cfg.Now().Sub(start).Round(time.Millisecond))
+	return reply{m: resp, demand: demand, integrity: integrity}, nil
 }

@@ -20,7 +20,12 @@ type Config struct {
 	// TestModeSale sets the header's test-mode nibble on the installer's test
 	// sale (SaleRequest.Test): some acquirers want it for a first sale.
 	TestModeSale bool
-	// KeyMode is sign-on 60.3; zero means DoubleDES ("004").
+	// Profile is the acquirer's codes and layouts; zero means
+	// DefaultProfile().
+	Profile Profile
+	// KeyMode is the working keys sign-on asks for; zero means the
+	// profile's. The 60.3 code that asks for them is the profile's
+	// (Codes.SignOn).
 	KeyMode KeyMode
 	// MAC is the field-64 algorithm; zero means MACUnionPayECB.
 	MAC MACAlgorithm
@@ -71,8 +76,11 @@ func (c *Config) defaults() {
 	if c.Header == (Header{}) {
 		c.Header = DefaultHeader
 	}
+	if c.Profile.Name == "" {
+		c.Profile = DefaultProfile()
+	}
 	if c.KeyMode == "" {
-		c.KeyMode = DoubleDES
+		c.KeyMode = c.Profile.KeyMode
 	}
 	if c.MAC == "" {
 		c.MAC = MACUnionPayECB

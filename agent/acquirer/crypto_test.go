@@ -207,10 +207,92 @@ func TestDecryptWorkingKeys(t *testing.T) {
 				t.Errorf("001, %d bytes accepted", n)
 			}
 		}
-		if _, err := DecryptWorkingKeys(tmk, "003", make([]byte, 60)); err == nil {
-			t.Error("mode 003 accepted")
+		if _, err := DecryptWorkingKeys(tmk, DoubleNoTDK, make([]byte, 60)); err == nil {
+			t.Error("mode 003 accepted a TDK")
+		}
+		if _, err := DecryptWorkingKeys(tmk, "002", make([]byte, 40)); err == nil {
+			t.Error("mode 002 accepted")
 		}
 	})
+	t.Run("003", func(t *testing.T) {
+		f := field62(t, tmk, pik16, mak16)
+		wk, err := DecryptWorkingKeys(tmk, DoubleNoTDK, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(wk.PIK, pik16) || !bytes.Equal(wk.MAK, mak16) || wk.TDK != nil {
+			t.Fatal("keys differ")
+		}
+		enc, err := EncryptWorkingKeys(tmk, DoubleNoTDK, wk)
+		if err != nil || !bytes.Equal(enc, f) {
+			t.Fatalf("EncryptWorkingKeys differs from openssl: %v", err)
+		}
+		if _, err := EncryptWorkingKeys(tmk, DoubleNoTDK, WorkingKeys{PIK: pik16, MAK: mak16, TDK: tdk16}); err == nil {
+			t.Error("003 encrypted a TDK")
+		}
+	})
+}
+
+// TestSingleLengthMAK is the layout many hosts send in the double-length
+// modes: PIK(16) CV, then the MAK as 8 bytes of ciphertext, 8 zero bytes
+// and the check value of the 8-byte key. Every reference byte is openssl's
+// (des-ede for the double-length TMK, des-ecb for the single MAK's check
+// value).
+func TestSingleLengthMAK(t *testing.T) {
+	tmk := mustHex(t, "0123456789ABCDEFFEDCBA9876543210")
+	pik16 := mustHex(t, "1111111111111111AAAAAAAAAAAAAAAA")
+	mak8 := mustHex(t, "5E5E5E5E5E5E5E5E")
+	tdk16 := mustHex(t, "3333333333333333CCCCCCCCCCCCCCCC")
+	encMAK := opensslECB2(t, "des-ede", tmk, mak8, false)
+	makCV := opensslECB2(t, "des-ecb", mak8, make([]byte, 8), false)[:4]
+	var f []byte
+	f = append(f, field62(t, tmk, pik16)...)
+	f = append(append(append(f, encMAK...), make([]byte, 8)...), makCV...)
+	f = append(f, field62(t, tmk, tdk16)...)
+
+	for _, mode := range []KeyMode{DoubleDES, DoubleNoTDK} {
+		in := f
+		if mode == DoubleNoTDK {
+			in = f[:40]
+		}
+		wk, err := DecryptWorkingKeys(tmk, mode, in)
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if !bytes.Equal(wk.MAK, mak8) || !bytes.Equal(wk.PIK, pik16) {
+			t.Fatalf("%s: MAK %d bytes, or keys differ", mode, len(wk.MAK))
+		}
+		enc, err := EncryptWorkingKeys(tmk, mode, wk)
+		if err != nil || !bytes.Equal(enc, in) {
+			t.Fatalf("%s: EncryptWorkingKeys differs from openssl: %v", mode, err)
+		}
+	}
+	// Why the zero half matters: all 16 bytes decrypted (as openssl does
+	// them) give a key whose check value is not the one sent.
+	whole := opensslECB2(t, "des-ede", tmk, f[20:36], true)
+	if cv := opensslECB(t, whole, make([]byte, 8), false)[:4]; bytes.Equal(cv, makCV) {
+		t.Fatal("the 16-byte decryption matches the check value: the vector proves nothing")
+	}
+	bad := bytes.Clone(f)
+	bad[33] = 1 // no longer a zero half: the 16 bytes are a double-length MAK
+	if _, err := DecryptWorkingKeys(tmk, DoubleDES, bad); !errors.Is(err, ErrKeyCheck) {
+		t.Errorf("a non-zero second half: %v", err)
+	}
+	bad = bytes.Clone(f)
+	bad[39] ^= 1 // the single key's check value
+	if _, err := DecryptWorkingKeys(tmk, DoubleDES, bad); !errors.Is(err, ErrKeyCheck) {
+		t.Errorf("a wrong single-key check value: %v", err)
+	}
+	// The MAC runs single DES under the 8-byte MAK, with or without
+	// mac_full_key: referenceUnionPayMAC is openssl's des-ecb.
+	data := []byte("0200 the message from the MTI on")
+	want := referenceUnionPayMAC(t, mak8, data)
+	for _, full := range []bool{false, true} {
+		got, err := ComputeMAC(MACUnionPayECB, MACKey(mak8, full), data)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("full=%v: MAC %q, openssl %q (%v)", full, got, want, err)
+		}
+	}
 }
 
 func TestKeyNeverPrinted(t *testing.T) {

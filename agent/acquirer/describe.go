@@ -87,7 +87,7 @@ func sensitiveTag(tag string) bool {
 }
 
 func describeTLV(b []byte, reveal bool) any {
-	tlvs, err := decodeTLV(b)
+	tlvs, err := decodeTLVField(b, 55)
 	if err != nil {
 		// Not TLV: show it only when revealing, it may be anything.
 		if reveal {
@@ -96,21 +96,6 @@ func describeTLV(b []byte, reveal bool) any {
 		return masked(len(b))
 	}
 	return convertTLV(tlvs, reveal)
-}
-
-// decodeTLV is bertlv.Decode made safe: a crafted long-form length can make
-// it slice out of range.
-func decodeTLV(b []byte) (tlvs []bertlv.TLV, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			tlvs, err = nil, &FieldError{Op: "unpack", Field: 55}
-		}
-	}()
-	tlvs, err = bertlv.Decode(b)
-	if err != nil {
-		return nil, &FieldError{Op: "unpack", Field: 55}
-	}
-	return tlvs, nil
 }
 
 func convertTLV(in []bertlv.TLV, reveal bool) []TLV {

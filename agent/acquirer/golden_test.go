@@ -62,14 +62,22 @@ func fakeHost(t *testing.T, answer func(req Frame) []byte) (func(context.Context
 	}, got
 }
 
-func newTestClient(t *testing.T, keys Keys, dial func(context.Context, string, string) (net.Conn, error)) *Client {
+// newTestClient is a client of the default profile over dial; edits change
+// its config first.
+func newTestClient(t *testing.T, keys Keys, dial func(context.Context, string, string) (net.Conn, error), edits ...func(*Config)) *Client {
 	t.Helper()
 	ks := &MemKeyStore{}
 	if err := ks.SaveKeys(keys); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
-	c, err := NewClient(Config{Addr: "host", Dial: dial, Log: quiet, Now: func() time.Time { return now }}, ks)
+	cfg := Config{Addr: "host", Dial: dial, Log: quiet, Now: func() time.Time { return now }}
+	for _, e := range edits {
+		if e != nil {
+			e(&cfg)
+		}
+	}
+	c, err := NewClient(cfg, ks)
 	if err != nil {
 		t.Fatal(err)
 	}

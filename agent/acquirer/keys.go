@@ -42,13 +42,25 @@ func (k Key) Wipe() { clear(k) }
 // KeyMode is sign-on field 60.3: which working keys the terminal asks for.
 type KeyMode string
 
-// Key modes of sign-on (PROTOCOLS.md §1).
+// Key modes of sign-on (PROTOCOLS.md §1). The values are the common 60.3
+// codes; what goes on the wire is the acquirer profile's code for the mode
+// (Codes.SignOn).
 const (
 	// SingleDES asks for single-length PIK and MAK ("001").
 	SingleDES KeyMode = "001"
+	// DoubleNoTDK asks for double-length PIK and MAK without a track key
+	// ("003"): swiped tracks then go in clear.
+	DoubleNoTDK KeyMode = "003"
 	// DoubleDES asks for double-length PIK, MAK and TDK ("004").
 	DoubleDES KeyMode = "004"
 )
+
+// Double says whether the mode delivers double-length keys (3DES), which
+// field 53's second digit announces.
+func (m KeyMode) Double() bool { return m == DoubleDES || m == DoubleNoTDK }
+
+// supported says whether the client knows the mode's field-62 layout.
+func (m KeyMode) supported() bool { return m == SingleDES || m.Double() }
 
 // WorkingKeys are the keys a sign-on delivers, in clear.
 type WorkingKeys struct {
@@ -91,6 +103,10 @@ func layout(mode KeyMode, total int) ([]keyLayout, error) {
 		case 40: // some hosts leave the TDK out
 			return []keyLayout{{"PIK", 16}, {"MAK", 16}}, nil
 		}
+	case DoubleNoTDK:
+		if total == 40 {
+			return []keyLayout{{"PIK", 16}, {"MAK", 16}}, nil
+		}
 	default:
 		return nil, fmt.Errorf("acquirer: key mode %q is not supported", mode)
 	}
@@ -99,8 +115,17 @@ func layout(mode KeyMode, total int) ([]keyLayout, error) {
 
 // DecryptWorkingKeys decrypts sign-on response field 62 under the TMK and
 // accepts the keys only when every check value matches. The layout is
-// PIK(8) CV(4) MAK(8) CV(4) for SingleDES and PIK(16) CV(4) MAK(16) CV(4)
-// [TDK(16) CV(4)] for DoubleDES; each check value is of the clear key.
+// PIK(8) CV(4) MAK(8) CV(4) for SingleDES, PIK(16) CV(4) MAK(16) CV(4) for
+// DoubleNoTDK and PIK(16) CV(4) MAK(16) CV(4) [TDK(16) CV(4)] for DoubleDES;
+// each check value is of the clear key.
+//
+// In the double-length modes a MAK slot whose last 8 bytes are zero holds a
+// single-length MAK: 8 bytes of ciphertext, the zero half, and the check
+// value of the 8-byte key. Many hosts deliver the MAK so (a public Centerm
+// UnionPay app tests for it before loading the MAK: bitian123/
+// HandSetWisdomCashier, library/.../task/AsyncSignTask.java); decrypting all
+// 16 bytes would make its check value fail. The MAK returned is then 8
+// bytes, and the MAC runs single DES.
 func DecryptWorkingKeys(tmk Key, mode KeyMode, field62 []byte) (WorkingKeys, error) {
 	l, err := layout(mode, len(field62))
 	if err != nil {
@@ -109,11 +134,19 @@ func DecryptWorkingKeys(tmk Key, mode KeyMode, field62 []byte) (WorkingKeys, err
 	var keys [3]Key
 	off := 0
 	for i, kl := range l {
-		clear, err := DecryptECB(tmk, field62[off:off+kl.n])
+		enc := field62[off : off+kl.n]
+		if kl.name == "MAK" && kl.n == 16 && singleInDouble(enc) {
+			enc = enc[:8]
+		}
+		clear, err := DecryptECB(tmk, enc)
 		if err != nil {
 			return WorkingKeys{}, wrapKeyErr("TMK", err)
 		}
 		if !checkValueMatches(clear, field62[off+kl.n:off+kl.n+4]) {
+			Key(clear).Wipe()
+			for _, k := range keys[:i] {
+				k.Wipe()
+			}
 			return WorkingKeys{}, fmt.Errorf("acquirer: %s: %w", kl.name, ErrKeyCheck)
 		}
 		keys[i] = clear
@@ -122,34 +155,57 @@ func DecryptWorkingKeys(tmk Key, mode KeyMode, field62 []byte) (WorkingKeys, err
 	return WorkingKeys{PIK: keys[0], MAK: keys[1], TDK: keys[2]}, nil
 }
 
+// singleInDouble reports a 16-byte key slot whose second half is zero: a
+// single-length key delivered in a double-length layout. A real
+// double-length ciphertext ends in 8 zero bytes once in 2^64.
+func singleInDouble(enc []byte) bool {
+	for _, b := range enc[8:] {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // EncryptWorkingKeys builds sign-on response field 62: each key encrypted
 // under the TMK and followed by its check value. It is the host's half of
-// DecryptWorkingKeys (the simulator uses it).
+// DecryptWorkingKeys (the simulator uses it). In a double-length mode an
+// 8-byte MAK goes in the single-length layout: its ciphertext, 8 zero bytes,
+// its check value. DoubleNoTDK takes no TDK.
 func EncryptWorkingKeys(tmk Key, mode KeyMode, wk WorkingKeys) ([]byte, error) {
 	n := 8
 	ks := []struct {
 		name string
 		k    Key
 	}{{"PIK", wk.PIK}, {"MAK", wk.MAK}}
-	if mode == DoubleDES {
+	switch mode {
+	case SingleDES:
+	case DoubleDES, DoubleNoTDK:
 		n = 16
 		if len(wk.TDK) > 0 {
+			if mode == DoubleNoTDK {
+				return nil, fmt.Errorf("acquirer: key mode %s carries no TDK", mode)
+			}
 			ks = append(ks, struct {
 				name string
 				k    Key
 			}{"TDK", wk.TDK})
 		}
-	} else if mode != SingleDES {
+	default:
 		return nil, fmt.Errorf("acquirer: key mode %q is not supported", mode)
 	}
 	var out []byte
 	for _, k := range ks {
-		if len(k.k) != n {
+		single := n == 16 && k.name == "MAK" && len(k.k) == 8
+		if len(k.k) != n && !single {
 			return nil, wrapKeyErr(k.name, ErrKeyLength)
 		}
 		enc, err := EncryptECB(tmk, k.k)
 		if err != nil {
 			return nil, wrapKeyErr("TMK", err)
+		}
+		if single {
+			enc = append(enc, make([]byte, 8)...)
 		}
 		cv, err := CheckValue(k.k)
 		if err != nil {

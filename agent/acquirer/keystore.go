@@ -161,7 +161,7 @@ func decodeKeyFile(b []byte) (Keys, error) {
 		return Keys{}, ErrKeyFile
 	}
 	switch KeyMode(f.Mode) {
-	case "", SingleDES, DoubleDES:
+	case "", SingleDES, DoubleNoTDK, DoubleDES:
 	default:
 		return Keys{}, ErrKeyFile
 	}
@@ -233,7 +233,7 @@ func encodeKeyFile(k Keys) ([]byte, error) {
 		return nil, ErrKeyLength
 	}
 	switch k.Mode {
-	case "", SingleDES, DoubleDES:
+	case "", SingleDES, DoubleNoTDK, DoubleDES:
 	default:
 		return nil, fmt.Errorf("key mode %q is not supported", k.Mode)
 	}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/moov-io/iso8583"
 
 	"github.com/posagent/posagent/provisioning"
 )
 
-// Echo sends an echo test (0820, 60.3 = 301).
+// Echo sends an echo test (0820, 60.3 the profile's echo code, 301). Like
+// the public apps' (LiaoYang_POS TestResponse; the Centerm app's
+// ECHO_TEST) it carries no STAN.
 func (c *Client) Echo(ctx context.Context, t provisioning.Terminal) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -18,54 +21,52 @@ func (c *Client) Echo(ctx context.Context, t provisioning.Terminal) error {
 	if err := c.setTerminal(m, t); err != nil {
 		return err
 	}
-	if err := Set(m, 60, Field60{Type: "00", Batch: c.batch, Code: "301"}.String()); err != nil {
+	if err := Set(m, 60, Field60{Type: "00", Batch: c.batch, Code: c.cfg.Profile.Codes.Echo}.String()); err != nil {
 		return err
 	}
-	resp, _, err := c.exchange(ctx, "echo", m, t, false, c.cfg.Header)
+	r, err := c.exchange(ctx, "echo", m, macAnswer, c.cfg.Header)
 	if err != nil {
 		return err
 	}
-	if rc := Get(resp, 39); rc != "" && rc != "00" {
+	if rc := Get(r.m, 39); rc != "" && rc != "00" {
 		return fmt.Errorf("acquirer: echo: host answered %s", rc)
 	}
 	return nil
 }
 
-// SignOff sends 0820 with 60.3 = 002 and forgets the working keys, on the
-// host and here: nothing is MACed again until the next sign-on.
-func (c *Client) SignOff(ctx context.Context, t provisioning.Terminal, stan int) error {
+// SignOff sends 0820 with the profile's sign-off code (002) and, when the
+// host agrees (39 = 00), forgets the working keys, on the host and here:
+// nothing is MACed again until the next sign-on. Another answer comes back
+// as its code, the keys kept.
+func (c *Client) SignOff(ctx context.Context, r provisioning.AdminRequest) (provisioning.Ack, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m := NewMessage("0820")
-	if err := setSTAN(m, stan); err != nil {
-		return err
-	}
-	if err := c.setTerminal(m, t); err != nil {
-		return err
-	}
-	if err := Set(m, 60, Field60{Type: "00", Batch: c.batch, Code: "002"}.String()); err != nil {
-		return err
-	}
-	resp, _, err := c.exchange(ctx, "sign-off", m, t, false, c.cfg.Header)
+	m, err := c.admin("0820", c.cfg.Profile.Codes.SignOff, r, true)
 	if err != nil {
-		return err
+		return provisioning.Ack{}, err
 	}
-	if rc := Get(resp, 39); rc != "" && rc != "00" {
-		return fmt.Errorf("acquirer: sign-off: host answered %s", rc)
+	resp, err := c.exchange(ctx, "sign-off", m, macAnswer, c.cfg.Header)
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	ack := c.ack(resp)
+	if ack.RC != "00" {
+		return ack, nil
 	}
 	next := c.keys
 	next.Working = WorkingKeys{}
 	if err := c.ks.SaveKeys(next); err != nil {
-		return fmt.Errorf("acquirer: sign-off: %w", err)
+		return ack, fmt.Errorf("acquirer: sign-off: %w", err)
 	}
 	old := c.keys.Working
 	c.keys = next
 	old.Wipe() // the keys the host just retired
-	return nil
+	return ack, nil
 }
 
-// SignOn sends 0800 (60.3 = key mode), decrypts the working keys of the
-// answer under the TMK, and keeps them only when every check value matches.
+// SignOn sends 0800 (60.3 = the profile's code for the key mode, 60.2 = the
+// terminal's current batch), decrypts the working keys of the answer under
+// the TMK, and keeps them only when every check value matches.
 func (c *Client) SignOn(ctx context.Context, r provisioning.SignOnRequest) (provisioning.SignOnResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -76,26 +77,36 @@ func (c *Client) SignOn(ctx context.Context, r provisioning.SignOnRequest) (prov
 	if err := c.setTerminal(m, r.Terminal); err != nil {
 		return provisioning.SignOnResult{}, err
 	}
-	if err := Set(m, 60, Field60{Type: "00", Batch: "000000", Code: string(c.cfg.KeyMode)}.String()); err != nil {
+	// The batch the terminal is in: the host answers 77 to a terminal
+	// that is not in the batch it thinks (PROTOCOLS.md, step 13). Before
+	// the first sign-on there is none.
+	batch := r.Batch
+	if batch == "" {
+		batch = "000000"
+	}
+	if !isDigits(batch, 6) {
+		return provisioning.SignOnResult{}, &FieldError{Op: "pack", Field: 60}
+	}
+	if err := Set(m, 60, Field60{Type: "00", Batch: batch, Code: c.cfg.Profile.Codes.SignOn(c.cfg.KeyMode)}.String()); err != nil {
 		return provisioning.SignOnResult{}, err
 	}
 	if err := Set(m, 63, c.cfg.Operator); err != nil {
 		return provisioning.SignOnResult{}, err
 	}
-	resp, _, err := c.exchange(ctx, "sign-on", m, r.Terminal, false, c.cfg.Header)
+	resp, err := c.exchange(ctx, "sign-on", m, macNone, c.cfg.Header)
 	if err != nil {
 		return provisioning.SignOnResult{}, err
 	}
-	res := provisioning.SignOnResult{RC: Get(resp, 39), HostTime: c.hostTime(resp)}
+	res := provisioning.SignOnResult{RC: Get(resp.m, 39), HostTime: c.hostTime(resp.m), Demand: resp.demand}
 	if res.RC != "00" {
 		return res, nil
 	}
-	f60, err := ParseField60(Get(resp, 60))
+	f60, err := ParseField60(Get(resp.m, 60))
 	if err != nil || !isDigits(f60.Batch, 6) {
 		return res, &ExchangeError{Op: "sign-on", Sent: true, Err: &FieldError{Op: "unpack", Field: 60}}
 	}
 	res.Batch = f60.Batch
-	f62 := GetBytes(resp, 62)
+	f62 := GetBytes(resp.m, 62)
 	if c.cfg.KeyMode == DoubleDES && !c.cfg.NoTDK && len(f62) == 40 {
 		c.cfg.Log.Warn("sign-on answer has no track data key; refusing its keys", "stan", r.STAN)
 		return res, &ExchangeError{Op: "sign-on", Sent: true, Err: ErrNoTDK}
@@ -117,21 +128,41 @@ func (c *Client) SignOn(ctx context.Context, r provisioning.SignOnRequest) (prov
 	old := c.keys.Working
 	c.keys, c.batch, res.KeysOK = next, res.Batch, true
 	old.Wipe() // replaced: nothing MACs or encrypts under them again
-	c.cfg.Log.Info("signed on", "batch", res.Batch, "mak", wk.MAK)
+	c.cfg.Log.Info("signed on", "batch", res.Batch, "mak", wk.MAK, "demand", res.Demand)
 	if c.cfg.HostTime != nil && c.linkAuthenticated() && !res.HostTime.IsZero() {
 		c.cfg.HostTime(res.HostTime)
 	}
 	return res, nil
 }
 
+// ErrFallback refuses a domestic chip card read from its stripe after the
+// chip failed: UnionPay closed that fallback on 2017-05-01, and only a
+// profile with DomesticFallback reopens it. Nothing was sent.
+var ErrFallback = fmt.Errorf("%w: fallback from chip to stripe is closed for domestic cards", ErrRequest)
+
+// domesticCard says whether a card is a UnionPay domestic one by its BIN
+// (62), from the PAN or, for a swiped card, track 2. UnionPay cards issued
+// abroad share the prefix and are treated as domestic: the safe side.
+func domesticCard(card provisioning.Card) bool {
+	p := card.PAN.Reveal()
+	if p == "" {
+		p = card.Track2.Reveal()
+	}
+	return strings.HasPrefix(p, "62")
+}
+
 // Sale sends 0200/000000. A chip card (Entry chip, ICData set) goes with
 // entry mode 05x, field 23 and field 55; a swiped card (EntrySwipe, or
-// EntryFallback with 60.5 = 2) with 02x and its tracks in fields 35/36,
+// EntryFallback with 60.5 = 2, refused for a domestic card unless the
+// profile allows it) with 02x and its tracks in fields 35/36,
 // encrypted under the TDK; a card with neither is keyed (01x). With a PIN
 // block the third digit of 22 is 1 and fields 26, 52 and 53 are added.
 func (c *Client) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioning.HostResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if r.Card.Entry == provisioning.EntryFallback && !c.cfg.Profile.DomesticFallback && domesticCard(r.Card) {
+		return provisioning.HostResponse{}, ErrFallback
+	}
 	m, err := c.financial("0200", "000000", r.Terminal, r.STAN, r.Amount)
 	if err != nil {
 		return provisioning.HostResponse{}, err
@@ -143,7 +174,7 @@ func (c *Client) Sale(ctx context.Context, r provisioning.SaleRequest) (provisio
 	if r.Test && c.cfg.TestModeSale {
 		h = h.WithTestMode(true)
 	}
-	return c.financialExchange(ctx, "sale", m, r.Terminal, h)
+	return c.financialExchange(ctx, "sale", m, h)
 }
 
 // Void sends 0200/200000 for an approved sale of the open batch, with the
@@ -169,7 +200,7 @@ func (c *Client) Void(ctx context.Context, r provisioning.VoidRequest) (provisio
 	if err := Set(m, 61, r.Orig.Batch+fmt.Sprintf("%06d", r.Orig.STAN)); err != nil {
 		return provisioning.HostResponse{}, err
 	}
-	return c.financialExchange(ctx, "void", m, r.Terminal, c.cfg.Header)
+	return c.financialExchange(ctx, "void", m, c.cfg.Header)
 }
 
 // Reverse sends 0400 for a sale or void whose answer never arrived: the
@@ -225,7 +256,7 @@ func (c *Client) Reverse(ctx context.Context, r provisioning.ReversalRequest) (p
 			return provisioning.HostResponse{}, err
 		}
 	}
-	return c.financialExchange(ctx, "reversal", m, r.Terminal, c.cfg.Header)
+	return c.financialExchange(ctx, "reversal", m, c.cfg.Header)
 }
 
 // financial starts a 0200/0400: MTI, processing code, amount and STAN.

@@ -53,7 +53,7 @@ func pinBlockClear(pin, panDigits string) ([]byte, error) {
 // digit 3 whether track data is encrypted with the TDK (1) or not (0).
 func SecurityControl(mode KeyMode, trackEncrypted bool) string {
 	s := "2"
-	if mode == DoubleDES {
+	if mode.Double() {
 		s += "6"
 	} else {
 		s += "0"

@@ -54,7 +54,7 @@ var Spec = &iso8583.MessageSpec{
 		55: field.NewBinary(&field.Spec{Length: 255, Description: "ICC Data (BER-TLV)", Enc: encoding.Binary, Pref: prefix.BCD.LLL}),
 		60: field.NewString(varBCD(prefix.BCD.LLL, 17, "Reserved Private (60.1-60.5)")),
 		61: field.NewString(varBCD(prefix.BCD.LLL, 29, "Original Message (batch, voucher, date)")),
-		62: field.NewBinary(&field.Spec{Length: 512, Description: "Reserved Private (keys on sign-on)", Enc: encoding.Binary, Pref: prefix.BCD.LLL}),
+		62: field.NewBinary(&field.Spec{Length: 512, Description: "Reserved Private (keys, downloads, status)", Enc: encoding.Binary, Pref: prefix.BCD.LLL}),
 		63: field.NewString(&field.Spec{Length: 163, Description: "Reserved Private (operator, card organisation)", Enc: encoding.ASCII, Pref: prefix.BCD.LLL}),
 		64: field.NewBinary(&field.Spec{Length: 8, Description: "Message Authentication Code", Enc: encoding.Binary, Pref: prefix.Binary.Fixed}),
 	},

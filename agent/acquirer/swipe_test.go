@@ -38,10 +38,10 @@ func referencePINBlock(t testing.TB, pin, p string) provisioning.PINBlock {
 
 // sendOnce runs one request through a client whose host never answers and
 // returns what went on the wire, unpacked.
-func sendOnce(t *testing.T, keys Keys, send func(c *Client, ctx context.Context) error) *iso8583.Message {
+func sendOnce(t *testing.T, keys Keys, send func(c *Client, ctx context.Context) error, edits ...func(*Config)) *iso8583.Message {
 	t.Helper()
 	dial, got := fakeHost(t, func(Frame) []byte { return nil })
-	c := newTestClient(t, keys, dial)
+	c := newTestClient(t, keys, dial, edits...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- send(c, ctx) }()
@@ -55,6 +55,38 @@ func sendOnce(t *testing.T, keys Keys, send func(c *Client, ctx context.Context)
 		t.Fatal(err)
 	}
 	return m
+}
+
+// allowFallback is a profile that lets domestic chip cards fall back to the
+// stripe, as no built-in profile does.
+func allowFallback(c *Config) {
+	c.Profile = DefaultProfile()
+	c.Profile.DomesticFallback = true
+}
+
+// TestFallbackPolicy: the default profile refuses a domestic chip card read
+// from its stripe before anything is sent; a foreign card falls back.
+func TestFallbackPolicy(t *testing.T) {
+	keys := swipeKeys(t, DoubleDES)
+	dial := func(context.Context, string, string) (net.Conn, error) {
+		t.Error("a refused fallback was sent")
+		return nil, errors.New("no")
+	}
+	c := newTestClient(t, keys, dial)
+	_, err := c.Sale(context.Background(), provisioning.SaleRequest{Terminal: terminal, STAN: 9, Batch: "000123", Amount: 100,
+		Card: swipeCard(provisioning.EntryFallback)})
+	if !errors.Is(err, ErrFallback) || !errors.Is(err, ErrRequest) {
+		t.Fatalf("domestic fallback: %v", err)
+	}
+	const visa = "4111111111111111"
+	foreign := provisioning.Card{PAN: pan.MustParse(visa), Entry: provisioning.EntryFallback, Track2: pan.NewTrack(visa + "=30122011234567890")}
+	m := sendOnce(t, keys, func(c *Client, ctx context.Context) error {
+		_, err := c.Sale(ctx, provisioning.SaleRequest{Terminal: terminal, STAN: 9, Batch: "000123", Amount: 100, Card: foreign})
+		return err
+	})
+	if got := Get(m, 60); got != "2200012300052" {
+		t.Errorf("foreign fallback field 60 = %q", got)
+	}
 }
 
 func swipeKeys(t testing.TB, mode KeyMode) Keys {
@@ -103,7 +135,7 @@ func TestSwipeSaleFields(t *testing.T) {
 			m := sendOnce(t, keys, func(c *Client, ctx context.Context) error {
 				_, err := c.Sale(ctx, provisioning.SaleRequest{Terminal: terminal, STAN: 9, Batch: "000123", Amount: 100, Card: card, PINBlock: pin})
 				return err
-			})
+			}, allowFallback)
 			want := map[int]string{2: swipePAN, 14: "3012", 22: tc.f22, 25: "00", 53: tc.f53, 60: "22000123000" + tc.f60tail}
 			for id, v := range want {
 				if got := Get(m, id); got != v {

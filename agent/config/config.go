@@ -93,8 +93,13 @@ type Host struct {
 	MAC string `yaml:"mac"`
 	// MACFullKey runs the MAC with the whole double-length MAK (3DES).
 	MACFullKey bool `yaml:"mac_full_key"`
-	// KeyMode is sign-on 60.3: "004" double-length working keys (default)
-	// or "001" single-DES.
+	// Profile names the acquirer's built-in profile (agent/acquirer
+	// ProfileNames): its 60.3 codes, key mode, parameter layouts and
+	// fallback policy. Default "common".
+	Profile string `yaml:"profile"`
+	// KeyMode is the working keys sign-on asks for: "004" double-length
+	// with a track key, "003" double-length without, "001" single DES.
+	// Default: the profile's ("004" for common).
 	KeyMode string `yaml:"key_mode"`
 	// NoTDK says the acquirer sends no track data key in "004" mode. Without
 	// it a sign-on answer without one is refused: the answer carries no MAC,

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/posagent/posagent/agent/acquirer"
+)
 
 // Defaults that Parse fills in for keys left out or empty.
 const (
@@ -12,6 +16,8 @@ const (
 	DefaultSimCard   = "debit"
 	DefaultMAC       = "unionpay-ecb"
 	DefaultKeyMode   = "004"
+	// DefaultProfile is host.profile's default, the common codes.
+	DefaultProfile = acquirer.DefaultProfileName
 	// DefaultPrinterWidth is 58 mm paper's 32 characters per line.
 	DefaultPrinterWidth = 32
 	// A common POS display: 8 lines of 24 half-width characters.
@@ -52,7 +58,12 @@ func (c *Config) applyDefaults() {
 		c.MQTT.Keepalive = DefaultKeepalive
 	}
 	def(&c.Host.MAC, DefaultMAC)
-	def(&c.Host.KeyMode, DefaultKeyMode)
+	def(&c.Host.Profile, DefaultProfile)
+	// The key mode follows the profile unless named; an unknown profile
+	// leaves it empty, and Validate reports the profile.
+	if p, ok := acquirer.LookupProfile(c.Host.Profile); ok {
+		def(&c.Host.KeyMode, string(p.KeyMode))
+	}
 	// "[]" and no key mean the same: the default table.
 	if len(c.Host.ApprovalCodes) == 0 {
 		c.Host.ApprovalCodes = nil
@@ -136,7 +147,7 @@ func Default() *Config {
 			CardType:     "debit",
 		},
 		Host: Host{Address: "sim", TPDU: DefaultTPDU, Header: DefaultHeader, Timeout: DefaultTimeout,
-			MAC: DefaultMAC, KeyMode: DefaultKeyMode},
+			MAC: DefaultMAC, Profile: DefaultProfile, KeyMode: DefaultKeyMode},
 		MQTT: MQTT{Keepalive: DefaultKeepalive},
 		Devices: Devices{
 			CardReader: SimDevice, Printer: SimDevice, PrinterWidth: DefaultPrinterWidth,

@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/posagent/posagent/agent/acquirer"
 	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/agent/installer"
 	"github.com/posagent/posagent/drivers/keypad"
@@ -65,7 +66,8 @@ func (c *Config) Validate() error {
 		{"host.header", hexDigits(c.Host.Header, 12)},
 		{"host.timeout", between(c.Host.Timeout, time.Second, 5*time.Minute)},
 		{"host.mac", oneOf(c.Host.MAC, "unionpay-ecb", "x9.19")},
-		{"host.key_mode", oneOf(c.Host.KeyMode, "004", "001")},
+		{"host.profile", hostProfile(c.Host.Profile)},
+		{"host.key_mode", oneOf(c.Host.KeyMode, "004", "003", "001")},
 	}
 	for _, ch := range checks {
 		if ch.msg != "" {
@@ -660,6 +662,14 @@ func hexDigits(s string, n int) string {
 		}
 	}
 	return ""
+}
+
+// hostProfile accepts the name of a built-in acquirer profile.
+func hostProfile(name string) string {
+	if _, ok := acquirer.LookupProfile(name); ok && name != "" {
+		return ""
+	}
+	return `must name a built-in acquirer profile: "` + strings.Join(acquirer.ProfileNames(), `", "`) + `"`
 }
 
 func oneOf(s string, allowed ...string) string {

@@ -40,6 +40,31 @@ func TestHardwareDevices(t *testing.T) {
 	}
 }
 
+// host.profile names a built-in acquirer profile; the key mode follows it
+// unless host.key_mode says otherwise, and "003" is a key mode now.
+func TestHostProfile(t *testing.T) {
+	c, err := Parse([]byte(edit(t, readExample(t), "host.profile", "centerm", "host.key_mode", "<absent>")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Host.Profile != "centerm" || c.Host.KeyMode != "004" {
+		t.Errorf("host = %+v", c.Host)
+	}
+	c, err = Parse([]byte(edit(t, readExample(t), "host.profile", "<absent>", "host.key_mode", `"003"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Host.Profile != DefaultProfile || c.Host.KeyMode != "003" {
+		t.Errorf("host = %+v", c.Host)
+	}
+	_, err = Parse([]byte(edit(t, readExample(t), "host.profile", "acme")))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Key != "host.profile" || !strings.Contains(ce.Msg, `"centerm"`) || !strings.Contains(ce.Msg, `"common"`) ||
+		strings.Contains(err.Error(), "acme") || ce.Line == 0 {
+		t.Errorf("unknown profile: %v", err)
+	}
+}
+
 // centralKey writes an Ed25519 public key file for central.keys.
 func centralKey(t testing.TB, dir string) string {
 	t.Helper()
@@ -192,7 +217,9 @@ func TestInvalid(t *testing.T) {
 		{"mac", "host.mac", []string{"host.mac", "x919"}},
 		{"mac full key yes", "host.mac_full_key", []string{"host.mac_full_key", "yes"}},
 		{"mac full key number", "host.mac_full_key", []string{"host.mac_full_key", "1"}},
-		{"key mode", "host.key_mode", []string{"host.key_mode", `"003"`}},
+		{"key mode", "host.key_mode", []string{"host.key_mode", `"002"`}},
+		{"profile unknown", "host.profile", []string{"host.profile", "acme"}},
+		{"profile list", "host.profile", []string{"host.profile", "[common]"}},
 		{"card reader", "devices.card_reader", []string{"devices.card_reader", "pcsc-lite"}},
 		{"pcsc reader without pcsc", "devices.pcsc_reader", []string{"devices.pcsc_reader", "Virtual PCD 00 00"}},
 		{"pcsc reader control chars", "devices.pcsc_reader", []string{"devices.card_reader", "pcsc", "devices.pcsc_reader", `"a\tb"`}},

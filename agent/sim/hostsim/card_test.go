@@ -161,7 +161,13 @@ func TestSwipeSale(t *testing.T) {
 	for _, mode := range []acquirer.KeyMode{acquirer.DoubleDES, acquirer.SingleDES} {
 		for _, entry := range []provisioning.Entry{provisioning.EntrySwipe, provisioning.EntryFallback} {
 			t.Run(string(mode)+"/"+string(entry), func(t *testing.T) {
-				e := newEnv(t, nil, func(c *acquirer.Config) { c.KeyMode = mode })
+				e := newEnv(t, nil, func(c *acquirer.Config) {
+					c.KeyMode = mode
+					// The host books a fallback sale; only a profile that
+					// reopens domestic fallback lets the client send one.
+					c.Profile = acquirer.DefaultProfile()
+					c.Profile.DomesticFallback = entry == provisioning.EntryFallback
+				})
 				e.signOn()
 				c := swiped(entry)
 				resp, err := e.c.Sale(context.Background(), provisioning.SaleRequest{Terminal: terminal, STAN: e.nextSTAN(), Batch: e.batch, Amount: 100, Card: c})

@@ -449,8 +449,8 @@ func TestHostRestartKeepsLedger(t *testing.T) {
 func TestSignOff(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	e.signOn()
-	if err := e.c.SignOff(context.Background(), terminal, e.nextSTAN()); err != nil {
-		t.Fatal(err)
+	if ack, err := e.c.SignOff(context.Background(), provisioning.AdminRequest{Terminal: terminal, STAN: e.nextSTAN(), Batch: e.batch}); err != nil || ack.RC != "00" {
+		t.Fatalf("sign-off: %+v %v", ack, err)
 	}
 	if _, err := e.c.Sale(context.Background(), provisioning.SaleRequest{Terminal: terminal, STAN: e.nextSTAN(), Batch: e.batch, Amount: 1, Card: card}); !errors.Is(err, acquirer.ErrNotSignedOn) {
 		t.Fatalf("sale after sign-off: %v", err)

@@ -1,0 +1,392 @@
+package acquirer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/moov-io/bertlv"
+	"github.com/moov-io/iso8583"
+
+	"github.com/posagent/posagent/provisioning"
+	"github.com/posagent/posagent/provisioning/pan"
+)
+
+// The acquirer's procedure after sign-on (provisioning.AcquirerProcedure):
+// CA public keys, IC parameters, terminal parameters, the status upload,
+// settlement with its batch upload, and sign-off (in messages.go). The wire
+// formats and their public sources are in docs/acquirer-procedure.md; each
+// message's 60.3 code is the profile's.
+//
+// None of these requests carries field 64: neither public app MACs a
+// management message. An answer that carries one anyway must verify
+// (macAnswer). Every answer must match its request's MTI, TID, MID and,
+// where the request has one, STAN (exchange); an answer that does not, or
+// whose field 62 or 48 does not parse, is an error, never a result.
+
+// ErrNotListed is a download the host answers without the entry asked for:
+// the host listed a CA key or an application it then cannot deliver.
+var ErrNotListed = errors.New("acquirer: the host has no such entry")
+
+// ErrBatchPAN refuses a batch upload through provisioning.BatchUpload: the
+// upload carries the card number (field 48's details, or field 2 of an IC
+// TC upload), which the record does not hold. UploadBatchCard takes it.
+var ErrBatchPAN = fmt.Errorf("%w: a batch upload needs the card number, which provisioning.BatchUpload does not carry", ErrRequest)
+
+// admin starts a management message: the MTI, field 11 when withSTAN, the
+// terminal (41, 42) and field 60 (00, the batch, code). An empty batch is
+// the one the host gave at sign-on.
+func (c *Client) admin(mti, code string, r provisioning.AdminRequest, withSTAN bool) (*iso8583.Message, error) {
+	m := NewMessage(mti)
+	if withSTAN {
+		if err := setSTAN(m, r.STAN); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.setTerminal(m, r.Terminal); err != nil {
+		return nil, err
+	}
+	batch := r.Batch
+	if batch == "" {
+		batch = c.batch
+	}
+	if !isDigits(batch, 6) {
+		return nil, &FieldError{Op: "pack", Field: 60}
+	}
+	if err := Set(m, 60, Field60{Type: "00", Batch: batch, Code: code}.String()); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// download starts a download or status message: field 11 only where the
+// profile wants it there.
+func (c *Client) download(mti, code string, r provisioning.AdminRequest) (*iso8583.Message, error) {
+	return c.admin(mti, code, r, c.cfg.Profile.STANOnDownloads)
+}
+
+func (c *Client) ack(r reply) provisioning.Ack {
+	return provisioning.Ack{RC: Get(r.m, 39), Demand: r.demand, Time: c.hostTime(r.m)}
+}
+
+// answerErr is a well-framed answer whose content cannot be used.
+func answerErr(op string, err error) error {
+	return &ExchangeError{Op: op, Sent: true, Err: err}
+}
+
+// listQuery is field 62 of a list query: "1" and how many entries the
+// terminal holds from earlier pages, two digits (LiaoYang_POS
+// QueryEmvCapk/QueryEmvParam: "1%02d").
+func listQuery(m *iso8583.Message, from int) error {
+	if from < 0 || from > 99 {
+		return &FieldError{Op: "pack", Field: 62}
+	}
+	return SetBytes(m, 62, fmt.Appendf(nil, "1%02d", from))
+}
+
+// ListKeys asks for one page of the host's CA public keys (0820, 372).
+func (c *Client) ListKeys(ctx context.Context, r provisioning.ListRequest) (provisioning.KeyList, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, err := c.download("0820", c.cfg.Profile.Codes.CAPKQuery, r.AdminRequest)
+	if err != nil {
+		return provisioning.KeyList{}, err
+	}
+	if err := listQuery(m, r.From); err != nil {
+		return provisioning.KeyList{}, err
+	}
+	resp, err := c.exchange(ctx, "capk-list", m, macAnswer, c.cfg.Header)
+	if err != nil {
+		return provisioning.KeyList{}, err
+	}
+	out := provisioning.KeyList{RC: Get(resp.m, 39), Demand: resp.demand}
+	if out.RC != "00" {
+		return out, nil
+	}
+	if out.Keys, out.More, err = parseCAPKList(GetBytes(resp.m, 62)); err != nil {
+		return out, answerErr("capk-list", err)
+	}
+	return out, nil
+}
+
+// FetchKey downloads one CA public key (0800, 370; field 62 = 9F06 RID and
+// 9F22 index, LiaoYang_POS DownLoadCAPK). The key is returned only when it
+// is the one asked for and its checksum verifies (CAPK.Verify).
+func (c *Client) FetchKey(ctx context.Context, r provisioning.KeyRequest) (provisioning.KeyResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(r.Key.RID) != 5 {
+		return provisioning.KeyResult{}, &FieldError{Op: "pack", Field: 62}
+	}
+	m, err := c.download("0800", c.cfg.Profile.Codes.CAPKFetch, r.AdminRequest)
+	if err != nil {
+		return provisioning.KeyResult{}, err
+	}
+	q, err := bertlv.Encode([]bertlv.TLV{bertlv.NewTag("9F06", r.Key.RID), bertlv.NewTag("9F22", []byte{r.Key.Index})})
+	if err != nil {
+		return provisioning.KeyResult{}, &FieldError{Op: "pack", Field: 62}
+	}
+	if err := SetBytes(m, 62, q); err != nil {
+		return provisioning.KeyResult{}, err
+	}
+	resp, err := c.exchange(ctx, "capk", m, macAnswer, c.cfg.Header)
+	if err != nil {
+		return provisioning.KeyResult{}, err
+	}
+	out := provisioning.KeyResult{RC: Get(resp.m, 39), Demand: resp.demand}
+	if out.RC != "00" {
+		return out, nil
+	}
+	if out.Key, err = parseCAPK(GetBytes(resp.m, 62), r.Key); err != nil {
+		c.cfg.Log.Warn("CA public key refused", "key", r.Key.String(), "err", err)
+		return out, answerErr("capk", err)
+	}
+	return out, nil
+}
+
+// EndKeys ends the CA public key download (0800, 371).
+func (c *Client) EndKeys(ctx context.Context, r provisioning.AdminRequest) (provisioning.Ack, error) {
+	return c.simple(ctx, "capk-end", "0800", c.cfg.Profile.Codes.CAPKEnd, r)
+}
+
+// ListApps asks for one page of the applications the host has IC
+// parameters for (0820, 382).
+func (c *Client) ListApps(ctx context.Context, r provisioning.ListRequest) (provisioning.AppList, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, err := c.download("0820", c.cfg.Profile.Codes.AIDQuery, r.AdminRequest)
+	if err != nil {
+		return provisioning.AppList{}, err
+	}
+	if err := listQuery(m, r.From); err != nil {
+		return provisioning.AppList{}, err
+	}
+	resp, err := c.exchange(ctx, "aid-list", m, macAnswer, c.cfg.Header)
+	if err != nil {
+		return provisioning.AppList{}, err
+	}
+	out := provisioning.AppList{RC: Get(resp.m, 39), Demand: resp.demand}
+	if out.RC != "00" {
+		return out, nil
+	}
+	if out.AIDs, out.More, err = parseAIDList(GetBytes(resp.m, 62)); err != nil {
+		return out, answerErr("aid-list", err)
+	}
+	return out, nil
+}
+
+// FetchApp downloads one application's IC parameters (0800, 380; field 62
+// = 9F06 AID, LiaoYang_POS DownLoadEmvParam).
+func (c *Client) FetchApp(ctx context.Context, r provisioning.AppRequest) (provisioning.AppResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(r.AID) < 5 || len(r.AID) > 16 {
+		return provisioning.AppResult{}, &FieldError{Op: "pack", Field: 62}
+	}
+	m, err := c.download("0800", c.cfg.Profile.Codes.AIDFetch, r.AdminRequest)
+	if err != nil {
+		return provisioning.AppResult{}, err
+	}
+	q, err := bertlv.Encode([]bertlv.TLV{bertlv.NewTag("9F06", r.AID)})
+	if err != nil {
+		return provisioning.AppResult{}, &FieldError{Op: "pack", Field: 62}
+	}
+	if err := SetBytes(m, 62, q); err != nil {
+		return provisioning.AppResult{}, err
+	}
+	resp, err := c.exchange(ctx, "aid", m, macAnswer, c.cfg.Header)
+	if err != nil {
+		return provisioning.AppResult{}, err
+	}
+	out := provisioning.AppResult{RC: Get(resp.m, 39), Demand: resp.demand}
+	if out.RC != "00" {
+		return out, nil
+	}
+	if out.App, err = parseAppParams(GetBytes(resp.m, 62), r.AID); err != nil {
+		return out, answerErr("aid", err)
+	}
+	return out, nil
+}
+
+// EndApps ends the IC parameter download (0800, 381).
+func (c *Client) EndApps(ctx context.Context, r provisioning.AdminRequest) (provisioning.Ack, error) {
+	return c.simple(ctx, "aid-end", "0800", c.cfg.Profile.Codes.AIDEnd, r)
+}
+
+// TerminalParameters downloads the terminal's parameters (0800, 360): field
+// 62 of the answer in the profile's tag layout (ParamTags).
+func (c *Client) TerminalParameters(ctx context.Context, r provisioning.AdminRequest) (provisioning.ParamsResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, err := c.download("0800", c.cfg.Profile.Codes.Params, r)
+	if err != nil {
+		return provisioning.ParamsResult{}, err
+	}
+	resp, err := c.exchange(ctx, "parameters", m, macAnswer, c.cfg.Header)
+	if err != nil {
+		return provisioning.ParamsResult{}, err
+	}
+	out := provisioning.ParamsResult{RC: Get(resp.m, 39), Demand: resp.demand}
+	if out.RC != "00" {
+		return out, nil
+	}
+	if out.Params, err = parseTerminalParams(c.cfg.Profile, GetBytes(resp.m, 62)); err != nil {
+		return out, answerErr("parameters", err)
+	}
+	return out, nil
+}
+
+// UploadStatus sends the terminal's status (0820, 362): field 62 in the
+// profile's status layout (StatusTags), from r.Params.
+func (c *Client) UploadStatus(ctx context.Context, r provisioning.StatusUpload) (provisioning.Ack, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, err := c.download("0820", c.cfg.Profile.Codes.StatusUpload, r.AdminRequest)
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	f62, err := statusField(c.cfg.Profile, r.Params)
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	if err := SetBytes(m, 62, f62); err != nil {
+		return provisioning.Ack{}, err
+	}
+	resp, err := c.exchange(ctx, "status-upload", m, macAnswer, c.cfg.Header)
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	return c.ack(resp), nil
+}
+
+// Settle closes the batch (0500, 201): field 48 the terminal's totals,
+// 49 the currency, 63 the operator (LiaoYang_POS PosSettleTran; the
+// Centerm app's SETTLEMENT). The answer's field 48 says, per side, whether
+// the host's totals agree. Settlement answers carry no field 39 in either
+// public app ("结算响应没有bit 39", LiaoYang_POS AfterCommProc; the Centerm
+// app's SETTLEMENT unpacks none): an answer without one whose field 48
+// parses is taken as accepted, RC "00". An answer with another code comes
+// back as that code.
+func (c *Client) Settle(ctx context.Context, r provisioning.SettleRequest) (provisioning.SettleResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, err := c.admin("0500", c.cfg.Profile.Codes.Settle, r.AdminRequest, true)
+	if err != nil {
+		return provisioning.SettleResult{}, err
+	}
+	f48, err := settlementTotals(r.Domestic, r.Foreign)
+	if err != nil {
+		return provisioning.SettleResult{}, err
+	}
+	for id, v := range map[int]string{48: f48, 49: c.cfg.Currency, 63: c.cfg.Operator} {
+		if err := Set(m, id, v); err != nil {
+			return provisioning.SettleResult{}, err
+		}
+	}
+	resp, err := c.exchange(ctx, "settle", m, macAnswer, c.cfg.Header)
+	if err != nil {
+		return provisioning.SettleResult{}, err
+	}
+	out := provisioning.SettleResult{RC: Get(resp.m, 39), Demand: resp.demand, Time: c.hostTime(resp.m)}
+	if out.RC != "" && out.RC != "00" {
+		return out, nil
+	}
+	dom, foreign, err := parseSettlement(Get(resp.m, 48), r.Foreign == provisioning.Totals{})
+	if err != nil {
+		return out, answerErr("settle", err)
+	}
+	out.RC, out.DomesticBalanced, out.ForeignBalanced = "00", dom, foreign
+	c.cfg.Log.Info("settlement answered", "batch", r.Batch, "domestic_balanced", dom, "foreign_balanced", foreign)
+	return out, nil
+}
+
+// UploadBatch would send one transaction of an unbalanced batch (0320).
+// Every public batch-upload format carries the card number, which
+// provisioning.BatchUpload does not: it refuses with ErrBatchPAN, sending
+// nothing. UploadBatchCard is the same with the card number given.
+func (c *Client) UploadBatch(ctx context.Context, r provisioning.BatchUpload) (provisioning.Ack, error) {
+	return c.UploadBatchCard(ctx, r, pan.PAN{})
+}
+
+// UploadBatchCard sends one transaction of an unbalanced batch (0320, the
+// profile's batch-detail code 201) as a field-48 detail: the count (01),
+// then the card organisation (00 UnionPay, 01 foreign), the transaction's
+// STAN (6), the card number zero-padded to 20 and the amount (12)
+// (LiaoYang_POS BatchMagOnLineTrans; the Centerm app's TRANS_CARD_DETAIL).
+// A chip sale goes up differently, as its TC with field 55 (60.3 203/205,
+// LiaoYang_POS BatchSendICCOnLineTrans), which a TxnRecord does not carry:
+// it is refused.
+func (c *Client) UploadBatchCard(ctx context.Context, r provisioning.BatchUpload, card pan.PAN) (provisioning.Ack, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if card.IsZero() {
+		return provisioning.Ack{}, ErrBatchPAN
+	}
+	if r.Kind != "sale" && r.Kind != "void" {
+		return provisioning.Ack{}, fmt.Errorf("%w: batch upload of kind %q", ErrRequest, r.Kind)
+	}
+	if r.Kind == "sale" && r.Txn.Entry == provisioning.EntryChip {
+		return provisioning.Ack{}, fmt.Errorf("%w: a chip sale goes up as its TC (field 55), which the record does not carry", ErrRequest)
+	}
+	m, err := c.admin("0320", c.cfg.Profile.Codes.BatchDetail, r.AdminRequest, true)
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	f48, err := batchDetail(r.Txn, card)
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	if err := Set(m, 48, f48); err != nil {
+		return provisioning.Ack{}, err
+	}
+	resp, err := c.exchange(ctx, "batch-upload", m, macAnswer, c.cfg.Header)
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	return c.ack(resp), nil
+}
+
+// EndBatchUpload ends the batch upload (0320): 202 after an unbalanced
+// settlement, 207 after a balanced one (the profile's codes), field 48 the
+// number of transactions that went up, four digits (LiaoYang_POS
+// PosBatchUp; the Centerm app's SETTLEMENT_DONE). Both public apps send it
+// after a balanced settlement too.
+func (c *Client) EndBatchUpload(ctx context.Context, r provisioning.BatchEnd) (provisioning.Ack, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	code := c.cfg.Profile.Codes.BatchEndUnbalanced
+	if r.Balanced {
+		code = c.cfg.Profile.Codes.BatchEndBalanced
+	}
+	if r.Count < 0 || r.Count > 9999 {
+		return provisioning.Ack{}, &FieldError{Op: "pack", Field: 48}
+	}
+	m, err := c.admin("0320", code, r.AdminRequest, true)
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	if err := Set(m, 48, fmt.Sprintf("%04d", r.Count)); err != nil {
+		return provisioning.Ack{}, err
+	}
+	resp, err := c.exchange(ctx, "batch-end", m, macAnswer, c.cfg.Header)
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	return c.ack(resp), nil
+}
+
+// simple sends a download-class message that carries nothing but the
+// terminal and field 60 (the end messages) and returns its code.
+func (c *Client) simple(ctx context.Context, op, mti, code string, r provisioning.AdminRequest) (provisioning.Ack, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, err := c.download(mti, code, r)
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	resp, err := c.exchange(ctx, op, m, macAnswer, c.cfg.Header)
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	return c.ack(resp), nil
+}
