@@ -81,7 +81,7 @@ func TestHostLinkTLS(t *testing.T) {
 				if err != nil || res.Checkpoint.Step != provisioning.StepLive {
 					t.Fatalf("Run = %v at %s\n%s", err, res.Checkpoint.Step, out.String())
 				}
-				if es := l.Entries(); len(es) != 2 || es[0].Event != ledger.EventApproved || es[1].Event != ledger.EventVoided {
+				if es := ledger.Money(l.Entries()); len(es) != 2 || es[0].Event != ledger.EventApproved || es[1].Event != ledger.EventVoided {
 					t.Fatalf("host ledger %+v, want the sale and its void", es)
 				}
 				return

@@ -6,7 +6,7 @@
 //	        [--cards DIR] [--arqc-decline-rc 05] [--tls-cert PEM --tls-key PEM]
 //	        [--fault kind=action[:param][*times]]...
 //	        [--codes unionpay|ic-end-351|centerm] [--key-layout standard|single-mak|tagged] [--des-tdk]
-//	        [--demand kind[#n]=digits[,once]]... [--capk DIR] [--capk-page 5] [--aid-page 30]
+//	        [--demand kind[#n]=digits[,once]]... [--capk DIR|none] [--capk-page 5] [--aid-page 30]
 //	        [--last-page-flag 3|1] [--app-version-tag 9F08|9F09] [--ic-tags posp|spec]
 //	        [--capk-expiry ascii|bcd] [--netting gross|net] [--batch-advance settlement|sign-off]
 //
@@ -15,8 +15,8 @@
 // the profile with its PAN (else --arqc-decline-rc), and a chip card with no
 // profile is declined 14. Without it field 55 is not checked.
 //
-// The install procedure: --capk DIR (e.g. testdata/capk, TEST ONLY keys)
-// gives the IC public key download its keys (none without it); the IC and
+// The install procedure: the IC public key download serves the TEST-ONLY
+// keys of agent/sim/testca, --capk DIR others, --capk none none; the IC and
 // terminal parameters are built in. --codes picks the acquirer's 60.3 code
 // table, --key-layout how sign-on delivers the working keys (single-mak: a
 // single-length MAK in the 16-byte slot), --demand the processing
@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	layout := fs.String("key-layout", string(hostsim.LayoutStandard), "sign-on key layout: standard, single-mak (a single-length MAK in the 16-byte slot) or tagged")
 	desTDK := fs.Bool("des-tdk", false, "single-DES (001) sign-on answers carry a TDK too")
 	fs.Var(&dl, "demand", "processing requirement schedule: kind[#n]=digits[,once], kind a message kind, capk-change or ic-change (repeatable)")
-	capkDir := fs.String("capk", "", "directory with capk.yaml (e.g. testdata/capk): the CA public keys of the IC key download; empty serves none")
+	capkDir := fs.String("capk", "", "directory with capk.yaml: the CA public keys of the IC key download; empty serves the TEST-ONLY keys of agent/sim/testca, \"none\" a host with none")
 	capkPage := fs.Int("capk-page", 5, "CA public keys per query answer")
 	aidPage := fs.Int("aid-page", 30, "AIDs per query answer")
 	lastPage := fs.String("last-page-flag", "3", "field 62 control byte of a query's last answer of several: 3 or 1")
@@ -147,7 +147,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		cfg.Demands = append(cfg.Demands, dm)
 	}
-	if *capkDir != "" {
+	switch *capkDir {
+	case "":
+	case "none":
+		cfg.NoCAPKs = true
+	default:
 		keys, err := hostsim.LoadCAPKs(*capkDir)
 		if err != nil {
 			fmt.Fprintln(stderr, "hostsim: --capk:", err)

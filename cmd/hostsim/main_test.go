@@ -99,16 +99,16 @@ func TestRunRejectsBadFlags(t *testing.T) {
 // TestRunInstallOptions: the install procedure's flags reach the host: the
 // first sign-on's answer asks for the IC keys (header digit 4) and delivers a
 // single-length MAK in the 16-byte slot, and the key query lists the
-// testdata keys.
+// keys of agent/sim/testca.
 func TestRunInstallOptions(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
 	var stderr bytes.Buffer
-	done := make(chan int)
+	done := make(chan int, 1) // a run that fails at once must not block on it
 	go func() {
 		done <- run(ctx, []string{"--ledger", filepath.Join(t.TempDir(), "l.jsonl"), "--tmk", "0123456789ABCDEFFEDCBA9876543210",
-			"--capk", filepath.Join("..", "..", "testdata", "capk"), "--capk-page", "2", "--demand", "sign-on#1=4",
+			"--capk", filepath.Join("..", "..", "agent", "sim", "testca"), "--capk-page", "2", "--demand", "sign-on#1=4",
 			"--key-layout", "single-mak", "--codes", "ic-end-351"}, pw, &stderr)
 		pw.Close()
 	}()

@@ -10,13 +10,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/posagent/posagent/agent"
 	"github.com/posagent/posagent/agent/config/configtest"
 	"github.com/posagent/posagent/agent/sim/devsim"
+	"github.com/posagent/posagent/agent/sim/hostsim"
 	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/agent/testkit/rig"
@@ -90,6 +93,7 @@ func TestRunOnRealDevices(t *testing.T) {
 	if sales != 1 || voids != 1 {
 		t.Errorf("ledger: %d sales, %d voids, want 1 and 1: %+v", sales, voids, entries)
 	}
+	assertProcedure(t, entries, hostsim.TableUnionPay)
 
 	// The test sale's slip came out of the serial printer: merchant and
 	// cardholder copies, card masked.
@@ -204,5 +208,98 @@ func TestRunSwipe(t *testing.T) {
 	assertNoFullPAN(t, "stderr", stderr.String())
 	if strings.Contains(out+stderr.String(), "=3012101") {
 		t.Error("track data in the output")
+	}
+}
+
+// assertProcedure checks the host's ledger for the install procedure a real
+// acquirer runs, in order: the IC key, IC parameter and terminal parameter
+// downloads and the status upload after sign-on, then the test sale and its
+// void, the settlement (balanced, one sale and one void in the batch) and
+// the sign-off; every management line in the codes of table.
+func assertProcedure(t *testing.T, entries []ledger.Entry, table hostsim.CodeTable) {
+	t.Helper()
+	var got []string
+	for _, e := range entries {
+		step := e.Event + "/" + e.Kind
+		switch e.Event {
+		case ledger.EventDownloaded, ledger.EventStatusUploaded, ledger.EventSettled, ledger.EventBatchClosed, ledger.EventSignedOff:
+			if e.Codes != table.Name {
+				t.Errorf("%s answered from code table %q, want %q", step, e.Codes, table.Name)
+			}
+		}
+		switch {
+		case e.Event == ledger.EventDownloaded && e.Kind == ledger.KindTermParams && e.Code != table.Params:
+			t.Errorf("terminal parameters under 60.3 %s, want %s", e.Code, table.Params)
+		case e.Event == ledger.EventDownloaded && e.Kind == ledger.KindCAPK && e.Code != table.CAPKEnd:
+			t.Errorf("CAPK download ended with 60.3 %s, want %s", e.Code, table.CAPKEnd)
+		case e.Event == ledger.EventDownloaded && e.Kind == ledger.KindICParams && e.Code != table.ICEnd:
+			t.Errorf("IC parameter download ended with 60.3 %s, want %s", e.Code, table.ICEnd)
+		case e.Event == ledger.EventSettled:
+			if st := e.Settlement; st == nil || !st.Balanced || st.Sales != 1 || st.Voids != 1 || st.Reversed != 0 {
+				t.Errorf("settlement %+v, want balanced with 1 sale and 1 void", st)
+			}
+		}
+		if e.Event == ledger.EventBatchClosed {
+			continue // a balanced batch's upload end: hosts differ on sending it
+		}
+		got = append(got, step)
+	}
+	want := []string{"downloaded/capk", "downloaded/ic-params", "downloaded/term-params", "status-uploaded/status",
+		"approved/sale", "voided/void", "settled/settlement", "signed-off/sign-off"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("host ledger\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestRunOnRealDevicesSecondProfile: the same install against an acquirer
+// whose codes differ (the public Centerm app's: terminal parameters 364),
+// the terminal on its matching profile: the host's ledger shows its codes.
+func TestRunOnRealDevicesSecondProfile(t *testing.T) {
+	bench.NeedPCSC(t)
+	r := rig.New(t, rig.Options{Codes: hostsim.TableCenterm, Profile: "centerm"})
+	rig.PlugCard(t, "debit")
+	stdout, stderr, err := runAgent(t, r.Config)
+	if err != nil {
+		t.Fatalf("posagent run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	entries, err := ledger.Read(r.Ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertProcedure(t, entries, hostsim.TableCenterm)
+}
+
+// TestRunOnRealDevicesHostDemands: a host that asks, in its answer to the
+// sale, for a sign-on (3) or a CA key update (4) gets it before the void.
+func TestRunOnRealDevicesHostDemands(t *testing.T) {
+	for _, tc := range []struct {
+		digit string
+		want  string // the first message after the sale's answer
+	}{{"3", hostsim.KindSignOn}, {"4", hostsim.KindCAPKQuery}} {
+		t.Run(tc.digit, func(t *testing.T) {
+			bench.NeedPCSC(t)
+			var mu sync.Mutex
+			var kinds []string
+			r := rig.New(t, rig.Options{Demands: []hostsim.Demand{{On: hostsim.KindSale, Nth: 1, Digits: tc.digit}},
+				OnAnswer: func(kind string) { mu.Lock(); kinds = append(kinds, kind); mu.Unlock() }})
+			rig.PlugCard(t, "debit")
+			stdout, stderr, err := runAgent(t, r.Config)
+			if err != nil {
+				t.Fatalf("posagent run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			sale, void := slices.Index(kinds, hostsim.KindSale), slices.Index(kinds, hostsim.KindVoid)
+			if sale < 0 || void < sale+2 || kinds[sale+1] != tc.want {
+				t.Errorf("answered %v: want %s between the sale and its void", kinds, tc.want)
+			}
+			entries, err := ledger.Read(r.Ledger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := ledger.Money(entries); len(m) != 2 || m[0].Event != ledger.EventApproved || m[1].Event != ledger.EventVoided {
+				t.Errorf("money %+v, want the sale and its void", m)
+			}
+		})
 	}
 }

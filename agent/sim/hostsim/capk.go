@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/posagent/posagent/agent/card/emv"
+	"github.com/posagent/posagent/agent/sim/testca"
 )
 
 // CAPK is a certification authority public key the host serves in the IC
@@ -70,14 +72,23 @@ type capkFile struct {
 	} `yaml:"keys"`
 }
 
-// LoadCAPKs reads the public halves of the test CA keys from dir/capk.yaml
-// (testdata/capk: RID, index, expiry, hash and key algorithm, exponent and
-// modulus in hex, and the checksum, which must match the one computed).
+// LoadCAPKs reads CA public keys from dir/capk.yaml in the layout of
+// agent/sim/testca's (RID, index, expiry, hash and key algorithm, exponent
+// and modulus in hex, and the checksum, which must match the one computed).
 func LoadCAPKs(dir string) ([]CAPK, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "capk.yaml"))
 	if err != nil {
 		return nil, fmt.Errorf("hostsim: capk: %w", err)
 	}
+	return parseCAPKs(b, dir)
+}
+
+// DefaultCAPKs are agent/sim/testca's TEST-ONLY keys, what a host serves
+// when its Config names no others: a real host always has UnionPay's CA
+// keys to offer.
+var DefaultCAPKs = sync.OnceValues(func() ([]CAPK, error) { return parseCAPKs(testca.CAPKYAML, "testca") })
+
+func parseCAPKs(b []byte, dir string) ([]CAPK, error) {
 	var f capkFile
 	if err := yaml.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("hostsim: capk: %w", err)

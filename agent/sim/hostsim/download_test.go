@@ -25,7 +25,7 @@ func loadCAPKs(t *testing.T) []hostsim.CAPK {
 	return ks
 }
 
-// TestCAPKTestdataMatchesPEM: each public half in testdata/capk/capk.yaml is
+// TestCAPKTestdataMatchesPEM: each public half in agent/sim/testca/capk.yaml is
 // the public half of its TEST-ONLY private key, and its checksum is the
 // SHA-1 openssl computes over RID, index, modulus and exponent.
 func TestCAPKTestdataMatchesPEM(t *testing.T) {
@@ -154,7 +154,7 @@ func TestCAPKDownload(t *testing.T) {
 // TestDownloadRefusals: an unknown key or AID is '0', a malformed request
 // 30, an empty host '0', and none of it without a sign-on (77).
 func TestDownloadRefusals(t *testing.T) {
-	in := newInstall(t, nil) // no CAPKs
+	in := newInstall(t, func(c *hostsim.Config) { c.NoCAPKs = true })
 	c := in.terminal()
 	if r := c.query("372", 0); r.rc() != "77" {
 		t.Fatalf("query before sign-on: %s", r.rc())

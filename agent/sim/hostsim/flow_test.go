@@ -162,7 +162,7 @@ func TestFlowRestartWithSaleInFlight(t *testing.T) {
 		t.Fatalf("first run: %v, %+v", err, cp.InFlight)
 	}
 	// The host approved the sale the terminal never heard about.
-	if es := e.ledger.Entries(); len(es) != 1 || es[0].Event != ledger.EventApproved || es[0].Kind != ledger.KindSale {
+	if es := ledger.Money(e.ledger.Entries()); len(es) != 1 || es[0].Event != ledger.EventApproved || es[0].Kind != ledger.KindSale {
 		t.Fatalf("ledger before the restart: %+v", es)
 	}
 	// The reversal image on disk holds the PAN sealed by the client, never
@@ -200,3 +200,4 @@ func noPAN(t *testing.T, data []byte, p string) {
 		}
 	}
 }
+

@@ -85,7 +85,7 @@ func FuzzHandle(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer l.Close()
-	capks, err := LoadCAPKs("../../../testdata/capk")
+	capks, err := DefaultCAPKs()
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -126,6 +126,11 @@ type Config struct {
 	// a test can wait for "the host has approved it" without polling. It
 	// runs under the host's lock and must not block.
 	OnLedger func(ledger.Entry)
+	// OnAnswer, when set, is called with the kind of every message the host
+	// answers (KindSignOn, KindCAPKQuery …), before the answer goes out: the
+	// order of what a terminal did, sign-ons and downloads included, which
+	// the ledger books only in part. It must not block.
+	OnAnswer func(kind string)
 
 	// Cards are the issuer's card keys by PAN (LoadCards reads them from
 	// cardsim profiles). When set, every chip sale's ARQC (field 55) is
@@ -161,9 +166,11 @@ type Config struct {
 	// Demands is the schedule of processing requirements (the response
 	// header's digit).
 	Demands []Demand
-	// CAPKs are the CA public keys of the IC public key download (LoadCAPKs
-	// reads testdata/capk); none means the host has none to offer.
-	CAPKs []CAPK
+	// CAPKs are the CA public keys of the IC public key download; nil means
+	// DefaultCAPKs (agent/sim/testca's TEST-ONLY keys). NoCAPKs is a host
+	// that has none to offer: its query answers "none".
+	CAPKs   []CAPK
+	NoCAPKs bool
 	// AIDs are the IC parameters; nil means DefaultAIDs.
 	AIDs []AID
 	// Params are the terminal parameters; nil means DefaultParams.
@@ -336,6 +343,16 @@ func setDefaults(cfg *Config) error {
 		if err := d.check(); err != nil {
 			return err
 		}
+	}
+	switch {
+	case cfg.NoCAPKs:
+		cfg.CAPKs = nil
+	case cfg.CAPKs == nil:
+		keys, err := DefaultCAPKs()
+		if err != nil {
+			return err
+		}
+		cfg.CAPKs = keys
 	}
 	for _, k := range cfg.CAPKs {
 		if err := k.check(); err != nil {
@@ -554,6 +571,9 @@ func (s *Server) serveConn(c net.Conn) {
 		if a.msg == nil {
 			// Nothing we can answer (a message that does not parse).
 			return
+		}
+		if s.cfg.OnAnswer != nil {
+			s.cfg.OnAnswer(a.kind)
 		}
 		f := s.takeFault(a.kind)
 		resp, err := s.pack(a, f)

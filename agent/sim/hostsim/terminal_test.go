@@ -25,7 +25,7 @@ import (
 // out of field 62 by the public layouts itself, so that the simulator is
 // checked against the protocol rather than against our terminal client.
 
-const capkDir = "../../../testdata/capk"
+const capkDir = "../testca"
 
 // install is one simulator on a loopback port and its ledger.
 type install struct {

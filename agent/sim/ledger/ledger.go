@@ -307,6 +307,19 @@ func (l *Ledger) Append(e Entry) (Entry, error) {
 	return e, nil
 }
 
+// Money is es without the install procedure's management lines: the
+// sales, voids and reversals, in order.
+func Money(es []Entry) []Entry {
+	var out []Entry
+	for _, e := range es {
+		switch e.Kind {
+		case KindSale, KindVoid, KindReversal:
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Entries returns a copy of what the ledger holds.
 func (l *Ledger) Entries() []Entry {
 	l.mu.Lock()

@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -187,5 +188,20 @@ func TestInstallProcedureLines(t *testing.T) {
 	if line := strings.Split(string(b), "\n")[1]; strings.Contains(line, "next_batch") || strings.Contains(line, `"count"`) ||
 		strings.Contains(line, "uploaded") {
 		t.Errorf("empty fields written: %s", line)
+	}
+}
+
+// ledger.Money keeps the sales, voids and reversals, in order, and drops the
+// procedure's lines between them.
+func TestMoney(t *testing.T) {
+	es := []ledger.Entry{{Seq: 1, Event: ledger.EventDownloaded, Kind: ledger.KindCAPK}, {Seq: 2, Event: ledger.EventApproved, Kind: ledger.KindSale},
+		{Seq: 3, Event: ledger.EventVoided, Kind: ledger.KindVoid}, {Seq: 4, Event: ledger.EventSettled, Kind: ledger.KindSettlement},
+		{Seq: 5, Event: ledger.EventDeclined, Kind: ledger.KindReversal}, {Seq: 6, Event: ledger.EventSignedOff, Kind: ledger.KindSignOff}}
+	var got []int
+	for _, e := range ledger.Money(es) {
+		got = append(got, e.Seq)
+	}
+	if fmt.Sprint(got) != "[2 3 5]" {
+		t.Fatalf("ledger.Money kept %v", got)
 	}
 }

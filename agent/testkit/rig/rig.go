@@ -151,6 +151,16 @@ type Options struct {
 	// PrinterBaud makes the printer's line as slow as a real UART (the
 	// config says 9600); 0 leaves the pty's unlimited speed.
 	PrinterBaud int
+	// Codes is the host's 60.3 code table (zero: hostsim's default) and
+	// Profile the terminal's acquirer profile (host.profile; "" the
+	// config's default): a second acquirer is both.
+	Codes   hostsim.CodeTable
+	Profile string
+	// Demands are the host's processing requirements (the answer header's
+	// digit), e.g. a re-sign-on asked for in the sale's answer.
+	Demands []hostsim.Demand
+	// OnAnswer is the host's hook for every message kind it answers.
+	OnAnswer func(kind string)
 }
 
 // Rig is one fresh install: a new state dir with the TMK injected, a new
@@ -204,7 +214,8 @@ func New(t testing.TB, o Options) *Rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { hostLog.Close() })
-	r.Host, err = hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, Cards: cardKeys, Log: slog.New(slog.NewTextHandler(hostLog, nil))})
+	r.Host, err = hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, Cards: cardKeys, Codes: o.Codes, Demands: o.Demands, OnAnswer: o.OnAnswer,
+		Log: slog.New(slog.NewTextHandler(hostLog, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +250,9 @@ func New(t testing.TB, o Options) *Rig {
 		edits = append(edits,
 			[2]string{"  card_reader: sim ", "  card_reader: pcsc "},
 			[2]string{`  pcsc_reader: ""`, `  pcsc_reader: "` + Reader + `"`})
+	}
+	if o.Profile != "" {
+		edits = append(edits, [2]string{"  profile: common ", "  profile: " + o.Profile + " "})
 	}
 	if o.MQTT {
 		r.Broker = bench.StartMosquitto(t)
