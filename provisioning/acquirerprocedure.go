@@ -675,8 +675,14 @@ func (f *Flow) settle(ctx context.Context, cp *Checkpoint) error {
 			return err
 		}
 	}
-	if !st.Balanced && !st.UploadEnded {
-		txns := batchTxns(cp)
+	// The batch upload ends after a balanced settlement too (207, nothing
+	// uploaded): the public terminal apps send it, and hosts close the
+	// batch there.
+	if !st.UploadEnded {
+		var txns []BatchUpload
+		if !st.Balanced {
+			txns = batchTxns(cp)
+		}
 		for st.Uploaded < len(txns) {
 			req, err := f.adminReq(cp)
 			if err != nil {

@@ -39,8 +39,8 @@ func checkActive(t *testing.T, d provisioning.Downloads) {
 }
 
 // The whole procedure, in the order of a real terminal: the downloads
-// after sign-on, the sale and its void, then the batch closed (balanced:
-// the void nets the sale out) and the sign-on for business with the next
+// after sign-on, the sale and its void, then the batch closed (balanced,
+// counted gross; the upload's end sent all the same) and the sign-on for business with the next
 // batch; the downloaded terminal parameters are what the slip and the
 // links use.
 func TestProcedureInOrder(t *testing.T) {
@@ -50,7 +50,7 @@ func TestProcedureInOrder(t *testing.T) {
 		t.Fatalf("Run = %v at %s", err, cp.Step)
 	}
 	want := []string{"capk-list", "capk-list", "capk", "capk", "capk", "capk-end", "app-list", "app", "app", "app-end",
-		"terminal-params", "status-upload", "settlement", "sign-off"}
+		"terminal-params", "status-upload", "settlement", "batch-end", "sign-off"}
 	if !slices.Equal(r.host.proc.msgs, want) {
 		t.Fatalf("procedure messages %v, want %v", r.host.proc.msgs, want)
 	}
@@ -69,8 +69,9 @@ func TestProcedureInOrder(t *testing.T) {
 	if s := r.host.proc.settles[0]; s.Domestic != gross || s.Foreign != (provisioning.Totals{}) || s.Batch != "000001" {
 		t.Errorf("settled %+v, want the sale a debit and its void a credit", s)
 	}
-	if len(r.host.proc.uploads) != 0 || len(r.host.proc.ends) != 0 {
-		t.Errorf("a balanced batch was uploaded: %d, %d", len(r.host.proc.uploads), len(r.host.proc.ends))
+	// A balanced batch uploads nothing and still ends the upload (207).
+	if len(r.host.proc.uploads) != 0 || len(r.host.proc.ends) != 1 || !r.host.proc.ends[0].Balanced || r.host.proc.ends[0].Count != 0 {
+		t.Errorf("a balanced batch: %d uploads, ends %+v", len(r.host.proc.uploads), r.host.proc.ends)
 	}
 	if cp.Business == nil || cp.Business.Batch != "000002" || cp.SignOn.Batch != "000002" {
 		t.Errorf("business sign-on %+v, current %+v", cp.Business, cp.SignOn)
@@ -705,7 +706,7 @@ func TestEarlierCheckpointsGoOn(t *testing.T) {
 	for _, tc := range []struct {
 		step provisioning.Step
 		msgs int
-	}{{provisioning.StepLive, 0}, {provisioning.StepVoid, 14}} {
+	}{{provisioning.StepLive, 0}, {provisioning.StepVoid, 15}} {
 		again := newRig()
 		// The same host: its book has the sale and its void.
 		again.host.sales = r.host.sales

@@ -214,7 +214,8 @@ func (c *Client) EndApps(ctx context.Context, r provisioning.AdminRequest) (prov
 }
 
 // TerminalParameters downloads the terminal's parameters (0800, 360): field
-// 62 of the answer in the profile's tag layout (ParamTags).
+// 62 of the answer in the profile's tag layout (ParamTags), then sends the
+// profile's end message, if it has one.
 func (c *Client) TerminalParameters(ctx context.Context, r provisioning.AdminRequest) (provisioning.ParamsResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -232,6 +233,25 @@ func (c *Client) TerminalParameters(ctx context.Context, r provisioning.AdminReq
 	}
 	if out.Params, err = parseTerminalParams(c.cfg.Profile, GetBytes(resp.m, 62)); err != nil {
 		return out, answerErr("parameters", err)
+	}
+	if code := c.cfg.Profile.Codes.ParamsEnd; code != "" {
+		// The end's answer is the host's acknowledgement; the Centerm app
+		// ignores its code ("下载结束报文结果，不关心"), and so does the client
+		// beyond the log.
+		end, err := c.download("0800", code, r)
+		if err != nil {
+			return provisioning.ParamsResult{}, err
+		}
+		eresp, err := c.exchange(ctx, "parameters-end", end, macAnswer, c.cfg.Header)
+		if err != nil {
+			return provisioning.ParamsResult{}, err
+		}
+		if rc := Get(eresp.m, 39); rc != "00" {
+			c.cfg.Log.Warn("parameter download end answered", "rc", rc)
+		}
+		if eresp.demand != provisioning.DemandNone {
+			out.Demand = eresp.demand
+		}
 	}
 	return out, nil
 }

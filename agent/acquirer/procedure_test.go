@@ -499,20 +499,43 @@ func TestProfileCodesOnWire(t *testing.T) {
 		t.Fatal("no centerm profile")
 	}
 	params := "1260" + "2599" + "27ABC" + "4112345678901234567890ABCD"
-	wire, err := exchangeOnce(t, adminKeys(t), answer{fields: map[int]string{39: "00"}, bin: map[int][]byte{62: []byte(params)}},
-		func(c *Client) error {
-			r, err := c.TerminalParameters(context.Background(), adminReq)
-			if err == nil && (r.Params.HostTimeout != time.Minute || r.Params.Other["25"] != "99" || r.Params.Other["27"] != "ABC" ||
-				r.Params.Other["41"] != "12345678901234567890ABCD") {
-				t.Errorf("%+v", r.Params)
+	// Centerm ends the download with 361: two requests, the parameters'
+	// answer and the end's.
+	pa := answer{fields: map[int]string{39: "00"}, bin: map[int][]byte{62: []byte(params)}}
+	ea := answer{fields: map[int]string{39: "00"}}
+	dial, got = fakeHost(t, func(req Frame) []byte {
+		if request60(t, mustEncode(t, req)).Code == "361" {
+			return ea.frame(t, req)
+		}
+		return pa.frame(t, req)
+	})
+	var wires [][]byte
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for f := range got {
+			wires = append(wires, mustEncode(t, f))
+			if len(wires) == 2 {
+				return
 			}
-			return err
-		}, func(c *Config) { c.Profile = centerm })
+		}
+	}()
+	c = newTestClient(t, adminKeys(t), dial, func(c *Config) { c.Profile = centerm })
+	r, err := c.TerminalParameters(context.Background(), adminReq)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r.Params.HostTimeout != time.Minute || r.Params.Other["25"] != "99" || r.Params.Other["27"] != "ABC" ||
+		r.Params.Other["41"] != "12345678901234567890ABCD" {
+		t.Errorf("%+v", r.Params)
+	}
+	<-done
+	wire = wires[0]
 	if code := request60(t, wire).Code; code != "364" {
 		t.Errorf("centerm parameters: 60.3 %s", code)
+	}
+	if code := request60(t, wires[1]).Code; code != "361" {
+		t.Errorf("centerm parameters end: 60.3 %s", code)
 	}
 	golden.Check(t, filepath.Join("testdata", "golden", "parameters-centerm.txt"), annotateFrame(t, wire))
 	// The common table knows no tag 27: the same answer is refused there.
@@ -534,4 +557,13 @@ func signOnRequest(t *testing.T, edit func(*Config), batch string) []byte {
 		t.Fatal(err)
 	}
 	return wire
+}
+
+func mustEncode(t testing.TB, f Frame) []byte {
+	t.Helper()
+	b, err := f.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

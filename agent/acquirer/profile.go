@@ -73,6 +73,11 @@ type Codes struct {
 	ICUpload           string // IC TC upload (0320) after a balanced settlement: 203
 	ICUploadUnbalanced string // the same after an unbalanced one: 205
 	Params             string // terminal-parameter download (0800): 360
+	// ParamsEnd ends the terminal-parameter download (0800) where the
+	// acquirer has an end message: the Centerm app's 361
+	// (DOWNLOAD_PARAMS_FINISHED, task/AsyncDownloadTerminalParamTask.java);
+	// "" for none, as LiaoYang_POS (one exchange).
+	ParamsEnd string
 	StatusUpload       string // 0820: 362
 	CAPKQuery          string // 0820: 372
 	CAPKFetch          string // 0800: 370
@@ -191,11 +196,12 @@ var profiles = map[string]Profile{
 	},
 	// centerm is the public Centerm UnionPay app (bitian123/
 	// HandSetWisdomCashier): its terminal-parameter download is 364 (360
-	// is commented out beside it, transcation/pos/data/BaseField60.java)
+	// is commented out beside it, transcation/pos/data/BaseField60.java),
+	// ended by 361
 	// with a wider parameter table (task/AsyncDownloadTerminalParamTask.java,
 	// getSpdbParamLen). Its other codes are the common ones.
 	"centerm": {
-		Name: "centerm", Codes: func() Codes { c := commonCodes; c.Params = "364"; return c }(),
+		Name: "centerm", Codes: func() Codes { c := commonCodes; c.Params, c.ParamsEnd = "364", "361"; return c }(),
 		KeyMode: DoubleDES, DemandDigit: 5,
 		Requires:  []provisioning.Demand{provisioning.DemandCAPK, provisioning.DemandICParameters, provisioning.DemandParameters},
 		RemoteTMK: TMKNone, StatusTags: commonStatusTags,
@@ -256,6 +262,9 @@ func (p Profile) Validate() error {
 		if !isDigits(code, 3) {
 			return fmt.Errorf("acquirer: profile %s: %s code %q is not 3 digits", p.Name, name, code)
 		}
+	}
+	if p.Codes.ParamsEnd != "" && !isDigits(p.Codes.ParamsEnd, 3) {
+		return fmt.Errorf("acquirer: profile %s: parameters end code %q is not 3 digits", p.Name, p.Codes.ParamsEnd)
 	}
 	if !p.KeyMode.supported() {
 		return fmt.Errorf("acquirer: profile %s: key mode %q is not supported", p.Name, p.KeyMode)

@@ -27,6 +27,9 @@ type CodeTable struct {
 	BatchIC  []string
 	// The end of the batch upload after an unbalanced or a balanced settlement.
 	BatchEndUnbalanced, BatchEndBalanced string
+	// ParamWidths are the parameter download's value widths where this
+	// acquirer's differ from LiaoYang_POS's (paramLen).
+	ParamWidths map[string]int
 	// Params is the terminal parameter download (0800); ParamsEnd its end
 	// message where the acquirer has one ("" when the download is one exchange).
 	Params, ParamsEnd string
@@ -61,8 +64,13 @@ var TableIC351 = withName(TableUnionPay, "ic-end-351", func(t *CodeTable) { t.IC
 // TableCenterm is the public Centerm UnionPay app's table
 // (bitian123/HandSetWisdomCashier library/src/main/java/com/centerm/epos/
 // transcation/pos/data/BaseField60.java): its terminal parameter download is
-// 364 and is ended by 361.
-var TableCenterm = withName(TableUnionPay, "centerm", func(t *CodeTable) { t.Params, t.ParamsEnd = "364", "361" })
+// 364 and is ended by 361 (DOWNLOAD_PARAMS_FINISHED), and its key index
+// (tag 25) is two digits (task/AsyncDownloadTerminalParamTask.java,
+// getSpdbParamLen).
+var TableCenterm = withName(TableUnionPay, "centerm", func(t *CodeTable) {
+	t.Params, t.ParamsEnd = "364", "361"
+	t.ParamWidths = map[string]int{"25": 2}
+})
 
 func withName(t CodeTable, name string, f func(*CodeTable)) CodeTable {
 	t.Name = name

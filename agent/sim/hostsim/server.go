@@ -173,7 +173,8 @@ type Config struct {
 	NoCAPKs bool
 	// AIDs are the IC parameters; nil means DefaultAIDs.
 	AIDs []AID
-	// Params are the terminal parameters; nil means DefaultParams.
+	// Params are the terminal parameters; nil means DefaultParams (in the
+	// code table's widths).
 	Params []Param
 	// CAPKPage and AIDPage are how many items one query answer lists at
 	// most; zero means 5 keys (chinaljp/posp PubKeyInfo) and 30 AIDs (its
@@ -368,9 +369,9 @@ func setDefaults(cfg *Config) error {
 		}
 	}
 	if cfg.Params == nil {
-		cfg.Params = DefaultParams()
+		cfg.Params = paramsFor(cfg.Codes)
 	}
-	if err := checkParams(cfg.Params); err != nil {
+	if err := checkParams(cfg.Params, cfg.Codes); err != nil {
 		return err
 	}
 	if cfg.CAPKPage == 0 {

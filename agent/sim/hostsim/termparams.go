@@ -48,9 +48,30 @@ func DefaultParams() []Param {
 		{"22", pad("POSAGENT TEST MERCHANT", 40)}, {"23", "3"}, {"24", "0"}, {"25", "1"}}
 }
 
-func checkParams(ps []Param) error {
+// paramWidth is tag's width in t's parameter download.
+func (t CodeTable) paramWidth(tag string) (int, bool) {
+	if n, ok := t.ParamWidths[tag]; ok {
+		return n, true
+	}
+	n, ok := paramLen[tag]
+	return n, ok
+}
+
+// paramsFor is DefaultParams in t's widths: a number wider there is
+// zero-padded on the left.
+func paramsFor(t CodeTable) []Param {
+	ps := DefaultParams()
+	for i, p := range ps {
+		if n, ok := t.ParamWidths[p.Tag]; ok && n > len(p.Value) {
+			ps[i].Value = strings.Repeat("0", n-len(p.Value)) + p.Value
+		}
+	}
+	return ps
+}
+
+func checkParams(ps []Param, t CodeTable) error {
 	for _, p := range ps {
-		n, ok := paramLen[p.Tag]
+		n, ok := t.paramWidth(p.Tag)
 		if !ok {
 			return fmt.Errorf("hostsim: parameter tag %q is not one the public format knows", p.Tag)
 		}
