@@ -69,10 +69,19 @@ func (c *Client) ack(r reply) provisioning.Ack {
 	return provisioning.Ack{RC: Get(r.m, 39), Demand: r.demand, Time: c.hostTime(r.m)}
 }
 
-// answerErr is a well-framed answer whose content cannot be used.
+// answerErr is a well-framed answer whose content cannot be used: the
+// flow's E_DOWNLOAD_DATA ("sent data the terminal cannot use"), not "no
+// answer".
 func answerErr(op string, err error) error {
-	return &ExchangeError{Op: op, Sent: true, Err: err}
+	return &badAnswerError{ExchangeError{Op: op, Sent: true, Err: err}}
 }
+
+type badAnswerError struct{ ExchangeError }
+
+func (e *badAnswerError) FailureCode() string { return "E_DOWNLOAD_DATA" }
+
+// Unwrap keeps the ExchangeError (and its cause) reachable with errors.As.
+func (e *badAnswerError) Unwrap() error { return &e.ExchangeError }
 
 // listQuery is field 62 of a list query: "1" and how many entries the
 // terminal holds from earlier pages, two digits (LiaoYang_POS

@@ -567,3 +567,16 @@ func mustEncode(t testing.TB, f Frame) []byte {
 	}
 	return b
 }
+
+// An answer that arrived but does not read names the flow's "data the
+// terminal cannot use", not "no answer", and is still an ExchangeError
+// whose request was sent.
+func TestBadAnswerIsDownloadData(t *testing.T) {
+	_, err := exchangeOnce(t, adminKeys(t), answer{fields: map[int]string{39: "00"}, bin: map[int][]byte{62: []byte("25")}},
+		func(c *Client) error { _, err := c.TerminalParameters(context.Background(), adminReq); return err })
+	var ce provisioning.CodedError
+	var ee *ExchangeError
+	if !errors.As(err, &ce) || ce.FailureCode() != "E_DOWNLOAD_DATA" || !errors.As(err, &ee) || !ee.Sent || !errors.Is(err, ErrBadField62) {
+		t.Fatalf("%v", err)
+	}
+}
