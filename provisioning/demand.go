@@ -118,16 +118,6 @@ func (c *Checkpoint) pendingDemand() (Demand, bool) {
 	return DemandNone, false
 }
 
-// demanded reports whether d is pending.
-func (c *Checkpoint) demanded(d Demand) bool {
-	for _, n := range c.Demands {
-		if n.Demand == d && n.State == DemandPending {
-			return true
-		}
-	}
-	return false
-}
-
 // noteDemand records what the answer to a message of kind from asked for.
 // It is saved with the checkpoint the caller saves next: a demand in the
 // answer of a sale is on disk with the sale, and a restart still runs it
