@@ -241,6 +241,17 @@ func (f *Flow) saveDownloads(d Downloads) error {
 	return nil
 }
 
+// chipApps are the active IC parameters, what a card read selects with;
+// nil when none are active (a read then uses the kernel's own list, and
+// chipReady refuses the chip sale).
+func (f *Flow) chipApps() []AppParams {
+	d, err := f.downloads().LoadDownloads()
+	if err != nil {
+		return nil
+	}
+	return d.Apps
+}
+
 // chipReady refuses a chip sale while no CA key and IC parameter lists are
 // active ("请先下载CAPK参数"). The checkpoint may record downloads the store
 // no longer has (a memory store after a restart, a damaged file): it then

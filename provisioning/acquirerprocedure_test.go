@@ -745,3 +745,25 @@ func TestDemandNames(t *testing.T) {
 		}
 	}
 }
+
+// Every card read after the IC parameter download selects with the
+// downloaded applications: the binding, the test sale and the void.
+func TestCardReadsUseDownloadedApps(t *testing.T) {
+	r := newRig()
+	cp, err := r.flow().Run(context.Background())
+	if err != nil || cp.Step != provisioning.StepLive {
+		t.Fatalf("Run = %v at %s", err, cp.Step)
+	}
+	d := r.downloadRecord(t)
+	if len(d.Apps) == 0 {
+		t.Fatal("no applications downloaded")
+	}
+	if len(r.card.reqs) < 3 {
+		t.Fatalf("%d card reads", len(r.card.reqs))
+	}
+	for _, req := range r.card.reqs {
+		if len(req.Apps) != len(d.Apps) || !bytes.Equal(req.Apps[0].AID, d.Apps[0].AID) {
+			t.Errorf("%s read with %d apps, want the %d downloaded", req.Purpose, len(req.Apps), len(d.Apps))
+		}
+	}
+}

@@ -36,11 +36,14 @@ type fakeCard struct {
 	reads int
 	// byPurpose, when it names the read's purpose, is the card read.
 	byPurpose map[string]provisioning.Card
+	// reqs are the requests read, in order.
+	reqs []provisioning.CardRequest
 }
 
 func (c *fakeCard) ReadCard(ctx context.Context, r provisioning.CardRequest) (provisioning.Card, error) {
 	purpose := r.Purpose
 	c.reads++
+	c.reqs = append(c.reqs, r)
 	if c.err != nil {
 		return provisioning.Card{}, c.err
 	}

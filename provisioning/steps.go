@@ -159,7 +159,7 @@ func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
 		return stepErr("E_STATE", nil, Text{"缺少商户参数", "no merchant record"})
 	}
 	f.show(ctx, Screen{Title: "绑定结算卡 BIND CARD", Lines: []string{"请插入商户结算卡", "Insert the settlement card"}})
-	card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeBind})
+	card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeBind, Apps: f.chipApps()})
 	if err != nil {
 		return stepErr("E_CARD_READ", err)
 	}
@@ -462,7 +462,7 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		}
 		amount := cp.SaleAmount(f.Amount)
 		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{"金额 " + FormatRMB(amount), "请插卡 Insert card"}})
-		card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeTestSale, Amount: amount})
+		card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeTestSale, Amount: amount, Apps: f.chipApps()})
 		if err != nil {
 			return stepErr("E_CARD_READ", err)
 		}
@@ -533,7 +533,7 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 		return err
 	}
 	f.show(ctx, Screen{Title: "撤销 VOID", Lines: []string{"撤销测试交易 Voiding the test sale", "请插卡 Insert card"}})
-	card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeVoid})
+	card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeVoid, Apps: f.chipApps()})
 	if err != nil {
 		return stepErr("E_CARD_READ", err)
 	}

@@ -83,6 +83,10 @@ type CardRequest struct {
 	// field 4 as the host checks it. Zero for a read that charges nothing
 	// (binding, the void's card check): an inquiry.
 	Amount int64
+	// Apps are the IC parameters the acquirer downloaded, active: the chip
+	// kernel selects with their AIDs and takes its application data from
+	// them. Nil before the download: the kernel's own list.
+	Apps []AppParams
 }
 
 // CardSource waits for a card and reads it.

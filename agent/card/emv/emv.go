@@ -339,7 +339,7 @@ func (s *session) aidList(ctx context.Context) ([]candidate, error) {
 			continue
 		}
 		df, ok := Find(fci, 0x84)
-		if !ok || !bytes.HasPrefix(df.Value, aid) {
+		if !ok || !s.term.matches(h, df.Value) {
 			continue
 		}
 		c := candidate{aid: df.Value}
@@ -356,11 +356,10 @@ func (s *session) aidList(ctx context.Context) ([]candidate, error) {
 }
 
 // supported reports whether a card AID matches a terminal AID (partial
-// selection: the card's may be longer).
+// selection, the card's may be longer, unless the entry is exact).
 func (s *session) supported(aid []byte) bool {
 	for _, h := range s.term.AIDs {
-		t, err := hex.DecodeString(h)
-		if err == nil && len(t) > 0 && bytes.HasPrefix(aid, t) {
+		if s.term.matches(h, aid) {
 			return true
 		}
 	}

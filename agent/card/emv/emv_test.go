@@ -241,3 +241,43 @@ func BenchmarkReadProfiles(b *testing.B) {
 		})
 	}
 }
+
+// The acquirer's downloaded IC parameters are the application list: their
+// AIDs first in the host's order, then the international schemes (so a
+// foreign card is still named); DF01 decides exact or partial selection,
+// on the PSE and on the list-of-AIDs path alike.
+func TestReadWithDownloadedApps(t *testing.T) {
+	partial := func(h string) provisioning.AppParams {
+		b, _ := hex.DecodeString(h)
+		return provisioning.AppParams{AID: b, PartialMatch: true, Version: []byte{0x00, 0x20}}
+	}
+	exact := func(h string) provisioning.AppParams { a := partial(h); a.PartialMatch = false; return a }
+	term := fixedTerminal().WithApps([]provisioning.AppParams{partial("A000000333010102"), exact("A0000003330101")})
+	if got := strings.Join(term.AIDs, " "); got != "A000000333010102 A0000003330101 A0000000031010 A0000000041010 A0000000651010" {
+		t.Fatalf("application list %s", got)
+	}
+	if !bytes.Equal(term.AppVersion, []byte{0x00, 0x20}) {
+		t.Errorf("9F09 %X, want the downloaded version", term.AppVersion)
+	}
+	if same := fixedTerminal().WithApps(nil); strings.Join(same.AIDs, " ") != strings.Join(emv.DefaultAIDs, " ") {
+		t.Errorf("no downloads changed the list: %v", same.AIDs)
+	}
+	for _, tc := range []struct {
+		card string
+		apps []provisioning.AppParams
+		err  error
+	}{
+		{"debit", []provisioning.AppParams{partial("A0000003330101")}, nil},
+		{"debit", []provisioning.AppParams{exact("A000000333010101")}, nil},
+		{"debit", []provisioning.AppParams{exact("A0000003330101")}, emv.ErrNoApplication},
+		{"no-pse", []provisioning.AppParams{partial("A0000003330101")}, nil},
+		{"no-pse", []provisioning.AppParams{exact("A0000003330101")}, emv.ErrNoApplication},
+		{"foreign", []provisioning.AppParams{partial("A0000003330101")}, nil}, // read, to be refused by name
+	} {
+		sim := loadCard(t, tc.card, nil)
+		res, err := emv.Read(context.Background(), sim.AsCard("sim"), fixedTerminal().WithApps(tc.apps), emv.Transaction{Amount: 1})
+		if !errors.Is(err, tc.err) || err == nil && res.AID == "" {
+			t.Errorf("%s with %X (partial %v): %v, AID %q", tc.card, tc.apps[0].AID, tc.apps[0].PartialMatch, err, res.AID)
+		}
+	}
+}

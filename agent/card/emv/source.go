@@ -32,6 +32,9 @@ var _ provisioning.CardSource = (*Source)(nil)
 // A card pulled out mid-read is cardreader.ErrCardRemoved (Retryable): the
 // caller prompts "remove and insert again" and calls ReadCard again.
 //
+// The application list is the acquirer's downloaded IC parameters when the
+// request carries them (Terminal.WithApps), else the Terminal's own.
+//
 // The card signs what the request says: a purchase of r.Amount (the ARQC
 // then covers the amount the host is sent), or, for a zero amount, an
 // inquiry (binding, the void's card check), for which the card still
@@ -52,7 +55,7 @@ func (s *Source) ReadCard(ctx context.Context, r provisioning.CardRequest) (prov
 		return provisioning.Card{}, fmt.Errorf("emv: %s: connect %q: %w", purpose, name, err)
 	}
 	defer card.Close()
-	res, err := Read(ctx, card, s.Terminal, TransactionFor(r))
+	res, err := Read(ctx, card, s.Terminal.WithApps(r.Apps), TransactionFor(r))
 	if err != nil {
 		log.Warn("card read failed", "reader", name, "apdus", res.Transmissions, "err", err)
 		return provisioning.Card{}, fmt.Errorf("emv: %s: %w", purpose, err)

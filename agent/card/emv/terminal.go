@@ -1,6 +1,7 @@
 package emv
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -39,8 +40,13 @@ var DefaultAIDs = []string{AIDDebit, AIDCredit, AIDQuasiCredit, AIDECash, AIDUSC
 // values, so the zero Terminal is a Chinese contact terminal.
 type Terminal struct {
 	// AIDs is the terminal's application list (hex), in preference order.
-	// Every entry allows partial selection: a card AID that extends it matches.
+	// An entry allows partial selection (a card AID that extends it
+	// matches) unless Exact names it.
 	AIDs []string
+	// Exact are the entries of AIDs (hex, upper case) that match only a card
+	// AID equal to them: the acquirer's application selection indicator
+	// (DF01) said so.
+	Exact map[string]bool
 	// Contactless selects PPSE (2PAY.SYS.DDF01) instead of PSE and the AID list.
 	Contactless bool
 	// Country (9F1A) and Currency (5F2A): ISO 3166 / ISO 4217 numeric, 4 digits.
@@ -74,6 +80,52 @@ func DefaultTerminal() Terminal {
 		AppVersion:      []byte{0x00, 0x30},
 		SerialNumber:    "POSAGENT",
 	}
+}
+
+// WithApps is t selecting with the acquirer's downloaded IC parameters:
+// their AIDs first, in the host's order, each exact or partial as its DF01
+// says, then DefaultAIDs' international schemes, so that a foreign card is
+// still read, named and refused by the binding and sale rules rather than
+// failing as "no application". 9F09 is the version of the first downloaded
+// application that has one. No apps leaves t as it is.
+func (t Terminal) WithApps(apps []provisioning.AppParams) Terminal {
+	if len(apps) == 0 {
+		return t
+	}
+	t.AIDs, t.Exact = nil, map[string]bool{}
+	seen, versioned := map[string]bool{}, false
+	for _, a := range apps {
+		h := strings.ToUpper(hex.EncodeToString(a.AID))
+		if len(a.AID) < 5 || len(a.AID) > 16 || seen[h] {
+			continue
+		}
+		seen[h] = true
+		t.AIDs = append(t.AIDs, h)
+		if !a.PartialMatch {
+			t.Exact[h] = true
+		}
+		if len(a.Version) == 2 && !versioned {
+			t.AppVersion, versioned = append([]byte(nil), a.Version...), true
+		}
+	}
+	for _, h := range DefaultAIDs {
+		if !strings.HasPrefix(h, "A000000333") && !seen[h] {
+			t.AIDs = append(t.AIDs, h)
+		}
+	}
+	return t
+}
+
+// matches reports whether card AID aid matches terminal AID h (hex).
+func (t Terminal) matches(h string, aid []byte) bool {
+	ta, err := hex.DecodeString(h)
+	if err != nil || len(ta) == 0 {
+		return false
+	}
+	if t.Exact[strings.ToUpper(h)] {
+		return bytes.Equal(aid, ta)
+	}
+	return bytes.HasPrefix(aid, ta)
 }
 
 // withDefaults fills the zero fields from DefaultTerminal.
