@@ -77,14 +77,14 @@ type Codes struct {
 	// acquirer has an end message: the Centerm app's 361
 	// (DOWNLOAD_PARAMS_FINISHED, task/AsyncDownloadTerminalParamTask.java);
 	// "" for none, as LiaoYang_POS (one exchange).
-	ParamsEnd string
-	StatusUpload       string // 0820: 362
-	CAPKQuery          string // 0820: 372
-	CAPKFetch          string // 0800: 370
-	CAPKEnd            string // 0800: 371
-	AIDQuery           string // 0820: 382
-	AIDFetch           string // 0800: 380
-	AIDEnd             string // 0800: 381
+	ParamsEnd    string
+	StatusUpload string // 0820: 362
+	CAPKQuery    string // 0820: 372
+	CAPKFetch    string // 0800: 370
+	CAPKEnd      string // 0800: 371
+	AIDQuery     string // 0820: 382
+	AIDFetch     string // 0800: 380
+	AIDEnd       string // 0800: 381
 }
 
 // SignOn is the code that asks for mode's keys.
