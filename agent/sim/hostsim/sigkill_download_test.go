@@ -24,10 +24,11 @@ import (
 // message (booked it, for an end) and the terminal has not yet seen the
 // answer: OnAnswer runs before the answer is written, and once kill(2)
 // returns no thread of the process runs user code again, so the kill lands
-// there every time. The process restarts on the same state dir and key
-// store and must go live with every list complete and verified in the
-// download record, and the host must hold exactly one sale, its void and a
-// balanced settlement.
+// there every time. The closing of the test batch (settlement, batch end,
+// sign-off) is killed the same way. The process restarts on the same state
+// dir and key store and must go live with every list complete and verified
+// in the download record, and the host must hold exactly one sale, its void
+// and a balanced settlement.
 func TestSIGKILLInsideEveryDownload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
