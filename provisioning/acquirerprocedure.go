@@ -715,7 +715,9 @@ func (f *Flow) settle(ctx context.Context, cp *Checkpoint) error {
 				return err
 			}
 		}
-		req, err := f.adminReq(cp)
+		resent := st.EndSent
+		st.EndSent = true
+		req, err := f.adminReq(cp) // saves EndSent with the STAN
 		if err != nil {
 			return err
 		}
@@ -725,8 +727,17 @@ func (f *Flow) settle(ctx context.Context, cp *Checkpoint) error {
 			return f.adminErr(cp, textBatchUpload, err)
 		}
 		f.noteDemand(cp, ack.Demand, "batch-upload")
-		if err := f.adminRC(cp, textBatchUpload, ack.RC); err != nil {
-			return err
+		switch {
+		case resent && ack.RC == "77":
+			// The host settled this batch with us and no longer has it
+			// open: the end sent before, whose answer was lost (a power
+			// cut), closed it. Refusing would stop the install for good,
+			// since every retry is answered 77 too.
+			f.Log.Warn("batch end sent again is answered 77: the earlier end closed the batch", "batch", st.Batch)
+		default:
+			if err := f.adminRC(cp, textBatchUpload, ack.RC); err != nil {
+				return err
+			}
 		}
 		st.UploadEnded = true
 	}

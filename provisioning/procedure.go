@@ -72,7 +72,7 @@ var procedure = []StepInfo{
 			}
 			return fmt.Sprintf("rc=%s stan=%06d", s.Void.RC, s.Void.STAN)
 		}},
-	{Step: StepSettle, Resume: "settles again with the same totals until the answer is on record, then goes on with the batch upload where it stopped; it never sends a sale",
+	{Step: StepSettle, Resume: "settles again with the same totals until the answer is on record, then goes on with the batch upload where it stopped (an end sent again that the host answers 77 was closed by the first); it never sends a sale",
 		Pauses: []string{"host.settle"},
 		run:    (*Flow).settle, Summary: settleSummary},
 	{Step: StepSignOff, Resume: "signs off again: a sign-off changes nothing at the host but the session", Pauses: []string{"host.signoff"},

@@ -178,8 +178,11 @@ type SettleRecord struct {
 	Answered bool `json:"answered"`
 	Balanced bool `json:"balanced"`
 	// Uploaded counts the batch's transactions the host acknowledged in
-	// the batch upload; UploadEnded its end message.
+	// the batch upload; UploadEnded its end message. EndSent is set before
+	// the end first leaves: a host that closed the batch on an end whose
+	// answer was lost refuses the one sent again with 77.
 	Uploaded    int  `json:"uploaded,omitempty"`
+	EndSent     bool `json:"end_sent,omitempty"`
 	UploadEnded bool `json:"upload_ended,omitempty"`
 	// NextBatch is the batch the terminal signs on with for business.
 	NextBatch string    `json:"next_batch,omitempty"`

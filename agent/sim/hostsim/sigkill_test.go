@@ -25,8 +25,19 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// terminalProcess runs the install flow with its checkpoint and keys on disk,
-// as the agent does, and exits 0 when the terminal is live.
+// downloadsFile is agent.DownloadsFile (not imported: the agent package
+// links PC/SC and MQTT, which these tests do not need).
+const downloadsFile = "downloads.json"
+
+// downloadStore is the download record in dir, the agent's way: a
+// provisioning.DownloadFile on an atomic 0600 file.
+func downloadStore(dir string) provisioning.DownloadStore {
+	return provisioning.DownloadFile{Store: store.File{Path: filepath.Join(dir, downloadsFile)}}
+}
+
+// terminalProcess runs the install flow with its checkpoint, keys and
+// download record on disk, as the agent does, and exits 0 when the terminal
+// is live.
 func terminalProcess(addr, dir string) int {
 	ks := &acquirer.FileKeyStore{Path: filepath.Join(dir, "keys.json")}
 	// A long read timeout: the first process must still be waiting when it
@@ -41,6 +52,7 @@ func terminalProcess(addr, dir string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
+	f.Downloads = downloadStore(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cp, err := f.Run(ctx)

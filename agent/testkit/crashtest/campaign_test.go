@@ -41,9 +41,16 @@ const (
 // in it; a real acquirer link takes hundreds of milliseconds.
 const hostLatency = 30 * time.Millisecond
 
+// Every kind is delayed, the downloads, settlement and sign-off too: a
+// kill must be able to land after the host booked a download's end or
+// closed the batch and before the terminal heard of it.
 func hostFaults() map[string]hostsim.Fault {
 	f := hostsim.Fault{Action: hostsim.Delay, Delay: hostLatency, Times: -1}
-	return map[string]hostsim.Fault{hostsim.KindSignOn: f, hostsim.KindEcho: f, hostsim.KindSale: f, hostsim.KindVoid: f, hostsim.KindReversal: f}
+	m := map[string]hostsim.Fault{}
+	for _, k := range hostsim.Kinds {
+		m[k] = f
+	}
+	return m
 }
 
 // TestCrashCampaign runs CRASH_N fresh installs (CRASH_SEED fixes the random
@@ -71,6 +78,7 @@ func TestCrashCampaign(t *testing.T) {
 	campaign := time.Now()
 	var kills, starts, failed, reversals, operator int
 	at := map[provisioning.Step]int{}
+	after := map[string]int{}
 	for i := 1; i <= n; i++ {
 		var res result
 		ok := t.Run(fmt.Sprintf("install%03d", i), func(t *testing.T) {
@@ -81,6 +89,9 @@ func TestCrashCampaign(t *testing.T) {
 		operator += res.operator
 		for st, c := range res.at {
 			at[st] += c
+		}
+		for k, c := range res.after {
+			after[k] += c
 		}
 		starts += res.starts
 		if !ok {
@@ -94,6 +105,7 @@ func TestCrashCampaign(t *testing.T) {
 		}
 	}
 	t.Logf("kills by checkpoint left: %s; host reversals: %d; operator clears: %d", strings.Join(hit, " "), reversals, operator)
+	t.Logf("kills by the host's last answer before them: %s", formatKinds(after))
 	t.Logf("crash campaign: %d installs, %d SIGKILLs, %d agent starts, %d failed; campaign %v, total with build and calibration %v",
 		n, kills, starts, failed, time.Since(campaign).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
@@ -166,16 +178,19 @@ type result struct {
 	kills, starts int
 	// operator counts the operator's clears an install needed.
 	operator int
-	// at counts kills by the checkpoint they left: which steps were hit.
+	// at counts kills by the checkpoint they left: which steps were hit;
+	// after by the last message kind the host answered before the kill.
 	at        map[provisioning.Step]int
+	after     map[string]int
 	reversals int
 }
 
 // install is one fresh install, crashed and restarted until live, then
 // checked.
 func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, points []string) (res result) {
-	res.at = map[provisioning.Step]int{}
-	r := rig.New(t, rig.Options{MQTT: true, Faults: hostFaults()})
+	res.at, res.after = map[provisioning.Step]int{}, map[string]int{}
+	var last lastAnswer
+	r := rig.New(t, rig.Options{MQTT: true, Faults: hostFaults(), OnAnswer: last.set})
 	want := 1 + rng.IntN(maxKills)
 	var plan []string
 	var keys []string // the next start's key script: an operator's clear
@@ -217,6 +232,7 @@ func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, point
 			a.Kill()
 			t.Fatalf("%s: agent neither ended nor paused within 2 min", name)
 		}
+		answered := last.take()
 		cp, err := checkpoint(r.State)
 		if err != nil {
 			t.Fatalf("%s: after %s the state file does not parse: %v", name, how, err)
@@ -225,7 +241,8 @@ func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, point
 		case killed:
 			res.kills++
 			res.at[cp.Step]++
-			plan = append(plan, fmt.Sprintf("kill %s (checkpoint %s)", how, cp.Step))
+			res.after[answered]++
+			plan = append(plan, fmt.Sprintf("kill %s (checkpoint %s, after %s)", how, cp.Step, answered))
 		case a.State.Success() && strings.Contains(a.Stdout(), "step| live"):
 			live = true
 			if how != "" {
@@ -259,10 +276,15 @@ func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, point
 	}
 	book, reversals := checkLedger(t, r.Ledger, cp)
 	res.reversals = reversals
+	entries, err := ledger.Read(r.Ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	procedure := checkProcedure(t, r.State, cp, entries)
 	events := checkEvents(t, r.Monitor)
 	secrets := checkSecrets(t, r)
-	t.Logf("kills=%d starts=%d [%s] | live: ok | ledger: %s | events: %s | state: ok | secrets: %s",
-		res.kills, res.starts, strings.Join(plan, "; "), book, events, secrets)
+	t.Logf("kills=%d starts=%d [%s] | live: ok | ledger: %s | procedure: %s | events: %s | state: ok | secrets: %s",
+		res.kills, res.starts, strings.Join(plan, "; "), book, procedure, events, secrets)
 	return res
 }
 

@@ -104,6 +104,7 @@ func TestHostileCampaign(t *testing.T) {
 	campaign := time.Now()
 	var sum hostileResult
 	sum.counts = map[hostile.Mutation]int{}
+	sum.at, sum.after = map[string]int{}, map[string]int{}
 	broken := map[string]int{}
 	outcomes := map[string]int{}
 	failed := 0
@@ -124,6 +125,8 @@ func TestHostileCampaign(t *testing.T) {
 	}
 	t.Logf("mutations applied: %s", formatCounts(sum.counts, sum.na))
 	t.Logf("outcomes: %s", formatMap(outcomes))
+	t.Logf("kills by checkpoint left: %s", formatMap(sum.at))
+	t.Logf("kills by the host's last answer before them: %s", formatKinds(sum.after))
 	t.Logf("invariants broken (installs): %s", formatMap(broken))
 	t.Logf("hostile-link campaign: %d installs (%d swiped), %d failed; %d SIGKILLs, %d card swaps, %d agent starts, %d failures answered, %d operator clears; campaign %v, total with build and calibration %v",
 		n, n/swipeEvery, failed, sum.kills, sum.swaps, sum.starts, sum.failures, sum.operator, time.Since(campaign).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
@@ -136,6 +139,9 @@ type hostileResult struct {
 	na                             int      // planned mutations that found nothing to work on
 	end                            string   // "live", "stop CODE", "retry loop", "FAIL"
 	broken                         []string // the invariants this install broke
+	// at counts kills by the checkpoint they left, after by the last
+	// message kind the host answered before them.
+	at, after map[string]int
 }
 
 func (s *hostileResult) add(r hostileResult) {
@@ -147,6 +153,12 @@ func (s *hostileResult) add(r hostileResult) {
 	s.na += r.na
 	for m, c := range r.counts {
 		s.counts[m] += c
+	}
+	for k, c := range r.at {
+		s.at[k] += c
+	}
+	for k, c := range r.after {
+		s.after[k] += c
 	}
 }
 
@@ -202,12 +214,14 @@ var failedLine = regexp.MustCompile(`(?m)^step\| (\S+)\s+failed\s+attempt=\d+ er
 func hostileInstall(t *testing.T, bin string, rng *rand.Rand, window time.Duration, points []string,
 	attacker hostile.Planner, archive *hostile.Archive, swiped bool) (res hostileResult) {
 	res.counts = map[hostile.Mutation]int{}
+	res.at, res.after = map[string]int{}, map[string]int{}
 	res.end = "FAIL"
 	removeChip := rig.InsertCard(t, "debit")
 	t.Cleanup(removeChip)
 	chipIn := true
 
-	r := rig.New(t, rig.Options{MQTT: true, Faults: hostFaults()})
+	var last lastAnswer
+	r := rig.New(t, rig.Options{MQTT: true, Faults: hostFaults(), OnAnswer: last.set})
 	proxyLog, err := os.Create(filepath.Join(r.Logs, "proxy.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -336,6 +350,7 @@ runs:
 			break runs
 		}
 		swipes := stopSwiper()
+		answered := last.take()
 		out := a.Stdout()
 		var codes []string
 		for _, m := range failedLine.FindAllStringSubmatch(out, -1) {
@@ -355,7 +370,13 @@ runs:
 			story = append(story, run+" chip out at test-sale")
 		case killed:
 			res.kills++
-			story = append(story, run+" kill "+how)
+			left := "?"
+			if kc, err := checkpoint(r.State); err == nil {
+				left = string(kc.Step)
+			}
+			res.at[left]++
+			res.after[answered]++
+			story = append(story, run+" kill "+how+" (checkpoint "+left+", after "+answered+")")
 		case a.State.Success() && strings.Contains(out, "step| live"):
 			live = true
 			story = append(story, run+" live")
@@ -430,6 +451,15 @@ runs:
 	if book == "ok" {
 		book += " " + summary
 	}
+	// The downloads and the closed test batch, at live.
+	procedure := "- (not live)"
+	if live {
+		d, derr := loadDownloads(r.State)
+		pp, psum := procedureProblems(d, derr, cp, entries, hostServes(t))
+		if procedure = fail("procedure", pp); procedure == "ok" {
+			procedure += " " + psum
+		}
+	}
 	reqs := saleRequests(p.Exchanges())
 	order := fail("order", append(orderProblems(entries), wireOrderProblems(reqs, entries)...))
 	if order == "ok" {
@@ -462,9 +492,9 @@ runs:
 		res.broken = append(res.broken, "events")
 	}
 
-	t.Logf("%s kills=%d swaps=%d starts=%d failures=%d operator=%d [%s] | link: %s [%s] | outcome: %s | ledger: %s | order: %s | wire: %s | secrets: %s | events: %s",
+	t.Logf("%s kills=%d swaps=%d starts=%d failures=%d operator=%d [%s] | link: %s [%s] | outcome: %s | ledger: %s | procedure: %s | order: %s | wire: %s | secrets: %s | events: %s",
 		mode, res.kills, res.swaps, res.starts, res.failures, res.operator, strings.Join(story, "; "), formatCounts(res.counts, res.na),
-		attacks(p.Exchanges()), end, book, order, wire, secrets, events)
+		attacks(p.Exchanges()), end, book, procedure, order, wire, secrets, events)
 	return res
 }
 
