@@ -200,4 +200,3 @@ func noPAN(t *testing.T, data []byte, p string) {
 		}
 	}
 }
-
