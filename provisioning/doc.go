@@ -1,9 +1,9 @@
 // Package provisioning is the install procedure of a UnionPay POS terminal as an
 // explicit state machine: selftest → network → parameters → sign-on → the
 // acquirer's downloads (capk, ic-params, terminal-params) and status-upload →
-// bind-card → test-sale → print-slip → void → closing the test batch (settle,
-// sign-off, sign-on-business) → live, with reverse and needs-attention off the
-// line (procedure.go is the table).
+// bind-card → test-sale → print-slip → void → print-void-slip → closing the
+// test batch (settle, sign-off, sign-on-business) → live, with reverse and
+// needs-attention off the line (procedure.go is the table).
 //
 // Every answer's processing requirement (the host's demand) is persisted and
 // run before the next transaction; downloads are staged and become active

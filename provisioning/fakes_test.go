@@ -89,6 +89,9 @@ type fakeHost struct {
 	// the link, or a host's odd answer): given the host's own answer and
 	// error, they return what the flow sees.
 	saleAnswer, voidAnswer, reversalAnswer func(provisioning.HostResponse, error) (provisioning.HostResponse, error)
+	// issuer and acquirer are field 44 of approved sales and voids, as the
+	// acquirer client parses it; empty is a host that sends none.
+	issuer, acquirer string
 
 	// The acquirer's procedure (fakeprocedure_test.go).
 	proc procedureState
@@ -162,7 +165,7 @@ func (h *fakeHost) sale(r provisioning.SaleRequest) (provisioning.HostResponse, 
 		return provisioning.HostResponse{}, fmt.Errorf("fake host: field 64: %w", provisioning.ErrResponseMAC)
 	}
 	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: "123456", Time: h.proc.answerTime(), Integrity: h.integrity(),
-		Demand: h.demand("sale")}, nil
+		Issuer: h.issuer, Acquirer: h.acquirer, Demand: h.demand("sale")}, nil
 }
 
 // integrity is what the fake's answers are worth: authentic unless a test
@@ -192,7 +195,7 @@ func (h *fakeHost) voidIt(r provisioning.VoidRequest) (provisioning.HostResponse
 	h.sales[r.Orig.STAN] = "voided"
 	h.lastVoidOf = r.Orig.STAN
 	return provisioning.HostResponse{RC: "00", RRN: fmt.Sprintf("3310%08d", r.STAN), AuthCode: r.Orig.AuthCode, Time: h.proc.answerTime(), Integrity: h.integrity(),
-		Demand: h.demand("void")}, nil
+		Issuer: h.issuer, Acquirer: h.acquirer, Demand: h.demand("void")}, nil
 }
 
 func (h *fakeHost) Reverse(ctx context.Context, r provisioning.ReversalRequest) (provisioning.HostResponse, error) {
@@ -235,17 +238,37 @@ func (h *fakeHost) count(state string) int {
 
 type fakePrinter struct {
 	receipts []provisioning.Receipt
+	// fail fails the next print of a receipt of kind failKind (of any kind
+	// when failKind is empty), printing nothing.
 	fail     error
+	failKind string
+	// after, when set, runs once a receipt is printed; its error is the
+	// print's (a power cut after the paper came out).
+	after func(provisioning.Receipt) error
 }
 
 func (p *fakePrinter) PrintReceipt(ctx context.Context, r provisioning.Receipt) error {
-	if p.fail != nil {
+	if p.fail != nil && (p.failKind == "" || p.failKind == r.Kind) {
 		err := p.fail
 		p.fail = nil
 		return err
 	}
 	p.receipts = append(p.receipts, r)
+	if p.after != nil {
+		return p.after(r)
+	}
 	return nil
+}
+
+// of is the receipts of kind printed, in order.
+func (p *fakePrinter) of(kind string) []provisioning.Receipt {
+	var out []provisioning.Receipt
+	for _, r := range p.receipts {
+		if r.Kind == kind {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // fakeUI answers Ask from a script of option IDs and keeps a transcript.

@@ -45,14 +45,24 @@ func TestHappyPathEndsLive(t *testing.T) {
 	if r.host.count("voided") != 1 || r.host.count("approved") != 0 {
 		t.Errorf("host sales = %v, want one voided", r.host.sales)
 	}
-	if len(r.printer.receipts) != 1 || r.printer.receipts[0].Duplicate {
-		t.Errorf("receipts = %+v, want one original", r.printer.receipts)
+	sales, voids := r.printer.of("sale"), r.printer.of("void")
+	if len(r.printer.receipts) != 2 || len(sales) != 1 || sales[0].Duplicate || len(voids) != 1 || voids[0].Duplicate {
+		t.Fatalf("receipts = %+v, want the sale's and then the void's, originals", r.printer.receipts)
 	}
-	if got := r.printer.receipts[0].Txn.Masked; got != "622202*********0128" || r.printer.receipts[0].Txn.AID != "A000000333010101" {
+	if got := sales[0].Txn.Masked; got != "622202*********0128" || sales[0].Txn.AID != "A000000333010101" {
 		t.Errorf("slip card = %q", got)
 	}
 	if cp.Sale.RRN == "" || cp.Sale.AuthCode == "" || cp.Void == nil {
-		t.Errorf("checkpoint lacks sale/void results: %+v", cp)
+		t.Fatalf("checkpoint lacks sale/void results: %+v", cp)
+	}
+	// The void's slip is the void's record: its own STAN and RRN, the
+	// sale's as the original, the paying card masked.
+	if v := voids[0].Txn; v != *cp.Void || v.STAN == cp.Sale.STAN || v.RRN == cp.Sale.RRN ||
+		v.OrigSTAN != cp.Sale.STAN || v.OrigRRN != cp.Sale.RRN || v.Masked != "622202*********0128" || v.Amount != cp.Sale.Amount {
+		t.Errorf("void slip txn = %+v, sale %+v", v, *cp.Sale)
+	}
+	if cp.VoidSlip == nil || !cp.VoidSlip.Printed || cp.VoidSlip.Attempts != 1 {
+		t.Errorf("void slip record = %+v", cp.VoidSlip)
 	}
 	if strings.Contains(string(r.store.Data), goodPAN) {
 		t.Errorf("checkpoint holds the full PAN:\n%s", r.store.Data)
@@ -61,7 +71,7 @@ func TestHappyPathEndsLive(t *testing.T) {
 	if _, err := r.flow().Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.host.fullPANs) != 1 || len(r.printer.receipts) != 1 {
+	if len(r.host.fullPANs) != 1 || len(r.printer.receipts) != 2 {
 		t.Errorf("second run of a live terminal sold %d times, printed %d", len(r.host.fullPANs), len(r.printer.receipts))
 	}
 }
@@ -203,11 +213,65 @@ func TestPrinterFailureReprintsAsDuplicate(t *testing.T) {
 	if len(r.host.fullPANs) != 1 {
 		t.Errorf("the printer retry sold again: %d sales", len(r.host.fullPANs))
 	}
-	if len(r.printer.receipts) != 1 || !r.printer.receipts[0].Duplicate {
-		t.Errorf("receipts = %+v, want one marked duplicate", r.printer.receipts)
+	if sales, voids := r.printer.of("sale"), r.printer.of("void"); len(sales) != 1 || !sales[0].Duplicate || len(voids) != 1 || voids[0].Duplicate {
+		t.Errorf("receipts = %+v, want the sale's marked duplicate, the void's not", r.printer.receipts)
 	}
 	if !strings.Contains(r.ui.screens(), "E_PAPER_END") || !strings.Contains(r.ui.screens(), "out of paper") {
 		t.Errorf("the screen does not say what is wrong with the printer:\n%s", r.ui.screens())
+	}
+}
+
+// A printer fault on the void's slip reprints that slip, marked duplicate;
+// the sale's slip, printed before, is neither printed again nor marked.
+func TestVoidSlipPrinterFailureReprintsAsDuplicate(t *testing.T) {
+	r := newRig()
+	r.printer.fail, r.printer.failKind = paperEnd{}, "void"
+	r.ui.answers = []string{"confirm", "retry"}
+	cp, err := r.flow().Run(context.Background())
+	if err != nil || cp.Step != provisioning.StepLive {
+		t.Fatalf("Run = %v at %s", err, cp.Step)
+	}
+	if r.host.count("voided") != 1 || len(r.host.fullPANs) != 1 {
+		t.Errorf("the printer retry went to the host again: %v, %d sales", r.host.sales, len(r.host.fullPANs))
+	}
+	if sales, voids := r.printer.of("sale"), r.printer.of("void"); len(sales) != 1 || sales[0].Duplicate || len(voids) != 1 || !voids[0].Duplicate {
+		t.Errorf("receipts = %+v, want the sale's original and the void's marked duplicate", r.printer.receipts)
+	}
+	if cp.VoidSlip == nil || cp.VoidSlip.Attempts != 2 || !cp.VoidSlip.Printed || cp.Slip.Attempts != 1 {
+		t.Errorf("slip records: sale %+v, void %+v", cp.Slip, cp.VoidSlip)
+	}
+	if !strings.Contains(r.ui.screens(), "E_PAPER_END") {
+		t.Errorf("the screen does not say what is wrong with the printer:\n%s", r.ui.screens())
+	}
+}
+
+// Field 44 of each answer is kept on its record, so the slip and a reprint
+// after a restart print the issuer and acquirer the host named; a host that
+// sends none leaves them empty, and the slip leaves the lines out.
+func TestSlipsCarryField44(t *testing.T) {
+	for _, tc := range []struct{ issuer, acquirer string }{{"01040000", "48020000"}, {"", ""}} {
+		r := newRig()
+		r.host.issuer, r.host.acquirer = tc.issuer, tc.acquirer
+		cp, err := r.flow().Run(context.Background())
+		if err != nil || cp.Step != provisioning.StepLive {
+			t.Fatalf("Run = %v at %s", err, cp.Step)
+		}
+		for _, txn := range []*provisioning.TxnRecord{cp.Sale, cp.Void} {
+			if txn.Issuer != tc.issuer || txn.Acquirer != tc.acquirer {
+				t.Errorf("record %+v, want issuer %q acquirer %q", *txn, tc.issuer, tc.acquirer)
+			}
+		}
+		if len(r.printer.receipts) != 2 {
+			t.Fatalf("%d receipts", len(r.printer.receipts))
+		}
+		for _, rc := range r.printer.receipts {
+			if rc.Txn.Issuer != tc.issuer || rc.Txn.Acquirer != tc.acquirer {
+				t.Errorf("%s receipt %+v", rc.Kind, rc.Txn)
+			}
+		}
+		if stored, err := provisioning.Decode(r.store.Data); err != nil || *stored.Void != *cp.Void {
+			t.Errorf("stored void %+v (%v), want %+v", stored.Void, err, *cp.Void)
+		}
 	}
 }
 
@@ -249,8 +313,9 @@ func TestResumeFromEveryStep(t *testing.T) {
 			if err != nil || cp.Step != provisioning.StepLive {
 				t.Fatalf("resumed run = %v at %s", err, cp.Step)
 			}
-			if len(r.host.fullPANs) != 1 || r.host.count("voided") != 1 || len(r.printer.receipts) != 1 {
-				t.Errorf("sales %d, voided %d, slips %d; want 1 each", len(r.host.fullPANs), r.host.count("voided"), len(r.printer.receipts))
+			if len(r.host.fullPANs) != 1 || r.host.count("voided") != 1 || len(r.printer.of("sale")) != 1 || len(r.printer.of("void")) != 1 {
+				t.Errorf("sales %d, voided %d, slips %d sale and %d void; want 1 each", len(r.host.fullPANs), r.host.count("voided"),
+					len(r.printer.of("sale")), len(r.printer.of("void")))
 			}
 			if cp.Boot != 2 {
 				t.Errorf("boot = %d, want 2", cp.Boot)

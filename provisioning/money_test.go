@@ -392,30 +392,41 @@ func (s *cutStore) Save(b []byte) error {
 	return nil
 }
 
-// A power cut inside each of the test sale's sub-states, then a restart:
-// the route decides where to go on, and the host and the paper show one
-// sale, one void and one slip every time.
+// A power cut inside each of the test sale's and the void's sub-states,
+// then a restart: the route decides where to go on, and the host and the
+// paper show one sale, one void, one sale slip and one void slip every time,
+// a slip marked duplicate exactly when an attempt at it may have printed.
 func TestResumeInsideTheTestSale(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		cut  func(provisioning.Checkpoint) bool
 		// resumed is the step the restart runs first.
 		resumed provisioning.Step
+		// dup is the kind of the slip that must come out marked duplicate.
+		dup string
 	}{
 		{"reversal image saved, nothing sent", func(cp provisioning.Checkpoint) bool { return cp.InFlight != nil && cp.Sale == nil },
-			provisioning.StepReverse},
+			provisioning.StepReverse, ""},
 		{"sale on record", func(cp provisioning.Checkpoint) bool { return cp.Sale != nil && cp.Slip == nil },
-			provisioning.StepPrintSlip},
+			provisioning.StepPrintSlip, ""},
 		{"slip attempted", func(cp provisioning.Checkpoint) bool {
 			return cp.Slip != nil && cp.Slip.Attempts == 1 && !cp.Slip.Printed
 		},
-			provisioning.StepPrintSlip},
+			provisioning.StepPrintSlip, "sale"},
 		{"slip printed", func(cp provisioning.Checkpoint) bool {
 			return cp.Slip != nil && cp.Slip.Printed && cp.Step == provisioning.StepPrintSlip
 		},
-			provisioning.StepVoid},
+			provisioning.StepVoid, ""},
 		{"void on record", func(cp provisioning.Checkpoint) bool { return cp.Void != nil && cp.Step == provisioning.StepVoid },
-			provisioning.StepSettle},
+			provisioning.StepPrintVoidSlip, ""},
+		{"void slip attempted", func(cp provisioning.Checkpoint) bool {
+			return cp.VoidSlip != nil && cp.VoidSlip.Attempts == 1 && !cp.VoidSlip.Printed
+		},
+			provisioning.StepPrintVoidSlip, "void"},
+		{"void slip printed", func(cp provisioning.Checkpoint) bool {
+			return cp.VoidSlip != nil && cp.VoidSlip.Printed && cp.Step == provisioning.StepPrintVoidSlip
+		},
+			provisioning.StepSettle, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig()
@@ -445,8 +456,18 @@ func TestResumeInsideTheTestSale(t *testing.T) {
 			if r.host.count("voided") != 1 || r.host.count("approved") != 0 {
 				t.Errorf("host sales %v, want one voided", r.host.sales)
 			}
-			if len(r.printer.receipts) != 1 {
-				t.Errorf("%d slips printed, want 1", len(r.printer.receipts))
+			for _, kind := range []string{"sale", "void"} {
+				slips := r.printer.of(kind)
+				if len(slips) != 1 {
+					t.Errorf("%d %s slips printed, want 1", len(slips), kind)
+					continue
+				}
+				if slips[0].Duplicate != (kind == tc.dup) {
+					t.Errorf("%s slip marked duplicate: %v", kind, slips[0].Duplicate)
+				}
+			}
+			if len(r.printer.receipts) != 2 || r.printer.receipts[1].Kind != "void" {
+				t.Errorf("receipts %+v, want the sale's slip then the void's", r.printer.receipts)
 			}
 		})
 	}

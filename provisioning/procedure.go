@@ -72,6 +72,8 @@ var procedure = []StepInfo{
 			}
 			return fmt.Sprintf("rc=%s stan=%06d", s.Void.RC, s.Void.STAN)
 		}},
+	{Step: StepPrintVoidSlip, Resume: "prints again, marked as a duplicate: an attempt may have printed", Pauses: []string{"printer.print-void"},
+		run: (*Flow).printVoidSlip, Offline: true},
 	{Step: StepSettle, Resume: "settles again with the same totals until the answer is on record, then goes on with the batch upload where it stopped (an end sent again that the host answers 77 was closed by the first); it never sends a sale",
 		Pauses: []string{"host.settle"},
 		run:    (*Flow).settle, Summary: settleSummary},
@@ -238,6 +240,8 @@ func done(s Step, cp *Checkpoint) bool {
 		return cp.Slip != nil && cp.Slip.Printed
 	case StepVoid:
 		return cp.Void != nil
+	case StepPrintVoidSlip:
+		return cp.VoidSlip != nil && cp.VoidSlip.Printed
 	case StepSettle:
 		return cp.Settlement != nil && cp.Settlement.Done
 	case StepSignOff:

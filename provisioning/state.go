@@ -28,6 +28,9 @@ const (
 	StepTestSale       Step = "test-sale"
 	StepPrintSlip      Step = "print-slip"
 	StepVoid           Step = "void"
+	// StepPrintVoidSlip prints the void's slip, as print-slip does the
+	// sale's: a real void has its own (原凭证号, 原参考号).
+	StepPrintVoidSlip Step = "print-void-slip"
 	// Closing the test batch: settlement (with its batch upload when the
 	// host's totals differ), sign-off, and the sign-on that opens the
 	// batch the terminal goes live with.
@@ -94,6 +97,7 @@ type Checkpoint struct {
 	Sale     *TxnRecord     `json:"sale,omitempty"`
 	Slip     *SlipRecord    `json:"slip,omitempty"`
 	Void     *TxnRecord     `json:"void,omitempty"`
+	VoidSlip *SlipRecord    `json:"void_slip,omitempty"` // the void's slip, as Slip is the sale's
 	Reversed []ReversalNote `json:"reversed,omitempty"`
 	// Unreversed are messages the terminal cannot settle by itself (a
 	// reversal given up after Flow.MaxReversals tries, a void the host says
@@ -243,6 +247,15 @@ type TxnRecord struct {
 	AID    string `json:"aid,omitempty"`
 	Label  string `json:"label,omitempty"`
 	Expiry string `json:"expiry,omitempty"`
+	// Issuer and Acquirer are the institution codes of the answer's field
+	// 44, as the host sent them: the slip's 发卡行 and 收单行, left out when
+	// the host sent none.
+	Issuer   string `json:"issuer,omitempty"`
+	Acquirer string `json:"acquirer,omitempty"`
+	// OrigSTAN and OrigRRN are the sale a void cancels: its slip prints
+	// them as 原凭证号 and 原参考号.
+	OrigSTAN int    `json:"orig_stan,omitempty"`
+	OrigRRN  string `json:"orig_rrn,omitempty"`
 }
 
 // SlipRecord counts print attempts: an attempt that may have printed makes the

@@ -312,7 +312,7 @@ func (f *Flow) undoSale(cp *Checkpoint, card Card, rc string) error {
 		return err
 	}
 	inf.Entry, inf.Reason = sale.Entry, "06"
-	cp.InFlight, cp.Sale, cp.Slip, cp.Void = inf, nil, nil, nil
+	cp.InFlight, cp.Sale, cp.Slip, cp.Void, cp.VoidSlip = inf, nil, nil, nil, nil
 	cp.Undone = append(cp.Undone, ReversalNote{Kind: "sale", STAN: sale.STAN, Batch: sale.Batch, Amount: sale.Amount,
 		Masked: sale.Masked, Code: "E_VOID_UNMATCHED"})
 	// The retry belongs to the test sale: its reversal goes first.
@@ -480,7 +480,8 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		}
 		cp.Sale = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Entry: card.Entry, Amount: req.Amount, RC: resp.RC, RRN: resp.RRN,
 			AuthCode: resp.AuthCode, Time: f.stamp(resp.Time),
-			Masked: card.PAN.Masked(), AID: card.AID, Label: card.Label, Expiry: card.Expiry}
+			Masked: card.PAN.Masked(), AID: card.AID, Label: card.Label, Expiry: card.Expiry,
+			Issuer: resp.Issuer, Acquirer: resp.Acquirer}
 		if err := f.save(cp); err != nil {
 			return err
 		}
@@ -494,13 +495,30 @@ func (f *Flow) printSlip(ctx context.Context, cp *Checkpoint) error {
 	if cp.Sale == nil {
 		return stepErr("E_STATE", nil, Text{"没有测试交易", "no test sale"})
 	}
-	if cp.Slip == nil {
-		cp.Slip = &SlipRecord{}
+	return f.printTxn(ctx, cp, &cp.Slip, *cp.Sale, "sale")
+}
+
+// printVoidSlip prints the void's slip once, under the same rule, counted
+// in a record of its own: the sale's slip printed says nothing about it.
+func (f *Flow) printVoidSlip(ctx context.Context, cp *Checkpoint) error {
+	if cp.Void == nil {
+		return stepErr("E_STATE", nil, Text{"没有撤销交易", "no void"})
 	}
-	if cp.Slip.Printed {
+	return f.printTxn(ctx, cp, &cp.VoidSlip, *cp.Void, "void")
+}
+
+// printTxn prints txn's slip unless *rec says it printed. The attempt is
+// counted on disk before the printer is called, so an attempt a crash or a
+// fault cut short makes the next one a duplicate.
+func (f *Flow) printTxn(ctx context.Context, cp *Checkpoint, rec **SlipRecord, txn TxnRecord, kind string) error {
+	if *rec == nil {
+		*rec = &SlipRecord{}
+	}
+	slip := *rec
+	if slip.Printed {
 		return nil
 	}
-	cp.Slip.Attempts++
+	slip.Attempts++
 	if err := f.save(cp); err != nil {
 		return err
 	}
@@ -510,12 +528,12 @@ func (f *Flow) printSlip(ctx context.Context, cp *Checkpoint) error {
 		// what the acquirer's statement will.
 		m.Name = tp.MerchantName
 	}
-	r := Receipt{Merchant: m, Terminal: f.term(cp), Txn: *cp.Sale,
-		Kind: "sale", Test: true, Duplicate: cp.Slip.Attempts > 1}
+	r := Receipt{Merchant: m, Terminal: f.term(cp), Txn: txn,
+		Kind: kind, Test: true, Duplicate: slip.Attempts > 1}
 	if err := f.Printer.PrintReceipt(ctx, r); err != nil {
 		return stepErr(codeOf(err, "E_PRINTER"), err)
 	}
-	cp.Slip.Printed = true
+	slip.Printed = true
 	return f.save(cp)
 }
 
@@ -565,6 +583,7 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 	// approved void and void again.
 	cp.Void = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Entry: card.Entry, Amount: cp.Sale.Amount, RC: resp.RC, RRN: resp.RRN,
 		AuthCode: resp.AuthCode, Time: f.stamp(resp.Time),
-		Masked: card.PAN.Masked(), AID: card.AID, Label: card.Label, Expiry: card.Expiry}
+		Masked: card.PAN.Masked(), AID: card.AID, Label: card.Label, Expiry: card.Expiry,
+		Issuer: resp.Issuer, Acquirer: resp.Acquirer, OrigSTAN: cp.Sale.STAN, OrigRRN: cp.Sale.RRN}
 	return f.save(cp)
 }

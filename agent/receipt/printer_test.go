@@ -16,14 +16,27 @@ import (
 )
 
 // sampleReceipt is a chip test sale as the flow hands it to the printer.
+// Its issuer and acquirer are field 44's two institution codes as a host
+// pads them (11 characters each): the slip prints them trimmed.
 func sampleReceipt() provisioning.Receipt {
 	return provisioning.Receipt{
 		Merchant: provisioning.Merchant{MID: "898310048160001", Name: "测试商户 TEST MERCHANT"},
 		Terminal: provisioning.Terminal{TID: "10000001", MID: "898310048160001"},
 		Txn: provisioning.TxnRecord{STAN: 17, Batch: "000001", Amount: 1, RC: "00", RRN: "261127123456",
-			AuthCode: "A1B2C3", Masked: "621790*********0120", Time: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC), Expiry: "3012", AID: "A000000333010101", Label: "UnionPay Debit"},
+			AuthCode: "A1B2C3", Masked: "621790*********0120", Time: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC), Expiry: "3012", AID: "A000000333010101", Label: "UnionPay Debit",
+			Issuer: "01040000   ", Acquirer: "48020000   "},
 		Kind: "sale", Test: true,
 	}
+}
+
+// sampleVoid is the void of sampleReceipt's sale, as the flow hands it to
+// the printer: its own STAN, RRN and time, the sale's as the original.
+func sampleVoid() provisioning.Receipt {
+	r := sampleReceipt()
+	r.Kind = "void"
+	r.Txn.STAN, r.Txn.RRN, r.Txn.Time = 18, "261127123457", r.Txn.Time.Add(2*time.Minute)
+	r.Txn.OrigSTAN, r.Txn.OrigRRN = 17, "261127123456"
+	return r
 }
 
 // TestGoldenESCPOS keeps the bytes the driver sends for each copy of a test
@@ -37,6 +50,72 @@ func TestGoldenESCPOS(t *testing.T) {
 	r.Duplicate = true
 	golden.Check(t, filepath.Join("testdata", "sale_merchant_duplicate.escpos.golden"), string(printer.Encode(Page(Copies(r)[0], 32), 4)))
 	golden.Check(t, filepath.Join("testdata", "sale_merchant.escpos.annotated.golden"), printertest.Annotate(printer.Encode(Page(copies[0], 32), 4)))
+}
+
+// TestGoldenVoid keeps both copies of the void's slip as paper shows them
+// and the merchant copy's bytes, annotated: 交易类型 撤销 VOID, the
+// void's own 凭证号 and 参考号, and the sale's as 原凭证号 and 原参考号.
+func TestGoldenVoid(t *testing.T) {
+	copies := Copies(sampleVoid())
+	for _, s := range copies {
+		golden.Check(t, filepath.Join("testdata", "void_"+string(s.Copy)+".golden"), Text(s, 32))
+	}
+	golden.Check(t, filepath.Join("testdata", "void_merchant.escpos.annotated.golden"), printertest.Annotate(printer.Encode(Page(copies[0], 32), 4)))
+}
+
+// TestCopiesField44: the issuer and acquirer lines print field 44's codes
+// trimmed, and are left out when the host sent none; nothing names
+// UnionPay, the network, as the acquiring bank.
+func TestCopiesField44(t *testing.T) {
+	for _, r := range []provisioning.Receipt{sampleReceipt(), sampleVoid()} {
+		text := Text(Copies(r)[0], 32)
+		if !strings.Contains(text, "发卡行 ISSUER:          01040000\n") || !strings.Contains(text, "收单行 ACQUIRER:        48020000\n") {
+			t.Errorf("%s slip lacks field 44's codes:\n%s", r.Kind, text)
+		}
+		r.Txn.Issuer, r.Txn.Acquirer = "", " "
+		for _, s := range Copies(r) {
+			text := Text(s, 32)
+			if strings.Contains(text, "发卡行") || strings.Contains(text, "收单行") || strings.Contains(text, "UNIONPAY") {
+				t.Errorf("%s %s copy without field 44 prints an issuer or acquirer:\n%s", r.Kind, s.Copy, text)
+			}
+		}
+	}
+}
+
+// TestVoidSlip: the void's copies name the sale they cancel and the void's
+// own numbers; the card shows first 6 and last 4 only, even when the record
+// held more; a sale's slip names no original.
+func TestVoidSlip(t *testing.T) {
+	r := sampleVoid()
+	r.Txn.Masked = "6217900000000000120" // a full PAN by mistake
+	copies := Copies(r)
+	if len(copies) != 2 || copies[0].Copy != Merchant || copies[1].Copy != Cardholder {
+		t.Fatalf("copies %+v", copies)
+	}
+	for _, s := range copies {
+		text := Text(s, 32)
+		for _, want := range []string{
+			"交易类型 TRANS TYPE:   撤销 VOID\n",
+			"凭证号 VOUCHER NO.:       000018\n",
+			"参考号 REFER NO.:   261127123457\n",
+			"原凭证号 ORIG TRACE:      000017\n",
+			"原参考号 ORIG REF:  261127123456\n",
+			"RMB 0.01\n",
+			"621790*********0120 /I\n",
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s copy lacks %q:\n%s", s.Copy, want, text)
+			}
+		}
+		if strings.Contains(text, "6217900000000000120") {
+			t.Errorf("%s copy prints the full PAN:\n%s", s.Copy, text)
+		}
+	}
+	sale := sampleReceipt()
+	sale.Txn.OrigSTAN, sale.Txn.OrigRRN = 3, "261127000003"
+	if text := Text(Copies(sale)[0], 32); strings.Contains(text, "原凭证号") || strings.Contains(text, "原参考号") {
+		t.Errorf("a sale's slip names an original:\n%s", text)
+	}
 }
 
 // emphasised lists the text of the page's runs in emphasis and fails on a

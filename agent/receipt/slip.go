@@ -67,13 +67,19 @@ type Slip struct {
 	// again if it shows more digits than that (see Render).
 	CardMasked string
 	EntryMode  string // "I" chip, "S" swipe, "C" contactless; printed after the card number
-	TxnType    string // "消费 SALE", "消费撤销 VOID" …
+	TxnType    string // "消费 SALE", "撤销 VOID" …
 	Expiry     string // YYMM, printed YY/MM
 
 	Batch    string // 批次号, field 60.2
 	Voucher  string // 凭证号, the STAN of the transaction
 	AuthCode string // 授权码, field 38
 	RRN      string // 参考号, field 37
+
+	// OrigVoucher and OrigRRN are, on a void's slip, the STAN and RRN of
+	// the sale it cancels (原凭证号, 原参考号); each line is left out when
+	// empty.
+	OrigVoucher string
+	OrigRRN     string
 
 	Time   time.Time // printed as is, in Time's own location
 	Amount int64     // minor units (fen)
@@ -166,6 +172,12 @@ func Page(s Slip, width int) printer.Page {
 	}
 	l.pair("日期/时间 DATE/TIME:", when)
 	l.pair("参考号 REFER NO.:", s.RRN)
+	if s.OrigVoucher != "" {
+		l.pair("原凭证号 ORIG TRACE:", s.OrigVoucher)
+	}
+	if s.OrigRRN != "" {
+		l.pair("原参考号 ORIG REF:", s.OrigRRN)
+	}
 	// The amount is what the cardholder signs for: it always stands on a line
 	// of its own with a blank line after it, so it cannot be read as another
 	// field's value.

@@ -18,8 +18,8 @@ func sale(c Copy) Slip {
 		MID:          "898310048160001",
 		TID:          "10000001",
 		Operator:     "01",
-		Issuer:       "中国银行",
-		Acquirer:     "银联商务",
+		Issuer:       "01040000",
+		Acquirer:     "48020000",
 		CardMasked:   "621790******0123",
 		EntryMode:    "I",
 		TxnType:      "消费 SALE",
@@ -73,6 +73,7 @@ func TestNoLineWiderThanWidth(t *testing.T) {
 	long := sale(Merchant)
 	long.MerchantName = strings.Repeat("北京市朝阳区建国路八十八号", 3) + " SUPERCALIFRAGILISTICEXPIALIDOCIOUS-STORE"
 	long.TxnType = "消费撤销 VOID"
+	long.OrigVoucher, long.OrigRRN = "000016", "260101123455"
 	long.Reference = "原凭证号 ORIG VOUCHER 000016, 原参考号 ORIG REFER 260101123455"
 	long.ICLines = append(long.ICLines, "IAD: 07010103A0A802010A01000000000074D8D1C6")
 	long.Duplicate = true

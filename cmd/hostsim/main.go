@@ -98,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	expiry := fs.String("capk-expiry", hostsim.ExpiryASCII, "DF05 format: ascii (8 digits) or bcd (4 bytes)")
 	netting := fs.String("netting", hostsim.NettingGross, "settlement counting of a voided sale: gross (a debit and its void a credit) or net (neither)")
 	advance := fs.String("batch-advance", hostsim.AdvanceAtSettlement, "when the batch advances: settlement (at the batch upload's end) or sign-off")
+	issuer := fs.String("issuer", hostsim.DefaultIssuer, "issuer institution code of field 44 in approved sales and voids (the slip's 发卡行)")
+	acq := fs.String("acquirer", hostsim.DefaultAcquirer, "acquirer institution code of field 44 in approved sales and voids (the slip's 收单行)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -128,6 +130,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg.Codes, cfg.KeyLayout, cfg.DESWithTDK = table, hostsim.KeyLayout(*layout), *desTDK
 	cfg.CAPKPage, cfg.AIDPage = *capkPage, *aidPage
 	cfg.ICTags, cfg.ExpiryFormat, cfg.Netting, cfg.BatchAdvance = *icTags, *expiry, *netting, *advance
+	cfg.Issuer, cfg.Acquirer = *issuer, *acq
 	if len(*lastPage) != 1 {
 		fmt.Fprintln(stderr, "hostsim: --last-page-flag: want 3 or 1")
 		return 2

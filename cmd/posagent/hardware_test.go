@@ -96,16 +96,23 @@ func TestRunOnRealDevices(t *testing.T) {
 	}
 	assertProcedure(t, entries, hostsim.TableUnionPay)
 
-	// The test sale's slip came out of the serial printer: merchant and
-	// cardholder copies, card masked.
+	// The test sale's slip came out of the serial printer, then the void's:
+	// merchant and cardholder copies of each, card masked, the issuer and
+	// acquirer hostsim's field 44 named.
 	slips := r.Printer.Slips()
-	if len(slips) != 2 {
-		t.Fatalf("printer got %d slips, want 2", len(slips))
+	if len(slips) != 4 {
+		t.Fatalf("printer got %d slips, want 4", len(slips))
 	}
 	for i, s := range slips {
 		assertNoFullPAN(t, "slip", s)
 		if !strings.Contains(s, pan.Mask(debitPAN)) {
 			t.Errorf("slip %d has no masked card number:\n%s", i+1, s)
+		}
+		if !strings.Contains(s, "发卡行 ISSUER:          "+hostsim.DefaultIssuer) || !strings.Contains(s, "收单行 ACQUIRER:        "+hostsim.DefaultAcquirer) {
+			t.Errorf("slip %d lacks field 44's institutions:\n%s", i+1, s)
+		}
+		if void := strings.Contains(s, "撤销 VOID") && strings.Contains(s, "原凭证号 ORIG TRACE:"); void != (i >= 2) {
+			t.Errorf("slip %d: void %v:\n%s", i+1, void, s)
 		}
 	}
 

@@ -97,7 +97,8 @@ func sampleReceipt() provisioning.Receipt {
 		Merchant: provisioning.Merchant{MID: "898310048160001", Name: "测试商户 TEST MERCHANT"},
 		Terminal: provisioning.Terminal{TID: "10000001", MID: "898310048160001"},
 		Txn: provisioning.TxnRecord{STAN: 17, Batch: "000001", Amount: 1, RC: "00", RRN: "261127123456",
-			AuthCode: "A1B2C3", Masked: "621790*********0120", Time: now, Expiry: "3012", AID: "A000000333010101"},
+			AuthCode: "A1B2C3", Masked: "621790*********0120", Time: now, Expiry: "3012", AID: "A000000333010101",
+			Issuer: "01040000", Acquirer: "48020000"},
 		Kind: "sale", Test: true,
 	}
 }

@@ -198,7 +198,21 @@ type Config struct {
 	// BatchAdvance is when the host moves a terminal to its next batch:
 	// AdvanceAtSettlement (the default) or AdvanceAtSignOff.
 	BatchAdvance string
+	// Issuer and Acquirer are the institution codes of field 44 in every
+	// approved sale's and void's answer, each space padded to 11
+	// characters (the Centerm app's BaseField44 reads them so): the
+	// slip's 发卡行 and 收单行. Empty means DefaultIssuer and
+	// DefaultAcquirer; each is at most 11 printable ASCII characters.
+	Issuer, Acquirer string
 }
+
+// The institution codes field 44 names by default, in the form of
+// UnionPay's 8-digit institution codes (the institution's four digits,
+// then its region), as public POSPs put them in their financial answers.
+const (
+	DefaultIssuer   = "01040000"
+	DefaultAcquirer = "48020000"
+)
 
 type txnKey struct {
 	tid, batch string
@@ -416,6 +430,17 @@ func setDefaults(cfg *Config) error {
 	}
 	if len(cfg.Batch) != 6 || strings.Trim(cfg.Batch, "0123456789") != "" {
 		return fmt.Errorf("hostsim: batch %q is not 6 digits", cfg.Batch)
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = DefaultIssuer
+	}
+	if cfg.Acquirer == "" {
+		cfg.Acquirer = DefaultAcquirer
+	}
+	for _, c := range []struct{ name, code string }{{"issuer", cfg.Issuer}, {"acquirer", cfg.Acquirer}} {
+		if len(c.code) > 11 || strings.IndexFunc(c.code, func(r rune) bool { return r < 0x20 || r > 0x7E }) >= 0 {
+			return fmt.Errorf("hostsim: %s code %q is not at most 11 printable ASCII characters", c.name, c.code)
+		}
 	}
 	return nil
 }
@@ -1121,6 +1146,7 @@ func (s *Server) record(e ledger.Entry, resp *iso8583.Message) string {
 	_ = acquirer.Set(resp, 37, e.RRN)
 	_ = acquirer.Set(resp, 38, e.AuthCode)
 	_ = acquirer.Set(resp, 32, "00010000")
+	_ = acquirer.Set(resp, 44, fmt.Sprintf("%-11s%-11s", s.cfg.Issuer, s.cfg.Acquirer))
 	return "00"
 }
 

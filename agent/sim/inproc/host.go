@@ -29,6 +29,11 @@ type Host struct {
 	// Netting is how its settlement counts a voided sale; zero is
 	// provisioning.NettingGross, what public hosts do.
 	Netting provisioning.Netting
+	// Issuer and Acquirer are the institution codes its approved sales and
+	// voids name (field 44 of a real host's answer: the slip's 发卡行 and
+	// 收单行); OpenHost sets DefaultIssuer and DefaultAcquirer, and empty
+	// ones are a host that names none.
+	Issuer, Acquirer string
 
 	mu      sync.Mutex // a void's or reversal's check and its booking are one step
 	ledger  *ledger.Ledger
@@ -37,13 +42,22 @@ type Host struct {
 
 var _ provisioning.Host = (*Host)(nil)
 
+// The institution codes the simulated host names by default, in the form
+// of UnionPay's 8-digit institution codes (the institution's four digits,
+// then its region). The slip prints whatever a host sends; these only make
+// the simulated slips show the lines.
+const (
+	DefaultIssuer   = "01040000"
+	DefaultAcquirer = "48020000"
+)
+
 // OpenHost opens (or creates) the ledger at path.
 func OpenHost(path string, clock provisioning.Clock) (*Host, error) {
 	l, err := ledger.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("sim host: %w", err)
 	}
-	return &Host{Clock: clock, ledger: l, Params: DefaultTerminalParams}, nil
+	return &Host{Clock: clock, ledger: l, Params: DefaultTerminalParams, Issuer: DefaultIssuer, Acquirer: DefaultAcquirer}, nil
 }
 
 // Close closes the ledger.
@@ -122,7 +136,8 @@ func (h *Host) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioni
 	if err := h.check(ctx); err != nil {
 		return provisioning.HostResponse{}, err
 	}
-	resp := provisioning.HostResponse{RC: "00", RRN: h.rrn(r.STAN), AuthCode: fmt.Sprintf("%06d", (r.STAN*7919)%1000000), Time: h.Clock.Now(), Integrity: inProcess}
+	resp := provisioning.HostResponse{RC: "00", RRN: h.rrn(r.STAN), AuthCode: fmt.Sprintf("%06d", (r.STAN*7919)%1000000), Time: h.Clock.Now(), Integrity: inProcess,
+		Issuer: h.Issuer, Acquirer: h.Acquirer}
 	h.mu.Lock()
 	e := ledger.Entry{Event: ledger.EventApproved, Kind: ledger.KindSale, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch, Amount: r.Amount,
 		Card: r.Card.PAN.Masked(), RRN: resp.RRN, AuthCode: resp.AuthCode, Time: resp.Time}
@@ -146,12 +161,14 @@ func (h *Host) Void(ctx context.Context, r provisioning.VoidRequest) (provisioni
 	if err := h.check(ctx); err != nil {
 		return provisioning.HostResponse{}, err
 	}
-	resp := provisioning.HostResponse{RC: "00", RRN: h.rrn(r.STAN), AuthCode: r.Orig.AuthCode, Time: h.Clock.Now(), Integrity: inProcess}
+	resp := provisioning.HostResponse{RC: "00", RRN: h.rrn(r.STAN), AuthCode: r.Orig.AuthCode, Time: h.Clock.Now(), Integrity: inProcess,
+		Issuer: h.Issuer, Acquirer: h.Acquirer}
 	h.mu.Lock()
 	e := ledger.Entry{Event: ledger.EventVoided, Kind: ledger.KindVoid, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch, Amount: r.Orig.Amount,
 		Card: r.Card.PAN.Masked(), RRN: resp.RRN, AuthCode: resp.AuthCode, OrigSTAN: r.Orig.STAN, Time: resp.Time}
 	if Summarize(h.ledger.Entries()).Sales[r.Orig.STAN] != "approved" {
 		resp.RC = "12" // invalid transaction: nothing approved to void
+		resp.Issuer, resp.Acquirer = "", ""
 		e.Event, e.RC = ledger.EventDeclined, resp.RC
 	}
 	resp.Demand = h.demand(ledger.KindVoid)

@@ -111,7 +111,12 @@ func (p *Printer) PrintReceipt(ctx context.Context, r provisioning.Receipt) erro
 		p.printed++
 		p.mu.Unlock()
 	}
-	p.Pauses.Point(ctx, "printer.print")
+	// Each slip its own point, as the procedure table lists them.
+	point := "printer.print"
+	if r.Kind == "void" {
+		point = "printer.print-void"
+	}
+	p.Pauses.Point(ctx, point)
 	return ctx.Err()
 }
 

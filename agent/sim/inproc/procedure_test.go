@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -290,4 +291,39 @@ func TestStopInsideEveryStep(t *testing.T) {
 		t.Fatalf("%v at %s", err, cp.Step)
 	}
 	checkInstall(t, r, cp)
+}
+
+// The in-process host names its institution codes as a real host's field
+// 44 does: the install's slips, sale and void, print them, and the void's
+// copies name the sale they cancel.
+func TestSlipsOnTheInProcessHost(t *testing.T) {
+	r := newRig(t)
+	r.printer.Dir = filepath.Join(r.dir, "slips")
+	h := r.host(t, nil)
+	cp, err := r.flow(h, nil).Run(context.Background())
+	if err != nil || cp.Sale == nil || cp.Void == nil {
+		t.Fatalf("%v at %s", err, cp.Step)
+	}
+	for _, name := range []string{
+		fmt.Sprintf("sale-%06d-merchant", cp.Sale.STAN), fmt.Sprintf("sale-%06d-cardholder", cp.Sale.STAN),
+		fmt.Sprintf("void-%06d-merchant", cp.Void.STAN), fmt.Sprintf("void-%06d-cardholder", cp.Void.STAN),
+	} {
+		b, err := os.ReadFile(filepath.Join(r.printer.Dir, name+".txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"发卡行 ISSUER:          " + DefaultIssuer + "\n", "收单行 ACQUIRER:        " + DefaultAcquirer + "\n"}
+		if strings.HasPrefix(name, "void") {
+			want = append(want, "撤销 VOID\n", fmt.Sprintf("原凭证号 ORIG TRACE:      %06d\n", cp.Sale.STAN),
+				"原参考号 ORIG REF:  "+cp.Sale.RRN+"\n")
+		}
+		for _, w := range want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s lacks %q:\n%s", name, w, b)
+			}
+		}
+	}
+	if n := r.printer.Printed(); n != 4 {
+		t.Errorf("%d copies printed, want 4", n)
+	}
 }
