@@ -43,6 +43,22 @@ wait_for() {
 	return 1
 }
 
+# vpcd's two ports lie inside Linux's ephemeral range (32768-60999): a
+# test's outgoing connection may take one, and pcscd then comes up without
+# that reader ("Address already in use" in its log, the slot missing; seen
+# on this bench: a TIME-WAIT of such a connection holds the port for 60 s).
+# Reserve them from the ephemeral range where we may (root, the CI); a port
+# taken before that makes `up` start pcscd again until it binds.
+vpcd_ports=35963-35964
+reserve_ports() {
+	local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur
+	[ -w "$f" ] || return 0
+	cur=$(cat "$f")
+	case ",$cur," in *",$vpcd_ports,"*) return 0 ;; esac
+	echo "${cur:+$cur,}$vpcd_ports" >"$f" 2>/dev/null || true
+}
+vpcd_failed() { grep -q "Could not initialize connection to virtual ICC" "$log"; }
+
 sock_ready() { [ -S "$sock" ]; }
 sock_gone() { [ ! -S "$sock" ]; }
 
@@ -57,15 +73,28 @@ up() {
 		echo "pcsc-bench: using the pcscd already running on this machine"
 		return 0
 	fi
-	# A stale socket after kill -9 is cleaned up by pcscd itself.
-	pcscd -f -i >"$log" 2>&1 &
-	echo $! >"$pidfile"
-	if ! wait_for sock_ready; then
-		echo "pcsc-bench: pcscd did not create $sock; log:" >&2
-		cat "$log" >&2
-		down
-		exit 1
-	fi
+	reserve_ports
+	for try in $(seq 1 36); do
+		# A stale socket after kill -9 is cleaned up by pcscd itself.
+		pcscd -f -i >"$log" 2>&1 &
+		echo $! >"$pidfile"
+		if ! wait_for sock_ready; then
+			echo "pcsc-bench: pcscd did not create $sock; log:" >&2
+			cat "$log" >&2
+			down
+			exit 1
+		fi
+		vpcd_failed || break
+		if [ "$try" = 36 ]; then
+			echo "pcsc-bench: pcscd came up without a vpcd slot for 70 s; log:" >&2
+			cat "$log" >&2
+			down
+			exit 1
+		fi
+		echo "pcsc-bench: a vpcd port is still taken; starting pcscd again" >&2
+		down >/dev/null
+		sleep 2
+	done
 	echo "pcsc-bench: pcscd up (pid $(cat "$pidfile"), log $log)"
 }
 
