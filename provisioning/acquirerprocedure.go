@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -273,13 +274,37 @@ func (f *Flow) chipReady(cp *Checkpoint) error {
 	return stepErr("E_NO_CAPK", err)
 }
 
-// downloadCAPK downloads the CA public keys: the host's list page by page,
-// then each key, then the end message. Every page and key is staged in the
-// download store as it arrives, so a restart goes on where it stopped; each
-// key's checksum is checked before it is staged; the staged list replaces
-// the active one only once the host acknowledged the end.
-func (f *Flow) downloadCAPK(ctx context.Context, cp *Checkpoint) error {
-	f.show(ctx, Screen{Title: "下载公钥 CAPK", Lines: []string{"下载IC卡公钥 Loading IC public keys"}})
+// listDownload is what a CA key download and an IC parameter download
+// differ in; run does either the same way: the host's list page by page,
+// then each item, then the end message. Every page and item is staged in
+// the download store as it arrives, so a restart goes on where it stopped;
+// each item is checked before it is staged; the staged list replaces the
+// active one only once the host acknowledged the end.
+type listDownload[ID, Item any] struct {
+	what Text   // the download, for the screen's failures
+	from string // the demand bookkeeping's name for its messages
+	noun string // what the list holds, for the errors ("keys")
+	// stage is the download under way in d, started (fresh) when there is
+	// none; drop forgets it.
+	stage func(d *Downloads) (listed *[]ID, done *bool, items *[]Item, fresh bool)
+	drop  func(d *Downloads)
+	// list asks for one page from the entries already held; checkID
+	// refuses a listed entry the terminal cannot use; same tells a page's
+	// entry already listed.
+	list    func(ctx context.Context, r ListRequest) (ids []ID, more bool, ack Ack, err error)
+	checkID func(ID) error
+	same    func(a, b ID) bool
+	// fetch asks for one item; check refuses an item that is not the one
+	// asked for or does not verify (its error is the step's).
+	fetch func(ctx context.Context, r AdminRequest, id ID) (Item, Ack, error)
+	check func(id ID, it Item) error
+	end   func(ctx context.Context, r AdminRequest) (Ack, error)
+	// activate makes the staged items the active list in d and records
+	// them in the checkpoint.
+	activate func(d *Downloads, cp *Checkpoint, items []Item)
+}
+
+func (l listDownload[ID, Item]) run(ctx context.Context, f *Flow, cp *Checkpoint) error {
 	if err := f.ensureKeys(ctx, cp); err != nil {
 		return err
 	}
@@ -287,79 +312,77 @@ func (f *Flow) downloadCAPK(ctx context.Context, cp *Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	if d.StagedCAPK == nil {
-		d.StagedCAPK = &CAPKStage{}
+	listed, done, items, fresh := l.stage(&d)
+	if fresh {
 		if err := f.saveDownloads(d); err != nil {
 			return err
 		}
 	}
-	st := d.StagedCAPK
 	hctx, cancel := f.hostCtx(ctx, cp)
 	defer cancel()
-	for pages := 0; !st.ListDone; pages++ {
-		if pages >= maxListPages || len(st.Listed) > maxListEntries {
-			return stepErr("E_DOWNLOAD_DATA", fmt.Errorf("%d pages, %d keys listed", pages, len(st.Listed)), textCAPK)
+	// answered books an answer's demand and refuses its code unless 00.
+	answered := func(a Ack) error {
+		f.noteDemand(cp, a.Demand, l.from)
+		return f.adminRC(cp, l.what, a.RC)
+	}
+	for pages := 0; !*done; pages++ {
+		if pages >= maxListPages || len(*listed) > maxListEntries {
+			return stepErr("E_DOWNLOAD_DATA", fmt.Errorf("%d pages, %d %s listed", pages, len(*listed), l.noun), l.what)
 		}
 		req, err := f.adminReq(cp)
 		if err != nil {
 			return err
 		}
-		res, err := f.Host.ListKeys(hctx, ListRequest{AdminRequest: req, From: len(st.Listed)})
+		ids, more, ack, err := l.list(hctx, ListRequest{AdminRequest: req, From: len(*listed)})
 		if err != nil {
-			return f.adminErr(cp, textCAPK, err)
+			return f.adminErr(cp, l.what, err)
 		}
-		f.noteDemand(cp, res.Demand, "capk")
-		if err := f.adminRC(cp, textCAPK, res.RC); err != nil {
+		if err := answered(ack); err != nil {
 			return err
 		}
 		added := 0
-		for _, id := range res.Keys {
-			if len(id.RID) != 5 {
-				return stepErr("E_DOWNLOAD_DATA", fmt.Errorf("a listed key has a %d-byte RID", len(id.RID)), textCAPK)
+		for _, id := range ids {
+			if err := l.checkID(id); err != nil {
+				return stepErr("E_DOWNLOAD_DATA", err, l.what)
 			}
-			if !listedKey(st.Listed, id) {
-				st.Listed = append(st.Listed, id)
+			if !slices.ContainsFunc(*listed, func(x ID) bool { return l.same(x, id) }) {
+				*listed = append(*listed, id)
 				added++
 			}
 		}
-		if res.More && added == 0 {
-			return stepErr("E_DOWNLOAD_DATA", errors.New("the host says more keys follow but lists none"), textCAPK)
+		if more && added == 0 {
+			return stepErr("E_DOWNLOAD_DATA", fmt.Errorf("the host says more %s follow but lists none", l.noun), l.what)
 		}
-		st.ListDone = !res.More
+		*done = !more
 		if err := f.saveDownloads(d); err != nil {
 			return err
 		}
 	}
-	if len(st.Listed) == 0 {
-		d.StagedCAPK = nil
+	if len(*listed) == 0 {
+		// Nothing to stage: the next attempt asks for the list afresh.
+		l.drop(&d)
 		if err := f.saveDownloads(d); err != nil {
 			return err
 		}
-		return stepErr("E_DOWNLOAD_DATA", errors.New("the host lists no key"), textCAPK)
+		return stepErr("E_DOWNLOAD_DATA", fmt.Errorf("the host lists no %s", l.noun), l.what)
 	}
-	for len(st.Keys) < len(st.Listed) {
-		id := st.Listed[len(st.Keys)]
+	for len(*items) < len(*listed) {
+		id := (*listed)[len(*items)]
 		req, err := f.adminReq(cp)
 		if err != nil {
 			return err
 		}
-		res, err := f.Host.FetchKey(hctx, KeyRequest{AdminRequest: req, Key: id})
+		it, ack, err := l.fetch(hctx, req, id)
 		if err != nil {
-			return f.adminErr(cp, textCAPK, err)
+			return f.adminErr(cp, l.what, err)
 		}
-		f.noteDemand(cp, res.Demand, "capk")
-		if err := f.adminRC(cp, textCAPK, res.RC); err != nil {
+		if err := answered(ack); err != nil {
 			return err
 		}
-		k := res.Key
-		if !bytes.Equal(k.RID, id.RID) || k.Index != id.Index {
-			return stepErr("E_DOWNLOAD_DATA", fmt.Errorf("asked for key %s, got %s", id, k.ID()), textCAPK)
+		if err := l.check(id, it); err != nil {
+			return err // not staged: a retry fetches it again
 		}
-		if err := k.Verify(); err != nil {
-			// Not staged: a retry fetches it again.
-			return stepErr("E_CAPK_CHECKSUM", err, id.String())
-		}
-		st.Keys = append(st.Keys, k)
+		*items = append(*items, it)
 		if err := f.saveDownloads(d); err != nil {
 			return err
 		}
@@ -368,142 +391,110 @@ func (f *Flow) downloadCAPK(ctx context.Context, cp *Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	ack, err := f.Host.EndKeys(hctx, req)
+	ack, err := l.end(hctx, req)
 	if err != nil {
-		return f.adminErr(cp, textCAPK, err)
+		return f.adminErr(cp, l.what, err)
 	}
-	f.noteDemand(cp, ack.Demand, "capk")
-	if err := f.adminRC(cp, textCAPK, ack.RC); err != nil {
+	if err := answered(ack); err != nil {
 		return err
 	}
 	// Acknowledged: the staged list becomes the active one, whole.
-	d.CAPKs, d.CAPKAt, d.StagedCAPK = st.Keys, f.now(), nil
+	l.activate(&d, cp, *items)
 	if err := f.saveDownloads(d); err != nil {
 		return err
 	}
-	cp.CAPK = &DownloadRecord{Count: len(d.CAPKs), At: d.CAPKAt}
 	return f.save(cp)
 }
 
-func listedKey(ids []CAPKID, id CAPKID) bool {
-	for _, x := range ids {
-		if bytes.Equal(x.RID, id.RID) && x.Index == id.Index {
-			return true
-		}
-	}
-	return false
+// downloadCAPK downloads the CA public keys; each key's checksum is
+// checked before it is staged.
+func (f *Flow) downloadCAPK(ctx context.Context, cp *Checkpoint) error {
+	f.show(ctx, Screen{Title: "下载公钥 CAPK", Lines: []string{"下载IC卡公钥 Loading IC public keys"}})
+	return listDownload[CAPKID, CAPK]{
+		what: textCAPK, from: "capk", noun: "keys",
+		stage: func(d *Downloads) (*[]CAPKID, *bool, *[]CAPK, bool) {
+			fresh := d.StagedCAPK == nil
+			if fresh {
+				d.StagedCAPK = &CAPKStage{}
+			}
+			st := d.StagedCAPK
+			return &st.Listed, &st.ListDone, &st.Keys, fresh
+		},
+		drop: func(d *Downloads) { d.StagedCAPK = nil },
+		list: func(ctx context.Context, r ListRequest) ([]CAPKID, bool, Ack, error) {
+			res, err := f.Host.ListKeys(ctx, r)
+			return res.Keys, res.More, Ack{RC: res.RC, Demand: res.Demand}, err
+		},
+		checkID: func(id CAPKID) error {
+			if len(id.RID) != 5 {
+				return fmt.Errorf("a listed key has a %d-byte RID", len(id.RID))
+			}
+			return nil
+		},
+		same: func(a, b CAPKID) bool { return bytes.Equal(a.RID, b.RID) && a.Index == b.Index },
+		fetch: func(ctx context.Context, r AdminRequest, id CAPKID) (CAPK, Ack, error) {
+			res, err := f.Host.FetchKey(ctx, KeyRequest{AdminRequest: r, Key: id})
+			return res.Key, Ack{RC: res.RC, Demand: res.Demand}, err
+		},
+		check: func(id CAPKID, k CAPK) error {
+			if !bytes.Equal(k.RID, id.RID) || k.Index != id.Index {
+				return stepErr("E_DOWNLOAD_DATA", fmt.Errorf("asked for key %s, got %s", id, k.ID()), textCAPK)
+			}
+			if err := k.Verify(); err != nil {
+				return stepErr("E_CAPK_CHECKSUM", err, id.String())
+			}
+			return nil
+		},
+		end: f.Host.EndKeys,
+		activate: func(d *Downloads, cp *Checkpoint, keys []CAPK) {
+			d.CAPKs, d.CAPKAt, d.StagedCAPK = keys, f.now(), nil
+			cp.CAPK = &DownloadRecord{Count: len(d.CAPKs), At: d.CAPKAt}
+		},
+	}.run(ctx, f, cp)
 }
 
 // downloadApps downloads the IC parameters of each application the host
-// lists, staged and activated as downloadCAPK does.
+// lists.
 func (f *Flow) downloadApps(ctx context.Context, cp *Checkpoint) error {
 	f.show(ctx, Screen{Title: "下载参数 IC PARAMS", Lines: []string{"下载IC卡参数 Loading IC parameters"}})
-	if err := f.ensureKeys(ctx, cp); err != nil {
-		return err
-	}
-	d, err := f.loadDownloads(cp)
-	if err != nil {
-		return err
-	}
-	if d.StagedApps == nil {
-		d.StagedApps = &AppStage{}
-		if err := f.saveDownloads(d); err != nil {
-			return err
-		}
-	}
-	st := d.StagedApps
-	hctx, cancel := f.hostCtx(ctx, cp)
-	defer cancel()
-	for pages := 0; !st.ListDone; pages++ {
-		if pages >= maxListPages || len(st.Listed) > maxListEntries {
-			return stepErr("E_DOWNLOAD_DATA", fmt.Errorf("%d pages, %d applications listed", pages, len(st.Listed)), textApps)
-		}
-		req, err := f.adminReq(cp)
-		if err != nil {
-			return err
-		}
-		res, err := f.Host.ListApps(hctx, ListRequest{AdminRequest: req, From: len(st.Listed)})
-		if err != nil {
-			return f.adminErr(cp, textApps, err)
-		}
-		f.noteDemand(cp, res.Demand, "ic-params")
-		if err := f.adminRC(cp, textApps, res.RC); err != nil {
-			return err
-		}
-		added := 0
-		for _, aid := range res.AIDs {
+	return listDownload[[]byte, AppParams]{
+		what: textApps, from: "ic-params", noun: "applications",
+		stage: func(d *Downloads) (*[][]byte, *bool, *[]AppParams, bool) {
+			fresh := d.StagedApps == nil
+			if fresh {
+				d.StagedApps = &AppStage{}
+			}
+			st := d.StagedApps
+			return &st.Listed, &st.ListDone, &st.Apps, fresh
+		},
+		drop: func(d *Downloads) { d.StagedApps = nil },
+		list: func(ctx context.Context, r ListRequest) ([][]byte, bool, Ack, error) {
+			res, err := f.Host.ListApps(ctx, r)
+			return res.AIDs, res.More, Ack{RC: res.RC, Demand: res.Demand}, err
+		},
+		checkID: func(aid []byte) error {
 			if len(aid) < 5 || len(aid) > 16 {
-				return stepErr("E_DOWNLOAD_DATA", fmt.Errorf("a listed AID has %d bytes", len(aid)), textApps)
+				return fmt.Errorf("a listed AID has %d bytes", len(aid))
 			}
-			if !listedAID(st.Listed, aid) {
-				st.Listed = append(st.Listed, aid)
-				added++
+			return nil
+		},
+		same: bytes.Equal,
+		fetch: func(ctx context.Context, r AdminRequest, aid []byte) (AppParams, Ack, error) {
+			res, err := f.Host.FetchApp(ctx, AppRequest{AdminRequest: r, AID: aid})
+			return res.App, Ack{RC: res.RC, Demand: res.Demand}, err
+		},
+		check: func(aid []byte, app AppParams) error {
+			if !bytes.Equal(app.AID, aid) {
+				return stepErr("E_DOWNLOAD_DATA", fmt.Errorf("asked for AID %X, got %X", aid, app.AID), textApps)
 			}
-		}
-		if res.More && added == 0 {
-			return stepErr("E_DOWNLOAD_DATA", errors.New("the host says more applications follow but lists none"), textApps)
-		}
-		st.ListDone = !res.More
-		if err := f.saveDownloads(d); err != nil {
-			return err
-		}
-	}
-	if len(st.Listed) == 0 {
-		d.StagedApps = nil
-		if err := f.saveDownloads(d); err != nil {
-			return err
-		}
-		return stepErr("E_DOWNLOAD_DATA", errors.New("the host lists no application"), textApps)
-	}
-	for len(st.Apps) < len(st.Listed) {
-		aid := st.Listed[len(st.Apps)]
-		req, err := f.adminReq(cp)
-		if err != nil {
-			return err
-		}
-		res, err := f.Host.FetchApp(hctx, AppRequest{AdminRequest: req, AID: aid})
-		if err != nil {
-			return f.adminErr(cp, textApps, err)
-		}
-		f.noteDemand(cp, res.Demand, "ic-params")
-		if err := f.adminRC(cp, textApps, res.RC); err != nil {
-			return err
-		}
-		if !bytes.Equal(res.App.AID, aid) {
-			return stepErr("E_DOWNLOAD_DATA", fmt.Errorf("asked for AID %X, got %X", aid, res.App.AID), textApps)
-		}
-		st.Apps = append(st.Apps, res.App)
-		if err := f.saveDownloads(d); err != nil {
-			return err
-		}
-	}
-	req, err := f.adminReq(cp)
-	if err != nil {
-		return err
-	}
-	ack, err := f.Host.EndApps(hctx, req)
-	if err != nil {
-		return f.adminErr(cp, textApps, err)
-	}
-	f.noteDemand(cp, ack.Demand, "ic-params")
-	if err := f.adminRC(cp, textApps, ack.RC); err != nil {
-		return err
-	}
-	d.Apps, d.AppsAt, d.StagedApps = st.Apps, f.now(), nil
-	if err := f.saveDownloads(d); err != nil {
-		return err
-	}
-	cp.Apps = &DownloadRecord{Count: len(d.Apps), At: d.AppsAt}
-	return f.save(cp)
-}
-
-func listedAID(aids [][]byte, aid []byte) bool {
-	for _, x := range aids {
-		if bytes.Equal(x, aid) {
-			return true
-		}
-	}
-	return false
+			return nil
+		},
+		end: f.Host.EndApps,
+		activate: func(d *Downloads, cp *Checkpoint, apps []AppParams) {
+			d.Apps, d.AppsAt, d.StagedApps = apps, f.now(), nil
+			cp.Apps = &DownloadRecord{Count: len(d.Apps), At: d.AppsAt}
+		},
+	}.run(ctx, f, cp)
 }
 
 // terminalParams downloads the terminal parameters; from then on the
