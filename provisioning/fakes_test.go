@@ -363,3 +363,16 @@ func (r *rig) flow() *provisioning.Flow {
 }
 
 func mustPAN(s string) pan.PAN { return pan.MustParse(s) }
+
+// cutAt is a context cancelled, a power cut, as soon as the flow reports
+// step running; the test sets r.reporter.onReport to nil before the next
+// boot.
+func (r *rig) cutAt(step provisioning.Step) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.reporter.onReport = func(s provisioning.Status) {
+		if s.Step == step && s.State == provisioning.StateRunning {
+			cancel()
+		}
+	}
+	return ctx, cancel
+}

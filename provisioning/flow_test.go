@@ -297,12 +297,8 @@ func TestResumeFromEveryStep(t *testing.T) {
 	for _, stop := range provisioning.Steps {
 		t.Run(string(stop), func(t *testing.T) {
 			r := newRig()
-			ctx, cancel := context.WithCancel(context.Background())
-			r.reporter.onReport = func(s provisioning.Status) {
-				if s.Step == stop && s.State == provisioning.StateRunning {
-					cancel()
-				}
-			}
+			ctx, cancel := r.cutAt(stop)
+			defer cancel()
 			cp, err := r.flow().Run(ctx)
 			if !errors.Is(err, context.Canceled) && stop != provisioning.StepLive {
 				t.Fatalf("first run = %v at %s", err, cp.Step)
@@ -354,12 +350,8 @@ func TestLoopBreaker(t *testing.T) {
 	f.MaxAttempts = 3
 	// Three boots die inside sign-on; the fourth stops for the installer.
 	for i := 0; i < 3; i++ {
-		ctx, cancel := context.WithCancel(context.Background())
-		r.reporter.onReport = func(s provisioning.Status) {
-			if s.Step == provisioning.StepSignOn && s.State == provisioning.StateRunning {
-				cancel()
-			}
-		}
+		ctx, cancel := r.cutAt(provisioning.StepSignOn)
+		defer cancel()
 		_, err := f.Run(ctx)
 		cancel()
 		if !errors.Is(err, context.Canceled) {

@@ -297,12 +297,8 @@ func TestIdentityFrozen(t *testing.T) {
 	other := provisioning.Terminal{TID: "10000002", MID: testMID, Serial: "PA-TEST-1"}
 	t.Run("adopted before anything went online", func(t *testing.T) {
 		r := newRig()
-		ctx, cancel := context.WithCancel(context.Background())
-		r.reporter.onReport = func(s provisioning.Status) {
-			if s.Step == provisioning.StepParameters && s.State == provisioning.StateRunning {
-				cancel()
-			}
-		}
+		ctx, cancel := r.cutAt(provisioning.StepParameters)
+		defer cancel()
 		_, _ = r.flow().Run(ctx)
 		r.reporter.onReport = nil
 		f := r.flow()
@@ -341,12 +337,8 @@ func TestIdentityFrozen(t *testing.T) {
 	})
 	t.Run("reset when nothing is charged", func(t *testing.T) {
 		r := newRig()
-		ctx, cancel := context.WithCancel(context.Background())
-		r.reporter.onReport = func(s provisioning.Status) {
-			if s.Step == provisioning.StepBindCard && s.State == provisioning.StateRunning {
-				cancel()
-			}
-		}
+		ctx, cancel := r.cutAt(provisioning.StepBindCard)
+		defer cancel()
 		_, _ = r.flow().Run(ctx)
 		r.reporter.onReport = nil
 		f := r.flow()

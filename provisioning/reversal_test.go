@@ -254,12 +254,8 @@ func TestSTANNeverRepeatsAcrossRestarts(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/lost-answer=%v", stop, lose), func(t *testing.T) {
 				r := newRig()
 				r.host.loseSale = lose
-				ctx, cancel := context.WithCancel(context.Background())
-				r.reporter.onReport = func(s provisioning.Status) {
-					if s.Step == stop && s.State == provisioning.StateRunning {
-						cancel()
-					}
-				}
+				ctx, cancel := r.cutAt(stop)
+				defer cancel()
 				r.ui.answers = []string{"confirm", "retry"}
 				_, _ = r.flow().Run(ctx)
 				r.reporter.onReport = nil
