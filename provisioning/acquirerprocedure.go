@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/posagent/posagent/provisioning/pan"
 )
 
 // The acquirer's procedure around the test sale (PROTOCOLS.md, "The install
@@ -591,15 +593,31 @@ func domesticCard(t TxnRecord) bool {
 }
 
 // batchTxns are the batch's transactions as a batch upload sends them.
-func batchTxns(cp *Checkpoint) []BatchUpload {
+func batchTxns(cp *Checkpoint, card pan.PAN) []BatchUpload {
 	var out []BatchUpload
 	if cp.Sale != nil {
-		out = append(out, BatchUpload{Txn: *cp.Sale, Kind: "sale"})
+		out = append(out, BatchUpload{Txn: *cp.Sale, Kind: "sale", Card: card})
 	}
 	if cp.Void != nil {
-		out = append(out, BatchUpload{Txn: *cp.Void, Kind: "void"})
+		out = append(out, BatchUpload{Txn: *cp.Void, Kind: "void", Card: card})
 	}
 	return out
+}
+
+// salePAN opens the sale's sealed PAN for the batch upload: zero when there
+// is none or it does not open (the host then gets the record without it,
+// or refuses it, rather than no upload at all).
+func (f *Flow) salePAN(cp *Checkpoint) pan.PAN {
+	s := f.sealer()
+	if cp.Sale == nil || len(cp.Sale.SealedPAN) == 0 || s == nil {
+		return pan.PAN{}
+	}
+	p, err := s.OpenPAN(cp.Sale.SealedPAN, sealContext(f.term(cp), InFlight{Kind: "sale", STAN: cp.Sale.STAN, Batch: cp.Sale.Batch}))
+	if err != nil {
+		f.Log.Warn("the sale's sealed PAN does not open; uploading without it", "stan", cp.Sale.STAN, "err", err)
+		return pan.PAN{}
+	}
+	return p
 }
 
 // nextBatch is the batch after b: six digits, 000001 after 999999.
@@ -683,7 +701,7 @@ func (f *Flow) settle(ctx context.Context, cp *Checkpoint) error {
 	if !st.UploadEnded {
 		var txns []BatchUpload
 		if !st.Balanced {
-			txns = batchTxns(cp)
+			txns = batchTxns(cp, f.salePAN(cp))
 		}
 		for st.Uploaded < len(txns) {
 			req, err := f.adminReq(cp)
@@ -733,6 +751,8 @@ func (f *Flow) settle(ctx context.Context, cp *Checkpoint) error {
 		st.UploadEnded = true
 	}
 	st.Done, st.At = true, f.now()
+	// The batch is closed: nothing needs the card number any more.
+	cp.Sale.SealedPAN = nil
 	return f.save(cp)
 }
 

@@ -3,6 +3,7 @@ package provisioning_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -57,7 +58,7 @@ func TestHappyPathEndsLive(t *testing.T) {
 	}
 	// The void's slip is the void's record: its own STAN and RRN, the
 	// sale's as the original, the paying card masked.
-	if v := voids[0].Txn; v != *cp.Void || v.STAN == cp.Sale.STAN || v.RRN == cp.Sale.RRN ||
+	if v := voids[0].Txn; !reflect.DeepEqual(v, *cp.Void) || v.STAN == cp.Sale.STAN || v.RRN == cp.Sale.RRN ||
 		v.OrigSTAN != cp.Sale.STAN || v.OrigRRN != cp.Sale.RRN || v.Masked != "622202*********0128" || v.Amount != cp.Sale.Amount {
 		t.Errorf("void slip txn = %+v, sale %+v", v, *cp.Sale)
 	}
@@ -269,7 +270,7 @@ func TestSlipsCarryField44(t *testing.T) {
 				t.Errorf("%s receipt %+v", rc.Kind, rc.Txn)
 			}
 		}
-		if stored, err := provisioning.Decode(r.store.Data); err != nil || *stored.Void != *cp.Void {
+		if stored, err := provisioning.Decode(r.store.Data); err != nil || !reflect.DeepEqual(*stored.Void, *cp.Void) {
 			t.Errorf("stored void %+v (%v), want %+v", stored.Void, err, *cp.Void)
 		}
 	}

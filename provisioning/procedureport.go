@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"github.com/posagent/posagent/provisioning/pan"
 	"time"
 )
 
@@ -243,6 +244,9 @@ type BatchUpload struct {
 	AdminRequest
 	Txn  TxnRecord
 	Kind string // "sale", "void"
+	// Card is the card number the record carries (the sale's, opened from
+	// its seal); zero when the terminal has none to give.
+	Card pan.PAN
 }
 
 // BatchEnd ends a batch upload: Balanced says whether settlement had

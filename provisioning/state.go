@@ -244,9 +244,14 @@ type TxnRecord struct {
 	// The card that paid, as far as it may be kept: masked number, and what
 	// the slip prints about it.
 	Masked string `json:"card"`
-	AID    string `json:"aid,omitempty"`
-	Label  string `json:"label,omitempty"`
-	Expiry string `json:"expiry,omitempty"`
+	// SealedPAN is the sale's PAN as Flow.Sealer sealed it (bound to the
+	// sale as its reversal image was), for the card number the batch
+	// upload after an unbalanced settlement carries; dropped once the
+	// batch is settled. Never the PAN itself.
+	SealedPAN []byte `json:"sealed_pan,omitempty"`
+	AID       string `json:"aid,omitempty"`
+	Label     string `json:"label,omitempty"`
+	Expiry    string `json:"expiry,omitempty"`
 	// Issuer and Acquirer are the institution codes of the answer's field
 	// 44, as the host sent them: the slip's 发卡行 and 收单行, left out when
 	// the host sent none.

@@ -480,7 +480,7 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		}
 		cp.Sale = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Entry: card.Entry, Amount: req.Amount, RC: resp.RC, RRN: resp.RRN,
 			AuthCode: resp.AuthCode, Time: f.stamp(resp.Time),
-			Masked: card.PAN.Masked(), AID: card.AID, Label: card.Label, Expiry: card.Expiry,
+			Masked: card.PAN.Masked(), SealedPAN: inf.SealedPAN, AID: card.AID, Label: card.Label, Expiry: card.Expiry,
 			Issuer: resp.Issuer, Acquirer: resp.Acquirer}
 		if err := f.save(cp); err != nil {
 			return err

@@ -49,11 +49,16 @@ var (
 	ErrRequest = errors.New("acquirer: invalid request")
 )
 
-// codedError is an error that names the flow's failure code for it.
-type codedError struct{ code, msg string }
+// codedError is an error that names the flow's failure code for it; wrap,
+// when set, is the class it belongs to (ErrRequest).
+type codedError struct {
+	code, msg string
+	wrap      error
+}
 
 func (e *codedError) Error() string       { return e.msg }
 func (e *codedError) FailureCode() string { return e.code }
+func (e *codedError) Unwrap() error       { return e.wrap }
 
 // ExchangeError is a failed exchange. Sent reports whether any request bytes
 // may have reached the host: when it is true the message may have been

@@ -28,10 +28,16 @@ import (
 // the host listed a CA key or an application it then cannot deliver.
 var ErrNotListed = errors.New("acquirer: the host has no such entry")
 
-// ErrBatchPAN refuses a batch upload through provisioning.BatchUpload: the
-// upload carries the card number (field 48's details, or field 2 of an IC
-// TC upload), which the record does not hold. UploadBatchCard takes it.
-var ErrBatchPAN = fmt.Errorf("%w: a batch upload needs the card number, which provisioning.BatchUpload does not carry", ErrRequest)
+// ErrBatchPAN refuses a batch upload without the card number: every public
+// format carries it (field 48's details, or field 2 of an IC TC upload).
+// Nothing was sent.
+var ErrBatchPAN error = &codedError{code: "E_BATCH_UPLOAD", msg: "acquirer: invalid request: a batch upload needs the card number, and the request has none", wrap: ErrRequest}
+
+// ErrBatchChip refuses the batch upload of a chip sale: the public apps
+// send it as its TC with field 55 (60.3 203/205, LiaoYang_POS
+// BatchSendICCOnLineTrans), from the card's second GENERATE AC, which the
+// terminal does not keep. Nothing was sent.
+var ErrBatchChip error = &codedError{code: "E_BATCH_UPLOAD", msg: "acquirer: invalid request: a chip sale goes up as its TC (field 55), which the record does not carry", wrap: ErrRequest}
 
 // admin starts a management message: the MTI, field 11 when withSTAN, the
 // terminal (41, 42) and field 60 (00, the batch, code). An empty batch is
@@ -329,12 +335,12 @@ func (c *Client) Settle(ctx context.Context, r provisioning.SettleRequest) (prov
 	return out, nil
 }
 
-// UploadBatch would send one transaction of an unbalanced batch (0320).
-// Every public batch-upload format carries the card number, which
-// provisioning.BatchUpload does not: it refuses with ErrBatchPAN, sending
-// nothing. UploadBatchCard is the same with the card number given.
+// UploadBatch sends one transaction of an unbalanced batch (0320) with the
+// card number the request carries (r.Card): every public batch-upload
+// format has it, and without one it refuses with ErrBatchPAN, sending
+// nothing.
 func (c *Client) UploadBatch(ctx context.Context, r provisioning.BatchUpload) (provisioning.Ack, error) {
-	return c.UploadBatchCard(ctx, r, pan.PAN{})
+	return c.UploadBatchCard(ctx, r, r.Card)
 }
 
 // UploadBatchCard sends one transaction of an unbalanced batch (0320, the
@@ -355,7 +361,7 @@ func (c *Client) UploadBatchCard(ctx context.Context, r provisioning.BatchUpload
 		return provisioning.Ack{}, fmt.Errorf("%w: batch upload of kind %q", ErrRequest, r.Kind)
 	}
 	if r.Kind == "sale" && r.Txn.Entry == provisioning.EntryChip {
-		return provisioning.Ack{}, fmt.Errorf("%w: a chip sale goes up as its TC (field 55), which the record does not carry", ErrRequest)
+		return provisioning.Ack{}, ErrBatchChip
 	}
 	m, err := c.admin("0320", c.cfg.Profile.Codes.BatchDetail, r.AdminRequest, true)
 	if err != nil {

@@ -200,3 +200,66 @@ func noPAN(t *testing.T, data []byte, p string) {
 		}
 	}
 }
+
+// A host that nets a voided sale out, against a terminal that counts gross,
+// is unbalanced: the terminal uploads the batch, each record with the
+// sale's card number opened from its seal, and ends the upload (202); the
+// host matches every record to its own book. The seal is dropped once the
+// batch is closed, and no full PAN is ever at rest.
+func TestUnbalancedSettlementUploadsTheBatch(t *testing.T) {
+	e := newEnv(t, func(c *hostsim.Config) { c.Netting = hostsim.NettingNet }, nil)
+	st := &provisioningtest.Store{}
+	// A swiped card: a chip sale goes up as its TC, which the terminal does
+	// not keep (TestUnbalancedChipBatchIsRefused).
+	c := swiped(provisioning.EntrySwipe)
+	c.Name, c.Type = "ZHANG/SAN", provisioning.Debit
+	ui := &retrier{max: 2}
+	f, err := newFlow(c, e.c, st, ui)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cp, err := f.Run(ctx)
+	if err != nil || cp.Step != provisioning.StepLive {
+		t.Fatalf("%v at %s (failures %v: %q)", err, cp.Step, ui.codes, ui.causes)
+	}
+	if s := cp.Settlement; s == nil || s.Balanced || s.Uploaded != 2 || !s.UploadEnded {
+		t.Fatalf("settlement %+v", cp.Settlement)
+	}
+	if len(cp.Sale.SealedPAN) != 0 {
+		t.Error("the sale's sealed PAN outlived the settled batch")
+	}
+	noPAN(t, st.Bytes(), c.PAN.Reveal())
+	var closed []ledger.Entry
+	for _, en := range e.ledger.Entries() {
+		if en.Event == ledger.EventBatchClosed {
+			closed = append(closed, en)
+		}
+	}
+	if len(closed) != 1 || closed[0].Code != "202" || closed[0].Settlement == nil ||
+		closed[0].Settlement.Received != 2 || closed[0].Settlement.Unmatched != 0 || closed[0].Settlement.Uploaded != 2 {
+		t.Fatalf("batch closed %+v", closed)
+	}
+	if s := closed[0].Settlement; s.Balanced || s.Netting != hostsim.NettingNet {
+		t.Errorf("settlement %+v, want the net host's unbalanced one", s)
+	}
+}
+
+// The same unbalanced batch after a chip sale: its upload would be the TC
+// with field 55, which the terminal does not keep, so the step stops with
+// E_BATCH_UPLOAD before anything is sent, and the batch stays open at the
+// host.
+func TestUnbalancedChipBatchIsRefused(t *testing.T) {
+	e := newEnv(t, func(c *hostsim.Config) { c.Netting = hostsim.NettingNet }, nil)
+	ui := &retrier{max: 1}
+	cp, err := runFlow(t, e, &provisioningtest.Store{}, ui, nil)
+	if err == nil || cp.Failure == nil || cp.Failure.Step != provisioning.StepSettle || cp.Failure.Code != "E_BATCH_UPLOAD" {
+		t.Fatalf("%v at %s, failure %+v", err, cp.Step, cp.Failure)
+	}
+	for _, en := range e.ledger.Entries() {
+		if en.Event == ledger.EventBatchClosed {
+			t.Fatalf("the host closed the batch: %+v", en)
+		}
+	}
+}
