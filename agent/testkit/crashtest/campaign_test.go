@@ -265,7 +265,7 @@ func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, point
 		default:
 			// A run that stops by itself is an install the installer would
 			// have to look at: after a power cut that is a bug.
-			t.Fatalf("%s: agent exited %v without going live (after %s); stdout:\n%s", name, a.State, strings.Join(plan, ", "), a.Stdout())
+			t.Fatalf("%s: agent exited %v without going live (after %s); stdout:\n%s\nlog:\n%s", name, a.State, strings.Join(plan, ", "), a.Stdout(), a.Stderr())
 		}
 	}
 

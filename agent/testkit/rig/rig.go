@@ -495,3 +495,10 @@ func (a *Agent) Stdout() string {
 	b, _ := os.ReadFile(a.Out)
 	return string(b)
 }
+
+// Stderr is the agent's log so far (masked data only, as every log is): the
+// causes behind a failure its screen names.
+func (a *Agent) Stderr() string {
+	b, _ := os.ReadFile(strings.TrimSuffix(a.Out, ".out") + ".err")
+	return string(b)
+}
