@@ -3,6 +3,7 @@ package acquirer
 import (
 	"context"
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"math/big"
 
@@ -90,21 +91,13 @@ func (c *Client) FetchTMK(ctx context.Context, r provisioning.AdminRequest) (pro
 	if ack.RC != "00" {
 		return ack, nil
 	}
-	ct, cv, err := ParseTMKAnswer(GetBytes(resp.m, 62), pub.Size())
+	tmk, err := openTMKAnswer(c.cfg.TerminalKey, GetBytes(resp.m, 62))
+	if errors.Is(err, ErrTMKCheck) {
+		c.cfg.Log.Warn("downloaded TMK check failed: not stored", "stan", r.STAN)
+		return ack, &ExchangeError{Op: "tmk-key", Sent: true, Err: err}
+	}
 	if err != nil {
 		return ack, answerErr("tmk-key", err)
-	}
-	tmk, err := c.cfg.TerminalKey.Decrypt(ct)
-	if err != nil {
-		// Told apart from a wrong check value only in the log: both are a
-		// TMK the terminal will not take.
-		c.cfg.Log.Warn("downloaded TMK does not decrypt", "stan", r.STAN)
-		return ack, &ExchangeError{Op: "tmk-key", Sent: true, Err: ErrTMKCheck}
-	}
-	if !validKeyLen(len(tmk)) || !checkValueMatches(tmk, cv) {
-		clear(tmk)
-		c.cfg.Log.Warn("downloaded TMK check failed: not stored", "stan", r.STAN)
-		return ack, &ExchangeError{Op: "tmk-key", Sent: true, Err: ErrTMKCheck}
 	}
 	next := Keys{PendingTMK: tmk}
 	// Stored before the activation goes: a restart sends it again rather
@@ -208,6 +201,26 @@ func ParsePublicKeyField(b []byte) (*rsa.PublicKey, error) {
 		return nil, bad62("public key outside what a terminal uses")
 	}
 	return &rsa.PublicKey{N: mod, E: int(exp.Int64())}, nil
+}
+
+// openTMKAnswer decrypts a 352 answer's field 62 under tk and returns the
+// TMK when it is a DES key length and its check value matches; a TMK that
+// does not decrypt, or does not match, is ErrTMKCheck (the two are not told
+// apart: both are a key the terminal will not take).
+func openTMKAnswer(tk TerminalKey, f62 []byte) (Key, error) {
+	ct, cv, err := ParseTMKAnswer(f62, tk.Public().Size())
+	if err != nil {
+		return nil, err
+	}
+	tmk, err := tk.Decrypt(ct)
+	if err != nil {
+		return nil, ErrTMKCheck
+	}
+	if !validKeyLen(len(tmk)) || !checkValueMatches(tmk, cv) {
+		clear(tmk)
+		return nil, ErrTMKCheck
+	}
+	return tmk, nil
 }
 
 // ParseTMKAnswer splits a 352 answer's field 62 into the RSA ciphertext

@@ -285,7 +285,7 @@ type Server struct {
 	// tmks are the activated downloaded TMKs and pendingTMKs the ones sent
 	// and not yet activated, by TID.
 	tmks, pendingTMKs map[string]acquirer.Key
-	panKey   []byte // for txn.panMAC
+	panKey            []byte // for txn.panMAC
 
 	ln    net.Listener
 	done  chan struct{}

@@ -52,6 +52,7 @@ func (s *Server) tmkKey(m, resp *iso8583.Message) string {
 	if _, err := io.ReadFull(s.cfg.Rand, tmk); err != nil {
 		return "96"
 	}
+	//lint:ignore SA1019 the terminal expects PKCS #1 v1.5 (agent/acquirer/tmk.go)
 	ct, err := rsa.EncryptPKCS1v15(s.cfg.Rand, pub, tmk)
 	if err != nil {
 		return "96"
