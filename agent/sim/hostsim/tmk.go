@@ -24,7 +24,11 @@ import (
 //     terminal's TMK for every later sign-on; otherwise the answer is A7
 //     (the security processing failed, as the public POSP answers an HSM
 //     failure: chinaljp/posp term_sign.c ErrHanding "A7") and nothing
-//     changes. With nothing pending the answer is 25 (no original).
+//     changes. A 351 repeated for the TMK already activated is answered 00
+//     again: the terminal sends it once more when the first answer was
+//     lost, and must not be told its TMK is not the host's. With nothing
+//     pending or active under that check value the answer is 25 (no
+//     original).
 //
 // Neither message needs a session, and neither answer carries a MAC.
 
@@ -78,15 +82,15 @@ func (s *Server) tmkActivate(m *iso8583.Message) string {
 		return "03"
 	}
 	tid := acquirer.Get(m, 41)
+	got := acquirer.GetBytes(m, 62)
 	pending := s.pendingTMKs[tid]
 	if pending == nil {
+		if active := s.tmks[tid]; active != nil && cvIs(active, got) {
+			return "00"
+		}
 		return "25"
 	}
-	cv, err := acquirer.CheckValue(pending)
-	if err != nil {
-		return "96"
-	}
-	if got := acquirer.GetBytes(m, 62); subtle.ConstantTimeCompare(got, cv) != 1 {
+	if !cvIs(pending, got) {
 		return "A7"
 	}
 	delete(s.pendingTMKs, tid)
@@ -97,4 +101,10 @@ func (s *Server) tmkActivate(m *iso8583.Message) string {
 	// The old session's keys were under the old TMK.
 	delete(s.sessions, tid)
 	return "00"
+}
+
+// cvIs says whether cv is k's check value.
+func cvIs(k acquirer.Key, cv []byte) bool {
+	want, err := acquirer.CheckValue(k)
+	return err == nil && subtle.ConstantTimeCompare(cv, want) == 1
 }
