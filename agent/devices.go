@@ -31,6 +31,11 @@ import (
 // KeyFile is the terminal's key store inside the state dir (mode 0600).
 const KeyFile = "keys.json"
 
+// TerminalKeyFile is the terminal's RSA private key inside the state dir
+// (PEM, mode 0600), made on the first start with a profile that downloads
+// its TMK (acquirer.FileTerminalKey); a secure element replaces it.
+const TerminalKeyFile = "terminal-key.pem"
+
 // ErrNoTMK is returned at start when a real acquirer is configured but no
 // terminal master key was ever injected: the sign-on could only fail.
 var ErrNoTMK = errors.New("agent: no terminal master key injected (posctl keys inject --state-dir DIR --kcv KCV)")
@@ -192,19 +197,36 @@ func (d *devices) openPrinter(ctx context.Context, cfg *config.Config, o Options
 	return nil
 }
 
-// openAcquirer is the real host link. The TMK must already be in the key
-// store: key injection is a separate, deliberate act (posctl keys inject),
-// never a config value.
+// openAcquirer is the real host link. Unless the profile downloads the TMK
+// (acquirer.TMKRSA, with the terminal key of TerminalKeyFile), the TMK must
+// already be in the key store: key injection is a separate, deliberate act
+// (posctl keys inject), never a config value.
 func openAcquirer(cfg *config.Config, ks *acquirer.FileKeyStore, hostTime func(time.Time), now func() time.Time, log *slog.Logger) (*acquirer.Client, error) {
+	// Validate accepted only a built-in name.
+	profile, ok := acquirer.LookupProfile(cfg.Host.Profile)
+	if !ok {
+		return nil, fmt.Errorf("agent: host.profile: no built-in profile %q", cfg.Host.Profile)
+	}
 	keys, err := ks.LoadKeys()
 	keys.Wipe() // the client loads its own copy
+	remote := profile.RemoteTMK != acquirer.TMKNone
 	switch {
-	case errors.Is(err, acquirer.ErrNoKeys):
+	case errors.Is(err, acquirer.ErrNoKeys) && !remote:
 		return nil, ErrNoTMK
+	case errors.Is(err, acquirer.ErrNoKeys):
+		// The flow downloads it before the first sign-on.
 	case err != nil:
 		return nil, fmt.Errorf("agent: key store: %w", err)
-	case len(keys.TMK) == 0:
+	case len(keys.TMK) == 0 && !remote:
 		return nil, ErrNoTMK
+	}
+	var tk acquirer.TerminalKey
+	if remote {
+		ftk, err := acquirer.OpenFileTerminalKey(filepath.Join(cfg.StateDir, TerminalKeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("agent: terminal key: %w", err)
+		}
+		tk = ftk
 	}
 	var tpdu acquirer.TPDU
 	var header acquirer.Header
@@ -219,15 +241,10 @@ func openAcquirer(cfg *config.Config, ks *acquirer.FileKeyStore, hostTime func(t
 	if err != nil {
 		return nil, err
 	}
-	// Validate accepted only a built-in name.
-	profile, ok := acquirer.LookupProfile(cfg.Host.Profile)
-	if !ok {
-		return nil, fmt.Errorf("agent: host.profile: no built-in profile %q", cfg.Host.Profile)
-	}
 	return acquirer.NewClient(acquirer.Config{
 		Addr: cfg.Host.Address, TPDU: tpdu, Header: header, Profile: profile,
 		KeyMode: acquirer.KeyMode(cfg.Host.KeyMode), MAC: acquirer.MACAlgorithm(cfg.Host.MAC), MACFullKey: cfg.Host.MACFullKey,
-		NoTDK: cfg.Host.NoTDK, TLS: tlsCfg, HostTime: hostTime, Now: now,
+		NoTDK: cfg.Host.NoTDK, TLS: tlsCfg, HostTime: hostTime, Now: now, TerminalKey: tk,
 		ExchangeTimeout: cfg.Host.Timeout, ReadTimeout: cfg.Host.Timeout,
 		Log: log,
 	}, ks)

@@ -82,6 +82,10 @@ var explanations = map[string]Explanation{
 	"E_SIGNON":               {Text{"签到无应答", "Sign-on got no answer"}, actionNetwork},
 	"E_SIGNON_DECLINED":      {Text{"主机拒绝签到，应答码%s", "The host refused sign-on, response code %s"}, actionAcquirer},
 	"E_KEY_CHECK":            {Text{"工作密钥校验值不符", "The working keys' check values do not match"}, actionAcquirer},
+	"E_NO_TMK":               {Text{"终端无主密钥", "The terminal holds no master key"}, Text{"注入或下载主密钥后重试", "Inject or download the TMK, then retry"}},
+	"E_TMK_DOWNLOAD":         {Text{"%s无应答", "The %s got no answer"}, actionNetwork},
+	"E_TMK_DECLINED":         {Text{"主机拒绝%s，应答码%s", "The host refused the %s, response code %s"}, actionAcquirer},
+	"E_TMK_CHECK":            {Text{"下载的主密钥校验值不符，未启用", "The downloaded TMK does not match its check value; it was not activated"}, Text{"重试；仍失败请联系收单行", "Retry; if it persists call the acquirer"}},
 	"E_NO_TDK":               {Text{"签到应答缺少磁道密钥", "The sign-on answer brought no track key"}, Text{"重试；仍失败请联系收单行", "Retry; if it persists call the acquirer"}},
 
 	// The acquirer's procedure: downloads, status upload, settlement, sign-off.

@@ -103,6 +103,10 @@ func (f *Flow) signOn(ctx context.Context, cp *Checkpoint) error {
 // before a financial message when the keys went stale (an answer failed its
 // MAC check): the batch of a message in flight stays its own.
 func (f *Flow) signOnOnce(ctx context.Context, cp *Checkpoint) error {
+	// No sign-on without a TMK: one the host link downloads comes first.
+	if err := f.ensureTMK(ctx, cp); err != nil {
+		return err
+	}
 	stan := f.nextSTAN(cp)
 	if err := f.save(cp); err != nil {
 		return err

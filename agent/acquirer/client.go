@@ -97,11 +97,19 @@ func NewClient(cfg Config, ks KeyStore) (*Client, error) {
 	if _, err := ComputeMAC(cfg.MAC, make(Key, 8), nil); err != nil {
 		return nil, err
 	}
+	remote := cfg.Profile.RemoteTMK != TMKNone
+	if remote && cfg.TerminalKey == nil {
+		return nil, fmt.Errorf("acquirer: profile %s downloads the TMK and no terminal key is configured", cfg.Profile.Name)
+	}
 	k, err := ks.LoadKeys()
+	if remote && errors.Is(err, ErrNoKeys) {
+		// The TMK is downloaded (FetchTMK) before the first sign-on.
+		k, err = Keys{}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("acquirer: load keys: %w", err)
 	}
-	if len(k.TMK) == 0 {
+	if len(k.TMK) == 0 && !remote {
 		return nil, fmt.Errorf("acquirer: load keys: %w", ErrNoKeys)
 	}
 	return &Client{cfg: cfg, ks: ks, keys: k, batch: "000000"}, nil

@@ -64,6 +64,10 @@ type Config struct {
 	Now func() time.Time
 	// Dial opens the connection; nil means a net.Dialer. A seam for tests.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TerminalKey is the terminal's RSA key pair a remote TMK download
+	// (Profile.RemoteTMK) delivers the TMK under; required by such a
+	// profile, unused otherwise.
+	TerminalKey TerminalKey
 	// Log receives one line per exchange (MTI, STAN, response code, timing),
 	// never card data or keys; nil means slog.Default().
 	Log *slog.Logger

@@ -18,11 +18,16 @@ type Keys struct {
 	TMK     Key
 	Mode    KeyMode // the sign-on mode the working keys came from
 	Working WorkingKeys
+	// PendingTMK is a TMK of a remote download (Client.DownloadTMK) whose
+	// check value matched but whose activation the host has not yet
+	// acknowledged. It is kept only so that a restart can send the
+	// activation again; nothing is ever encrypted or decrypted under it.
+	PendingTMK Key
 }
 
 // String shows check values only.
 func (k Keys) String() string {
-	return fmt.Sprintf("keys(tmk %v, mode %s, pik %v, mak %v, tdk %v)", k.TMK, k.Mode, k.Working.PIK, k.Working.MAK, k.Working.TDK)
+	return fmt.Sprintf("keys(tmk %v, pending tmk %v, mode %s, pik %v, mak %v, tdk %v)", k.TMK, k.PendingTMK, k.Mode, k.Working.PIK, k.Working.MAK, k.Working.TDK)
 }
 
 // GoString hides keys from %#v.
@@ -32,6 +37,7 @@ func (k Keys) GoString() string { return k.String() }
 // shares its slices): for keys that are replaced or no longer needed.
 func (k Keys) Wipe() {
 	k.TMK.Wipe()
+	k.PendingTMK.Wipe()
 	k.Working.Wipe()
 }
 
@@ -80,6 +86,12 @@ type keyFile struct {
 	MAKKCV string `json:"mak_kcv,omitempty"`
 	TDK    hexKey `json:"tdk_under_tmk,omitempty"`
 	TDKKCV string `json:"tdk_kcv,omitempty"`
+	// PendingTMK is a downloaded TMK awaiting activation (Keys.PendingTMK),
+	// clear like the TMK. A file may hold it and no TMK: a terminal whose
+	// first TMK is on its way. Builds before remote TMK download refuse
+	// such a file as corrupt, which is the safe reading.
+	PendingTMK    hexKey `json:"pending_tmk,omitempty"`
+	PendingTMKKCV string `json:"pending_tmk_kcv,omitempty"`
 }
 
 // keyFileSchema is the layout above. Schema 2 is the same without check
@@ -157,6 +169,18 @@ func decodeKeyFile(b []byte) (Keys, error) {
 	if json.Unmarshal(b, &f) != nil || (f.Schema != keyFileSchema && f.Schema != keyFileSchemaNoKCVs) {
 		return Keys{}, ErrKeyFile
 	}
+	if len(f.PendingTMK) > 0 || f.PendingTMKKCV != "" {
+		if f.Schema != keyFileSchema || !validKeyLen(len(f.PendingTMK)) || !kcvOK(Key(f.PendingTMK), f.PendingTMKKCV, true) {
+			return Keys{}, ErrKeyFile
+		}
+		if len(f.TMK) == 0 && f.TMKKCV == "" {
+			// Only a TMK on its way: there can be no working keys yet.
+			if f.Mode != "" || len(f.PIK)+len(f.MAK)+len(f.TDK) > 0 || f.PIKKCV+f.MAKKCV+f.TDKKCV != "" {
+				return Keys{}, ErrKeyFile
+			}
+			return Keys{PendingTMK: append(Key(nil), f.PendingTMK...)}, nil
+		}
+	}
 	if !validKeyLen(len(f.TMK)) || !kcvOK(Key(f.TMK), f.TMKKCV, f.Schema == keyFileSchema) {
 		return Keys{}, ErrKeyFile
 	}
@@ -166,6 +190,9 @@ func decodeKeyFile(b []byte) (Keys, error) {
 		return Keys{}, ErrKeyFile
 	}
 	k := Keys{TMK: append(Key(nil), f.TMK...), Mode: KeyMode(f.Mode)}
+	if len(f.PendingTMK) > 0 {
+		k.PendingTMK = append(Key(nil), f.PendingTMK...)
+	}
 	for _, e := range []struct {
 		sealed hexKey
 		kcv    string
@@ -202,7 +229,7 @@ func kcvOK(k Key, kcv string, required bool) bool {
 }
 
 func (f *keyFile) wipe() {
-	for _, k := range []hexKey{f.TMK, f.PIK, f.MAK, f.TDK} {
+	for _, k := range []hexKey{f.TMK, f.PIK, f.MAK, f.TDK, f.PendingTMK} {
 		clear(k)
 	}
 }
@@ -226,10 +253,13 @@ func (s *FileKeyStore) SaveKeys(k Keys) error {
 // whose pooled buffers would keep a copy of the TMK that nothing wipes.
 // Every value is hex or a key mode, so nothing needs escaping.
 func encodeKeyFile(k Keys) ([]byte, error) {
-	if len(k.TMK) == 0 {
+	if len(k.TMK) == 0 && len(k.PendingTMK) == 0 {
 		return nil, errors.New("no TMK")
 	}
-	if !validKeyLen(len(k.TMK)) {
+	if len(k.TMK) == 0 && (k.Mode != "" || len(k.Working.PIK)+len(k.Working.MAK)+len(k.Working.TDK) > 0) {
+		return nil, errors.New("working keys without a TMK")
+	}
+	if len(k.TMK) > 0 && !validKeyLen(len(k.TMK)) || len(k.PendingTMK) > 0 && !validKeyLen(len(k.PendingTMK)) {
 		return nil, ErrKeyLength
 	}
 	switch k.Mode {
@@ -254,13 +284,22 @@ func encodeKeyFile(k Keys) ([]byte, error) {
 	}
 	b = append(b, "{\n  \"schema\": "...)
 	b = strconv.AppendInt(b, keyFileSchema, 10)
-	field("tmk", k.TMK)
-	cv, err := kcv(k.TMK)
-	if err != nil {
-		clear(b)
-		return nil, err
+	var cv []byte
+	var err error
+	for _, e := range []struct {
+		name string
+		key  Key
+	}{{"tmk", k.TMK}, {"pending_tmk", k.PendingTMK}} {
+		if len(e.key) == 0 {
+			continue
+		}
+		field(e.name, e.key)
+		if cv, err = kcv(e.key); err != nil {
+			clear(b)
+			return nil, err
+		}
+		field(e.name+"_kcv", cv)
 	}
-	field("tmk_kcv", cv)
 	if k.Mode != "" {
 		b = append(b, ",\n  \"mode\": \""...)
 		b = append(b, k.Mode...)
@@ -324,5 +363,6 @@ func cloneKeys(k Keys) Keys {
 		}
 		return append(Key(nil), x...)
 	}
-	return Keys{TMK: c(k.TMK), Mode: k.Mode, Working: WorkingKeys{PIK: c(k.Working.PIK), MAK: c(k.Working.MAK), TDK: c(k.Working.TDK)}}
+	return Keys{TMK: c(k.TMK), PendingTMK: c(k.PendingTMK), Mode: k.Mode,
+		Working: WorkingKeys{PIK: c(k.Working.PIK), MAK: c(k.Working.MAK), TDK: c(k.Working.TDK)}}
 }

@@ -70,6 +70,10 @@ func (c *Client) SignOff(ctx context.Context, r provisioning.AdminRequest) (prov
 func (c *Client) SignOn(ctx context.Context, r provisioning.SignOnRequest) (provisioning.SignOnResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if len(c.keys.TMK) == 0 {
+		// A downloaded TMK not yet activated is not one to sign on with.
+		return provisioning.SignOnResult{}, ErrNoTMK
+	}
 	m := NewMessage("0800")
 	if err := setSTAN(m, r.STAN); err != nil {
 		return provisioning.SignOnResult{}, err

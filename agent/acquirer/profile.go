@@ -39,10 +39,11 @@ type Profile struct {
 	// chip failed be read from its stripe. Off: UnionPay closed fallback for
 	// domestic chip cards on 2017-05-01. Foreign cards may fall back.
 	DomesticFallback bool
-	// RemoteTMK is how the terminal master key could come from the host
-	// (PROTOCOLS.md, the install procedure, step 2: an RSA key exchange with
-	// 60.3 352 and an activation with 351 in one public app). Only TMKNone
-	// is implemented: the TMK is injected.
+	// RemoteTMK is how the terminal master key comes from the host when
+	// none is held: TMKNone (injected with posctl keys inject) or TMKRSA
+	// (Client.DownloadTMK: the terminal's RSA public key out with
+	// Codes.TMKKey, the TMK back under it, activated with Codes.TMKActivate;
+	// docs/acquirer-procedure.md, "Remote TMK download").
 	RemoteTMK TMKMethod
 	// STANOnDownloads puts field 11 on the downloads, the end-of-download
 	// messages and the status upload. Public apps send none there
@@ -85,6 +86,11 @@ type Codes struct {
 	AIDQuery     string // 0820: 382
 	AIDFetch     string // 0800: 380
 	AIDEnd       string // 0800: 381
+	// TMKKey sends the terminal's RSA public key and brings the TMK back
+	// under it (0800: 352); TMKActivate tells the host the terminal holds it
+	// (0800: 351). Used only by a profile with RemoteTMK set.
+	TMKKey      string
+	TMKActivate string
 }
 
 // SignOn is the code that asks for mode's keys.
@@ -116,8 +122,14 @@ func (c Codes) all() map[string]string {
 // TMKMethod is how the terminal master key reaches the terminal.
 type TMKMethod string
 
-// TMKNone: the TMK is injected (posctl keys inject); nothing asks the host.
-const TMKNone TMKMethod = "none"
+// TMK methods.
+const (
+	// TMKNone: the TMK is injected (posctl keys inject); nothing asks the host.
+	TMKNone TMKMethod = "none"
+	// TMKRSA: the terminal downloads its TMK encrypted under its own RSA
+	// key (RSAES-PKCS1-v1_5) and activates it once the check value matched.
+	TMKRSA TMKMethod = "rsa"
+)
 
 // ParamTag is one tag of a terminal-parameter or status field: its two
 // digits, the width of its value, whether the value is text (padded with
@@ -223,6 +235,19 @@ var profiles = map[string]Profile{
 	},
 }
 
+func init() {
+	// remote-tmk is the common profile with the TMK downloaded under the
+	// terminal's RSA key (PROTOCOLS.md, the install procedure, step 2: 352
+	// then 351). No public source read ties that exchange to an acquirer
+	// whose other codes differ, so it is the common table plus the method;
+	// the facts and the choices are in docs/acquirer-procedure.md.
+	p := profiles["common"]
+	p.Name, p.RemoteTMK = "remote-tmk", TMKRSA
+	p.Codes.TMKKey, p.Codes.TMKActivate = "352", "351"
+	p.Requires = slices.Clone(p.Requires)
+	profiles[p.Name] = p
+}
+
 // ProfileNames lists the built-in profiles, sorted.
 func ProfileNames() []string {
 	names := make([]string, 0, len(profiles))
@@ -272,8 +297,25 @@ func (p Profile) Validate() error {
 	if p.DemandDigit < 0 || p.DemandDigit >= 2*len(Header{}) {
 		return fmt.Errorf("acquirer: profile %s: demand digit %d is outside the header", p.Name, p.DemandDigit)
 	}
-	if p.RemoteTMK != TMKNone {
-		return fmt.Errorf("acquirer: profile %s: remote TMK method %q is not implemented", p.Name, p.RemoteTMK)
+	switch p.RemoteTMK {
+	case TMKNone:
+	case TMKRSA:
+		codes := p.Codes.all()
+		for name, code := range map[string]string{"TMK key": p.Codes.TMKKey, "TMK activation": p.Codes.TMKActivate} {
+			if !isDigits(code, 3) {
+				return fmt.Errorf("acquirer: profile %s: %s code %q is not 3 digits", p.Name, name, code)
+			}
+			for other, c := range codes {
+				if c == code {
+					return fmt.Errorf("acquirer: profile %s: %s code %s is also the %s code", p.Name, name, code, other)
+				}
+			}
+		}
+		if p.Codes.TMKKey == p.Codes.TMKActivate {
+			return fmt.Errorf("acquirer: profile %s: TMK key and activation share code %s", p.Name, p.Codes.TMKKey)
+		}
+	default:
+		return fmt.Errorf("acquirer: profile %s: remote TMK method %q is not supported", p.Name, p.RemoteTMK)
 	}
 	for _, set := range []struct {
 		name string

@@ -84,10 +84,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tlsKey := fs.String("tls-key", "", "the certificate's private key (PEM)")
 	var fl, dl list
 	fs.Var(&fl, "fault", "inject a fault: kind=action[:param][*times]; kinds "+strings.Join(hostsim.Kinds, " ")+
-		"; actions delay:D no-answer close-mid garbage wrong-mac duplicate wrong-rc[:RC] broken-62 (repeatable)")
+		"; actions delay:D no-answer close-mid garbage wrong-mac duplicate wrong-rc[:RC] broken-62 wrong-cv (repeatable)")
 	codes := fs.String("codes", hostsim.TableUnionPay.Name, "60.3 code table: "+strings.Join(hostsim.CodeTableNames(), ", "))
 	layout := fs.String("key-layout", string(hostsim.LayoutStandard), "sign-on key layout: standard, single-mak (a single-length MAK in the 16-byte slot) or tagged")
 	desTDK := fs.Bool("des-tdk", false, "single-DES (001) sign-on answers carry a TDK too")
+	tmkDownload := fs.Bool("tmk-download", false, "answer the remote TMK download (the code table's TMK codes, 352/351): a fresh TMK per terminal under its RSA key")
 	fs.Var(&dl, "demand", "processing requirement schedule: kind[#n]=digits[,once], kind a message kind, capk-change or ic-change (repeatable)")
 	capkDir := fs.String("capk", "", "directory with capk.yaml: the CA public keys of the IC key download; empty serves the TEST-ONLY keys of agent/sim/testca, \"none\" a host with none")
 	capkPage := fs.Int("capk-page", 5, "CA public keys per query answer")
@@ -117,7 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := hostsim.Config{TMK: tmk, MAC: acquirer.MACAlgorithm(*mac), MACFullKey: *fullKey, Batch: *batch, Log: log,
-		ARQCDeclineRC: *arqcRC}
+		ARQCDeclineRC: *arqcRC, TMKDownload: *tmkDownload}
 	if len(*arqcRC) != 2 {
 		fmt.Fprintln(stderr, "hostsim: --arqc-decline-rc: want a 2-character response code")
 		return 2

@@ -39,6 +39,10 @@ type CodeTable struct {
 	CAPKQuery, CAPKDownload, CAPKEnd string
 	// IC (AID) parameters: query, download per AID, end.
 	ICQuery, ICDownload, ICEnd string
+	// The remote TMK download (0800): the terminal's public key out and the
+	// TMK back, then its activation. "" where the acquirer has none; they
+	// are answered only with Config.TMKDownload.
+	TMKKey, TMKActivate string
 }
 
 // TableUnionPay is the code table three public UnionPay terminal apps and a
@@ -54,12 +58,17 @@ var TableUnionPay = CodeTable{
 	Params: "360", Status: "362",
 	CAPKQuery: "372", CAPKDownload: "370", CAPKEnd: "371",
 	ICQuery: "382", ICDownload: "380", ICEnd: "381",
+	TMKKey: "352", TMKActivate: "351",
 }
 
 // TableIC351 ends the IC parameter download with 351 instead of 381, as
 // PROTOCOLS.md reports of one public terminal app (the source is not named
 // there; the other public apps and POSPs read here all use 381).
-var TableIC351 = withName(TableUnionPay, "ic-end-351", func(t *CodeTable) { t.ICEnd = "351" })
+var TableIC351 = withName(TableUnionPay, "ic-end-351", func(t *CodeTable) {
+	// The same source's 351 activates a downloaded TMK; an acquirer that
+	// ends its IC download with it cannot use it for both.
+	t.ICEnd, t.TMKKey, t.TMKActivate = "351", "", ""
+})
 
 // TableCenterm is the public Centerm UnionPay app's table
 // (bitian123/HandSetWisdomCashier library/src/main/java/com/centerm/epos/
@@ -111,12 +120,15 @@ const (
 	KindSettle       = "settle"        // 0500, Settle
 	KindBatchUpload  = "batch-upload"  // 0320, BatchMag or BatchIC
 	KindBatchEnd     = "batch-end"     // 0320, BatchEndUnbalanced or BatchEndBalanced
+	KindTMKKey       = "tmk-key"       // 0800, TMKKey
+	KindTMKActivate  = "tmk-activate"  // 0800, TMKActivate
 )
 
 // Kinds lists every message kind, for fault parsing and flag help.
 var Kinds = []string{KindSignOn, KindEcho, KindSignOff, KindSale, KindVoid, KindReversal,
 	KindCAPKQuery, KindCAPKDownload, KindCAPKEnd, KindICQuery, KindICDownload, KindICEnd,
-	KindParams, KindParamsEnd, KindStatus, KindSettle, KindBatchUpload, KindBatchEnd}
+	KindParams, KindParamsEnd, KindStatus, KindSettle, KindBatchUpload, KindBatchEnd,
+	KindTMKKey, KindTMKActivate}
 
 func (t CodeTable) check() error {
 	for name, c := range map[string]string{"sign-on single": t.SignOnSingle, "sign-on double": t.SignOnDouble,
@@ -130,6 +142,16 @@ func (t CodeTable) check() error {
 	}
 	if t.ParamsEnd != "" && len(t.ParamsEnd) != 3 {
 		return fmt.Errorf("hostsim: code table %q: params end code %q is not 3 digits", t.Name, t.ParamsEnd)
+	}
+	if (t.TMKKey == "") != (t.TMKActivate == "") || t.TMKKey != "" && (len(t.TMKKey) != 3 || len(t.TMKActivate) != 3 || t.TMKKey == t.TMKActivate) {
+		return fmt.Errorf("hostsim: code table %q: TMK codes %q and %q are not two distinct 3-digit codes", t.Name, t.TMKKey, t.TMKActivate)
+	}
+	if t.TMKKey != "" {
+		for _, c := range []string{t.SignOnSingle, t.SignOnDouble, t.SignOnDoubleTDK, t.CAPKDownload, t.CAPKEnd, t.ICDownload, t.ICEnd, t.Params, t.ParamsEnd} {
+			if c == t.TMKKey || c == t.TMKActivate {
+				return fmt.Errorf("hostsim: code table %q: TMK code %s is taken by another 0800", t.Name, c)
+			}
+		}
 	}
 	return nil
 }
@@ -152,6 +174,14 @@ func (t CodeTable) kind(mti, code, pc string) string {
 			return KindICEnd
 		case t.Params:
 			return KindParams
+		}
+		if t.TMKKey != "" {
+			switch code {
+			case t.TMKKey:
+				return KindTMKKey
+			case t.TMKActivate:
+				return KindTMKActivate
+			}
 		}
 		if t.ParamsEnd != "" && code == t.ParamsEnd {
 			return KindParamsEnd

@@ -77,13 +77,16 @@ const (
 	// claims more than is there, a key layout of the wrong length); an
 	// answer without field 62 gets 3 bytes of garbage in one.
 	BrokenF62 Action = "broken-62"
+	// WrongCV flips the last byte of field 62: in a TMK download's answer
+	// that is the TMK's check value, which then matches no key.
+	WrongCV Action = "wrong-cv"
 )
 
 // Actions lists the transport fault actions, for tests and flag help.
 var Actions = []Action{Delay, NoAnswer, CloseMid, Garbage, WrongMAC, Duplicate}
 
 // AnswerActions lists the answer faults.
-var AnswerActions = []Action{WrongRC, BrokenF62}
+var AnswerActions = []Action{WrongRC, BrokenF62, WrongCV}
 
 // Fault is injected into the answers to one message kind.
 type Fault struct {
@@ -98,8 +101,16 @@ type Fault struct {
 
 // Config is the simulated host.
 type Config struct {
-	// TMK is the terminal master key the working keys are sent under.
+	// TMK is the terminal master key the working keys are sent under, for
+	// every terminal that has not downloaded one of its own.
 	TMK acquirer.Key
+	// TMKDownload answers the remote TMK download (Codes.TMKKey and
+	// TMKActivate, 352 and 351 by default): a fresh TMK per terminal, from
+	// Rand, sent under the terminal's RSA key and used for that terminal's
+	// sign-ons once activated (tmk.go). Off, those codes are answered 40
+	// (function not supported). Downloaded TMKs live in memory only: a
+	// restarted host has forgotten them, as a real one would not.
+	TMKDownload bool
 	// MAC and MACFullKey must match the terminal's acquirer.Config.
 	MAC        acquirer.MACAlgorithm
 	MACFullKey bool
@@ -271,7 +282,10 @@ type Server struct {
 	aids     []AID
 	faults   map[string][]Fault
 	rrn      int
-	panKey   []byte // for txn.panMAC
+	// tmks are the activated downloaded TMKs and pendingTMKs the ones sent
+	// and not yet activated, by TID.
+	tmks, pendingTMKs map[string]acquirer.Key
+	panKey            []byte // for txn.panMAC
 
 	ln    net.Listener
 	done  chan struct{}
@@ -318,8 +332,12 @@ func New(cfg Config) (*Server, error) {
 	if err := setDefaults(&cfg); err != nil {
 		return nil, configError{err}
 	}
+	if cfg.TMKDownload && cfg.Codes.TMKKey == "" {
+		return nil, configError{fmt.Errorf("hostsim: code table %q has no TMK download codes", cfg.Codes.Name)}
+	}
 	s := &Server{cfg: cfg, sessions: map[string]*session{}, terms: map[string]*terminal{}, txns: map[txnKey]*txn{},
 		faults: map[string][]Fault{}, done: make(chan struct{}), conns: map[net.Conn]struct{}{},
+		tmks: map[string]acquirer.Key{}, pendingTMKs: map[string]acquirer.Key{},
 		panKey: make([]byte, 32), capks: append([]CAPK(nil), cfg.CAPKs...), aids: append([]AID(nil), cfg.AIDs...)}
 	if _, err := io.ReadFull(rand.Reader, s.panKey); err != nil {
 		return nil, fmt.Errorf("hostsim: %w", err)
@@ -638,6 +656,12 @@ func (s *Server) pack(a answer, f Fault) ([]byte, error) {
 		} else {
 			_ = acquirer.SetBytes(a.msg, 62, []byte{0xFF, 0x00, 0xFF})
 		}
+	case WrongCV:
+		if b := acquirer.GetBytes(a.msg, 62); len(b) > 0 {
+			b = append([]byte(nil), b...)
+			b[len(b)-1] ^= 0xFF
+			_ = acquirer.SetBytes(a.msg, 62, b)
+		}
 	case WrongMAC:
 		if a.mak == nil {
 			// An answer that carries no MAC gets one that cannot verify:
@@ -740,6 +764,10 @@ func (s *Server) handle(req acquirer.Frame) answer {
 		rc = s.signOn(m, resp, f60, st)
 	case KindEcho:
 		rc = "00"
+	case KindTMKKey:
+		rc = s.tmkKey(m, resp)
+	case KindTMKActivate:
+		rc = s.tmkActivate(m)
 	case KindSignOff:
 		rc = s.signOff(m, f60, f60err, st, now)
 	case KindSale, KindVoid, KindReversal:
@@ -953,7 +981,7 @@ func (s *Server) signOn(m, resp *iso8583.Message, f60 acquirer.Field60, st *term
 	if !s.knownMID(acquirer.Get(m, 42)) {
 		return "03"
 	}
-	wk, f62, err := s.workingKeys(f60.Code)
+	wk, f62, err := s.workingKeys(f60.Code, s.tmkFor(acquirer.Get(m, 41)))
 	if errors.Is(err, errMode) {
 		return "12" // invalid transaction
 	}

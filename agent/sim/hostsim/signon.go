@@ -41,7 +41,7 @@ var KeyLayouts = []KeyLayout{LayoutStandard, LayoutSingleMAK, LayoutTagged}
 
 // workingKeys makes fresh keys for a sign-on in mode (60.3) and field 62
 // carrying them under the TMK.
-func (s *Server) workingKeys(code string) (acquirer.WorkingKeys, []byte, error) {
+func (s *Server) workingKeys(code string, tmk acquirer.Key) (acquirer.WorkingKeys, []byte, error) {
 	t := s.cfg.Codes
 	var wk acquirer.WorkingKeys
 	n, tdk := 16, false
@@ -76,7 +76,7 @@ func (s *Server) workingKeys(code string) (acquirer.WorkingKeys, []byte, error) 
 			return wk, nil, err
 		}
 	}
-	f62, err := s.field62(wk, n)
+	f62, err := s.field62(wk, n, tmk)
 	return wk, f62, err
 }
 
@@ -84,8 +84,8 @@ var errMode = fmt.Errorf("hostsim: sign-on key mode is not in the code table")
 
 // slot is a key encrypted under the TMK, padded with zero bytes to width,
 // and its check value of cvLen bytes.
-func (s *Server) slot(k acquirer.Key, width, cvLen int) ([]byte, error) {
-	enc, err := acquirer.EncryptECB(s.cfg.TMK, k)
+func (s *Server) slot(tmk, k acquirer.Key, width, cvLen int) ([]byte, error) {
+	enc, err := acquirer.EncryptECB(tmk, k)
 	if err != nil {
 		return nil, err
 	}
@@ -97,14 +97,14 @@ func (s *Server) slot(k acquirer.Key, width, cvLen int) ([]byte, error) {
 	return append(out, full[:cvLen]...), nil
 }
 
-func (s *Server) field62(wk acquirer.WorkingKeys, n int) ([]byte, error) {
+func (s *Server) field62(wk acquirer.WorkingKeys, n int, tmk acquirer.Key) ([]byte, error) {
 	var out []byte
 	if s.cfg.KeyLayout == LayoutTagged && n == 16 {
 		for _, tk := range []struct {
 			tag byte
 			k   acquirer.Key
 		}{{0x01, wk.MAK}, {0x02, wk.PIK}, {0x03, wk.TDK}} {
-			b, err := s.slot(tk.k, 16, 8)
+			b, err := s.slot(tmk, tk.k, 16, 8)
 			if err != nil {
 				return nil, err
 			}
@@ -116,7 +116,7 @@ func (s *Server) field62(wk acquirer.WorkingKeys, n int) ([]byte, error) {
 		if len(k) == 0 {
 			continue
 		}
-		b, err := s.slot(k, n, 4)
+		b, err := s.slot(tmk, k, n, 4)
 		if err != nil {
 			return nil, err
 		}
