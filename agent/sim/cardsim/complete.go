@@ -131,7 +131,10 @@ func dolValues(dol, data []byte) (map[emv.Tag][]byte, error) {
 
 // externalAuthenticate checks 91 (ARPC || ARC) between the two GENERATE ACs.
 // EMV Book 3 §6.5.4: only one per transaction (a second is 6985), 6300 when
-// authentication fails.
+// authentication fails. The 6300 is recalled from Book 3 and was not found
+// in a public copy this round (unverified); a terminal treats any status
+// other than 9000 as "issuer authentication failed" (Book 3 §10.9), so the
+// exact code does not change its course.
 func (c *Card) externalAuthenticate(p1, p2 byte, data []byte) uint16 {
 	if p1 != 0 || p2 != 0 {
 		return 0x6A86
