@@ -192,7 +192,10 @@ func (c *Card) secondAC(p1 byte, data []byte) ([]byte, uint16) {
 		return nil, 0x6F00
 	}
 	c.tx.phase = phaseDone
-	c.tx.iaFailed, c.tx.iaMissing = failed, !performed
+	// Y3/Z3: the terminal could not go online, so there was no online
+	// authorisation whose issuer went unauthenticated.
+	offline := string(arc) == "Y3" || string(arc) == "Z3"
+	c.tx.iaFailed, c.tx.iaMissing = failed, !performed && !offline
 	if approvedARC(arc) {
 		c.lastOnline = c.atc
 	}
