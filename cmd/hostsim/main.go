@@ -26,7 +26,8 @@
 // sign-on echo sign-off sale void reversal capk-query capk-download capk-end
 // ic-query ic-download ic-end params params-end status settle batch-upload
 // batch-end; actions delay:D no-answer close-mid garbage wrong-mac duplicate
-// wrong-rc[:RC] broken-62.
+// wrong-rc[:RC] broken-62, and for chip sales with --cards bad-arpc (91
+// corrupted), scripts (issuer scripts in 55) and bad-script-mac.
 //
 // It prints "listening on ADDR" once it accepts, so a script can start it on
 // port 0 and read the port. The TMK may come from $HOSTSIM_TMK instead of the
@@ -84,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tlsKey := fs.String("tls-key", "", "the certificate's private key (PEM)")
 	var fl, dl list
 	fs.Var(&fl, "fault", "inject a fault: kind=action[:param][*times]; kinds "+strings.Join(hostsim.Kinds, " ")+
-		"; actions delay:D no-answer close-mid garbage wrong-mac duplicate wrong-rc[:RC] broken-62 wrong-cv (repeatable)")
+		"; actions delay:D no-answer close-mid garbage wrong-mac duplicate wrong-rc[:RC] broken-62 wrong-cv bad-arpc scripts bad-script-mac (repeatable)")
 	codes := fs.String("codes", hostsim.TableUnionPay.Name, "60.3 code table: "+strings.Join(hostsim.CodeTableNames(), ", "))
 	layout := fs.String("key-layout", string(hostsim.LayoutStandard), "sign-on key layout: standard, single-mak (a single-length MAK in the 16-byte slot) or tagged")
 	desTDK := fs.Bool("des-tdk", false, "single-DES (001) sign-on answers carry a TDK too")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/des"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -39,6 +38,19 @@ type Card struct {
 	pending  []byte // data awaiting GET RESPONSE
 	steps    map[string]int
 	commands int
+	trace    []TraceEntry // the last traceLen commands
+
+	macKey []byte // MK_SMI, the script MAC master key
+	tx     txn    // the transaction since the last GET PROCESSING OPTIONS
+	last   txn    // the one before: its issuer outcome goes into the CVR
+	// What issuer scripts changed, for the card's lifetime.
+	blocked    map[int]bool      // application index -> APPLICATION BLOCK
+	cardBlock  bool              // CARD BLOCK: every SELECT is refused
+	records    map[[2]int][]byte // UPDATE RECORD: {sfi, record} -> record
+	objects    map[string][]byte // PUT DATA: tag (upper hex) -> value
+	scriptsOK  int               // script commands executed
+	scriptsBad int               // script commands refused
+	lastOnline uint16            // 9F13, ATC of the last completed online transaction
 }
 
 // New returns a powered card for the profile (validated by ParseProfile).
@@ -47,7 +59,9 @@ func New(p *Profile) (*Card, error) {
 		return nil, err
 	}
 	key, _ := unhex(p.Key)
-	return &Card{p: p, key: key, app: -1, atc: p.ATC, steps: map[string]int{}}, nil
+	mac, _ := unhex(p.MACKey)
+	return &Card{p: p, key: key, macKey: mac, app: -1, atc: p.ATC, steps: map[string]int{},
+		blocked: map[int]bool{}, records: map[[2]int][]byte{}, objects: map[string][]byte{}}, nil
 }
 
 // ATR is the profile's answer to reset.
@@ -62,6 +76,7 @@ func (c *Card) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.app, c.pse, c.gpoDone, c.pending = -1, false, false, nil
+	c.endTxn()
 }
 
 // Commands is the number of command APDUs processed since New.
@@ -102,6 +117,7 @@ func (c *Card) Process(apdu []byte) ([]byte, Action) {
 		return sw(0x6700), Answer
 	}
 	step, resp, status := c.dispatch(apdu, data)
+	c.note(step, apdu, status)
 	if step != "" {
 		c.steps[step]++
 		for _, f := range c.p.Faults {
@@ -122,6 +138,9 @@ func (c *Card) Process(apdu []byte) ([]byte, Action) {
 				}
 			}
 		}
+	}
+	if status == 0x6283 && len(resp) > 0 && !c.p.T0.GetResponse {
+		return append(resp, sw(status)...), Answer // a blocked application's FCI
 	}
 	if status != 0x9000 || len(resp) == 0 {
 		return sw(status), Answer
@@ -230,9 +249,19 @@ func (c *Card) dispatch(apdu, data []byte) (step string, resp []byte, status uin
 	case cla == 0x80 && ins == 0xA8:
 		r, s := c.gpo(data)
 		return "gpo", r, s
+	case cla == 0x80 && ins == 0xAE && c.tx.phase == phaseOnline:
+		r, s := c.secondAC(p1, data)
+		return "generate_ac2", r, s
 	case cla == 0x80 && ins == 0xAE:
 		r, s := c.generateAC(p1, data)
 		return "generate_ac", r, s
+	case cla == 0x00 && ins == 0x82:
+		return "external_authenticate", nil, c.externalAuthenticate(p1, p2, data)
+	case cla == 0x80 && ins == 0xCA:
+		r, s := c.getData(p1, p2)
+		return "get_data", r, s
+	case (cla == 0x84 || cla == 0x04) && isScriptINS(cla, ins):
+		return "script", nil, c.script(apdu, data)
 	case cla != 0x00 && cla != 0x80:
 		return "", nil, 0x6E00
 	}
@@ -287,6 +316,11 @@ func (c *Card) pseRecord(n int) ([]byte, uint16) {
 }
 
 func (c *Card) selectApp(name []byte, p2 byte) (resp []byte, status uint16) {
+	if c.cardBlock {
+		// EMV Book 3 §6.5.1 (CARD BLOCK): every later SELECT answers 6A81.
+		c.app = -1
+		return nil, 0x6A81
+	}
 	for i, a := range c.p.Applications {
 		aid, _ := unhex(a.AID)
 		if len(name) < 5 || !bytes.HasPrefix(aid, name) || (p2 == 0x02 && i <= c.app) {
@@ -302,6 +336,12 @@ func (c *Card) selectApp(name []byte, p2 byte) (resp []byte, status uint16) {
 			a2 = cat(a2, tlv("9F38", pdol))
 		}
 		a2 = cat(a2, tlv("5F2D", []byte("zhen")), tlv("9F11", []byte{1}))
+		if c.blocked[i] {
+			// EMV Book 1 §12.4 / Book 3 §6.5.2: a blocked application is
+			// still selectable and answers its FCI with 6283 (selected file
+			// invalidated); the terminal drops it from the candidate list.
+			return tlv("6F", cat(tlv("84", aid), tlv("A5", a2))), 0x6283
+		}
 		return tlv("6F", cat(tlv("84", aid), tlv("A5", a2))), 0x9000
 	}
 	c.app = -1
@@ -361,7 +401,8 @@ func (c *Card) gpo(data []byte) ([]byte, uint16) {
 		return nil, 0x6700
 	}
 	c.gpoDone = true
-	aip := []byte{0x7C, 0x00}
+	c.startTxn()
+	aip := c.aip()
 	if a.GPOFormat == 2 {
 		return tlv("77", cat(tlv("82", aip), tlv("94", c.afl()))), 0x9000
 	}
@@ -371,6 +412,9 @@ func (c *Card) gpo(data []byte) ([]byte, uint16) {
 // dataObject is the value of a card data object, from the profile.
 func (c *Card) dataObject(tag string) ([]byte, bool) {
 	p := c.p
+	if v, ok := c.objects[strings.ToUpper(tag)]; ok {
+		return v, true // PUT DATA of an issuer script
+	}
 	switch strings.ToUpper(tag) {
 	case "5A":
 		return bcdPadF(p.PAN), true
@@ -405,9 +449,14 @@ func (c *Card) dataObject(tag string) ([]byte, bool) {
 		b, _ := unhex(p.Applications[c.app].CDOL1)
 		return b, true
 	case "8D":
-		return []byte{0x8A, 0x02, 0x95, 0x05, 0x9F, 0x37, 0x04}, true
+		if c.app < 0 {
+			return nil, false
+		}
+		b, _ := unhex(p.Applications[c.app].CDOL2)
+		return b, true
 	case "8E":
-		return []byte{0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0x03, 0x1E, 0x03, 0x1F, 0x00}, true
+		b, _ := unhex(p.CVMList)
+		return b, true
 	case "9F0D", "9F0E", "9F0F":
 		return []byte{0, 0, 0, 0, 0}, true
 	}
@@ -421,6 +470,9 @@ func (c *Card) record(sfi, n int) ([]byte, uint16) {
 	for _, r := range c.p.Records {
 		if r.SFI != sfi || r.Record != n {
 			continue
+		}
+		if b, ok := c.records[[2]int{sfi, n}]; ok {
+			return b, 0x9000 // UPDATE RECORD of an issuer script
 		}
 		var body []byte
 		for _, t := range r.Tags {
@@ -443,17 +495,26 @@ func (c *Card) generateAC(p1 byte, data []byte) ([]byte, uint16) {
 	}
 	c.atc++
 	cid := byte(0x80) // ARQC
-	if p1&0xC0 == 0x00 {
-		cid = 0x00 // the terminal asked for an AAC
+	if p1&0xC0 == 0x00 || c.blocked[c.app] {
+		cid = 0x00 // the terminal asked for an AAC, or the application is blocked
 	}
 	ac, err := ARQC(c.key, c.atc, data)
 	if err != nil {
 		return nil, 0x6F00
 	}
 	atc := []byte{byte(c.atc >> 8), byte(c.atc)}
-	iad := []byte{0x07, 0x01, 0x01, 0x03, 0xA0, 0x00, 0x00} // PBOC IAD: DKI 01, CVN 01, CVR
-	c.gpoDone = false                                       // one cryptogram per GPO
-	return tlv("80", cat([]byte{cid}, atc, ac, iad)), 0x9000
+	c.gpoDone = false // one cryptogram per GPO
+	c.tx.phase = phaseDone
+	if cid == 0x80 {
+		c.tx.phase, c.tx.arqc = phaseOnline, ac
+	}
+	// CVR byte 2: second GENERATE AC not requested (10), first returned
+	// ARQC (10) or AAC (00).
+	b2 := byte(0x80)
+	if cid == 0x80 {
+		b2 |= 0x20
+	}
+	return tlv("80", cat([]byte{cid}, atc, ac, c.iad(b2))), 0x9000
 }
 
 // bcdPadF packs digits (and 'D') into BCD, padding an odd count with F.
@@ -466,20 +527,16 @@ func bcdPadF(s string) []byte {
 }
 
 // ARQC computes the application cryptogram the way the host simulator checks
-// it: session key per EMV Book 2 A1.3 (common session key derivation) from
-// the 16-byte master key mk and the ATC, then ISO 9797-1 MAC algorithm 3
-// (retail MAC, padding method 2) over the CDOL1 data followed by the ATC.
+// it: session key per EMV Book 2 A1.3 (common session key derivation, see
+// SessionKey) from the 16-byte master key mk and the ATC, then ISO 9797-1 MAC
+// algorithm 3 (retail MAC, padding method 2) over the CDOL1 data followed by
+// the ATC. The TC or AAC of the second GENERATE AC is the same computation
+// over the CDOL2 data.
 func ARQC(mk []byte, atc uint16, cdol1Data []byte) ([]byte, error) {
-	if len(mk) != 16 {
-		return nil, errors.New("cardsim: master key must be 16 bytes")
-	}
-	tdes, err := des.NewTripleDESCipher(cat(mk, mk[:8]))
+	sk, err := SessionKey(mk, atc)
 	if err != nil {
 		return nil, err
 	}
-	sk := make([]byte, 16)
-	tdes.Encrypt(sk[:8], []byte{byte(atc >> 8), byte(atc), 0xF0, 0, 0, 0, 0, 0})
-	tdes.Encrypt(sk[8:], []byte{byte(atc >> 8), byte(atc), 0x0F, 0, 0, 0, 0, 0})
 	return retailMAC(sk, cat(cdol1Data, []byte{byte(atc >> 8), byte(atc)}))
 }
 

@@ -18,6 +18,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/posagent/posagent/agent/card/emv"
 )
 
 // Profile describes a card. Hex fields are hex strings (spaces allowed); the
@@ -40,9 +42,22 @@ type Profile struct {
 	PPSE bool `yaml:"ppse"`
 	// Key is the 16-byte (2-key 3DES) application cryptogram master key the
 	// ARQC session keys derive from (see ARQC).
-	Key          string        `yaml:"key"`
-	ATC          uint16        `yaml:"atc"` // last ATC used; GENERATE AC increments first
-	Applications []Application `yaml:"applications"`
+	Key string `yaml:"key"`
+	// MACKey is the 16-byte issuer script MAC master key (MK_SMI, see
+	// ScriptMAC); empty means Key (one key for both, as the shipped test
+	// cards have).
+	MACKey string `yaml:"mac_key"`
+	// CVMList is the CVM list 8E (hex); empty means DefaultCVMList.
+	CVMList string `yaml:"cvm_list"`
+	// DeclineAfterApproval is a card risk rule that answers every second
+	// GENERATE AC with an AAC, even when the host approved and authenticated
+	// itself: the "card declined after approval" a terminal must reverse.
+	DeclineAfterApproval bool `yaml:"decline_after_approval"`
+	// RequireIssuerAuth makes the card decline (AAC) an online approval
+	// when the issuer was not authenticated at all (no 91 from the host).
+	RequireIssuerAuth bool          `yaml:"require_issuer_auth"`
+	ATC               uint16        `yaml:"atc"` // last ATC used; GENERATE AC increments first
+	Applications      []Application `yaml:"applications"`
 	// Records lays out the data objects in files; nil means DefaultRecords.
 	// Every record listed is in the AFL.
 	Records []Record `yaml:"records"`
@@ -57,6 +72,13 @@ type Application struct {
 	Priority int    `yaml:"priority"` // 87, 0 = none
 	PDOL     string `yaml:"pdol"`     // DOL hex; empty = DefaultPDOL, "-" = no PDOL
 	CDOL1    string `yaml:"cdol1"`    // DOL hex; empty = DefaultCDOL1
+	// CDOL2 is the second GENERATE AC's DOL (8D, hex); empty means
+	// DefaultCDOL2, or DefaultCDOL2IssuerAuth when IssuerAuth is "cdol2".
+	CDOL2 string `yaml:"cdol2"`
+	// IssuerAuth is how the card authenticates the issuer's ARPC:
+	// IssuerAuthExternal (the default: EXTERNAL AUTHENTICATE, the AIP says
+	// so) or IssuerAuthCDOL2 (91 in the CDOL2 data of the second GENERATE AC).
+	IssuerAuth string `yaml:"issuer_auth"`
 	// GPOFormat is 1 (tag 80, the default) or 2 (tag 77).
 	GPOFormat int `yaml:"gpo_format"`
 }
@@ -81,7 +103,9 @@ type T0 struct {
 
 // Fault injects a failure at the Nth (1-based, default 1) command of a kind.
 type Fault struct {
-	// At: select_pse, read_pse, select_aid, gpo, read_record, generate_ac.
+	// At: select_pse, read_pse, select_aid, gpo, read_record, generate_ac,
+	// generate_ac2 (the second GENERATE AC), external_authenticate, script
+	// (an issuer script command), get_data.
 	At string `yaml:"at"`
 	N  int    `yaml:"n"`
 	// Kind: mute (no answer), status (answer SW only), truncate (cut the
@@ -96,9 +120,25 @@ const (
 	ATRT0        = "3B6800000073C84012009000"
 	DefaultPDOL  = "9F66049F02069F03069F1A0295055F2A029A039C019F3704"
 	DefaultCDOL1 = "9F02069F03069F1A0295055F2A029A039C019F37048202"
+	// DefaultCDOL2 asks for the authorisation response code, the TVR and a
+	// new unpredictable number (8A 95 9F37); DefaultCDOL2IssuerAuth adds the
+	// issuer authentication data 91 (ARPC || ARC, 10 bytes), as PBOC cards
+	// that authenticate the issuer inside the second GENERATE AC do.
+	DefaultCDOL2           = "8A0295059F3704"
+	DefaultCDOL2IssuerAuth = "8A02910A95059F3704"
+	// DefaultCVMList: no amounts; enciphered PIN online if the terminal
+	// supports it (42 03, apply the next rule on failure), else signature
+	// (1E 03), else no CVM (1F 00).
+	DefaultCVMList = "0000000000000000" + "4203" + "1E03" + "1F00"
 	// DefaultKey is the test master key of the shipped profiles. It is a test
 	// key, not a secret: never load it on a real terminal.
 	DefaultKey = "0123456789ABCDEFFEDCBA9876543210"
+)
+
+// How a card authenticates the issuer (Application.IssuerAuth).
+const (
+	IssuerAuthExternal = "external"
+	IssuerAuthCDOL2    = "cdol2"
 )
 
 // DefaultRecords is a typical PBOC layout: track 2 and name in SFI 1, the
@@ -110,7 +150,8 @@ var DefaultRecords = []Record{
 }
 
 var faultSteps = map[string]bool{"select_pse": true, "read_pse": true, "select_aid": true,
-	"gpo": true, "read_record": true, "generate_ac": true}
+	"gpo": true, "read_record": true, "generate_ac": true, "generate_ac2": true,
+	"external_authenticate": true, "script": true, "get_data": true}
 
 // ErrProfile wraps every profile validation error.
 var ErrProfile = errors.New("cardsim: invalid profile")
@@ -163,6 +204,18 @@ func (p *Profile) validate() error {
 	if k, err := unhex(p.Key); err != nil || len(k) != 16 {
 		return bad("key must be 16 bytes of hex")
 	}
+	if p.MACKey == "" {
+		p.MACKey = p.Key
+	}
+	if k, err := unhex(p.MACKey); err != nil || len(k) != 16 {
+		return bad("mac_key must be 16 bytes of hex")
+	}
+	if p.CVMList == "" {
+		p.CVMList = DefaultCVMList
+	}
+	if b, err := unhex(p.CVMList); err != nil || len(b) < 8 || len(b)%2 != 0 {
+		return bad("cvm_list must be X and Y (8 bytes) and 2-byte rules, in hex")
+	}
 	if p.ATR == "" {
 		p.ATR = ATRT1
 	}
@@ -182,10 +235,39 @@ func (p *Profile) validate() error {
 		if a.CDOL1 == "" {
 			p.Applications[i].CDOL1 = DefaultCDOL1
 		}
-		for _, d := range []string{p.Applications[i].PDOL, p.Applications[i].CDOL1} {
+		switch a.IssuerAuth {
+		case "":
+			p.Applications[i].IssuerAuth = IssuerAuthExternal
+		case IssuerAuthExternal, IssuerAuthCDOL2:
+		default:
+			return bad("application %d: issuer_auth %q: want external or cdol2", i, a.IssuerAuth)
+		}
+		if a.CDOL2 == "" {
+			p.Applications[i].CDOL2 = DefaultCDOL2
+			if a.IssuerAuth == IssuerAuthCDOL2 {
+				p.Applications[i].CDOL2 = DefaultCDOL2IssuerAuth
+			}
+		}
+		for _, d := range []string{p.Applications[i].PDOL, p.Applications[i].CDOL1, p.Applications[i].CDOL2} {
 			if _, err := unhex(strings.TrimPrefix(d, "-")); err != nil {
 				return bad("application %d: DOL: %v", i, err)
 			}
+		}
+		cdol2, _ := unhex(p.Applications[i].CDOL2)
+		dol, err := emv.ParseDOL(cdol2)
+		if err != nil {
+			return bad("application %d: cdol2: %v", i, err)
+		}
+		var has8A, has91 bool
+		for _, e := range dol {
+			has8A = has8A || e.Tag == 0x8A && e.Len == 2
+			has91 = has91 || e.Tag == 0x91 && e.Len == 10
+		}
+		if !has8A {
+			return bad("application %d: cdol2 must ask for 8A (2 bytes)", i)
+		}
+		if p.Applications[i].IssuerAuth == IssuerAuthCDOL2 && !has91 {
+			return bad("application %d: issuer_auth cdol2 needs 91 (10 bytes) in the cdol2", i)
 		}
 	}
 	if p.Records == nil {

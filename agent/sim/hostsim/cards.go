@@ -18,6 +18,7 @@ import (
 // objects are put back in CDOL1 order to recompute the cryptogram).
 type CardKey struct {
 	MK     []byte
+	SMI    []byte   // the issuer script MAC master key (the profile's mac_key)
 	CDOL1s []string // hex DOLs
 }
 
@@ -45,11 +46,15 @@ func LoadCards(dir string) (map[string]CardKey, error) {
 			// LoadProfile validated it; this is not reachable with its checks.
 			return nil, fmt.Errorf("hostsim: cards: %s: key is not hex", p)
 		}
+		smi, err := hex.DecodeString(strings.Join(strings.Fields(prof.MACKey), ""))
+		if err != nil {
+			return nil, fmt.Errorf("hostsim: cards: %s: mac_key is not hex", p)
+		}
 		ck, seen := out[prof.PAN]
-		if seen && !bytes.Equal(ck.MK, mk) {
+		if seen && (!bytes.Equal(ck.MK, mk) || !bytes.Equal(ck.SMI, smi)) {
 			return nil, fmt.Errorf("hostsim: cards: %s: PAN %s already has another key", p, pan.Mask(prof.PAN))
 		}
-		ck.MK = mk
+		ck.MK, ck.SMI = mk, smi
 		for _, a := range prof.Applications {
 			if !slices.Contains(ck.CDOL1s, a.CDOL1) {
 				ck.CDOL1s = append(ck.CDOL1s, a.CDOL1)

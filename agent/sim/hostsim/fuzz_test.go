@@ -143,3 +143,36 @@ func FuzzHandle(f *testing.F) {
 		}
 	})
 }
+
+// FuzzChipAuth: whatever field 55 a terminal sends, the issuer's answer to
+// it (the ARQC lookup, then 91 and scripts) neither panics nor exceeds what
+// field 55 holds. A seed with a real cryptogram reaches the answer.
+func FuzzChipAuth(f *testing.F) {
+	cards, err := LoadCards(filepath.Join("..", "..", "..", "testdata", "cards"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := &Server{cfg: Config{Cards: cards, Scripts: DefaultScripts, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+	const pan = "6222021234567890128"
+	f.Add(mustHex("9F2608067B6FC29AC3F6D19F2701809F100707010103A000009F370411FD77229F36020011950500000000" +
+		"009A032612039C01009F02060000000001005F2A02015682027C009F1A0201569F03060000000000009F3303E0E1C8" +
+		"9F34033F00009F3501229F1E08504F534147454E548408A0000003330101019F09020030"))
+	f.Add([]byte{0x9F, 0x26, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x9F, 0x36, 0x02, 0, 1})
+	f.Add([]byte{0x9F, 0x36, 0x81})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m := acquirer.NewMessage("0200")
+		if acquirer.SetBytes(m, 55, b) != nil {
+			return
+		}
+		a := s.chipAuth(m, pan)
+		if a == nil {
+			return
+		}
+		for _, act := range append([]Action{""}, AnswerActions...) {
+			out, err := s.answer55(a, "00", act)
+			if err != nil || len(out) > 255 {
+				t.Fatalf("%s: %d bytes, %v", act, len(out), err)
+			}
+		}
+	})
+}

@@ -80,13 +80,23 @@ const (
 	// WrongCV flips the last byte of field 62: in a TMK download's answer
 	// that is the TMK's check value, which then matches no key.
 	WrongCV Action = "wrong-cv"
+	// BadARPC corrupts the ARPC in 91 of a chip sale's field 55: the card's
+	// issuer authentication fails (EXTERNAL AUTHENTICATE 6300, or an AAC
+	// from a card that checks 91 in its CDOL2).
+	BadARPC Action = "bad-arpc"
+	// SendScripts adds issuer scripts to a chip sale's answer:
+	// Config.Scripts, or DefaultScripts when there are none.
+	SendScripts Action = "scripts"
+	// BadScriptMAC sends the scripts of SendScripts with every MAC
+	// corrupted: the card answers each command 6988.
+	BadScriptMAC Action = "bad-script-mac"
 )
 
 // Actions lists the transport fault actions, for tests and flag help.
 var Actions = []Action{Delay, NoAnswer, CloseMid, Garbage, WrongMAC, Duplicate}
 
 // AnswerActions lists the answer faults.
-var AnswerActions = []Action{WrongRC, BrokenF62, WrongCV}
+var AnswerActions = []Action{WrongRC, BrokenF62, WrongCV, BadARPC, SendScripts, BadScriptMAC}
 
 // Fault is injected into the answers to one message kind.
 type Fault struct {
@@ -156,6 +166,10 @@ type Config struct {
 	// give no code of their own for a failed ARQC, and issuers answer the
 	// generic decline; make it what the acquirer under test uses.
 	ARQCDeclineRC string
+	// Scripts are issuer script commands sent (MACed for the card) in the
+	// answer to every chip sale whose ARQC verified; the SendScripts fault
+	// sends them, or DefaultScripts, for one answer.
+	Scripts []ScriptCommand
 	// TLS, when set, makes Listen serve TLS with it (the acquirer's front
 	// end a terminal reaches over a public network).
 	TLS *tls.Config
@@ -638,6 +652,9 @@ type answer struct {
 	msg    *iso8583.Message
 	mak    acquirer.Key
 	header acquirer.Header
+	// chip is set for a sale whose ARQC the host verified: pack answers
+	// it with field 55 (91 and any scripts).
+	chip *issuerAuth
 }
 
 // pack renders the answer, with the answer faults applied first: the host's
@@ -662,6 +679,15 @@ func (s *Server) pack(a answer, f Fault) ([]byte, error) {
 			b[len(b)-1] ^= 0xFF
 			_ = acquirer.SetBytes(a.msg, 62, b)
 		}
+	}
+	if a.chip != nil {
+		f55, err := s.answer55(a.chip, acquirer.Get(a.msg, 39), f.Action)
+		if err != nil {
+			return nil, err
+		}
+		_ = acquirer.SetBytes(a.msg, 55, f55)
+	}
+	switch f.Action {
 	case WrongMAC:
 		if a.mak == nil {
 			// An answer that carries no MAC gets one that cannot verify:
@@ -759,6 +785,7 @@ func (s *Server) handle(req acquirer.Frame) answer {
 	}
 	var rc string
 	var mak acquirer.Key
+	var chip *issuerAuth
 	switch kind {
 	case KindSignOn:
 		rc = s.signOn(m, resp, f60, st)
@@ -795,7 +822,7 @@ func (s *Server) handle(req acquirer.Frame) answer {
 		}
 		switch kind {
 		case KindSale:
-			rc = s.sale(m, resp, now, f60, sess)
+			rc, chip = s.sale(m, resp, now, f60, sess)
 		case KindVoid:
 			rc = s.void(m, resp, now, f60)
 		case KindReversal:
@@ -807,7 +834,7 @@ func (s *Server) handle(req acquirer.Frame) answer {
 	_ = acquirer.Set(resp, 39, rc)
 	digit := s.demandFor(st, kind, rc)
 	s.cfg.Log.Info("host", "kind", kind, "tid", tid, "stan", acquirer.Get(m, 11), "rc", rc, "demand", string(digit))
-	return answer{kind: kind, msg: resp, mak: mak, header: withDemand(req.Header, digit)}
+	return answer{kind: kind, msg: resp, mak: mak, header: withDemand(req.Header, digit), chip: chip}
 }
 
 // manage answers the install procedure's management messages other than
@@ -1017,16 +1044,21 @@ func atoi(s string) int {
 	return n
 }
 
-func (s *Server) sale(m, resp *iso8583.Message, now time.Time, f60 acquirer.Field60, sess *session) string {
+// sale authorises a sale. Its second result is set when the sale came with
+// an ARQC the host verified, approved or not: the answer then carries the
+// issuer's ARPC over its response code, as issuers send for declines too
+// (the card authenticates the decline as well).
+func (s *Server) sale(m, resp *iso8583.Message, now time.Time, f60 acquirer.Field60, sess *session) (string, *issuerAuth) {
 	amount := acquirer.Get(m, 4)
 	if len(amount) != 12 {
-		return "13"
+		return "13", nil
 	}
 	k := txnKey{acquirer.Get(m, 41), f60.Batch, atoi(acquirer.Get(m, 11))}
 	if _, dup := s.txns[k]; dup {
-		return "94" // duplicate transmission: the STAN was used in this batch
+		return "94", nil // duplicate transmission: the STAN was used in this batch
 	}
 	card, rc := s.checkCard(m, sess)
+	chip := s.chipAuth(m, card)
 	e := ledger.Entry{Time: now.UTC(), Event: ledger.EventApproved, Kind: KindSale, TID: k.tid, MID: acquirer.Get(m, 42),
 		Batch: k.batch, STAN: k.stan, Amount: int64(atoi(amount)), Card: pan.Mask(card), Entry: entryOf(m, f60)}
 	if rc == "00" {
@@ -1037,16 +1069,19 @@ func (s *Server) sale(m, resp *iso8583.Message, now time.Time, f60 acquirer.Fiel
 	if rc != "00" {
 		e.Event, e.RC = ledger.EventDeclined, rc
 		if _, err := s.append(e); err != nil {
-			return "96"
+			return "96", nil
 		}
-		return rc
+		return rc, chip
 	}
 	e.RRN, e.AuthCode = s.nextRRN(now), s.authCode()
 	rc = s.record(e, resp)
 	if rc == "00" {
 		s.txns[k].panMAC = s.panMAC(card)
 	}
-	return rc
+	if rc != "00" {
+		return rc, nil // nothing approved after all (96): no cryptogram either
+	}
+	return rc, chip
 }
 
 // entryOf names how the card was read, for the ledger: field 22's first two

@@ -152,7 +152,12 @@ func TestSIGKILLInsideEveryDownload(t *testing.T) {
 			}
 
 			second := start()
-			if err := second.Wait(); err != nil {
+			// Bounded: a restarted terminal that never ends fails here, with
+			// its checkpoint, instead of stalling the package.
+			timer := time.AfterFunc(90*time.Second, func() { _ = second.Process.Kill() })
+			err = second.Wait()
+			timer.Stop()
+			if err != nil {
 				cp, _ := provisioning.Decode(mustRead(t, filepath.Join(dir, "state.json")))
 				t.Fatalf("restarted terminal: %v; checkpoint %s, failure %+v", err, cp.Step, cp.Failure)
 			}
