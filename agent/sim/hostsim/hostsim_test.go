@@ -530,3 +530,29 @@ func TestReversalOfVoidedSale(t *testing.T) {
 		t.Fatalf("voided %d reversed %d", v, r)
 	}
 }
+
+// Close right after Listen closes the listener and returns: the listener is
+// known to the server before Listen returns, not once its goroutine runs.
+func TestCloseRightAfterListen(t *testing.T) {
+	for range 200 {
+		l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		srv, err := hostsim.New(hostsim.Config{TMK: key(t, tmkHex), Ledger: l, Log: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := srv.Listen("127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { srv.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Close right after Listen never returned")
+		}
+	}
+}

@@ -301,7 +301,7 @@ type Server struct {
 	tmks, pendingTMKs map[string]acquirer.Key
 	panKey            []byte // for txn.panMAC
 
-	ln    net.Listener
+	lns   map[net.Listener]struct{} // every listener Close must close
 	done  chan struct{}
 	wg    sync.WaitGroup
 	conns map[net.Conn]struct{}
@@ -553,9 +553,9 @@ func (s *Server) takeFault(kind string) Fault {
 
 // Serve accepts terminals on l until Close. It returns nil after Close.
 func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	s.ln = l
-	s.mu.Unlock()
+	if !s.track(l) {
+		return nil
+	}
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -590,6 +590,11 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 	if s.cfg.TLS != nil {
 		l = tls.NewListener(l, s.cfg.TLS)
 	}
+	// Tracked before the goroutine runs: a Close right after Listen must
+	// find the listener to close, or it would wait for its Accept forever.
+	if !s.track(l) {
+		return nil, errors.New("hostsim: listen after Close")
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -600,14 +605,31 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 	return l.Addr(), nil
 }
 
+// track records l for Close; false (l closed) once Close has run.
+func (s *Server) track(l net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.done:
+		l.Close()
+		return false
+	default:
+	}
+	if s.lns == nil {
+		s.lns = map[net.Listener]struct{}{}
+	}
+	s.lns[l] = struct{}{}
+	return true
+}
+
 // Close stops accepting, drops every connection (a held no-answer included)
 // and waits for the handlers.
 func (s *Server) Close() error {
 	s.once.Do(func() {
 		close(s.done)
 		s.mu.Lock()
-		if s.ln != nil {
-			s.ln.Close()
+		for l := range s.lns {
+			l.Close()
 		}
 		for c := range s.conns {
 			c.Close()
