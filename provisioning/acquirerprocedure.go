@@ -789,6 +789,17 @@ func (f *Flow) signOnBusiness(ctx context.Context, cp *Checkpoint) error {
 	if err := f.signOnOnce(ctx, cp); err != nil {
 		return err
 	}
+	if cp.SignOn.Batch == cp.Settlement.Batch {
+		// No host opens a batch it has just closed: an answer naming the
+		// settled batch is an old one (a replayed 0810 matches a sign-on's
+		// fields and carries keys the TMK still opens). Its keys are not
+		// used; the retry signs on again.
+		cp.KeysStale = true
+		if err := f.save(cp); err != nil {
+			return err
+		}
+		return stepErr("E_BATCH_REOPENED", nil, cp.Settlement.Batch)
+	}
 	if cp.SignOn.Batch != want {
 		// The terminal adopts the host's batch (60.2 of the answer).
 		f.Log.Warn("host opened another batch than the one after the settled batch", "want", want, "host", cp.SignOn.Batch)

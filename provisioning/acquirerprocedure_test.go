@@ -767,3 +767,26 @@ func TestCardReadsUseDownloadedApps(t *testing.T) {
 		}
 	}
 }
+
+// A sign-on for business answered with the batch just settled (a replayed
+// old answer) is not taken: the step fails with E_BATCH_REOPENED, the keys
+// count as stale, and the retry's sign-on goes live in the next batch.
+func TestBusinessSignOnRefusesTheSettledBatch(t *testing.T) {
+	r := newRig()
+	r.host.proc.oldSignOns = 1
+	r.ui.answers = []string{"confirm", "retry"}
+	cp, err := r.flow().Run(context.Background())
+	if err != nil || cp.Step != provisioning.StepLive || cp.Business == nil || cp.Business.Batch != "000002" {
+		t.Fatalf("Run = %v at %s, business %+v", err, cp.Step, cp.Business)
+	}
+	failed := false
+	for _, s := range r.reporter.statuses {
+		failed = failed || s.Error != nil && s.Error.Code == "E_BATCH_REOPENED" && s.Error.Step == provisioning.StepSignOnBusiness
+	}
+	if !failed {
+		t.Error("no E_BATCH_REOPENED at the business sign-on")
+	}
+	if got := r.host.proc.signOnBatches; len(got) != 3 {
+		t.Errorf("sign-ons with batches %q, want the first, the refused and the retried", got)
+	}
+}

@@ -93,6 +93,7 @@ var explanations = map[string]Explanation{
 	"E_ADMIN_DECLINED": {Text{"主机拒绝%s，应答码%s", "The host refused the %s, response code %s"}, actionAcquirer},
 	"E_ADMIN_MAC":      {Text{"%s应答MAC校验失败，将重新签到", "The %s answer failed its MAC check; the terminal will sign on again"}, actionRetry},
 	"E_DOWNLOAD_DATA":  {Text{"%s数据无效", "The %s sent data the terminal cannot use"}, Text{"重试；仍失败请联系收单行", "Retry; if it persists call the acquirer"}},
+	"E_BATCH_REOPENED": {Text{"签到应答仍为已结算批次%s，将重新签到", "The sign-on answer names the settled batch %s; the terminal signs on again"}, actionRetry},
 	"E_BATCH_UPLOAD":   {Text{"%s无法发出，交易记录缺少卡号或芯片交易的TC", "The %s cannot go; the record lacks the card number or a chip sale's TC"}, actionSupport},
 	"E_CAPK_CHECKSUM":  {Text{"IC卡公钥%s校验值不符", "The IC public key %s fails its checksum"}, Text{"重试；仍失败请联系收单行", "Retry; if it persists call the acquirer"}},
 	"E_DOWNLOAD_STORE": {Text{"无法保存下载的IC卡参数", "The downloaded IC keys and parameters could not be stored"}, Text{"检查存储后重试", "Check the storage, then retry"}},

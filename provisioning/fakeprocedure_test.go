@@ -22,6 +22,9 @@ var _ provisioning.AcquirerProcedure = (*fakeHost)(nil)
 // guards it.
 type procedureState struct {
 	batch    string // the open batch; settlement opens the next
+	// oldSignOns answers that many sign-ons after settlement with the
+	// settled batch: a replayed answer of an earlier sign-on.
+	oldSignOns int
 	capks    []provisioning.CAPK
 	apps     []provisioning.AppParams
 	pageSize int

@@ -129,7 +129,12 @@ func (h *fakeHost) SignOn(ctx context.Context, r provisioning.SignOnRequest) (pr
 	if err := h.cutHere("sign-on"); err != nil {
 		return provisioning.SignOnResult{}, err
 	}
-	return provisioning.SignOnResult{RC: "00", Batch: h.proc.batch, KeysOK: true, HostTime: h.proc.hostTime(), Demand: h.demand("sign-on"),
+	batch := h.proc.batch
+	if h.proc.oldSignOns > 0 && batch != "000001" {
+		h.proc.oldSignOns--
+		batch = fmt.Sprintf("%06d", atoiBatch(batch)-1)
+	}
+	return provisioning.SignOnResult{RC: "00", Batch: batch, KeysOK: true, HostTime: h.proc.hostTime(), Demand: h.demand("sign-on"),
 		Integrity: h.proc.signOnIntegrity}, nil
 }
 
