@@ -21,14 +21,14 @@ var _ provisioning.AcquirerProcedure = (*fakeHost)(nil)
 // procedureState is the fake host's procedure knobs and record; fakeHost.mu
 // guards it.
 type procedureState struct {
-	batch    string // the open batch; settlement opens the next
+	batch string // the open batch; settlement opens the next
 	// oldSignOns answers that many sign-ons after settlement with the
 	// settled batch: a replayed answer of an earlier sign-on.
 	oldSignOns int
-	capks    []provisioning.CAPK
-	apps     []provisioning.AppParams
-	pageSize int
-	params   provisioning.TerminalParams
+	capks      []provisioning.CAPK
+	apps       []provisioning.AppParams
+	pageSize   int
+	params     provisioning.TerminalParams
 
 	// demands are the demands of the next answers, per message kind
 	// ("sign-on", "sale", "void", "capk-list", "capk", "capk-end",
