@@ -266,6 +266,17 @@ func TestLeftToOperator(t *testing.T) {
 	if problems, _, _ := undoProblems(entries, leftToOperator(cp, true)); len(problems) != 1 {
 		t.Errorf("another sale named: %q, want the charged sale", problems)
 	}
+	// The stop names the void of the checkpoint's sale: the sale is the
+	// operator's; another sale is not.
+	cp.Unreversed = []provisioning.ReversalNote{{Kind: "void", STAN: 7, Batch: "000001"}}
+	cp.Sale = &provisioning.TxnRecord{STAN: 2, Batch: "000001"}
+	if problems, summary, _ := undoProblems(entries, leftToOperator(cp, true)); len(problems) > 0 || !strings.Contains(summary, "1 left to the operator") {
+		t.Errorf("void left to the operator: %q %s", problems, summary)
+	}
+	cp.Sale.STAN = 3
+	if problems, _, _ := undoProblems(entries, leftToOperator(cp, true)); len(problems) != 1 {
+		t.Errorf("the void of another sale: %q, want the charged sale", problems)
+	}
 }
 
 func TestAnsweredProblems(t *testing.T) {

@@ -232,6 +232,12 @@ func leftToOperator(cp provisioning.Checkpoint, stopped bool) func(ledger.Entry)
 			if n.Kind == ledger.KindSale && n.STAN == e.STAN && (n.Batch == "" || n.Batch == e.Batch) {
 				return true
 			}
+			// A void only the acquirer can settle leaves its sale with the
+			// operator too: voided if the host had the void, charged if
+			// not, and the stop names the void.
+			if n.Kind == ledger.KindVoid && cp.Sale != nil && cp.Void == nil && cp.Sale.STAN == e.STAN && cp.Sale.Batch == e.Batch {
+				return true
+			}
 		}
 		return false
 	}
