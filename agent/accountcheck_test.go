@@ -23,7 +23,6 @@ import (
 	"github.com/posagent/posagent/agent/config/configtest"
 	"github.com/posagent/posagent/agent/sim/hostsim"
 	"github.com/posagent/posagent/agent/sim/inproc"
-	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning/pan"
 )
 
@@ -48,20 +47,7 @@ func finishedInstall(t *testing.T) (artefacts map[string][]byte, keysJSON []byte
 	if err := ks.SaveKeys(acquirer.Keys{TMK: tmk}); err != nil {
 		t.Fatal(err)
 	}
-	book, err := ledger.Open(filepath.Join(dir, "host-ledger.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { book.Close() })
-	host, err := hostsim.New(hostsim.Config{TMK: tmk, Ledger: book, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := host.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Close() })
+	addr, _ := startHostsim(t, dir, "host-ledger.jsonl", hostsim.Config{TMK: tmk})
 	b, err := broker.Start("127.0.0.1:0", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +63,7 @@ func finishedInstall(t *testing.T) (artefacts map[string][]byte, keysJSON []byte
 	cfgPath := filepath.Join(dir, "posagent.yaml")
 	example := filepath.Join("..", "testdata", "posagent.example.yaml")
 	if err := configtest.WriteEdited(example, cfgPath, [][2]string{
-		{"  address: sim ", "  address: \"" + addr.String() + "\" "},
+		{"  address: sim ", "  address: \"" + addr + "\" "},
 		{`  url: ""  `, `  url: "` + b.URL() + `"`},
 		{"state_dir: /var/lib/posagent", "state_dir: " + stateDir},
 		{"  card: debit ", "  card: debit-16 "},

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,29 +41,15 @@ func TestHostLinkTLS(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			l, err := ledger.Open(filepath.Join(dir, "ledger.jsonl"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
 			cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv, err := hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-				TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr, err := srv.Listen("127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			addr, l := startHostsim(t, dir, "ledger.jsonl", hostsim.Config{TMK: tmk, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
 
 			cfg := config.Default()
 			cfg.StateDir = filepath.Join(dir, "state")
-			cfg.Host.Address = addr.String()
+			cfg.Host.Address = addr
 			cfg.Host.TLSCAFile, cfg.Host.TLSServerName, cfg.Host.PublicLink = tc.ca, "localhost", true
 			cfg.Host.Timeout = 5 * time.Second
 			cfg.Sim.ScriptedKeysWithRealHost = true // the test plays the installer

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"github.com/posagent/posagent/agent/config"
 	"github.com/posagent/posagent/agent/sim/hostsim"
 	"github.com/posagent/posagent/agent/sim/inproc"
-	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
 )
@@ -30,11 +28,6 @@ func TestRemoteTMKInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	l, err := ledger.Open(filepath.Join(dir, "ledger.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	// The host's first random bytes are the TMK it will make, so that the
 	// merchant's account check, which the acquirer computes under the TMK,
 	// can be in the config before the download.
@@ -42,20 +35,12 @@ func TestRemoteTMKInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, TMKDownload: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	addr, _ := startHostsim(t, dir, "ledger.jsonl", hostsim.Config{TMK: tmk, TMKDownload: true,
 		Rand: io.MultiReader(bytes.NewReader(downloaded), rand.Reader)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, err := srv.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
 
 	cfg := config.Default()
 	cfg.StateDir = filepath.Join(dir, "state")
-	cfg.Host.Address, cfg.Host.Profile, cfg.Host.Timeout = addr.String(), "remote-tmk", 5*time.Second
+	cfg.Host.Address, cfg.Host.Profile, cfg.Host.Timeout = addr, "remote-tmk", 5*time.Second
 	cfg.Sim.ScriptedKeysWithRealHost = true
 	if cfg.Merchant.AccountCheck, err = acquirer.AccountCheck(downloaded, cfg.Terminal.TID, pan.MustParse(inproc.DemoPAN)); err != nil {
 		t.Fatal(err)
