@@ -555,6 +555,17 @@ func (f *Flow) show(ctx context.Context, s Screen) {
 	}
 }
 
+// reported is a transaction record as a report carries it: without the
+// sealed PAN, which stays on the terminal for its own batch upload.
+func reported(r *TxnRecord) *TxnRecord {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.SealedPAN = nil
+	return &c
+}
+
 // status is the report of cp in state: everything a report carries but its
 // message.
 func (f *Flow) status(cp *Checkpoint, state string, fl *Failure) Status {
@@ -563,7 +574,7 @@ func (f *Flow) status(cp *Checkpoint, state string, fl *Failure) Status {
 	s := Status{
 		TID: t.TID, MID: t.MID, Serial: t.Serial, Version: f.Version,
 		Step: cp.Step, State: state, Attempt: cp.Attempt, Boot: cp.Boot, Error: fl,
-		SignOn: cp.SignOn, Sale: cp.Sale, Void: cp.Void, Unresolved: cp.Unresolved(),
+		SignOn: cp.SignOn, Sale: reported(cp.Sale), Void: reported(cp.Void), Unresolved: cp.Unresolved(),
 		CAPK: cp.CAPK, Apps: cp.Apps, Demands: cp.Demands, Settlement: cp.Settlement, Business: cp.Business,
 		Time: now.UTC(), Clock: src,
 	}

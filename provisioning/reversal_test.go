@@ -309,3 +309,33 @@ func TestPINBlockRedacts(t *testing.T) {
 		}
 	}
 }
+
+// The sale's record keeps its sealed PAN on the terminal until the batch is
+// settled; no report ever carries it.
+func TestReportsCarryNoSealedPAN(t *testing.T) {
+	r := newRig()
+	r.host.proc.unbalanced = true // the seal is used by the batch upload
+	f := r.flow()
+	f.Sealer = &fakeSealer{}
+	var sealedSeen bool
+	r.reporter.onReport = func(s provisioning.Status) {
+		for _, x := range []*provisioning.TxnRecord{s.Sale, s.Void} {
+			if x != nil && len(x.SealedPAN) > 0 {
+				t.Errorf("%s %s report carries the sealed PAN", s.Step, s.State)
+			}
+		}
+		if cp, err := provisioning.Decode(r.store.Data); err == nil && cp.Sale != nil && len(cp.Sale.SealedPAN) > 0 {
+			sealedSeen = true
+		}
+	}
+	cp, err := f.Run(context.Background())
+	if err != nil || cp.Step != provisioning.StepLive {
+		t.Fatalf("Run = %v at %s", err, cp.Step)
+	}
+	if !sealedSeen {
+		t.Error("the checkpoint never held the sale's sealed PAN: the test proves nothing")
+	}
+	if len(cp.Sale.SealedPAN) != 0 {
+		t.Error("the sealed PAN outlived the settled batch")
+	}
+}
