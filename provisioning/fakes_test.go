@@ -56,6 +56,14 @@ func (c *fakeCard) ReadCard(ctx context.Context, r provisioning.CardRequest) (pr
 	return c.cards[c.i], nil
 }
 
+func (c *fakeCard) Pay(ctx context.Context, r provisioning.CardRequest) (provisioning.Payment, error) {
+	card, err := c.ReadCard(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return provisioning.NoChip(card, nil), nil
+}
+
 func card(mut func(*provisioning.Card)) provisioning.Card {
 	c := provisioning.Card{PAN: pan.MustParse(goodPAN), Seq: "01", Name: "ZHANG/SAN", Expiry: "3012",
 		AID: "A000000333010101", Label: "PBOC DEBIT"}

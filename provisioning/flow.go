@@ -130,6 +130,9 @@ type HostResponse struct {
 	// 发卡行 and 收单行.
 	Issuer, Acquirer string
 	Demand           Demand // the header's processing requirement
+	// ICData is field 55 of the answer (91, 71, 72), raw; nil when the
+	// host sent none.
+	ICData []byte
 }
 
 // Receipt is what the printer needs for a sales slip: everything about the

@@ -214,8 +214,19 @@ type InFlight struct {
 	// OrigSTAN is the sale a void cancels.
 	OrigSTAN int `json:"orig_stan,omitempty"`
 	// Reason is field 39 of the reversal: "98" no answer (the default), "A0"
-	// the answer's MAC did not verify.
+	// the answer's MAC did not verify, "96" a terminal fault (an approval
+	// the terminal could not finish on the card, a power cut in between
+	// included), "06" the card declined (AAC) or left after the host
+	// approved.
 	Reason string `json:"reason,omitempty"`
+	// Expiry, Seq and AuthCode are fields 14, 23 and 38 of an IC
+	// reversal: the card's expiry and PAN sequence number, and the
+	// authorisation code of an approval the card then refused. IC is its
+	// field 55 (95 9F1E 9F10 9F36, DF31 when scripts ran), hex.
+	Expiry   string `json:"expiry,omitempty"`
+	Seq      string `json:"seq,omitempty"`
+	AuthCode string `json:"auth_code,omitempty"`
+	IC       string `json:"ic,omitempty"`
 	// SealedPAN is the original's PAN as Flow.Sealer sealed it, for the
 	// reversal's field 2; never the PAN itself. Masked is for the installer
 	// and monitoring.
@@ -261,6 +272,11 @@ type TxnRecord struct {
 	// them as 原凭证号 and 原参考号.
 	OrigSTAN int    `json:"orig_stan,omitempty"`
 	OrigRRN  string `json:"orig_rrn,omitempty"`
+	// IC is the chip's record of a chip sale (its TC, TVR, TSI …): the
+	// slip's IC lines and the TC upload at settlement.
+	IC *ICData `json:"ic,omitempty"`
+	// PIN says the cardholder entered an online PIN (22's third digit).
+	PIN bool `json:"pin,omitempty"`
 }
 
 // SlipRecord counts print attempts: an attempt that may have printed makes the

@@ -27,13 +27,23 @@ type Card struct {
 	Label  string // application label, for the slip
 	Type   CardType
 	// ICData is the field-55 TLV set of an online request (ARQC and friends),
-	// hex encoded; empty for simulated or swiped cards.
+	// hex encoded; empty for simulated or swiped cards and for a read
+	// without a cryptogram (ReadCard).
 	ICData string
+	// ICReversal is field 55 of this transaction's reversal (95 9F1E 9F10
+	// 9F36), hex; set with ICData.
+	ICReversal string
+	// IC is the chip's record of the first GENERATE AC (ARQC, TVR, ATC, UN,
+	// AIP, CSN, CVM results) that the sale's record and slip start from;
+	// nil without one.
+	IC *ICData
 	// Entry is how the card was read; the zero value means chip.
 	Entry Entry
 	// Track2 and Track3 are the swiped tracks, for the sale's fields 35/36
-	// (encrypted under the TDK there). They redact themselves in fmt, slog and
-	// JSON, and are dropped once the sale has gone out.
+	// (encrypted under the TDK there); for a chip sale Track2 is the
+	// track-2 equivalent (57) as track characters, for field 35. They
+	// redact themselves in fmt, slog and JSON, and are dropped once the
+	// sale has gone out.
 	Track2, Track3 pan.Track
 }
 
@@ -91,7 +101,14 @@ type CardRequest struct {
 
 // CardSource waits for a card and reads it.
 type CardSource interface {
+	// ReadCard reads the card without a cryptogram (the binding, the
+	// void's card check): no GENERATE AC, so no ATC is spent and the
+	// card's transaction state is left as it was.
 	ReadCard(ctx context.Context, r CardRequest) (Card, error)
+	// Pay reads the card for a purchase of r.Amount: cardholder
+	// verification (the PIN pad when the card asks for online PIN) and the
+	// first GENERATE AC, with the card session kept open for the Payment.
+	Pay(ctx context.Context, r CardRequest) (Payment, error)
 }
 
 // Clock is the injected time source.

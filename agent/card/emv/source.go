@@ -121,3 +121,12 @@ func (r Result) Card() provisioning.Card {
 		ICData: r.ICData,
 	}
 }
+
+// Pay reads the card for a purchase.
+func (s *Source) Pay(ctx context.Context, r provisioning.CardRequest) (provisioning.Payment, error) {
+	c, err := s.ReadCard(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return provisioning.NoChip(c, nil), nil
+}

@@ -49,21 +49,54 @@ type Either struct {
 var _ provisioning.CardSource = (*Either)(nil)
 
 type result struct {
-	card provisioning.Card
+	pay  provisioning.Payment
 	err  error
 	chip bool
 }
 
 // ReadCard waits for a card inserted or swiped; see Either.
 func (e *Either) ReadCard(ctx context.Context, r provisioning.CardRequest) (provisioning.Card, error) {
+	p, err := e.wait(ctx, r, func(ctx context.Context) (provisioning.Payment, error) {
+		c, err := e.Chip.ReadCard(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return provisioning.NoChip(c, nil), nil
+	})
+	if err != nil {
+		return provisioning.Card{}, err
+	}
+	return p.Card(), nil
+}
+
+// Pay waits for a card inserted or swiped for a purchase; see Either. A
+// chip card's payment is the chip source's; a swiped one has no chip
+// session.
+func (e *Either) Pay(ctx context.Context, r provisioning.CardRequest) (provisioning.Payment, error) {
+	return e.wait(ctx, r, func(ctx context.Context) (provisioning.Payment, error) { return e.Chip.Pay(ctx, r) })
+}
+
+func (e *Either) wait(ctx context.Context, r provisioning.CardRequest, chip func(context.Context) (provisioning.Payment, error)) (provisioning.Payment, error) {
 	purpose := r.Purpose
 	if e.Chip == nil || e.Swipe == nil {
-		return provisioning.Card{}, errors.New("swipe: Either needs a chip source and a swipe source")
+		return nil, errors.New("swipe: Either needs a chip source and a swipe source")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	// Both readers are done before ReadCard returns: a swipe read left
 	// running would take the next card meant for the next ReadCard.
+	results := make(chan result, 2)
+	// A chip session that opened while the swipe won is closed, not
+	// leaked: this runs after both readers ended (defers run last-in
+	// first).
+	defer func() {
+		close(results)
+		for r := range results {
+			if r.pay != nil {
+				r.pay.Close()
+			}
+		}
+	}()
 	defer wg.Wait()
 	defer cancel()
 	var notifyMu sync.Mutex
@@ -74,12 +107,11 @@ func (e *Either) ReadCard(ctx context.Context, r provisioning.CardRequest) (prov
 			e.Notify(purpose, err)
 		}
 	}
-	results := make(chan result, 2)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		card, err := e.Chip.ReadCard(ctx, r)
-		results <- result{card: card, err: err, chip: true}
+		p, err := chip(ctx)
+		results <- result{pay: p, err: err, chip: true}
 	}()
 	// The swipe source returns its refusals (unless its own Refused hook
 	// takes them): pass them on and wait for the next swipe.
@@ -91,7 +123,11 @@ func (e *Either) ReadCard(ctx context.Context, r provisioning.CardRequest) (prov
 				notify(err)
 				continue
 			}
-			results <- result{card: card, err: err}
+			var p provisioning.Payment
+			if err == nil {
+				p = provisioning.NoChip(card, nil)
+			}
+			results <- result{pay: p, err: err}
 			return
 		}
 	}()
@@ -101,9 +137,9 @@ func (e *Either) ReadCard(ctx context.Context, r provisioning.CardRequest) (prov
 		r := <-results
 		switch {
 		case r.err == nil:
-			return r.card, nil
+			return r.pay, nil
 		case ctx.Err() != nil:
-			return provisioning.Card{}, ctx.Err()
+			return nil, ctx.Err()
 		case r.chip && e.ChipFailed != nil && e.ChipFailed(r.err):
 			chipErr = r.err
 			if swipeErr == nil {
@@ -111,11 +147,11 @@ func (e *Either) ReadCard(ctx context.Context, r provisioning.CardRequest) (prov
 				notify(fmt.Errorf("%w: %w", ErrChipFailed, r.err))
 			}
 		case r.chip:
-			return provisioning.Card{}, r.err
+			return nil, r.err
 		default:
 			swipeErr = r.err // the magstripe line failed: the chip may still come
 		}
 	}
 	// Both ended without a card: the chip failed and the swipe line did too.
-	return provisioning.Card{}, fmt.Errorf("%w (and the swipe failed: %w)", chipErr, swipeErr)
+	return nil, fmt.Errorf("%w (and the swipe failed: %w)", chipErr, swipeErr)
 }

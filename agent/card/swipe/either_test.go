@@ -16,9 +16,23 @@ import (
 // chipSource is a fake chip reader: each ReadCard takes the next answer the
 // test sends, or ends with ctx. Cancelled counts reads ended by ctx.
 type chipSource struct {
-	answers   chan result
+	answers   chan chipAnswer
 	mu        sync.Mutex
 	cancelled int
+}
+
+// chipAnswer is one answer of the fake chip reader.
+type chipAnswer struct {
+	card provisioning.Card
+	err  error
+}
+
+func (c *chipSource) Pay(ctx context.Context, r provisioning.CardRequest) (provisioning.Payment, error) {
+	card, err := c.ReadCard(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return provisioning.NoChip(card, nil), nil
 }
 
 func (c *chipSource) ReadCard(ctx context.Context, _ provisioning.CardRequest) (provisioning.Card, error) {
@@ -67,7 +81,7 @@ func (n *notes) notify(_ string, err error) {
 }
 
 func newEither() (*Either, *chipSource, timeouts, *notes) {
-	chip := &chipSource{answers: make(chan result, 1)}
+	chip := &chipSource{answers: make(chan chipAnswer, 1)}
 	l := timeouts{ch: make(chan []byte, 8)}
 	n := &notes{seen: make(chan error, 16)}
 	e := &Either{Chip: chip, Swipe: New(l, Config{Framing: magstripe.MagTek, Now: func() time.Time { return now }}),
@@ -77,7 +91,7 @@ func newEither() (*Either, *chipSource, timeouts, *notes) {
 
 func TestEitherChipFirst(t *testing.T) {
 	e, chip, _, _ := newEither()
-	chip.answers <- result{card: provisioning.Card{PAN: pan.MustParse(testPAN), AID: "A000000333010101"}}
+	chip.answers <- chipAnswer{card: provisioning.Card{PAN: pan.MustParse(testPAN), AID: "A000000333010101"}}
 	c, err := e.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"})
 	if err != nil || c.Entry != provisioning.EntryChip || c.AID == "" {
 		t.Fatalf("%+v %v", c, err)
@@ -118,7 +132,7 @@ func TestEitherChipCardSwiped(t *testing.T) {
 	if err := <-n.seen; !errors.Is(err, ErrSwipeAgain) {
 		t.Fatalf("notified %v", err)
 	}
-	chip.answers <- result{card: provisioning.Card{PAN: pan.MustParse(testPAN)}}
+	chip.answers <- chipAnswer{card: provisioning.Card{PAN: pan.MustParse(testPAN)}}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +142,7 @@ func TestEitherChipCardSwiped(t *testing.T) {
 // the chip card's swipe is a fallback; the permission ends with the read.
 func TestEitherFallback(t *testing.T) {
 	e, cs, l, n := newEither()
-	cs.answers <- result{err: errMute}
+	cs.answers <- chipAnswer{err: errMute}
 	done := make(chan provisioning.Card, 1)
 	go func() {
 		c, err := e.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"})
@@ -154,7 +168,7 @@ func TestEitherErrors(t *testing.T) {
 	// A chip error that is not a chip failure (card pulled out) is returned.
 	e, chip, _, _ := newEither()
 	errRemoved := errors.New("card removed")
-	chip.answers <- result{err: errRemoved}
+	chip.answers <- chipAnswer{err: errRemoved}
 	if _, err := e.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"}); !errors.Is(err, errRemoved) {
 		t.Errorf("card removed: %v", err)
 	}
@@ -165,14 +179,14 @@ func TestEitherErrors(t *testing.T) {
 		t.Errorf("cancelled: %v", err)
 	}
 	// The magstripe line ends: the chip is still waited for.
-	chip2 := &chipSource{answers: make(chan result, 1)}
+	chip2 := &chipSource{answers: make(chan chipAnswer, 1)}
 	e2 := &Either{Chip: chip2, Swipe: New(eofReader{}, Config{Framing: magstripe.MagTek})}
-	chip2.answers <- result{card: provisioning.Card{AID: "A000000333010101"}}
+	chip2.answers <- chipAnswer{card: provisioning.Card{AID: "A000000333010101"}}
 	if c, err := e2.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"}); err != nil || c.AID == "" {
 		t.Errorf("after the line ended: %+v %v", c, err)
 	}
 	// Both fail: the chip's failure and the line's are both said.
-	chip2.answers <- result{err: errMute}
+	chip2.answers <- chipAnswer{err: errMute}
 	e2.ChipFailed = func(error) bool { return true }
 	if _, err := e2.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "x"}); !errors.Is(err, errMute) || !errors.Is(err, ErrLineClosed) {
 		t.Errorf("both failed: %v", err)

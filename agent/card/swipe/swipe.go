@@ -178,3 +178,13 @@ func (s *Source) readOnce(ctx context.Context) (provisioning.Card, error) {
 	return provisioning.Card{PAN: sw.PAN, Name: magstripe.NormalizeName(sw.Name), Expiry: sw.Expiry,
 		Entry: entry, Track2: t2, Track3: t3}, nil
 }
+
+// Pay reads a swiped card for a purchase: a stripe has no chip session, so
+// the payment is the read card's (provisioning.NoChip).
+func (s *Source) Pay(ctx context.Context, r provisioning.CardRequest) (provisioning.Payment, error) {
+	c, err := s.ReadCard(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return provisioning.NoChip(c, nil), nil
+}

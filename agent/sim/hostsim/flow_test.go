@@ -31,6 +31,10 @@ func (r cardReader) ReadCard(context.Context, provisioning.CardRequest) (provisi
 	return r.c, nil
 }
 
+func (r cardReader) Pay(context.Context, provisioning.CardRequest) (provisioning.Payment, error) {
+	return provisioning.NoChip(r.c, nil), nil
+}
+
 type printer struct{}
 
 func (printer) PrintReceipt(context.Context, provisioning.Receipt) error { return nil }

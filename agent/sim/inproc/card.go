@@ -93,3 +93,12 @@ func (c *Card) ReadCard(ctx context.Context, r provisioning.CardRequest) (provis
 
 // SelfTest reports the reader present.
 func (c *Card) SelfTest(ctx context.Context) error { return ctx.Err() }
+
+// Pay reads the card in the slot for a purchase.
+func (c *Card) Pay(ctx context.Context, r provisioning.CardRequest) (provisioning.Payment, error) {
+	card, err := c.ReadCard(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return provisioning.NoChip(card, nil), nil
+}
