@@ -69,6 +69,8 @@ type procedureState struct {
 	fetched       int      // keys answered
 	settles       []provisioning.SettleRequest
 	uploads       []provisioning.BatchUpload
+	tcs           []provisioning.TCUpload
+	scripts       []provisioning.ScriptNotice
 	ends          []provisioning.BatchEnd
 	statusUploads []provisioning.StatusUpload
 	signOnBatches []string
@@ -354,6 +356,26 @@ func (h *fakeHost) UploadBatch(ctx context.Context, r provisioning.BatchUpload) 
 	}
 	h.proc.uploads = append(h.proc.uploads, r)
 	return provisioning.Ack{RC: "00", Demand: h.demand("batch-upload")}, nil
+}
+
+func (h *fakeHost) UploadTC(ctx context.Context, r provisioning.TCUpload) (provisioning.Ack, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.record("tc-upload", r.AdminRequest); err != nil {
+		return provisioning.Ack{}, err
+	}
+	h.proc.tcs = append(h.proc.tcs, r)
+	return provisioning.Ack{RC: "00", Demand: h.demand("tc-upload")}, nil
+}
+
+func (h *fakeHost) NotifyScripts(ctx context.Context, r provisioning.ScriptNotice) (provisioning.Ack, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.record("script-result", r.AdminRequest); err != nil {
+		return provisioning.Ack{}, err
+	}
+	h.proc.scripts = append(h.proc.scripts, r)
+	return provisioning.Ack{RC: "00", Demand: h.demand("script-result")}, nil
 }
 
 func (h *fakeHost) EndBatchUpload(ctx context.Context, r provisioning.BatchEnd) (provisioning.Ack, error) {

@@ -249,6 +249,25 @@ type BatchUpload struct {
 	Card pan.PAN
 }
 
+// TCUpload sends a chip sale's TC before settlement (0320, the profile's
+// IC batch code: 203 in the common table): field 55 is the second GENERATE
+// AC's set (Txn.IC.TC), so the issuer holds the card's own proof of the
+// sale.
+type TCUpload struct {
+	AdminRequest
+	Txn  TxnRecord
+	Card pan.PAN // the sale's card number, opened from its seal
+}
+
+// ScriptNotice tells the issuer how its scripts ran on the card (0620, the
+// profile's script-result code: 951): DF31 of the sale (Txn.IC.Scripts)
+// with the objects that identify the transaction.
+type ScriptNotice struct {
+	AdminRequest
+	Txn  TxnRecord
+	Card pan.PAN
+}
+
 // BatchEnd ends a batch upload: Balanced says whether settlement had
 // balanced (the end message's code differs), Count how many went up.
 type BatchEnd struct {
@@ -274,6 +293,8 @@ type AcquirerProcedure interface {
 	TerminalParameters(ctx context.Context, r AdminRequest) (ParamsResult, error)
 	UploadStatus(ctx context.Context, r StatusUpload) (Ack, error)
 
+	UploadTC(ctx context.Context, r TCUpload) (Ack, error)
+	NotifyScripts(ctx context.Context, r ScriptNotice) (Ack, error)
 	Settle(ctx context.Context, r SettleRequest) (SettleResult, error)
 	UploadBatch(ctx context.Context, r BatchUpload) (Ack, error)
 	EndBatchUpload(ctx context.Context, r BatchEnd) (Ack, error)

@@ -425,3 +425,13 @@ func (c *Client) simple(ctx context.Context, op, mti, code string, r provisionin
 	}
 	return c.ack(resp), nil
 }
+
+// UploadTC is not built yet: it refuses, sending nothing.
+func (c *Client) UploadTC(ctx context.Context, r provisioning.TCUpload) (provisioning.Ack, error) {
+	return provisioning.Ack{}, ErrBatchChip
+}
+
+// NotifyScripts is not built yet: it refuses, sending nothing.
+func (c *Client) NotifyScripts(ctx context.Context, r provisioning.ScriptNotice) (provisioning.Ack, error) {
+	return provisioning.Ack{}, ErrBatchChip
+}

@@ -338,6 +338,31 @@ func (h *Host) UploadBatch(ctx context.Context, r provisioning.BatchUpload) (pro
 	return provisioning.Ack{RC: "00", Demand: d, Time: h.Clock.Now()}, ctx.Err()
 }
 
+// UploadTC takes a chip sale's TC before settlement. It books the record,
+// never a sale.
+func (h *Host) UploadTC(ctx context.Context, r provisioning.TCUpload) (provisioning.Ack, error) {
+	if r.Txn.IC == nil || r.Txn.IC.TC == "" {
+		return provisioning.Ack{RC: "30", Time: h.Clock.Now()}, ctx.Err() // format error: no TC to book
+	}
+	d, err := h.answer(ctx, ledger.Entry{Kind: ledger.KindTCUpload, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch,
+		OrigSTAN: r.Txn.STAN, Amount: r.Txn.Amount, Card: r.Txn.Masked})
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	h.Pauses.Point(ctx, "host.tc-upload")
+	return provisioning.Ack{RC: "00", Demand: d, Time: h.Clock.Now()}, ctx.Err()
+}
+
+// NotifyScripts takes the issuer script results of a chip sale.
+func (h *Host) NotifyScripts(ctx context.Context, r provisioning.ScriptNotice) (provisioning.Ack, error) {
+	d, err := h.answer(ctx, ledger.Entry{Kind: ledger.KindScriptResult, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch,
+		OrigSTAN: r.Txn.STAN, Card: r.Txn.Masked})
+	if err != nil {
+		return provisioning.Ack{}, err
+	}
+	return provisioning.Ack{RC: "00", Demand: d, Time: h.Clock.Now()}, ctx.Err()
+}
+
 // EndBatchUpload acknowledges the batch upload's end.
 func (h *Host) EndBatchUpload(ctx context.Context, r provisioning.BatchEnd) (provisioning.Ack, error) {
 	d, err := h.answer(ctx, ledger.Entry{Kind: ledger.KindBatchEnd, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch, Count: r.Count})

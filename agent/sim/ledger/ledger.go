@@ -121,6 +121,11 @@ const (
 	KindAppEnd      = "app-end"
 	KindBatchRecord = "batch-record"
 	KindBatchEnd    = "batch-end"
+	// KindTCUpload is a chip sale's TC sent before settlement, and
+	// KindScriptResult the issuer script results of one (OrigSTAN the
+	// sale's): records, not money.
+	KindTCUpload     = "tc-upload"
+	KindScriptResult = "script-result"
 )
 
 // Totals are one side of settlement field 48: debit and credit counts and
