@@ -28,6 +28,8 @@ var (
 	textStatus      = Text{"终端状态上送", "status upload"}
 	textSettle      = Text{"结算", "settlement"}
 	textBatchUpload = Text{"批上送", "batch upload"}
+	textTCUpload    = Text{"IC卡TC上送", "TC upload"}
+	textScripts     = Text{"脚本结果上送", "script result notice"}
 	textSignOff     = Text{"签退", "sign-off"}
 )
 
@@ -672,6 +674,9 @@ func (f *Flow) settle(ctx context.Context, cp *Checkpoint) error {
 	}
 	hctx, cancel := f.hostCtx(ctx, cp)
 	defer cancel()
+	if err := f.uploadChip(hctx, cp, st); err != nil {
+		return err
+	}
 	if !st.Answered {
 		req, err := f.adminReq(cp)
 		if err != nil {
@@ -754,6 +759,59 @@ func (f *Flow) settle(ctx context.Context, cp *Checkpoint) error {
 	// The batch is closed: nothing needs the card number any more.
 	cp.Sale.SealedPAN = nil
 	return f.save(cp)
+}
+
+// uploadChip sends, before the settlement itself, what the issuer needs of
+// the batch's chip sale: its TC (0320, the profile's IC batch code) and,
+// when issuer scripts ran on the card, their results (0620). Public
+// UnionPay terminals upload IC transactions before they settle
+// (PROTOCOLS.md, the install procedure, step 10). Each is recorded once the
+// host acknowledged it; one sent again after a power cut is the same record
+// and changes nothing at the host.
+func (f *Flow) uploadChip(ctx context.Context, cp *Checkpoint, st *SettleRecord) error {
+	ic := cp.Sale.IC
+	if ic == nil || st.Answered {
+		return nil
+	}
+	if ic.TC != "" && !st.TCUploaded {
+		req, err := f.adminReq(cp)
+		if err != nil {
+			return err
+		}
+		req.Batch = st.Batch
+		ack, err := f.Host.UploadTC(ctx, TCUpload{AdminRequest: req, Txn: *cp.Sale, Card: f.salePAN(cp)})
+		if err != nil {
+			return f.adminErr(cp, textTCUpload, err)
+		}
+		f.noteDemand(cp, ack.Demand, "tc-upload")
+		if err := f.adminRC(cp, textTCUpload, ack.RC); err != nil {
+			return err
+		}
+		st.TCUploaded = true
+		if err := f.save(cp); err != nil {
+			return err
+		}
+	}
+	if ic.Scripts != "" && !st.ScriptsNotified {
+		req, err := f.adminReq(cp)
+		if err != nil {
+			return err
+		}
+		req.Batch = st.Batch
+		ack, err := f.Host.NotifyScripts(ctx, ScriptNotice{AdminRequest: req, Txn: *cp.Sale, Card: f.salePAN(cp)})
+		if err != nil {
+			return f.adminErr(cp, textScripts, err)
+		}
+		f.noteDemand(cp, ack.Demand, "script-result")
+		if err := f.adminRC(cp, textScripts, ack.RC); err != nil {
+			return err
+		}
+		st.ScriptsNotified = true
+		if err := f.save(cp); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // signOff ends the test batch's session. It needs no fresh keys: a sign-off

@@ -38,6 +38,8 @@ type fakeCard struct {
 	byPurpose map[string]provisioning.Card
 	// reqs are the requests read, in order.
 	reqs []provisioning.CardRequest
+	// chip, when set, makes Pay a chip session (completion_test.go).
+	chip *fakeChip
 }
 
 func (c *fakeCard) ReadCard(ctx context.Context, r provisioning.CardRequest) (provisioning.Card, error) {
@@ -61,6 +63,9 @@ func (c *fakeCard) Pay(ctx context.Context, r provisioning.CardRequest) (provisi
 	if err != nil {
 		return nil, err
 	}
+	if c.chip != nil {
+		return c.chip.pay(card), nil
+	}
 	return provisioning.NoChip(card, nil), nil
 }
 
@@ -83,7 +88,8 @@ type fakeHost struct {
 	badMACSale bool // book the next sale, then fail as if its answer's MAC did not verify
 	down       bool
 	saleRC     string
-	fullPANs   []string // what reached the host (it needs the full PAN)
+	fullPANs   []string                // what reached the host (it needs the full PAN)
+	pins       []provisioning.PINBlock // each sale's PIN block as the host got it
 	lastVoidOf int
 	// sent is every STAN and batch the host was given, sign-on included, in
 	// order: STANs must never repeat within the batch.
@@ -164,6 +170,7 @@ func (h *fakeHost) sale(r provisioning.SaleRequest) (provisioning.HostResponse, 
 	defer h.mu.Unlock()
 	h.proc.saleDeadline = 0
 	h.fullPANs = append(h.fullPANs, r.Card.PAN.Reveal())
+	h.pins = append(h.pins, r.PINBlock)
 	h.sent = append(h.sent, sentMsg{"sale", r.STAN, r.Batch})
 	if h.saleRC != "" && h.saleRC != "00" {
 		return provisioning.HostResponse{RC: h.saleRC, Integrity: h.integrity()}, nil

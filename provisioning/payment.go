@@ -119,6 +119,15 @@ type PINRequest struct {
 // entry: the CVM failed, the card's CVM list says what follows.
 var ErrPINBypassed = errors.New("provisioning: PIN entry bypassed")
 
+// ErrPINCancelled is a PIN pad's answer when the cardholder cancelled PIN
+// entry: the sale stops before anything is sent (E_PIN_CANCELLED).
+var ErrPINCancelled error = pinCancelled{}
+
+type pinCancelled struct{}
+
+func (pinCancelled) Error() string       { return "provisioning: PIN entry cancelled" }
+func (pinCancelled) FailureCode() string { return "E_PIN_CANCELLED" }
+
 // ErrCardRemoved is what Payment.Complete wraps when the card left the
 // reader before it finished the transaction.
 var ErrCardRemoved = errors.New("provisioning: card removed before the transaction finished")

@@ -185,9 +185,13 @@ type SettleRecord struct {
 	// the batch upload; UploadEnded its end message. EndSent is set before
 	// the end first leaves: a host that closed the batch on an end whose
 	// answer was lost refuses the one sent again with 77.
-	Uploaded    int  `json:"uploaded,omitempty"`
-	EndSent     bool `json:"end_sent,omitempty"`
-	UploadEnded bool `json:"upload_ended,omitempty"`
+	// TCUploaded and ScriptsNotified record, before the settlement
+	// itself, the chip sale's TC upload and its issuer script results.
+	TCUploaded      bool `json:"tc_uploaded,omitempty"`
+	ScriptsNotified bool `json:"scripts_notified,omitempty"`
+	Uploaded        int  `json:"uploaded,omitempty"`
+	EndSent         bool `json:"end_sent,omitempty"`
+	UploadEnded     bool `json:"upload_ended,omitempty"`
 	// NextBatch is the batch the terminal signs on with for business.
 	NextBatch string    `json:"next_batch,omitempty"`
 	Done      bool      `json:"done"`

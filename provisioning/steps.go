@@ -315,7 +315,11 @@ func (f *Flow) undoSale(cp *Checkpoint, card Card, rc string) error {
 	if err != nil {
 		return err
 	}
-	inf.Entry, inf.Reason = sale.Entry, "06"
+	inf.Entry, inf.Reason, inf.PIN = sale.Entry, "06", sale.PIN
+	inf.Expiry, inf.AuthCode = sale.Expiry, sale.AuthCode
+	if ic := sale.IC; ic != nil {
+		inf.Seq, inf.IC = ic.CSN, ic.Reversal
+	}
 	cp.InFlight, cp.Sale, cp.Slip, cp.Void, cp.VoidSlip = inf, nil, nil, nil, nil
 	cp.Undone = append(cp.Undone, ReversalNote{Kind: "sale", STAN: sale.STAN, Batch: sale.Batch, Amount: sale.Amount,
 		Masked: sale.Masked, Code: "E_VOID_UNMATCHED"})
@@ -466,31 +470,96 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		}
 		amount := cp.SaleAmount(f.Amount)
 		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{"金额 " + FormatRMB(amount), "请插卡 Insert card"}})
-		card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeTestSale, Amount: amount, Apps: f.chipApps()})
+		pay, err := f.Card.Pay(ctx, CardRequest{Purpose: PurposeTestSale, Amount: amount, Apps: f.chipApps()})
 		if err != nil {
-			return stepErr("E_CARD_READ", err)
+			return stepErr(codeOf(err, "E_CARD_READ"), err)
 		}
-		t := f.term(cp)
-		req := SaleRequest{Terminal: t, STAN: f.nextSTAN(cp), Batch: cp.SignOn.Batch, Amount: amount, Card: card, Test: true}
-		inf, err := f.inFlight(t, "sale", req.STAN, req.Batch, req.Amount, card, len(req.PINBlock) > 0)
-		if err != nil {
-			return err
-		}
-		hctx, cancel := f.hostCtx(ctx, cp)
-		defer cancel()
-		resp, err := f.send(ctx, cp, inf, func() (HostResponse, error) { return f.Host.Sale(hctx, req) })
-		if err != nil {
-			return err
-		}
-		cp.Sale = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Entry: card.Entry, Amount: req.Amount, RC: resp.RC, RRN: resp.RRN,
-			AuthCode: resp.AuthCode, Time: f.stamp(resp.Time),
-			Masked: card.PAN.Masked(), SealedPAN: inf.SealedPAN, AID: card.AID, Label: card.Label, Expiry: card.Expiry,
-			Issuer: resp.Issuer, Acquirer: resp.Acquirer}
-		if err := f.save(cp); err != nil {
-			return err
-		}
+		defer pay.Close()
+		return f.sale(ctx, cp, pay, amount)
 	}
 	return nil
+}
+
+// sale sends the test sale the card has signed and finishes it on the card.
+// The reversal image is durable before the request leaves (send), and stays
+// durable until the card has accepted the host's approval: an approval the
+// card refuses (AAC), a card pulled out before it answered, or a power cut
+// in between each leave the sale to be reversed, never charged next to its
+// retry.
+func (f *Flow) sale(ctx context.Context, cp *Checkpoint, pay Payment, amount int64) error {
+	card, pin := pay.Card(), pay.PINBlock()
+	t := f.term(cp)
+	req := SaleRequest{Terminal: t, STAN: f.nextSTAN(cp), Batch: cp.SignOn.Batch, Amount: amount, Card: card, PINBlock: pin, Test: true}
+	inf, err := f.inFlight(t, "sale", req.STAN, req.Batch, req.Amount, card, len(pin) > 0)
+	if err != nil {
+		return err
+	}
+	inf.Expiry, inf.Seq, inf.IC = card.Expiry, card.Seq, card.ICReversal
+	hctx, cancel := f.hostCtx(ctx, cp)
+	defer cancel()
+	var answer HostResponse
+	answered := false
+	resp, err := f.send(ctx, cp, inf, func() (HostResponse, error) {
+		r, err := f.Host.Sale(hctx, req)
+		answer, answered = r, err == nil
+		return r, err
+	})
+	if err != nil {
+		// Not approved: the card ends its transaction with an AAC. What the
+		// host may have done is the reversal image's business, kept or
+		// dropped by send as the money rule said.
+		f.tellCard(ctx, pay, answer, answered)
+		return err
+	}
+	// Approved by the host, not yet by the card: until the card answers,
+	// the image stays with reason 96 (the terminal could not finish), so a
+	// power cut here reverses the sale on restart.
+	inf.Reason, inf.AuthCode = "96", resp.AuthCode
+	cp.InFlight = inf
+	if err := f.save(cp); err != nil {
+		return err
+	}
+	verdict, err := pay.Complete(ctx, HostVerdict{Online: true, Approved: true, RC: resp.RC, IssuerData: resp.ICData})
+	if err != nil || !verdict.Approved {
+		// The card did not accept the approval: reversed with reason 06,
+		// its IC reversal data as the card last gave it (DF31 when scripts
+		// ran).
+		cp.InFlight.Reason = "06"
+		if verdict.IC != nil && verdict.IC.Reversal != "" {
+			cp.InFlight.IC = verdict.IC.Reversal
+		}
+		if serr := f.save(cp); serr != nil {
+			return serr
+		}
+		switch {
+		case errors.Is(err, ErrCardRemoved):
+			return stepErr("E_CARD_REMOVED", err, kindText("sale"))
+		case err != nil:
+			return stepErr("E_CARD_COMPLETION", err, kindText("sale"))
+		}
+		return stepErr("E_CARD_DECLINED", nil, kindText("sale"))
+	}
+	cp.InFlight = nil
+	cp.Sale = &TxnRecord{STAN: req.STAN, Batch: req.Batch, Entry: card.Entry, Amount: req.Amount, RC: resp.RC, RRN: resp.RRN,
+		AuthCode: resp.AuthCode, Time: f.stamp(resp.Time),
+		Masked: card.PAN.Masked(), SealedPAN: inf.SealedPAN, AID: card.AID, Label: card.Label, Expiry: card.Expiry,
+		Issuer: resp.Issuer, Acquirer: resp.Acquirer, IC: verdict.IC, PIN: len(pin) > 0}
+	return f.save(cp)
+}
+
+// tellCard ends the card's transaction after an answer that approved
+// nothing: an AAC, with the host's decline as the authorisation response
+// code when an answer that counts came, else "unable to go online". The
+// card's verdict changes nothing (no approval to take back); an error is
+// logged only.
+func (f *Flow) tellCard(ctx context.Context, pay Payment, answer HostResponse, answered bool) {
+	v := HostVerdict{}
+	if answered && answer.Integrity != IntegrityNone {
+		v = HostVerdict{Online: true, RC: answer.RC, IssuerData: answer.ICData}
+	}
+	if _, err := pay.Complete(ctx, v); err != nil {
+		f.Log.Warn("the card did not finish the declined transaction", "err", err)
+	}
 }
 
 // printSlip prints the test sale's slip once; an attempt that may have printed
@@ -569,6 +638,7 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 		return err
 	}
 	inf.OrigSTAN = cp.Sale.STAN
+	inf.Expiry, inf.Seq = card.Expiry, card.Seq
 	var verdict HostResponse
 	hctx, cancel := f.hostCtx(ctx, cp)
 	defer cancel()
