@@ -54,7 +54,8 @@ var procedure = []StepInfo{
 		run: (*Flow).statusUpload, Serves: DemandStatusUpload},
 	{Step: StepBindCard, Resume: "re-reads the card; nothing is bound until the checkpoint says so", Pauses: []string{"card.read"},
 		run: (*Flow).bindCard, Offline: true, Summary: func(s Status) string { return "card=" + s.Card }},
-	{Step: StepTestSale, Resume: "nothing was sent, or its reversal image is on disk (route sends that to reverse)", Pauses: []string{"host.sale"},
+	{Step: StepTestSale, Resume: "nothing was sent, or its reversal image is on disk until the card accepted the approval (route sends that to reverse)",
+		Pauses: []string{"card.first-ac", "host.sale", "card.second-ac"},
 		run: (*Flow).testSale,
 		Summary: func(s Status) string {
 			if s.Sale == nil {
@@ -75,7 +76,7 @@ var procedure = []StepInfo{
 	{Step: StepPrintVoidSlip, Resume: "prints again, marked as a duplicate: an attempt may have printed", Pauses: []string{"printer.print-void"},
 		run: (*Flow).printVoidSlip, Offline: true},
 	{Step: StepSettle, Resume: "settles again with the same totals until the answer is on record, then goes on with the batch upload where it stopped (an end sent again that the host answers 77 was closed by the first); it never sends a sale",
-		Pauses: []string{"host.settle"},
+		Pauses: []string{"host.tc-upload", "host.settle"},
 		run:    (*Flow).settle, Summary: settleSummary},
 	{Step: StepSignOff, Resume: "signs off again: a sign-off changes nothing at the host but the session", Pauses: []string{"host.signoff"},
 		run: (*Flow).signOff},

@@ -51,6 +51,17 @@ type Card struct {
 	scriptsOK  int               // script commands executed
 	scriptsBad int               // script commands refused
 	lastOnline uint16            // 9F13, ATC of the last completed online transaction
+	onStep     func(step string)
+}
+
+// OnStep sets f to be called with each command's fault step (select_aid,
+// generate_ac, generate_ac2 …) once the card has processed it and before
+// its answer leaves: the crash campaign kills the terminal there. f runs
+// with the card locked and must not call the card.
+func (c *Card) OnStep(f func(step string)) {
+	c.mu.Lock()
+	c.onStep = f
+	c.mu.Unlock()
 }
 
 // New returns a powered card for the profile (validated by ParseProfile).
@@ -120,6 +131,9 @@ func (c *Card) Process(apdu []byte) ([]byte, Action) {
 	c.note(step, apdu, status)
 	if step != "" {
 		c.steps[step]++
+		if c.onStep != nil {
+			c.onStep(step)
+		}
 		for _, f := range c.p.Faults {
 			if f.At != step || f.N != c.steps[step] {
 				continue

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,7 +69,7 @@ func TestCrashCampaign(t *testing.T) {
 	// One card for the whole campaign: the card keeps no per-install state
 	// the host cares about (each install has a fresh host and ledger), and
 	// re-plugging would cost a pcscd poll per install.
-	rig.PlugCard(t, "debit")
+	rig.PlugCardHook(t, "debit", func(step string) { moments.see("card:" + step) })
 
 	flow := calibrate(t, bin)
 	t.Logf("uncrashed install on these devices: %v; kill delays are drawn from [0, %v)", flow.Round(time.Millisecond), flow.Round(time.Millisecond))
@@ -174,6 +175,63 @@ func calibrate(t *testing.T, bin string) time.Duration {
 	return shortest
 }
 
+// chipMoments are the moments inside a chip sale a kill is aimed at: the
+// card computing its first cryptogram (the sale not yet sent), the host
+// answering the sale (booked, the answer not yet written), and the card
+// given the second GENERATE AC (the approval heard, the card's verdict not).
+var chipMoments = []string{"card:generate_ac", "host:sale", "card:generate_ac2"}
+
+// moments fires the armed moment once, for the card's step hook (plugged
+// once per campaign) and the host's answer hook (one per install). The
+// hook waits until the kill is done (killed), so the card's or the host's
+// answer never leaves before the terminal is gone.
+var moments momentTrigger
+
+type momentTrigger struct {
+	mu    sync.Mutex
+	want  string
+	fired chan time.Time
+	done  chan struct{}
+}
+
+// arm returns a channel that receives once when moment m next happens;
+// arm("") disarms.
+func (m *momentTrigger) arm(moment string) <-chan time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.done != nil {
+		close(m.done) // a hook still waiting goes on
+	}
+	m.want, m.fired, m.done = moment, make(chan time.Time, 1), make(chan struct{})
+	return m.fired
+}
+
+// killed releases the hook that fired.
+func (m *momentTrigger) killed() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.done != nil {
+		close(m.done)
+		m.done = nil
+	}
+}
+
+func (m *momentTrigger) see(moment string) {
+	m.mu.Lock()
+	if m.want == "" || m.want != moment {
+		m.mu.Unlock()
+		return
+	}
+	m.want = ""
+	m.fired <- time.Now()
+	done := m.done
+	m.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
 type result struct {
 	kills, starts int
 	// operator counts the operator's clears an install needed.
@@ -190,7 +248,10 @@ type result struct {
 func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, points []string) (res result) {
 	res.at, res.after = map[provisioning.Step]int{}, map[string]int{}
 	var last lastAnswer
-	r := rig.New(t, rig.Options{MQTT: true, Faults: hostFaults(), OnAnswer: last.set})
+	r := rig.New(t, rig.Options{MQTT: true, Faults: hostFaults(), OnAnswer: func(kind string) {
+		last.set(kind)
+		moments.see("host:" + kind)
+	}})
 	want := 1 + rng.IntN(maxKills)
 	var plan []string
 	var keys []string // the next start's key script: an operator's clear
@@ -209,6 +270,11 @@ func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, point
 		switch {
 		case res.kills >= want:
 			a = r.StartAgent(t, bin, name, extra...)
+		case rng.IntN(3) == 0:
+			m := chipMoments[rng.IntN(len(chipMoments))]
+			how = "at " + m
+			killAt = moments.arm(m)
+			a = r.StartAgent(t, bin, name, extra...)
 		case rng.IntN(2) == 0:
 			d := time.Duration(rng.Int64N(int64(flow)))
 			how = "delay " + d.Round(time.Millisecond).String()
@@ -226,12 +292,14 @@ func install(t *testing.T, bin string, rng *rand.Rand, flow time.Duration, point
 		case <-a.Done:
 		case <-killAt:
 			killed = a.Kill()
+			moments.killed()
 		case <-a.Paused:
 			killed = a.Kill()
 		case <-time.After(2 * time.Minute):
 			a.Kill()
 			t.Fatalf("%s: agent neither ended nor paused within 2 min", name)
 		}
+		moments.arm("") // a moment that never came is not for the next start
 		answered := last.take()
 		cp, err := checkpoint(r.State)
 		if err != nil {

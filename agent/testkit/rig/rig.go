@@ -88,6 +88,13 @@ func PlugCard(t testing.TB, profile string) {
 	t.Cleanup(InsertCard(t, profile))
 }
 
+// PlugCardHook is PlugCard with the card's step hook set (cardsim's
+// OnStep): hook sees each command's step as the card answers it.
+func PlugCardHook(t testing.TB, profile string, hook func(step string)) {
+	t.Helper()
+	t.Cleanup(insertCard(t, profile, hook))
+}
+
 // InsertCard is PlugCard for a card that leaves before the test ends: it
 // returns once pcscd reports the card, and the function it returns takes the
 // card out and waits until pcscd has seen it go (calling it again does
@@ -95,9 +102,17 @@ func PlugCard(t testing.TB, profile string) {
 // the test ends.
 func InsertCard(t testing.TB, profile string) (remove func()) {
 	t.Helper()
+	return insertCard(t, profile, nil)
+}
+
+func insertCard(t testing.TB, profile string, hook func(step string)) (remove func()) {
+	t.Helper()
 	card, err := cardsim.Open(filepath.Join(Root(t), "testdata", "cards", profile+".yaml"), nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if hook != nil {
+		card.OnStep(hook)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	plugged := make(chan struct{})
