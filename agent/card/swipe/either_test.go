@@ -199,3 +199,66 @@ func TestEitherErrors(t *testing.T) {
 type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// chipPayment marks a payment as the chip source's own.
+type chipPayment struct {
+	provisioning.Payment
+	closed *int
+}
+
+func (p chipPayment) Close() error { *p.closed++; return nil }
+
+// lateChip answers Pay only after the read was cancelled, with a session
+// it opened anyway: the card came in as the swipe won.
+type lateChip struct {
+	started chan struct{}
+	closed  int
+}
+
+func (c *lateChip) ReadCard(ctx context.Context, r provisioning.CardRequest) (provisioning.Card, error) {
+	return provisioning.Card{}, errors.New("not used")
+}
+
+func (c *lateChip) Pay(ctx context.Context, r provisioning.CardRequest) (provisioning.Payment, error) {
+	close(c.started)
+	<-ctx.Done()
+	return chipPayment{Payment: provisioning.NoChip(provisioning.Card{PAN: pan.MustParse(testPAN)}, nil), closed: &c.closed}, nil
+}
+
+// TestEitherPay: a chip card pays through the chip source's own session, a
+// swiped one without a chip session, and a chip session that opened while
+// the swipe won is closed rather than left open.
+func TestEitherPay(t *testing.T) {
+	t.Run("chip", func(t *testing.T) {
+		e, chip, _, _ := newEither()
+		chip.answers <- chipAnswer{card: provisioning.Card{PAN: pan.MustParse(testPAN), AID: "A000000333010101"}}
+		p, err := e.Pay(context.Background(), provisioning.CardRequest{Purpose: "x", Amount: 1})
+		if err != nil || p.Card().Entry != provisioning.EntryChip || p.Card().AID == "" {
+			t.Fatalf("%v %v", p, err)
+		}
+	})
+	t.Run("swipe", func(t *testing.T) {
+		e, _, l, _ := newEither()
+		l.swipe(good)
+		p, err := e.Pay(context.Background(), provisioning.CardRequest{Purpose: "x", Amount: 1})
+		if err != nil || p.Card().Entry != provisioning.EntrySwipe || p.Card().Track2.IsZero() {
+			t.Fatalf("%v %v", p, err)
+		}
+	})
+	t.Run("late chip closed", func(t *testing.T) {
+		e, _, l, _ := newEither()
+		late := &lateChip{started: make(chan struct{})}
+		e.Chip = late
+		go func() {
+			<-late.started
+			l.swipe(good)
+		}()
+		p, err := e.Pay(context.Background(), provisioning.CardRequest{Purpose: "x", Amount: 1})
+		if err != nil || p.Card().Entry != provisioning.EntrySwipe {
+			t.Fatalf("%v %v", p, err)
+		}
+		if late.closed != 1 {
+			t.Fatalf("the chip session that opened late was closed %d times, want 1", late.closed)
+		}
+	})
+}
