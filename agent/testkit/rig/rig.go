@@ -89,10 +89,14 @@ func PlugCard(t testing.TB, profile string) {
 }
 
 // PlugCardHook is PlugCard with the card's step hook set (cardsim's
-// OnStep): hook sees each command's step as the card answers it.
-func PlugCardHook(t testing.TB, profile string, hook func(step string)) {
+// OnStep; nil for none): hook sees each command's step as the card answers
+// it. It returns the card, whose Trace and Steps say what the terminal
+// sent it.
+func PlugCardHook(t testing.TB, profile string, hook func(step string)) *cardsim.Card {
 	t.Helper()
-	t.Cleanup(insertCard(t, profile, hook))
+	card, remove := insertCard(t, profile, hook)
+	t.Cleanup(remove)
+	return card
 }
 
 // InsertCard is PlugCard for a card that leaves before the test ends: it
@@ -102,10 +106,11 @@ func PlugCardHook(t testing.TB, profile string, hook func(step string)) {
 // the test ends.
 func InsertCard(t testing.TB, profile string) (remove func()) {
 	t.Helper()
-	return insertCard(t, profile, nil)
+	_, remove = insertCard(t, profile, nil)
+	return remove
 }
 
-func insertCard(t testing.TB, profile string, hook func(step string)) (remove func()) {
+func insertCard(t testing.TB, profile string, hook func(step string)) (_ *cardsim.Card, remove func()) {
 	t.Helper()
 	card, err := cardsim.Open(filepath.Join(Root(t), "testdata", "cards", profile+".yaml"), nil)
 	if err != nil {
@@ -151,7 +156,7 @@ func insertCard(t testing.TB, profile string, hook func(step string)) (remove fu
 		remove()
 		t.Fatalf("pcscd never saw the card: %v", err)
 	}
-	return remove
+	return card, remove
 }
 
 // Options select what a Rig adds to the devices.
