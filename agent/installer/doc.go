@@ -19,4 +19,10 @@
 // never logged. Wrong tries and the lock-out are persisted through a Store, so
 // power-cycling the terminal does not buy more tries. Cards appear masked
 // only: the flow hands over masked PANs and this package never sees more.
+//
+// Installer.PINPad takes a cardholder's online PIN on the same keypad and
+// screen, for the demo and keypad-only terminals: one '*' per digit, the
+// digits in one buffer zeroed once the ISO 9564 format-0 block is built,
+// nothing logged. It sees the full PAN only to bind the block to it, and
+// shows it masked.
 package installer
