@@ -16,8 +16,8 @@ const module = "github.com/posagent/posagent"
 
 // listDeps is `go list -deps` of pkgs with env and build tags (and their
 // tests' imports with withTests): every package in the build, and what each
-// imports directly. A package as its tests build it ("p [p.test]") counts
-// as p.
+// imports directly. A package as its tests build it ("p [p.test]") and its
+// external test package (p_test) count as p.
 func listDeps(t *testing.T, tags string, withTests bool, env []string, pkgs ...string) map[string][]string {
 	t.Helper()
 	args := []string{"list", "-deps", "-f", "{{.ImportPath}}|{{range .Imports}} {{.}}{{end}}"}
@@ -38,6 +38,7 @@ func listDeps(t *testing.T, tags string, withTests bool, env []string, pkgs ...s
 		pkg, imports, _ := strings.Cut(line, "|")
 		pkg, _, _ = strings.Cut(pkg, " ")
 		pkg = strings.TrimSuffix(pkg, ".test") // the generated test main
+		pkg = strings.TrimSuffix(pkg, "_test") // an external test package is its package's
 		graph[pkg] = append(graph[pkg], strings.Fields(imports)...)
 	}
 	return graph

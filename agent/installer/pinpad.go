@@ -2,7 +2,6 @@ package installer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -13,7 +12,7 @@ import (
 // ErrPINCancelled is OnlinePIN's answer when the cardholder pressed CANCEL:
 // the sale is abandoned, which is not a bypass (provisioning.ErrPINBypassed),
 // since a bypass lets the card's CVM list go on to the next method.
-var ErrPINCancelled = errors.New("installer: PIN entry cancelled")
+var ErrPINCancelled = fmt.Errorf("installer: %w", provisioning.ErrPINCancelled)
 
 // PINPad is a provisioning.PINPad on the installer's keypad and screen, for
 // the demo and for terminals whose keypad is the only one: in the field a
