@@ -208,6 +208,17 @@ type Entry struct {
 	// "A000000333/03", an AID, a batch upload's record kind): the in-process
 	// host books every message of the procedure, not only its end.
 	Item string `json:"item,omitempty"`
+
+	// Reason is field 39 of a reversal as the terminal sent it ("98" no
+	// answer, "96" terminal fault, "06" the card refused an approval, "A0"
+	// bad MAC).
+	Reason string `json:"reason,omitempty"`
+	// ATC is the chip's transaction counter (9F36, hex) of a chip sale
+	// and of its TC upload, and Cryptogram the TC an upload carried
+	// (9F26, hex): together they tie a TC to the sale it proves. The
+	// in-process host books them; neither is cardholder data.
+	ATC        string `json:"atc,omitempty"`
+	Cryptogram string `json:"cryptogram,omitempty"`
 }
 
 // ErrCorrupt is wrapped by the error for a line that does not parse and is
