@@ -37,6 +37,16 @@
 // (list pages, each key and application, the ends, batch upload records) as
 // EventAnswered under kinds of its own.
 //
+// # Chip sales
+//
+// The in-process host books a chip sale's ATC (9F36) on its line, a
+// reversal's reason (field 39 as the terminal sent it) on the reversed
+// line, and on each TC upload line (kind tc-upload, OrigSTAN the sale's)
+// the TC and ATC it carried: a test ties each TC to its sale by them.
+//
+//	{"seq":9,"time":"2026-11-27T08:00:00Z","event":"approved","kind":"sale","tid":"10000001","mid":"","batch":"000001","stan":7,"amount":100,"card":"622202*********0128","rrn":"331008000007","auth_code":"055433","entry":"chip","atc":"0001"}
+//	{"seq":14,"time":"2026-11-27T08:05:00Z","event":"answered","kind":"tc-upload","tid":"10000001","mid":"","batch":"000001","stan":12,"amount":100,"card":"622202*********0128","orig_stan":7,"atc":"0001","cryptogram":"1D2C3B4A59687786"}
+//
 // # A torn tail
 //
 // A host killed mid-write leaves a last line without its '\n': that entry was
