@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -520,7 +521,11 @@ func TestReversalReasons(t *testing.T) {
 		}
 		orig := provisioning.InFlight{Kind: "sale", STAN: stan, Batch: "000001", Amount: 1, Reason: reason, Expiry: card.Expiry,
 			Seq: card.Seq, AuthCode: resp.AuthCode, IC: card.ICReversal, Entry: card.Entry}
-		if resp, err := h.Reverse(ctx, provisioning.ReversalRequest{Terminal: term, Orig: orig, Reason: reason, PAN: card.PAN}); err != nil || resp.RC != "00" {
+		req := provisioning.ReversalRequest{Terminal: term, Orig: orig, Reason: reason, PAN: card.PAN}
+		if i == 1 {
+			req.Reason = "" // the original's reason stands
+		}
+		if resp, err := h.Reverse(ctx, req); err != nil || resp.RC != "00" {
 			t.Errorf("reversal %s: %+v, %v", reason, resp, err)
 		}
 	}
@@ -538,6 +543,9 @@ func TestReversalReasons(t *testing.T) {
 	for _, e := range led {
 		if e.Event == ledger.EventReversed {
 			got = append(got, e.Reason)
+			if want := fmt.Sprintf("%04X", e.STAN-9); e.ATC != want {
+				t.Errorf("reversal of sale %d booked ATC %q, want its sale's %s", e.STAN, e.ATC, want)
+			}
 		}
 	}
 	if !slices.Equal(got, reasons) {

@@ -224,8 +224,14 @@ func (h *Host) Reverse(ctx context.Context, r provisioning.ReversalRequest) (pro
 	// The reason is booked, not judged: whatever made the terminal give
 	// up on the message (no answer, a fault, the card refusing an
 	// approval), the original is undone the same way.
+	// An IC reversal's ATC (from its field 55) is booked too, so a test
+	// can tell the reversal carried the sale's chip data.
+	reason := r.Reason
+	if reason == "" {
+		reason = r.Orig.Reason
+	}
 	e := ledger.Entry{Event: ledger.EventReversed, Kind: r.Orig.Kind, TID: r.Terminal.TID, STAN: r.Orig.STAN, Batch: r.Orig.Batch,
-		Amount: r.Orig.Amount, OrigSTAN: r.Orig.OrigSTAN, Time: resp.Time, Reason: r.Reason}
+		Amount: r.Orig.Amount, OrigSTAN: r.Orig.OrigSTAN, Time: resp.Time, Reason: reason, ATC: reversalATC(r.Orig.IC)}
 	if rc != "00" {
 		e.Event, e.Kind, e.RC = ledger.EventDeclined, ledger.KindReversal, rc
 	}

@@ -131,3 +131,19 @@ func (h *Host) checkTC(r provisioning.TCUpload) (tc, atc, rc string) {
 
 // rcFormat is a message the host cannot read (a TC upload without a TC).
 const rcFormat = "30"
+
+// reversalATC is the ATC (hex) of an IC reversal's field 55, "" when it
+// has none or does not parse.
+func reversalATC(field55 string) string {
+	if field55 == "" {
+		return ""
+	}
+	objs, err := decodeHex(field55)
+	if err != nil {
+		return ""
+	}
+	if o, ok := emv.Find(objs, 0x9F36); ok {
+		return emv.Hex(o.Value)
+	}
+	return ""
+}

@@ -40,8 +40,8 @@
 // # Chip sales
 //
 // The in-process host books a chip sale's ATC (9F36) on its line, a
-// reversal's reason (field 39 as the terminal sent it) on the reversed
-// line, and on each TC upload line (kind tc-upload, OrigSTAN the sale's)
+// reversal's reason (field 39 as the terminal sent it) and, for an IC
+// reversal, the ATC of its field 55 on the reversed line, and on each TC upload line (kind tc-upload, OrigSTAN the sale's)
 // the TC and ATC it carried: a test ties each TC to its sale by them.
 //
 //	{"seq":9,"time":"2026-11-27T08:00:00Z","event":"approved","kind":"sale","tid":"10000001","mid":"","batch":"000001","stan":7,"amount":100,"card":"622202*********0128","rrn":"331008000007","auth_code":"055433","entry":"chip","atc":"0001"}
@@ -223,8 +223,9 @@ type Entry struct {
 	// answer, "96" terminal fault, "06" the card refused an approval, "A0"
 	// bad MAC).
 	Reason string `json:"reason,omitempty"`
-	// ATC is the chip's transaction counter (9F36, hex) of a chip sale
-	// and of its TC upload, and Cryptogram the TC an upload carried
+	// ATC is the chip's transaction counter (9F36, hex) of a chip sale,
+	// of its reversal and of its TC upload, and Cryptogram the TC an
+	// upload carried
 	// (9F26, hex): together they tie a TC to the sale it proves. The
 	// in-process host books them; neither is cardholder data.
 	ATC        string `json:"atc,omitempty"`
