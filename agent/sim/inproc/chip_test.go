@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -493,6 +495,23 @@ func TestTCUploadIsTheSales(t *testing.T) {
 	}
 	if rc := upload(22, provisioning.TxnRecord{STAN: 7}); rc != "30" {
 		t.Errorf("an upload without a TC answered %s", rc)
+	}
+
+	// The slip of the sale prints the TC the host took as the sale's.
+	dir := t.TempDir()
+	prn := &Printer{Out: io.Discard, Dir: dir, Width: 32}
+	rec.AID, rec.Label = card.AID, card.Label
+	if err := prn.PrintReceipt(ctx, provisioning.Receipt{Terminal: term, Txn: rec, Kind: "sale"}); err != nil {
+		t.Fatal(err)
+	}
+	slip, err := os.ReadFile(filepath.Join(dir, "sale-000007-merchant.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"TC: " + sum.TCs[7], "ATC: 0001", "UNPR NUM: " + v.IC.UN, "CSN: 01", "TSI: 7800"} {
+		if !strings.Contains(string(slip), "\n"+want+"\n") {
+			t.Errorf("slip lacks %q:\n%s", want, slip)
+		}
 	}
 }
 
