@@ -252,8 +252,12 @@ var errCompleted = errors.New("sim card: transaction already completed")
 // (v.Online and v.Approved) asks for a TC, which the card gives unless its
 // profile declines after approval or the issuer's ARPC (91) does not
 // verify; anything else asks for an AAC, with the response code Z3 ("unable
-// to go online") when no answer counts. A card profiled as removed mid-sale
-// returns an error wrapping provisioning.ErrCardRemoved.
+// to go online") when no answer counts. An approval without issuer data
+// (a host that sends no 91) is taken as it is: issuer authentication is
+// then not performed, which this card does not hold against the sale. A
+// card profiled as removed mid-sale returns an error wrapping
+// provisioning.ErrCardRemoved; a second Complete, or one after Close, an
+// error that reaches no card.
 func (c *chipPayment) Complete(ctx context.Context, v provisioning.HostVerdict) (provisioning.CardVerdict, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

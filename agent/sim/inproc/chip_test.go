@@ -571,3 +571,16 @@ func TestReversalReasons(t *testing.T) {
 		t.Errorf("reasons booked %v, want %v", got, reasons)
 	}
 }
+
+// A host that sends no issuer data still gets the card's TC for its
+// approval: no issuer authentication, nothing failed.
+func TestApprovalWithoutIssuerData(t *testing.T) {
+	c, err := NewCard("debit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := pay(t, c, 1).Complete(context.Background(), provisioning.HostVerdict{Online: true, Approved: true, RC: "00"})
+	if err != nil || !v.Approved || v.IC.CID != provisioning.CIDTC || v.IC.IssuerAuth != "" || v.IC.TSI != "6800" || v.IC.TVR != "8000008000" {
+		t.Errorf("Complete = %+v (IC %+v), %v", v, v.IC, err)
+	}
+}
