@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/agent/receipt"
+	"github.com/posagent/posagent/provisioning"
 )
 
 // A cardholder copy at the width of a 58 mm printer. The card number was passed
@@ -64,4 +65,24 @@ func ExampleText() {
 	// I ACKNOWLEDGE SATISFACTORY
 	// RECEIPT OF RELATIVE
 	// GOODS/SERVICES
+}
+
+// The IC block of a chip sale the card approved with a TC, as the slip
+// prints it under 备注 REFERENCE.
+func ExampleICBlock() {
+	ic := provisioning.ICData{ARQC: "8F3A1C2B4D5E6F70", Cryptogram: "1D2C3B4A59687786", CID: provisioning.CIDTC,
+		TVR: "8000008000", TSI: "7800", ATC: "001A", UN: "5A7B9C1D", AIP: "7C00", CSN: "01"}
+	for _, line := range receipt.ICBlock("A000000333010101", "PBOC DEBIT", ic) {
+		fmt.Println(line)
+	}
+	// Output:
+	// TC: 1D2C3B4A59687786
+	// TVR: 8000008000
+	// TSI: 7800
+	// ATC: 001A
+	// AID: A000000333010101
+	// APP LABEL: PBOC DEBIT
+	// UNPR NUM: 5A7B9C1D
+	// AIP: 7C00
+	// CSN: 01
 }

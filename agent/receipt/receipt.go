@@ -15,6 +15,12 @@ import (
 // out when it named none: UnionPay is the network, not a bank, and a slip
 // that made one up would name the wrong party. A void's slip names the sale
 // it cancels (原凭证号, 原参考号).
+//
+// A chip sale's slip (its record holds the chip's IC data) carries under
+// 备注 the IC block of UnionPay slips (ICBlock). Any other slip names the
+// card's application only (AID, application label) when it has one: a
+// swipe has none, and a void reads the card without a cryptogram, so it
+// has no IC data of its own to print.
 func Copies(r provisioning.Receipt) []Slip {
 	typ := "消费 SALE"
 	if r.Kind == "void" {
@@ -31,11 +37,16 @@ func Copies(r provisioning.Receipt) []Slip {
 		entry = "F"
 	}
 	var ic []string
-	if card.AID != "" {
-		ic = append(ic, "AID: "+card.AID)
-	}
-	if card.Label != "" {
-		ic = append(ic, "APP LABEL: "+card.Label)
+	switch {
+	case card.IC != nil && r.Kind != "void":
+		ic = ICBlock(card.AID, card.Label, *card.IC)
+	default:
+		if card.AID != "" {
+			ic = append(ic, "AID: "+card.AID)
+		}
+		if card.Label != "" {
+			ic = append(ic, "APP LABEL: "+card.Label)
+		}
 	}
 	base := Slip{
 		MerchantName: r.Merchant.Name, MID: r.Terminal.MID, TID: r.Terminal.TID, Operator: "01",
@@ -54,4 +65,40 @@ func Copies(r provisioning.Receipt) []Slip {
 	merchant, holder := base, base
 	merchant.Copy, holder.Copy = Merchant, Cardholder
 	return []Slip{merchant, holder}
+}
+
+// ICBlock is the IC block of a chip sale's slip, one line per object as
+// UnionPay slips print them: the card's cryptogram (TC, or AAC, or the
+// ARQC when the card gave no second one), TVR, TSI, ATC, the AID and
+// application label, the unpredictable number, AIP and the PAN sequence
+// number. An object the record lacks is left out rather than printed
+// empty.
+func ICBlock(aid, label string, ic provisioning.ICData) []string {
+	var out []string
+	add := func(name, v string) {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, name+": "+v)
+		}
+	}
+	switch {
+	case ic.Cryptogram != "" && ic.CID == provisioning.CIDTC:
+		add("TC", ic.Cryptogram)
+	case ic.Cryptogram != "" && ic.CID == provisioning.CIDAAC:
+		add("AAC", ic.Cryptogram)
+	case ic.Cryptogram != "":
+		// A second cryptogram of no kind a slip names: print it as the
+		// card's, not as a TC it may not be.
+		add("AC", ic.Cryptogram)
+	default:
+		add("ARQC", ic.ARQC)
+	}
+	add("TVR", ic.TVR)
+	add("TSI", ic.TSI)
+	add("ATC", ic.ATC)
+	add("AID", aid)
+	add("APP LABEL", label)
+	add("UNPR NUM", ic.UN)
+	add("AIP", ic.AIP)
+	add("CSN", ic.CSN)
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/posagent/posagent/agent/card/emv"
 	"github.com/posagent/posagent/agent/sim/ledger"
 	"github.com/posagent/posagent/provisioning"
 )
@@ -34,6 +35,13 @@ type Host struct {
 	// 收单行); OpenHost sets DefaultIssuer and DefaultAcquirer, and empty
 	// ones are a host that names none.
 	Issuer, Acquirer string
+	// BadARPC corrupts the ARPC of its chip approvals: the card's issuer
+	// authentication fails and it refuses the approval (an AAC).
+	BadARPC bool
+	// IssuerScript adds an issuer script (72) to its chip approvals: the
+	// card runs it after the second GENERATE AC, and the sale has script
+	// results (DF31) to notify.
+	IssuerScript bool
 
 	mu      sync.Mutex // a void's or reversal's check and its booking are one step
 	ledger  *ledger.Ledger
@@ -131,7 +139,9 @@ func (h *Host) rrn(stan int) string {
 	return fmt.Sprintf("%03d%03d%06d", now.YearDay(), now.Hour(), stan)
 }
 
-// Sale books and approves the sale.
+// Sale books and approves the sale. A chip sale (the card's IC data set)
+// is approved only when its ARQC verifies and covers the amount (else 05),
+// and its approval carries the issuer's ARPC (91) for the card to check.
 func (h *Host) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioning.HostResponse, error) {
 	if err := h.check(ctx); err != nil {
 		return provisioning.HostResponse{}, err
@@ -141,10 +151,25 @@ func (h *Host) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioni
 	h.mu.Lock()
 	e := ledger.Entry{Event: ledger.EventApproved, Kind: ledger.KindSale, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch, Amount: r.Amount,
 		Card: r.Card.PAN.Masked(), RRN: resp.RRN, AuthCode: resp.AuthCode, Time: resp.Time}
-	if r.Batch != h.openBatch(r.Terminal.TID) {
+	decline := func(rc string) {
+		resp = provisioning.HostResponse{RC: rc, Time: resp.Time, Integrity: inProcess}
+		e.Event, e.RC, e.RRN, e.AuthCode = ledger.EventDeclined, rc, "", ""
+	}
+	var arqc []byte
+	if r.Card.ICData != "" {
+		var atc []byte
+		var err error
+		if arqc, atc, err = checkARQC(r); err != nil {
+			decline(rcBadCryptogram)
+		}
+		e.Entry, e.ATC = "chip", emv.Hex(atc)
+	}
+	switch {
+	case r.Batch != h.openBatch(r.Terminal.TID):
 		// 77: the batch is not the one the host has open ("sign on again").
-		resp = provisioning.HostResponse{RC: "77", Time: resp.Time, Integrity: inProcess}
-		e.Event, e.RC, e.RRN, e.AuthCode = ledger.EventDeclined, "77", "", ""
+		decline("77")
+	case resp.RC == "00" && arqc != nil:
+		resp.ICData = h.issuerData(r.Card.PAN, arqc, resp.RC)
 	}
 	resp.Demand = h.demand(ledger.KindSale)
 	err := h.book(e)
@@ -196,8 +221,17 @@ func (h *Host) Reverse(ctx context.Context, r provisioning.ReversalRequest) (pro
 		}
 	}
 	resp := provisioning.HostResponse{RC: rc, Time: h.Clock.Now(), Integrity: inProcess}
+	// The reason is booked, not judged: whatever made the terminal give
+	// up on the message (no answer, a fault, the card refusing an
+	// approval), the original is undone the same way.
+	// An IC reversal's ATC (from its field 55) is booked too, so a test
+	// can tell the reversal carried the sale's chip data.
+	reason := r.Reason
+	if reason == "" {
+		reason = r.Orig.Reason
+	}
 	e := ledger.Entry{Event: ledger.EventReversed, Kind: r.Orig.Kind, TID: r.Terminal.TID, STAN: r.Orig.STAN, Batch: r.Orig.Batch,
-		Amount: r.Orig.Amount, OrigSTAN: r.Orig.OrigSTAN, Time: resp.Time}
+		Amount: r.Orig.Amount, OrigSTAN: r.Orig.OrigSTAN, Time: resp.Time, Reason: reason, ATC: reversalATC(r.Orig.IC)}
 	if rc != "00" {
 		e.Event, e.Kind, e.RC = ledger.EventDeclined, ledger.KindReversal, rc
 	}
@@ -214,11 +248,14 @@ func (h *Host) Reverse(ctx context.Context, r provisioning.ReversalRequest) (pro
 // Summary is the ledger's effect: each sale STAN is "approved", "voided" or
 // "reversed"; Reversals counts the reversal messages booked per original;
 // Messages counts the messages booked per kind (ledger.KindSignOn, KindSale,
-// KindVoid, KindReversal), refused ones included.
+// KindVoid, KindReversal), refused ones included. TCs are the TCs the
+// host accepted by the sale STAN they named (hex 9F26; the last one when
+// a terminal sent one again).
 type Summary struct {
 	Sales     map[int]string
 	Reversals map[string]int // "sale/000007" -> count
 	Messages  map[string]int
+	TCs       map[int]string
 }
 
 // Outstanding is the number of sales still charged (approved, not voided or reversed).
@@ -250,7 +287,7 @@ func booked(e ledger.Entry) bool {
 
 // Summarize replays a ledger this host wrote.
 func Summarize(led []ledger.Entry) Summary {
-	s := Summary{Sales: map[int]string{}, Reversals: map[string]int{}, Messages: map[string]int{}}
+	s := Summary{Sales: map[int]string{}, Reversals: map[string]int{}, Messages: map[string]int{}, TCs: map[int]string{}}
 	voided := map[int]int{} // live void STAN -> sale STAN
 	reversed := map[string]bool{}
 	for _, e := range led {
@@ -258,6 +295,9 @@ func Summarize(led []ledger.Entry) Summary {
 			s.Messages[ledger.KindReversal]++ // Kind is what it undid
 		} else {
 			s.Messages[e.Kind]++
+		}
+		if e.Kind == ledger.KindTCUpload && e.Event == ledger.EventAnswered {
+			s.TCs[e.OrigSTAN] = e.Cryptogram
 		}
 		switch e.Event {
 		case ledger.EventApproved:

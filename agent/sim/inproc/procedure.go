@@ -339,18 +339,32 @@ func (h *Host) UploadBatch(ctx context.Context, r provisioning.BatchUpload) (pro
 }
 
 // UploadTC takes a chip sale's TC before settlement. It books the record,
-// never a sale.
+// never a sale: with the TC and its ATC when it is the sale's (a TC that
+// verifies, of the amount and ATC of the approved sale Txn.STAN names);
+// else as declined, 05 for a TC that is not the sale's, 25 for a sale it
+// never approved. An upload without a TC is answered 30 and not booked.
 func (h *Host) UploadTC(ctx context.Context, r provisioning.TCUpload) (provisioning.Ack, error) {
 	if r.Txn.IC == nil || r.Txn.IC.TC == "" {
-		return provisioning.Ack{RC: "30", Time: h.Clock.Now()}, ctx.Err() // format error: no TC to book
+		return provisioning.Ack{RC: rcFormat, Time: h.Clock.Now()}, ctx.Err() // format error: no TC to book
 	}
-	d, err := h.answer(ctx, ledger.Entry{Kind: ledger.KindTCUpload, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch,
-		OrigSTAN: r.Txn.STAN, Amount: r.Txn.Amount, Card: r.Txn.Masked})
+	if err := h.check(ctx); err != nil {
+		return provisioning.Ack{}, err
+	}
+	h.mu.Lock()
+	tc, atc, rc := h.checkTC(r)
+	e := ledger.Entry{Event: ledger.EventAnswered, Kind: ledger.KindTCUpload, TID: r.Terminal.TID, STAN: r.STAN, Batch: r.Batch,
+		OrigSTAN: r.Txn.STAN, Amount: r.Txn.Amount, Card: r.Txn.Masked, ATC: atc, Cryptogram: tc, Time: h.Clock.Now()}
+	if rc != "00" {
+		e.Event, e.RC = ledger.EventDeclined, rc
+	}
+	err := h.book(e)
+	d := h.demand(ledger.KindTCUpload)
+	h.mu.Unlock()
 	if err != nil {
 		return provisioning.Ack{}, err
 	}
 	h.Pauses.Point(ctx, "host.tc-upload")
-	return provisioning.Ack{RC: "00", Demand: d, Time: h.Clock.Now()}, ctx.Err()
+	return provisioning.Ack{RC: rc, Demand: d, Time: e.Time}, ctx.Err()
 }
 
 // NotifyScripts takes the issuer script results of a chip sale.

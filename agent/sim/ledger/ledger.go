@@ -37,6 +37,16 @@
 // (list pages, each key and application, the ends, batch upload records) as
 // EventAnswered under kinds of its own.
 //
+// # Chip sales
+//
+// The in-process host books a chip sale's ATC (9F36) on its line, a
+// reversal's reason (field 39 as the terminal sent it) and, for an IC
+// reversal, the ATC of its field 55 on the reversed line, and on each TC upload line (kind tc-upload, OrigSTAN the sale's)
+// the TC and ATC it carried: a test ties each TC to its sale by them.
+//
+//	{"seq":9,"time":"2026-11-27T08:00:00Z","event":"approved","kind":"sale","tid":"10000001","mid":"","batch":"000001","stan":7,"amount":100,"card":"622202*********0128","rrn":"331008000007","auth_code":"055433","entry":"chip","atc":"0001"}
+//	{"seq":14,"time":"2026-11-27T08:05:00Z","event":"answered","kind":"tc-upload","tid":"10000001","mid":"","batch":"000001","stan":12,"amount":100,"card":"622202*********0128","orig_stan":7,"atc":"0001","cryptogram":"1D2C3B4A59687786"}
+//
 // # A torn tail
 //
 // A host killed mid-write leaves a last line without its '\n': that entry was
@@ -208,6 +218,18 @@ type Entry struct {
 	// "A000000333/03", an AID, a batch upload's record kind): the in-process
 	// host books every message of the procedure, not only its end.
 	Item string `json:"item,omitempty"`
+
+	// Reason is field 39 of a reversal as the terminal sent it ("98" no
+	// answer, "96" terminal fault, "06" the card refused an approval, "A0"
+	// bad MAC).
+	Reason string `json:"reason,omitempty"`
+	// ATC is the chip's transaction counter (9F36, hex) of a chip sale,
+	// of its reversal and of its TC upload, and Cryptogram the TC an
+	// upload carried
+	// (9F26, hex): together they tie a TC to the sale it proves. The
+	// in-process host books them; neither is cardholder data.
+	ATC        string `json:"atc,omitempty"`
+	Cryptogram string `json:"cryptogram,omitempty"`
 }
 
 // ErrCorrupt is wrapped by the error for a line that does not parse and is
