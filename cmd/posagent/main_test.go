@@ -143,9 +143,11 @@ func TestSIGKILLInsideEachStep(t *testing.T) {
 	}
 	// Side effects repeat only where the kill fell inside them after the host
 	// booked: sign-on once more (host.signon) and the sign-on for business
-	// once more (host.signon-business), the sale once more (host.sale,
+	// once more (host.signon-business), the sale twice more (host.sale: the
+	// answer lost; card.second-ac: approved, the card's verdict not in; each
 	// reversed first), the void once more (host.void, reversed first), the
 	// settlement once more (host.settle: answered again, closing nothing).
+	// A kill at card.first-ac sends nothing.
 	if n := sum.Messages[ledger.KindSignOn]; n != 4 {
 		t.Errorf("%d sign-ons, want 4", n)
 	}
@@ -163,13 +165,13 @@ func TestSIGKILLInsideEachStep(t *testing.T) {
 	if n, e := sum.Messages[ledger.KindCAPK], sum.Messages[ledger.KindCAPKEnd]; n != 4 || e != 2 {
 		t.Errorf("%d key fetches, %d key download ends; want 4 and 2", n, e)
 	}
-	if n := sum.Messages[ledger.KindSale]; n != 2 {
-		t.Errorf("%d sales sent, want 2 (one reversed)", n)
+	if n := sum.Messages[ledger.KindSale]; n != 3 {
+		t.Errorf("%d sales sent, want 3 (two reversed)", n)
 	}
 	if n := sum.Messages[ledger.KindVoid]; n != 2 {
 		t.Errorf("%d voids sent, want 2 (one reversed)", n)
 	}
-	if sum.Count("reversed") != 1 || sum.Reversals["void/"+fmt.Sprintf("%06d", voidSTAN(led))] != 1 {
+	if sum.Count("reversed") != 2 || sum.Reversals["void/"+fmt.Sprintf("%06d", voidSTAN(led))] != 1 {
 		t.Errorf("reversals: %v, sales %v", sum.Reversals, sum.Sales)
 	}
 

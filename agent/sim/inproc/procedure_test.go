@@ -170,7 +170,7 @@ func TestInstallOnTheInProcessHost(t *testing.T) {
 	checkInstall(t, r, cp)
 	got := kinds(r.ledger(t))
 	want := []string{"sign-on", "capk-list", "capk-list", "capk", "capk", "capk", "capk-end", "app-list", "app", "app", "app-end",
-		"term-params", "status", "sale", "void", "settlement", "batch-end", "sign-off", "sign-on"}
+		"term-params", "status", "sale", "void", "tc-upload", "settlement", "batch-end", "sign-off", "sign-on"}
 	if !slices.Equal(got, want) {
 		t.Errorf("ledger kinds %v, want %v", got, want)
 	}
