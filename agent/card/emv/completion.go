@@ -149,7 +149,9 @@ func (p *Payment) Close() error {
 // chip record. An error means the card did not finish (it wraps
 // provisioning.ErrCardRemoved and the transport error when the card was
 // pulled out); the verdict then carries the record as far as it got. A
-// second call, or a call after Close, is ErrCompleted and sends nothing.
+// verdict that is not Online ignores whatever issuer data came with it:
+// nothing is authenticated and no script runs. A second call, or a call
+// after Close, is ErrCompleted and sends nothing.
 func (p *Payment) Complete(ctx context.Context, v provisioning.HostVerdict) (provisioning.CardVerdict, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
