@@ -7,6 +7,11 @@
 // test sale need: PAN, PAN sequence, expiry, cardholder name, track-2
 // equivalent (in memory only), label, card type and the field-55 TLV set.
 //
+// A sale goes further (StartPayment, Source.Pay): cardholder verification
+// from the card's CVM list before the first GENERATE AC, then, with the host's
+// answer, online completion (Payment.Complete): issuer authentication, issuer
+// scripts and the second GENERATE AC. ReadData reads without a cryptogram.
+//
 // The package depends on the cardreader interfaces only, so it builds with
 // CGO_ENABLED=0; the PC/SC backend is plugged in by the composition root.
 // Nothing here logs or formats a full PAN or track data: pan.PAN and Track2
@@ -109,6 +114,7 @@ var (
 type session struct {
 	card   *counter
 	term   Terminal
+	txn    Transaction
 	tdata  map[Tag][]byte // terminal data, as sent in the DOLs
 	cdata  map[Tag][]byte // card data: FCI, GPO, records, GENERATE AC
 	lastFC []byte         // DF name and FCI of the last successful SELECT
@@ -126,18 +132,41 @@ func (c *counter) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 	return c.Card.Transmit(ctx, cmd)
 }
 
-// Read runs the application flow on card and returns what it read. The card
-// is neither closed nor reset: the caller owns it.
+// Read runs the application flow on card, up to a first GENERATE AC asking
+// for an ARQC, and returns what it read with the field-55 set. It performs
+// no cardholder verification (9F34 is the terminal's CVMResults): a tool's
+// read or a test's, not a sale, which goes through StartPayment. The card is
+// neither closed nor reset: the caller owns it.
 func Read(ctx context.Context, card cardreader.Card, term Terminal, txn Transaction) (Result, error) {
-	term = term.withDefaults()
-	tdata, err := term.terminalData(txn)
+	return read(ctx, card, term, txn, true)
+}
+
+// ReadData is Read without a cryptogram: application selection, GET
+// PROCESSING OPTIONS and READ RECORD, no GENERATE AC, so the card spends no
+// ATC and keeps no transaction state — the binding's read and the void's
+// card check (public UnionPay apps read the card for a void without a
+// cryptogram). The Result has no ICData.
+func ReadData(ctx context.Context, card cardreader.Card, term Terminal, txn Transaction) (Result, error) {
+	return read(ctx, card, term, txn, false)
+}
+
+func read(ctx context.Context, card cardreader.Card, term Terminal, txn Transaction, ac bool) (Result, error) {
+	s, err := newSession(card, term, txn)
 	if err != nil {
 		return Result{}, err
 	}
-	s := &session{card: &counter{Card: card}, term: term, tdata: tdata, cdata: map[Tag][]byte{}}
-	res, err := s.run(ctx)
+	res, err := s.run(ctx, ac)
 	res.Transmissions = s.card.n
 	return res, err
+}
+
+func newSession(card cardreader.Card, term Terminal, txn Transaction) (*session, error) {
+	term = term.withDefaults()
+	tdata, err := term.terminalData(txn)
+	if err != nil {
+		return nil, err
+	}
+	return &session{card: &counter{Card: card}, term: term, txn: txn, tdata: tdata, cdata: map[Tag][]byte{}}, nil
 }
 
 func (s *session) exchange(ctx context.Context, what string, cmd cardreader.Command) (cardreader.Response, error) {
@@ -163,7 +192,29 @@ type candidate struct {
 	prio  int // 1 highest … 15; 0 (none) sorts last
 }
 
-func (s *session) run(ctx context.Context) (Result, error) {
+// run reads the card and, when ac is set, asks for the ARQC.
+func (s *session) run(ctx context.Context, ac bool) (Result, error) {
+	if err := s.readApp(ctx); err != nil {
+		return Result{}, err
+	}
+	if ac {
+		if err := s.generateAC(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	res, err := s.result()
+	if err != nil {
+		return Result{}, err
+	}
+	if ac {
+		res.ICData = Hex(s.field55())
+	}
+	return res, nil
+}
+
+// readApp selects an application, gets its processing options and reads
+// its records: everything before the first cryptogram.
+func (s *session) readApp(ctx context.Context) error {
 	var cands []candidate
 	var err error
 	if s.term.Contactless {
@@ -175,7 +226,7 @@ func (s *session) run(ctx context.Context) (Result, error) {
 		}
 	}
 	if err != nil {
-		return Result{}, err
+		return err
 	}
 	// Stable: equal priorities keep the directory's (or terminal list's) order.
 	sort.SliceStable(cands, func(i, j int) bool {
@@ -194,7 +245,7 @@ func (s *session) run(ctx context.Context) (Result, error) {
 			continue
 		}
 		if err != nil {
-			return Result{}, err
+			return err
 		}
 		aip, afl, err := s.gpo(ctx, fci)
 		if errors.Is(err, errSkip) {
@@ -203,21 +254,15 @@ func (s *session) run(ctx context.Context) (Result, error) {
 			continue
 		}
 		if err != nil {
-			return Result{}, err
+			return err
 		}
 		s.cdata[0x82] = aip
 		if _, ok := s.cdata[0x50]; !ok && c.label != "" {
 			s.cdata[0x50] = []byte(c.label) // the directory's label, when the FCI has none
 		}
-		if err := s.readRecords(ctx, afl); err != nil {
-			return Result{}, err
-		}
-		if err := s.generateAC(ctx); err != nil {
-			return Result{}, err
-		}
-		return s.result()
+		return s.readRecords(ctx, afl)
 	}
-	return Result{}, ErrNoApplication
+	return ErrNoApplication
 }
 
 // errSkip marks an application to pass over (not found, blocked, 6985).
@@ -492,56 +537,95 @@ func (s *session) readRecords(ctx context.Context, afl []byte) error {
 	return nil
 }
 
-// generateAC asks for an ARQC with the CDOL1 data.
+// generateAC asks for an ARQC with the CDOL1 data; an AAC is ErrDeclined.
 func (s *session) generateAC(ctx context.Context) error {
-	raw, ok := s.cdata[0x8C]
-	if !ok {
-		return fmt.Errorf("%w: CDOL1 (8C) missing", ErrCardData)
-	}
-	dol, err := ParseDOL(raw)
-	if err != nil {
-		return fmt.Errorf("%w: CDOL1: %w", ErrCardData, err)
-	}
-	data := fillDOL(dol, s.tdata, s.cdata)
-	r, err := s.exchange(ctx, "generate AC", cardreader.Command{CLA: 0x80, INS: 0xAE, P1: 0x80, Data: data, Ne: 256})
+	ac, err := s.genAC(ctx, "generate AC", 0x8C, 0x80, nil)
 	if err != nil {
 		return err
 	}
+	s.cdata[0x9F27], s.cdata[0x9F36], s.cdata[0x9F26] = []byte{ac.cid}, ac.atc, ac.ac
+	if ac.iad != nil {
+		s.cdata[0x9F10] = ac.iad
+	}
+	if ac.cid&0xC0 == 0x00 {
+		return ErrDeclined
+	}
+	return nil
+}
+
+// acResponse is a GENERATE AC answer: CID 9F27, ATC 9F36, cryptogram 9F26
+// and issuer application data 9F10 (nil when the card sent none).
+type acResponse struct {
+	cid          byte
+	atc, ac, iad []byte
+}
+
+// genAC sends GENERATE AC with P1 p1 and the data of the DOL in card object
+// dolTag (8C CDOL1, 8D CDOL2), filled from extra, the terminal's and the
+// card's data in that order.
+func (s *session) genAC(ctx context.Context, what string, dolTag Tag, p1 byte, extra map[Tag][]byte) (acResponse, error) {
+	raw, ok := s.cdata[dolTag]
+	if !ok {
+		return acResponse{}, fmt.Errorf("%w: %s: %v missing", ErrCardData, what, dolTag)
+	}
+	dol, err := ParseDOL(raw)
+	if err != nil {
+		return acResponse{}, fmt.Errorf("%w: %s: %v: %w", ErrCardData, what, dolTag, err)
+	}
+	data := fillDOL(dol, extra, s.tdata, s.cdata)
+	r, err := s.exchange(ctx, what, cardreader.Command{CLA: 0x80, INS: 0xAE, P1: p1, Data: data, Ne: 256})
+	if err != nil {
+		return acResponse{}, err
+	}
 	if !r.SW.OK() {
-		return fmt.Errorf("%w: generate AC: %w", ErrCardStatus, r.SW)
+		return acResponse{}, fmt.Errorf("%w: %s: %w", ErrCardStatus, what, r.SW)
 	}
-	objs, err := DecodeTLV(r.Data)
+	ac, err := parseAC(r.Data)
+	if err != nil {
+		return acResponse{}, fmt.Errorf("%s: %w", what, err)
+	}
+	return ac, nil
+}
+
+// parseAC decodes a GENERATE AC response, format 1 (80: CID, ATC, AC, IAD)
+// or format 2 (77 with tagged objects). It copies what it keeps.
+func parseAC(b []byte) (acResponse, error) {
+	objs, err := DecodeTLV(b)
 	if err != nil || len(objs) != 1 {
-		return fmt.Errorf("%w: generate AC response: %w", ErrCardData, errors.Join(err, ErrTLV))
+		return acResponse{}, fmt.Errorf("%w: response: %w", ErrCardData, errors.Join(err, ErrTLV))
 	}
+	var cid, atc, ac, iad []byte
 	switch objs[0].Tag {
 	case 0x80: // format 1: CID(1) ATC(2) AC(8) IAD(rest)
 		v := objs[0].Value
 		if len(v) < 11 {
-			return fmt.Errorf("%w: generate AC format 1 too short", ErrCardData)
+			return acResponse{}, fmt.Errorf("%w: format 1 too short", ErrCardData)
 		}
-		s.cdata[0x9F27], s.cdata[0x9F36], s.cdata[0x9F26] = v[0:1], v[1:3], v[3:11]
+		cid, atc, ac = v[0:1], v[1:3], v[3:11]
 		if len(v) > 11 {
-			s.cdata[0x9F10] = v[11:]
+			iad = v[11:]
 		}
 	case 0x77:
-		for _, t := range []Tag{0x9F27, 0x9F36, 0x9F26, 0x9F10} {
+		get := func(t Tag) []byte {
 			if o, ok := Find(objs[0].Children, t); ok {
-				s.cdata[t] = o.Value
+				return o.Value
 			}
+			return nil
 		}
+		cid, atc, ac, iad = get(0x9F27), get(0x9F36), get(0x9F26), get(0x9F10)
 	default:
-		return fmt.Errorf("%w: generate AC template %v", ErrCardData, objs[0].Tag)
+		return acResponse{}, fmt.Errorf("%w: template %v", ErrCardData, objs[0].Tag)
 	}
-	cid, ok1 := s.cdata[0x9F27]
-	ac, ok2 := s.cdata[0x9F26]
-	if !ok1 || len(cid) != 1 || !ok2 || len(ac) != 8 {
-		return fmt.Errorf("%w: generate AC without CID/AC", ErrCardData)
+	if len(cid) != 1 || len(ac) != 8 || len(atc) != 2 {
+		return acResponse{}, fmt.Errorf("%w: no CID/ATC/AC", ErrCardData)
 	}
-	if cid[0]&0xC0 == 0x00 {
-		return ErrDeclined
+	clone := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		return append([]byte(nil), b...)
 	}
-	return nil
+	return acResponse{cid: cid[0], atc: clone(atc), ac: clone(ac), iad: clone(iad)}, nil
 }
 
 // result assembles and validates the cardholder data.
@@ -599,18 +683,28 @@ func (s *session) result() (Result, error) {
 	if res.Label == "" {
 		res.Label = printable(d[0x9F12])
 	}
-	var ic []byte
-	for _, t := range FieldICTags {
-		v, ok := d[t]
+	return res, nil
+}
+
+// field55 is the FieldICTags set as the card and terminal data stand now:
+// after the first GENERATE AC the online request's, after the second the
+// TC upload's.
+func (s *session) field55() []byte { return s.tlvList(FieldICTags) }
+
+// tlvList encodes the objects of tags that the card or the terminal has,
+// card data first.
+func (s *session) tlvList(tags []Tag) []byte {
+	var out []byte
+	for _, t := range tags {
+		v, ok := s.cdata[t]
 		if !ok {
 			v, ok = s.tdata[t]
 		}
 		if ok {
-			ic = EncodeTLV(ic, t, v)
+			out = EncodeTLV(out, t, v)
 		}
 	}
-	res.ICData = Hex(ic)
-	return res, nil
+	return out
 }
 
 // track2Digits turns the BCD track-2 equivalent into digits with 'D' as the

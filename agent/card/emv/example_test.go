@@ -62,3 +62,22 @@ func ExampleDescribeJSON() {
 	//   }
 	// ] <nil>
 }
+
+// The issuer data of a host's answer: 91 and one script run after the
+// second GENERATE AC.
+func ExampleParseIssuerResponse() {
+	r, err := emv.ParseIssuerResponse(cardreadertest.X(
+		"910A 1122334455667788 3030" +
+			"7212 9F1804 00000001 8609 841E000004 AABBCCDD"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("91 %X\n", r.Auth)
+	for _, s := range r.Scripts {
+		fmt.Printf("%v id %X: %d command(s), first % X\n", s.Template, s.ID, len(s.Commands), s.Commands[0][:4])
+	}
+	// Output:
+	// 91 11223344556677883030
+	// 72 id 00000001: 1 command(s), first 84 1E 00 00
+}

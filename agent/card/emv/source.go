@@ -17,13 +17,19 @@ type Source struct {
 	// ReaderName pins one reader; empty means any attached reader.
 	ReaderName string
 	Terminal   Terminal
+	// PINPad takes the PIN when a card's CVM list asks for online PIN; nil
+	// means the terminal has no PIN pad, and online PIN fails as "PIN pad
+	// not present" (the card's list says what follows).
+	PINPad provisioning.PINPad
 	// Log receives progress with masked data only; nil discards.
 	Log *slog.Logger
 }
 
 var _ provisioning.CardSource = (*Source)(nil)
 
-// ReadCard waits for a card and reads it.
+// ReadCard waits for a card and reads it without a cryptogram (ReadData):
+// the binding and the void's card check spend no ATC and leave the card's
+// transaction state alone. The Card has no ICData.
 //
 // Which card: with ReaderName set, the card in that reader (waiting for one if
 // it is empty). Otherwise, if exactly one reader holds a card, that one;
@@ -34,35 +40,63 @@ var _ provisioning.CardSource = (*Source)(nil)
 //
 // The application list is the acquirer's downloaded IC parameters when the
 // request carries them (Terminal.WithApps), else the Terminal's own.
-//
-// The card signs what the request says: a purchase of r.Amount (the ARQC
-// then covers the amount the host is sent), or, for a zero amount, an
-// inquiry (binding, the void's card check), for which the card still
-// computes a cryptogram the host can verify.
 func (s *Source) ReadCard(ctx context.Context, r provisioning.CardRequest) (provisioning.Card, error) {
-	purpose := r.Purpose
-	log := s.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	name, err := s.pick(ctx)
+	log := s.logger()
+	name, card, err := s.connect(ctx, r.Purpose)
 	if err != nil {
-		return provisioning.Card{}, fmt.Errorf("emv: %s: waiting for a card: %w", purpose, err)
-	}
-	log.Info("card inserted", "reader", name, "purpose", purpose)
-	card, err := s.Reader.Connect(ctx, name)
-	if err != nil {
-		return provisioning.Card{}, fmt.Errorf("emv: %s: connect %q: %w", purpose, name, err)
+		return provisioning.Card{}, err
 	}
 	defer card.Close()
-	res, err := Read(ctx, card, s.Terminal.WithApps(r.Apps), TransactionFor(r))
+	res, err := ReadData(ctx, card, s.Terminal.WithApps(r.Apps), TransactionFor(r))
 	if err != nil {
 		log.Warn("card read failed", "reader", name, "apdus", res.Transmissions, "err", err)
-		return provisioning.Card{}, fmt.Errorf("emv: %s: %w", purpose, err)
+		return provisioning.Card{}, fmt.Errorf("emv: %s: %w", r.Purpose, err)
 	}
 	log.Info("card read", "reader", name, "pan", res.PAN, "aid", res.AID, "apdus", res.Transmissions)
-	res.Track2.Wipe() // the binding and the sale's field 55 do not need it
+	res.Track2.Wipe() // the binding and the void's check do not need it
 	return res.Card(), nil
+}
+
+// Pay waits for a card as ReadCard does and starts the purchase of
+// r.Amount on it (StartPayment): read, cardholder verification with the
+// PINPad, first GENERATE AC. The Payment keeps the card connection open
+// until its Close.
+func (s *Source) Pay(ctx context.Context, r provisioning.CardRequest) (provisioning.Payment, error) {
+	log := s.logger()
+	name, card, err := s.connect(ctx, r.Purpose)
+	if err != nil {
+		return nil, err
+	}
+	p, err := StartPayment(ctx, card, s.Terminal.WithApps(r.Apps), TransactionFor(r), s.PINPad)
+	if err != nil {
+		card.Close()
+		log.Warn("card payment failed", "reader", name, "err", err)
+		return nil, fmt.Errorf("emv: %s: %w", r.Purpose, err)
+	}
+	log.Info("card read for payment", "reader", name, "pan", p.first.PAN, "aid", p.first.AID,
+		"apdus", p.res.Transmissions, "tvr", p.ic.TVR, "cvm", p.ic.CVM)
+	return p, nil
+}
+
+func (s *Source) logger() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+// connect waits for the card (see ReadCard) and connects to it.
+func (s *Source) connect(ctx context.Context, purpose string) (string, cardreader.Card, error) {
+	name, err := s.pick(ctx)
+	if err != nil {
+		return "", nil, fmt.Errorf("emv: %s: waiting for a card: %w", purpose, err)
+	}
+	s.logger().Info("card inserted", "reader", name, "purpose", purpose)
+	card, err := s.Reader.Connect(ctx, name)
+	if err != nil {
+		return "", nil, fmt.Errorf("emv: %s: connect %q: %w", purpose, name, err)
+	}
+	return name, card, nil
 }
 
 // TransactionFor is what the card is asked to sign for a request: a
@@ -120,13 +154,4 @@ func (r Result) Card() provisioning.Card {
 		Type:   r.Type,
 		ICData: r.ICData,
 	}
-}
-
-// Pay reads the card for a purchase.
-func (s *Source) Pay(ctx context.Context, r provisioning.CardRequest) (provisioning.Payment, error) {
-	c, err := s.ReadCard(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	return provisioning.NoChip(c, nil), nil
 }

@@ -19,7 +19,8 @@ import (
 
 func TestSourceOneCard(t *testing.T) {
 	r := cardreadertest.NewReader("slot0", "slot1")
-	r.Insert("slot1", loadCard(t, "debit", nil).AsCard("slot1"))
+	sim := loadCard(t, "debit", nil)
+	r.Insert("slot1", sim.AsCard("slot1"))
 	src := &emv.Source{Reader: r, Terminal: fixedTerminal()}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -28,8 +29,12 @@ func TestSourceOneCard(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.PAN.Reveal() != "6222021234567890128" || c.Name != "ZHANG/SAN" || c.Expiry != "3012" ||
-		c.Seq != "01" || c.Type != provisioning.Debit || c.AID != emv.AIDDebit || c.ICData == "" {
+		c.Seq != "01" || c.Type != provisioning.Debit || c.AID != emv.AIDDebit {
 		t.Fatalf("%+v", c)
+	}
+	// A read without a cryptogram: no GENERATE AC, no ATC spent, no IC data.
+	if n := sim.Steps("generate_ac"); n != 0 || sim.ATCValue() != 0x0010 || c.ICData != "" || c.IC != nil || c.ICReversal != "" {
+		t.Fatalf("ReadCard sent %d GENERATE AC (ATC %04X), ICData %q", n, sim.ATCValue(), c.ICData)
 	}
 }
 
@@ -91,7 +96,7 @@ func TestSourceLogsMasked(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Insert("slot0", loadCard(t, "debit", func(p *cardsim.Profile) {
-		p.Faults = []cardsim.Fault{{At: "generate_ac", Kind: "status", SW: "6985"}}
+		p.Faults = []cardsim.Fault{{At: "read_record", N: 3, Kind: "status", SW: "6985"}}
 	}).AsCard("slot0"))
 	if _, err := src.ReadCard(context.Background(), provisioning.CardRequest{Purpose: "bind"}); !errors.Is(err, emv.ErrCardStatus) {
 		t.Fatal(err)

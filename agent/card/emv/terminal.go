@@ -67,13 +67,15 @@ type Terminal struct {
 
 // DefaultTerminal returns a UnionPay contact terminal in China: country and
 // currency 156, attended merchant terminal (22), online-only capabilities.
+// 9F33 byte 2 (68) claims the CVMs the kernel performs — enciphered PIN
+// online, signature, no CVM — and no offline PIN, which it does not have.
 func DefaultTerminal() Terminal {
 	return Terminal{
 		AIDs:            append([]string(nil), DefaultAIDs...),
 		Country:         "0156",
 		Currency:        "0156",
 		Type:            0x22,
-		Capabilities:    []byte{0xE0, 0xE1, 0xC8},
+		Capabilities:    []byte{0xE0, 0x68, 0xC8},
 		AddCapabilities: []byte{0x6F, 0x00, 0xF0, 0xF0, 0x01},
 		TTQ:             []byte{0x36, 0x00, 0x00, 0x80},
 		CVMResults:      []byte{0x3F, 0x00, 0x00},
@@ -194,6 +196,7 @@ func (t Terminal) terminalData(txn Transaction) (map[Tag][]byte, error) {
 		0x9F21: bcdDigits(ts.Format("150405")),
 		0x9F37: un,
 		0x95:   make([]byte, 5), // TVR: nothing failed (no offline data authentication done)
+		0x9B:   make([]byte, 2), // TSI: cardholder verification and completion set their bits
 		0x9F35: {t.Type},
 	}
 	for tag, hexNum := range map[Tag]string{0x9F1A: t.Country, 0x5F2A: t.Currency} {
