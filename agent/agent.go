@@ -196,7 +196,7 @@ func runOnce(ctx context.Context, cfg *config.Config, o Options, keys *keySource
 	if err := c.Start(ctx); err != nil {
 		return Result{}, err
 	}
-	cp, err := install(ctx, cfg, flow, screen, keys, log)
+	cp, err := install(ctx, cfg, flow, screen, keys, dev.pins, log)
 	if err == nil {
 		c.Flush(ctx)
 	}
@@ -266,11 +266,11 @@ func enterHook(sim simulator) func(context.Context, provisioning.Step) {
 
 // install runs the flow, behind the installer's menu when there is a
 // keypad for it, and says why it stopped when a scripted keypad ran out.
-func install(ctx context.Context, cfg *config.Config, flow *provisioning.Flow, screen *switchPrompter, keys *keySource, log *slog.Logger) (provisioning.Checkpoint, error) {
+func install(ctx context.Context, cfg *config.Config, flow *provisioning.Flow, screen *switchPrompter, keys *keySource, pins *pinSlot, log *slog.Logger) (provisioning.Checkpoint, error) {
 	var cp provisioning.Checkpoint
 	var err error
 	if keys != nil {
-		cp, err = runInstaller(ctx, cfg, keys, flow, screen, log)
+		cp, err = runInstaller(ctx, cfg, keys, flow, screen, pins, log)
 	} else {
 		cp, err = flow.Run(ctx)
 	}

@@ -42,7 +42,10 @@ var ErrNoTMK = errors.New("agent: no terminal master key injected (posctl keys i
 
 // devices are the peripherals and the host a run uses, and what closes them.
 type devices struct {
-	card    provisioning.CardSource
+	card provisioning.CardSource
+	// pins is the chip source's PIN pad slot: the installer's keypad when
+	// there is one (runInstaller fills it), else empty.
+	pins    *pinSlot
 	host    provisioning.Host
 	printer provisioning.Printer
 	// keys is the terminal's key store: keys.json with the real host link,
@@ -75,7 +78,7 @@ func (d *devices) Close() error {
 // clock is the terminal's clock, which the host link places the host's
 // MMDD in a year by.
 func openDevices(ctx context.Context, cfg *config.Config, o Options, sim simulator, floor *trust.Floor, clock provisioning.Clock, log *slog.Logger) (_ *devices, err error) {
-	d := &devices{}
+	d := &devices{pins: &pinSlot{}}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -107,6 +110,7 @@ func (d *devices) openCard(ctx context.Context, cfg *config.Config, sim simulato
 		d.card = &emv.Source{
 			Reader: svc, ReaderName: cfg.Devices.PCSCReader, Log: log,
 			Terminal: emv.Terminal{SerialNumber: ifdSerial(cfg.Terminal.Serial)},
+			PINPad:   d.pins,
 		}
 	default:
 		cards := cfg.Sim.Cards

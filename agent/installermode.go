@@ -99,7 +99,7 @@ func openKeys(cfg *config.Config, o Options, log *slog.Logger) (*keySource, erro
 // installer supplies the confirmed MID/TID and the prompter of each run,
 // which screen switches to.
 func runInstaller(ctx context.Context, cfg *config.Config, ks *keySource, flow *provisioning.Flow,
-	screen *switchPrompter, log *slog.Logger) (provisioning.Checkpoint, error) {
+	screen *switchPrompter, pins *pinSlot, log *slog.Logger) (provisioning.Checkpoint, error) {
 	var indicator installer.Indicator
 	if cfg.Devices.BuzzerPin != "" {
 		b, err := keypad.OpenHostBuzzer(cfg.Devices.BuzzerPin, keypad.ActiveLow())
@@ -151,6 +151,11 @@ func runInstaller(ctx context.Context, cfg *config.Config, ks *keySource, flow *
 	if err != nil {
 		return provisioning.Checkpoint{}, err
 	}
+	// The card asks for its online PIN on the installer's keypad: the flow,
+	// which the card source runs in, is the installer's, so no other
+	// reader takes the keys meanwhile.
+	pins.set(in.PINPad())
+	defer pins.set(nil)
 	err = in.Run(ctx)
 	if last.Step == "" {
 		// The menu never reached the flow (locked out, scripted keys ran

@@ -172,6 +172,10 @@ func (s *session) verifyCardholder(ctx context.Context, pad provisioning.PINPad,
 			switch {
 			case ctx.Err() != nil:
 				return nil, ctx.Err()
+			case errors.Is(err, provisioning.ErrPINCancelled):
+				// The cardholder stopped the sale: nothing goes to the
+				// card or the host (the flow says E_PIN_CANCELLED).
+				return nil, err
 			case errors.Is(err, provisioning.ErrPINBypassed):
 				tvr[2] |= tvrPINNotEntered
 			case err != nil:

@@ -146,4 +146,11 @@ func TestVerifyCardholderErrors(t *testing.T) {
 	if _, err := s.verifyCardholder(ctx, &stubPad{err: context.Canceled}, provisioning.PINRequest{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled PIN entry: %v", err)
 	}
+	// The cardholder's CANCEL at the pad stops the payment too; it does not
+	// fail the CVM and go on to the list's next rule.
+	s, _ = newSession(nil, Terminal{}, Transaction{Amount: 1})
+	s.cdata[0x82], s.cdata[0x8E] = []byte{0x7C, 0x00}, []byte{0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0x00, 0x1F, 0x00}
+	if _, err := s.verifyCardholder(context.Background(), &stubPad{err: provisioning.ErrPINCancelled}, provisioning.PINRequest{}); !errors.Is(err, provisioning.ErrPINCancelled) {
+		t.Errorf("PIN entry cancelled at the pad: %v", err)
+	}
 }
