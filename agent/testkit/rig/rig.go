@@ -181,6 +181,9 @@ type Options struct {
 	Demands []hostsim.Demand
 	// OnAnswer is the host's hook for every message kind it answers.
 	OnAnswer func(kind string)
+	// PINs are the cardholders' PINs by PAN, which the host checks an
+	// online PIN against.
+	PINs map[string]string
 }
 
 // Rig is one fresh install: a new state dir with the TMK injected, a new
@@ -235,7 +238,7 @@ func New(t testing.TB, o Options) *Rig {
 	}
 	t.Cleanup(func() { hostLog.Close() })
 	r.Host, err = hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, Cards: cardKeys, Codes: o.Codes, Demands: o.Demands, OnAnswer: o.OnAnswer,
-		Log: slog.New(slog.NewTextHandler(hostLog, nil))})
+		PINs: o.PINs, Log: slog.New(slog.NewTextHandler(hostLog, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
