@@ -368,13 +368,21 @@ func TestScripts(t *testing.T) {
 
 func TestCompletionProfiles(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(complPath, "*.yaml"))
-	if len(files) != 3 {
+	if len(files) != 4 {
 		t.Fatalf("%d completion profiles", len(files))
 	}
 	for _, f := range files {
 		p := loadT(t, f, nil)
 		if p.Name+".yaml" != filepath.Base(f) {
 			t.Errorf("%s: name %q", f, p.Name)
+		}
+		if len(p.Faults) > 0 {
+			// A card pulled out at its second GENERATE AC: the terminal's
+			// tests run it through vpcd, where the removal is real.
+			if len(p.Faults) != 1 || p.Faults[0].At != "generate_ac2" || p.Faults[0].Kind != "remove" {
+				t.Errorf("%s: faults %+v", p.Name, p.Faults)
+			}
+			continue
 		}
 		s := online(t, p)
 		var d []byte
