@@ -25,8 +25,12 @@ func (e entryMode) field22(pin bool) string {
 	return e.mode + "2"
 }
 
-// entryModeOf maps the card source's entry to the dialect. A chip entry
-// without IC data is a keyed card (simulated cards have none).
+// entryModeOf maps the card source's entry to the dialect. chip says the
+// card was read from its chip: an ARQC, or a read without one (a void's
+// card check: no cryptogram, the AID set), both 05x as LiaoYang_POS sets
+// field 22 for every inserted card (Src/tranproc.c SetCommReqField,
+// CARD_INSERTED). A chip entry with neither is a keyed card (simulated
+// cards have none).
 func entryModeOf(e provisioning.Entry, chip bool) (entryMode, error) {
 	switch e {
 	case provisioning.EntryChip:
@@ -43,25 +47,46 @@ func entryModeOf(e provisioning.Entry, chip bool) (entryMode, error) {
 	return entryMode{}, fmt.Errorf("%w: entry mode %q", ErrRequest, e)
 }
 
+// chipRead says whether a card came from its chip: a cryptogram, or the
+// application the read selected.
+func chipRead(card provisioning.Card) bool {
+	return card.Entry == provisioning.EntryChip && (card.ICData != "" || card.AID != "")
+}
+
+// panSeq is field 23: the PAN sequence number (5F34, two digits) in three,
+// as sales send it.
+func panSeq(seq string) string {
+	for len(seq) < 3 {
+		seq = "0" + seq
+	}
+	return seq
+}
+
 // setCard sets what a sale or void says about the card and the PIN, then
-// the terminal, currency and field 60.
+// the terminal, currency and field 60. Tracks go in fields 35/36 for a
+// swipe, and the track-2 equivalent (57) in field 35 for a chip read, as
+// LiaoYang_POS sends it for an inserted card (SetCommReqField,
+// CARD_INSERTED: EncrypteFieldTrac23 of the chip's track 2): encrypted
+// under the TDK the same way, field 53 saying so.
 func (c *Client) setCard(m *iso8583.Message, t provisioning.Terminal, typ, batch string, card provisioning.Card, pin provisioning.PINBlock) error {
 	if !isDigits(batch, 6) {
 		return &FieldError{Op: "pack", Field: 60}
 	}
 	swiped := card.Entry == provisioning.EntrySwipe || card.Entry == provisioning.EntryFallback
-	chip := card.Entry == provisioning.EntryChip && card.ICData != ""
+	chip := chipRead(card)
 	em, err := entryModeOf(card.Entry, chip)
 	if err != nil {
 		return err
 	}
 	panDigits := card.PAN.Reveal()
 	track2 := card.Track2.Reveal()
+	if swiped && track2 == "" {
+		return &FieldError{Op: "pack", Field: 35}
+	}
+	// The chip's tracks go as a swipe's; a keyed card has none to send.
+	withTracks := swiped || chip && track2 != ""
 	var trackPAN, trackExpiry string
-	if swiped {
-		if track2 == "" {
-			return &FieldError{Op: "pack", Field: 35}
-		}
+	if withTracks {
 		var rest string
 		trackPAN, rest, _ = strings.Cut(track2, "=")
 		if len(rest) >= 4 {
@@ -91,19 +116,18 @@ func (c *Client) setCard(m *iso8583.Message, t provisioning.Terminal, typ, batch
 		}
 	}
 	if chip {
-		ic, err := hex.DecodeString(card.ICData)
-		if err != nil || len(ic) == 0 {
-			return &FieldError{Op: "pack", Field: 55}
-		}
-		if err := SetBytes(m, 55, ic); err != nil {
-			return err
+		// A read without a cryptogram (a void) has nothing for field 55.
+		if card.ICData != "" {
+			ic, err := hex.DecodeString(card.ICData)
+			if err != nil || len(ic) == 0 {
+				return &FieldError{Op: "pack", Field: 55}
+			}
+			if err := SetBytes(m, 55, ic); err != nil {
+				return err
+			}
 		}
 		if card.Seq != "" {
-			seq := card.Seq
-			for len(seq) < 3 {
-				seq = "0" + seq
-			}
-			if err := Set(m, 23, seq); err != nil {
+			if err := Set(m, 23, panSeq(card.Seq)); err != nil {
 				return err
 			}
 		}
@@ -122,7 +146,7 @@ func (c *Client) setCard(m *iso8583.Message, t provisioning.Terminal, typ, batch
 		}
 	}
 	trackEncrypted := false
-	if swiped {
+	if withTracks {
 		// Without a TDK (single-DES sign-on) tracks go in clear and 53
 		// says so: that acquirer has no key to decrypt them with.
 		tdk := c.keys.Working.TDK
@@ -130,10 +154,16 @@ func (c *Client) setCard(m *iso8583.Message, t provisioning.Terminal, typ, batch
 		if !trackEncrypted && c.expectsTDK() {
 			return ErrNoTDK
 		}
-		for _, tr := range []struct {
+		type trackField struct {
 			id   int
 			data string
-		}{{35, track2}, {36, card.Track3.Reveal()}} {
+		}
+		tracks := []trackField{{35, track2}}
+		if swiped {
+			// A chip has no track 3 to give.
+			tracks = append(tracks, trackField{36, card.Track3.Reveal()})
+		}
+		for _, tr := range tracks {
 			if tr.data == "" {
 				continue
 			}
@@ -166,7 +196,7 @@ func (c *Client) setCard(m *iso8583.Message, t provisioning.Terminal, typ, batch
 			return err
 		}
 	}
-	if hasPIN || swiped {
+	if hasPIN || withTracks {
 		mode := c.keys.Mode
 		if mode == "" {
 			mode = c.cfg.KeyMode

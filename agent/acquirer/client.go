@@ -1,6 +1,7 @@
 package acquirer
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -131,7 +132,19 @@ func (c *Client) financialExchange(ctx context.Context, op string, m *iso8583.Me
 	}
 	issuer, acq := institutions(Get(r.m, 44))
 	return provisioning.HostResponse{RC: Get(r.m, 39), RRN: Get(r.m, 37), AuthCode: Get(r.m, 38), Time: c.hostTime(r.m),
-		Integrity: r.integrity, Issuer: issuer, Acquirer: acq, Demand: r.demand}, nil
+		Integrity: r.integrity, Issuer: issuer, Acquirer: acq, Demand: r.demand,
+		// The issuer's data for the card (91, 71, 72) goes to the chip as
+		// it came: the card, not the terminal, judges it. It counts only
+		// as far as Integrity says, which the flow applies.
+		ICData: issuerData(r.m)}, nil
+}
+
+// issuerData is the answer's field 55, a copy; nil when it has none.
+func issuerData(m *iso8583.Message) []byte {
+	if b := GetBytes(m, 55); len(b) > 0 {
+		return bytes.Clone(b)
+	}
+	return nil
 }
 
 // institutions splits field 44 into the issuer's and the acquirer's
@@ -207,6 +220,16 @@ type reply struct {
 // MAC the answer carries must verify too. The answer header's
 // processing-requirement digit is read with the profile (Profile.Demand).
 func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, mm macMode, h Header) (reply, error) {
+	return c.exchangeMatch(ctx, op, m, mm, h, matchFields)
+}
+
+// exchangeMatch is exchange with the request fields the answer must echo
+// given: the chip notices (TC upload, script results) are answered without
+// the amount by hosts the public apps talk to, and those apps do not
+// compare it (LiaoYang_POS Src/trancomm.c ProcRspPacket skips field 4 for
+// UPLOAD_SCRIPT_RESULT and ICC_BATCHUP; the Centerm app's union_pay.xml
+// unpacks no field 4 from the UPLOAD_SCRIPT_RESULT answer).
+func (c *Client) exchangeMatch(ctx context.Context, op string, m *iso8583.Message, mm macMode, h Header, match []int) (reply, error) {
 	start := c.cfg.Now()
 	mak := MACKey(c.keys.Working.MAK, c.cfg.MACFullKey)
 	var body []byte
@@ -293,7 +316,7 @@ func (c *Client) exchange(ctx context.Context, op string, m *iso8583.Message, mm
 	if rmti, _ := resp.GetMTI(); rmti != want {
 		return reply{}, fail(true, ErrMismatch)
 	}
-	for _, id := range matchFields {
+	for _, id := range match {
 		if v := Get(m, id); v != "" && Get(resp, id) != v {
 			return reply{}, fail(true, fmt.Errorf("%w (field %d)", ErrMismatch, id))
 		}

@@ -2,8 +2,12 @@ package acquirer
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"testing"
+
+	"github.com/posagent/posagent/provisioning"
 )
 
 // FuzzDecodeFrame: the framing reader never panics, and what it accepts it
@@ -92,6 +96,46 @@ func FuzzDecryptTrack(f *testing.F) {
 		back, err := DecryptTrack(tdk, enc)
 		if err != nil || back != track {
 			t.Fatalf("round trip: %v", err)
+		}
+	})
+}
+
+// FuzzScriptField: the script notice's field 55 is built from what the card
+// gave (the TC set, DF31); whatever that holds it never panics, and what it
+// builds is TLV in the public apps' order with a 2-byte ATC and whole
+// 5-byte results.
+func FuzzScriptField(f *testing.F) {
+	f.Add(mustHex(f, chipTC), mustHex(f, chipScripts))
+	f.Add(mustHex(f, "9F3602001182027C00"), mustHex(f, "DF310A20000000011000000002"))
+	f.Add([]byte{0x9F, 0x36, 0x82, 0xFF, 0xFF}, []byte{0xDF, 0x31, 0x85})
+	f.Add([]byte{}, []byte{0x20, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, tc, scripts []byte) {
+		ic := &provisioning.ICData{TC: hex.EncodeToString(tc), Scripts: hex.EncodeToString(scripts), ATC: "0011"}
+		b, err := scriptField(ic)
+		if err != nil {
+			return
+		}
+		objs, err := decodeTLVField(b, 55)
+		if err != nil {
+			t.Fatalf("built field 55 does not decode: %v", err)
+		}
+		next := 0
+		for _, o := range objs {
+			i := slices.Index(scriptTags, o.Tag)
+			if i < next {
+				t.Fatalf("tag %s out of order", o.Tag)
+			}
+			next = i + 1
+			switch o.Tag {
+			case "9F36":
+				if len(o.Value) != 2 {
+					t.Fatalf("ATC of %d bytes", len(o.Value))
+				}
+			case "DF31":
+				if len(o.Value) == 0 || len(o.Value)%5 != 0 {
+					t.Fatalf("DF31 of %d bytes", len(o.Value))
+				}
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package acquirer
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -156,11 +157,13 @@ func domesticCard(card provisioning.Card) bool {
 }
 
 // Sale sends 0200/000000. A chip card (Entry chip, ICData set) goes with
-// entry mode 05x, field 23 and field 55; a swiped card (EntrySwipe, or
-// EntryFallback with 60.5 = 2, refused for a domestic card unless the
-// profile allows it) with 02x and its tracks in fields 35/36,
-// encrypted under the TDK; a card with neither is keyed (01x). With a PIN
-// block the third digit of 22 is 1 and fields 26, 52 and 53 are added.
+// entry mode 05x, fields 14 and 23, field 35 the track-2 equivalent
+// (encrypted under the TDK as a swipe's, 53 digit 3 = 1) and field 55; a
+// swiped card (EntrySwipe, or EntryFallback with 60.5 = 2, refused for a
+// domestic card unless the profile allows it) with 02x and its tracks in
+// fields 35/36, encrypted under the TDK; a chip entry with neither ICData
+// nor AID is keyed (01x). With a PIN block the third digit of 22 is 1 and
+// fields 26, 52 and 53 are added.
 func (c *Client) Sale(ctx context.Context, r provisioning.SaleRequest) (provisioning.HostResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -207,12 +210,27 @@ func (c *Client) Void(ctx context.Context, r provisioning.VoidRequest) (provisio
 	return c.financialExchange(ctx, "void", m, c.cfg.Header)
 }
 
-// Reverse sends 0400 for a sale or void whose answer never arrived: the
-// original's PAN (2, when the request has it), processing code, amount, STAN
-// (11), entry mode (22), batch and entry sub-fields (60) and, for a void, the
-// sale's batch and STAN (61); field 39 carries the reason. It carries no
-// track, PIN, field 53 or IC data: the host matches the original by terminal,
-// batch and STAN, and checks field 2 against it.
+// reversalReasons are the codes a reversal's field 39 may carry
+// (PROTOCOLS.md, "Transactions"): 98 no answer, 96 terminal fault, A0 the
+// answer's MAC failed, 06 other — the card declining (AAC) what the host
+// approved among them (the Centerm app reverses with 06 then).
+var reversalReasons = map[string]bool{"98": true, "96": true, "A0": true, "06": true}
+
+// Reverse sends 0400 for a sale or void whose answer never arrived or
+// whose approval the terminal could not complete: the original's PAN (2,
+// when the request has it), processing code, amount, STAN (11), entry mode
+// (22), batch and entry sub-fields (60) and, for a void, the sale's batch
+// and STAN (61); field 39 carries the reason, one of 98, 96, A0 and 06
+// (another is refused as a FieldError on 39, nothing sent). The reversal
+// of an IC transaction (Orig.IC set) adds the card's expiry (14) and PAN
+// sequence number (23), the authorisation code of the approval it undoes
+// (38, when there was one) and field 55, the objects the issuer needs to
+// undo it on the card's account (95 9F1E 9F10 9F36, DF31 when scripts
+// ran): the fields PROTOCOLS.md lists for IC reversals, which the Centerm
+// app's SALE_REVERSE sends too (union_pay.xml: 2 3 4 11 14 22 23 25 38 39
+// 41 42 49 55 60 64, with 59 and 62 of its own acquirer's). It carries no
+// track, PIN or field 53: the host matches
+// the original by terminal, batch and STAN, and checks field 2 against it.
 func (c *Client) Reverse(ctx context.Context, r provisioning.ReversalRequest) (provisioning.HostResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -225,8 +243,15 @@ func (c *Client) Reverse(ctx context.Context, r provisioning.ReversalRequest) (p
 	default:
 		return provisioning.HostResponse{}, fmt.Errorf("%w: reversal of kind %q", ErrRequest, r.Orig.Kind)
 	}
-	if len(r.Reason) != 2 {
+	if !reversalReasons[r.Reason] {
 		return provisioning.HostResponse{}, &FieldError{Op: "pack", Field: 39}
+	}
+	var ic []byte
+	if r.Orig.IC != "" {
+		var err error
+		if ic, err = hex.DecodeString(r.Orig.IC); err != nil || len(ic) == 0 {
+			return provisioning.HostResponse{}, &FieldError{Op: "pack", Field: 55}
+		}
 	}
 	m, err := c.financial("0400", pc, r.Terminal, r.Orig.STAN, r.Orig.Amount)
 	if err != nil {
@@ -249,6 +274,11 @@ func (c *Client) Reverse(ctx context.Context, r provisioning.ReversalRequest) (p
 	if err := Set(m, 25, "00"); err != nil {
 		return provisioning.HostResponse{}, err
 	}
+	if ic != nil {
+		if err := c.setICReversal(m, r.Orig, ic); err != nil {
+			return provisioning.HostResponse{}, err
+		}
+	}
 	if err := c.setTail(m, r.Terminal, typ, r.Orig.Batch, em); err != nil {
 		return provisioning.HostResponse{}, err
 	}
@@ -261,6 +291,29 @@ func (c *Client) Reverse(ctx context.Context, r provisioning.ReversalRequest) (p
 		}
 	}
 	return c.financialExchange(ctx, "reversal", m, c.cfg.Header)
+}
+
+// setICReversal sets what an IC reversal adds: 14, 23, 38 and 55.
+func (c *Client) setICReversal(m *iso8583.Message, orig provisioning.InFlight, ic []byte) error {
+	if orig.Expiry != "" {
+		if !isDigits(orig.Expiry, 4) {
+			return &FieldError{Op: "pack", Field: 14}
+		}
+		if err := Set(m, 14, orig.Expiry); err != nil {
+			return err
+		}
+	}
+	if orig.Seq != "" {
+		if err := Set(m, 23, panSeq(orig.Seq)); err != nil {
+			return err
+		}
+	}
+	if orig.AuthCode != "" {
+		if err := Set(m, 38, orig.AuthCode); err != nil {
+			return err
+		}
+	}
+	return SetBytes(m, 55, ic)
 }
 
 // financial starts a 0200/0400: MTI, processing code, amount and STAN.

@@ -462,7 +462,7 @@ func TestProfileCodesOnWire(t *testing.T) {
 	p.Name = "renumbered"
 	p.Codes = Codes{SignOnSingle: "901", SignOnDouble: "903", SignOnDoubleTDK: "904", SignOff: "902", Echo: "931",
 		Settle: "921", BatchDetail: "929", BatchEndUnbalanced: "922", BatchEndBalanced: "927", ICUpload: "923",
-		ICUploadUnbalanced: "925", Params: "960", StatusUpload: "962", CAPKQuery: "972", CAPKFetch: "970",
+		ICUploadUnbalanced: "925", ScriptResult: "995", Params: "960", StatusUpload: "962", CAPKQuery: "972", CAPKFetch: "970",
 		CAPKEnd: "971", AIDQuery: "982", AIDFetch: "980", AIDEnd: "351"}
 	want := map[string]string{"capk-list": "972", "capk": "970", "capk-end": "971", "aid-list": "982", "aid": "980",
 		"aid-end": "351", "parameters": "960", "status-upload": "962", "settle": "921", "batch-upload": "929",

@@ -71,9 +71,19 @@ type Codes struct {
 	BatchDetail        string
 	BatchEndUnbalanced string // 0320 ending a batch upload after an unbalanced settlement: 202
 	BatchEndBalanced   string // 207
-	ICUpload           string // IC TC upload (0320) after a balanced settlement: 203
-	ICUploadUnbalanced string // the same after an unbalanced one: 205
-	Params             string // terminal-parameter download (0800): 360
+	// ICUpload is a chip sale's TC upload (0320): 203, before settlement
+	// and after a balanced one; ICUploadUnbalanced the same message as the
+	// batch upload after an unbalanced settlement: 205. Both public apps use
+	// these two (LiaoYang_POS Src/globalvar.c TrTable ICC_BATCHUP 203 and
+	// Src/tranproc.c BatchSendICCOnLineTrans "不平送205，平送203"; the Centerm
+	// app's task/AsyncUploadIcDataTask.java "对账平203，对账不平205").
+	ICUpload           string
+	ICUploadUnbalanced string
+	// ScriptResult is the issuer-script result notice (0620): 951 in both
+	// public apps (LiaoYang_POS Src/emvtranproc.c SendScriptResult; the
+	// Centerm app's BaseField60.java, UPLOAD_SCRIPT_RESULT).
+	ScriptResult string
+	Params       string // terminal-parameter download (0800): 360
 	// ParamsEnd ends the terminal-parameter download (0800) where the
 	// acquirer has an end message: the Centerm app's 361
 	// (DOWNLOAD_PARAMS_FINISHED, task/AsyncDownloadTerminalParamTask.java);
@@ -112,7 +122,7 @@ func (c Codes) all() map[string]string {
 		"sign-on 001": c.SignOnSingle, "sign-on 003": c.SignOnDouble, "sign-on 004": c.SignOnDoubleTDK,
 		"sign-off": c.SignOff, "echo": c.Echo, "settle": c.Settle, "batch detail": c.BatchDetail,
 		"batch end unbalanced": c.BatchEndUnbalanced, "batch end balanced": c.BatchEndBalanced,
-		"IC upload": c.ICUpload, "IC upload unbalanced": c.ICUploadUnbalanced,
+		"IC upload": c.ICUpload, "IC upload unbalanced": c.ICUploadUnbalanced, "script result": c.ScriptResult,
 		"parameters": c.Params, "status upload": c.StatusUpload,
 		"CAPK query": c.CAPKQuery, "CAPK fetch": c.CAPKFetch, "CAPK end": c.CAPKEnd,
 		"AID query": c.AIDQuery, "AID fetch": c.AIDFetch, "AID end": c.AIDEnd,
@@ -163,7 +173,7 @@ var commonCodes = Codes{
 	SignOnSingle: "001", SignOnDouble: "003", SignOnDoubleTDK: "004",
 	SignOff: "002", Echo: "301", Settle: "201", BatchDetail: "201",
 	BatchEndUnbalanced: "202", BatchEndBalanced: "207",
-	ICUpload: "203", ICUploadUnbalanced: "205",
+	ICUpload: "203", ICUploadUnbalanced: "205", ScriptResult: "951",
 	Params: "360", StatusUpload: "362",
 	CAPKQuery: "372", CAPKFetch: "370", CAPKEnd: "371",
 	AIDQuery: "382", AIDFetch: "380", AIDEnd: "381",
@@ -211,7 +221,9 @@ var profiles = map[string]Profile{
 	// is commented out beside it, transcation/pos/data/BaseField60.java),
 	// ended by 361
 	// with a wider parameter table (task/AsyncDownloadTerminalParamTask.java,
-	// getSpdbParamLen). Its other codes are the common ones.
+	// getSpdbParamLen). Its other codes are the common ones, the chip
+	// notices' included (203/205 in task/AsyncUploadIcDataTask.java, 951
+	// in BaseField60.java).
 	"centerm": {
 		Name: "centerm", Codes: func() Codes { c := commonCodes; c.Params, c.ParamsEnd = "364", "361"; return c }(),
 		KeyMode: DoubleDES, DemandDigit: 5,

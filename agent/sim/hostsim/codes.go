@@ -25,6 +25,13 @@ type CodeTable struct {
 	// (TC upload and its siblings).
 	BatchMag string
 	BatchIC  []string
+	// TCUpload is the code among BatchIC of a chip sale's TC upload (0320),
+	// sent before settlement and after a balanced one: the host checks the
+	// TC against the sale it approved. The others of BatchIC (205 after an
+	// unbalanced settlement) are batch upload records.
+	TCUpload string
+	// ScriptResult is the issuer-script result notice (0620).
+	ScriptResult string
 	// The end of the batch upload after an unbalanced or a balanced settlement.
 	BatchEndUnbalanced, BatchEndBalanced string
 	// ParamWidths are the parameter download's value widths where this
@@ -49,11 +56,15 @@ type CodeTable struct {
 // public POSP agree on: LiaoYang_POS Src/globalvar.c (TrTable), chinaljp/posp
 // trunk/src/lib/in-manager/posd1.9/packmsg.c (g_staTranTbl) and the Nexgo
 // template x-lugoo/ads-basic-app-init ads-basic-app-print/src/settle.c.
+// The TC upload is 203 and the script result notice 951 in LiaoYang_POS
+// (TrTable ICC_BATCHUP; Src/emvtranproc.c SendScriptResult) and in the
+// Centerm app (task/AsyncUploadIcDataTask.java; BaseField60.java).
 var TableUnionPay = CodeTable{
 	Name:         "unionpay",
 	SignOnSingle: "001", SignOnDouble: "003", SignOnDoubleTDK: "004",
 	SignOff: "002", Echo: "301",
 	Settle: "201", BatchMag: "201", BatchIC: []string{"203", "204", "205", "206"},
+	TCUpload: "203", ScriptResult: "951",
 	BatchEndUnbalanced: "202", BatchEndBalanced: "207",
 	Params: "360", Status: "362",
 	CAPKQuery: "372", CAPKDownload: "370", CAPKEnd: "371",
@@ -120,6 +131,8 @@ const (
 	KindSettle       = "settle"        // 0500, Settle
 	KindBatchUpload  = "batch-upload"  // 0320, BatchMag or BatchIC
 	KindBatchEnd     = "batch-end"     // 0320, BatchEndUnbalanced or BatchEndBalanced
+	KindTCUpload     = "tc-upload"     // 0320, TCUpload
+	KindScriptResult = "script-result" // 0620, ScriptResult
 	KindTMKKey       = "tmk-key"       // 0800, TMKKey
 	KindTMKActivate  = "tmk-activate"  // 0800, TMKActivate
 )
@@ -128,17 +141,21 @@ const (
 var Kinds = []string{KindSignOn, KindEcho, KindSignOff, KindSale, KindVoid, KindReversal,
 	KindCAPKQuery, KindCAPKDownload, KindCAPKEnd, KindICQuery, KindICDownload, KindICEnd,
 	KindParams, KindParamsEnd, KindStatus, KindSettle, KindBatchUpload, KindBatchEnd,
-	KindTMKKey, KindTMKActivate}
+	KindTMKKey, KindTMKActivate, KindTCUpload, KindScriptResult}
 
 func (t CodeTable) check() error {
 	for name, c := range map[string]string{"sign-on single": t.SignOnSingle, "sign-on double": t.SignOnDouble,
 		"sign-on double with TDK": t.SignOnDoubleTDK, "sign-off": t.SignOff, "echo": t.Echo, "settle": t.Settle,
 		"batch upload": t.BatchMag, "batch end unbalanced": t.BatchEndUnbalanced, "batch end balanced": t.BatchEndBalanced,
 		"params": t.Params, "status": t.Status, "capk query": t.CAPKQuery, "capk download": t.CAPKDownload,
-		"capk end": t.CAPKEnd, "ic query": t.ICQuery, "ic download": t.ICDownload, "ic end": t.ICEnd} {
+		"capk end": t.CAPKEnd, "ic query": t.ICQuery, "ic download": t.ICDownload, "ic end": t.ICEnd,
+		"tc upload": t.TCUpload, "script result": t.ScriptResult} {
 		if len(c) != 3 {
 			return fmt.Errorf("hostsim: code table %q: %s code %q is not 3 digits", t.Name, name, c)
 		}
+	}
+	if !slices.Contains(t.BatchIC, t.TCUpload) {
+		return fmt.Errorf("hostsim: code table %q: TC upload code %q is not one of the IC batch codes %v", t.Name, t.TCUpload, t.BatchIC)
 	}
 	if t.ParamsEnd != "" && len(t.ParamsEnd) != 3 {
 		return fmt.Errorf("hostsim: code table %q: params end code %q is not 3 digits", t.Name, t.ParamsEnd)
@@ -202,10 +219,15 @@ func (t CodeTable) kind(mti, code, pc string) string {
 	case "0500":
 		return KindSettle
 	case "0320":
-		if code == t.BatchEndBalanced || code == t.BatchEndUnbalanced {
+		switch code {
+		case t.BatchEndBalanced, t.BatchEndUnbalanced:
 			return KindBatchEnd
+		case t.TCUpload:
+			return KindTCUpload
 		}
 		return KindBatchUpload
+	case "0620":
+		return KindScriptResult
 	case "0200":
 		switch pc {
 		case "000000":

@@ -22,6 +22,9 @@ type chipCard struct {
 	t   *testing.T
 	sim *cardsim.Card
 	ic  []byte // field 55 of the request
+	// gac2 is the card's answer to the second GENERATE AC (format 1,
+	// status word cut), once complete ran.
+	gac2 []byte
 }
 
 func readChip(t *testing.T, path string, amount int64) *chipCard {
@@ -89,6 +92,7 @@ func (c *chipCard) complete(f55 []byte, rc string) (cid byte, ea uint16, scripts
 	if len(r) < 5 || r[len(r)-2] != 0x90 {
 		c.t.Fatalf("second GENERATE AC: % X", r)
 	}
+	c.gac2 = r[:len(r)-2]
 	run(0x72)
 	return r[2], ea, scripts
 }

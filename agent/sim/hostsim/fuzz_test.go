@@ -176,3 +176,22 @@ func FuzzChipAuth(f *testing.F) {
 		}
 	})
 }
+
+// FuzzChipNotices: the parsers of a chip notice's field 55 (TC upload,
+// script results) and of a sale's ATC never panic, and what they accept has
+// the EMV lengths.
+func FuzzChipNotices(f *testing.F) {
+	f.Add(emv.EncodeTLV(emv.EncodeTLV(emv.EncodeTLV(nil, 0x9F26, make([]byte, 8)), 0x9F27, []byte{0x40}), 0x9F36, []byte{0, 0x11}))
+	f.Add(emv.EncodeTLV(emv.EncodeTLV(nil, 0x9F36, []byte{0, 0x11}), 0xDF31, []byte{0x20, 0, 0, 0, 1}))
+	f.Add([]byte{0xDF, 0x31, 0x83, 0xFF})
+	f.Add([]byte{0x70, 0x05, 0x9F, 0x36, 0x02, 0x00, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, _, tc, err := tcOf(b); err == nil && len(tc) != 8 {
+			t.Fatalf("TC of %d bytes", len(tc))
+		}
+		if r, _, err := scriptsOf(b); err == nil && (len(r) == 0 || len(r)%5 != 0) {
+			t.Fatalf("DF31 of %d bytes", len(r))
+		}
+		_, _ = atcOf(b)
+	})
+}

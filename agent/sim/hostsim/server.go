@@ -15,7 +15,11 @@
 // It also plays the issuer for what a sale carries about the card: swiped
 // tracks are decrypted and matched to field 2, PIN blocks decrypted and
 // checked as format 0, and chip ARQCs verified against cardsim's profile keys
-// (Config.Cards); its declines are booked on the ledger as such.
+// (Config.Cards); its declines are booked on the ledger as such. It takes
+// the chip completion's notices — a sale's TC (TC upload, or IC batch upload
+// after an unbalanced settlement), checked against the ARQC it approved, and
+// the issuer script results (0620) — and keeps them for tests (TCUploads,
+// ScriptResults).
 package hostsim
 
 import (
@@ -253,6 +257,13 @@ type txn struct {
 	// lives only in this process. After a restart the ledger's masked PAN is
 	// all there is to compare.
 	panMAC []byte
+	// atc is the ATC (9F36) of a chip sale's ARQC, for its TC upload and
+	// script results; like panMAC it lives in memory only (hasATC false
+	// after a restart, and the check is skipped).
+	atc    uint16
+	hasATC bool
+	// tc is the TC the host took for the sale, nil before.
+	tc *TCRecord
 }
 
 type session struct {
@@ -300,6 +311,9 @@ type Server struct {
 	// and not yet activated, by TID.
 	tmks, pendingTMKs map[string]acquirer.Key
 	panKey            []byte // for txn.panMAC
+	// tcs and scripts are the chip notices taken, by TID (memory only).
+	tcs     map[string][]TCRecord
+	scripts map[string][]ScriptRecord
 
 	lns   map[net.Listener]struct{} // every listener Close must close
 	done  chan struct{}
@@ -352,6 +366,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, sessions: map[string]*session{}, terms: map[string]*terminal{}, txns: map[txnKey]*txn{},
 		faults: map[string][]Fault{}, done: make(chan struct{}), conns: map[net.Conn]struct{}{},
 		tmks: map[string]acquirer.Key{}, pendingTMKs: map[string]acquirer.Key{},
+		tcs: map[string][]TCRecord{}, scripts: map[string][]ScriptRecord{},
 		panKey: make([]byte, 32), capks: append([]CAPK(nil), cfg.CAPKs...), aids: append([]AID(nil), cfg.AIDs...)}
 	if _, err := io.ReadFull(rand.Reader, s.panKey); err != nil {
 		return nil, fmt.Errorf("hostsim: %w", err)
@@ -972,7 +987,16 @@ func (s *Server) manage(kind string, m *iso8583.Message, req acquirer.Frame, res
 		}
 		return s.settle(m, resp, f60, st, now), mak
 	case KindBatchUpload:
-		return s.batchUpload(m, resp, f60, st), mak
+		return s.batchUpload(m, resp, f60, st, now), mak
+	case KindTCUpload:
+		return s.tcUpload(m, f60, st, now), mak
+	case KindScriptResult:
+		if mak == nil {
+			// Both public apps MAC it (LiaoYang_POS HaveMacData lists
+			// UPLOAD_SCRIPT_RESULT; the Centerm app packs field 64).
+			return "A0", nil
+		}
+		return s.scriptResult(m, f60, st, now), mak
 	case KindBatchEnd:
 		rc, _ := s.batchEnd(m, resp, f60, st, now)
 		return rc, mak
@@ -1098,7 +1122,11 @@ func (s *Server) sale(m, resp *iso8583.Message, now time.Time, f60 acquirer.Fiel
 	e.RRN, e.AuthCode = s.nextRRN(now), s.authCode()
 	rc = s.record(e, resp)
 	if rc == "00" {
-		s.txns[k].panMAC = s.panMAC(card)
+		t := s.txns[k]
+		t.panMAC = s.panMAC(card)
+		// Kept whether or not the host checks cryptograms: the TC
+		// upload must be of this transaction.
+		t.atc, t.hasATC = atcOf(acquirer.GetBytes(m, 55))
 	}
 	if rc != "00" {
 		return rc, nil // nothing approved after all (96): no cryptogram either
@@ -1126,16 +1154,19 @@ func entryOf(m *iso8583.Message, f60 acquirer.Field60) string {
 }
 
 // checkCard plays the issuer's part of a sale: it decrypts and checks the
-// tracks of a swipe against field 2, the PIN block against the PAN, and the
-// ARQC of a chip card against its key. It returns the full PAN (from field
-// 2, or the track when field 2 is absent) and a response code, "00" when all
-// is well. Nothing it handles is logged or kept.
+// tracks of a swipe, and the track-2 equivalent a chip sale sends in field
+// 35 (LiaoYang_POS SetCommReqField, CARD_INSERTED), against fields 2 and 14,
+// the PIN block against the PAN, and the ARQC of a chip card against its
+// key. It returns the full PAN (from field 2, or the track when field 2 is
+// absent) and a response code, "00" when all is well. Nothing it handles
+// is logged or kept.
 func (s *Server) checkCard(m *iso8583.Message, sess *session) (string, string) {
 	p := acquirer.Get(m, 2)
 	f53 := acquirer.Get(m, 53)
 	trackEncrypted := len(f53) >= 3 && f53[2] == '1'
-	if strings.HasPrefix(acquirer.Get(m, 22), "02") {
-		t2 := acquirer.Get(m, 35)
+	f22 := acquirer.Get(m, 22)
+	swipe := strings.HasPrefix(f22, "02")
+	if t2 := acquirer.Get(m, 35); swipe || strings.HasPrefix(f22, "05") && t2 != "" {
 		if t2 == "" {
 			return p, "30" // format error: a swipe without track 2
 		}
@@ -1154,7 +1185,7 @@ func (s *Server) checkCard(m *iso8583.Message, sess *session) (string, string) {
 				}
 			}
 		}
-		tp, _, ok := strings.Cut(t2, "=")
+		tp, rest, ok := strings.Cut(t2, "=")
 		if !ok {
 			return p, "30"
 		}
@@ -1164,6 +1195,12 @@ func (s *Server) checkCard(m *iso8583.Message, sess *session) (string, string) {
 		case tp != p:
 			// 14: the PAN of the request does not match the card's.
 			s.cfg.Log.Warn("track PAN differs from field 2", "card", pan.Mask(p))
+			return p, "14"
+		}
+		if exp := acquirer.Get(m, 14); exp != "" && len(rest) >= 4 && rest[:4] != exp {
+			// The expiry of the request is not the card's: another card's
+			// data, answered as a PAN that is not the card's.
+			s.cfg.Log.Warn("track expiry differs from field 14", "card", pan.Mask(p))
 			return p, "14"
 		}
 	}

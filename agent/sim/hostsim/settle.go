@@ -218,10 +218,13 @@ func (s *Server) matches(tid, batch string, stan int, amount int64, p string) bo
 }
 
 // batchUpload answers one batch upload message (0320): magstripe records in
-// field 48, or one chip transaction (fields 2, 4, 11). The host counts what
-// it received and what it has no approval for; the settlement's result does
-// not change (the terminal may upload before it settles: chip TC uploads).
-func (s *Server) batchUpload(m, resp *iso8583.Message, f60 acquirer.Field60, st *terminal) string {
+// field 48, or one chip transaction (fields 2, 4, 11, and its TC set in 55
+// as LiaoYang_POS BatchSendICCOnLineTrans sends it with 205 after an
+// unbalanced settlement). The host counts what it received and what it has
+// no approval for — a chip record whose 55 is not a TC of the approved
+// sale among them; a TC that is the sale's it takes as a TC upload
+// (TCUploads). The settlement's result does not change.
+func (s *Server) batchUpload(m, resp *iso8583.Message, f60 acquirer.Field60, st *terminal, now time.Time) string {
 	ic := false
 	for _, c := range s.cfg.Codes.BatchIC {
 		ic = ic || c == f60.Code
@@ -235,10 +238,26 @@ func (s *Server) batchUpload(m, resp *iso8583.Message, f60 acquirer.Field60, st 
 	tid := acquirer.Get(m, 41)
 	if ic {
 		st.received++
-		if !s.matches(tid, f60.Batch, atoi(acquirer.Get(m, 11)), int64(atoi(acquirer.Get(m, 4))), acquirer.Get(m, 2)) {
+		stan := atoi(acquirer.Get(m, 11))
+		if !s.matches(tid, f60.Batch, stan, int64(atoi(acquirer.Get(m, 4))), acquirer.Get(m, 2)) {
 			st.unmatched++
+			return "00"
 		}
-		return "00"
+		f55 := acquirer.GetBytes(m, 55)
+		if f55 == nil {
+			return "00"
+		}
+		t := s.txns[txnKey{tid, f60.Batch, stan}]
+		if t.e.Kind != KindSale {
+			st.unmatched++ // a TC is a sale's
+			return "00"
+		}
+		r, rc := takeTC(t, f55, f60.Code)
+		if rc != "" {
+			st.unmatched++
+			return "00"
+		}
+		return s.keepTC(t, r, m, now)
 	}
 	f48 := acquirer.Get(m, 48)
 	recs, err := parseBatch(f48)
