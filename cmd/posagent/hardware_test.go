@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -61,7 +62,9 @@ func runAgent(t *testing.T, config string, extra ...string) (string, string, err
 const debitPAN = rig.DebitPAN
 
 func TestRunOnRealDevices(t *testing.T) {
-	r := newHardwareRig(t, "debit")
+	bench.NeedPCSC(t)
+	r := rig.New(t, rig.Options{})
+	card := rig.PlugCardHook(t, "debit", nil)
 	stdout, stderr, err := runAgent(t, r.Config)
 	if err != nil {
 		t.Fatalf("posagent run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
@@ -96,6 +99,21 @@ func TestRunOnRealDevices(t *testing.T) {
 	}
 	assertProcedure(t, entries, hostsim.TableUnionPay)
 
+	// The card finished the sale: one first and one second GENERATE AC in
+	// the whole install (the binding and the void read it without one),
+	// and the TC settlement uploaded is the one the card gave.
+	if first, second := card.Steps("generate_ac"), card.Steps("generate_ac2"); first != 1 || second != 1 {
+		t.Errorf("the card saw %d first and %d second GENERATE ACs, want 1 and 1", first, second)
+	}
+	cp := readCheckpoint(t, r.State)
+	if cp.Sale == nil || cp.Sale.IC == nil || cp.Sale.IC.CID != provisioning.CIDTC || cp.Sale.IC.Cryptogram == "" {
+		t.Fatalf("the sale's record has no TC: %+v", cp.Sale)
+	}
+	tcs := r.Host.TCUploads(rig.TID)
+	if len(tcs) != 1 || !strings.EqualFold(hex.EncodeToString(tcs[0].TC), cp.Sale.IC.Cryptogram) || tcs[0].CID != 0x40 || tcs[0].STAN != cp.Sale.STAN {
+		t.Errorf("TC uploads %+v, want the sale's TC %s", tcs, cp.Sale.IC.Cryptogram)
+	}
+
 	// The test sale's slip came out of the serial printer, then the void's:
 	// merchant and cardholder copies of each, card masked, the issuer and
 	// acquirer hostsim's field 44 named.
@@ -114,19 +132,16 @@ func TestRunOnRealDevices(t *testing.T) {
 		if void := strings.Contains(s, "撤销 VOID") && strings.Contains(s, "原凭证号 ORIG TRACE:"); void != (i >= 2) {
 			t.Errorf("slip %d: void %v:\n%s", i+1, void, s)
 		}
+		// The sale's slips carry its IC lines, the card's TC among them;
+		// the void, read without a cryptogram, has none.
+		if ic := strings.Contains(s, "TC:") && strings.Contains(s, cp.Sale.IC.Cryptogram) && strings.Contains(s, "TVR:"); ic != (i < 2) {
+			t.Errorf("slip %d: IC lines %v:\n%s", i+1, ic, s)
+		}
 	}
 
 	// The checkpoint is live, and nothing secret is in the state dir.
-	raw, err := os.ReadFile(filepath.Join(r.State, "state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cp struct {
-		Step     string
-		Business *struct{ Batch string } `json:"sign_on_business"`
-	}
-	if err := json.Unmarshal(raw, &cp); err != nil || cp.Step != string(provisioning.StepLive) {
-		t.Errorf("checkpoint step %q (%v), want live", cp.Step, err)
+	if cp.Step != provisioning.StepLive {
+		t.Errorf("checkpoint step %q, want live", cp.Step)
 	}
 	// Live on the batch after the settled test batch, as the host opened it.
 	if cp.Business == nil || cp.Business.Batch != "000002" {
@@ -263,8 +278,9 @@ func assertProcedure(t *testing.T, entries []ledger.Entry, table hostsim.CodeTab
 	}
 	// The balanced batch's upload is ended all the same (207): there the
 	// host closes the batch and opens the next.
+	// The chip sale's TC goes up before the settlement (0320, 203).
 	want := []string{"downloaded/capk", "downloaded/ic-params", "downloaded/term-params", "status-uploaded/status",
-		"approved/sale", "voided/void", "settled/settlement", "batch-closed/batch-upload", "signed-off/sign-off"}
+		"approved/sale", "voided/void", "answered/tc-upload", "settled/settlement", "batch-closed/batch-upload", "signed-off/sign-off"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("host ledger\n got %v\nwant %v", got, want)
 	}
@@ -319,6 +335,151 @@ func TestRunOnRealDevicesHostDemands(t *testing.T) {
 			if m := ledger.Money(entries); len(m) != 2 || m[0].Event != ledger.EventApproved || m[1].Event != ledger.EventVoided {
 				t.Errorf("money %+v, want the sale and its void", m)
 			}
+		})
+	}
+}
+
+// readCheckpoint reads the state dir's checkpoint.
+func readCheckpoint(t *testing.T, state string) provisioning.Checkpoint {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(state, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := provisioning.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+// runAgentKeys is runAgent with the simulated keypad's script.
+func runAgentKeys(t *testing.T, config, keys string) (string, string, int) {
+	t.Helper()
+	stdout, stderr, err := runAgent(t, config, "--keys", keys)
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return stdout, stderr, 0
+	case errors.As(err, &ee):
+		return stdout, stderr, ee.ExitCode()
+	}
+	t.Fatalf("posagent run: %v\n%s", err, stderr)
+	return "", "", 0
+}
+
+// TestRunChipCardRefusesTheApproval: a card that does not accept the host's
+// approval — its own risk management declines at the second GENERATE AC,
+// the host's ARPC does not verify, or the card is pulled out before it
+// answers — leaves the approved sale to be reversed with reason 06, and
+// the screen says which. The installer's retry (with the good card)
+// reverses it before selling again; the host's ledger ends with nothing
+// charged but the voided sale.
+func TestRunChipCardRefusesTheApproval(t *testing.T) {
+	for _, tc := range []struct {
+		name, profile, code string
+		faults              map[string]hostsim.Fault
+	}{
+		{"decline-after-approval", "completion/decline-after-approval", "E_CARD_DECLINED", nil},
+		{"bad-arpc", "debit", "E_CARD_DECLINED", map[string]hostsim.Fault{hostsim.KindSale: {Action: hostsim.BadARPC}}},
+		{"removed", "completion/removed-at-second-ac", "E_CARD_REMOVED", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bench.NeedPCSC(t)
+			r := rig.New(t, rig.Options{Faults: tc.faults})
+			card, remove := rig.InsertCardSim(t, tc.profile)
+			stdout, stderr, code := runAgentKeys(t, r.Config, "ENTER")
+			if code != 1 || !strings.Contains(stdout, "test-sale "+tc.code) {
+				t.Fatalf("first run: exit %d, want 1 with %s on screen\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout, stderr)
+			}
+			if first, second := card.Steps("generate_ac"), card.Steps("generate_ac2"); first != 1 || second != 1 {
+				t.Errorf("the card saw %d first and %d second GENERATE ACs, want 1 and 1", first, second)
+			}
+			cp := readCheckpoint(t, r.State)
+			if cp.InFlight == nil || cp.InFlight.Reason != "06" || cp.Sale != nil {
+				t.Fatalf("after the card refused: in flight %+v, sale %+v", cp.InFlight, cp.Sale)
+			}
+			remove()
+
+			rig.PlugCard(t, "debit")
+			stdout, stderr, code = runAgentKeys(t, r.Config, "ENTER")
+			if code != 0 || !strings.Contains(stdout, "step| live") {
+				t.Fatalf("retry: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			entries, err := ledger.Read(r.Ledger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := ledger.Money(entries)
+			if len(m) != 4 || m[0].Event != ledger.EventApproved || m[1].Event != ledger.EventReversed || m[1].STAN != m[0].STAN ||
+				m[1].Reason != "06" || m[2].Event != ledger.EventApproved || m[3].Event != ledger.EventVoided {
+				t.Errorf("money %+v, want the refused sale reversed (06), then a sale and its void", m)
+			}
+			assertNoFullPAN(t, "stdout", stdout)
+		})
+	}
+}
+
+// TestRunOnlinePIN: a debit card whose CVM is online PIN asks for it on the
+// installer's keypad (the menu driven by a key script); the host verifies
+// it against the cardholder's; nothing the run leaves behind holds the PIN
+// or its block.
+func TestRunOnlinePIN(t *testing.T) {
+	bench.NeedPCSC(t)
+	// Twelve digits (the most a PIN has): a shorter one could turn up by
+	// chance in a log's hex or time stamps.
+	const pin = "409172635814"
+	r := rig.New(t, rig.Options{PINs: map[string]string{debitPAN: pin}})
+	rig.PlugCard(t, "completion/online-pin")
+	script := filepath.Join(r.Dir, "pin.keys")
+	keys := "F1\n2 4 6 8 OK\n1\nOK OK OK\nOK\n" + strings.Join(strings.Split(pin, ""), " ") + " OK\n"
+	if err := os.WriteFile(script, []byte(keys), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := runAgent(t, r.Config, "--keys-file", script)
+	if err != nil || !strings.Contains(stdout, "step| live") {
+		t.Fatalf("posagent run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "ENTER PIN") || !strings.Contains(stdout, "****") {
+		t.Errorf("no PIN entry screen with a masked echo:\n%s", stdout)
+	}
+	cp := readCheckpoint(t, r.State)
+	if cp.Sale == nil || !cp.Sale.PIN || cp.Sale.IC == nil || cp.Sale.IC.CVM != "020000" {
+		t.Errorf("sale record %+v: want an online PIN", cp.Sale)
+	}
+	entries, err := ledger.Read(r.Ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := ledger.Money(entries); len(m) != 2 || m[0].Event != ledger.EventApproved || m[1].Event != ledger.EventVoided {
+		t.Errorf("money %+v, want the sale (its PIN verified) and its void", m)
+	}
+	// Neither the PIN nor its clear block is anywhere the run wrote.
+	block, err := provisioning.FormatPINBlock(pin, pan.MustParse(debitPAN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forms := []string{hex.EncodeToString(block), strings.ToUpper(hex.EncodeToString(block)), string(block)}
+	check := func(where, text string) {
+		t.Helper()
+		for _, f := range forms {
+			if strings.Contains(text, f) {
+				t.Errorf("%s holds the PIN block", where)
+			}
+		}
+		if strings.Contains(text, pin) {
+			t.Errorf("%s holds the PIN", where)
+		}
+	}
+	check("stdout", stdout)
+	check("stderr", stderr)
+	for _, dir := range []string{r.State, r.Logs, filepath.Join(r.Dir, "slips")} {
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				b, _ := os.ReadFile(p)
+				check(p, string(b))
+			}
+			return nil
 		})
 	}
 }

@@ -20,6 +20,8 @@ import (
 
 const usage = `usage:
   posagent run --config FILE     run the install flow (the daemon)
+                                 (--keys-file FILE, devices.keypad sim only: the
+                                 installer's menu driven by a key script, on a test bench)
   posagent demo [flags]          the whole install on simulated devices
                                  (--keys FILE: driven from the installer's menu by a key script)
   posagent version               print the version
@@ -52,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.SetOutput(stderr)
 		cfgPath := fs.String("config", "", "config file (YAML)")
 		keys := fs.String("keys", "", "simulated keypad script, when devices.keypad is sim")
+		keysFile := fs.String("keys-file", "", "key-script FILE driving the installer's menu, when devices.keypad is sim")
 		pause := fs.String("pause-at", "", "freeze at a simulator pause point (crash tests)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2
@@ -64,11 +67,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err == nil {
 			err = cfg.ValidateForRun()
 		}
+		if err == nil && *keysFile != "" && cfg.Devices.Keypad != config.SimDevice {
+			err = fmt.Errorf("--keys-file drives the simulated keypad only; devices.keypad is %q", cfg.Devices.Keypad)
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, "posagent:", err)
 			return 2
 		}
-		_, err = agent.Run(ctx, cfg, agent.Options{Stdout: stdout, Stderr: stderr, Keys: *keys, PauseAt: *pause})
+		_, err = agent.Run(ctx, cfg, agent.Options{Stdout: stdout, Stderr: stderr, Keys: *keys, KeysFile: *keysFile, PauseAt: *pause})
 		return exitCode(stderr, err)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)

@@ -1337,6 +1337,9 @@ func (s *Server) reverse(m *iso8583.Message, now time.Time, f60 acquirer.Field60
 	}
 	e := t.e
 	e.Time, e.Event = now.UTC(), ledger.EventReversed
+	// Why the terminal reversed (field 39: 98 no answer, 06 the card
+	// declined after the approval …), for the tests and the operator.
+	e.Reason = acquirer.Get(m, 39)
 	if _, err := s.append(e); err != nil {
 		return "96"
 	}

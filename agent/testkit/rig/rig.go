@@ -110,6 +110,12 @@ func InsertCard(t testing.TB, profile string) (remove func()) {
 	return remove
 }
 
+// InsertCardSim is InsertCard returning the virtual card too.
+func InsertCardSim(t testing.TB, profile string) (card *cardsim.Card, remove func()) {
+	t.Helper()
+	return insertCard(t, profile, nil)
+}
+
 func insertCard(t testing.TB, profile string, hook func(step string)) (_ *cardsim.Card, remove func()) {
 	t.Helper()
 	card, err := cardsim.Open(filepath.Join(Root(t), "testdata", "cards", profile+".yaml"), nil)
