@@ -56,7 +56,7 @@ var procedure = []StepInfo{
 		run: (*Flow).bindCard, Offline: true, Summary: func(s Status) string { return "card=" + s.Card }},
 	{Step: StepTestSale, Resume: "nothing was sent, or its reversal image is on disk until the card accepted the approval (route sends that to reverse)",
 		Pauses: []string{"card.first-ac", "host.sale", "card.second-ac"},
-		run: (*Flow).testSale,
+		run:    (*Flow).testSale,
 		Summary: func(s Status) string {
 			if s.Sale == nil {
 				return ""
