@@ -1,6 +1,7 @@
 package receipt
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -55,6 +56,7 @@ func Copies(r provisioning.Receipt) []Slip {
 		Expiry: card.Expiry, Batch: r.Txn.Batch, Voucher: fmt.Sprintf("%06d", r.Txn.STAN),
 		AuthCode: r.Txn.AuthCode, RRN: r.Txn.RRN, Time: r.Txn.Time, Amount: r.Txn.Amount,
 		ICLines: ic, Duplicate: r.Duplicate, Test: r.Test,
+		PINVerified: r.Kind != "void" && card.IC != nil && onlinePINCVM(card.IC.CVM),
 	}
 	if r.Kind == "void" {
 		if r.Txn.OrigSTAN > 0 {
@@ -101,4 +103,12 @@ func ICBlock(aid, label string, ic provisioning.ICData) []string {
 	add("AIP", ic.AIP)
 	add("CSN", ic.CSN)
 	return out
+}
+
+// onlinePINCVM reports whether CVM results (9F34, hex) name an online PIN
+// (method 02, with or without "apply succeeding rule") that did not fail:
+// the cardholder was verified by the PIN, not by a signature.
+func onlinePINCVM(cvm string) bool {
+	b, err := hex.DecodeString(cvm)
+	return err == nil && len(b) == 3 && b[0]&0x3F == 0x02 && b[2] != 0x01
 }

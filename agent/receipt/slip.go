@@ -91,6 +91,10 @@ type Slip struct {
 
 	Duplicate bool // a reprint: marked 重打印 DUPLICATED near the top
 	Test      bool // a test transaction: marked 测试交易 TEST TRANSACTION
+	// PINVerified is a chip sale whose cardholder verification was the
+	// online PIN the issuer approved: the merchant copy says so instead of
+	// asking for a signature (EMV's CVM decides the signature line).
+	PINVerified bool
 }
 
 // Fixed texts of the slip. They use ASCII punctuation only: ambiguous-width
@@ -103,6 +107,7 @@ const (
 	ackCN       = "本人确认以上交易,同意将其计入本卡账户"
 	ackEN       = "I ACKNOWLEDGE SATISFACTORY RECEIPT OF RELATIVE GOODS/SERVICES"
 	signature   = "持卡人签名 CARDHOLDER SIGNATURE:"
+	pinVerified = "密码验证 免签名 PIN VERIFIED, NO SIGNATURE"
 	signatureSp = 3 // blank lines to sign on
 )
 
@@ -192,7 +197,12 @@ func Page(s Slip, width int) printer.Page {
 		l.text(ic)
 	}
 	l.rule()
-	if s.Copy != Cardholder {
+	switch {
+	case s.Copy == Cardholder:
+	case s.PINVerified:
+		l.text(pinVerified)
+		l.rule()
+	default:
 		l.text(signature)
 		for range signatureSp {
 			l.blank()

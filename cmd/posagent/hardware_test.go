@@ -429,7 +429,7 @@ func TestRunOnlinePIN(t *testing.T) {
 	// Twelve digits (the most a PIN has): a shorter one could turn up by
 	// chance in a log's hex or time stamps.
 	const pin = "409172635814"
-	r := rig.New(t, rig.Options{PINs: map[string]string{debitPAN: pin}})
+	r := rig.New(t, rig.Options{MQTT: true, PINs: map[string]string{debitPAN: pin}})
 	rig.PlugCard(t, "completion/online-pin")
 	script := filepath.Join(r.Dir, "pin.keys")
 	keys := "F1\n2 4 6 8 OK\n1\nOK OK OK\nOK\n" + strings.Join(strings.Split(pin, ""), " ") + " OK\n"
@@ -473,6 +473,21 @@ func TestRunOnlinePIN(t *testing.T) {
 	}
 	check("stdout", stdout)
 	check("stderr", stderr)
+	// Every MQTT payload central received (the monitor's log is under
+	// Logs); the monitor saw the install through to live.
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := r.Monitor.Sync(sctx); err != nil {
+		t.Fatal(err)
+	}
+	var payloads strings.Builder
+	for _, m := range r.Monitor.Messages() {
+		payloads.WriteString(m.Payload)
+	}
+	if !strings.Contains(payloads.String(), `"state":"live"`) {
+		t.Errorf("the monitor never saw the terminal live")
+	}
+	check("MQTT payloads", payloads.String())
 	for _, dir := range []string{r.State, r.Logs, filepath.Join(r.Dir, "slips")} {
 		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() {
