@@ -82,8 +82,9 @@ type ICData struct {
 	// Reversal is field 55 of an IC reversal: 95 9F1E 9F10 9F36, and DF31
 	// when issuer scripts ran.
 	Reversal string `json:"reversal,omitempty"`
-	// Scripts is DF31, the issuer script results (one 5-byte result per
-	// script: status, sequence, script id); empty when none ran. A sale
+	// Scripts is the value of DF31 (without its tag and length), the
+	// issuer script results: one 5-byte result per script (result and
+	// sequence nibbles, script id); empty when none ran. A sale
 	// with scripts has them notified at settlement (0620).
 	Scripts string `json:"scripts,omitempty"`
 	// IssuerAuth is the outcome of issuer authentication: "" not

@@ -35,7 +35,9 @@
 // The in-process host (agent/sim/inproc) writes EventSettled and
 // EventSignedOff lines too, and books every other message of the procedure
 // (list pages, each key and application, the ends, batch upload records) as
-// EventAnswered under kinds of its own.
+// EventAnswered under kinds of its own. hostsim books a chip sale's TC
+// upload and its issuer script results as EventAnswered lines too
+// (KindTCUpload, KindScriptResult).
 //
 // # Chip sales
 //
@@ -99,9 +101,10 @@ const (
 	// EventStatusUploaded is a terminal status upload (0820, 60.3 362);
 	// Count is how many of its tags the host read.
 	EventStatusUploaded = "status-uploaded"
-	// EventAnswered is any other message of the procedure the in-process
-	// host answered (a list page, one key, a download's end, a batch upload
-	// record, a settlement sent again): what it books changes no money.
+	// EventAnswered is any other message of the procedure a host
+	// answered (a list page, one key, a download's end, a batch upload
+	// record, a settlement sent again, a TC upload, script results): what
+	// it books changes no money.
 	EventAnswered = "answered"
 )
 
