@@ -498,3 +498,47 @@ func TestRunOnlinePIN(t *testing.T) {
 		})
 	}
 }
+
+// TestRunChipBatchUpload: a host that counts the voided sale net against
+// the terminal's gross totals answers the settlement unbalanced; the batch
+// upload then carries the chip sale as its TC (0320/205, the format
+// agent/acquirer's goldens pin) after the TC upload before settlement
+// (203), the host matches both records, and the batch closes.
+func TestRunChipBatchUpload(t *testing.T) {
+	bench.NeedPCSC(t)
+	r := rig.New(t, rig.Options{Netting: hostsim.NettingNet})
+	rig.PlugCard(t, "debit")
+	stdout, stderr, err := runAgent(t, r.Config)
+	if err != nil || !strings.Contains(stdout, "step| live") {
+		t.Fatalf("posagent run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	cp := readCheckpoint(t, r.State)
+	if cp.Settlement == nil || cp.Settlement.Balanced || cp.Settlement.Uploaded != 2 || !cp.Settlement.TCUploaded {
+		t.Fatalf("settlement %+v, want unbalanced with both records uploaded after the TC", cp.Settlement)
+	}
+	tcs := r.Host.TCUploads(rig.TID)
+	var codes []string
+	for _, tc := range tcs {
+		if !strings.EqualFold(hex.EncodeToString(tc.TC), cp.Sale.IC.Cryptogram) || tc.STAN != cp.Sale.STAN {
+			t.Errorf("TC record %+v is not the sale's TC %s", tc, cp.Sale.IC.Cryptogram)
+		}
+		codes = append(codes, tc.Code)
+	}
+	// The 205 record carries the same TC, which the host takes once.
+	if strings.Join(codes, " ") != "203" {
+		t.Errorf("TCs taken with codes %v, want the 203 upload's", codes)
+	}
+	entries, err := ledger.Read(r.Ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var closed *ledger.Entry
+	for i, e := range entries {
+		if e.Event == ledger.EventBatchClosed {
+			closed = &entries[i]
+		}
+	}
+	if closed == nil || closed.Settlement == nil || closed.Settlement.Balanced || closed.Settlement.Uploaded != 2 || closed.Settlement.Unmatched != 0 {
+		t.Errorf("batch closed %+v", closed)
+	}
+}

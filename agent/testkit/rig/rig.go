@@ -190,6 +190,9 @@ type Options struct {
 	// PINs are the cardholders' PINs by PAN, which the host checks an
 	// online PIN against.
 	PINs map[string]string
+	// Netting is how the host counts a voided sale at settlement
+	// (hostsim.NettingNet against the terminal's gross totals: unbalanced).
+	Netting string
 }
 
 // Rig is one fresh install: a new state dir with the TMK injected, a new
@@ -244,7 +247,7 @@ func New(t testing.TB, o Options) *Rig {
 	}
 	t.Cleanup(func() { hostLog.Close() })
 	r.Host, err = hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, Cards: cardKeys, Codes: o.Codes, Demands: o.Demands, OnAnswer: o.OnAnswer,
-		PINs: o.PINs, Log: slog.New(slog.NewTextHandler(hostLog, nil))})
+		PINs: o.PINs, Netting: o.Netting, Log: slog.New(slog.NewTextHandler(hostLog, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
