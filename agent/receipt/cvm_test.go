@@ -27,7 +27,7 @@ func TestSignatureLineFollowsTheCVM(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := provisioning.Receipt{Kind: "sale", Merchant: provisioning.Merchant{Name: "上海示例便利店"},
 				Terminal: provisioning.Terminal{TID: "10000001", MID: "898310048990001"},
-				Txn: provisioning.TxnRecord{STAN: 1, Batch: "000001", Amount: 1, Masked: "622202*********0128", Entry: tc.entry, IC: tc.ic}}
+				Txn:      provisioning.TxnRecord{STAN: 1, Batch: "000001", Amount: 1, Masked: "622202*********0128", Entry: tc.entry, IC: tc.ic}}
 			copies := Copies(r)
 			merchant, holder := Text(copies[0], 32), Text(copies[1], 32)
 			if got := strings.Contains(merchant, "PIN VERIFIED"); got != tc.pin {
