@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,6 +54,7 @@ func runAgent(t *testing.T, config string, extra ...string) (string, string, err
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, append([]string{"run", "--config", config}, extra...)...)
+	quitOnTimeout(cmd)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -60,6 +62,14 @@ func runAgent(t *testing.T, config string, extra ...string) (string, string, err
 }
 
 const debitPAN = rig.DebitPAN
+
+// quitOnTimeout makes a run that outlives its context end with SIGQUIT, so
+// that its stderr carries every goroutine's stack: a hang then says where
+// it hung (SIGKILL follows if it does not end).
+func quitOnTimeout(cmd *exec.Cmd) {
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 5 * time.Second
+}
 
 func TestRunOnRealDevices(t *testing.T) {
 	bench.NeedPCSC(t)
@@ -211,6 +221,7 @@ func TestRunSwipe(t *testing.T) {
 	defer cancel()
 	// CANCEL answers the rejection: abort, so the run ends.
 	cmd := exec.CommandContext(ctx, binary, "run", "--config", r.Config, "--keys", "CANCEL")
+	quitOnTimeout(cmd)
 	var stdout, stderr bench.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
