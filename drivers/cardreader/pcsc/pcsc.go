@@ -129,10 +129,15 @@ func (s *Service) Readers(ctx context.Context) ([]string, error) {
 	return names, err
 }
 
+// waitSlice bounds one SCardGetStatusChange: how late a cancelled wait may
+// notice its context at worst.
+const waitSlice = time.Second
+
 // WaitChange implements cardreader.Reader with SCardGetStatusChange. The
-// context's deadline is the PC/SC timeout; cancelling ctx cancels the wait
-// (SCardCancel). When pcscd goes away during the wait the readers come back
-// as Gone, which is a change, and the next call waits for pcscd to return.
+// context's deadline bounds the wait; cancelling ctx cancels it
+// (SCardCancel, and at the latest at the end of a waitSlice). When pcscd
+// goes away during the wait the readers come back as Gone, which is a
+// change, and the next call waits for pcscd to return.
 func (s *Service) WaitChange(ctx context.Context, known []cardreader.ReaderState) ([]cardreader.ReaderState, error) {
 	if len(known) == 0 {
 		return nil, fmt.Errorf("pcsc: wait: %w", cardreader.ErrNoReader)
@@ -160,9 +165,15 @@ func (s *Service) WaitChange(ctx context.Context, known []cardreader.ReaderState
 		for i, k := range known {
 			rs[i] = scard.ReaderState{Reader: k.Name, CurrentState: toFlags(k)}
 		}
-		timeout := time.Duration(-1) // infinite: ctx ends the wait
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = max(time.Until(dl), time.Millisecond)
+		// The wait is cut into slices, each ending in a look at ctx: the
+		// SCardCancel that ctx's end sends is lost when it lands before
+		// SCardGetStatusChange started to block (pcsc-lite cancels only a
+		// call in progress), and an infinite wait would then never end —
+		// seen as an insert-or-swipe read that hung after the swipe won.
+		timeout := waitSlice
+		dl, hasDL := ctx.Deadline()
+		if hasDL {
+			timeout = min(max(time.Until(dl), time.Millisecond), waitSlice)
 		}
 		stop := context.AfterFunc(ctx, func() { _ = c.Cancel() })
 		err = c.GetStatusChange(rs, timeout)
@@ -175,7 +186,10 @@ func (s *Service) WaitChange(ctx context.Context, known []cardreader.ReaderState
 			}
 			return out, nil
 		case errors.Is(err, scard.ErrTimeout):
-			return nil, context.DeadlineExceeded
+			if hasDL && time.Until(dl) <= 0 {
+				return nil, context.DeadlineExceeded
+			}
+			continue // a slice ended: ctx is looked at again
 		case errors.Is(err, scard.ErrCancelled):
 			if ctx.Err() != nil {
 				return nil, ctx.Err()

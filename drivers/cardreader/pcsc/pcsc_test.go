@@ -369,3 +369,36 @@ func TestUnknownReaderWaitsNotSpins(t *testing.T) {
 		t.Fatalf("WaitPresent: %v", err)
 	}
 }
+
+// TestWaitChangeEndsWhenCancelledAnyTime: a wait whose context ends at any
+// moment — before the PC/SC call blocks, as it starts, or during it — ends.
+// A cancel that lands before SCardGetStatusChange blocks is lost in
+// pcsc-lite, so an unbounded wait then hung for ever (found as an
+// insert-or-swipe read that never returned after the swipe won).
+func TestWaitChangeEndsWhenCancelledAnyTime(t *testing.T) {
+	svc := service(t)
+	known, err := cardreader.Snapshot(context.Background(), svc, slotName[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			_, err := svc.WaitChange(ctx, known)
+			done <- err
+		}()
+		// From no delay at all to 2 ms: the cancel falls on every side of
+		// the call's start.
+		time.Sleep(time.Duration(i%20) * 100 * time.Microsecond)
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("wait %d ended with %v, want context.Canceled", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("wait %d did not end 10 s after its context was cancelled", i)
+		}
+	}
+}
