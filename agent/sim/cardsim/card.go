@@ -458,6 +458,9 @@ func (c *Card) dataObject(tag string) ([]byte, bool) {
 		if v, ok := c.oda.objects[strings.ToUpper(tag)]; ok {
 			return v, true
 		}
+		if strings.EqualFold(tag, "9F69") {
+			return c.tx.card69, c.tx.card69 != nil
+		}
 	}
 	switch strings.ToUpper(tag) {
 	case "5A":

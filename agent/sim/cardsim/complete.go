@@ -38,6 +38,9 @@ type txn struct {
 	// pdol and cdol1 are the DOL data of GET PROCESSING OPTIONS and the
 	// first GENERATE AC: CDA's transaction data hash covers them.
 	pdol, cdol1 []byte
+	// card69 is 9F69 of a qPBOC offline approval with fDDA 01, which the
+	// card answers in its records until the next GET PROCESSING OPTIONS.
+	card69 []byte
 }
 
 // startTxn begins a transaction (GET PROCESSING OPTIONS): the last one's

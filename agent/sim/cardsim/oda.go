@@ -99,13 +99,15 @@ const (
 	ttqQPBOC          = 0x20 // byte 1 bit 6: qVSDC / qPBOC supported
 	ttqOfflineOnly    = 0x08 // byte 1 bit 4: offline-only reader
 	ttqOnlineRequired = 0x80 // byte 2 bit 8: online cryptogram required
+	ttqFDDA01         = 0x80 // byte 4 bit 8: the reader supports fDDA version 01
 )
 
 // qpbocGPO is the contactless quick path: the card decides in GET
 // PROCESSING OPTIONS and answers the cryptogram there, in format 2 with 82,
 // 94, 9F36, 9F26, 9F27, 9F10 and the CTQ 9F6C (PROTOCOLS.md "qPBOC"; the
-// same answer layout as the public emvcardsimulator's qVSDC tests, which
-// refuse a later GENERATE AC with 6985 as this card does).
+// public card simulator mrautio/emv-card-simulator answers its qVSDC GPO
+// the same way and refuses a later GENERATE AC with 6985, as this card
+// does).
 //
 // The reader's TTQ decides: a card allowed offline approves with a TC when
 // the reader does not require an online cryptogram; a reader that does
@@ -114,15 +116,19 @@ const (
 // values arranged as CDOL1 data (82 is the AIP, a CDOL1 object the PDOL
 // lacks is zeros), so the host checks it as it checks a contact ARQC.
 //
-// An offline approval carries fDDA: 9F4B signed by the ICC key over
-// 9F37 || 9F02 || 5F2A || 9F69 (the terminal dynamic data of the Visa/
-// qPBOC fDDA version 01, as RfidResearchGroup/proxmark3
-// client/src/emv/emv_pki.c emv_pki_recover_atc_ex hashes it) with the ATC
-// as the ICC dynamic number (proxmark3 reads it as 9F36 and compares it
-// with the card's ATC), and 9F69 = fDDA version 01 || card unpredictable
-// number (4) || CTQ (2). EMV Book C-3 puts 9F69 in the last AFL record;
-// this card answers it in the GPO response, as emvcardsimulator does, so
-// the records stay static.
+// An offline approval carries fDDA (JR/T 0025.12 Annex B "快速DDA"): 9F4B
+// signed by the ICC key, the ATC as the ICC dynamic number. Which version
+// the TTQ's byte 4 bit 8 says (a public PBOC 3.0 write-up, "EMV/PBOC之关于
+// fDDA01算法", e-com-net.com/article/3810417.htm):
+//   - fDDA 01: the signature covers 9F37 || 9F02 || 5F2A || 9F69, and the
+//     card answers 9F69 (card authentication related data: version 01 ||
+//     card unpredictable number (4) || CTQ (2)) in its records — the
+//     profile lists 9F69 in its last record, as EMV Book C-3 places it;
+//   - fDDA 00: the signature covers 9F37 only, and there is no 9F69.
+//
+// RfidResearchGroup/proxmark3 client/src/emv/emv_pki.c
+// (emv_pki_recover_atc_ex) verifies version 01 with the same input and
+// reads the dynamic number as the ATC.
 func (c *Card) qpbocGPO(pdolData []byte) ([]byte, uint16) {
 	a := c.p.Applications[c.app]
 	pdol, _ := unhex(a.PDOL)
@@ -171,17 +177,24 @@ func (c *Card) qpbocGPO(pdolData []byte) ([]byte, uint16) {
 		tlv("9F27", []byte{cid}), tlv("9F10", c.iad(b2)), tlv("9F6C", ctq))
 	if cid == 0x40 && c.oda != nil && c.oda.key != nil {
 		un, amt, cur := vals[0x9F37], vals[0x9F02], vals[0x5F2A]
-		if un == nil || amt == nil || cur == nil {
-			return nil, 0x6985 // fDDA needs them in the PDOL
+		if un == nil {
+			return nil, 0x6985 // fDDA needs the reader's unpredictable number
 		}
-		cun := make([]byte, 4)
-		rand.Read(cun)
-		d69 := cat([]byte{0x01}, cun, ctq)
-		sdad, err := SignDynamicData(c.oda.key, cat([]byte{byte(len(atc))}, atc), cat(un, amt, cur, d69))
+		terminal := un
+		if len(ttq) >= 4 && ttq[3]&ttqFDDA01 != 0 {
+			if amt == nil || cur == nil {
+				return nil, 0x6985 // fDDA 01 signs them: the PDOL must ask
+			}
+			cun := make([]byte, 4)
+			rand.Read(cun)
+			c.tx.card69 = cat([]byte{0x01}, cun, ctq)
+			terminal = cat(un, amt, cur, c.tx.card69)
+		}
+		sdad, err := SignDynamicData(c.oda.key, cat([]byte{byte(len(atc))}, atc), terminal)
 		if err != nil {
 			return nil, 0x6F00
 		}
-		resp = cat(resp, tlv("9F4B", sdad), tlv("9F69", d69))
+		resp = cat(resp, tlv("9F4B", sdad))
 	}
 	return tlv("77", resp), 0x9000
 }

@@ -572,11 +572,12 @@ func TestQPBOC(t *testing.T) {
 		}
 	}
 
-	// A reader that allows offline: TC with fDDA.
-	r := readCard(t, "qpboc", "26000000")
+	// A reader that allows offline and does fDDA 01 (TTQ byte 4 bit 8): TC
+	// with 9F4B, and 9F69 in the records.
+	r := readCard(t, "qpboc", "26000080")
 	ch := fullChain(t, r)
 	kids := gpoObjs(r)
-	for _, tag := range []emv.Tag{0x9F26, 0x9F27, 0x9F10, 0x9F36, 0x9F4B, 0x9F69} {
+	for _, tag := range []emv.Tag{0x9F26, 0x9F27, 0x9F10, 0x9F36, 0x9F4B} {
 		if _, ok := emv.Find(kids, tag); !ok {
 			t.Errorf("offline GPO answer lacks %v", tag)
 		}
@@ -587,21 +588,41 @@ func TestQPBOC(t *testing.T) {
 	}
 	checkHost(r, kids)
 	sdad, _ := emv.Find(kids, 0x9F4B)
-	d69, _ := emv.Find(kids, 0x9F69)
 	atc, _ := emv.Find(kids, 0x9F36)
+	d69 := r.objs[0x9F69]
 	un, amt, cur := r.pdolDat[len(r.pdolDat)-4:], r.pdolDat[4:10], r.pdolDat[23:25]
 	if hex.EncodeToString(amt) != "000000000100" || hex.EncodeToString(cur) != "0156" {
 		t.Fatalf("test PDOL layout: %x %x", amt, cur)
 	}
-	dyn, err := checkSDAD(t, ch.icc, sdad.Value, un, amt, cur, d69.Value)
+	dyn, err := checkSDAD(t, ch.icc, sdad.Value, un, amt, cur, d69)
 	if err != nil {
-		t.Fatalf("fDDA: %v", err)
+		t.Fatalf("fDDA 01: %v", err)
 	}
-	if !bytes.Equal(dyn, append([]byte{2}, atc.Value...)) || len(d69.Value) != 7 || d69.Value[0] != 0x01 {
-		t.Errorf("fDDA dynamic data % X, 9F69 % X", dyn, d69.Value)
+	if !bytes.Equal(dyn, append([]byte{2}, atc.Value...)) || len(d69) != 7 || d69[0] != 0x01 {
+		t.Errorf("fDDA dynamic data % X, 9F69 % X", dyn, d69)
+	}
+	if _, err := checkSDAD(t, ch.icc, sdad.Value, un); err == nil {
+		t.Error("an fDDA 01 signature verifies as fDDA 00")
 	}
 	if _, s := send(t, r.card, "80AE4000", cdol1Data); s != 0x6985 {
 		t.Errorf("GENERATE AC: %04X, want 6985", s)
+	}
+
+	// fDDA 00 (TTQ byte 4 bit 8 clear): over the unpredictable number
+	// alone, no 9F69.
+	r = readCard(t, "qpboc", "26000000")
+	kids = gpoObjs(r)
+	sdad, _ = emv.Find(kids, 0x9F4B)
+	atc, _ = emv.Find(kids, 0x9F36)
+	if _, has := r.objs[0x9F69]; has {
+		t.Error("9F69 in the records of an fDDA 00 transaction")
+	}
+	dyn, err = checkSDAD(t, ch.icc, sdad.Value, r.pdolDat[len(r.pdolDat)-4:])
+	if err != nil {
+		t.Fatalf("fDDA 00: %v", err)
+	}
+	if !bytes.Equal(dyn, append([]byte{2}, atc.Value...)) {
+		t.Errorf("fDDA 00 dynamic data % X", dyn)
 	}
 
 	// Online cryptogram required: ARQC, no signature.

@@ -325,7 +325,6 @@ func (p *Profile) validate() error {
 		}
 		for _, t := range r.Tags {
 			if r.ODA && odaTags[strings.ToUpper(t)] {
-				// The certificates cannot sign a record that holds them.
 				return bad("record %d: %s cannot be in a record for offline data authentication", i, t)
 			}
 		}
@@ -370,10 +369,11 @@ func Open(path string, edit func(*Profile)) (*Card, error) {
 	return New(p)
 }
 
-// odaTags are the objects the certificate generator derives from the
-// static data; they must stay out of it.
+// odaTags must stay out of the static data to be authenticated: the
+// certificate objects are signed over it, and 9F69 changes with every
+// transaction.
 var odaTags = map[string]bool{"90": true, "92": true, "9F32": true, "9F46": true, "9F47": true,
-	"9F48": true, "93": true, "8F": true}
+	"9F48": true, "93": true, "8F": true, "9F69": true}
 
 func (p *Profile) validateODA() error {
 	o := p.ODA
