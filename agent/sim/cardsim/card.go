@@ -52,6 +52,7 @@ type Card struct {
 	scriptsBad int               // script commands refused
 	lastOnline uint16            // 9F13, ATC of the last completed online transaction
 	onStep     func(step string)
+	oda        *odaData // certificates and the signing key; nil without ODA
 }
 
 // OnStep sets f to be called with each command's fault step (select_aid,
@@ -71,8 +72,12 @@ func New(p *Profile) (*Card, error) {
 	}
 	key, _ := unhex(p.Key)
 	mac, _ := unhex(p.MACKey)
+	oda, err := p.loadODA()
+	if err != nil {
+		return nil, err
+	}
 	return &Card{p: p, key: key, macKey: mac, app: -1, atc: p.ATC, steps: map[string]int{},
-		blocked: map[int]bool{}, records: map[[2]int][]byte{}, objects: map[string][]byte{}}, nil
+		blocked: map[int]bool{}, records: map[[2]int][]byte{}, objects: map[string][]byte{}, oda: oda}, nil
 }
 
 // ATR is the profile's answer to reset.
@@ -269,6 +274,9 @@ func (c *Card) dispatch(apdu, data []byte) (step string, resp []byte, status uin
 	case cla == 0x80 && ins == 0xAE:
 		r, s := c.generateAC(p1, data)
 		return "generate_ac", r, s
+	case cla == 0x00 && ins == 0x88:
+		r, s := c.internalAuthenticate(p1, p2, data)
+		return "internal_authenticate", r, s
 	case cla == 0x00 && ins == 0x82:
 		return "external_authenticate", nil, c.externalAuthenticate(p1, p2, data)
 	case cla == 0x80 && ins == 0xCA:
@@ -362,8 +370,7 @@ func (c *Card) selectApp(name []byte, p2 byte) (resp []byte, status uint16) {
 	return nil, 0x6A82
 }
 
-// afl groups the record layout into AFL entries (consecutive records of one SFI).
-func (c *Card) afl() []byte {
+func (c *Card) sortedRecords() []Record {
 	recs := append([]Record(nil), c.p.Records...)
 	sort.SliceStable(recs, func(i, j int) bool {
 		if recs[i].SFI != recs[j].SFI {
@@ -371,13 +378,27 @@ func (c *Card) afl() []byte {
 		}
 		return recs[i].Record < recs[j].Record
 	})
+	return recs
+}
+
+// afl groups the record layout into AFL entries (consecutive records of one
+// SFI). Byte 4 of an entry counts the records, from its first, that are in
+// the static data to be authenticated (EMV Book 3 §10.2): those must lead
+// the entry, so a record for ODA after one that is not starts a new entry.
+func (c *Card) afl() []byte {
+	recs := c.sortedRecords()
 	var out []byte
 	for i := 0; i < len(recs); {
 		j := i
-		for j+1 < len(recs) && recs[j+1].SFI == recs[i].SFI && recs[j+1].Record == recs[j].Record+1 {
+		for j+1 < len(recs) && recs[j+1].SFI == recs[i].SFI && recs[j+1].Record == recs[j].Record+1 &&
+			(!recs[j+1].ODA || recs[j].ODA) {
 			j++
 		}
-		out = append(out, byte(recs[i].SFI<<3), byte(recs[i].Record), byte(recs[j].Record), 0)
+		n := 0
+		for k := i; k <= j && recs[k].ODA; k++ {
+			n++
+		}
+		out = append(out, byte(recs[i].SFI<<3), byte(recs[i].Record), byte(recs[j].Record), byte(n))
 		i = j + 1
 	}
 	return out
@@ -416,6 +437,10 @@ func (c *Card) gpo(data []byte) ([]byte, uint16) {
 	}
 	c.gpoDone = true
 	c.startTxn()
+	c.tx.pdol = append([]byte(nil), data[2:]...)
+	if c.p.ODA != nil && c.p.ODA.Method == ODAQPBOC {
+		return c.qpbocGPO(data[2:])
+	}
 	aip := c.aip()
 	if a.GPOFormat == 2 {
 		return tlv("77", cat(tlv("82", aip), tlv("94", c.afl()))), 0x9000
@@ -428,6 +453,14 @@ func (c *Card) dataObject(tag string) ([]byte, bool) {
 	p := c.p
 	if v, ok := c.objects[strings.ToUpper(tag)]; ok {
 		return v, true // PUT DATA of an issuer script
+	}
+	if c.oda != nil {
+		if v, ok := c.oda.objects[strings.ToUpper(tag)]; ok {
+			return v, true
+		}
+		if strings.EqualFold(tag, "9F69") {
+			return c.tx.card69, c.tx.card69 != nil
+		}
 	}
 	switch strings.ToUpper(tag) {
 	case "5A":
@@ -503,10 +536,15 @@ func (c *Card) generateAC(p1 byte, data []byte) ([]byte, uint16) {
 	if !c.gpoDone || c.app < 0 {
 		return nil, 0x6985
 	}
+	if c.p.ODA != nil && c.p.ODA.Method == ODAQPBOC {
+		// qPBOC completes in GET PROCESSING OPTIONS: no GENERATE AC.
+		return nil, 0x6985
+	}
 	cdol, _ := unhex(c.p.Applications[c.app].CDOL1)
 	if len(data) != dolLen(cdol) {
 		return nil, 0x6700
 	}
+	c.tx.cdol1 = append([]byte(nil), data...)
 	c.atc++
 	cid := byte(0x80) // ARQC
 	if p1&0xC0 == 0x00 || c.blocked[c.app] {
@@ -527,6 +565,9 @@ func (c *Card) generateAC(p1 byte, data []byte) ([]byte, uint16) {
 	b2 := byte(0x80)
 	if cid == 0x80 {
 		b2 |= 0x20
+	}
+	if c.cdaRequested(p1, cid) {
+		return c.cdaAnswer(cid, ac, c.iad(b2), cdol, data, c.tx.pdol, data)
 	}
 	return tlv("80", cat([]byte{cid}, atc, ac, c.iad(b2))), 0x9000
 }

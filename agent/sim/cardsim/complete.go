@@ -35,6 +35,12 @@ type txn struct {
 	// scriptFailed: one of them (or one before it) was refused.
 	scripts      int
 	scriptFailed bool
+	// pdol and cdol1 are the DOL data of GET PROCESSING OPTIONS and the
+	// first GENERATE AC: CDA's transaction data hash covers them.
+	pdol, cdol1 []byte
+	// card69 is 9F69 of a qPBOC offline approval with fDDA 01, which the
+	// card answers in its records until the next GET PROCESSING OPTIONS.
+	card69 []byte
 }
 
 // startTxn begins a transaction (GET PROCESSING OPTIONS): the last one's
@@ -58,11 +64,30 @@ func (c *Card) endTxn() {
 // 3, EMV Book 3 Annex C1: "Issuer authentication is supported", meaning the
 // EXTERNAL AUTHENTICATE command). A card that takes 91 in its CDOL2 clears
 // the bit: the terminal then sends 91 in the second GENERATE AC instead.
-func (c *Card) aip() []byte {
-	if c.p.Applications[c.app].IssuerAuth == IssuerAuthCDOL2 {
-		return []byte{0x78, 0x00}
+//
+// A card with an oda section claims exactly its method in byte 1 (bit 7
+// SDA, bit 6 DDA, bit 1 CDA; qPBOC's fDDA is the DDA bit, as qVSDC cards
+// signal it), so a terminal that picks CDA > DDA > SDA lands on the
+// method under test.
+func (c *Card) aip() []byte { return c.aipFor(c.app) }
+
+func (c *Card) aipFor(app int) []byte {
+	b := []byte{0x7C, 0x00}
+	if c.p.Applications[app].IssuerAuth == IssuerAuthCDOL2 {
+		b[0] = 0x78
 	}
-	return []byte{0x7C, 0x00}
+	if c.p.ODA != nil {
+		b[0] &^= 0x61
+		switch c.p.ODA.Method {
+		case ODASDA:
+			b[0] |= 0x40
+		case ODADDA, ODAQPBOC:
+			b[0] |= 0x20
+		case ODACDA:
+			b[0] |= 0x01
+		}
+	}
+	return b
 }
 
 // iad is the PBOC issuer application data: length 07, derivation key index
@@ -205,6 +230,9 @@ func (c *Card) secondAC(p1 byte, data []byte) ([]byte, uint16) {
 	}
 	if failed {
 		b2 |= 0x08 // CVR byte 2 bit 4: issuer authentication performed and failed
+	}
+	if c.cdaRequested(p1, cid) {
+		return c.cdaAnswer(cid, ac, c.iad(b2), cdol2, data, c.tx.pdol, c.tx.cdol1, data)
 	}
 	atc := []byte{byte(c.atc >> 8), byte(c.atc)}
 	return tlv("80", cat([]byte{cid}, atc, ac, c.iad(b2))), 0x9000

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/hex"
 	"testing"
+
+	"github.com/posagent/posagent/agent/card/emv"
 )
 
 // TestRetailMACPyEMV pins retailMAC to pyemv's published example of the
@@ -65,6 +67,51 @@ func FuzzIssuerScripts(f *testing.F) {
 		for i := range s {
 			if s[i].Template != s2[i].Template || len(s[i].Commands) != len(s2[i].Commands) {
 				t.Fatal("re-encoded scripts differ")
+			}
+		}
+	})
+}
+
+// FuzzODACommands: an ODA card (DDA, CDA or qPBOC) takes whatever a
+// terminal sends after SELECT — GPO data of any length, INTERNAL
+// AUTHENTICATE, GENERATE AC with or without the CDA bit — without
+// panicking, and every answer with data is one well-formed TLV template.
+func FuzzODACommands(f *testing.F) {
+	cards := map[byte]*Profile{}
+	for i, name := range []string{"dda", "cda", "qpboc"} {
+		p, err := LoadProfile("../../../testdata/cards/oda/" + name + ".yaml")
+		if err != nil {
+			f.Fatal(err)
+		}
+		cards[byte(i)] = p
+	}
+	pdol, _ := hex.DecodeString("26000000" + "000000000100" + "000000000000" + "0156" + "0000000000" + "0156" + "261203" + "00" + "11223344")
+	f.Add(byte(0), pdol, []byte{0x00, 0x88, 0x00, 0x00, 0x04, 1, 2, 3, 4, 0x00})
+	f.Add(byte(1), pdol, append([]byte{0x80, 0xAE, 0x90, 0x00, 0x1F}, make([]byte, 31)...))
+	f.Add(byte(2), pdol, []byte{0x80, 0xAE, 0x40, 0x00, 0x00})
+	f.Add(byte(2), []byte{0x80, 0x00}, []byte{0x00, 0x88, 0x00, 0x00})
+	f.Fuzz(func(t *testing.T, which byte, gpoData, cmd []byte) {
+		p := cards[which%3]
+		c, err := New(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		aid, _ := hex.DecodeString(p.Applications[0].AID)
+		c.Process(append(append([]byte{0x00, 0xA4, 0x04, 0x00, byte(len(aid))}, aid...), 0x00))
+		if len(gpoData) < 250 {
+			c.Process(append(append([]byte{0x80, 0xA8, 0x00, 0x00, byte(len(gpoData) + 2), 0x83, byte(len(gpoData))}, gpoData...), 0x00))
+		}
+		resp, act := c.Process(cmd)
+		if act != Answer {
+			return
+		}
+		if len(resp) < 2 {
+			t.Fatalf("answer % X", resp)
+		}
+		if data := resp[:len(resp)-2]; len(data) > 0 && resp[len(resp)-2] == 0x90 {
+			objs, err := emv.DecodeTLV(data)
+			if err != nil || len(objs) != 1 {
+				t.Fatalf("answer data is not one TLV: %v", err)
 			}
 		}
 	})

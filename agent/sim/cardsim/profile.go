@@ -8,6 +8,12 @@
 // pcscd through vsmartcard's vpcd (Plug, vpcd's TCP protocol on loopback), so
 // the EMV flow is exercised identically with and without the PC/SC stack.
 // It is pure Go: the card side needs no PC/SC library.
+//
+// A profile with an oda section adds offline data authentication (EMV Book
+// 2): the issuer and ICC certificates that cmd/mkcerts generates into
+// testdata/pki under the TEST-ONLY CA of agent/sim/testca, and SDA (93),
+// DDA (INTERNAL AUTHENTICATE), CDA (GENERATE AC P1 bit 5) or qPBOC (the
+// cryptogram in the GPO answer, fDDA offline) on the card side.
 package cardsim
 
 import (
@@ -15,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -63,7 +70,42 @@ type Profile struct {
 	Records []Record `yaml:"records"`
 	T0      T0       `yaml:"t0"`
 	Faults  []Fault  `yaml:"faults"`
+	// ODA gives the card offline data authentication: certificates in its
+	// records and the AIP bit of its method; nil keeps the card as it was.
+	ODA *ODA `yaml:"oda"`
+
+	dir string // the profile file's directory: ODA paths are relative to it
 }
+
+// ODA methods (ODA.Method).
+const (
+	ODASDA   = "sda"   // static data authentication: 93 in the records, AIP 40
+	ODADDA   = "dda"   // dynamic: INTERNAL AUTHENTICATE signs the DDOL data, AIP 20
+	ODACDA   = "cda"   // combined DDA/AC generation: GENERATE AC P1 bit 5, AIP 01
+	ODAQPBOC = "qpboc" // contactless: cryptogram in the GPO answer, fDDA when offline, AIP 20
+)
+
+// ODA is the offline data authentication a card performs.
+type ODA struct {
+	Method string `yaml:"method"`
+	// CAPKIndex is 8F, the index of the CA key (under the AID's RID) that
+	// signed the issuer certificate — or, in a broken card, another one.
+	CAPKIndex string `yaml:"capk_index"`
+	// Certs is the generated certificate file (testdata/pki/NAME.yaml),
+	// relative to the profile file; mkcerts writes it.
+	Certs string `yaml:"certs"`
+	// SignKey is the RSA key the card signs dynamic data with; empty means
+	// the ICC key its certificate certifies (a broken card names another).
+	SignKey string `yaml:"sign_key"`
+	// DDOL is 9F49 (hex); empty means DefaultDDOL.
+	DDOL string `yaml:"ddol"`
+	// Offline lets a qPBOC card approve offline (TC with fDDA) when the
+	// reader's TTQ does not require an online cryptogram.
+	Offline bool `yaml:"offline"`
+}
+
+// DefaultDDOL asks for the terminal's unpredictable number only.
+const DefaultDDOL = "9F3704"
 
 // Application is one payment application.
 type Application struct {
@@ -88,6 +130,9 @@ type Record struct {
 	SFI    int      `yaml:"sfi"`
 	Record int      `yaml:"record"`
 	Tags   []string `yaml:"tags"`
+	// ODA puts the record in the static data to be authenticated (the AFL
+	// counts it in byte 4 of its entry).
+	ODA bool `yaml:"oda"`
 }
 
 // T0 selects the T=0 procedure quirks pcscd leaves to the application.
@@ -105,7 +150,7 @@ type T0 struct {
 type Fault struct {
 	// At: select_pse, read_pse, select_aid, gpo, read_record, generate_ac,
 	// generate_ac2 (the second GENERATE AC), external_authenticate, script
-	// (an issuer script command), get_data.
+	// (an issuer script command), get_data, internal_authenticate.
 	At string `yaml:"at"`
 	N  int    `yaml:"n"`
 	// Kind: mute (no answer), status (answer SW only), truncate (cut the
@@ -151,7 +196,7 @@ var DefaultRecords = []Record{
 
 var faultSteps = map[string]bool{"select_pse": true, "read_pse": true, "select_aid": true,
 	"gpo": true, "read_record": true, "generate_ac": true, "generate_ac2": true,
-	"external_authenticate": true, "script": true, "get_data": true}
+	"external_authenticate": true, "script": true, "get_data": true, "internal_authenticate": true}
 
 // ErrProfile wraps every profile validation error.
 var ErrProfile = errors.New("cardsim: invalid profile")
@@ -166,6 +211,7 @@ func LoadProfile(path string) (*Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	p.dir = filepath.Dir(path)
 	return p, nil
 }
 
@@ -277,6 +323,14 @@ func (p *Profile) validate() error {
 		if r.SFI < 1 || r.SFI > 10 || r.Record < 1 || r.Record > 255 {
 			return bad("record %d: sfi 1-10, record 1-255", i)
 		}
+		for _, t := range r.Tags {
+			if r.ODA && odaTags[strings.ToUpper(t)] {
+				return bad("record %d: %s cannot be in a record for offline data authentication", i, t)
+			}
+		}
+	}
+	if err := p.validateODA(); err != nil {
+		return err
 	}
 	for i, f := range p.Faults {
 		if !faultSteps[f.At] {
@@ -313,4 +367,50 @@ func Open(path string, edit func(*Profile)) (*Card, error) {
 		edit(p)
 	}
 	return New(p)
+}
+
+// odaTags must stay out of the static data to be authenticated: the
+// certificate objects are signed over it, and 9F69 changes with every
+// transaction.
+var odaTags = map[string]bool{"90": true, "92": true, "9F32": true, "9F46": true, "9F47": true,
+	"9F48": true, "93": true, "8F": true, "9F69": true}
+
+func (p *Profile) validateODA() error {
+	o := p.ODA
+	if o == nil {
+		return nil
+	}
+	bad := func(f string, a ...any) error {
+		return fmt.Errorf("%w: oda: %s", ErrProfile, fmt.Sprintf(f, a...))
+	}
+	switch o.Method {
+	case ODASDA, ODADDA, ODACDA, ODAQPBOC:
+	default:
+		return bad("method %q: want sda, dda, cda or qpboc", o.Method)
+	}
+	if b, err := unhex(o.CAPKIndex); err != nil || len(b) != 1 {
+		return bad("capk_index must be one byte of hex")
+	}
+	if len(p.Applications) != 1 {
+		// The ICC certificate signs one AIP: a card with two applications
+		// would need a certificate set for each.
+		return bad("an ODA card has exactly one application")
+	}
+	if o.DDOL == "" {
+		o.DDOL = DefaultDDOL
+	}
+	if b, err := unhex(o.DDOL); err != nil || len(b) == 0 {
+		return bad("ddol must be a DOL in hex")
+	} else if _, err := emv.ParseDOL(b); err != nil {
+		return bad("ddol: %v", err)
+	}
+	if o.Method == ODAQPBOC {
+		for i, a := range p.Applications {
+			pdol, _ := unhex(a.PDOL)
+			if a.PDOL == "-" || dolLen(pdol) == 0 {
+				return bad("application %d: a qpboc card needs a PDOL (with 9F66)", i)
+			}
+		}
+	}
+	return nil
 }

@@ -1,0 +1,155 @@
+package cardsim
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The certificate generator's plan: which profile gets which certificates.
+// The RSA keys were made once with openssl (testdata/pki/README.md) and are
+// committed; from them everything here is deterministic (raw RSA signing
+// has no randomness), so running mkcerts again reproduces the committed
+// files byte for byte, and TestCommittedCertsUpToDate checks that it does.
+
+// CertSpec says how to certify one profile's card.
+type CertSpec struct {
+	Profile      string // the profile, relative to the repository root
+	CAIndex      byte   // the test CA key (agent/sim/testca) that signs the issuer certificate
+	IssuerExpiry string // MMYY
+	IssuerSerial string // 3 bytes, hex
+	// FlipICCCert flips one byte of the signed ICC certificate: recovery
+	// then yields garbage (no 6A/BC frame or a wrong hash).
+	FlipICCCert bool
+}
+
+// Defaults of a sound chain: the CA key of index 81 (1152 bits, so the
+// 1024-bit issuer key needs a 20-byte remainder 92), an issuer certificate
+// valid to 12/2049 and an ICC certificate to 12/2030, the card's expiry.
+const (
+	DefaultCertCA       = 0x81
+	DefaultIssuerExpiry = "1249"
+	DefaultIssuerSerial = "000001"
+	iccExpiry           = "1230"
+	iccSerial           = "000101"
+	// RevokedIssuerSerial is the issuer certificate serial that
+	// agent/sim/testca/revoked.yaml lists under A000000333 / 81.
+	RevokedIssuerSerial = "900001"
+)
+
+// PKI key files under testdata/pki.
+const (
+	IssuerKeyFile   = "testdata/pki/issuer.key.pem"    // 1024 bits, exponent 3
+	ICCKeyFile      = "testdata/pki/icc.key.pem"       // 768 bits, exponent 65537
+	OtherICCKeyFile = "testdata/pki/other-icc.key.pem" // 768 bits: signs what the certificate does not certify
+)
+
+// CertSpecs is the plan mkcerts runs.
+var CertSpecs = []CertSpec{
+	{Profile: "testdata/cards/oda/sda.yaml"},
+	{Profile: "testdata/cards/oda/dda.yaml"},
+	{Profile: "testdata/cards/oda/cda.yaml"},
+	{Profile: "testdata/cards/oda/qpboc.yaml"},
+	{Profile: "testdata/cards/oda/bad-icc-cert.yaml", FlipICCCert: true},
+	{Profile: "testdata/cards/oda/expired-issuer-cert.yaml", IssuerExpiry: "1220"},
+	{Profile: "testdata/cards/oda/wrong-capk-index.yaml"},
+	{Profile: "testdata/cards/oda/revoked-issuer-cert.yaml", IssuerSerial: RevokedIssuerSerial},
+	{Profile: "testdata/cards/oda/dda-bad-signature.yaml"},
+}
+
+// ICCCertFlipOffset is the byte of 9F46 FlipICCCert inverts.
+const ICCCertFlipOffset = 40
+
+// MakeCerts builds the certificate file of spec from the keys under root
+// (the repository) and returns its path and contents.
+func MakeCerts(root string, spec CertSpec) (path string, out []byte, err error) {
+	if spec.CAIndex == 0 {
+		spec.CAIndex = DefaultCertCA
+	}
+	if spec.IssuerExpiry == "" {
+		spec.IssuerExpiry = DefaultIssuerExpiry
+	}
+	if spec.IssuerSerial == "" {
+		spec.IssuerSerial = DefaultIssuerSerial
+	}
+	p, err := LoadProfile(filepath.Join(root, spec.Profile))
+	if err != nil {
+		return "", nil, err
+	}
+	if p.ODA == nil || p.ODA.Certs == "" {
+		return "", nil, fmt.Errorf("%w: %s names no certs file", ErrPKI, spec.Profile)
+	}
+	path = p.resolve(p.ODA.Certs)
+	p.ODA.Certs = "" // the card's static data does not depend on them
+	card, err := New(p)
+	if err != nil {
+		return "", nil, err
+	}
+	static, err := card.StaticData()
+	if err != nil {
+		return "", nil, err
+	}
+	ca, err := LoadRSAKey(filepath.Join(root, fmt.Sprintf("agent/sim/testca/A000000333-%02X.TEST-ONLY.key.pem", spec.CAIndex)))
+	if err != nil {
+		return "", nil, err
+	}
+	issuer, err := LoadRSAKey(filepath.Join(root, IssuerKeyFile))
+	if err != nil {
+		return "", nil, err
+	}
+	serial, err := hex.DecodeString(spec.IssuerSerial)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: issuer serial", ErrPKI)
+	}
+	cert, rem, exp, err := IssuerCertificate(ca, &issuer.PublicKey, p.PAN, CertPlan{Expiry: spec.IssuerExpiry, Serial: serial})
+	if err != nil {
+		return "", nil, err
+	}
+	f := CertFile{CAIndex: fmt.Sprintf("%02X", spec.CAIndex), IssuerCert: hx(cert), IssuerRemainder: hx(rem), IssuerExponent: hx(exp)}
+	if p.ODA.Method == ODASDA {
+		ssad, err := SignedStaticData(issuer, [2]byte{0x12, 0x34}, static)
+		if err != nil {
+			return "", nil, err
+		}
+		f.SSAD = hx(ssad)
+	} else {
+		iccKeyPath := filepath.Join(root, ICCKeyFile)
+		icc, err := LoadRSAKey(iccKeyPath)
+		if err != nil {
+			return "", nil, err
+		}
+		iserial, _ := hex.DecodeString(iccSerial)
+		cert, rem, exp, err := ICCCertificate(issuer, &icc.PublicKey, p.PAN, CertPlan{Expiry: iccExpiry, Serial: iserial}, static)
+		if err != nil {
+			return "", nil, err
+		}
+		if spec.FlipICCCert {
+			cert[ICCCertFlipOffset] ^= 0xFF
+		}
+		f.ICCCert, f.ICCRemainder, f.ICCExponent = hx(cert), hx(rem), hx(exp)
+		rel, err := filepath.Rel(filepath.Dir(path), iccKeyPath)
+		if err != nil {
+			return "", nil, err
+		}
+		f.ICCKey = filepath.ToSlash(rel)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Generated by go run ./agent/sim/cardsim/cmd/mkcerts from %s; do not edit.\n", spec.Profile)
+	fmt.Fprintf(&b, "# TEST ONLY certificates: issuer certificate by test CA A000000333/%02X, expiry %s, serial %s.\n",
+		spec.CAIndex, spec.IssuerExpiry, spec.IssuerSerial)
+	if spec.FlipICCCert {
+		fmt.Fprintf(&b, "# Broken on purpose: byte %d of icc_cert is inverted after signing.\n", ICCCertFlipOffset)
+	}
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(f); err != nil {
+		return "", nil, err
+	}
+	return path, b.Bytes(), nil
+}
+
+func hx(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
