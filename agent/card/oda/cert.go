@@ -40,6 +40,13 @@ func RecoverIssuerKey(ca provisioning.CAPK, cert, remainder, exponent []byte, pa
 	if err != nil {
 		return PublicKey{}, bad("%v", err)
 	}
+	return issuerKey(b, ca, remainder, exponent, pan, now, revoked)
+}
+
+// issuerKey is RecoverIssuerKey after the RSA operation: the checks of
+// §5.3 steps 2 to 12 on the recovered certificate b.
+func issuerKey(b []byte, ca provisioning.CAPK, remainder, exponent []byte, pan string, now time.Time, revoked []Revocation) (PublicKey, error) {
+	bad := func(format string, args ...any) error { return failf(ErrIssuerCertificate, format, args...) }
 	const fixed = 15 // header .. exponent length
 	if err := frame(b, formatIssuer, fixed); err != nil {
 		return PublicKey{}, bad("%v", err)
@@ -69,7 +76,7 @@ func RecoverIssuerKey(ca provisioning.CAPK, cert, remainder, exponent []byte, pa
 			return PublicKey{}, failWith(ErrIssuerCertificate, ErrRevoked, "serial %X under %X/%02X", serial, ca.RID, ca.Index)
 		}
 	}
-	if len(key.Modulus) > len(ca.Modulus) {
+	if len(key.Modulus) > len(b) {
 		// Book 2 §5.1: N_I <= N_CA.
 		return PublicKey{}, bad("issuer key of %d bytes is longer than the CA key", len(key.Modulus))
 	}
@@ -98,6 +105,13 @@ func RecoverICCKey(issuer PublicKey, cert, remainder, exponent, staticData []byt
 	if err != nil {
 		return PublicKey{}, bad("%v", err)
 	}
+	return iccKey(b, remainder, exponent, staticData, pan, now)
+}
+
+// iccKey is RecoverICCKey after the RSA operation: the checks of §6.4
+// steps 2 to 10 on the recovered certificate b.
+func iccKey(b, remainder, exponent, staticData []byte, pan string, now time.Time) (PublicKey, error) {
+	bad := func(format string, args ...any) error { return failf(ErrICCCertificate, format, args...) }
 	const fixed = 21 // header .. exponent length
 	if err := frame(b, formatICC, fixed); err != nil {
 		return PublicKey{}, bad("%v", err)
@@ -121,7 +135,7 @@ func RecoverICCKey(issuer PublicKey, cert, remainder, exponent, staticData []byt
 		}
 		return PublicKey{}, bad("%v", err)
 	}
-	if len(key.Modulus) > len(issuer.Modulus) {
+	if len(key.Modulus) > len(b) {
 		// Book 2 §6.1: N_IC <= N_I.
 		return PublicKey{}, bad("ICC key of %d bytes is longer than the issuer key", len(key.Modulus))
 	}

@@ -22,6 +22,12 @@ func VerifySDA(issuer PublicKey, ssad, staticData []byte) (dac []byte, err error
 	if err != nil {
 		return nil, failf(ErrSDA, "%v", err)
 	}
+	return sdaDAC(b, staticData)
+}
+
+// sdaDAC is VerifySDA after the RSA operation: the checks of §5.4 steps 2
+// to 7 on the recovered data b.
+func sdaDAC(b, staticData []byte) ([]byte, error) {
 	const fixed = 5 // header, format, hash algorithm, DAC
 	if err := frame(b, formatSSAD, fixed); err != nil {
 		return nil, failf(ErrSDA, "%v", err)
@@ -143,6 +149,12 @@ func recoverDynamic(icc PublicKey, sdad, tdd []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return dynamicData(b, tdd)
+}
+
+// dynamicData is recoverDynamic after the RSA operation: Table 17's frame
+// and hash on the recovered data b.
+func dynamicData(b, tdd []byte) ([]byte, error) {
 	const fixed = 4 // header, format, hash algorithm, L_DD
 	if err := frame(b, formatDynamic, fixed); err != nil {
 		return nil, err
