@@ -16,7 +16,7 @@ import (
 // sentinel, which is what the kernel maps to TVR bits.
 
 func mastercardKeys(f *testing.F) (mastercardVector, oda.PublicKey, oda.PublicKey) {
-	v := mastercard(f)
+	v := mastercard()
 	issuer, err := oda.RecoverIssuerKey(v.capk, v.issuerCert, v.issuerRem, v.exp, v.pan, v.valid, nil)
 	if err != nil {
 		f.Fatal(err)

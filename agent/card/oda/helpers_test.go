@@ -34,6 +34,16 @@ func hx(t testing.TB, s string) []byte {
 	return b
 }
 
+// mustHex is hx for constant data outside a test (the public vectors,
+// examples).
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
 // testKey is an RSA key pair in a PEM file: the public half for the code
 // under test, the file for openssl to sign with.
 type testKey struct {
