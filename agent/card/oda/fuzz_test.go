@@ -15,15 +15,15 @@ import (
 // sends, nothing may panic, and every failure must carry its method's
 // sentinel, which is what the kernel maps to TVR bits.
 
-func mastercardKeys(f *testing.F) (mastercardVector, oda.PublicKey, oda.PublicKey) {
+func mastercardKeys(tb testing.TB) (mastercardVector, oda.PublicKey, oda.PublicKey) {
 	v := mastercard()
 	issuer, err := oda.RecoverIssuerKey(v.capk, v.issuerCert, v.issuerRem, v.exp, v.pan, v.valid, nil)
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	icc, err := oda.RecoverICCKey(issuer, v.iccCert, nil, v.exp, v.static, v.pan, v.valid)
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	return v, issuer, icc
 }

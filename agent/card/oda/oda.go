@@ -94,10 +94,15 @@
 //
 // Every failure wraps exactly one of the certificate or method sentinels
 // (ErrNoCAPK, ErrIssuerCertificate, ErrICCCertificate, ErrSDA, ErrDDA,
-// ErrCDA) and, when it is the reason, ErrExpired, ErrRevoked or
-// ErrMissingData as well, so that errors.Is finds both: the kernel sets "SDA
-// failed", "DDA failed" or "CDA failed" by the method it ran, and "ICC data
-// missing" on ErrMissingData (Book 3 §10.3).
+// ErrCDA, and ErrStaticData of the StaticData helper) and, when it is the
+// reason, ErrExpired, ErrRevoked or ErrMissingData as well, so that
+// errors.Is finds both: the kernel sets "SDA failed", "DDA failed" or "CDA
+// failed" by the method it ran, and "ICC data missing" on ErrMissingData
+// (Book 3 §10.3).
+//
+// StaticData and CDATransactionData build the hashed inputs from what the
+// card returned (records per AFL and the 9F4A list; the GENERATE AC answer's
+// data objects), so that a kernel need not repeat Book 3's rules.
 package oda
 
 import (
