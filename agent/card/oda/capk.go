@@ -18,30 +18,46 @@ import (
 // the key was downloaded (provisioning.CAPK.Verify) and is checked again
 // here, since the stored list may have been damaged since.
 func FindCAPK(capks []provisioning.CAPK, rid []byte, index byte, now time.Time) (provisioning.CAPK, error) {
+	var first error
 	for _, k := range capks {
 		if !bytes.Equal(k.RID, rid) || k.Index != index {
 			continue
 		}
-		id := fmt.Sprintf("%X/%02X", rid, index)
-		last, err := capkExpiry(k.Expiry)
-		if err != nil {
-			return provisioning.CAPK{}, failf(ErrNoCAPK, "%s: %v", id, err)
+		// A list may hold a key twice (an old copy and its renewal):
+		// the first usable one wins, else the first one's reason.
+		err := usableCAPK(k, now)
+		if err == nil {
+			return k, nil
 		}
-		if y, m, d := now.Date(); dateAfter(y, m, d, last) {
-			return provisioning.CAPK{}, failWith(ErrNoCAPK, ErrExpired, "%s expired", id)
+		if first == nil {
+			first = err
 		}
-		if k.HashAlgo != hashSHA1 || k.KeyAlgo != algoRSA {
-			return provisioning.CAPK{}, failf(ErrNoCAPK, "%s: hash algorithm %02X, key algorithm %02X", id, k.HashAlgo, k.KeyAlgo)
-		}
-		if err := checkKey(PublicKey{Modulus: k.Modulus, Exponent: k.Exponent}); err != nil {
-			return provisioning.CAPK{}, failf(ErrNoCAPK, "%s: %v", id, err)
-		}
-		if err := k.Verify(); err != nil {
-			return provisioning.CAPK{}, failf(ErrNoCAPK, "%w", err)
-		}
-		return k, nil
+	}
+	if first != nil {
+		return provisioning.CAPK{}, first
 	}
 	return provisioning.CAPK{}, failf(ErrNoCAPK, "none for %X/%02X", rid, index)
+}
+
+func usableCAPK(k provisioning.CAPK, now time.Time) error {
+	id := fmt.Sprintf("%X/%02X", k.RID, k.Index)
+	last, err := capkExpiry(k.Expiry)
+	if err != nil {
+		return failf(ErrNoCAPK, "%s: %v", id, err)
+	}
+	if y, m, d := now.Date(); dateAfter(y, m, d, last) {
+		return failWith(ErrNoCAPK, ErrExpired, "%s expired", id)
+	}
+	if k.HashAlgo != hashSHA1 || k.KeyAlgo != algoRSA {
+		return failf(ErrNoCAPK, "%s: hash algorithm %02X, key algorithm %02X", id, k.HashAlgo, k.KeyAlgo)
+	}
+	if err := checkKey(PublicKey{Modulus: k.Modulus, Exponent: k.Exponent}); err != nil {
+		return failf(ErrNoCAPK, "%s: %v", id, err)
+	}
+	if err := k.Verify(); err != nil {
+		return failf(ErrNoCAPK, "%w", err)
+	}
+	return nil
 }
 
 // capkExpiry reads DF05 as the acquirer package stores it: eight digits

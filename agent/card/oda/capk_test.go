@@ -33,6 +33,7 @@ func TestFindCAPK(t *testing.T) {
 		now    time.Time
 		want   []error
 		detail string
+		expiry string // of the key found, when it matters
 	}{
 		{name: "found", capks: list, index: 0x81, now: testNow},
 		{name: "valid through its last day (YYYYMMDD)", capks: with(expiry("20261203")), index: 0x81, now: day(2026, 12, 3, 23)},
@@ -60,6 +61,9 @@ func TestFindCAPK(t *testing.T) {
 			want: []error{oda.ErrNoCAPK}, detail: "key algorithm 04"},
 		{name: "not SHA-1", capks: with(func(k *provisioning.CAPK) { k.HashAlgo = 0x07 }), index: 0x81, now: testNow,
 			want: []error{oda.ErrNoCAPK}, detail: "hash algorithm 07"},
+		{name: "an expired copy before the renewed key", capks: append(with(expiry("20151231")), list...), index: 0x81, now: testNow, expiry: "20491231"},
+		{name: "only expired copies", capks: append(with(expiry("20151231")), with(expiry("20201231"))...), index: 0x81, now: testNow,
+			want: []error{oda.ErrNoCAPK, oda.ErrExpired}, detail: "expired"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := rid
@@ -70,6 +74,9 @@ func TestFindCAPK(t *testing.T) {
 			wantErr(t, err, tc.want, tc.detail)
 			if err == nil && (got.Index != tc.index || !bytes.Equal(got.RID, r)) {
 				t.Errorf("found %X/%02X", got.RID, got.Index)
+			}
+			if tc.expiry != "" && got.Expiry != tc.expiry {
+				t.Errorf("found the copy expiring %s, want %s", got.Expiry, tc.expiry)
 			}
 		})
 	}
