@@ -59,10 +59,10 @@ func VerifyDDA(icc PublicKey, sdad, ddolData []byte) (iccDynamicNumber []byte, e
 
 // VerifyFDDA verifies the signed dynamic application data 9F4B of fDDA, the
 // contactless offline authentication of qPBOC (JR/T 0025.12, PBOC 3.0 part
-// 12) and Visa's qVSDC: the frame and format are DDA's (Table 17), but the
-// card signs in its GET PROCESSING OPTIONS or last READ RECORD answer, with
-// no INTERNAL AUTHENTICATE, and the terminal dynamic data is fixed rather
-// than a DDOL: terminalData = 9F37 (unpredictable number, 4) || 9F02 (amount
+// 12) and Visa's qVSDC: the frame and format are DDA's (Table 17), but
+// there is no INTERNAL AUTHENTICATE (the card hands 9F4B over with the data
+// of its GET PROCESSING OPTIONS answer and records), and the terminal
+// dynamic data is fixed rather than a DDOL: terminalData = 9F37 (unpredictable number, 4) || 9F02 (amount
 // authorised, 6) || 5F2A (transaction currency code, 2) || 9F69 (card
 // authentication related data, as the card gave it). That list is the one
 // public kernels hash, e.g. proxmark3's client/src/emv/emv_pki.c
