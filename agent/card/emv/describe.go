@@ -254,7 +254,7 @@ func explainCVMResults(v []byte) string {
 	}
 	res, ok := cvmResultNames[v[2]]
 	if !ok {
-		res = fmt.Sprintf("result %02X", v[2])
+		res = fmt.Sprintf("%02X (RFU)", v[2])
 	}
 	out := name
 	if v[0]&cvmApplyNext != 0 {
