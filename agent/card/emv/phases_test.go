@@ -212,3 +212,40 @@ func TestVelocityGetData(t *testing.T) {
 		}
 	}
 }
+
+// TestRandomSelectionFromDownload: on a terminal that could approve
+// offline (9F35 22), the downloaded floor limit and random selection
+// parameters (WithApps) decide TVR byte 4. fixedTerminal's random source
+// gives 11223344 to the unpredictable number, then 11: the random number
+// 0x11 % 99 + 1 = 18.
+func TestRandomSelectionFromDownload(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		floor, amount int64
+		target        int
+		tvr4          string
+	}{
+		{"18 within a target of 20: selected", 100000, 100, 20, "10"},
+		{"18 above a target of 10", 100000, 100, 10, "00"},
+		{"at the floor limit: exceeded, no selection", 100000, 100000, 20, "80"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			apps := downloaded(emv.AIDDebit)
+			apps[0].FloorLimit, apps[0].TargetPercent, apps[0].MaxTargetPercent = tc.floor, tc.target, 99
+			term := fixedTerminal().WithApps(apps)
+			if r := term.Risk[emv.AIDDebit]; r.FloorLimit != tc.floor || r.TargetPercent != tc.target ||
+				r.MaxTargetPercent != 99 || emv.Hex(r.TACDenial) != "0010000000" || emv.Hex(r.TACOnline) != "D84004F800" {
+				t.Fatalf("Risk %+v", r)
+			}
+			term.Type = 0x22
+			res, err := emv.Read(context.Background(), loadCard(t, "debit", nil).AsCard("sim"), term, emv.Transaction{Amount: tc.amount})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Byte 1 80: no ODA; byte 2 80: the download's version 0020.
+			if want := "95058080" + "00" + tc.tvr4 + "00"; !strings.Contains(res.ICData, want) {
+				t.Errorf("field 55 %s, want TVR %s", res.ICData, want[4:])
+			}
+		})
+	}
+}
