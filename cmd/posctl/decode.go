@@ -67,8 +67,10 @@ func decode(args []string, stdout, stderr io.Writer) int {
 }
 
 // decodeTLV prints EMV BER-TLV (field 55, a card's records) as a JSON tree with
-// tag names; card numbers, tracks, their discretionary data and names come
-// out masked (emv.Sensitive) unless --reveal.
+// tag names, and for the TVR, TSI, CVM results and terminal capabilities and
+// type what the value says (emv.Explain: every bit set, by name); card
+// numbers, tracks, their discretionary data and names come out masked
+// (emv.Sensitive) unless --reveal.
 func decodeTLV(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("posctl decode tlv", flag.ContinueOnError)
 	fs.SetOutput(stderr)

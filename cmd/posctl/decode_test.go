@@ -74,6 +74,35 @@ func TestDecodeTLV(t *testing.T) {
 	}
 }
 
+// TestDecodeTLVNamesBits: field 55 of a sale decoded names every TVR and
+// TSI bit set and the CVM results.
+func TestDecodeTLVNamesBits(t *testing.T) {
+	// 95 TVR 8000048000, 9B TSI 6800, 9F34 020000, 9F33 606800.
+	const ic = "95058000048000" + "9B026800" + "9F3403020000" + "9F3303606800"
+	var out, errs bytes.Buffer
+	if code := run([]string{"decode", "tlv", ic}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	var nodes []struct{ Tag, Meaning string }
+	if err := json.Unmarshal(out.Bytes(), &nodes); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"95":   "offline data authentication was not performed; online PIN entered (online CVM captured); transaction exceeds floor limit",
+		"9B":   "cardholder verification was performed; card risk management was performed; terminal risk management was performed",
+		"9F34": "enciphered PIN verified online, always; result unknown",
+		"9F33": "magnetic stripe; IC with contacts; enciphered PIN for online verification; signature (paper); no CVM required",
+	}
+	if len(nodes) != len(want) {
+		t.Fatalf("%d objects:\n%s", len(nodes), out.String())
+	}
+	for _, n := range nodes {
+		if n.Meaning != want[n.Tag] {
+			t.Errorf("%s: %q, want %q", n.Tag, n.Meaning, want[n.Tag])
+		}
+	}
+}
+
 // saleFrame is the golden UnionPay sale of agent/acquirer's tests (see its
 // annotated layout there), with a made-up MAC: decoding does not check it.
 const saleFrame = "006F 6000030000 603100310700 0200 7024068000C08211" +

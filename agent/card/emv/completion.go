@@ -54,9 +54,12 @@ type Payment struct {
 
 var _ provisioning.Payment = (*Payment)(nil)
 
-// StartPayment reads card for the purchase txn, runs cardholder
-// verification (online PIN through pad; nil means the terminal has no PIN
-// pad) and the first GENERATE AC asking for an ARQC. An AAC is ErrDeclined.
+// StartPayment reads card for the purchase txn, runs offline data
+// authentication and processing restrictions, cardholder verification
+// (online PIN through pad; nil means the terminal has no PIN pad),
+// terminal risk management and terminal action analysis, and sends the
+// first GENERATE AC: an ARQC asked for, an AAC when the card's or the
+// acquirer's denial codes match the TVR. An AAC is ErrDeclined.
 // On success the Payment owns card and closes it; on error card is left to
 // the caller, as Read leaves it.
 func StartPayment(ctx context.Context, card cardreader.Card, term Terminal, txn Transaction, pad provisioning.PINPad) (*Payment, error) {
@@ -71,11 +74,14 @@ func StartPayment(ctx context.Context, card cardreader.Card, term Terminal, txn 
 	if err != nil {
 		return nil, err
 	}
+	s.oda(ctx)
+	s.restrictions()
 	pin, err := s.verifyCardholder(ctx, pad, provisioning.PINRequest{PAN: res.PAN, Amount: txn.Amount})
 	if err != nil {
 		return nil, fmt.Errorf("emv: cardholder verification: %w", err)
 	}
-	if err := s.generateAC(ctx); err != nil {
+	s.done("cvm")
+	if err := s.firstAC(ctx); err != nil {
 		return nil, err
 	}
 	res.ICData = Hex(s.field55())

@@ -241,8 +241,8 @@ func TestPayCard(t *testing.T) {
 	}
 	// The debit card's list is online PIN, else signature, else no CVM:
 	// without a PIN pad, the signature.
-	if c.IC == nil || c.IC.ARQC != emv.Hex(s.arqc) || c.IC.CVM != "1E0300" || c.IC.TVR != "0000100000" ||
-		c.IC.TSI != "4000" || c.IC.AIP != "7C00" || c.IC.CSN != "01" || c.IC.UN != "11223344" || c.IC.ATC != "0011" {
+	if c.IC == nil || c.IC.ARQC != emv.Hex(s.arqc) || c.IC.CVM != "1E0300" || c.IC.TVR != "8000108000" ||
+		c.IC.TSI != "6800" || c.IC.AIP != "7C00" || c.IC.CSN != "01" || c.IC.UN != "11223344" || c.IC.ATC != "0011" {
 		t.Errorf("IC %+v", c.IC)
 	}
 	if emv.Hex(s.ic[0x9F34]) != c.IC.CVM || emv.Hex(s.ic[0x95]) != c.IC.TVR {
@@ -282,7 +282,7 @@ func TestCompleteApprovedTC(t *testing.T) {
 	if strings.Join(order, " ") != "generate_ac external_authenticate generate_ac2" {
 		t.Errorf("order %v", order)
 	}
-	if v.IC.TSI != "5000" || v.IC.TVR != "0000100000" || v.IC.ARQC != emv.Hex(s.arqc) || v.IC.ATC != "0011" ||
+	if v.IC.TSI != "7800" || v.IC.TVR != "8000108000" || v.IC.ARQC != emv.Hex(s.arqc) || v.IC.ATC != "0011" ||
 		v.IC.CVM != "1E0300" || v.IC.Scripts != "" || v.IC.Cryptogram == v.IC.ARQC {
 		t.Errorf("IC %+v", v.IC)
 	}
@@ -296,7 +296,7 @@ func TestCompleteApprovedTC(t *testing.T) {
 		t.Errorf("reversal objects %s", got)
 	}
 	// The request's card stays as it was sent.
-	if c := s.p.Card(); c.IC.Cryptogram != "" || c.IC.TSI != "4000" || c.ICData == v.IC.TC {
+	if c := s.p.Card(); c.IC.Cryptogram != "" || c.IC.TSI != "6800" || c.ICData == v.IC.TC {
 		t.Errorf("Card() changed after Complete: %+v", c.IC)
 	}
 }
@@ -317,35 +317,35 @@ func TestCompleteOutcomes(t *testing.T) {
 		{name: "card declines after approval", profile: "completion/decline-after-approval",
 			verdict: func(s *sale) provisioning.HostVerdict {
 				return provisioning.HostVerdict{Online: true, Approved: true, RC: "00", IssuerData: answer(s.auth("00"))}
-			}, arc: "00", p1: 0x40, tsi: "5000", auth: "ok", extAuth: 1},
+			}, arc: "00", p1: 0x40, tsi: "7800", auth: "ok", extAuth: 1},
 		{name: "corrupted ARPC", profile: "debit",
 			verdict: func(s *sale) provisioning.HostVerdict {
 				a := s.auth("00")
 				a[0] ^= 0x01
 				return provisioning.HostVerdict{Online: true, Approved: true, RC: "00", IssuerData: answer(a)}
-			}, arc: "00", p1: 0x40, tvr5: 0x40, tsi: "5000", auth: "failed", extAuth: 1},
+			}, arc: "00", p1: 0x40, tvr5: 0x40, tsi: "7800", auth: "failed", extAuth: 1},
 		{name: "91 in CDOL2", profile: "completion/issuer-auth-cdol2",
 			verdict: func(s *sale) provisioning.HostVerdict {
 				return provisioning.HostVerdict{Online: true, Approved: true, RC: "00", IssuerData: answer(s.auth("00"))}
-			}, arc: "00", p1: 0x40, approved: true, tsi: "4000"},
+			}, arc: "00", p1: 0x40, approved: true, tsi: "6800"},
 		{name: "CDOL2 card without 91 declines", profile: "completion/issuer-auth-cdol2",
 			verdict: func(*sale) provisioning.HostVerdict {
 				return provisioning.HostVerdict{Online: true, Approved: true, RC: "00"}
-			}, arc: "00", p1: 0x40, tsi: "4000"},
+			}, arc: "00", p1: 0x40, tsi: "6800"},
 		{name: "host declined", profile: "debit",
 			verdict: func(s *sale) provisioning.HostVerdict {
 				return provisioning.HostVerdict{Online: true, RC: "05", IssuerData: answer(s.auth("05"))}
-			}, arc: "05", p1: 0x00, tsi: "5000", auth: "ok", extAuth: 1},
+			}, arc: "05", p1: 0x00, tsi: "7800", auth: "ok", extAuth: 1},
 		{name: "no answer", profile: "debit",
 			verdict: func(s *sale) provisioning.HostVerdict {
 				// Whatever came is not an answer that counts: no issuer
 				// authentication, 8A Z3.
 				return provisioning.HostVerdict{RC: "00", IssuerData: answer(s.auth("00"))}
-			}, arc: "Z3", p1: 0x00, tsi: "4000"},
+			}, arc: "Z3", p1: 0x00, tsi: "6800"},
 		{name: "no answer, CDOL2 card", profile: "completion/issuer-auth-cdol2",
 			verdict: func(s *sale) provisioning.HostVerdict {
 				return provisioning.HostVerdict{Approved: true, RC: "00", IssuerData: answer(s.auth("00"))}
-			}, arc: "Z3", p1: 0x00, tsi: "4000"},
+			}, arc: "Z3", p1: 0x00, tsi: "6800"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := pay(t, tc.profile, nil, nil)
@@ -419,7 +419,7 @@ func TestCompleteScripts(t *testing.T) {
 		}
 	}
 	tvr, _ := hex.DecodeString(v.IC.TVR)
-	if tvr[4] != 0x10 || v.IC.TSI != "5400" {
+	if tvr[4] != 0x10 || v.IC.TSI != "7C00" {
 		t.Errorf("TVR %s TSI %s: want script failed after final GENERATE AC and scripts performed", v.IC.TVR, v.IC.TSI)
 	}
 	rev := tlvMap(t, v.IC.Reversal)
@@ -472,7 +472,7 @@ func TestCompleteMalformedIssuerData(t *testing.T) {
 	if !errors.Is(s.p.IssuerDataError(), emv.ErrIssuerData) || s.sim.Steps("external_authenticate") != 0 || s.sim.Steps("script") != 0 {
 		t.Fatalf("issuer data error %v, %d EXTERNAL AUTHENTICATE", s.p.IssuerDataError(), s.sim.Steps("external_authenticate"))
 	}
-	if s.secondAC() != 0x40 || !v.Approved || v.IC.IssuerAuth != "" || v.IC.TSI != "4000" {
+	if s.secondAC() != 0x40 || !v.Approved || v.IC.IssuerAuth != "" || v.IC.TSI != "6800" {
 		t.Errorf("%+v %+v", v, v.IC)
 	}
 }
@@ -487,8 +487,8 @@ func TestPayOnlinePIN(t *testing.T) {
 	if !bytes.Equal(s.p.PINBlock(), testBlock) {
 		t.Error("PIN block not handed over")
 	}
-	if c.IC.CVM != "020000" || c.IC.TVR != "0000040000" || c.IC.TSI != "4000" ||
-		emv.Hex(s.ic[0x9F34]) != "020000" || emv.Hex(s.ic[0x95]) != "0000040000" {
+	if c.IC.CVM != "020000" || c.IC.TVR != "8000048000" || c.IC.TSI != "6800" ||
+		emv.Hex(s.ic[0x9F34]) != "020000" || emv.Hex(s.ic[0x95]) != "8000048000" {
 		t.Errorf("IC %+v, field 55 9F34 %X 95 %X", c.IC, s.ic[0x9F34], s.ic[0x95])
 	}
 	if err := cardsim.VerifyField55(s.key(), "", c.ICData); err != nil {
@@ -507,8 +507,8 @@ func TestPayPINFailures(t *testing.T) {
 		pad  provisioning.PINPad
 		tvr  string
 	}{
-		{"no PIN pad", nil, "0000900000"},
-		{"PIN bypassed", &fakePad{err: provisioning.ErrPINBypassed}, "0000880000"},
+		{"no PIN pad", nil, "8000908000"},
+		{"PIN bypassed", &fakePad{err: provisioning.ErrPINBypassed}, "8000888000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := pay(t, "completion/online-pin", tc.pad, nil)

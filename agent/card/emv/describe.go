@@ -1,6 +1,10 @@
 package emv
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
 
 // tagNames names the data objects a PBOC read meets, for traces and for
 // `posctl decode tlv`.
@@ -16,7 +20,9 @@ var tagNames = map[Tag]string{
 	0x83: "Command Template", 0x84: "DF Name", 0x87: "Application Priority Indicator",
 	0x88: "Short File Identifier", 0x8C: "CDOL1", 0x8D: "CDOL2", 0x8E: "CVM List",
 	0x94: "Application File Locator", 0x95: "Terminal Verification Results",
-	0x9A: "Transaction Date", 0x9C: "Transaction Type", 0xA5: "FCI Proprietary Template",
+	0x9A: "Transaction Date", 0x9B: "Transaction Status Information",
+	0x9F13: "Last Online ATC Register", 0x9F14: "Lower Consecutive Offline Limit",
+	0x9F1B: "Terminal Floor Limit", 0x9F23: "Upper Consecutive Offline Limit", 0x9C: "Transaction Type", 0xA5: "FCI Proprietary Template",
 	0x9F02: "Amount, Authorised", 0x9F03: "Amount, Other", 0x9F07: "Application Usage Control",
 	0x9F08: "Application Version Number (card)", 0x9F09: "Application Version Number (terminal)",
 	0x9F0B: "Cardholder Name Extended", 0x9F0D: "IAC Default", 0x9F0E: "IAC Denial",
@@ -50,13 +56,17 @@ func TagName(t Tag) string { return tagNames[t] }
 func Sensitive(t Tag) bool { return sensitive[t] }
 
 // Node is a TLV object described for people: tag, name, hex value (masked
-// for cardholder data) and children. It marshals to JSON as is.
+// for cardholder data), what the value means where Explain knows, and
+// children. It marshals to JSON as is.
 type Node struct {
-	Tag      string `json:"tag"`
-	Name     string `json:"name,omitempty"`
-	Len      int    `json:"len"`
-	Value    string `json:"value,omitempty"`
-	Masked   bool   `json:"masked,omitempty"`
+	Tag    string `json:"tag"`
+	Name   string `json:"name,omitempty"`
+	Len    int    `json:"len"`
+	Value  string `json:"value,omitempty"`
+	Masked bool   `json:"masked,omitempty"`
+	// Meaning names what a TVR, TSI, CVM results or terminal capabilities
+	// or type value says (Explain).
+	Meaning  string `json:"meaning,omitempty"`
 	Children []Node `json:"children,omitempty"`
 }
 
@@ -89,6 +99,7 @@ func describe(objs []TLV, reveal bool) []Node {
 			n.Value = maskHex(o.Tag, o.Value)
 		default:
 			n.Value = Hex(o.Value)
+			n.Meaning = Explain(o.Tag, o.Value)
 		}
 		out = append(out, n)
 	}
@@ -128,4 +139,143 @@ func RevealJSON(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	return json.MarshalIndent(n, "", "  ")
+}
+
+// Bit names, byte by byte from bit 8 to bit 1; "" is RFU. TVR and TSI as
+// EMV 4.4 Book 3 Annex C5/C6 name them (openemv/emv-utils
+// src/emv_fields.h), terminal capabilities as Book 4 Annex A2.
+var (
+	tvrBitNames = [][8]string{
+		{"offline data authentication was not performed", "SDA failed", "ICC data missing",
+			"card appears on terminal exception file", "DDA failed", "CDA failed", "SDA selected", "XDA selected"},
+		{"ICC and terminal have different application versions", "expired application",
+			"application not yet effective", "requested service not allowed for card product", "new card", "",
+			"biometric performed and successful", "biometric template format not supported"},
+		{"cardholder verification was not successful", "unrecognised CVM", "PIN try limit exceeded",
+			"PIN entry required and PIN pad not present or not working",
+			"PIN entry required, PIN pad present, but PIN was not entered", "online PIN entered (online CVM captured)",
+			"biometric required but biometric capture device not working",
+			"biometric required, biometric capture device present, but biometric subtype entry was bypassed"},
+		{"transaction exceeds floor limit", "lower consecutive offline limit exceeded",
+			"upper consecutive offline limit exceeded", "transaction selected randomly for online processing",
+			"merchant forced transaction online", "biometric try limit exceeded",
+			"a selected biometric type not supported", "XDA signature verification failed"},
+		{"default TDOL used", "issuer authentication failed", "script processing failed before final GENERATE AC",
+			"script processing failed after final GENERATE AC", "reserved for the EMV contactless specifications",
+			"CA ECC key missing", "ECC key recovery failed", "reserved for the EMV contactless specifications"},
+	}
+	tsiBitNames = [][8]string{
+		{"offline data authentication was performed", "cardholder verification was performed",
+			"card risk management was performed", "issuer authentication was performed",
+			"terminal risk management was performed", "script processing was performed", "", ""},
+		{},
+	}
+	capsBitNames = [][8]string{
+		{"manual key entry", "magnetic stripe", "IC with contacts"},
+		{"plaintext PIN for ICC verification", "enciphered PIN for online verification", "signature (paper)",
+			"enciphered PIN for offline verification", "no CVM required"},
+		{"SDA", "DDA", "card capture", "", "CDA"},
+	}
+)
+
+// cvmNames and cvmConditions name a CVM rule (Book 3 Annex C3).
+var (
+	cvmNames = map[byte]string{0x00: "fail CVM processing", 0x01: "plaintext PIN verified by ICC",
+		0x02: "enciphered PIN verified online", 0x03: "plaintext PIN verified by ICC and signature",
+		0x04: "enciphered PIN verified by ICC", 0x05: "enciphered PIN verified by ICC and signature",
+		0x1E: "signature", 0x1F: "no CVM required", 0x3F: "no CVM performed"}
+	cvmConditions = map[byte]string{0x00: "always", 0x01: "if unattended cash",
+		0x02: "if not unattended cash and not manual cash and not purchase with cashback",
+		0x03: "if terminal supports the CVM", 0x04: "if manual cash", 0x05: "if purchase with cashback",
+		0x06: "if transaction in application currency and under X", 0x07: "if transaction in application currency and over X",
+		0x08: "if transaction in application currency and under Y", 0x09: "if transaction in application currency and over Y"}
+	cvmResultNames = map[byte]string{0x00: "unknown", 0x01: "failed", 0x02: "successful"}
+)
+
+// Explain says in words what a value means for the objects whose bits or
+// codes people look up: every bit set in the TVR (95), the TSI (9B) and
+// the terminal capabilities (9F33), the CVM results (9F34) and the
+// terminal type (9F35). It is "" for other tags and for a value of the
+// wrong length; a set RFU bit is named by its position.
+func Explain(t Tag, v []byte) string {
+	switch t {
+	case 0x95:
+		return explainBits(tvrBitNames, v)
+	case 0x9B:
+		return explainBits(tsiBitNames, v)
+	case 0x9F33:
+		return explainBits(capsBitNames, v)
+	case 0x9F34:
+		return explainCVMResults(v)
+	case 0x9F35:
+		return explainTerminalType(v)
+	}
+	return ""
+}
+
+func explainBits(names [][8]string, v []byte) string {
+	if len(v) != len(names) {
+		return ""
+	}
+	var out []string
+	for i, b := range v {
+		for j := range 8 {
+			if b&(0x80>>j) == 0 {
+				continue
+			}
+			n := names[i][j]
+			if n == "" {
+				n = fmt.Sprintf("byte %d bit %d (RFU)", i+1, 8-j)
+			}
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return "no bit set"
+	}
+	return strings.Join(out, "; ")
+}
+
+func explainCVMResults(v []byte) string {
+	if len(v) != 3 {
+		return ""
+	}
+	code := v[0] & 0x3F
+	name, ok := cvmNames[code]
+	if !ok {
+		name = fmt.Sprintf("CVM %02X (not an EMV method)", code)
+	}
+	cond, ok := cvmConditions[v[1]]
+	if !ok {
+		cond = fmt.Sprintf("condition %02X", v[1])
+	}
+	if code == cvmNonePerfomed {
+		cond = "" // 3F: no rule applied, no condition to speak of
+	}
+	res, ok := cvmResultNames[v[2]]
+	if !ok {
+		res = fmt.Sprintf("%02X (RFU)", v[2])
+	}
+	out := name
+	if v[0]&cvmApplyNext != 0 {
+		out += " (apply succeeding rule if unsuccessful)"
+	}
+	if cond != "" {
+		out += ", " + cond
+	}
+	return out + "; result " + res
+}
+
+func explainTerminalType(v []byte) string {
+	if len(v) != 1 {
+		return ""
+	}
+	op := map[byte]string{1: "financial institution", 2: "merchant", 3: "cardholder"}[v[0]>>4]
+	env := map[byte]string{1: "attended, online only", 2: "attended, offline with online capability",
+		3: "attended, offline only", 4: "unattended, online only",
+		5: "unattended, offline with online capability", 6: "unattended, offline only"}[v[0]&0x0F]
+	if op == "" || env == "" {
+		return fmt.Sprintf("terminal type %02X (not an EMV type)", v[0])
+	}
+	return op + " terminal, " + env
 }

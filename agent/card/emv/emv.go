@@ -2,8 +2,13 @@
 // cardreader.Card: application selection (PSE 1PAY.SYS.DDF01 with its
 // directory, the terminal's AID list when the card has no PSE, PPSE
 // 2PAY.SYS.DDF01 for contactless), GET PROCESSING OPTIONS with the PDOL filled
-// from terminal data, READ RECORD for exactly the AFL's records, and GENERATE
-// AC asking for an ARQC with CDOL1. The result carries what the binding and the
+// from terminal data, READ RECORD for exactly the AFL's records, the
+// terminal's own phases (offline data authentication, processing
+// restrictions, terminal risk management, terminal action analysis:
+// phases.go) recorded in the TVR and TSI, and GENERATE AC with CDOL1 asking
+// for an ARQC, or an AAC when the action codes decline. What the terminal
+// tells the card it is (9F33, 9F35, 9F40, 9F66) comes from one table,
+// Capabilities. The result carries what the binding and the
 // test sale need: PAN, PAN sequence, expiry, cardholder name, track-2
 // equivalent (in memory only), label, card type and the field-55 TLV set.
 //
@@ -133,10 +138,14 @@ func (c *counter) Transmit(ctx context.Context, cmd []byte) ([]byte, error) {
 }
 
 // Read runs the application flow on card, up to a first GENERATE AC asking
-// for an ARQC, and returns what it read with the field-55 set. It performs
-// no cardholder verification (9F34 is the terminal's CVMResults): a tool's
-// read or a test's, not a sale, which goes through StartPayment. The card is
-// neither closed nor reset: the caller owns it.
+// for an ARQC, and returns what it read with the field-55 set. Offline
+// data authentication, processing restrictions, terminal risk management
+// and terminal action analysis run as for a sale (phases.go), so the TVR
+// and TSI say what was done, and an AAC the action codes ask for is
+// ErrDeclined. It performs no cardholder verification (9F34 is the
+// terminal's CVMResults): a tool's read or a test's, not a sale, which
+// goes through StartPayment. The card is neither closed nor reset: the
+// caller owns it.
 func Read(ctx context.Context, card cardreader.Card, term Terminal, txn Transaction) (Result, error) {
 	return read(ctx, card, term, txn, true)
 }
@@ -198,7 +207,9 @@ func (s *session) run(ctx context.Context, ac bool) (Result, error) {
 		return Result{}, err
 	}
 	if ac {
-		if err := s.generateAC(ctx); err != nil {
+		s.oda(ctx)
+		s.restrictions()
+		if err := s.firstAC(ctx); err != nil {
 			return Result{}, err
 		}
 	}
@@ -537,17 +548,28 @@ func (s *session) readRecords(ctx context.Context, afl []byte) error {
 	return nil
 }
 
-// generateAC asks for an ARQC with the CDOL1 data; an AAC is ErrDeclined.
-func (s *session) generateAC(ctx context.Context) error {
-	ac, err := s.genAC(ctx, "generate AC", 0x8C, 0x80, nil)
+// firstAC runs terminal risk management and terminal action analysis and
+// sends the first GENERATE AC with the CDOL1 data: an ARQC asked for, or
+// an AAC when the action codes decline. An AAC answer is ErrDeclined.
+func (s *session) firstAC(ctx context.Context) error {
+	if err := s.riskManagement(ctx); err != nil {
+		return err
+	}
+	p1 := s.decision()
+	ac, err := s.genAC(ctx, "generate AC", 0x8C, p1, nil)
 	if err != nil {
 		return err
 	}
+	s.tdata[0x9B][0] |= tsiCardRisk // the card has run its risk management
+	s.done("first AC")
 	s.cdata[0x9F27], s.cdata[0x9F36], s.cdata[0x9F26] = []byte{ac.cid}, ac.atc, ac.ac
 	if ac.iad != nil {
 		s.cdata[0x9F10] = ac.iad
 	}
-	if ac.cid&0xC0 == 0x00 {
+	switch {
+	case ac.cid&0xC0 == acAAC && p1 == acAAC:
+		return fmt.Errorf("%w: terminal action analysis declined (TVR %s)", ErrDeclined, Hex(s.tdata[0x95]))
+	case ac.cid&0xC0 == acAAC:
 		return ErrDeclined
 	}
 	return nil

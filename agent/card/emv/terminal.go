@@ -58,26 +58,41 @@ type Terminal struct {
 	CVMResults        []byte // 9F34, 3 bytes
 	AppVersion        []byte // 9F09, 2 bytes
 	SerialNumber      string // 9F1E, 8 characters (the IFD serial)
-	// Rand supplies the unpredictable number 9F37 (crypto/rand when nil); a
-	// test injects a fixed source to get byte-exact APDUs.
+	// Risk holds the acquirer's risk management parameters per entry of
+	// AIDs (hex, upper case), from its IC parameter download: floor limit,
+	// random selection and terminal action codes. An application without
+	// an entry has floor limit 0, no random selection and zero TACs.
+	Risk map[string]RiskParams
+	// Rand supplies the unpredictable number 9F37 and the random number of
+	// random transaction selection (crypto/rand when nil); a test injects a
+	// fixed source to get byte-exact APDUs and a known selection.
 	Rand io.Reader
 	// Now dates the transaction (9A, 9F21); time.Now when nil.
 	Now func() time.Time
 }
 
+// RiskParams are one application's terminal risk management and action
+// analysis parameters (EMV Book 3 §10.6, §10.7), as the acquirer downloads
+// them: amounts in minor units, percentages 0-99, action codes 5 bytes
+// (nil when the acquirer sent none).
+type RiskParams struct {
+	FloorLimit, Threshold            int64
+	TargetPercent, MaxTargetPercent  int
+	TACDefault, TACDenial, TACOnline []byte
+}
+
 // DefaultTerminal returns a UnionPay contact terminal in China: country and
-// currency 156, attended merchant terminal (22), online-only capabilities.
-// 9F33 byte 2 (68) claims the CVMs the kernel performs — enciphered PIN
-// online, signature, no CVM — and no offline PIN, which it does not have.
+// currency 156, and 9F33, 9F35, 9F40 and 9F66 derived from Capabilities
+// (attended merchant terminal, online only: 21).
 func DefaultTerminal() Terminal {
 	return Terminal{
 		AIDs:            append([]string(nil), DefaultAIDs...),
 		Country:         "0156",
 		Currency:        "0156",
-		Type:            0x22,
-		Capabilities:    []byte{0xE0, 0x68, 0xC8},
-		AddCapabilities: []byte{0x6F, 0x00, 0xF0, 0xF0, 0x01},
-		TTQ:             []byte{0x36, 0x00, 0x00, 0x80},
+		Type:            Capabilities.TerminalType(),
+		Capabilities:    Capabilities.TerminalCapabilities(),
+		AddCapabilities: Capabilities.AdditionalCapabilities(),
+		TTQ:             Capabilities.TTQ(),
 		CVMResults:      []byte{0x3F, 0x00, 0x00},
 		AppVersion:      []byte{0x00, 0x30},
 		SerialNumber:    "POSAGENT",
@@ -89,12 +104,13 @@ func DefaultTerminal() Terminal {
 // says, then DefaultAIDs' international schemes, so that a foreign card is
 // still read, named and refused by the binding and sale rules rather than
 // failing as "no application". 9F09 is the version of the first downloaded
-// application that has one. No apps leaves t as it is.
+// application that has one. Each application's floor limit, random
+// selection and action codes go into Risk. No apps leaves t as it is.
 func (t Terminal) WithApps(apps []provisioning.AppParams) Terminal {
 	if len(apps) == 0 {
 		return t
 	}
-	t.AIDs, t.Exact = nil, map[string]bool{}
+	t.AIDs, t.Exact, t.Risk = nil, map[string]bool{}, map[string]RiskParams{}
 	seen, versioned := map[string]bool{}, false
 	for _, a := range apps {
 		h := strings.ToUpper(hex.EncodeToString(a.AID))
@@ -106,6 +122,9 @@ func (t Terminal) WithApps(apps []provisioning.AppParams) Terminal {
 		if !a.PartialMatch {
 			t.Exact[h] = true
 		}
+		t.Risk[h] = RiskParams{FloorLimit: a.FloorLimit, Threshold: a.Threshold,
+			TargetPercent: a.TargetPercent, MaxTargetPercent: a.MaxTargetPercent,
+			TACDefault: actionCode(a.TACDefault), TACDenial: actionCode(a.TACDenial), TACOnline: actionCode(a.TACOnline)}
 		if len(a.Version) == 2 && !versioned {
 			t.AppVersion, versioned = append([]byte(nil), a.Version...), true
 		}
@@ -116,6 +135,14 @@ func (t Terminal) WithApps(apps []provisioning.AppParams) Terminal {
 		}
 	}
 	return t
+}
+
+// actionCode is a copy of a 5-byte action code; anything else is none.
+func actionCode(b []byte) []byte {
+	if len(b) != 5 {
+		return nil
+	}
+	return append([]byte(nil), b...)
 }
 
 // matches reports whether card AID aid matches terminal AID h (hex).
@@ -195,8 +222,8 @@ func (t Terminal) terminalData(txn Transaction) (map[Tag][]byte, error) {
 		0x9A:   bcdDigits(ts.Format("060102")),
 		0x9F21: bcdDigits(ts.Format("150405")),
 		0x9F37: un,
-		0x95:   make([]byte, 5), // TVR: nothing failed (no offline data authentication done)
-		0x9B:   make([]byte, 2), // TSI: cardholder verification and completion set their bits
+		0x95:   make([]byte, 5), // TVR: every phase sets its bits (phases.go, cvm.go, completion.go)
+		0x9B:   make([]byte, 2), // TSI: likewise
 		0x9F35: {t.Type},
 	}
 	for tag, hexNum := range map[Tag]string{0x9F1A: t.Country, 0x5F2A: t.Currency} {
