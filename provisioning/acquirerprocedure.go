@@ -249,6 +249,16 @@ func (f *Flow) saveDownloads(d Downloads) error {
 // chipApps are the active IC parameters, what a card read selects with;
 // nil when none are active (a read then uses the kernel's own list, and
 // chipReady refuses the chip sale).
+// chipCAPKs are the active CA public keys, for offline data
+// authentication; nil when the store has none.
+func (f *Flow) chipCAPKs() []CAPK {
+	d, err := f.downloads().LoadDownloads()
+	if err != nil {
+		return nil
+	}
+	return d.CAPKs
+}
+
 func (f *Flow) chipApps() []AppParams {
 	d, err := f.downloads().LoadDownloads()
 	if err != nil {

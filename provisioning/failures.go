@@ -103,14 +103,15 @@ var explanations = map[string]Explanation{
 	"E_CARD_READ": {Text{"无法读卡", "The card could not be read"}, actionReinsert},
 	// The card's side of an online transaction: the host approved, the
 	// card did not finish with a TC; the sale is reversed (reason 06).
-	"E_CARD_DECLINED":   {Text{"主机已批准，卡片拒绝%s，将冲正", "The card declined the %s the host approved; it will be reversed"}, Text{"重试；仍失败请换卡或联系发卡行", "Retry; if it persists use another card or call the issuer"}},
-	"E_CARD_REMOVED":    {Text{"%s完成前卡片被拔出，将冲正", "The card was removed before the %s finished; it will be reversed"}, Text{"交易完成前请勿拔卡，重试", "Leave the card in until the end, then retry"}},
-	"E_CARD_COMPLETION": {Text{"卡片未能完成%s，将冲正", "The card could not finish the %s; it will be reversed"}, actionReinsert},
-	"E_PIN_CANCELLED":   {Text{"密码输入已取消", "PIN entry was cancelled"}, Text{"重试并输入密码", "Retry and enter the PIN"}},
-	"E_NOT_CONFIRMED":   {Text{"结算卡未确认", "The settlement card was not confirmed"}, Text{"重试并确认卡片", "Retry and confirm the card"}},
-	"E_WRONG_CARD":      {Text{"请插入测试交易的卡%s", "Insert the card of the test sale, %s"}, Text{"插入测试交易的卡", "Insert the test sale's card"}},
-	"E_ACCOUNT_CHECK":   {Text{"终端密钥不可用，无法核对结算账户", "Without the terminal's keys the settlement account cannot be checked"}, actionSupport},
-	"E_SEAL":            {Text{"无法为冲正记录加密卡号", "The card number could not be sealed for the reversal record"}, actionSupport},
+	"E_CARD_DECLINED":         {Text{"主机已批准，卡片拒绝%s，将冲正", "The card declined the %s the host approved; it will be reversed"}, Text{"重试；仍失败请换卡或联系发卡行", "Retry; if it persists use another card or call the issuer"}},
+	"E_CARD_DECLINED_OFFLINE": {Text{"卡片脱机拒绝交易，未发送主机", "The card declined the sale offline; nothing went to the host"}, Text{"换卡重试或联系发卡行", "Retry with another card or call the issuer"}},
+	"E_CARD_REMOVED":          {Text{"%s完成前卡片被拔出，将冲正", "The card was removed before the %s finished; it will be reversed"}, Text{"交易完成前请勿拔卡，重试", "Leave the card in until the end, then retry"}},
+	"E_CARD_COMPLETION":       {Text{"卡片未能完成%s，将冲正", "The card could not finish the %s; it will be reversed"}, actionReinsert},
+	"E_PIN_CANCELLED":         {Text{"密码输入已取消", "PIN entry was cancelled"}, Text{"重试并输入密码", "Retry and enter the PIN"}},
+	"E_NOT_CONFIRMED":         {Text{"结算卡未确认", "The settlement card was not confirmed"}, Text{"重试并确认卡片", "Retry and confirm the card"}},
+	"E_WRONG_CARD":            {Text{"请插入测试交易的卡%s", "Insert the card of the test sale, %s"}, Text{"插入测试交易的卡", "Insert the test sale's card"}},
+	"E_ACCOUNT_CHECK":         {Text{"终端密钥不可用，无法核对结算账户", "Without the terminal's keys the settlement account cannot be checked"}, actionSupport},
+	"E_SEAL":                  {Text{"无法为冲正记录加密卡号", "The card number could not be sealed for the reversal record"}, actionSupport},
 
 	// Transactions.
 	"E_DECLINED":       {Text{"%s被拒绝，应答码%s", "The %s was declined, response code %s"}, actionAcquirer},

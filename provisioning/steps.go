@@ -470,7 +470,7 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		}
 		amount := cp.SaleAmount(f.Amount)
 		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{"金额 " + FormatRMB(amount), "请插卡 Insert card"}})
-		pay, err := f.Card.Pay(ctx, CardRequest{Purpose: PurposeTestSale, Amount: amount, Apps: f.chipApps()})
+		pay, err := f.Card.Pay(ctx, CardRequest{Purpose: PurposeTestSale, Amount: amount, Apps: f.chipApps(), CAPKs: f.chipCAPKs()})
 		if err != nil {
 			return stepErr(codeOf(err, "E_CARD_READ"), err)
 		}

@@ -97,6 +97,9 @@ type CardRequest struct {
 	// kernel selects with their AIDs and takes its application data from
 	// them. Nil before the download: the kernel's own list.
 	Apps []AppParams
+	// CAPKs are the CA public keys the acquirer downloaded, active: offline
+	// data authentication recovers the issuer's key with them.
+	CAPKs []CAPK
 }
 
 // CardSource waits for a card and reads it.

@@ -553,3 +553,67 @@ func TestRunChipBatchUpload(t *testing.T) {
 		t.Errorf("batch closed %+v", closed)
 	}
 }
+
+// TestRunOfflineDataAuthentication reads ODA cards (certificates cardsim
+// made from the test CA whose keys hostsim downloads) through pcscd: a DDA
+// card's sale carries TVR byte 1 all clear and TSI "offline data
+// authentication performed"; a card with a bad ICC certificate carries
+// "DDA failed", which hostsim's action codes send online (TAC-Online) and
+// another acquirer's deny (TAC-Denial: the card is asked for an AAC and
+// nothing goes to the host); a card without ODA carries "not performed".
+func TestRunOfflineDataAuthentication(t *testing.T) {
+	denyDDA := hostsim.DefaultAIDs()
+	for i := range denyDDA {
+		denyDDA[i].TACDenial = []byte{0x08, 0, 0, 0, 0}
+	}
+	for _, tc := range []struct {
+		name, profile string
+		aids          []hostsim.AID
+		tvr1          string // TVR byte 1 of the sale
+		live          bool
+	}{
+		{"dda", "oda/dda", nil, "00", true},
+		{"sda", "oda/sda", nil, "02", true},
+		{"bad-icc-cert online", "oda/bad-icc-cert", nil, "08", true},
+		{"bad-icc-cert denied", "oda/bad-icc-cert", denyDDA, "", false},
+		{"no ODA", "debit", nil, "80", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bench.NeedPCSC(t)
+			r := rig.New(t, rig.Options{AIDs: tc.aids})
+			card := rig.PlugCardHook(t, tc.profile, nil)
+			stdout, stderr, code := runAgentKeys(t, r.Config, "ENTER")
+			if live := code == 0 && strings.Contains(stdout, "step| live"); live != tc.live {
+				t.Fatalf("exit %d, live %v, want %v\nstdout:\n%s\nstderr:\n%s", code, live, tc.live, stdout, stderr)
+			}
+			entries, err := ledger.Read(r.Ledger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.live {
+				if !strings.Contains(stdout, "error=E_CARD_DECLINED_OFFLINE") {
+					t.Errorf("no offline decline on screen:\n%s", stdout)
+				}
+				if m := ledger.Money(entries); len(m) != 0 {
+					t.Errorf("money %+v: the declined sale reached the host", m)
+				}
+				if first := card.Steps("generate_ac"); first != 1 {
+					t.Errorf("%d first GENERATE ACs, want the one answered AAC", first)
+				}
+				return
+			}
+			cp := readCheckpoint(t, r.State)
+			ic := cp.Sale.IC
+			if ic == nil || !strings.HasPrefix(ic.TVR, tc.tvr1) {
+				t.Fatalf("sale IC %+v: want TVR byte 1 %s", ic, tc.tvr1)
+			}
+			odaDone := tc.tvr1 != "80"
+			if tsi, _ := hex.DecodeString(ic.TSI); len(tsi) != 2 || (tsi[0]&0x80 != 0) != odaDone {
+				t.Errorf("TSI %s: ODA performed %v", ic.TSI, odaDone)
+			}
+			if n := card.Steps("internal_authenticate"); (n == 1) != (tc.profile == "oda/dda") {
+				t.Errorf("INTERNAL AUTHENTICATE sent %d times", n)
+			}
+		})
+	}
+}

@@ -54,6 +54,7 @@ type TerminalCaps struct {
 var Capabilities = TerminalCaps{
 	Magstripe: true, ICContact: true,
 	EncipheredPINOnline: true, Signature: true, NoCVM: true,
+	SDA: true, DDA: true,
 	Operator: 2, Attended: true, OnlineCapable: true,
 	ContactlessEMV: true, ContactlessContactChip: true, ContactlessOnlineCrypto: true,
 	Goods: true, Inquiry: true,

@@ -98,8 +98,8 @@ func TestCapabilitiesAsBuilt(t *testing.T) {
 		obj       string
 		got, want string
 	}{
-		// IC and stripe; online PIN, signature, no CVM; no ODA method.
-		{"9F33", Hex(d.Capabilities), "606800"},
+		// IC and stripe; online PIN, signature, no CVM; SDA and DDA.
+		{"9F33", Hex(d.Capabilities), "6068C0"},
 		{"9F35", Hex([]byte{d.Type}), "21"},
 		// Goods, inquiry; numeric and command keys; print (both copies),
 		// attendant display; no code table.
@@ -120,7 +120,8 @@ func TestCapabilitiesAsBuilt(t *testing.T) {
 }
 
 // TestCapabilitiesClaimWhatTheKernelDoes: every ODA method 9F33 claims is
-// performed by performODA (none today), and the CVMs claimed are exactly
+// performed by performODA (SDA and DDA; a card with no data fails the
+// method it was given, it is not left unperformed), and the CVMs claimed are exactly
 // those cvm.go performs; a method the kernel lacks stays unsupported even
 // when a hand-set 9F33 claims it.
 func TestCapabilitiesClaimWhatTheKernelDoes(t *testing.T) {
@@ -129,7 +130,7 @@ func TestCapabilitiesClaimWhatTheKernelDoes(t *testing.T) {
 		m := selectODA([]byte{aip, 0}, caps)
 		s := &session{}
 		if m != odaNone {
-			if r := s.performODA(context.Background(), m); r.method != m {
+			if r, _ := s.performODA(context.Background(), m); r.method != m {
 				t.Errorf("9F33 claims %v, the kernel performs %v", m, r.method)
 			}
 		}

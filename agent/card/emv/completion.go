@@ -74,7 +74,9 @@ func StartPayment(ctx context.Context, card cardreader.Card, term Terminal, txn 
 	if err != nil {
 		return nil, err
 	}
-	s.oda(ctx)
+	if err := s.oda(ctx); err != nil {
+		return nil, err
+	}
 	s.restrictions()
 	pin, err := s.verifyCardholder(ctx, pad, provisioning.PINRequest{PAN: res.PAN, Amount: txn.Amount})
 	if err != nil {

@@ -242,7 +242,7 @@ func TestPayCard(t *testing.T) {
 	// The debit card's list is online PIN, else signature, else no CVM:
 	// without a PIN pad, the signature.
 	if c.IC == nil || c.IC.ARQC != emv.Hex(s.arqc) || c.IC.CVM != "1E0300" || c.IC.TVR != "8000108000" ||
-		c.IC.TSI != "6800" || c.IC.AIP != "7C00" || c.IC.CSN != "01" || c.IC.UN != "11223344" || c.IC.ATC != "0011" {
+		c.IC.TSI != "6800" || c.IC.AIP != "1C00" || c.IC.CSN != "01" || c.IC.UN != "11223344" || c.IC.ATC != "0011" {
 		t.Errorf("IC %+v", c.IC)
 	}
 	if emv.Hex(s.ic[0x9F34]) != c.IC.CVM || emv.Hex(s.ic[0x95]) != c.IC.TVR {

@@ -36,6 +36,7 @@ import (
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/posagent/posagent/agent/card/oda"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/provisioning"
 	"github.com/posagent/posagent/provisioning/pan"
@@ -56,7 +57,7 @@ var (
 	ErrCardData = errors.New("emv: card data missing or malformed")
 	// ErrDeclined: GENERATE AC returned an AAC (offline decline) instead of
 	// the ARQC asked for.
-	ErrDeclined = errors.New("emv: card declined (AAC)")
+	ErrDeclined error = declined{}
 )
 
 // Result is what one read of the card yields. It lives in memory only.
@@ -77,6 +78,12 @@ type Result struct {
 	// re-sends included: the benchmark's "APDUs per read".
 	Transmissions int
 }
+
+// declined is ErrDeclined: the flow's failure E_CARD_DECLINED_OFFLINE.
+type declined struct{}
+
+func (declined) Error() string       { return "emv: card declined (AAC)" }
+func (declined) FailureCode() string { return "E_CARD_DECLINED_OFFLINE" }
 
 // Track2 is the track-2 equivalent data (tag 57). It masks itself in every
 // format a careless log line might use; Reveal is the only way to the bytes.
@@ -124,6 +131,9 @@ type session struct {
 	cdata  map[Tag][]byte // card data: FCI, GPO, records, GENERATE AC
 	lastFC []byte         // DF name and FCI of the last successful SELECT
 	lastID []byte
+	// signed are the records the AFL names for offline data
+	// authentication, as the card sent them.
+	signed []oda.Record
 }
 
 // counter counts transmissions below the T=0 handling.
@@ -207,7 +217,9 @@ func (s *session) run(ctx context.Context, ac bool) (Result, error) {
 		return Result{}, err
 	}
 	if ac {
-		s.oda(ctx)
+		if err := s.oda(ctx); err != nil {
+			return Result{}, err
+		}
 		s.restrictions()
 		if err := s.firstAC(ctx); err != nil {
 			return Result{}, err
@@ -530,6 +542,10 @@ func (s *session) readRecords(ctx context.Context, afl []byte) error {
 			}
 			if !r.SW.OK() {
 				return fmt.Errorf("%w: read record %d/%d: %w", ErrCardStatus, sfi, rec, r.SW)
+			}
+			// AFL byte 4: how many records from the first are signed.
+			if rec < int(first)+int(afl[i+3]) {
+				s.signed = append(s.signed, oda.Record{SFI: sfi, Data: append([]byte(nil), r.Data...)})
 			}
 			objs, err := DecodeTLV(r.Data)
 			if err != nil {

@@ -132,19 +132,14 @@ func (r odaResult) apply(tvr, tsi []byte) {
 
 // oda is offline data authentication: the method is selected from the AIP
 // and 9F33, performed, and its outcome recorded.
-func (s *session) oda(ctx context.Context) {
-	s.performODA(ctx, selectODA(s.cdata[0x82], s.term.Capabilities)).apply(s.tdata[0x95], s.tdata[0x9B])
+func (s *session) oda(ctx context.Context) error {
+	r, err := s.performODA(ctx, selectODA(s.cdata[0x82], s.term.Capabilities))
+	if err != nil {
+		return err
+	}
+	r.apply(s.tdata[0x95], s.tdata[0x9B])
 	s.done("oda")
-}
-
-// performODA runs method m. The kernel performs no method yet and
-// Capabilities claims none, so with the default 9F33 nothing is selected;
-// a 9F33 set by hand may claim a method the kernel lacks, which is then
-// not performed either: the record says so. When agent/card/oda lands, its
-// verification is called here for m and its outcome returned; CDA is then
-// finished on the first GENERATE AC's signed answer.
-func (s *session) performODA(_ context.Context, _ odaMethod) odaResult {
-	return odaResult{method: odaNone}
+	return nil
 }
 
 // restrictions is processing restrictions (Book 3 §10.4), as

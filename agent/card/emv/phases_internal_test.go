@@ -94,15 +94,22 @@ func TestODAResult(t *testing.T) {
 // today, a card offering every method included, and a hand-set 9F33
 // claiming DDA changes nothing, since the kernel performs none.
 func TestODAStep(t *testing.T) {
-	for _, caps := range []string{"", "6068C8"} {
+	// A card claiming every method (7D00) but carrying none of its data:
+	// the default terminal selects DDA (it claims SDA and DDA), performs it
+	// and fails it for the missing objects; a hand-set 9F33 claiming CDA,
+	// which the kernel does not perform, selects CDA and leaves ODA not
+	// performed.
+	for caps, want := range map[string]string{"": "2800000000 8000", "6068C8": "8000000000 0000"} {
 		term := Terminal{}
 		if caps != "" {
 			term.Capabilities = unhexT(t, caps)
 		}
 		s := phaseSession(t, term, Transaction{}, map[Tag]string{0x82: "7D00"})
-		s.oda(context.Background())
-		if got := Hex(s.tdata[0x95]) + " " + Hex(s.tdata[0x9B]); got != "8000000000 0000" {
-			t.Errorf("9F33 %q: TVR TSI %s", caps, got)
+		if err := s.oda(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := Hex(s.tdata[0x95]) + " " + Hex(s.tdata[0x9B]); got != want {
+			t.Errorf("9F33 %q: TVR TSI %s, want %s", caps, got, want)
 		}
 	}
 }

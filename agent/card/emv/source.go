@@ -47,7 +47,7 @@ func (s *Source) ReadCard(ctx context.Context, r provisioning.CardRequest) (prov
 		return provisioning.Card{}, err
 	}
 	defer card.Close()
-	res, err := ReadData(ctx, card, s.Terminal.WithApps(r.Apps), TransactionFor(r))
+	res, err := ReadData(ctx, card, s.Terminal.WithApps(r.Apps).WithCAPKs(r.CAPKs), TransactionFor(r))
 	if err != nil {
 		log.Warn("card read failed", "reader", name, "apdus", res.Transmissions, "err", err)
 		return provisioning.Card{}, fmt.Errorf("emv: %s: %w", r.Purpose, err)
@@ -67,7 +67,7 @@ func (s *Source) Pay(ctx context.Context, r provisioning.CardRequest) (provision
 	if err != nil {
 		return nil, err
 	}
-	p, err := StartPayment(ctx, card, s.Terminal.WithApps(r.Apps), TransactionFor(r), s.PINPad)
+	p, err := StartPayment(ctx, card, s.Terminal.WithApps(r.Apps).WithCAPKs(r.CAPKs), TransactionFor(r), s.PINPad)
 	if err != nil {
 		card.Close()
 		log.Warn("card payment failed", "reader", name, "err", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/posagent/posagent/agent/card/oda"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -58,6 +59,13 @@ type Terminal struct {
 	CVMResults        []byte // 9F34, 3 bytes
 	AppVersion        []byte // 9F09, 2 bytes
 	SerialNumber      string // 9F1E, 8 characters (the IFD serial)
+	// CAPKs are the certification authorities' public keys offline data
+	// authentication recovers the issuer's key with: the acquirer's CAPK
+	// download (WithCAPKs). None: every method fails for want of the key.
+	CAPKs []provisioning.CAPK
+	// Revoked are issuer certificates the CAs revoked (RID, CA index,
+	// serial): a card presenting one fails its offline data authentication.
+	Revoked []oda.Revocation
 	// Risk holds the acquirer's risk management parameters per entry of
 	// AIDs (hex, upper case), from its IC parameter download: floor limit,
 	// random selection and terminal action codes. An application without
@@ -79,6 +87,9 @@ type RiskParams struct {
 	FloorLimit, Threshold            int64
 	TargetPercent, MaxTargetPercent  int
 	TACDefault, TACDenial, TACOnline []byte
+	// DefaultDDOL is the acquirer's DDOL (DF14) for a card without its own
+	// (9F49), for INTERNAL AUTHENTICATE.
+	DefaultDDOL []byte
 }
 
 // DefaultTerminal returns a UnionPay contact terminal in China: country and
@@ -124,7 +135,8 @@ func (t Terminal) WithApps(apps []provisioning.AppParams) Terminal {
 		}
 		t.Risk[h] = RiskParams{FloorLimit: a.FloorLimit, Threshold: a.Threshold,
 			TargetPercent: a.TargetPercent, MaxTargetPercent: a.MaxTargetPercent,
-			TACDefault: actionCode(a.TACDefault), TACDenial: actionCode(a.TACDenial), TACOnline: actionCode(a.TACOnline)}
+			TACDefault: actionCode(a.TACDefault), TACDenial: actionCode(a.TACDenial), TACOnline: actionCode(a.TACOnline),
+			DefaultDDOL: append([]byte(nil), a.DefaultDDOL...)}
 		if len(a.Version) == 2 && !versioned {
 			t.AppVersion, versioned = append([]byte(nil), a.Version...), true
 		}
@@ -143,6 +155,15 @@ func actionCode(b []byte) []byte {
 		return nil
 	}
 	return append([]byte(nil), b...)
+}
+
+// WithCAPKs is t authenticating cards offline with the acquirer's CA
+// public keys; none leaves t as it is.
+func (t Terminal) WithCAPKs(capks []provisioning.CAPK) Terminal {
+	if len(capks) > 0 {
+		t.CAPKs = capks
+	}
+	return t
 }
 
 // matches reports whether card AID aid matches terminal AID h (hex).

@@ -68,13 +68,15 @@ func (c *Card) endTxn() {
 // A card with an oda section claims exactly its method in byte 1 (bit 7
 // SDA, bit 6 DDA, bit 1 CDA; qPBOC's fDDA is the DDA bit, as qVSDC cards
 // signal it), so a terminal that picks CDA > DDA > SDA lands on the
-// method under test.
+// method under test. A card without one carries no certificate and claims
+// no method: a terminal records "offline data authentication not
+// performed" for it, as for a real card without ODA.
 func (c *Card) aip() []byte { return c.aipFor(c.app) }
 
 func (c *Card) aipFor(app int) []byte {
-	b := []byte{0x7C, 0x00}
+	b := []byte{0x1C, 0x00}
 	if c.p.Applications[app].IssuerAuth == IssuerAuthCDOL2 {
-		b[0] = 0x78
+		b[0] = 0x18
 	}
 	if c.p.ODA != nil {
 		b[0] &^= 0x61

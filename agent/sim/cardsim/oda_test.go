@@ -361,12 +361,14 @@ func TestODARecordsCarryWhatTheAIPClaims(t *testing.T) {
 			}
 		})
 	}
-	// The shipped cards without an oda section keep their AIP.
+	// The shipped cards without an oda section carry no certificate and
+	// claim no ODA method (AIP 1C00: cardholder verification, terminal risk
+	// management, issuer authentication).
 	c, _ := cardsim.Open(filepath.Join(root, "testdata/cards/debit.yaml"), nil)
 	aid, _ := hex.DecodeString("A000000333010101")
 	send(t, c, "00A40400", aid)
 	pdol := defaultPDOLData("26000000")
-	if r, _ := send(t, c, "80A80000", append([]byte{0x83, byte(len(pdol))}, pdol...)); len(r) < 4 || r[0] != 0x80 || r[2] != 0x7C || r[3] != 0x00 {
+	if r, _ := send(t, c, "80A80000", append([]byte{0x83, byte(len(pdol))}, pdol...)); len(r) < 4 || r[0] != 0x80 || r[2] != 0x1C || r[3] != 0x00 {
 		t.Errorf("debit GPO % X", r)
 	}
 }

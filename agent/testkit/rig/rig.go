@@ -193,6 +193,9 @@ type Options struct {
 	// Netting is how the host counts a voided sale at settlement
 	// (hostsim.NettingNet against the terminal's gross totals: unbalanced).
 	Netting string
+	// AIDs are the IC parameters the host downloads (nil: hostsim's
+	// defaults), e.g. action codes of another acquirer.
+	AIDs []hostsim.AID
 }
 
 // Rig is one fresh install: a new state dir with the TMK injected, a new
@@ -247,7 +250,7 @@ func New(t testing.TB, o Options) *Rig {
 	}
 	t.Cleanup(func() { hostLog.Close() })
 	r.Host, err = hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, Cards: cardKeys, Codes: o.Codes, Demands: o.Demands, OnAnswer: o.OnAnswer,
-		PINs: o.PINs, Netting: o.Netting, Log: slog.New(slog.NewTextHandler(hostLog, nil))})
+		PINs: o.PINs, Netting: o.Netting, AIDs: o.AIDs, Log: slog.New(slog.NewTextHandler(hostLog, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
