@@ -55,6 +55,9 @@ const (
 	EntryChip     Entry = ""         // contact chip (EMV/PBOC)
 	EntrySwipe    Entry = "swipe"    // magnetic stripe
 	EntryFallback Entry = "fallback" // magnetic stripe after the chip failed on this card
+	// EntryContactless is a card tapped on a contactless reader (qPBOC):
+	// 07x in field 22, 6 in 60.4.
+	EntryContactless Entry = "contactless"
 )
 
 // Merchant is the merchant's registration record as the acquirer holds it: the

@@ -43,6 +43,10 @@ func entryModeOf(e provisioning.Entry, chip bool) (entryMode, error) {
 		return entryMode{"02", "5", "0"}, nil
 	case provisioning.EntryFallback:
 		return entryMode{"02", "5", "2"}, nil
+	case provisioning.EntryContactless:
+		// qPBOC: 07x, and 60.4 = 6, a terminal reading contactless IC
+		// (PROTOCOLS.md, qPBOC).
+		return entryMode{"07", "6", "0"}, nil
 	}
 	return entryMode{}, fmt.Errorf("%w: entry mode %q", ErrRequest, e)
 }
@@ -50,7 +54,7 @@ func entryModeOf(e provisioning.Entry, chip bool) (entryMode, error) {
 // chipRead says whether a card came from its chip: a cryptogram, or the
 // application the read selected.
 func chipRead(card provisioning.Card) bool {
-	return card.Entry == provisioning.EntryChip && (card.ICData != "" || card.AID != "")
+	return (card.Entry == provisioning.EntryChip || card.Entry == provisioning.EntryContactless) && (card.ICData != "" || card.AID != "")
 }
 
 // panSeq is field 23: the PAN sequence number (5F34, two digits) in three,

@@ -432,3 +432,28 @@ func TestScriptField(t *testing.T) {
 		t.Errorf("without the second cryptogram: %X", got)
 	}
 }
+
+// TestContactlessSale: a card tapped on the contactless reader (qPBOC) goes
+// with entry mode 07x and 60.4 = 6, its GPO's cryptogram in field 55, as a
+// chip sale otherwise.
+func TestContactlessSale(t *testing.T) {
+	keys := swipeKeys(t, DoubleDES)
+	card := chipSaleCard()
+	card.Entry = provisioning.EntryContactless
+	wire, err := exchangeOnce(t, keys, chipAnswer(t), func(c *Client) error {
+		_, err := c.Sale(context.Background(), provisioning.SaleRequest{Terminal: terminal, STAN: 2, Batch: "000123", Amount: 1, Card: card})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v := requestMessage(t, wire)
+	for id, want := range map[int]string{22: "072", 23: "001", 60: "2200012300060"} {
+		if got := v.get(id); got != want {
+			t.Errorf("field %d = %q, want %q", id, got, want)
+		}
+	}
+	if !bytes.Equal(v.bytes(55), mustHex(t, chipCard.ICData)) {
+		t.Errorf("field 55 % X", v.bytes(55))
+	}
+}

@@ -472,10 +472,10 @@ func (c *Client) icUpload(ctx context.Context, op, code string, r provisioning.A
 	if t.Amount <= 0 || t.Amount > 999999999999 {
 		return provisioning.Ack{}, &FieldError{Op: "pack", Field: 4}
 	}
-	if t.Entry != provisioning.EntryChip {
+	if t.Entry != provisioning.EntryChip && t.Entry != provisioning.EntryContactless {
 		return provisioning.Ack{}, fmt.Errorf("%w: IC upload of a %q read", ErrRequest, t.Entry)
 	}
-	em, _ := entryModeOf(provisioning.EntryChip, true)
+	em, _ := entryModeOf(t.Entry, true)
 	// The sale's STAN, not the request's: the message is the sale's record.
 	m, err := c.admin("0320", code, provisioning.AdminRequest{Terminal: r.Terminal, STAN: t.STAN, Batch: r.Batch}, true)
 	if err != nil {
