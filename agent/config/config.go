@@ -148,6 +148,10 @@ type Devices struct {
 	// PCSCReader pins the chip reader by its PC/SC name; empty means the
 	// reader the installer inserts the card into.
 	PCSCReader string `yaml:"pcsc_reader"`
+	// PCSCContactlessReader names the PC/SC reader that is contactless: a
+	// card tapped there is read as qPBOC (PPSE, the cryptogram from GPO,
+	// no GENERATE AC). Empty: every reader is a contact one.
+	PCSCContactlessReader string `yaml:"pcsc_contactless_reader"`
 	// Printer is "sim" or "serial" (ESC/POS on PrinterLine).
 	Printer     string     `yaml:"printer"`
 	PrinterLine SerialLine `yaml:"printer_line"`

@@ -262,6 +262,19 @@ func (d Devices) validate() error {
 			return &Error{Key: "devices.pcsc_reader", Msg: msg}
 		}
 	}
+	if d.PCSCContactlessReader != "" {
+		if d.CardReader != "pcsc" {
+			return &Error{Key: "devices.pcsc_contactless_reader", Msg: `set but devices.card_reader is not "pcsc"`}
+		}
+		if msg := text(d.PCSCContactlessReader, true); msg != "" {
+			return &Error{Key: "devices.pcsc_contactless_reader", Msg: msg}
+		}
+		if d.PCSCReader != "" && d.PCSCReader != d.PCSCContactlessReader {
+			// A pinned reader is the only one read: the contactless one
+			// would never be.
+			return &Error{Key: "devices.pcsc_contactless_reader", Msg: "set while devices.pcsc_reader pins another reader"}
+		}
+	}
 	if d.KeypadInput != "" && d.Keypad != "input" {
 		return &Error{Key: "devices.keypad_input", Msg: `set but devices.keypad is not "input"`}
 	}
