@@ -44,6 +44,10 @@ const (
 	DebitPAN = "6222021234567890128" // testdata/cards/debit.yaml
 	TID      = "10000001"            // testdata/posagent.example.yaml
 	Reader   = "Virtual PCD 00 00"
+	// ContactlessReader is vpcd's second slot, which a contactless test
+	// names in devices.pcsc_contactless_reader: a card plugged there is
+	// tapped.
+	ContactlessReader = "Virtual PCD 00 01"
 )
 
 // Root is the module root: the directory holding go.mod above the working
@@ -116,7 +120,21 @@ func InsertCardSim(t testing.TB, profile string) (card *cardsim.Card, remove fun
 	return insertCard(t, profile, nil)
 }
 
+// TapCard plugs the cardsim profile into vpcd's second slot, the
+// contactless reader (ContactlessReader), for the rest of the test.
+func TapCard(t testing.TB, profile string) *cardsim.Card {
+	t.Helper()
+	card, remove := insertCardAt(t, profile, nil, 1)
+	t.Cleanup(remove)
+	return card
+}
+
 func insertCard(t testing.TB, profile string, hook func(step string)) (_ *cardsim.Card, remove func()) {
+	t.Helper()
+	return insertCardAt(t, profile, hook, 0)
+}
+
+func insertCardAt(t testing.TB, profile string, hook func(step string), slot int) (_ *cardsim.Card, remove func()) {
 	t.Helper()
 	card, err := cardsim.Open(filepath.Join(Root(t), "testdata", "cards", profile+".yaml"), nil)
 	if err != nil {
@@ -128,7 +146,8 @@ func insertCard(t testing.TB, profile string, hook func(step string)) (_ *cardsi
 	ctx, cancel := context.WithCancel(context.Background())
 	plugged := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- cardsim.Plug(ctx, cardsim.VPCDAddr(0), card, func() { close(plugged) }) }()
+	reader := []string{Reader, ContactlessReader}[slot]
+	go func() { done <- cardsim.Plug(ctx, cardsim.VPCDAddr(slot), card, func() { close(plugged) }) }()
 	var once sync.Once
 	remove = func() {
 		once.Do(func() {
@@ -138,7 +157,7 @@ func insertCard(t testing.TB, profile string, hook func(step string)) (_ *cardsi
 			defer svc.Close()
 			wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer wcancel()
-			if err := cardreader.WaitPresent(wctx, svc, Reader, false); err != nil {
+			if err := cardreader.WaitPresent(wctx, svc, reader, false); err != nil {
 				t.Errorf("card never left the slot: %v", err)
 			}
 		})
@@ -158,7 +177,7 @@ func insertCard(t testing.TB, profile string, hook func(step string)) (_ *cardsi
 	defer svc.Close()
 	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer wcancel()
-	if err := cardreader.WaitPresent(wctx, svc, Reader, true); err != nil {
+	if err := cardreader.WaitPresent(wctx, svc, reader, true); err != nil {
 		remove()
 		t.Fatalf("pcscd never saw the card: %v", err)
 	}
