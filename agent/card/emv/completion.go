@@ -262,10 +262,17 @@ func (p *Payment) complete(ctx context.Context, v provisioning.HostVerdict) (boo
 		// ARQC now, or a TC when the terminal declined, is no verdict.
 		return false, fmt.Errorf("%w: second generate AC answered CID %02X to P1 %02X", ErrCardData, ac.cid, p1)
 	}
-	s.cdata[0x9F27], s.cdata[0x9F36], s.cdata[0x9F26] = []byte{ac.cid}, ac.atc, ac.ac
-	if ac.iad != nil {
-		s.cdata[0x9F10] = ac.iad
+	if cid == 0x40 && ac.cdaFailed {
+		// A TC whose CDA signature does not verify is no approval: the
+		// terminal treats the answer as an AAC (the rule of EMV Book 2
+		// §6.6.2 and Book 3 §10.8, paraphrased: with CDA failed the card's
+		// TC is not accepted and the transaction is declined; the PBOC
+		// write-up cited at performODA has it as "终端应脱机拒绝交易"). The
+		// flow then reverses the host's approval as for a card that
+		// declined.
+		cid = 0x00
 	}
+	s.setAC(ac)
 	p.ic.Cryptogram, p.ic.CID, p.ic.ATC = Hex(ac.ac), Hex([]byte{cid}), Hex(ac.atc)
 	if err := run(0x72, tvrScriptFailedAfter); err != nil {
 		return false, err

@@ -134,6 +134,14 @@ type session struct {
 	// signed are the records the AFL names for offline data
 	// authentication, as the card sent them.
 	signed []oda.Record
+	// pdolData and cdol1Data are the GET PROCESSING OPTIONS data and the
+	// first GENERATE AC's CDOL1 data as sent: CDA's transaction data hash
+	// covers them (Book 2 §6.6.2).
+	pdolData, cdol1Data []byte
+	// iccKey is the ICC public key when CDA was selected and the key
+	// recovered: each GENERATE AC asking for a TC or ARQC then requests the
+	// CDA signature (cda.go). nil otherwise, and after CDA failed.
+	iccKey *oda.PublicKey
 }
 
 // counter counts transmissions below the T=0 handling.
@@ -476,6 +484,7 @@ func (s *session) gpo(ctx context.Context, fci []TLV) (aip, afl []byte, err erro
 		}
 		pdolData = fillDOL(dol, s.tdata)
 	}
+	s.pdolData = pdolData
 	r, err := s.exchange(ctx, "get processing options",
 		cardreader.Command{CLA: 0x80, INS: 0xA8, Data: EncodeTLV(nil, 0x83, pdolData), Ne: 256})
 	if err != nil {
@@ -578,10 +587,12 @@ func (s *session) firstAC(ctx context.Context) error {
 	}
 	s.tdata[0x9B][0] |= tsiCardRisk // the card has run its risk management
 	s.done("first AC")
-	s.cdata[0x9F27], s.cdata[0x9F36], s.cdata[0x9F26] = []byte{ac.cid}, ac.atc, ac.ac
-	if ac.iad != nil {
-		s.cdata[0x9F10] = ac.iad
-	}
+	s.setAC(ac)
+	// An ARQC whose CDA failed still goes online (this terminal can do
+	// nothing else with it): the TVR says "CDA failed" and the issuer
+	// decides (Book 3 §10.8, paraphrased: after a failed CDA on an ARQC the
+	// terminal may still go online). No
+	// second GENERATE AC asks for CDA again (genAC: iccKey is gone).
 	switch {
 	case ac.cid&0xC0 == acAAC && p1 == acAAC:
 		return fmt.Errorf("%w: terminal action analysis declined (TVR %s)", ErrDeclined, Hex(s.tdata[0x95]))
@@ -591,11 +602,30 @@ func (s *session) firstAC(ctx context.Context) error {
 	return nil
 }
 
+// setAC records a GENERATE AC answer's objects as the card's latest: a
+// cryptogram that could not be trusted (CDA failed) is left out rather
+// than kept from an earlier answer.
+func (s *session) setAC(ac acResponse) {
+	s.cdata[0x9F27], s.cdata[0x9F36] = []byte{ac.cid}, ac.atc
+	if ac.ac != nil {
+		s.cdata[0x9F26] = ac.ac
+	} else {
+		delete(s.cdata, 0x9F26)
+	}
+	if ac.iad != nil {
+		s.cdata[0x9F10] = ac.iad
+	}
+}
+
 // acResponse is a GENERATE AC answer: CID 9F27, ATC 9F36, cryptogram 9F26
-// and issuer application data 9F10 (nil when the card sent none).
+// and issuer application data 9F10 (nil when the card sent none). With
+// CDA the cryptogram is the one the verified signature carries; cdaFailed
+// says the signature was asked for and did not verify, and then ac is nil
+// unless the card also sent one in the clear.
 type acResponse struct {
 	cid          byte
 	atc, ac, iad []byte
+	cdaFailed    bool
 }
 
 // genAC sends GENERATE AC with P1 p1 and the data of the DOL in card object
@@ -611,12 +641,32 @@ func (s *session) genAC(ctx context.Context, what string, dolTag Tag, p1 byte, e
 		return acResponse{}, fmt.Errorf("%w: %s: %v: %w", ErrCardData, what, dolTag, err)
 	}
 	data := fillDOL(dol, extra, s.tdata, s.cdata)
+	// CDA is requested with a TC or an ARQC only: the card signs no AAC
+	// (Book 2 §6.6.1), and a terminal asking for an AAC does not ask for
+	// CDA (the PBOC write-up cited at performODA).
+	cda := s.iccKey != nil && p1&0xC0 != acAAC
+	if cda {
+		p1 |= p1CDA
+	}
 	r, err := s.exchange(ctx, what, cardreader.Command{CLA: 0x80, INS: 0xAE, P1: p1, Data: data, Ne: 256})
 	if err != nil {
 		return acResponse{}, err
 	}
 	if !r.SW.OK() {
 		return acResponse{}, fmt.Errorf("%w: %s: %w", ErrCardStatus, what, r.SW)
+	}
+	cdolData := data
+	if dolTag == 0x8C {
+		s.cdol1Data = append([]byte(nil), data...)
+	} else {
+		cdolData = append(append([]byte(nil), s.cdol1Data...), data...)
+	}
+	if cda {
+		ac, err := s.cdaAnswer(r.Data, cdolData)
+		if err != nil {
+			return acResponse{}, fmt.Errorf("%s: %w", what, err)
+		}
+		return ac, nil
 	}
 	ac, err := parseAC(r.Data)
 	if err != nil {

@@ -72,6 +72,7 @@ func TestODAOutcomes(t *testing.T) {
 		{"debit", 0x80, 0, 0},                      // no ODA method claimed: not performed
 		{"oda/sda", 0x02, 0x80, 0},                 // SDA selected, passed
 		{"oda/dda", 0x00, 0x80, 1},                 // DDA passed: byte 1 all clear
+		{"oda/cda", 0x00, 0x80, 0},                 // CDA passed: signed inside GENERATE AC
 		{"oda/bad-icc-cert", 0x08, 0x80, 0},        // ICC key not recovered: DDA failed
 		{"oda/expired-issuer-cert", 0x08, 0x80, 0}, // issuer certificate expired
 		{"oda/wrong-capk-index", 0x08, 0x80, 0},    // no CA key for its index
