@@ -6,7 +6,10 @@
 // terminal's own phases (offline data authentication, processing
 // restrictions, terminal risk management, terminal action analysis:
 // phases.go) recorded in the TVR and TSI, and GENERATE AC with CDOL1 asking
-// for an ARQC, or an AAC when the action codes decline. What the terminal
+// for an ARQC, or an AAC when the action codes decline; with CDA the card
+// signs that answer and the kernel verifies it (cda.go). A contactless
+// (qPBOC) card answers its cryptogram in GET PROCESSING OPTIONS and gets
+// no GENERATE AC (contactless.go). What the terminal
 // tells the card it is (9F33, 9F35, 9F40, 9F66) comes from one table,
 // Capabilities. The result carries what the binding and the
 // test sale need: PAN, PAN sequence, expiry, cardholder name, track-2
@@ -172,7 +175,9 @@ func Read(ctx context.Context, card cardreader.Card, term Terminal, txn Transact
 // PROCESSING OPTIONS and READ RECORD, no GENERATE AC, so the card spends no
 // ATC and keeps no transaction state — the binding's read and the void's
 // card check (public UnionPay apps read the card for a void without a
-// cryptogram). The Result has no ICData.
+// cryptogram). The Result has no ICData. A contactless (qPBOC) card is the
+// exception it cannot avoid: its GET PROCESSING OPTIONS is where it
+// decides, so even this read spends an ATC there.
 func ReadData(ctx context.Context, card cardreader.Card, term Terminal, txn Transaction) (Result, error) {
 	return read(ctx, card, term, txn, false)
 }
@@ -224,7 +229,13 @@ func (s *session) run(ctx context.Context, ac bool) (Result, error) {
 	if err := s.readApp(ctx); err != nil {
 		return Result{}, err
 	}
-	if ac {
+	switch {
+	case ac && s.term.Contactless:
+		// qPBOC: the GPO answered the cryptogram; nothing more is sent.
+		if err := s.gpoCryptogram(); err != nil {
+			return Result{}, err
+		}
+	case ac:
 		if err := s.oda(ctx); err != nil {
 			return Result{}, err
 		}
