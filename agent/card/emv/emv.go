@@ -77,6 +77,14 @@ type Result struct {
 	// CID 9F27, IAD 9F10, UN 9F37, ATC 9F36, TVR 95, and the rest of
 	// FieldICTags as far as the card and terminal supplied them.
 	ICData string
+	// TVR (95) and TSI (9B), hex, as they stood after the read's
+	// cryptogram; "" from ReadData, which runs no phase.
+	TVR, TSI string
+	// ODA is the outcome of offline data authentication in words: "not
+	// performed", or the method and "passed"/"failed" (", ICC data
+	// missing" added when so); for CDA it includes the check of the
+	// GENERATE AC signature. "" from ReadData.
+	ODA string
 	// Transmissions counts the command APDUs sent, GET RESPONSE and 6CXX
 	// re-sends included: the benchmark's "APDUs per read".
 	Transmissions int
@@ -145,6 +153,9 @@ type session struct {
 	// recovered: each GENERATE AC asking for a TC or ARQC then requests the
 	// CDA signature (cda.go). nil otherwise, and after CDA failed.
 	iccKey *oda.PublicKey
+	// method is the offline data authentication method the ODA step
+	// selected (odaNone before it, or when none was).
+	method odaMethod
 }
 
 // counter counts transmissions below the T=0 handling.
@@ -250,8 +261,31 @@ func (s *session) run(ctx context.Context, ac bool) (Result, error) {
 	}
 	if ac {
 		res.ICData = Hex(s.field55())
+		res.TVR, res.TSI, res.ODA = Hex(s.tdata[0x95]), Hex(s.tdata[0x9B]), s.odaOutcome()
 	}
 	return res, nil
+}
+
+// odaOutcome says what offline data authentication came to, from the
+// method selected and the TVR (whose CDA bit the GENERATE AC may have set
+// after the ODA step). A contactless online payment performs none: its
+// TVR stays as the card signed it (contactless.go).
+func (s *session) odaOutcome() string {
+	if s.term.Contactless {
+		return "not performed (contactless, online cryptogram)"
+	}
+	if s.method == odaNone {
+		return "not performed"
+	}
+	tvr := s.tdata[0x95][0]
+	out := s.method.String() + " passed"
+	if tvr&map[odaMethod]byte{odaSDA: tvrSDAFailed, odaDDA: tvrDDAFailed, odaCDA: tvrCDAFailed}[s.method] != 0 {
+		out = s.method.String() + " failed"
+	}
+	if tvr&tvrICCDataMissing != 0 {
+		out += ", ICC data missing"
+	}
+	return out
 }
 
 // readApp selects an application, gets its processing options and reads
