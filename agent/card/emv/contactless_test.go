@@ -260,3 +260,31 @@ func TestQPBOCRead(t *testing.T) {
 		t.Errorf("field 55 ARQC: %v", err)
 	}
 }
+
+// TestTwoReadersPickedByName: with a card in each reader, the Source's
+// pinned reader decides which is read, and the contactless one's is read
+// contactless, the contact one's as a contact card.
+func TestTwoReadersPickedByName(t *testing.T) {
+	for _, pin := range []string{"contactless", "contact"} {
+		t.Run(pin, func(t *testing.T) {
+			debit, q := loadCard(t, "debit", nil), loadCard(t, "oda/qpboc", nil)
+			r := cardreadertest.NewReader("contact", "contactless")
+			r.Insert("contact", debit.AsCard("contact"))
+			r.Insert("contactless", q.AsCard("contactless"))
+			src := contactlessSource(r, fixedTerminal(), nil)
+			src.ReaderName = pin
+			p, err := src.Pay(context.Background(), provisioning.CardRequest{Purpose: "sale", Amount: saleAmount})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			wantQ, wantDebit := 1, 0 // GPOs the qPBOC card saw, GENERATE ACs the debit card saw
+			if pin == "contact" {
+				wantQ, wantDebit = 0, 1
+			}
+			if q.Steps("gpo") != wantQ || debit.Steps("generate_ac") != wantDebit || q.Steps("generate_ac") != 0 {
+				t.Errorf("qPBOC GPOs %d, debit GENERATE ACs %d: want %d, %d", q.Steps("gpo"), debit.Steps("generate_ac"), wantQ, wantDebit)
+			}
+		})
+	}
+}
