@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -31,12 +32,29 @@ type cardSummary struct {
 	Type    string `json:"type"`
 	UnionPy bool   `json:"unionpay"`
 	Track2  bool   `json:"track2_equivalent"` // whether the card has one (never its content)
+	// ODA is how offline data authentication ended ("DDA passed", "not
+	// performed" …); ODANote says why a failure may be posctl's, not the
+	// card's.
+	ODA     string `json:"oda"`
+	ODANote string `json:"oda_note,omitempty"`
+	// TVR and TSI (hex) after the read's cryptogram, each with its set
+	// bits named (emv.Explain), so a support ticket needs no bit table.
+	TVR     string `json:"tvr"`
+	TVRBits string `json:"tvr_bits"`
+	TSI     string `json:"tsi"`
+	TSIBits string `json:"tsi_bits"`
 	APDUs   int    `json:"apdus"`
 }
 
+// noCAPKsNote explains an ODA failure of a read without CA keys: posctl
+// has no acquirer key download, so every certificate chain fails here,
+// whatever the card.
+const noCAPKsNote = "posctl holds no CA public keys (the acquirer download is the agent's): the card's certificates cannot be checked here"
+
 // card runs `posctl card read`: wait for a chip card on pcscd, run the
 // PBOC read (without asking for a cryptogram worth anything: a zero-amount
-// inquiry) and print the summary.
+// inquiry) and print the summary, with what the kernel's phases found:
+// the ODA outcome and the TVR and TSI with their bits named.
 func card(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "read" {
 		fmt.Fprintln(stderr, cardUsage)
@@ -88,6 +106,11 @@ func card(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Reader: name, PAN: res.PAN.Masked(), Seq: res.Seq, Expiry: res.Expiry, Name: res.Name,
 		Label: res.Label, AID: res.AID, Type: string(res.Type), UnionPy: strings.HasPrefix(strings.ToUpper(res.AID), emv.RIDUnionPay),
 		Track2: !res.Track2.IsZero(), APDUs: res.Transmissions,
+		ODA: res.ODA, TVR: res.TVR, TSI: res.TSI,
+		TVRBits: emv.Explain(0x95, unhex(res.TVR)), TSIBits: emv.Explain(0x9B, unhex(res.TSI)),
+	}
+	if len(term.CAPKs) == 0 && strings.Contains(res.ODA, "failed") {
+		s.ODANote = noCAPKsNote
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -98,9 +121,24 @@ func card(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	fmt.Fprintf(stdout, "reader:  %s\npan:     %s\nexpiry:  %s\nname:    %s\nlabel:   %s\naid:     %s\ntype:    %s\nunionpay: %v\napdus:   %d\n",
-		s.Reader, s.PAN, s.Expiry, s.Name, s.Label, s.AID, s.Type, s.UnionPy, s.APDUs)
+	fmt.Fprintf(stdout, "reader:  %s\npan:     %s\nexpiry:  %s\nname:    %s\nlabel:   %s\naid:     %s\ntype:    %s\nunionpay: %v\n",
+		s.Reader, s.PAN, s.Expiry, s.Name, s.Label, s.AID, s.Type, s.UnionPy)
+	fmt.Fprintf(stdout, "oda:     %s\n", s.ODA)
+	if s.ODANote != "" {
+		fmt.Fprintf(stdout, "         (%s)\n", s.ODANote)
+	}
+	fmt.Fprintf(stdout, "tvr:     %s (%s)\ntsi:     %s (%s)\napdus:   %d\n", s.TVR, s.TVRBits, s.TSI, s.TSIBits, s.APDUs)
 	return 0
+}
+
+// unhex decodes the kernel's hex (always valid; nil otherwise, which
+// Explain turns into "").
+func unhex(h string) []byte {
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // explain adds what an installer does about the common failures.

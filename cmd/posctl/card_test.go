@@ -45,7 +45,48 @@ func TestCardRead(t *testing.T) {
 			if strings.Count(got.PAN, "*") < 5 {
 				t.Errorf("PAN not masked: %q", got.PAN)
 			}
+			// These cards claim no ODA method: not performed, and the TVR
+			// says so in its first bit, named.
+			if got.ODA != "not performed" || !strings.HasPrefix(got.TVR, "80") || len(got.TSI) != 4 ||
+				!strings.Contains(got.TVRBits, "offline data authentication was not performed") || got.TSIBits == "" {
+				t.Errorf("ODA %q TVR %s (%s) TSI %s (%s)", got.ODA, got.TVR, got.TVRBits, got.TSI, got.TSIBits)
+			}
 		})
+	}
+}
+
+// TestCardReadODA: the ODA outcome of a DDA card, whose chain posctl cannot
+// check without the acquirer's CA keys (said in the note, and in the text
+// output), and of a contactless qPBOC card read through PPSE.
+func TestCardReadODA(t *testing.T) {
+	bench.NeedPCSC(t)
+	rig.PlugCard(t, "oda/dda")
+	var out, errs bytes.Buffer
+	if code := run([]string{"card", "read", "--reader", "Virtual PCD 00 00", "--timeout", "20s"}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	text := out.String()
+	for _, want := range []string{"oda:     DDA failed\n", "(" + noCAPKsNote + ")", "tvr:     08", "tsi:     ",
+		"offline data authentication was performed"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestCardReadContactless(t *testing.T) {
+	bench.NeedPCSC(t)
+	rig.PlugCard(t, "oda/qpboc")
+	var out, errs bytes.Buffer
+	if code := run([]string{"card", "read", "--json", "--contactless", "--reader", "Virtual PCD 00 00", "--timeout", "20s"}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	var got cardSummary
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if got.ODA != "not performed (contactless, online cryptogram)" || got.ODANote != "" || got.TVR != "0000000000" || got.TVRBits != "no bit set" {
+		t.Errorf("summary %+v", got)
 	}
 }
 

@@ -45,7 +45,8 @@ type TerminalCaps struct {
 // online-only terminal (9F35 21, PROTOCOLS.md §2) reading IC and magnetic
 // stripe cards (no manual PAN entry: the flow has none), verifying the
 // cardholder by enciphered PIN online, signature or no CVM (cvm.go; no
-// offline PIN), performing no offline data authentication yet, selling
+// offline PIN), authenticating cards offline by SDA, DDA and CDA
+// (odastep.go, cda.go), selling
 // goods and reading cards for inquiries (9C 00 and 31); a numeric keypad
 // with ENTER/CANCEL (drivers/keypad), a printer for both slips
 // (agent/receipt) and the installer's display. Its contactless reader
@@ -54,7 +55,7 @@ type TerminalCaps struct {
 var Capabilities = TerminalCaps{
 	Magstripe: true, ICContact: true,
 	EncipheredPINOnline: true, Signature: true, NoCVM: true,
-	SDA: true, DDA: true,
+	SDA: true, DDA: true, CDA: true,
 	Operator: 2, Attended: true, OnlineCapable: true,
 	ContactlessEMV: true, ContactlessContactChip: true, ContactlessOnlineCrypto: true,
 	Goods: true, Inquiry: true,

@@ -98,8 +98,8 @@ func TestCapabilitiesAsBuilt(t *testing.T) {
 		obj       string
 		got, want string
 	}{
-		// IC and stripe; online PIN, signature, no CVM; SDA and DDA.
-		{"9F33", Hex(d.Capabilities), "6068C0"},
+		// IC and stripe; online PIN, signature, no CVM; SDA, DDA, CDA.
+		{"9F33", Hex(d.Capabilities), "6068C8"},
 		{"9F35", Hex([]byte{d.Type}), "21"},
 		// Goods, inquiry; numeric and command keys; print (both copies),
 		// attendant display; no code table.

@@ -48,13 +48,19 @@ type Payment struct {
 	ic        provisioning.ICData // the record as it stands
 	completed bool
 	closed    bool
-	closeErr  error
-	issuerErr error
+	// contactless: a qPBOC payment, whose card took no part after its GPO
+	// answer (Complete sends it nothing).
+	contactless bool
+	closeErr    error
+	issuerErr   error
 }
 
 var _ provisioning.Payment = (*Payment)(nil)
 
-// StartPayment reads card for the purchase txn, runs offline data
+// StartPayment reads card for the purchase txn; with term.Contactless it
+// is a qPBOC payment (contactless.go): PPSE, GPO with the TTQ, records,
+// the GPO's ARQC, the CVM the card's CTQ asks for, and no GENERATE AC.
+// Otherwise it runs offline data
 // authentication and processing restrictions, cardholder verification
 // (online PIN through pad; nil means the terminal has no PIN pad),
 // terminal risk management and terminal action analysis, and sends the
@@ -74,21 +80,30 @@ func StartPayment(ctx context.Context, card cardreader.Card, term Terminal, txn 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.oda(ctx); err != nil {
-		return nil, err
-	}
-	s.restrictions()
-	pin, err := s.verifyCardholder(ctx, pad, provisioning.PINRequest{PAN: res.PAN, Amount: txn.Amount})
-	if err != nil {
-		return nil, fmt.Errorf("emv: cardholder verification: %w", err)
-	}
-	s.done("cvm")
-	if err := s.firstAC(ctx); err != nil {
-		return nil, err
+	req := provisioning.PINRequest{PAN: res.PAN, Amount: txn.Amount}
+	var pin provisioning.PINBlock
+	if s.term.Contactless {
+		// qPBOC: the cryptogram came with the GPO (contactless.go).
+		if pin, err = s.contactless(ctx, pad, req); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := s.oda(ctx); err != nil {
+			return nil, err
+		}
+		s.restrictions()
+		if pin, err = s.verifyCardholder(ctx, pad, req); err != nil {
+			return nil, fmt.Errorf("emv: cardholder verification: %w", err)
+		}
+		s.done("cvm")
+		if err := s.firstAC(ctx); err != nil {
+			return nil, err
+		}
 	}
 	res.ICData = Hex(s.field55())
 	res.Transmissions = s.card.n
-	p := &Payment{s: s, card: card, res: res, pin: pin, arqc: append([]byte(nil), s.cdata[0x9F26]...)}
+	p := &Payment{s: s, card: card, res: res, pin: pin, arqc: append([]byte(nil), s.cdata[0x9F26]...),
+		contactless: s.term.Contactless}
 	p.ic = provisioning.ICData{
 		ARQC: Hex(p.arqc),
 		ATC:  Hex(s.cdata[0x9F36]),
@@ -99,6 +114,10 @@ func StartPayment(ctx context.Context, card cardreader.Card, term Terminal, txn 
 	p.snapshot()
 	first := p.ic
 	p.first = res.Card()
+	// A contactless read is entry mode 07x and 60.4 = 6 (PROTOCOLS.md
+	// "qPBOC"); provisioning has no such Entry yet, so a contactless card
+	// is still EntryChip here: set provisioning.EntryContactless when
+	// p.contactless once it exists.
 	p.first.Entry = provisioning.EntryChip
 	p.first.ICReversal = Hex(s.tlvList(reversalTags))
 	p.first.IC = &first
@@ -159,7 +178,8 @@ func (p *Payment) Close() error {
 // pulled out); the verdict then carries the record as far as it got. A
 // verdict that is not Online ignores whatever issuer data came with it:
 // nothing is authenticated and no script runs. A second call, or a call
-// after Close, is ErrCompleted and sends nothing.
+// after Close, is ErrCompleted and sends nothing. A contactless payment
+// sends the card nothing at all (completeContactless).
 func (p *Payment) Complete(ctx context.Context, v provisioning.HostVerdict) (provisioning.CardVerdict, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -181,6 +201,9 @@ func (p *Payment) Complete(ctx context.Context, v provisioning.HostVerdict) (pro
 
 func (p *Payment) complete(ctx context.Context, v provisioning.HostVerdict) (bool, error) {
 	s := p.s
+	if p.contactless {
+		return p.completeContactless(v), nil
+	}
 	var results []byte // DF31, one 5-byte result per script run
 	defer func() {
 		// However far the card got, the reversal carries its latest
@@ -262,16 +285,35 @@ func (p *Payment) complete(ctx context.Context, v provisioning.HostVerdict) (boo
 		// ARQC now, or a TC when the terminal declined, is no verdict.
 		return false, fmt.Errorf("%w: second generate AC answered CID %02X to P1 %02X", ErrCardData, ac.cid, p1)
 	}
-	s.cdata[0x9F27], s.cdata[0x9F36], s.cdata[0x9F26] = []byte{ac.cid}, ac.atc, ac.ac
-	if ac.iad != nil {
-		s.cdata[0x9F10] = ac.iad
+	if cid == 0x40 && ac.cdaFailed {
+		// A TC whose CDA signature does not verify is no approval: the
+		// terminal treats the answer as an AAC (the rule of EMV Book 2
+		// §6.6.2 and Book 3 §10.8, paraphrased: with CDA failed the card's
+		// TC is not accepted and the transaction is declined; the PBOC
+		// write-up cited at performODA has it as "终端应脱机拒绝交易"). The
+		// flow then reverses the host's approval as for a card that
+		// declined.
+		cid = 0x00
 	}
+	s.setAC(ac)
 	p.ic.Cryptogram, p.ic.CID, p.ic.ATC = Hex(ac.ac), Hex([]byte{cid}), Hex(ac.atc)
 	if err := run(0x72, tvrScriptFailedAfter); err != nil {
 		return false, err
 	}
 	p.ic.TC = Hex(s.field55())
 	return cid == 0x40, nil
+}
+
+// completeContactless is Complete for a qPBOC payment. There is no second
+// GENERATE AC (the card decided at its GPO and has left the field), so
+// issuer authentication and scripts are not run and any issuer data is
+// ignored: approval is the host's, v.Online && v.Approved. The record
+// keeps the GPO's ARQC as its cryptogram (CID 80); TC stays empty, as
+// there is no TC to upload at settlement.
+func (p *Payment) completeContactless(v provisioning.HostVerdict) bool {
+	p.ic.Cryptogram, p.ic.CID = p.ic.ARQC, provisioning.CIDARQC
+	p.ic.Reversal = Hex(p.s.tlvList(reversalTags))
+	return v.Online && v.Approved
 }
 
 // runScript sends one script's commands in order and returns its 5-byte

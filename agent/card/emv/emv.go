@@ -6,7 +6,10 @@
 // terminal's own phases (offline data authentication, processing
 // restrictions, terminal risk management, terminal action analysis:
 // phases.go) recorded in the TVR and TSI, and GENERATE AC with CDOL1 asking
-// for an ARQC, or an AAC when the action codes decline. What the terminal
+// for an ARQC, or an AAC when the action codes decline; with CDA the card
+// signs that answer and the kernel verifies it (cda.go). A contactless
+// (qPBOC) card answers its cryptogram in GET PROCESSING OPTIONS and gets
+// no GENERATE AC (contactless.go). What the terminal
 // tells the card it is (9F33, 9F35, 9F40, 9F66) comes from one table,
 // Capabilities. The result carries what the binding and the
 // test sale need: PAN, PAN sequence, expiry, cardholder name, track-2
@@ -74,6 +77,14 @@ type Result struct {
 	// CID 9F27, IAD 9F10, UN 9F37, ATC 9F36, TVR 95, and the rest of
 	// FieldICTags as far as the card and terminal supplied them.
 	ICData string
+	// TVR (95) and TSI (9B), hex, as they stood after the read's
+	// cryptogram; "" from ReadData, which runs no phase.
+	TVR, TSI string
+	// ODA is the outcome of offline data authentication in words: "not
+	// performed", or the method and "passed"/"failed" (", ICC data
+	// missing" added when so); for CDA it includes the check of the
+	// GENERATE AC signature. "" from ReadData.
+	ODA string
 	// Transmissions counts the command APDUs sent, GET RESPONSE and 6CXX
 	// re-sends included: the benchmark's "APDUs per read".
 	Transmissions int
@@ -134,6 +145,17 @@ type session struct {
 	// signed are the records the AFL names for offline data
 	// authentication, as the card sent them.
 	signed []oda.Record
+	// pdolData and cdol1Data are the GET PROCESSING OPTIONS data and the
+	// first GENERATE AC's CDOL1 data as sent: CDA's transaction data hash
+	// covers them (Book 2 §6.6.2).
+	pdolData, cdol1Data []byte
+	// iccKey is the ICC public key when CDA was selected and the key
+	// recovered: each GENERATE AC asking for a TC or ARQC then requests the
+	// CDA signature (cda.go). nil otherwise, and after CDA failed.
+	iccKey *oda.PublicKey
+	// method is the offline data authentication method the ODA step
+	// selected (odaNone before it, or when none was).
+	method odaMethod
 }
 
 // counter counts transmissions below the T=0 handling.
@@ -164,7 +186,9 @@ func Read(ctx context.Context, card cardreader.Card, term Terminal, txn Transact
 // PROCESSING OPTIONS and READ RECORD, no GENERATE AC, so the card spends no
 // ATC and keeps no transaction state — the binding's read and the void's
 // card check (public UnionPay apps read the card for a void without a
-// cryptogram). The Result has no ICData.
+// cryptogram). The Result has no ICData. A contactless (qPBOC) card is the
+// exception it cannot avoid: its GET PROCESSING OPTIONS is where it
+// decides, so even this read spends an ATC there.
 func ReadData(ctx context.Context, card cardreader.Card, term Terminal, txn Transaction) (Result, error) {
 	return read(ctx, card, term, txn, false)
 }
@@ -216,7 +240,13 @@ func (s *session) run(ctx context.Context, ac bool) (Result, error) {
 	if err := s.readApp(ctx); err != nil {
 		return Result{}, err
 	}
-	if ac {
+	switch {
+	case ac && s.term.Contactless:
+		// qPBOC: the GPO answered the cryptogram; nothing more is sent.
+		if err := s.gpoCryptogram(); err != nil {
+			return Result{}, err
+		}
+	case ac:
 		if err := s.oda(ctx); err != nil {
 			return Result{}, err
 		}
@@ -231,8 +261,31 @@ func (s *session) run(ctx context.Context, ac bool) (Result, error) {
 	}
 	if ac {
 		res.ICData = Hex(s.field55())
+		res.TVR, res.TSI, res.ODA = Hex(s.tdata[0x95]), Hex(s.tdata[0x9B]), s.odaOutcome()
 	}
 	return res, nil
+}
+
+// odaOutcome says what offline data authentication came to, from the
+// method selected and the TVR (whose CDA bit the GENERATE AC may have set
+// after the ODA step). A contactless online payment performs none: its
+// TVR stays as the card signed it (contactless.go).
+func (s *session) odaOutcome() string {
+	if s.term.Contactless {
+		return "not performed (contactless, online cryptogram)"
+	}
+	if s.method == odaNone {
+		return "not performed"
+	}
+	tvr := s.tdata[0x95][0]
+	out := s.method.String() + " passed"
+	if tvr&map[odaMethod]byte{odaSDA: tvrSDAFailed, odaDDA: tvrDDAFailed, odaCDA: tvrCDAFailed}[s.method] != 0 {
+		out = s.method.String() + " failed"
+	}
+	if tvr&tvrICCDataMissing != 0 {
+		out += ", ICC data missing"
+	}
+	return out
 }
 
 // readApp selects an application, gets its processing options and reads
@@ -476,6 +529,7 @@ func (s *session) gpo(ctx context.Context, fci []TLV) (aip, afl []byte, err erro
 		}
 		pdolData = fillDOL(dol, s.tdata)
 	}
+	s.pdolData = pdolData
 	r, err := s.exchange(ctx, "get processing options",
 		cardreader.Command{CLA: 0x80, INS: 0xA8, Data: EncodeTLV(nil, 0x83, pdolData), Ne: 256})
 	if err != nil {
@@ -578,10 +632,12 @@ func (s *session) firstAC(ctx context.Context) error {
 	}
 	s.tdata[0x9B][0] |= tsiCardRisk // the card has run its risk management
 	s.done("first AC")
-	s.cdata[0x9F27], s.cdata[0x9F36], s.cdata[0x9F26] = []byte{ac.cid}, ac.atc, ac.ac
-	if ac.iad != nil {
-		s.cdata[0x9F10] = ac.iad
-	}
+	s.setAC(ac)
+	// An ARQC whose CDA failed still goes online (this terminal can do
+	// nothing else with it): the TVR says "CDA failed" and the issuer
+	// decides (Book 3 §10.8, paraphrased: after a failed CDA on an ARQC the
+	// terminal may still go online). No
+	// second GENERATE AC asks for CDA again (genAC: iccKey is gone).
 	switch {
 	case ac.cid&0xC0 == acAAC && p1 == acAAC:
 		return fmt.Errorf("%w: terminal action analysis declined (TVR %s)", ErrDeclined, Hex(s.tdata[0x95]))
@@ -591,11 +647,30 @@ func (s *session) firstAC(ctx context.Context) error {
 	return nil
 }
 
+// setAC records a GENERATE AC answer's objects as the card's latest: a
+// cryptogram that could not be trusted (CDA failed) is left out rather
+// than kept from an earlier answer.
+func (s *session) setAC(ac acResponse) {
+	s.cdata[0x9F27], s.cdata[0x9F36] = []byte{ac.cid}, ac.atc
+	if ac.ac != nil {
+		s.cdata[0x9F26] = ac.ac
+	} else {
+		delete(s.cdata, 0x9F26)
+	}
+	if ac.iad != nil {
+		s.cdata[0x9F10] = ac.iad
+	}
+}
+
 // acResponse is a GENERATE AC answer: CID 9F27, ATC 9F36, cryptogram 9F26
-// and issuer application data 9F10 (nil when the card sent none).
+// and issuer application data 9F10 (nil when the card sent none). With
+// CDA the cryptogram is the one the verified signature carries; cdaFailed
+// says the signature was asked for and did not verify, and then ac is nil
+// unless the card also sent one in the clear.
 type acResponse struct {
 	cid          byte
 	atc, ac, iad []byte
+	cdaFailed    bool
 }
 
 // genAC sends GENERATE AC with P1 p1 and the data of the DOL in card object
@@ -611,12 +686,32 @@ func (s *session) genAC(ctx context.Context, what string, dolTag Tag, p1 byte, e
 		return acResponse{}, fmt.Errorf("%w: %s: %v: %w", ErrCardData, what, dolTag, err)
 	}
 	data := fillDOL(dol, extra, s.tdata, s.cdata)
+	// CDA is requested with a TC or an ARQC only: the card signs no AAC
+	// (Book 2 §6.6.1), and a terminal asking for an AAC does not ask for
+	// CDA (the PBOC write-up cited at performODA).
+	cda := s.iccKey != nil && p1&0xC0 != acAAC
+	if cda {
+		p1 |= p1CDA
+	}
 	r, err := s.exchange(ctx, what, cardreader.Command{CLA: 0x80, INS: 0xAE, P1: p1, Data: data, Ne: 256})
 	if err != nil {
 		return acResponse{}, err
 	}
 	if !r.SW.OK() {
 		return acResponse{}, fmt.Errorf("%w: %s: %w", ErrCardStatus, what, r.SW)
+	}
+	cdolData := data
+	if dolTag == 0x8C {
+		s.cdol1Data = append([]byte(nil), data...)
+	} else {
+		cdolData = append(append([]byte(nil), s.cdol1Data...), data...)
+	}
+	if cda {
+		ac, err := s.cdaAnswer(r.Data, cdolData)
+		if err != nil {
+			return acResponse{}, fmt.Errorf("%s: %w", what, err)
+		}
+		return ac, nil
 	}
 	ac, err := parseAC(r.Data)
 	if err != nil {

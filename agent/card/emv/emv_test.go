@@ -190,9 +190,15 @@ func TestContactlessPPSE(t *testing.T) {
 	sim := loadCard(t, "t0-quirky", func(p *cardsim.Profile) { p.PPSE = true; p.PSE = false })
 	term := fixedTerminal()
 	term.Contactless = true
-	res, err := emv.Read(context.Background(), sim.AsCard("sim"), term, emv.Transaction{Amount: 100})
+	res, err := emv.ReadData(context.Background(), sim.AsCard("sim"), term, emv.Transaction{Amount: 100})
 	if err != nil || res.AID != emv.AIDDebit {
 		t.Fatalf("%+v %v", res, err)
+	}
+	// A card that selects by PPSE but answers its GPO as a contact card
+	// does (no cryptogram) cannot pay on this qPBOC-only kernel.
+	sim = loadCard(t, "t0-quirky", func(p *cardsim.Profile) { p.PPSE = true; p.PSE = false })
+	if _, err := emv.Read(context.Background(), sim.AsCard("sim"), term, emv.Transaction{Amount: 100}); !errors.Is(err, emv.ErrCardData) {
+		t.Fatalf("PPSE card without a GPO cryptogram: %v", err)
 	}
 	sim = loadCard(t, "debit", nil) // no PPSE: contactless cannot go on
 	if _, err := emv.Read(context.Background(), sim.AsCard("sim"), term, emv.Transaction{}); !errors.Is(err, emv.ErrNoApplication) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/posagent/posagent/agent/card/emv"
 	"github.com/posagent/posagent/agent/card/oda"
+	"github.com/posagent/posagent/agent/sim/cardsim"
 	"github.com/posagent/posagent/agent/sim/hostsim"
 	"github.com/posagent/posagent/drivers/cardreader/cardreadertest"
 	"github.com/posagent/posagent/provisioning"
@@ -72,6 +73,7 @@ func TestODAOutcomes(t *testing.T) {
 		{"debit", 0x80, 0, 0},                      // no ODA method claimed: not performed
 		{"oda/sda", 0x02, 0x80, 0},                 // SDA selected, passed
 		{"oda/dda", 0x00, 0x80, 1},                 // DDA passed: byte 1 all clear
+		{"oda/cda", 0x00, 0x80, 0},                 // CDA passed: signed inside GENERATE AC
 		{"oda/bad-icc-cert", 0x08, 0x80, 0},        // ICC key not recovered: DDA failed
 		{"oda/expired-issuer-cert", 0x08, 0x80, 0}, // issuer certificate expired
 		{"oda/wrong-capk-index", 0x08, 0x80, 0},    // no CA key for its index
@@ -125,5 +127,40 @@ func TestODAOutcomes(t *testing.T) {
 	defer p2.Close()
 	if tvr := p2.Card().IC.TVR; tvr[:2] != "00" {
 		t.Errorf("revoked card without the revocation list: TVR %s, want DDA passed", tvr)
+	}
+}
+
+// TestReadODAOutcome: a tool's Read reports the ODA outcome, TVR and TSI
+// as the phases left them; CDA's verdict includes the GENERATE AC's
+// signature.
+func TestReadODAOutcome(t *testing.T) {
+	otherKey := func(p *cardsim.Profile) { p.ODA.SignKey = "../../pki/other-icc.key.pem" }
+	for _, tc := range []struct {
+		profile   string
+		edit      func(*cardsim.Profile)
+		oda, tvr1 string
+	}{
+		{"debit", nil, "not performed", "80"},
+		{"oda/sda", nil, "SDA passed", "02"},
+		{"oda/dda", nil, "DDA passed", "00"},
+		{"oda/bad-icc-cert", nil, "DDA failed", "08"},
+		{"oda/cda", nil, "CDA passed", "00"},
+		{"oda/cda", otherKey, "CDA failed", "04"},
+	} {
+		sim := loadCard(t, tc.profile, tc.edit)
+		res, err := emv.Read(context.Background(), sim.AsCard("sim"), fixedTerminal().WithCAPKs(testCAPKs(t)), emv.Transaction{Type: 0x31})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.profile, err)
+		}
+		if res.ODA != tc.oda || len(res.TVR) != 10 || res.TVR[:2] != tc.tvr1 || len(res.TSI) != 4 {
+			t.Errorf("%s: ODA %q TVR %s TSI %s, want %q and TVR byte 1 %s", tc.profile, res.ODA, res.TVR, res.TSI, tc.oda, tc.tvr1)
+		}
+	}
+	sim := loadCard(t, "oda/qpboc", nil)
+	term := fixedTerminal()
+	term.Contactless = true
+	res, err := emv.Read(context.Background(), sim.AsCard("sim"), term, emv.Transaction{Amount: 1})
+	if err != nil || res.ODA != "not performed (contactless, online cryptogram)" {
+		t.Errorf("qPBOC: ODA %q err %v", res.ODA, err)
 	}
 }

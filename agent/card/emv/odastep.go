@@ -18,9 +18,16 @@ import (
 // missing" and the method failed; a CA key the terminal does not hold
 // fails the method (Book 2 §5.2, §6.2). A card error during INTERNAL
 // AUTHENTICATE other than its removal fails DDA; its removal ends the read.
+//
+// CDA here is its first half (Book 2 §6.6, Book 3 §10.3): the issuer and
+// ICC keys are recovered as for DDA and the ICC key kept, but nothing is
+// sent — the card signs inside its GENERATE AC answers (cda.go). A key
+// that cannot be recovered is "CDA failed" now, and then no GENERATE AC
+// asks for CDA (a PBOC 3.0 write-up of the same rule, "PBOC规范研究之十一
+// ---复合动态数据认证", cnblogs.com/CQbk/p/9707792.html: an error found
+// before terminal action analysis means CDA is not requested).
 func (s *session) performODA(ctx context.Context, m odaMethod) (odaResult, error) {
-	if m == odaNone || m == odaCDA {
-		// CDA is not claimed in 9F33: selectODA never picks it.
+	if m == odaNone {
 		return odaResult{method: odaNone}, nil
 	}
 	res := odaResult{method: m}
@@ -76,6 +83,10 @@ func (s *session) performODA(ctx context.Context, m odaMethod) (odaResult, error
 	icc, err := oda.RecoverICCKey(issuer, d[0x9F46], d[0x9F48], d[0x9F47], static, pan, now)
 	if err != nil {
 		return fail(errors.Is(err, oda.ErrMissingData))
+	}
+	if m == odaCDA {
+		s.iccKey = &icc
+		return res, nil
 	}
 	ddolRaw, ok := d[0x9F49]
 	if !ok {

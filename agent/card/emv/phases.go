@@ -133,7 +133,8 @@ func (r odaResult) apply(tvr, tsi []byte) {
 // oda is offline data authentication: the method is selected from the AIP
 // and 9F33, performed, and its outcome recorded.
 func (s *session) oda(ctx context.Context) error {
-	r, err := s.performODA(ctx, selectODA(s.cdata[0x82], s.term.Capabilities))
+	s.method = selectODA(s.cdata[0x82], s.term.Capabilities)
+	r, err := s.performODA(ctx, s.method)
 	if err != nil {
 		return err
 	}

@@ -90,16 +90,12 @@ func TestODAResult(t *testing.T) {
 	}
 }
 
-// TestODAStep: the step itself records "not performed" for every card
-// today, a card offering every method included, and a hand-set 9F33
-// claiming DDA changes nothing, since the kernel performs none.
+// TestODAStep: a card claiming every method (7D00) but carrying none of
+// its data. The default terminal (SDA, DDA, CDA) selects CDA, performs it
+// and fails it for the missing objects (CDA failed, ICC data missing); a
+// hand-set 9F33 claiming SDA and DDA only selects DDA and fails it so.
 func TestODAStep(t *testing.T) {
-	// A card claiming every method (7D00) but carrying none of its data:
-	// the default terminal selects DDA (it claims SDA and DDA), performs it
-	// and fails it for the missing objects; a hand-set 9F33 claiming CDA,
-	// which the kernel does not perform, selects CDA and leaves ODA not
-	// performed.
-	for caps, want := range map[string]string{"": "2800000000 8000", "6068C8": "8000000000 0000"} {
+	for caps, want := range map[string]string{"": "2400000000 8000", "6068C0": "2800000000 8000"} {
 		term := Terminal{}
 		if caps != "" {
 			term.Capabilities = unhexT(t, caps)

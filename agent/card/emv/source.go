@@ -16,7 +16,13 @@ type Source struct {
 	Reader cardreader.Reader
 	// ReaderName pins one reader; empty means any attached reader.
 	ReaderName string
-	Terminal   Terminal
+	// ContactlessReader names the PC/SC reader that is the contactless
+	// one: a card picked in it is read with Terminal.Contactless set (PPSE,
+	// qPBOC), a card in any other reader as a contact card. So one agent
+	// can have a contact and a contactless reader side by side. Empty: no
+	// contactless reader (Terminal.Contactless as configured applies).
+	ContactlessReader string
+	Terminal          Terminal
 	// PINPad takes the PIN when a card's CVM list asks for online PIN; nil
 	// means the terminal has no PIN pad, and online PIN fails as "PIN pad
 	// not present" (the card's list says what follows).
@@ -47,7 +53,7 @@ func (s *Source) ReadCard(ctx context.Context, r provisioning.CardRequest) (prov
 		return provisioning.Card{}, err
 	}
 	defer card.Close()
-	res, err := ReadData(ctx, card, s.Terminal.WithApps(r.Apps).WithCAPKs(r.CAPKs), TransactionFor(r))
+	res, err := ReadData(ctx, card, s.terminal(name, r), TransactionFor(r))
 	if err != nil {
 		log.Warn("card read failed", "reader", name, "apdus", res.Transmissions, "err", err)
 		return provisioning.Card{}, fmt.Errorf("emv: %s: %w", r.Purpose, err)
@@ -67,7 +73,7 @@ func (s *Source) Pay(ctx context.Context, r provisioning.CardRequest) (provision
 	if err != nil {
 		return nil, err
 	}
-	p, err := StartPayment(ctx, card, s.Terminal.WithApps(r.Apps).WithCAPKs(r.CAPKs), TransactionFor(r), s.PINPad)
+	p, err := StartPayment(ctx, card, s.terminal(name, r), TransactionFor(r), s.PINPad)
 	if err != nil {
 		card.Close()
 		log.Warn("card payment failed", "reader", name, "err", err)
@@ -76,6 +82,17 @@ func (s *Source) Pay(ctx context.Context, r provisioning.CardRequest) (provision
 	log.Info("card read for payment", "reader", name, "pan", p.first.PAN, "aid", p.first.AID,
 		"apdus", p.res.Transmissions, "tvr", p.ic.TVR, "cvm", p.ic.CVM)
 	return p, nil
+}
+
+// terminal is the Terminal for a card in reader name: the acquirer's
+// applications and CA keys of the request, and contactless when the
+// reader is the ContactlessReader.
+func (s *Source) terminal(name string, r provisioning.CardRequest) Terminal {
+	t := s.Terminal.WithApps(r.Apps).WithCAPKs(r.CAPKs)
+	if s.ContactlessReader != "" {
+		t.Contactless = name == s.ContactlessReader
+	}
+	return t
 }
 
 func (s *Source) logger() *slog.Logger {
