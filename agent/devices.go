@@ -108,7 +108,7 @@ func (d *devices) openCard(ctx context.Context, cfg *config.Config, sim simulato
 		}
 		d.closers = append(d.closers, svc)
 		d.card = &emv.Source{
-			Reader: svc, ReaderName: cfg.Devices.PCSCReader, Log: log,
+			Reader: svc, ReaderName: cfg.Devices.PCSCReader, ContactlessReader: cfg.Devices.PCSCContactlessReader, Log: log,
 			Terminal: emv.Terminal{SerialNumber: ifdSerial(cfg.Terminal.Serial)},
 			PINPad:   d.pins,
 		}

@@ -617,3 +617,44 @@ func TestRunOfflineDataAuthentication(t *testing.T) {
 		})
 	}
 }
+
+// TestRunTappedQPBOC: a qPBOC card tapped on the contactless reader (vpcd's
+// second slot, named in devices.pcsc_contactless_reader) is bound, sold to
+// with the cryptogram of its GPO answer — no GENERATE AC in the card's log —
+// and the sale goes with entry mode 07x and 60.4 = 6; the host verifies the
+// cryptogram and the install goes live.
+func TestRunTappedQPBOC(t *testing.T) {
+	bench.NeedPCSC(t)
+	var mu sync.Mutex
+	var f22, f60 []string
+	r := rig.New(t, rig.Options{OnRequest: func(kind string, field func(int) string) {
+		if kind == hostsim.KindSale {
+			mu.Lock()
+			f22, f60 = append(f22, field(22)), append(f60, field(60))
+			mu.Unlock()
+		}
+	}})
+	if err := configtest.WriteEdited(r.Config, r.Config, [][2]string{
+		{`  pcsc_reader: "` + rig.Reader + `"`, `  pcsc_reader: ""`},
+		{`  pcsc_contactless_reader: ""`, `  pcsc_contactless_reader: "` + rig.ContactlessReader + `"`},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	card := rig.TapCard(t, "oda/qpboc")
+	stdout, stderr, err := runAgent(t, r.Config)
+	if err != nil || !strings.Contains(stdout, "step| live") {
+		t.Fatalf("posagent run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+	}
+	if n := card.Steps("generate_ac") + card.Steps("generate_ac2"); n != 0 {
+		t.Errorf("the qPBOC card was sent %d GENERATE ACs", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(f22) != 1 || !strings.HasPrefix(f22[0], "07") || len(f60[0]) < 12 || f60[0][11] != '6' {
+		t.Errorf("sale fields 22 %v, 60 %v: want 07x and 60.4 = 6", f22, f60)
+	}
+	cp := readCheckpoint(t, r.State)
+	if cp.Sale == nil || cp.Sale.Entry != provisioning.EntryContactless || cp.Sale.IC == nil || cp.Sale.IC.CID != provisioning.CIDARQC {
+		t.Errorf("sale record %+v", cp.Sale)
+	}
+}

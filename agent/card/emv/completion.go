@@ -115,10 +115,11 @@ func StartPayment(ctx context.Context, card cardreader.Card, term Terminal, txn 
 	first := p.ic
 	p.first = res.Card()
 	// A contactless read is entry mode 07x and 60.4 = 6 (PROTOCOLS.md
-	// "qPBOC"); provisioning has no such Entry yet, so a contactless card
-	// is still EntryChip here: set provisioning.EntryContactless when
-	// p.contactless once it exists.
+	// "qPBOC").
 	p.first.Entry = provisioning.EntryChip
+	if p.contactless {
+		p.first.Entry = provisioning.EntryContactless
+	}
 	p.first.ICReversal = Hex(s.tlvList(reversalTags))
 	p.first.IC = &first
 	if d, ok := track2Digits(res.Track2.b); ok && d != "" {

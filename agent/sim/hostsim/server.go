@@ -156,6 +156,11 @@ type Config struct {
 	// order of what a terminal did, sign-ons and downloads included, which
 	// the ledger books only in part. It must not block.
 	OnAnswer func(kind string)
+	// OnRequest, when set, is called with the kind of every request the
+	// host can answer and a getter of its fields as text (field 55 and
+	// other binary fields empty), before it is handled: what the terminal
+	// sent, for a test to check. It must not block.
+	OnRequest func(kind string, field func(id int) string)
 
 	// Cards are the issuer's card keys by PAN (LoadCards reads them from
 	// cardsim profiles). When set, every chip sale's ARQC (field 55) is
@@ -799,6 +804,9 @@ func (s *Server) handle(req acquirer.Frame) answer {
 	if kind == "" {
 		s.cfg.Log.Warn("unsupported request", "mti", mti)
 		return answer{}
+	}
+	if s.cfg.OnRequest != nil {
+		s.cfg.OnRequest(kind, func(id int) string { return acquirer.Get(m, id) })
 	}
 	resp := acquirer.NewMessage(respMTI(mti))
 	for _, id := range []int{3, 4, 11, 25, 41, 42, 49, 60} {

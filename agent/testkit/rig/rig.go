@@ -206,6 +206,9 @@ type Options struct {
 	Demands []hostsim.Demand
 	// OnAnswer is the host's hook for every message kind it answers.
 	OnAnswer func(kind string)
+	// OnRequest is the host's hook for every request it takes (hostsim's
+	// Config.OnRequest).
+	OnRequest func(kind string, field func(id int) string)
 	// PINs are the cardholders' PINs by PAN, which the host checks an
 	// online PIN against.
 	PINs map[string]string
@@ -268,7 +271,7 @@ func New(t testing.TB, o Options) *Rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { hostLog.Close() })
-	r.Host, err = hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, Cards: cardKeys, Codes: o.Codes, Demands: o.Demands, OnAnswer: o.OnAnswer,
+	r.Host, err = hostsim.New(hostsim.Config{TMK: tmk, Ledger: l, Cards: cardKeys, Codes: o.Codes, Demands: o.Demands, OnAnswer: o.OnAnswer, OnRequest: o.OnRequest,
 		PINs: o.PINs, Netting: o.Netting, AIDs: o.AIDs, Log: slog.New(slog.NewTextHandler(hostLog, nil))})
 	if err != nil {
 		t.Fatal(err)
