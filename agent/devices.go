@@ -107,9 +107,13 @@ func (d *devices) openCard(ctx context.Context, cfg *config.Config, sim simulato
 			log.Warn("pcsc not ready yet; waiting for it at the first card read", "err", err)
 		}
 		d.closers = append(d.closers, svc)
+		revoked, err := loadRevocations(cfg.Host.CARevocationFile)
+		if err != nil {
+			return err
+		}
 		d.card = &emv.Source{
 			Reader: svc, ReaderName: cfg.Devices.PCSCReader, ContactlessReader: cfg.Devices.PCSCContactlessReader, Log: log,
-			Terminal: emv.Terminal{SerialNumber: ifdSerial(cfg.Terminal.Serial)},
+			Terminal: emv.Terminal{SerialNumber: ifdSerial(cfg.Terminal.Serial), Revoked: revoked},
 			PINPad:   d.pins,
 		}
 	default:

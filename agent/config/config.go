@@ -112,6 +112,10 @@ type Host struct {
 	// TLSServerName is the name the host's certificate must carry; default
 	// the host part of address.
 	TLSServerName string `yaml:"tls_server_name"`
+	// CARevocationFile is the acquirer's list of revoked issuer public key
+	// certificates (YAML: revoked: [{rid, index, serial}], hex), which
+	// offline data authentication refuses; empty: none revoked.
+	CARevocationFile string `yaml:"ca_revocation_file"`
 	// PublicLink says the link crosses a network the acquirer does not
 	// control (the internet, a public 4G APN): TLS (tls_ca_file) is then
 	// required.

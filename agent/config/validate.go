@@ -510,6 +510,11 @@ func (h Host) validateLink() error {
 			return &Error{Key: "host.tls_ca_file", Msg: msg}
 		}
 	}
+	if h.CARevocationFile != "" {
+		if msg := readable(h.CARevocationFile); msg != "" {
+			return &Error{Key: "host.ca_revocation_file", Msg: msg}
+		}
+	}
 	return nil
 }
 

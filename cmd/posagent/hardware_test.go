@@ -574,13 +574,27 @@ func TestRunOfflineDataAuthentication(t *testing.T) {
 	}{
 		{"dda", "oda/dda", nil, "00", true},
 		{"sda", "oda/sda", nil, "02", true},
+		{"cda", "oda/cda", nil, "00", true},
 		{"bad-icc-cert online", "oda/bad-icc-cert", nil, "08", true},
+		{"expired-issuer-cert", "oda/expired-issuer-cert", nil, "08", true},
+		{"wrong-capk-index", "oda/wrong-capk-index", nil, "08", true},
+		{"dda-bad-signature", "oda/dda-bad-signature", nil, "08", true},
+		{"revoked-issuer-cert", "oda/revoked-issuer-cert", nil, "08", true},
+		{"revoked-issuer-cert, no list", "oda/revoked-issuer-cert", nil, "00", true},
 		{"bad-icc-cert denied", "oda/bad-icc-cert", denyDDA, "", false},
 		{"no ODA", "debit", nil, "80", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bench.NeedPCSC(t)
 			r := rig.New(t, rig.Options{AIDs: tc.aids})
+			if !strings.HasSuffix(tc.name, "no list") {
+				// The acquirer's revocation list: the test CA's.
+				list := filepath.Join(rig.Root(t), "agent", "sim", "testca", "revoked.yaml")
+				if err := configtest.WriteEdited(r.Config, r.Config, [][2]string{
+					{`  ca_revocation_file: ""`, `  ca_revocation_file: "` + list + `"`}}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			card := rig.PlugCardHook(t, tc.profile, nil)
 			stdout, stderr, code := runAgentKeys(t, r.Config, "ENTER")
 			if live := code == 0 && strings.Contains(stdout, "step| live"); live != tc.live {
@@ -611,7 +625,11 @@ func TestRunOfflineDataAuthentication(t *testing.T) {
 			if tsi, _ := hex.DecodeString(ic.TSI); len(tsi) != 2 || (tsi[0]&0x80 != 0) != odaDone {
 				t.Errorf("TSI %s: ODA performed %v", ic.TSI, odaDone)
 			}
-			if n := card.Steps("internal_authenticate"); (n == 1) != (tc.profile == "oda/dda") {
+			// INTERNAL AUTHENTICATE comes once the DDA card's keys were
+			// recovered, never for SDA, CDA (signed in GENERATE AC) or a
+			// chain that failed before the ICC key.
+			internalAuth := map[string]bool{"dda": true, "dda-bad-signature": true, "revoked-issuer-cert, no list": true}[tc.name]
+			if n := card.Steps("internal_authenticate"); (n == 1) != internalAuth {
 				t.Errorf("INTERNAL AUTHENTICATE sent %d times", n)
 			}
 		})
