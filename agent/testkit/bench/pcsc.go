@@ -19,13 +19,15 @@ const PCSCSocket = "/run/pcscd/pcscd.comm"
 // temp dir, so it is released even when a test process is killed.
 func NeedPCSC(t testing.TB) {
 	t.Helper()
+	// The lock first: a holder may be restarting pcscd (the driver's
+	// restart test), and its socket is gone only until that test ends.
+	LockPCSC(t)
 	if _, err := os.Stat(PCSCSocket); err != nil {
 		if os.Getenv("POSAGENT_REQUIRE_BENCH") == "1" {
 			t.Fatalf("no pcscd socket (run scripts/pcsc-bench.sh up): %v", err)
 		}
 		t.Skip("no pcscd (scripts/pcsc-bench.sh up); POSAGENT_REQUIRE_BENCH=1 makes this a failure")
 	}
-	LockPCSC(t)
 }
 
 // LockPCSC holds the machine-wide PC/SC lock until the test ends.
