@@ -114,13 +114,7 @@ func TestQPBOCSale(t *testing.T) {
 }
 
 func TestQPBOCHostDeclines(t *testing.T) {
-	sim := loadCard(t, "oda/qpboc", nil)
-	src := contactlessSource(twoReaders("contactless", sim.AsCard("contactless")), fixedTerminal(), nil)
-	p, err := src.Pay(context.Background(), provisioning.CardRequest{Purpose: "sale", Amount: saleAmount})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := tapToPay(t)
 	for _, verdict := range []provisioning.HostVerdict{{Online: true, Approved: false, RC: "51"}} {
 		v, err := p.Complete(context.Background(), verdict)
 		if err != nil || v.Approved {
@@ -135,13 +129,7 @@ func TestQPBOCHostDeclines(t *testing.T) {
 // TestQPBOCUnableOnline: no host answer is no approval, whatever the
 // card said.
 func TestQPBOCUnableOnline(t *testing.T) {
-	sim := loadCard(t, "oda/qpboc", nil)
-	src := contactlessSource(twoReaders("contactless", sim.AsCard("contactless")), fixedTerminal(), nil)
-	p, err := src.Pay(context.Background(), provisioning.CardRequest{Purpose: "sale", Amount: saleAmount})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := tapToPay(t)
 	v, err := p.Complete(context.Background(), provisioning.HostVerdict{Approved: true})
 	if err != nil || v.Approved {
 		t.Errorf("offline verdict: approved=%v err %v", v.Approved, err)
@@ -287,4 +275,18 @@ func TestTwoReadersPickedByName(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tapToPay starts a sale on the qPBOC card tapped on the contactless
+// reader; the payment is closed when the test ends.
+func tapToPay(t *testing.T) provisioning.Payment {
+	t.Helper()
+	sim := loadCard(t, "oda/qpboc", nil)
+	src := contactlessSource(twoReaders("contactless", sim.AsCard("contactless")), fixedTerminal(), nil)
+	p, err := src.Pay(context.Background(), provisioning.CardRequest{Purpose: "sale", Amount: saleAmount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }

@@ -27,8 +27,7 @@ func testCAPKs(t *testing.T) []provisioning.CAPK {
 	}
 	var out []provisioning.CAPK
 	for _, k := range keys {
-		out = append(out, provisioning.CAPK{RID: k.RID, Index: k.Index, Expiry: k.Expiry, HashAlgo: k.Hash, KeyAlgo: k.Algorithm,
-			Modulus: k.Modulus, Exponent: k.Exponent, Checksum: k.Checksum()})
+		out = append(out, k.Terminal())
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/posagent/posagent/agent/card/emv"
 	"github.com/posagent/posagent/agent/sim/testca"
+	"github.com/posagent/posagent/provisioning"
 )
 
 // CAPK is a certification authority public key the host serves in the IC
@@ -42,6 +43,14 @@ func (k CAPK) Checksum() []byte {
 }
 
 func (k CAPK) String() string { return fmt.Sprintf("%X/%02X", k.RID, k.Index) }
+
+// Terminal is k as a terminal's download store holds it once downloaded
+// (checksum included): what a test gives the kernel without running the
+// download.
+func (k CAPK) Terminal() provisioning.CAPK {
+	return provisioning.CAPK{RID: k.RID, Index: k.Index, Expiry: k.Expiry, HashAlgo: k.Hash, KeyAlgo: k.Algorithm,
+		Modulus: k.Modulus, Exponent: k.Exponent, Checksum: k.Checksum()}
+}
 
 func (k CAPK) check() error {
 	if len(k.RID) != 5 {

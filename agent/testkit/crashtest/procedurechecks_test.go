@@ -183,9 +183,7 @@ func TestProcedureProblems(t *testing.T) {
 	good := func() (provisioning.Downloads, provisioning.Checkpoint, []ledger.Entry) {
 		var d provisioning.Downloads
 		for _, k := range host.capks {
-			pk := provisioning.CAPK{RID: k.RID, Index: k.Index, Expiry: k.Expiry, HashAlgo: k.Hash, KeyAlgo: k.Algorithm,
-				Modulus: k.Modulus, Exponent: k.Exponent, Checksum: k.Checksum()}
-			d.CAPKs = append(d.CAPKs, pk)
+			d.CAPKs = append(d.CAPKs, k.Terminal())
 		}
 		for _, a := range host.aids {
 			d.Apps = append(d.Apps, provisioning.AppParams{AID: a.AID})

@@ -48,8 +48,7 @@ func BenchmarkDDAReadThroughPCSC(b *testing.B) {
 	}
 	var capks []provisioning.CAPK
 	for _, k := range keys {
-		capks = append(capks, provisioning.CAPK{RID: k.RID, Index: k.Index, Expiry: k.Expiry, HashAlgo: k.Hash, KeyAlgo: k.Algorithm,
-			Modulus: k.Modulus, Exponent: k.Exponent, Checksum: k.Checksum()})
+		capks = append(capks, k.Terminal())
 	}
 	plug(b, svc, 0, newCard(b, "oda/dda", nil), true)
 	term := fixedTerminal().WithCAPKs(capks)
