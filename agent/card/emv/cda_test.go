@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"sync"
 	"testing"
 
@@ -129,29 +130,22 @@ func TestCDASale(t *testing.T) {
 	}
 }
 
-// TestCDAFirstACFails: the card signs its ARQC with a key its certificate
-// does not certify. The ARQC goes online with "CDA failed" and without a
-// cryptogram the terminal could trust; the second GENERATE AC does not ask
-// for CDA again.
+// TestCDAFirstACFails: the card signs its ARQC with another key, so the
+// signature does not verify: the terminal declines offline — the card is
+// asked for an AAC (second GENERATE AC, P1 00, 8A Z1) and Pay fails with
+// ErrDeclined, before anything could go to a host.
 func TestCDAFirstACFails(t *testing.T) {
-	sim, p := cdaSale(t, func(pr *cardsim.Profile) { pr.ODA.SignKey = "../../pki/other-icc.key.pem" }, nil)
-	c := p.Card()
-	if c.IC.TVR[:2] != "04" {
-		t.Errorf("TVR %s: want byte 1 04 (CDA failed)", c.IC.TVR)
-	}
-	if _, ok := tlvMap(t, c.ICData)[0x9F26]; ok {
-		t.Errorf("field 55 carries a 9F26 the signature did not vouch for")
-	}
-	v, err := p.Complete(context.Background(), provisioning.HostVerdict{Online: true, Approved: false, RC: "05"})
-	if err != nil {
-		t.Fatal(err)
+	sim := loadCard(t, "oda/cda", func(pr *cardsim.Profile) { pr.ODA.SignKey = "../../pki/other-icc.key.pem" })
+	r := cardreadertest.NewReader("slot0")
+	r.Insert("slot0", sim.AsCard("slot0"))
+	src := &emv.Source{Reader: r, Terminal: fixedTerminal().WithCAPKs(testCAPKs(t))}
+	p, err := src.Pay(context.Background(), provisioning.CardRequest{Purpose: "sale", Amount: saleAmount})
+	if !errors.Is(err, emv.ErrDeclined) || p != nil {
+		t.Fatalf("Pay: %v, want ErrDeclined and no payment", err)
 	}
 	first, second := acP1s(sim)
 	if len(first) != 1 || first[0] != 0x90 || len(second) != 1 || second[0] != 0x00 {
 		t.Errorf("GENERATE AC P1s %X then %X, want 90 then 00", first, second)
-	}
-	if v.Approved {
-		t.Error("declined sale approved")
 	}
 }
 

@@ -633,11 +633,19 @@ func (s *session) firstAC(ctx context.Context) error {
 	s.tdata[0x9B][0] |= tsiCardRisk // the card has run its risk management
 	s.done("first AC")
 	s.setAC(ac)
-	// An ARQC whose CDA failed still goes online (this terminal can do
-	// nothing else with it): the TVR says "CDA failed" and the issuer
-	// decides (Book 3 §10.8, paraphrased: after a failed CDA on an ARQC the
-	// terminal may still go online). No
-	// second GENERATE AC asks for CDA again (genAC: iccKey is gone).
+	if ac.cdaFailed && ac.cid&0xC0 == acARQC {
+		// The ARQC's signature does not verify, so the cryptogram the host
+		// would check is not known to be the card's (it travelled only
+		// inside the signature). The terminal declines offline (a PBOC 3.0
+		// write-up of CDA, cnblogs.com/CQbk/p/9707792.html: "终端应脱机拒绝
+		// 交易"; EMV Book 3 §10.8, paraphrased): the card is told with a
+		// second GENERATE AC asking for an AAC under "offline declined"
+		// (Z1), and nothing goes to the host.
+		if _, err := s.genAC(ctx, "second generate AC", 0x8D, acAAC, map[Tag][]byte{0x8A: []byte("Z1")}); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: the ARQC's CDA signature does not verify (TVR %s)", ErrDeclined, Hex(s.tdata[0x95]))
+	}
 	switch {
 	case ac.cid&0xC0 == acAAC && p1 == acAAC:
 		return fmt.Errorf("%w: terminal action analysis declined (TVR %s)", ErrDeclined, Hex(s.tdata[0x95]))
