@@ -167,6 +167,12 @@ func (p *Payment) Close() error {
 	if !p.closed {
 		p.closed = true
 		p.closeErr = p.card.Close()
+		// The sale that needed the PIN block is over: it lives no longer
+		// than the card session (PCI: no PIN block kept, even in memory).
+		for i := range p.pin {
+			p.pin[i] = 0
+		}
+		p.pin = nil
 	}
 	return p.closeErr
 }

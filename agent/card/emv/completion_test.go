@@ -478,7 +478,7 @@ func TestCompleteMalformedIssuerData(t *testing.T) {
 }
 
 func TestPayOnlinePIN(t *testing.T) {
-	pad := &fakePad{block: testBlock}
+	pad := &fakePad{block: append(provisioning.PINBlock(nil), testBlock...)}
 	s := pay(t, "completion/online-pin", pad, nil)
 	c := s.p.Card()
 	if len(pad.asked) != 1 || pad.asked[0].Amount != saleAmount || pad.asked[0].PAN.Reveal() != "6222021234567890128" {
@@ -499,6 +499,12 @@ func TestPayOnlinePIN(t *testing.T) {
 		t.Fatalf("%v %+v, PIN pad asked %d times", err, v.IC, len(pad.asked))
 	}
 	s.checkCryptogram(v.IC, "00", nil)
+	// The block lives no longer than the card session.
+	block := s.p.PINBlock()
+	s.p.Close()
+	if !bytes.Equal(block, make([]byte, len(block))) || s.p.PINBlock() != nil {
+		t.Error("the PIN block outlives the payment's Close")
+	}
 }
 
 func TestPayPINFailures(t *testing.T) {
