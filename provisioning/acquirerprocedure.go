@@ -246,38 +246,30 @@ func (f *Flow) saveDownloads(d Downloads) error {
 	return nil
 }
 
-// chipApps are the active IC parameters, what a card read selects with;
-// nil when none are active (a read then uses the kernel's own list, and
-// chipReady refuses the chip sale).
-// chipCAPKs are the active CA public keys, for offline data
-// authentication; nil when the store has none.
-func (f *Flow) chipCAPKs() []CAPK {
-	d, err := f.downloads().LoadDownloads()
-	if err != nil {
-		return nil
+// cardRequest is a card read's request for purpose: with the active IC
+// parameters, which the kernel selects with, and CA keys, which it
+// authenticates the card with; a store without them leaves the kernel's
+// own list and no keys (chipReady refuses a chip sale then).
+func (f *Flow) cardRequest(purpose string, amount int64) CardRequest {
+	r := CardRequest{Purpose: purpose, Amount: amount}
+	if d, err := f.downloads().LoadDownloads(); err == nil {
+		r.Apps, r.CAPKs = d.Apps, d.CAPKs
 	}
-	return d.CAPKs
-}
-
-func (f *Flow) chipApps() []AppParams {
-	d, err := f.downloads().LoadDownloads()
-	if err != nil {
-		return nil
-	}
-	return d.Apps
+	return r
 }
 
 // chipReady refuses a chip sale while no CA key and IC parameter lists are
-// active ("请先下载CAPK参数"). The checkpoint may record downloads the store
-// no longer has (a memory store after a restart, a damaged file): it then
-// forgets them, so that a retry downloads them again.
-func (f *Flow) chipReady(cp *Checkpoint) error {
+// active ("请先下载CAPK参数"), and returns them when they are. The
+// checkpoint may record downloads the store no longer has (a memory store
+// after a restart, a damaged file): it then forgets them, so that a retry
+// downloads them again.
+func (f *Flow) chipReady(cp *Checkpoint) (Downloads, error) {
 	d, err := f.downloads().LoadDownloads()
 	switch {
 	case err == nil && d.ChipReady():
-		return nil
+		return d, nil
 	case err != nil && !errors.Is(err, ErrNoState) && !errors.Is(err, ErrCorruptDownloads):
-		return stepErr("E_DOWNLOAD_STORE", err)
+		return Downloads{}, stepErr("E_DOWNLOAD_STORE", err)
 	}
 	if len(d.CAPKs) == 0 {
 		cp.CAPK = nil
@@ -285,7 +277,7 @@ func (f *Flow) chipReady(cp *Checkpoint) error {
 	if len(d.Apps) == 0 {
 		cp.Apps = nil
 	}
-	return stepErr("E_NO_CAPK", err)
+	return Downloads{}, stepErr("E_NO_CAPK", err)
 }
 
 // listDownload is what a CA key download and an IC parameter download
@@ -783,45 +775,37 @@ func (f *Flow) uploadChip(ctx context.Context, cp *Checkpoint, st *SettleRecord)
 	if ic == nil || st.Answered {
 		return nil
 	}
-	if ic.TC != "" && !st.TCUploaded {
+	// send runs one of them unless its record says it went up: the
+	// request, the host's code, the record, in that order.
+	send := func(due bool, done *bool, what Text, kind string, call func(AdminRequest) (Ack, error)) error {
+		if !due || *done {
+			return nil
+		}
 		req, err := f.adminReq(cp)
 		if err != nil {
 			return err
 		}
 		req.Batch = st.Batch
-		ack, err := f.Host.UploadTC(ctx, TCUpload{AdminRequest: req, Txn: *cp.Sale, Card: f.salePAN(cp)})
+		ack, err := call(req)
 		if err != nil {
-			return f.adminErr(cp, textTCUpload, err)
+			return f.adminErr(cp, what, err)
 		}
-		f.noteDemand(cp, ack.Demand, "tc-upload")
-		if err := f.adminRC(cp, textTCUpload, ack.RC); err != nil {
+		f.noteDemand(cp, ack.Demand, kind)
+		if err := f.adminRC(cp, what, ack.RC); err != nil {
 			return err
 		}
-		st.TCUploaded = true
-		if err := f.save(cp); err != nil {
-			return err
-		}
+		*done = true
+		return f.save(cp)
 	}
-	if ic.Scripts != "" && !st.ScriptsNotified {
-		req, err := f.adminReq(cp)
-		if err != nil {
-			return err
-		}
-		req.Batch = st.Batch
-		ack, err := f.Host.NotifyScripts(ctx, ScriptNotice{AdminRequest: req, Txn: *cp.Sale, Card: f.salePAN(cp)})
-		if err != nil {
-			return f.adminErr(cp, textScripts, err)
-		}
-		f.noteDemand(cp, ack.Demand, "script-result")
-		if err := f.adminRC(cp, textScripts, ack.RC); err != nil {
-			return err
-		}
-		st.ScriptsNotified = true
-		if err := f.save(cp); err != nil {
-			return err
-		}
+	card := f.salePAN(cp)
+	if err := send(ic.TC != "", &st.TCUploaded, textTCUpload, "tc-upload", func(req AdminRequest) (Ack, error) {
+		return f.Host.UploadTC(ctx, TCUpload{AdminRequest: req, Txn: *cp.Sale, Card: card})
+	}); err != nil {
+		return err
 	}
-	return nil
+	return send(ic.Scripts != "", &st.ScriptsNotified, textScripts, "script-result", func(req AdminRequest) (Ack, error) {
+		return f.Host.NotifyScripts(ctx, ScriptNotice{AdminRequest: req, Txn: *cp.Sale, Card: card})
+	})
 }
 
 // signOff ends the test batch's session. It needs no fresh keys: a sign-off

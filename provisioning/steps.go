@@ -163,7 +163,7 @@ func (f *Flow) bindCard(ctx context.Context, cp *Checkpoint) error {
 		return stepErr("E_STATE", nil, Text{"缺少商户参数", "no merchant record"})
 	}
 	f.show(ctx, Screen{Title: "绑定结算卡 BIND CARD", Lines: []string{"请插入商户结算卡", "Insert the settlement card"}})
-	card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeBind, Apps: f.chipApps()})
+	card, err := f.Card.ReadCard(ctx, f.cardRequest(PurposeBind, 0))
 	if err != nil {
 		return stepErr("E_CARD_READ", err)
 	}
@@ -462,7 +462,8 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		return err
 	}
 	if cp.Sale == nil {
-		if err := f.chipReady(cp); err != nil {
+		d, err := f.chipReady(cp)
+		if err != nil {
 			return err
 		}
 		if err := f.ensureKeys(ctx, cp); err != nil {
@@ -470,7 +471,7 @@ func (f *Flow) testSale(ctx context.Context, cp *Checkpoint) error {
 		}
 		amount := cp.SaleAmount(f.Amount)
 		f.show(ctx, Screen{Title: "测试交易 TEST SALE", Lines: []string{"金额 " + FormatRMB(amount), "请插卡 Insert card"}})
-		pay, err := f.Card.Pay(ctx, CardRequest{Purpose: PurposeTestSale, Amount: amount, Apps: f.chipApps(), CAPKs: f.chipCAPKs()})
+		pay, err := f.Card.Pay(ctx, CardRequest{Purpose: PurposeTestSale, Amount: amount, Apps: d.Apps, CAPKs: d.CAPKs})
 		if err != nil {
 			return stepErr(codeOf(err, "E_CARD_READ"), err)
 		}
@@ -624,7 +625,7 @@ func (f *Flow) void(ctx context.Context, cp *Checkpoint) error {
 		return err
 	}
 	f.show(ctx, Screen{Title: "撤销 VOID", Lines: []string{"撤销测试交易 Voiding the test sale", "请插卡 Insert card"}})
-	card, err := f.Card.ReadCard(ctx, CardRequest{Purpose: PurposeVoid, Apps: f.chipApps()})
+	card, err := f.Card.ReadCard(ctx, f.cardRequest(PurposeVoid, 0))
 	if err != nil {
 		return stepErr("E_CARD_READ", err)
 	}
