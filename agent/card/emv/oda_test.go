@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/posagent/posagent/agent/card/emv"
 	"github.com/posagent/posagent/agent/card/oda"
 	"github.com/posagent/posagent/agent/sim/cardsim"
@@ -41,23 +39,11 @@ func testRevoked(t *testing.T) []oda.Revocation {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f struct {
-		Revoked []struct{ RID, Index, Serial string }
-	}
-	if err := yaml.Unmarshal(b, &f); err != nil {
+	r, err := oda.ParseRevocations(b)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var out []oda.Revocation
-	for _, r := range f.Revoked {
-		rid, err1 := hex.DecodeString(r.RID)
-		idx, err2 := hex.DecodeString(r.Index)
-		serial, err3 := hex.DecodeString(r.Serial)
-		if err1 != nil || err2 != nil || err3 != nil || len(idx) != 1 {
-			t.Fatalf("revoked.yaml entry %+v", r)
-		}
-		out = append(out, oda.Revocation{RID: rid, Index: idx[0], Serial: serial})
-	}
-	return out
+	return r
 }
 
 // TestODAOutcomes reads each ODA card of testdata/cards/oda (certificates
