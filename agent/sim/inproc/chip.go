@@ -32,16 +32,20 @@ import (
 // The chip's and its terminal's fixed data objects, as a UnionPay debit card
 // on an attended online-only terminal in China has them.
 var (
-	simAIP     = []byte{0x7C, 0x00}          // 82: SDA, DDA, CVM, terminal risk management, issuer authentication
-	simTermCap = []byte{0xE0, 0x60, 0x00}    // 9F33: keyed, stripe, chip; online PIN, signature; no offline data authentication
-	simCVM     = []byte{0x1E, 0x03, 0x00}    // 9F34: signature (on the slip), result unknown
-	simAppVer  = []byte{0x00, 0x30}          // 9F09
-	simIFD     = []byte("POSAGENT")          // 9F1E
-	simTVR     = []byte{0x80, 0, 0, 0x80, 0} // 95: no offline data authentication performed; floor limit exceeded (an online-only terminal's limit is 0)
-	simTSI     = []byte{0x68, 0x00}          // 9B: cardholder verification, card and terminal risk management performed
-	cny        = []byte{0x01, 0x56}          // 5F2A and 9F1A: CNY, China
-	zeroAmount = []byte{0, 0, 0, 0, 0, 0}    // 9F03
-	arcOffline = []byte("Z3")                // 8A: unable to go online
+	simAIP = []byte{0x1C, 0x00} // 82: CVM, terminal risk management, issuer authentication; no ODA method (no certificates)
+	// 9F33 and 9F35 are the terminal's own, as the kernel derives them
+	// from its capability table: a simulated sale claims what a real one
+	// on this terminal would.
+	simTermCap  = emv.Capabilities.TerminalCapabilities()
+	simTermType = emv.Capabilities.TerminalType()
+	simCVM      = []byte{0x1E, 0x03, 0x00}    // 9F34: signature (on the slip), result unknown
+	simAppVer   = []byte{0x00, 0x30}          // 9F09
+	simIFD      = []byte("POSAGENT")          // 9F1E
+	simTVR      = []byte{0x80, 0, 0, 0x80, 0} // 95: no offline data authentication performed; floor limit exceeded (an online-only terminal's limit is 0)
+	simTSI      = []byte{0x68, 0x00}          // 9B: cardholder verification, card and terminal risk management performed
+	cny         = []byte{0x01, 0x56}          // 5F2A and 9F1A: CNY, China
+	zeroAmount  = []byte{0, 0, 0, 0, 0, 0}    // 9F03
+	arcOffline  = []byte("Z3")                // 8A: unable to go online
 )
 
 // TSI and TVR bits the completion sets.
@@ -202,7 +206,7 @@ func (c *chipPayment) objects(ac []byte, cid byte, tvr []byte, cvr byte, arc []b
 	return tlvSet{
 		{0x9F26, ac}, {0x9F27, []byte{cid}}, {0x9F10, iad(cvr)}, {0x9F37, c.un}, {0x9F36, c.atc}, {0x95, tvr},
 		{0x9A, c.date}, {0x9C, []byte{0x00}}, {0x9F02, c.amount}, {0x5F2A, cny}, {0x82, simAIP}, {0x9F1A, cny},
-		{0x9F03, zeroAmount}, {0x9F33, simTermCap}, {0x9F34, simCVM}, {0x9F35, []byte{0x22}}, {0x9F1E, simIFD},
+		{0x9F03, zeroAmount}, {0x9F33, simTermCap}, {0x9F34, simCVM}, {0x9F35, []byte{simTermType}}, {0x9F1E, simIFD},
 		{0x84, aidBytes(c.card.AID)}, {0x9F09, simAppVer}, {0x8A, arc},
 	}
 }

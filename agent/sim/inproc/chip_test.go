@@ -70,6 +70,8 @@ func TestPayMakesAnARQC(t *testing.T) {
 	for tag, want := range map[emv.Tag]string{
 		0x9F26: ic.ARQC, 0x9F27: provisioning.CIDARQC, 0x9F36: "0001", 0x9F02: "000000000123", 0x95: ic.TVR,
 		0x9F37: ic.UN, 0x82: ic.AIP, 0x9F34: ic.CVM, 0x84: "A000000333010101", 0x9A: "261127", 0x5F2A: "0156",
+		// The terminal's own 9F33 and 9F35, as its kernel derives them.
+		0x9F33: emv.Hex(emv.Capabilities.TerminalCapabilities()), 0x9F35: emv.Hex([]byte{emv.Capabilities.TerminalType()}),
 	} {
 		if objs[tag] != want {
 			t.Errorf("ICData %v = %q, want %q", tag, objs[tag], want)
@@ -79,7 +81,7 @@ func TestPayMakesAnARQC(t *testing.T) {
 		t.Error("the online request carries an ARC")
 	}
 	if len(ic.ARQC) != 16 || len(ic.UN) != 8 || ic.ATC != "0001" || ic.CSN != "01" || ic.TVR != "8000008000" || ic.TSI != "6800" ||
-		ic.AIP != "7C00" || ic.Cryptogram != "" || ic.CID != "" || ic.TC != "" {
+		ic.AIP != "1C00" || ic.Cryptogram != "" || ic.CID != "" || ic.TC != "" {
 		t.Errorf("IC record after the first AC: %+v", ic)
 	}
 	rev, order := field55(t, card.ICReversal)
