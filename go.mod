@@ -21,6 +21,7 @@ require (
 require (
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/jonboulle/clockwork v0.5.0 // indirect
+	github.com/rabbitmq/amqp091-go v1.17.0 // indirect
 	github.com/rs/xid v1.4.0 // indirect
 	github.com/yerden/go-util v1.1.4 // indirect
 	golang.org/x/net v0.44.0 // indirect

@@ -60,3 +60,6 @@ type Presence struct {
 	// Will it is not the time of the loss (use the arrival time for that).
 	Time time.Time `json:"time"`
 }
+
+// HeartbeatTopic carries the terminal's heartbeat (QoS 0, not retained).
+func HeartbeatTopic(tid string) string { return "pos/v1/" + tid + "/heartbeat" }
