@@ -80,6 +80,9 @@ func TestLayering(t *testing.T) {
 		{"only agent/central speaks MQTT (paho)",
 			func(i string) bool { return under(i, "github.com/eclipse/paho.mqtt.golang") },
 			func(p string) bool { return under(p, module+"/agent/central") }},
+		{"only central's monitor (queue mode) and the test kits speak AMQP",
+			func(i string) bool { return under(i, "github.com/rabbitmq/amqp091-go") },
+			func(p string) bool { return under(p, module+"/agent/central/monitor") || under(p, module+"/agent/testkit") }},
 		{"only drivers touch PC/SC, serial lines and GPIO",
 			func(i string) bool {
 				return under(i, "github.com/ebfe/scard") || under(i, "github.com/tarm/serial") || under(i, "periph.io/x")
@@ -108,7 +111,7 @@ func TestFirmwareLinksNoSimulatorDemoOrTestKit(t *testing.T) {
 				bad = append(bad, p)
 			}
 		}
-		if under(p, "github.com/mochi-mqtt") || under(p, "golang.org/x/image") {
+		if under(p, "github.com/mochi-mqtt") || under(p, "golang.org/x/image") || under(p, "github.com/rabbitmq") {
 			bad = append(bad, p)
 		}
 	}

@@ -402,3 +402,15 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// WatchQueues is queue mode's Watch (posctl watch --amqp): it consumes the
+// shard queues of a and shows what arrives as q says until ctx ends (nil).
+// It fails if the first connection or the declaration fails.
+func WatchQueues(ctx context.Context, a AMQPOptions, q QueueOptions) error {
+	src, err := DialAMQP(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	return NewConsumer(q).Run(ctx, src)
+}
