@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -26,6 +27,7 @@ const (
 	DefaultQueuePrefix = "posctl.watch"
 	DefaultShards      = 4
 	DefaultPrefetch    = 64
+	DefaultRebalance   = 5 * time.Second
 )
 
 // ShardedKeys are the routing keys the shard exchange takes from amq.topic:
@@ -53,6 +55,10 @@ type AMQPOptions struct {
 	// Prefetch bounds the unacknowledged deliveries per queue; 0 means
 	// DefaultPrefetch.
 	Prefetch int
+	// Rebalance is how often the source checks whether it holds more than
+	// its share of active queues and hands one over (0 means
+	// DefaultRebalance, negative never).
+	Rebalance time.Duration
 	// Logger reports reconnects (URLs redacted); nil discards.
 	Logger *slog.Logger
 }
@@ -77,8 +83,9 @@ type AMQPSource struct {
 	stop context.CancelFunc
 	done chan struct{}
 
-	mu  sync.Mutex
-	err error // why run ended
+	mu   sync.Mutex
+	err  error    // why run ended
+	sess *session // the current one, nil while reconnecting
 }
 
 // DialAMQP connects to the first reachable URL, declares the topology and
@@ -104,6 +111,9 @@ func DialAMQP(ctx context.Context, o AMQPOptions) (*AMQPSource, error) {
 	}
 	if o.Prefetch == 0 {
 		o.Prefetch = DefaultPrefetch
+	}
+	if o.Rebalance == 0 {
+		o.Rebalance = DefaultRebalance
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -156,12 +166,24 @@ func (s *AMQPSource) Close() error {
 	return nil
 }
 
-// session is one connection with one channel consuming every shard queue.
+// session is one connection with one channel consuming every shard queue,
+// and a second channel for the members queue (a failed declaration there
+// must not close the shard consumers' channel).
 type session struct {
-	url   string
-	conn  *amqp.Connection
-	ch    *amqp.Channel
-	feeds []<-chan amqp.Delivery
+	url     string
+	conn    *amqp.Connection
+	ch      *amqp.Channel
+	feeds   []*feed
+	members *amqp.Channel // nil until joined, again after a failure
+}
+
+// feed is the consumer of one shard queue.
+type feed struct {
+	queue      string
+	tag        string
+	deliveries <-chan amqp.Delivery
+	last       atomic.Int64 // UnixNano of the newest delivery, 0 = none yet
+	handoff    atomic.Bool  // cancelled on purpose: its closing is not a break
 }
 
 func (ss *session) close() {
@@ -191,14 +213,28 @@ func (s *AMQPSource) open(u string) (*session, error) {
 		return nil, fmt.Errorf("monitor: qos on %s: %w", redact(u), err)
 	}
 	for i := range s.o.Shards {
-		feed, err := ss.ch.Consume(ShardQueue(s.o.Prefix, i), "", false, false, false, false, nil)
+		f, err := ss.consume(ShardQueue(s.o.Prefix, i))
 		if err != nil {
 			ss.close()
-			return nil, fmt.Errorf("monitor: consume %s on %s: %w", ShardQueue(s.o.Prefix, i), redact(u), err)
+			return nil, fmt.Errorf("monitor: on %s: %w", redact(u), err)
 		}
-		ss.feeds = append(ss.feeds, feed)
+		ss.feeds = append(ss.feeds, f)
+	}
+	if s.o.Rebalance > 0 {
+		ss.join(s.o.Prefix)
 	}
 	return ss, nil
+}
+
+// consume registers a consumer on queue. With single active consumer the
+// broker makes it the active one only when no earlier consumer is there.
+func (ss *session) consume(queue string) (*feed, error) {
+	f := &feed{queue: queue, tag: "posctl-" + strconv.FormatUint(rand.Uint64(), 36)}
+	var err error
+	if f.deliveries, err = ss.ch.Consume(queue, f.tag, false, false, false, false, nil); err != nil {
+		return nil, fmt.Errorf("consume %s: %w", queue, err)
+	}
+	return f, nil
 }
 
 // run forwards sess's deliveries until it breaks, then reconnects, round the
@@ -239,40 +275,181 @@ func (s *AMQPSource) run(ctx context.Context, sess *session, next int) {
 	}
 }
 
-// forward hands every delivery of sess to Next until a feed closes (the
+// forward hands every delivery of sess to Next until a feed breaks (the
 // channel or connection broke, or the broker cancelled a consumer) or ctx
-// ends. One goroutine per queue keeps each queue's order.
+// ends. One goroutine per queue keeps each queue's order. Every Rebalance it
+// may hand one queue over to another monitor (rebalance).
 func (s *AMQPSource) forward(ctx context.Context, sess *session) {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, feed := range sess.feeds {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cancel() // one broken feed means the session is broken
-			for {
+	handedOff := make(chan *feed)
+	pump := func(f *feed) {
+		defer wg.Done()
+		for {
+			select {
+			case d, ok := <-f.deliveries:
+				if !ok {
+					if f.handoff.Load() {
+						select {
+						case handedOff <- f:
+						case <-fctx.Done():
+						}
+						return
+					}
+					cancel() // one broken feed means the session is broken
+					return
+				}
+				f.last.Store(time.Now().UnixNano())
 				select {
-				case d, ok := <-feed:
-					if !ok {
-						return
-					}
-					select {
-					case s.out <- fromAMQP(d):
-					case <-fctx.Done():
-						return
-					}
+				case s.out <- fromAMQP(d):
 				case <-fctx.Done():
 					return
 				}
+			case <-fctx.Done():
+				return
 			}
-		}()
+		}
 	}
-	<-fctx.Done()
+	s.setSession(sess)
+	defer s.setSession(nil)
+	for _, f := range sess.feeds {
+		wg.Add(1)
+		go pump(f)
+	}
+	var tick <-chan time.Time
+	if s.o.Rebalance > 0 {
+		t := time.NewTicker(s.o.Rebalance)
+		defer t.Stop()
+		tick = t.C
+	}
+loop:
+	for {
+		select {
+		case <-fctx.Done():
+			break loop
+		case <-tick:
+			s.rebalance(sess)
+		case old := <-handedOff:
+			// Drained and acknowledged on this channel; queue up again
+			// behind the monitor that took it, as its standby.
+			f, err := sess.consume(old.queue)
+			if err != nil {
+				s.o.Logger.Warn("monitor: AMQP re-consume after hand-off failed", "err", err)
+				break loop
+			}
+			s.mu.Lock()
+			for i := range sess.feeds {
+				if sess.feeds[i] == old {
+					sess.feeds[i] = f
+				}
+			}
+			s.mu.Unlock()
+			wg.Add(1)
+			go pump(f)
+		}
+	}
+	cancel()
 	// Closing the connection closes the feeds; deliveries not yet handed
 	// over are unacknowledged and come back from the queue.
 	sess.close()
 	wg.Wait()
+}
+
+// join declares the members queue of prefix (classic, auto-delete, nothing
+// routed to it) and consumes it: its consumer count is the number of
+// monitors sharing the shards, which single active consumer does not tell
+// (a quorum queue counts only the active consumer).
+func (ss *session) join(prefix string) {
+	ch, err := ss.conn.Channel()
+	if err != nil {
+		return
+	}
+	q := prefix + ".monitors"
+	if _, err := ch.QueueDeclare(q, false, true, false, false, nil); err != nil {
+		return // a closed channel: try again on the next rebalance
+	}
+	if _, err := ch.Consume(q, "", true, false, false, false, nil); err != nil {
+		return
+	}
+	ss.members = ch
+}
+
+// monitors is how many monitors consume the members queue, 0 if unknown.
+func (ss *session) monitors(prefix string) int {
+	if ss.members == nil || ss.members.IsClosed() {
+		ss.join(prefix)
+	}
+	if ss.members == nil {
+		return 0
+	}
+	q, err := ss.members.QueueDeclarePassive(prefix+".monitors", false, true, false, false, nil)
+	if err != nil {
+		ss.members = nil // its node may be gone: the next round declares it anew
+		return 0
+	}
+	return q.Consumers
+}
+
+// rebalance hands one queue over when this monitor is active on more than
+// its share, ceil(shards / monitors). RabbitMQ 3.10 makes the first
+// consumer of a single-active-consumer queue its active one and ignores
+// consumer priorities there, so without this the first monitor to start
+// would keep every queue and the others would only wait. Active means
+// "delivered to us lately": an idle queue costs nothing wherever it is.
+func (s *AMQPSource) rebalance(sess *session) {
+	n := sess.monitors(s.o.Prefix)
+	if n <= 1 {
+		return
+	}
+	share := (s.o.Shards + n - 1) / n
+	since := time.Now().Add(-2 * s.o.Rebalance).UnixNano()
+	var active []*feed
+	s.mu.Lock()
+	for _, f := range sess.feeds {
+		if !f.handoff.Load() && f.last.Load() > since {
+			active = append(active, f)
+		}
+	}
+	s.mu.Unlock()
+	if len(active) <= share {
+		return
+	}
+	f := active[rand.N(len(active))]
+	f.handoff.Store(true)
+	// Cancel waits for the broker's cancel-ok, after which the feed
+	// delivers what it holds and closes; those deliveries are acknowledged
+	// on this still-open channel, so none comes again at the next monitor.
+	if err := sess.ch.Cancel(f.tag, false); err != nil {
+		s.o.Logger.Warn("monitor: AMQP hand-off failed", "queue", f.queue, "err", err)
+		return
+	}
+	s.o.Logger.Info("monitor: handed a queue to another monitor", "queue", f.queue, "monitors", n, "share", share)
+}
+
+// setSession records the current session for Active.
+func (s *AMQPSource) setSession(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sess = sess
+}
+
+// Active lists the shard queues that delivered to this source within the
+// last d, in order: where it is the active consumer, as far as it can tell.
+func (s *AMQPSource) Active(d time.Duration) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	if s.sess == nil {
+		return out
+	}
+	since := time.Now().Add(-d).UnixNano()
+	for _, f := range s.sess.feeds {
+		if !f.handoff.Load() && f.last.Load() > since {
+			out = append(out, f.queue)
+		}
+	}
+	return out
 }
 
 // fromAMQP turns a delivery into queue mode's: the routing key back into the
