@@ -82,7 +82,9 @@ func TestLayering(t *testing.T) {
 			func(p string) bool { return under(p, module+"/agent/central") }},
 		{"only central's monitor (queue mode) and the test kits speak AMQP",
 			func(i string) bool { return under(i, "github.com/rabbitmq/amqp091-go") },
-			func(p string) bool { return under(p, module+"/agent/central/monitor") || under(p, module+"/agent/testkit") }},
+			func(p string) bool {
+				return under(p, module+"/agent/central/monitor") || under(p, module+"/agent/testkit")
+			}},
 		{"only drivers touch PC/SC, serial lines and GPIO",
 			func(i string) bool {
 				return under(i, "github.com/ebfe/scard") || under(i, "github.com/tarm/serial") || under(i, "periph.io/x")

@@ -86,7 +86,12 @@ type AMQPSource struct {
 	mu   sync.Mutex
 	err  error    // why run ended
 	sess *session // the current one, nil while reconnecting
+
+	reconnects atomic.Int64
 }
+
+// Reconnects is how many times the source has connected again after a loss.
+func (s *AMQPSource) Reconnects() int { return int(s.reconnects.Load()) }
 
 // DialAMQP connects to the first reachable URL, declares the topology and
 // starts consuming every shard queue. It fails if no URL answers or the
@@ -271,6 +276,7 @@ func (s *AMQPSource) run(ctx context.Context, sess *session, next int) {
 			s.o.Logger.Warn("monitor: AMQP reconnect failed", "err", err)
 			continue
 		}
+		s.reconnects.Add(1)
 		s.o.Logger.Info("monitor: AMQP reconnected", "url", redact(u))
 	}
 }
