@@ -276,12 +276,13 @@ func (d *dedup) seen(m Delivery) bool {
 	switch parts[3] {
 	case "events", "status":
 		var msg struct {
-			Seq uint64 `json:"seq"`
+			Seq  uint64 `json:"seq"`
+			Boot int    `json:"boot"`
 		}
 		if json.Unmarshal(m.Payload, &msg) != nil || msg.Seq == 0 {
 			return false // no order to judge by: show it
 		}
-		if msg.Seq <= d.seq[tid] {
+		if msg.Seq <= d.seq[tid] && !(restarted(msg.Seq, msg.Boot) && !m.Redelivered) {
 			return true
 		}
 		d.seq[tid] = msg.Seq
@@ -317,6 +318,11 @@ func (d *dedup) seen(m Delivery) bool {
 	}
 	return false
 }
+
+// restarted reports whether an event's seq and boot are those of a terminal
+// whose state directory was wiped: it counts from 1 again, with boot 1, and
+// its new events must not be taken for old ones.
+func restarted(seq uint64, boot int) bool { return seq == 1 && boot == 1 }
 
 // queued is a Delivery seen as a paho message, so queue mode prints with
 // Watch's own formatting. Nothing from a queue is retained: RabbitMQ's MQTT

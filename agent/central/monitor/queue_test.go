@@ -406,3 +406,29 @@ func TestQueueAnnouncesSilence(t *testing.T) {
 		}
 	}
 }
+
+func TestQueueWipedTerminalCountsAgain(t *testing.T) {
+	boot1 := func(d Delivery) Delivery {
+		var m report.Message
+		_ = json.Unmarshal(d.Payload, &m)
+		m.Boot = 1
+		d.Payload, _ = json.Marshal(m)
+		return d
+	}
+	q := []Delivery{
+		event(t, tid, 1), event(t, tid, 2), event(t, tid, 3),
+		// The state directory was wiped: seq 1 of boot 1 again, then 2.
+		boot1(event(t, tid, 1)), event(t, tid, 2),
+		redelivered(event(t, tid, 2)), // and a true redelivery after it
+	}
+	src := newFakeQueues(q)
+	var out bytes.Buffer
+	c := NewConsumer(QueueOptions{Out: &out})
+	runUntil(t, c, src, len(q))
+	if got := fmt.Sprint(seqsShown(out.String(), tid)); got != "[1 2 3 1 2]" {
+		t.Errorf("events shown %s, want [1 2 3 1 2]:\n%s", got, out.String())
+	}
+	if r, _ := c.fleet.Row(tid); r.Seq != 2 {
+		t.Errorf("row seq = %d, want 2 (counting again)", r.Seq)
+	}
+}
