@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,8 +131,12 @@ func DialAMQP(ctx context.Context, o AMQPOptions) (*AMQPSource, error) {
 		next int
 	)
 	for i, u := range o.URLs {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
 		var err error
-		if sess, err = s.open(u); err == nil {
+		if sess, err = s.open(ctx, u); err == nil {
 			next = i + 1
 			break
 		}
@@ -196,8 +201,8 @@ func (ss *session) close() {
 }
 
 // open connects to u, declares the topology and consumes every shard.
-func (s *AMQPSource) open(u string) (*session, error) {
-	conn, err := amqp.DialConfig(u, amqp.Config{Heartbeat: 10 * time.Second, Dial: amqp.DefaultDial(10 * time.Second)})
+func (s *AMQPSource) open(ctx context.Context, u string) (*session, error) {
+	conn, err := amqp.DialConfig(u, amqp.Config{Heartbeat: 10 * time.Second, Dial: dialer(ctx)})
 	if err != nil {
 		return nil, fmt.Errorf("monitor: connect %s: %w", redact(u), err)
 	}
@@ -229,6 +234,23 @@ func (s *AMQPSource) open(u string) (*session, error) {
 		ss.join(s.o.Prefix)
 	}
 	return ss, nil
+}
+
+// dialer is amqp.DefaultDial bounded by ctx too: the TCP connect and the
+// AMQP handshake get 10 s (amqp091 clears the deadline once open).
+func dialer(ctx context.Context) func(network, addr string) (net.Conn, error) {
+	return func(network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: 10 * time.Second}
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
 }
 
 // consume registers a consumer on queue. With single active consumer the
@@ -272,7 +294,7 @@ func (s *AMQPSource) run(ctx context.Context, sess *session, next int) {
 		u := s.o.URLs[next%len(s.o.URLs)]
 		next++
 		var err error
-		if sess, err = s.open(u); err != nil {
+		if sess, err = s.open(ctx, u); err != nil {
 			s.o.Logger.Warn("monitor: AMQP reconnect failed", "err", err)
 			continue
 		}
