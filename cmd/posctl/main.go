@@ -4,7 +4,7 @@
 //	posctl decode track [--reveal] [--lrc] TRACK
 //	posctl decode tlv [--reveal] HEX
 //	posctl decode iso8583 [--spec unionpay] [--reveal] HEX
-//	posctl card read [--reader NAME] [--json] [--timeout D]
+//	posctl card read [--reader NAME] [--json] [--timeout D] [--capks FILE] [--contactless [--offline]]
 //	posctl keys inject --state-dir DIR --kcv HEX [--replace] < TMK-HEX
 //	posctl account-check --tid TID --tmk-file FILE < PAN
 //	posctl ticket --key PRIVFILE --kid KID --tid TID --mid MID ... [--publish URL]
@@ -41,7 +41,7 @@ commands:
           posctl decode tlv [--reveal] HEX
           posctl decode iso8583 [--spec unionpay] [--reveal] HEX
   card    read the chip card in a PC/SC reader (masked summary)
-          posctl card read [--reader NAME] [--json] [--timeout 60s]
+          posctl card read [--reader NAME] [--json] [--timeout 60s] [--capks FILE] [--contactless [--offline]]
   keys    inject the acquirer's terminal master key (read from stdin)
           posctl keys inject --state-dir DIR --kcv HEX [--replace] < TMK-HEX
           posctl keys show --state-dir DIR
