@@ -315,6 +315,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range PresenceLabels {
 		byPresence[p] = 0
 	}
+	// Rows, the table's own view, though it sorts: 12-19 ms a scrape at 20,000
+	// terminals on 2 shared cores (BenchmarkMetricsScrape), a third of that
+	// reading the map instead.
 	for _, r := range m.fleet.Rows() {
 		if r.State != "" {
 			byStep[stepState{label(knownSteps, r.Step), label(knownStates, r.State)}]++
