@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,7 @@ func init() {
 	for c := range knownCodes {
 		codes = append(codes, c)
 	}
+	sort.Strings(codes)
 }
 
 func label(known map[string]bool, v string) string {
