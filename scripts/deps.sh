@@ -13,6 +13,7 @@ set -euo pipefail
 arch=$(dpkg --print-architecture)
 native=(mosquitto mosquitto-clients qemu-user pcscd "libpcsclite-dev:$arch" vsmartcard-vpcd pkg-config socat openssl
 	fonts-wqy-microhei)
+native+=(prometheus) # the real Prometheus that scrapes posctl watch --metrics in its test
 # make demo's optional CJK font, for its slip pictures.
 demo=(fonts-wqy-microhei)
 # cgo cross builds: ebfe/scard links libpcsclite, found through pkg-config in
