@@ -367,7 +367,15 @@ func (c *RabbitCluster) AddUser(t testing.TB, name, password, configure, write, 
 func (c *RabbitCluster) AddTerminal(t testing.TB, tid, password string) {
 	t.Helper()
 	c.AddUser(t, tid, password, ".*", ".*", ".*")
-	c.Ctl(t, c.anyNode(t), "set_topic_permissions", "-p", "/", tid, "amq.topic", `^pos\.v1\.{username}\.`, `^pos\.v1\.`)
+	c.SetTopicPermissions(t, tid, `^pos\.v1\.{username}\.`, `^pos\.v1\.`)
+}
+
+// SetTopicPermissions limits user on amq.topic (MQTT's exchange) to the
+// routing keys matching write and read (MQTT "/" is "." there; "^$" grants
+// nothing). A user without topic permissions may use every topic.
+func (c *RabbitCluster) SetTopicPermissions(t testing.TB, user, write, read string) {
+	t.Helper()
+	c.Ctl(t, c.anyNode(t), "set_topic_permissions", "-p", "/", user, "amq.topic", write, read)
 }
 
 // clusterLock is a top-level test's hold on the cluster: a flock on one
