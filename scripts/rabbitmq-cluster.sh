@@ -30,6 +30,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 state=${POSAGENT_RABBIT_DIR:-/tmp/posagent-rabbit}
+state=${state%/}
 base=${POSAGENT_RABBIT_PORT_BASE:-27100}
 nodes=3
 sbin=/usr/lib/rabbitmq/bin
@@ -148,7 +149,7 @@ launch() {
 	local n=$1
 	rm -f "$(node_pidfile "$n")"
 	node_env "$n"
-	env "${envv[@]}" "$sbin/rabbitmq-server" </dev/null >"$(node_dir "$n")/server.out" 2>&1 &
+	env "${envv[@]}" "$sbin/rabbitmq-server" </dev/null >"$(node_dir "$n")/server.out" 2>&1 9>&- &
 	echo $! >"$(node_dir "$n")/wrapper.pid"
 }
 
@@ -256,6 +257,10 @@ up() {
 	fi
 	# Leftovers of an `up` that did not finish, or of a machine restart.
 	down >/dev/null 2>&1 || true
+	# A fresh `up` that fails (or is interrupted) stops what it started: a
+	# CI machine keeps no half cluster holding the ports.
+	trap 'exit 143' TERM INT
+	trap '[ $? -eq 0 ] || { log "up failed; stopping what it started"; down >/dev/null 2>&1; }' EXIT
 	local t0=$SECONDS n
 	mkdir -p "$state"
 	chmod 700 "$state"
@@ -272,7 +277,7 @@ up() {
 	port_open "$epmd_port" && die "port $epmd_port (epmd) is taken (set POSAGENT_RABBIT_PORT_BASE)"
 	# Our own epmd, started first so it is our child and not one the first
 	# node would spawn (and leave running) on its own.
-	epmd -address 127.0.0.1 -port "$epmd_port" </dev/null >"$state/epmd.log" 2>&1 &
+	epmd -address 127.0.0.1 -port "$epmd_port" </dev/null >"$state/epmd.log" 2>&1 9>&- &
 	echo $! >"$state/epmd.pid"
 	wait_for 10 port_open "$epmd_port" || die "epmd did not listen on $epmd_port: $(cat "$state/epmd.log")"
 	for n in $(seq 1 $nodes); do launch "$n"; done
@@ -293,6 +298,7 @@ up() {
 	done
 	[ "$(running_nodes 1)" = "$nodes" ] || die "cluster_status does not list $nodes running nodes"
 	print_env >"$state/env"
+	trap - EXIT TERM INT
 	log "up in $((SECONDS - t0)) s (state $state)"
 }
 
@@ -319,6 +325,17 @@ status() {
 	[ "$(running_nodes 1)" = "$nodes" ]
 }
 
+# One change at a time per state dir: two `up`s at once (two test
+# processes, make test-cluster beside a test that brings the cluster up)
+# would each start nodes on the same ports and stop the other's. The lock
+# lives beside the state dir, which `down` removes; the daemons do not
+# inherit it (9>&-).
+case "${1:-}" in
+up | down | kill | start | stop)
+	exec 9>"$state.script-lock"
+	flock 9
+	;;
+esac
 case "${1:-}" in
 up) up ;;
 down) down ;;

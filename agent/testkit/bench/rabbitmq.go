@@ -392,6 +392,9 @@ type clusterLock struct {
 var (
 	clusterLocksMu sync.Mutex
 	clusterLocks   = map[string]*clusterLock{}
+	// clusterLockPath is the machine-wide lock file (a variable for the
+	// lock's own test).
+	clusterLockPath = filepath.Join(os.TempDir(), "posagent-rabbit.lock")
 )
 
 // acquireClusterLock returns the hold of t's top-level test, taking the
@@ -409,7 +412,7 @@ func acquireClusterLock(t testing.TB) *clusterLock {
 	clusterLocksMu.Unlock()
 	l.mu.Lock()
 	if l.f == nil {
-		f, err := os.OpenFile(filepath.Join(os.TempDir(), "posagent-rabbit.lock"), os.O_CREATE|os.O_RDWR, 0o666)
+		f, err := os.OpenFile(clusterLockPath, os.O_CREATE|os.O_RDWR, 0o666)
 		if err == nil {
 			if err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
 				f.Close()

@@ -268,3 +268,15 @@ func (m *rawMQTT) read() (byte, []byte, error) {
 func appendString(b []byte, s string) []byte {
 	return append(append(b, byte(len(s)>>8), byte(len(s))), s...)
 }
+
+// How long a crashed node takes to come back: SIGKILL, start, running,
+// clustered and its MQTT port accepting (ms/restart).
+func BenchmarkClusterNodeRestart(b *testing.B) {
+	c := NeedRabbitCluster(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.Kill(b, 1)
+		c.Start(b, 1)
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/restart")
+}
