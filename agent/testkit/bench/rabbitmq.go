@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -235,7 +236,8 @@ func (c *RabbitCluster) CAFile() string { return c.env["POSAGENT_RABBIT_CA_FILE"
 
 // AMQPURL is node i's AMQP listener with the admin's credentials.
 func (c *RabbitCluster) AMQPURL(i int) string {
-	return fmt.Sprintf("amqp://%s:%s@127.0.0.1:%d/", c.user, c.pass, c.nodeOr(i).amqp)
+	u := url.URL{Scheme: "amqp", User: url.UserPassword(c.user, c.pass), Host: fmt.Sprintf("127.0.0.1:%d", c.nodeOr(i).amqp), Path: "/"}
+	return u.String()
 }
 
 // NodeName is node i's Erlang node name (rmq1@localhost for i = 0).

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"testing"
 	"time"
 )
@@ -64,6 +65,36 @@ func TestClusterTerminalWritesOnlyItsOwnTopics(t *testing.T) {
 	}
 	if _, err := tryDialMQTT(c.MQTTAddr(0), "anon"+randHex(t, 4), "", ""); err == nil {
 		t.Fatal("an anonymous MQTT login was accepted")
+	}
+}
+
+// AMQPURL names the admin and a node's AMQP listener, which answers the
+// AMQP 0-9-1 protocol header with a method frame (Connection.Start).
+func TestClusterAMQPURL(t *testing.T) {
+	c := NeedRabbitCluster(t)
+	for i := 0; i < c.Nodes(); i++ {
+		u, err := url.Parse(c.AMQPURL(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		user, pass := c.Admin()
+		if p, _ := u.User.Password(); u.Scheme != "amqp" || u.User.Username() != user || p != pass || pass == "" {
+			t.Fatalf("node %d: AMQPURL does not carry the admin's login", i)
+		}
+		conn, err := net.DialTimeout("tcp", u.Host, ioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(ioTimeout))
+		if _, err := conn.Write([]byte("AMQP\x00\x00\x09\x01")); err != nil {
+			t.Fatal(err)
+		}
+		frame := make([]byte, 7)
+		_, err = io.ReadFull(conn, frame)
+		conn.Close()
+		if err != nil || frame[0] != 1 {
+			t.Fatalf("node %d (%s): no AMQP method frame: %x %v", i, u.Host, frame, err)
+		}
 	}
 }
 
