@@ -51,6 +51,28 @@ func TestClusterSmokeQoS1AcrossNodesAndNodeRestart(t *testing.T) {
 	}
 }
 
+// A node a test kills and leaves down is started again by the test's
+// cleanup; a graceful Stop comes back the same way.
+func TestClusterNodeRestoredAfterTheTest(t *testing.T) {
+	c := NeedRabbitCluster(t)
+	t.Run("crash", func(t *testing.T) {
+		c.Kill(t, 2)
+		if c.Running(2) {
+			t.Fatal("node 2 runs after Kill")
+		}
+	})
+	if !c.Running(2) {
+		t.Fatal("node 2 still down after the test that killed it")
+	}
+	t.Run("stop", func(t *testing.T) { c.Stop(t, 2) })
+	if !c.Running(2) {
+		t.Fatal("node 2 still down after the test that stopped it")
+	}
+	if n := runningNodes(t, c, 2); n != 3 {
+		t.Fatalf("cluster_status lists %d running nodes, want 3", n)
+	}
+}
+
 // AddTerminal's topic permissions are the production broker's: a terminal
 // publishes under its own TID only; RabbitMQ closes the connection of a QoS 1
 // publish it refuses, without a PUBACK.
