@@ -37,9 +37,12 @@ func TestStartIndexSpreadsAFleet(t *testing.T) {
 	if i := mqtt.StartIndex("10000001", 1); i != 0 {
 		t.Errorf("StartIndex over one broker = %d", i)
 	}
-	// FNV-1a 32 of "10000001" is 0x0d1e2b9e (docs/mqtt.md's example).
-	if i := mqtt.StartIndex("10000001", 3); i != 0x0d1e2b9e%3 {
-		t.Errorf("StartIndex(10000001, 3) = %d, want FNV-1a %% 3 = %d", i, 0x0d1e2b9e%3)
+	// FNV-1a 32 of "10000001" is 0xe8d8c957, of "10000002" 0xe9d8caea,
+	// of "10000003" 0xead8cc7d (docs/mqtt.md's example): nodes 1, 0, 2 of 3.
+	for tid, want := range map[string]int{"10000001": 1, "10000002": 0, "10000003": 2} {
+		if i := mqtt.StartIndex(tid, 3); i != want {
+			t.Errorf("StartIndex(%s, 3) = %d, want %d", tid, i, want)
+		}
 	}
 }
 
