@@ -380,7 +380,8 @@ func (c *Client) Close(ctx context.Context) error {
 		return nil
 	}
 	var offErr error
-	if cn.pc.IsConnectionOpen() {
+	wasOpen := cn.pc.IsConnectionOpen()
+	if wasOpen {
 		tok := cn.pc.Publish(StateTopic(c.opts.TID), 1, true, c.presence(Offline, ReasonShutdown))
 		select {
 		case <-tok.Done():
@@ -395,7 +396,9 @@ func (c *Client) Close(ctx context.Context) error {
 	// A clean DISCONNECT: the broker discards the Will, so our "shutdown" stays
 	// the retained state. 250 ms lets paho finish writing.
 	cn.pc.Disconnect(250)
-	c.log.Info("mqtt: disconnected", "broker", redact(cn.url))
+	if wasOpen {
+		c.log.Info("mqtt: disconnected", "broker", redact(cn.url))
+	}
 	return offErr
 }
 
