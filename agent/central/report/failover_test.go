@@ -21,7 +21,25 @@ import (
 // reported during the gap, queued in the outbox, arrive there in seq order,
 // none lost.
 func TestFailoverToNextBroker(t *testing.T) {
-	nodes := mqtttest.MochiTLSACLNodes(t, 3, tid)
+	failover(t, mqtttest.MochiTLSACLNodes(t, 3, tid), true)
+}
+
+// The same over three plain mosquittos (no commands: they need TLS).
+func TestFailoverToNextMosquitto(t *testing.T) {
+	nodes := make([]mqtttest.Broker, 3)
+	for i := range nodes {
+		m := bench.StartMosquitto(t)
+		nodes[i] = mqtttest.Broker{
+			Addr: fmt.Sprintf("127.0.0.1:%d", m.Port), Scheme: "tcp",
+			Terminal: func(*mqtt.Options, string) {},
+			Monitor:  func() *paho.ClientOptions { return paho.NewClientOptions().AddBroker(m.URL) },
+			Stop:     m.Stop,
+		}
+	}
+	failover(t, nodes, false)
+}
+
+func failover(t *testing.T, nodes []mqtttest.Broker, commands bool) {
 	urls := make([]string, len(nodes))
 	watchers := make([]*subscriber, len(nodes))
 	for i, n := range nodes {
@@ -41,8 +59,10 @@ func TestFailoverToNextBroker(t *testing.T) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
 	cmds := make(chan mqtt.Inbound, 8)
-	if err := r.link.Subscribe(mqtt.CommandTopic(tid), func(m mqtt.Inbound) { cmds <- m }); err != nil {
-		t.Fatal(err)
+	if commands {
+		if err := r.link.Subscribe(mqtt.CommandTopic(tid), func(m mqtt.Inbound) { cmds <- m }); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	on := mqtttest.Presence(t, watchers[first].Until(t, "birth on the TID's node", mqtttest.IsState(tid, mqtt.Online)))
@@ -53,7 +73,9 @@ func TestFailoverToNextBroker(t *testing.T) {
 	reportAll(t, r, in[:3])
 	collectEvents(t, watchers[first], 1, 3)
 	flushed(t, r) // acknowledged: the next node must not need them
-	command(t, nodes[first], cmds, "on the first node")
+	if commands {
+		command(t, nodes[first], cmds, "on the first node")
+	}
 
 	nodes[first].Stop()
 	reportAll(t, r, in[3:]) // queued in the outbox while no node has the terminal
@@ -70,7 +92,9 @@ func TestFailoverToNextBroker(t *testing.T) {
 			t.Errorf("event %d on the next node = %q, want %q", m.Seq, m.Message, want)
 		}
 	}
-	command(t, nodes[next], cmds, "on the next node")
+	if commands {
+		command(t, nodes[next], cmds, "on the next node")
+	}
 	flushed(t, r)
 	if st := ob.Stats(); st.Records != 0 {
 		t.Errorf("outbox holds %d records after the failover, want 0", st.Records)
