@@ -85,6 +85,9 @@ func TestLayering(t *testing.T) {
 			func(p string) bool {
 				return under(p, module+"/agent/central/monitor") || under(p, module+"/agent/testkit")
 			}},
+		{"only central's monitor speaks Prometheus (client_golang)",
+			func(i string) bool { return under(i, "github.com/prometheus") },
+			func(p string) bool { return under(p, module+"/agent/central/monitor") }},
 		{"only drivers touch PC/SC, serial lines and GPIO",
 			func(i string) bool {
 				return under(i, "github.com/ebfe/scard") || under(i, "github.com/tarm/serial") || under(i, "periph.io/x")
@@ -102,10 +105,17 @@ func TestLayering(t *testing.T) {
 	}
 }
 
+// centralOnly are the modules of central's side (its Prometheus metrics, its
+// AMQP queue consumer) that nothing flashed into a terminal may link.
+var centralOnly = []string{"github.com/prometheus", "github.com/rabbitmq/amqp091-go"}
+
+// firmwareEnv is the firmware build's target, pure Go as go list needs it.
+var firmwareEnv = []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm", "GOARM=7"}
+
 // The firmware build of the daemon links no simulator, demo, test kit or
 // central's own tools: what is flashed is what runs the terminal.
 func TestFirmwareLinksNoSimulatorDemoOrTestKit(t *testing.T) {
-	graph := listDeps(t, "firmware", false, []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm", "GOARM=7"}, "./cmd/posagent")
+	graph := listDeps(t, "firmware", false, firmwareEnv, "./cmd/posagent")
 	var bad []string
 	for p := range graph {
 		for _, dir := range []string{"agent/sim", "agent/demo", "agent/testkit", "agent/central/monitor", "agent/central/broker"} {
@@ -116,9 +126,33 @@ func TestFirmwareLinksNoSimulatorDemoOrTestKit(t *testing.T) {
 		if under(p, "github.com/mochi-mqtt") || under(p, "golang.org/x/image") || under(p, "github.com/rabbitmq") {
 			bad = append(bad, p)
 		}
+		for _, m := range centralOnly {
+			if under(p, m) {
+				bad = append(bad, p)
+			}
+		}
 	}
 	sort.Strings(bad)
 	if len(bad) > 0 {
 		t.Errorf("the firmware build of cmd/posagent links:\n  %s", strings.Join(bad, "\n  "))
+	}
+}
+
+// posctl's firmware build is the field tool on the terminal: it watches, reads
+// cards and injects keys, but serves no metrics and consumes no queue (2.8 MB of
+// client_golang on armv7 that no one there would scrape).
+func TestPosctlFirmwareLinksNoCentralOnlyModule(t *testing.T) {
+	graph := listDeps(t, "firmware", false, firmwareEnv, "./cmd/posctl")
+	var bad []string
+	for p := range graph {
+		for _, m := range centralOnly {
+			if under(p, m) {
+				bad = append(bad, p)
+			}
+		}
+	}
+	sort.Strings(bad)
+	if len(bad) > 0 {
+		t.Errorf("the firmware build of cmd/posctl links:\n  %s", strings.Join(bad, "\n  "))
 	}
 }

@@ -104,6 +104,7 @@ var explanations = map[string]Explanation{
 	// The card's side of an online transaction: the host approved, the
 	// card did not finish with a TC; the sale is reversed (reason 06).
 	"E_CARD_DECLINED":         {Text{"主机已批准，卡片拒绝%s，将冲正", "The card declined the %s the host approved; it will be reversed"}, Text{"重试；仍失败请换卡或联系发卡行", "Retry; if it persists use another card or call the issuer"}},
+	"E_CARD_USE_CONTACT":      {Text{"请插卡或刷卡：金额达到非接交易限额，或卡片要求接触式交易", "Insert or swipe the card. The amount reaches the contactless limit, or the card asks for contact"}, Text{"插卡或刷卡后重试", "Insert or swipe the card, then retry"}},
 	"E_CARD_DECLINED_OFFLINE": {Text{"卡片脱机拒绝交易，未发送主机", "The card declined the sale offline; nothing went to the host"}, Text{"换卡重试或联系发卡行", "Retry with another card or call the issuer"}},
 	"E_CARD_REMOVED":          {Text{"%s完成前卡片被拔出，将冲正", "The card was removed before the %s finished; it will be reversed"}, Text{"交易完成前请勿拔卡，重试", "Leave the card in until the end, then retry"}},
 	"E_CARD_COMPLETION":       {Text{"卡片未能完成%s，将冲正", "The card could not finish the %s; it will be reversed"}, actionReinsert},

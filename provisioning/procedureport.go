@@ -174,6 +174,14 @@ type AppParams struct {
 	TargetPercent    int    `json:"target_percent"`         // DF17
 	DefaultDDOL      []byte `json:"default_ddol,omitempty"` // DF14
 	OnlinePIN        bool   `json:"online_pin"`             // DF18
+	// The contactless (qPBOC) reader limits, minor units: DF19 the
+	// contactless floor limit, DF20 the contactless transaction limit (above
+	// it the card must be inserted or swiped), DF21 the CVM required limit.
+	// The public POSPs append them to the application's parameters; nil
+	// when the acquirer sent none (no limit).
+	CLFloorLimit       *int64 `json:"cl_floor_limit,omitempty"`
+	CLTransactionLimit *int64 `json:"cl_transaction_limit,omitempty"`
+	CVMLimit           *int64 `json:"cvm_limit,omitempty"`
 }
 
 // AppResult is the host's answer to an AppRequest.

@@ -400,10 +400,22 @@ func TestBrokenField62(t *testing.T) {
 	if err != nil || hex.EncodeToString(a.Version) != "0030" {
 		t.Errorf("9F08 version: %+v, %v", a, err)
 	}
+	// The contactless limits as the public POSPs append them: DF19 floor
+	// 0.00, DF20 transaction limit 1000.00, DF21 CVM limit 300.00.
+	cl := append(append([]byte(nil), app...), mustHex(t, "DF1906000000000000"+"DF2006000000100000"+"DF2106000000030000")...)
+	a, err = parseAppParams(cl, mustHex(t, unionPayDebit))
+	if err != nil || a.CLFloorLimit == nil || *a.CLFloorLimit != 0 || a.CLTransactionLimit == nil || *a.CLTransactionLimit != 100000 ||
+		a.CVMLimit == nil || *a.CVMLimit != 30000 {
+		t.Errorf("contactless limits: %+v, %v", a, err)
+	}
+	if a, err = parseAppParams(app, mustHex(t, unionPayDebit)); err != nil || a.CLFloorLimit != nil || a.CLTransactionLimit != nil || a.CVMLimit != nil {
+		t.Errorf("no contactless limits sent: %+v, %v", a, err)
+	}
 	for _, tc := range []struct {
 		name string
 		f62  []byte
 	}{
+		{"CL limit not BCD", bytes.Replace(cl, mustHex(t, "DF2006000000100000"), mustHex(t, "DF20060000001000A0"), 1)},
 		{"no TAC", bytes.Replace(app, mustHex(t, "DF13050010000000"), nil, 1)},
 		{"other AID", app},
 		{"percent not BCD", bytes.Replace(app, mustHex(t, "DF160199"), mustHex(t, "DF16019A"), 1)},

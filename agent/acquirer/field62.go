@@ -266,8 +266,9 @@ func parseAIDList(b []byte) ([][]byte, bool, error) {
 // target percentages (1 byte BCD), DF14 default DDOL, DF18 online PIN
 // capable. Both public apps send the version as 9F08 (LiaoYang_POS
 // SaveAppParamItem; the Centerm app's config/BusinessConfig.java defaults):
-// 9F09 is read first, then 9F08. Contactless and e-cash limits (9F7B,
-// DF19-DF21) are not the contact kernel's and are skipped.
+// 9F09 is read first, then 9F08. The contactless reader limits DF19, DF20
+// and DF21 (6-byte BCD amounts, LiaoYang_POS and the Centerm app alike) go
+// to the qPBOC kernel; the e-cash limit 9F7B is skipped (no e-cash here).
 func parseAppParams(b []byte, want []byte) (provisioning.AppParams, error) {
 	m, err := entryBody(b)
 	if err != nil {
@@ -343,7 +344,37 @@ func parseAppParams(b []byte, want []byte) (provisioning.AppParams, error) {
 		}
 		a.OnlinePIN = v[0] != 0
 	}
+	for _, t := range []struct {
+		tag string
+		dst **int64
+	}{{"DF19", &a.CLFloorLimit}, {"DF20", &a.CLTransactionLimit}, {"DF21", &a.CVMLimit}} {
+		v, ok := m[t.tag]
+		if !ok {
+			continue
+		}
+		n, ok := bcdAmount(v)
+		if !ok {
+			return provisioning.AppParams{}, bad62("%s is not a 6-byte BCD amount", t.tag)
+		}
+		*t.dst = &n
+	}
 	return a, nil
+}
+
+// bcdAmount reads an n12 amount: 6 bytes of BCD, minor units.
+func bcdAmount(v []byte) (int64, bool) {
+	if len(v) != 6 {
+		return 0, false
+	}
+	var n int64
+	for _, b := range v {
+		hi, lo := b>>4, b&0x0F
+		if hi > 9 || lo > 9 {
+			return 0, false
+		}
+		n = n*100 + int64(hi)*10 + int64(lo)
+	}
+	return n, true
 }
 
 // parseTerminalParams reads a terminal-parameter answer: two ASCII digits

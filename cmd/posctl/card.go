@@ -8,15 +8,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/posagent/posagent/agent/card/emv"
+	"github.com/posagent/posagent/agent/card/oda"
 	"github.com/posagent/posagent/drivers/cardreader"
 	"github.com/posagent/posagent/drivers/cardreader/pcsc"
 )
 
-const cardUsage = `usage: posctl card read [--reader NAME] [--json] [--timeout 60s] [--contactless]`
+const cardUsage = `usage: posctl card read [--reader NAME] [--json] [--timeout 60s] [--capks FILE] [--contactless [--offline]]`
 
 // cardSummary is what `posctl card read` prints: enough to tell an installer
 // which card is in the reader and whether it can be bound, nothing a
@@ -47,9 +49,9 @@ type cardSummary struct {
 }
 
 // noCAPKsNote explains an ODA failure of a read without CA keys: posctl
-// has no acquirer key download, so every certificate chain fails here,
-// whatever the card.
-const noCAPKsNote = "posctl holds no CA public keys (the acquirer download is the agent's): the card's certificates cannot be checked here"
+// has no acquirer key download, so without --capks every certificate
+// chain fails here, whatever the card.
+const noCAPKsNote = "posctl holds no CA public keys (the acquirer download is the agent's; --capks FILE gives some): the card's certificates cannot be checked here"
 
 // card runs `posctl card read`: wait for a chip card on pcscd, run the
 // PBOC read (without asking for a cryptogram worth anything: a zero-amount
@@ -66,15 +68,36 @@ func card(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print JSON (default: key: value lines)")
 	timeout := fs.Duration("timeout", time.Minute, "how long to wait for a card")
 	contactless := fs.Bool("contactless", false, "select through PPSE (2PAY.SYS.DDF01), for contactless readers")
+	offline := fs.Bool("offline", false, "contactless: let the card approve offline (the TTQ requires no online cryptogram), so its fDDA is checked")
+	capkFile := fs.String("capks", "", "YAML file of CA public keys (the layout of agent/sim/testca/capk.yaml) to authenticate the card with")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if fs.NArg() > 0 || *timeout <= 0 {
+	if fs.NArg() > 0 || *timeout <= 0 || (*offline && !*contactless) {
 		fmt.Fprintln(stderr, cardUsage)
 		return 2
+	}
+	term := emv.DefaultTerminal()
+	term.Contactless = *contactless
+	if *offline {
+		// Byte 2 bit 8, "online cryptogram required", is a per-transaction
+		// bit: cleared, an offline-capable card answers a TC with its fDDA.
+		// Nothing is paid: posctl sends nothing to any host.
+		term.TTQ = append([]byte(nil), term.TTQ...)
+		term.TTQ[1] &^= 0x80
+	}
+	if *capkFile != "" {
+		b, err := os.ReadFile(*capkFile)
+		if err == nil {
+			term.CAPKs, err = oda.ParseCAPKs(b)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "posctl: card:", err)
+			return 2
+		}
 	}
 	svc := pcsc.New()
 	defer svc.Close()
@@ -93,8 +116,6 @@ func card(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer c.Close()
-	term := emv.DefaultTerminal()
-	term.Contactless = *contactless
 	res, err := emv.Read(ctx, c, term, emv.Transaction{Type: 0x31})
 	if err != nil {
 		// emv errors carry masked data only.

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -87,6 +88,51 @@ func TestCardReadContactless(t *testing.T) {
 	}
 	if got.ODA != "not performed (contactless, online cryptogram)" || got.ODANote != "" || got.TVR != "0000000000" || got.TVRBits != "no bit set" {
 		t.Errorf("summary %+v", got)
+	}
+}
+
+// TestCardReadWithCAPKs: given the test CA's key file (the keys hostsim
+// serves), the DDA card's chain and signature are checked for real; tapped
+// with --offline, the qPBOC card approves offline and its fDDA is verified
+// — and a card signing with a key its certificate does not hold is
+// declined offline for "fDDA failed".
+func TestCardReadWithCAPKs(t *testing.T) {
+	bench.NeedPCSC(t)
+	capks := filepath.Join("..", "..", "agent", "sim", "testca", "capk.yaml")
+	for _, tc := range []struct {
+		card string
+		args []string
+		code int
+		want []string
+	}{
+		{"oda/dda", nil, 0, []string{"oda:     DDA passed\n", "tvr:     00", "offline data authentication was performed"}},
+		{"oda/qpboc", []string{"--contactless", "--offline"}, 0, []string{"oda:     fDDA passed\n", "tvr:     00", "offline data authentication was performed"}},
+		{"oda/qpboc-bad-signature", []string{"--contactless", "--offline"}, 1, []string{"fDDA failed"}},
+	} {
+		t.Run(tc.card, func(t *testing.T) {
+			rig.PlugCard(t, tc.card)
+			var out, errs bytes.Buffer
+			args := append([]string{"card", "read", "--reader", "Virtual PCD 00 00", "--timeout", "20s", "--capks", capks}, tc.args...)
+			if code := run(args, &out, &errs); code != tc.code {
+				t.Fatalf("exit %d, want %d: %s%s", code, tc.code, out.String(), errs.String())
+			}
+			text := out.String() + errs.String()
+			for _, want := range tc.want {
+				if !strings.Contains(text, want) {
+					t.Errorf("output lacks %q:\n%s", want, text)
+				}
+			}
+			if strings.Contains(text, noCAPKsNote) {
+				t.Errorf("the no-CA-keys note with --capks:\n%s", text)
+			}
+		})
+	}
+	var out, errs bytes.Buffer
+	if code := run([]string{"card", "read", "--offline"}, &out, &errs); code != 2 {
+		t.Errorf("--offline without --contactless: exit %d", code)
+	}
+	if code := run([]string{"card", "read", "--capks", "card_test.go"}, &out, &errs); code != 2 || !strings.Contains(errs.String(), "CA key file") {
+		t.Errorf("a file that is no CA key list: exit %d: %s", code, errs.String())
 	}
 }
 

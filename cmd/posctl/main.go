@@ -1,18 +1,20 @@
 // Command posctl is the field and support tool for posagent terminals.
 //
-//	posctl watch --mqtt URL [--tid TID | --tid-prefix P] [--json | --table] [--once] [--user U --password-file F]
-//	posctl watch --amqp URL [--amqp URL …] [--queue-prefix NAME] [--shards K] [--json | --table] [--user U --password-file F]
+//	posctl watch --mqtt URL [--tid TID | --tid-prefix P] [--json | --table] [--once] [--metrics ADDR] [--user U --password-file F]
+//	posctl watch --amqp URL [--amqp URL …] [--queue-prefix NAME] [--shards K] [--json | --table] [--metrics ADDR] [--user U --password-file F]
 //	posctl decode track [--reveal] [--lrc] TRACK
 //	posctl decode tlv [--reveal] HEX
 //	posctl decode iso8583 [--spec unionpay] [--reveal] HEX
-//	posctl card read [--reader NAME] [--json] [--timeout D]
+//	posctl card read [--reader NAME] [--json] [--timeout D] [--capks FILE] [--contactless [--offline]]
 //	posctl keys inject --state-dir DIR --kcv HEX [--replace] < TMK-HEX
 //	posctl account-check --tid TID --tmk-file FILE < PAN
 //	posctl ticket --key PRIVFILE --kid KID --tid TID --mid MID ... [--publish URL]
 //	posctl command --key PRIVFILE --kid KID --tid TID [--publish URL [--wait D]] NAME [ARGS-JSON]
 //
 // watch shows what central monitoring sees (agent/central/monitor): presence, the
-// retained status and every event of one terminal or the whole fleet. More
+// retained status and every event of one terminal or the whole fleet; with
+// --metrics ADDR (host:port) it also serves the fleet's Prometheus metrics at
+// http://ADDR/metrics (not in the firmware build). More
 // subcommands (decode, card, ticket) plug into the switch in run.
 //
 // Exit status: 0 done (including Ctrl-C), 1 runtime error, 2 bad usage.
@@ -36,14 +38,14 @@ const usage = `usage: posctl <command> [flags]
 
 commands:
   watch   follow what central monitoring sees, live over MQTT or from RabbitMQ's queues
-          posctl watch --mqtt URL [--tid TID | --tid-prefix P] [--json | --table] [--once] [--user U --password-file F]
-          posctl watch --amqp URL [--amqp URL ...] [--queue-prefix NAME] [--shards K] [--json | --table] [--user U --password-file F]
+          posctl watch --mqtt URL [--tid TID | --tid-prefix P] [--json | --table] [--once] [--metrics ADDR] [--user U --password-file F]
+          posctl watch --amqp URL [--amqp URL ...] [--queue-prefix NAME] [--shards K] [--json | --table] [--metrics ADDR] [--user U --password-file F]
   decode  decode what a device sent, card numbers masked
           posctl decode track [--reveal] [--lrc] TRACK
           posctl decode tlv [--reveal] HEX
           posctl decode iso8583 [--spec unionpay] [--reveal] HEX
   card    read the chip card in a PC/SC reader (masked summary)
-          posctl card read [--reader NAME] [--json] [--timeout 60s]
+          posctl card read [--reader NAME] [--json] [--timeout 60s] [--capks FILE] [--contactless [--offline]]
   keys    inject the acquirer's terminal master key (read from stdin)
           posctl keys inject --state-dir DIR --kcv HEX [--replace] < TMK-HEX
           posctl keys show --state-dir DIR
@@ -106,9 +108,10 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("posctl watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		o        monitor.Options
-		passFile string
-		q        queueFlags
+		o           monitor.Options
+		passFile    string
+		metricsAddr string
+		q           queueFlags
 	)
 	q.register(fs)
 	fs.StringVar(&o.TIDPrefix, "tid-prefix", "", "keep only terminals whose TID starts with this (live MQTT: the broker still sends this monitor every terminal)")
@@ -117,12 +120,13 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.JSON, "json", false, "one JSON object per message: {topic, retained, payload}")
 	fs.BoolVar(&o.Once, "once", false, "print the retained snapshot and exit")
 	fs.BoolVar(&o.Table, "table", false, "the fleet table (TID, MID, step, state, online, age, last error), redrawn as it changes")
+	fs.StringVar(&metricsAddr, "metrics", "", "serve the fleet's Prometheus metrics at http://ADDR/metrics (ADDR host:port, e.g. 127.0.0.1:9464)")
 	fs.StringVar(&o.Username, "user", "", "broker user name")
 	// A file, not a flag value: command lines show up in ps and shell history.
 	fs.StringVar(&passFile, "password-file", "", "file holding the broker password (first line)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: posctl watch --mqtt URL [--tid TID | --tid-prefix P] [--json | --table] [--once] [--user U --password-file F]")
-		fmt.Fprintln(fs.Output(), "       posctl watch --amqp URL [--amqp URL ...] [--queue-prefix NAME] [--shards K] [--json | --table] [--user U --password-file F]")
+		fmt.Fprintln(fs.Output(), "usage: posctl watch --mqtt URL [--tid TID | --tid-prefix P] [--json | --table] [--once] [--metrics ADDR] [--user U --password-file F]")
+		fmt.Fprintln(fs.Output(), "       posctl watch --amqp URL [--amqp URL ...] [--queue-prefix NAME] [--shards K] [--json | --table] [--metrics ADDR] [--user U --password-file F]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -146,6 +150,11 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	if metricsAddr != "" && o.Once {
+		fmt.Fprintln(stderr, "posctl watch: --metrics needs a live watch, not --once")
+		fs.Usage()
+		return 2
+	}
 	if passFile != "" {
 		b, err := os.ReadFile(passFile)
 		if err != nil {
@@ -156,6 +165,14 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o.Password = strings.TrimSuffix(o.Password, "\r")
 	}
 	o.Out = stdout
+	if metricsAddr != "" {
+		stop, err := serveMetrics(metricsAddr, &o, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "posctl: %v\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	if len(q.urls) > 0 {
 		return q.watch(ctx, o, stderr)
 	}

@@ -60,6 +60,7 @@ func TestUsageErrors(t *testing.T) {
 		{"stray argument", []string{"watch", "--mqtt", "tcp://127.0.0.1:1", "extra"}, 2, `unexpected argument "extra"`},
 		{"missing password file", []string{"watch", "--mqtt", "tcp://127.0.0.1:1", "--user", "u", "--password-file", "/nonexistent/pw"}, 1, "password file"},
 		{"watch help", []string{"watch", "-h"}, 0, "usage: posctl watch"},
+		{"metrics of a snapshot", []string{"watch", "--mqtt", "tcp://127.0.0.1:1", "--once", "--metrics", "127.0.0.1:0"}, 2, "--metrics needs a live watch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

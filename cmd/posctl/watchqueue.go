@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"strings"
 
@@ -67,9 +66,7 @@ func (q *queueFlags) watch(ctx context.Context, o monitor.Options, stderr io.Wri
 		}
 		urls = append(urls, u.String())
 	}
-	a := monitor.AMQPOptions{URLs: urls, Prefix: q.prefix, Shards: q.shards,
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	if err := monitor.WatchQueues(ctx, a, monitor.QueueOptions{JSON: o.JSON, Table: o.Table, Out: o.Out, Now: o.Now}); err != nil {
+	if err := watchQueues(ctx, urls, q, o, stderr); err != nil {
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
 		return 1
 	}

@@ -1,3 +1,5 @@
+//go:build !firmware
+
 package main
 
 import (

@@ -50,14 +50,15 @@ type TerminalCaps struct {
 // goods and reading cards for inquiries (9C 00 and 31); a numeric keypad
 // with ENTER/CANCEL (drivers/keypad), a printer for both slips
 // (agent/receipt) and the installer's display. Its contactless reader
-// speaks qPBOC online only: no fDDA, so every contactless transaction
-// needs an online cryptogram.
+// speaks qPBOC and, online only, requires an online cryptogram for every
+// amount; it verifies fDDA (versions 00 and 01) where a caller lifts that
+// requirement to examine a card's offline approval (contactless.go).
 var Capabilities = TerminalCaps{
 	Magstripe: true, ICContact: true,
 	EncipheredPINOnline: true, Signature: true, NoCVM: true,
 	SDA: true, DDA: true, CDA: true,
 	Operator: 2, Attended: true, OnlineCapable: true,
-	ContactlessEMV: true, ContactlessContactChip: true, ContactlessOnlineCrypto: true,
+	ContactlessEMV: true, ContactlessContactChip: true, ContactlessOnlineCrypto: true, FDDA: true,
 	Goods: true, Inquiry: true,
 	NumericKeys: true, CommandKeys: true,
 	PrintAttendant: true, PrintCardholder: true, DisplayAttendant: true,

@@ -105,8 +105,9 @@ func TestCapabilitiesAsBuilt(t *testing.T) {
 		// attendant display; no code table.
 		{"9F40", Hex(d.AddCapabilities), "4800A0E000"},
 		// qPBOC, contact chip, online PIN, signature; online cryptogram
-		// required; no fDDA.
-		{"9F66", Hex(d.TTQ), "36800000"},
+		// required; fDDA version 01 (byte 4 bit 8, emv.cool's qPBOC TTQ
+		// table: 0 would mean "fDDA version 00 only").
+		{"9F66", Hex(d.TTQ), "36800080"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s %s, want %s", tc.obj, tc.got, tc.want)

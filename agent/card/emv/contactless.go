@@ -1,6 +1,7 @@
 package emv
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -34,25 +35,32 @@ const (
 //
 //   - ARQC: the payment goes online with it, as a chip sale's does.
 //   - AAC: the card declined offline: ErrDeclined.
-//   - TC: an offline approval, which this reader's TTQ forbade ("online
-//     cryptogram required", TTQ byte 2 bit 8, set because the terminal is
-//     online-only and performs no fDDA: Capabilities). A card that approves
-//     anyway answered against the reader's terms; the terminal, which
-//     approves nothing offline (9F35 21), does not accept the TC, and does
-//     not forward an offline approval as if it were an authorisation
-//     request. It is ErrCardData, which the flow answers by asking for the
-//     card on the contact interface — EMV Contactless Book A's "try
-//     another interface" outcome. fDDA (oda.VerifyFDDA) would only matter
-//     for accepting the TC offline, so it is not run.
+//   - TC: an offline approval. Where the reader's TTQ required an online
+//     cryptogram (byte 2 bit 8: always on this online-only terminal,
+//     Capabilities, 9F35 21), a card that approves anyway answered against
+//     the reader's terms: the TC is not accepted, nor forwarded as if it
+//     were an authorisation request. It is ErrCardData, which the flow
+//     answers by asking for the card on the contact interface — EMV
+//     Contactless Book A's "try another interface" outcome. Where the TTQ
+//     left the card free to approve offline (a caller that cleared the bit:
+//     `posctl card read --contactless --offline` examining a card), the TC
+//     stands only on fDDA (fdda): verified, the card's offline approval is
+//     the result; failed, the card is declined offline (ErrDeclined), or
+//     sent to the contact interface when its CTQ asks for that.
 func (s *session) contactless(ctx context.Context, pad provisioning.PINPad, req provisioning.PINRequest) (provisioning.PINBlock, error) {
-	if err := s.gpoCryptogram(); err != nil {
+	if err := s.gpoCryptogram(ctx); err != nil {
 		return nil, err
+	}
+	if s.cdata[0x9F27][0]&0xC0 != acARQC {
+		// A payment goes online: even a verified offline approval is not
+		// what the flow can send (its TTQ always requires the ARQC).
+		return nil, fmt.Errorf("%w: contactless card approved offline (TC); this payment needs an online cryptogram", ErrCardData)
 	}
 	return s.contactlessCVM(ctx, pad, req)
 }
 
 // gpoCryptogram is contactless's check of the GPO's cryptogram.
-func (s *session) gpoCryptogram() error {
+func (s *session) gpoCryptogram(ctx context.Context) error {
 	defer s.done("qpboc")
 	cid, ac, atc := s.cdata[0x9F27], s.cdata[0x9F26], s.cdata[0x9F36]
 	if len(cid) != 1 || len(ac) != 8 || len(atc) != 2 {
@@ -62,11 +70,105 @@ func (s *session) gpoCryptogram() error {
 	case acAAC:
 		return ErrDeclined
 	case acTC:
-		return fmt.Errorf("%w: contactless card approved offline (TC) though the TTQ requires an online cryptogram", ErrCardData)
+		if s.termTTQ(1, ttqOnlineRequired) {
+			return fmt.Errorf("%w: contactless card approved offline (TC) though the TTQ requires an online cryptogram", ErrCardData)
+		}
+		return s.fdda(ctx)
 	case acARQC:
 		return nil
 	}
 	return fmt.Errorf("%w: contactless CID %02X", ErrCardData, cid[0])
+}
+
+// TTQ byte 2 bits the pre-processing sets per transaction (EMV Book C-3
+// Annex A; they are transient, the others static: emv.cool's TTQ page for
+// qPBOC says the same), and the CTQ's interface-switch bit.
+const (
+	ttqOnlineRequired = 0x80 // byte 2 bit 8: online cryptogram required
+	ttqCVMRequired    = 0x40 // byte 2 bit 7: CVM required
+	ctqSwitchOnODA    = 0x10 // CTQ byte 1 bit 5: switch interface if ODA fails
+)
+
+// ErrAboveContactlessLimit is the tap of a sale at or above the
+// application's contactless transaction limit (DF20): the card must be
+// inserted or swiped (E_CARD_USE_CONTACT). A card whose fDDA failed and
+// whose CTQ asks for the contact interface gets it too.
+var ErrAboveContactlessLimit error = useContact{}
+
+type useContact struct{}
+
+func (useContact) Error() string {
+	return "emv: not a contactless transaction (amount at or above the contactless limit, or the card asks for contact): insert or swipe the card"
+}
+func (useContact) FailureCode() string { return "E_CARD_USE_CONTACT" }
+
+// preprocess is the reader's pre-processing (EMV Book C-3 §5.2, which
+// qPBOC follows: JR/T 0025.12 "预处理"), with the selected application's
+// limits from the acquirer's IC parameter download (DF19, DF20, DF21),
+// before GET PROCESSING OPTIONS: at or above the contactless transaction
+// limit the card is not read contactless; at or above the CVM required
+// limit the TTQ asks for a CVM; above the contactless floor limit it
+// requires an online cryptogram — which this online-only terminal's TTQ
+// already does for every amount (Capabilities). The transient bits start
+// from the terminal's TTQ each time, so one transaction's cannot leak into
+// the next.
+func (s *session) preprocess() error {
+	r := s.risk()
+	amount := max(s.txn.Amount, 0)
+	if r.CLTransactionLimit != nil && amount >= *r.CLTransactionLimit {
+		return ErrAboveContactlessLimit
+	}
+	ttq := append([]byte(nil), s.tdata[0x9F66]...)
+	if len(ttq) != 4 {
+		return nil // withDefaults gives every terminal one; a caller's odd TTQ is sent as it is
+	}
+	if r.CVMLimit != nil && amount >= *r.CVMLimit {
+		ttq[1] |= ttqCVMRequired
+	}
+	if r.CLFloorLimit != nil && amount > *r.CLFloorLimit {
+		ttq[1] |= ttqOnlineRequired
+	}
+	s.tdata[0x9F66] = ttq
+	return nil
+}
+
+// fdda is fast DDA (JR/T 0025.12 Annex B, EMV Book C-3 §5.9) of a card's
+// offline approval: the issuer and ICC keys recovered as for DDA over the
+// records the AFL marks, then 9F4B, which the card returned with its
+// cryptogram, verified over the terminal's fixed dynamic data
+// (fddaTerminalData). Verified: TSI "ODA performed", the TC stands.
+// Failed: TVR "DDA failed" (fDDA is reported as DDA), and the card is
+// declined offline, or sent to contact when its CTQ asks for that.
+func (s *session) fdda(ctx context.Context) error {
+	s.method = odaFDDA
+	r, err := s.performODA(ctx, odaFDDA)
+	if err != nil {
+		return err
+	}
+	r.apply(s.tdata[0x95], s.tdata[0x9B])
+	if !r.failed {
+		return nil
+	}
+	if ctq := s.cdata[0x9F6C]; len(ctq) >= 1 && ctq[0]&ctqSwitchOnODA != 0 {
+		return ErrAboveContactlessLimit
+	}
+	return fmt.Errorf("%w: fDDA failed", ErrDeclined)
+}
+
+// fddaTerminalData is what fDDA's signature covers besides the card's
+// dynamic number, by the version the card names in 9F69's first byte:
+// version 01, 9F37 || 9F02 || 5F2A || 9F69 (proxmark3
+// client/src/emv/emv_pki.c emv_pki_recover_atc_ex hashes the same four);
+// version 00 (no 9F69), the unpredictable number alone (the PBOC write-up
+// e-com-net.com/article/3810417.htm, "EMV/PBOC之关于fDDA01算法", which
+// contrasts the two versions).
+func (s *session) fddaTerminalData() []byte {
+	un := s.tdata[0x9F37]
+	c69, ok := s.cdata[0x9F69]
+	if !ok || len(c69) == 0 || c69[0] != 0x01 {
+		return append([]byte(nil), un...)
+	}
+	return bytes.Join([][]byte{un, s.tdata[0x9F02], s.tdata[0x5F2A], c69}, nil)
 }
 
 // contactlessCVM performs the cardholder verification the card's CTQ asks

@@ -148,12 +148,14 @@ func TestQPBOCCardDecisions(t *testing.T) {
 		want    error
 	}{
 		{"offline-only reader", []byte{0x28, 0x00, 0x00, 0x00}, false, emv.ErrDeclined},
-		{"no online cryptogram required", []byte{0x36, 0x00, 0x00, 0x00}, true, emv.ErrCardData},
+		// The card's TC, its fDDA verified: still no payment, which goes online.
+		{"no online cryptogram required", []byte{0x36, 0x00, 0x00, 0x80}, true, emv.ErrCardData},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sim := loadCard(t, "oda/qpboc", func(p *cardsim.Profile) { p.ODA.Offline = tc.offline })
 			term := fixedTerminal()
 			term.TTQ = tc.ttq
+			term.CAPKs = testCAPKs(t)
 			src := contactlessSource(twoReaders("contactless", sim.AsCard("contactless")), term, nil)
 			_, err := src.Pay(context.Background(), provisioning.CardRequest{Purpose: "sale", Amount: saleAmount})
 			if !errors.Is(err, tc.want) {
@@ -289,4 +291,117 @@ func tapToPay(t *testing.T) provisioning.Payment {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
+}
+
+// TestQPBOCOfflineApprovalFDDA: a reader that does not require an online
+// cryptogram (the TTQ's byte 2 bit 8 cleared, as `posctl card read
+// --offline` sends it) gets an offline-capable card's TC with its 9F4B,
+// and the TC stands only on fDDA: for both versions the TTQ can ask for
+// (byte 4 bit 8: 01, signed over UN, amount, currency and 9F69; 00, the UN
+// alone), verified with the test CA's key; signed with a key its
+// certificate does not hold, or without the CA key, "DDA failed" and the
+// card declined offline.
+func TestQPBOCOfflineApprovalFDDA(t *testing.T) {
+	for _, tc := range []struct {
+		name, card string
+		ttq4       byte
+		capks      bool
+		want       error
+		oda        string
+		tvr1, tsi1 byte
+	}{
+		{"fDDA 01", "oda/qpboc", 0x80, true, nil, "fDDA passed", 0x00, 0x80},
+		{"fDDA 00", "oda/qpboc", 0x00, true, nil, "fDDA passed", 0x00, 0x80},
+		{"bad signature", "oda/qpboc-bad-signature", 0x80, true, emv.ErrDeclined, "", 0x08, 0x80},
+		{"no CA key", "oda/qpboc", 0x80, false, emv.ErrDeclined, "", 0x08, 0x80},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := loadCard(t, tc.card, nil)
+			term := fixedTerminal()
+			term.Contactless = true
+			term.TTQ = []byte{0x36, 0x00, 0x00, tc.ttq4}
+			if tc.capks {
+				term.CAPKs = testCAPKs(t)
+			}
+			res, err := emv.Read(context.Background(), sim.AsCard("sim"), term, emv.Transaction{Amount: saleAmount})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+			if sim.Steps("generate_ac") != 0 {
+				t.Error("GENERATE AC sent")
+			}
+			if err != nil {
+				return
+			}
+			if res.ODA != tc.oda {
+				t.Errorf("ODA %q, want %q", res.ODA, tc.oda)
+			}
+			tvr, tsi := mustHex(res.TVR), mustHex(res.TSI)
+			if tvr[0] != tc.tvr1 || tsi[0]&0x80 != tc.tsi1 {
+				t.Errorf("TVR %s TSI %s, want TVR byte 1 %02X, TSI ODA bit %02X", res.TVR, res.TSI, tc.tvr1, tc.tsi1)
+			}
+			objs, err := emv.DecodeTLV(mustHex(res.ICData))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cid, ok := emv.Find(objs, 0x9F27); !ok || cid.Value[0]&0xC0 != 0x40 {
+				t.Errorf("field 55 9F27 %X, want a TC", cid.Value)
+			}
+		})
+	}
+}
+
+// TestQPBOCPreprocessing: the downloaded contactless limits decide before
+// GET PROCESSING OPTIONS: at or above the transaction limit nothing is
+// sent to the card beyond selection and the sale is for the contact
+// interface (E_CARD_USE_CONTACT); at or above the CVM limit the TTQ sent
+// asks for a CVM; the online-cryptogram bit stays set whatever the floor
+// limit (this terminal is online only), and a sale below every limit
+// leaves the CVM bit clear.
+func TestQPBOCPreprocessing(t *testing.T) {
+	limit := func(v int64) *int64 { return &v }
+	for _, tc := range []struct {
+		name        string
+		amount      int64
+		want        error
+		cvmBit, gpo bool
+	}{
+		{"below every limit", 100, nil, false, true},
+		{"at the CVM limit", 30000, nil, true, true},
+		{"at the contactless limit", 100000, emv.ErrAboveContactlessLimit, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := loadCard(t, "oda/qpboc", nil)
+			rec := &recorder{Card: sim.AsCard("sim")}
+			term := fixedTerminal()
+			term.Contactless = true
+			term.Risk = map[string]emv.RiskParams{"A000000333010101": {
+				CLFloorLimit: limit(50000), CLTransactionLimit: limit(100000), CVMLimit: limit(30000)}}
+			term.AIDs = []string{"A000000333010101"}
+			_, err := emv.Read(context.Background(), rec, term, emv.Transaction{Amount: tc.amount})
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+			if !tc.gpo {
+				if sim.Steps("gpo") != 0 {
+					t.Error("GET PROCESSING OPTIONS sent above the contactless limit")
+				}
+				var ce interface{ FailureCode() string }
+				if !errors.As(err, &ce) || ce.FailureCode() != "E_CARD_USE_CONTACT" {
+					t.Errorf("failure code of %v", err)
+				}
+				return
+			}
+			ttq := rec.gpoData(t)[:4] // the PDOL starts with 9F66
+			if got := ttq[1]&0x40 != 0; got != tc.cvmBit {
+				t.Errorf("TTQ %X: CVM required %v, want %v", ttq, got, tc.cvmBit)
+			}
+			if ttq[1]&0x80 == 0 {
+				t.Errorf("TTQ %X: online cryptogram not required", ttq)
+			}
+			if !bytes.Equal(term.TTQ, emv.DefaultTerminal().TTQ) {
+				t.Errorf("the terminal's TTQ changed to %X", term.TTQ)
+			}
+		})
+	}
 }

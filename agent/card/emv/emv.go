@@ -243,7 +243,7 @@ func (s *session) run(ctx context.Context, ac bool) (Result, error) {
 	switch {
 	case ac && s.term.Contactless:
 		// qPBOC: the GPO answered the cryptogram; nothing more is sent.
-		if err := s.gpoCryptogram(); err != nil {
+		if err := s.gpoCryptogram(ctx); err != nil {
 			return Result{}, err
 		}
 	case ac:
@@ -271,7 +271,7 @@ func (s *session) run(ctx context.Context, ac bool) (Result, error) {
 // after the ODA step). A contactless online payment performs none: its
 // TVR stays as the card signed it (contactless.go).
 func (s *session) odaOutcome() string {
-	if s.term.Contactless {
+	if s.term.Contactless && s.method == odaNone {
 		return "not performed (contactless, online cryptogram)"
 	}
 	if s.method == odaNone {
@@ -279,7 +279,7 @@ func (s *session) odaOutcome() string {
 	}
 	tvr := s.tdata[0x95][0]
 	out := s.method.String() + " passed"
-	if tvr&map[odaMethod]byte{odaSDA: tvrSDAFailed, odaDDA: tvrDDAFailed, odaCDA: tvrCDAFailed}[s.method] != 0 {
+	if tvr&map[odaMethod]byte{odaSDA: tvrSDAFailed, odaDDA: tvrDDAFailed, odaCDA: tvrCDAFailed, odaFDDA: tvrDDAFailed}[s.method] != 0 {
 		out = s.method.String() + " failed"
 	}
 	if tvr&tvrICCDataMissing != 0 {
@@ -526,6 +526,11 @@ func (s *session) gpo(ctx context.Context, fci []TLV) (aip, afl []byte, err erro
 		dol, err := ParseDOL(p.Value)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: PDOL: %w", ErrCardData, err)
+		}
+		if s.term.Contactless {
+			if err := s.preprocess(); err != nil {
+				return nil, nil, err
+			}
 		}
 		pdolData = fillDOL(dol, s.tdata)
 	}

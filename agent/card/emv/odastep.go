@@ -88,6 +88,16 @@ func (s *session) performODA(ctx context.Context, m odaMethod) (odaResult, error
 		s.iccKey = &icc
 		return res, nil
 	}
+	if m == odaFDDA {
+		sdad, ok := d[0x9F4B]
+		if !ok {
+			return fail(true)
+		}
+		if _, err := oda.VerifyFDDA(icc, sdad, s.fddaTerminalData()); err != nil {
+			return fail(false)
+		}
+		return res, nil
+	}
 	ddolRaw, ok := d[0x9F49]
 	if !ok {
 		ddolRaw = s.risk().DefaultDDOL

@@ -70,10 +70,12 @@ const (
 	odaSDA
 	odaDDA
 	odaCDA
+	// odaFDDA is qPBOC's fast DDA of an offline approval (contactless.go).
+	odaFDDA
 )
 
 func (m odaMethod) String() string {
-	return [...]string{"none", "SDA", "DDA", "CDA"}[m]
+	return [...]string{"none", "SDA", "DDA", "CDA", "fDDA"}[m]
 }
 
 // selectODA chooses the method both the card (AIP 82) and the terminal
@@ -126,7 +128,7 @@ func (r odaResult) apply(tvr, tsi []byte) {
 		tvr[0] |= tvrSDASelected
 	}
 	if r.failed {
-		tvr[0] |= map[odaMethod]byte{odaSDA: tvrSDAFailed, odaDDA: tvrDDAFailed, odaCDA: tvrCDAFailed}[r.method]
+		tvr[0] |= map[odaMethod]byte{odaSDA: tvrSDAFailed, odaDDA: tvrDDAFailed, odaCDA: tvrCDAFailed, odaFDDA: tvrDDAFailed}[r.method]
 	}
 }
 

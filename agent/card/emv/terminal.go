@@ -90,6 +90,9 @@ type RiskParams struct {
 	// DefaultDDOL is the acquirer's DDOL (DF14) for a card without its own
 	// (9F49), for INTERNAL AUTHENTICATE.
 	DefaultDDOL []byte
+	// The contactless reader limits (DF19, DF20, DF21) the qPBOC
+	// pre-processing applies; nil: none downloaded, no limit.
+	CLFloorLimit, CLTransactionLimit, CVMLimit *int64
 }
 
 // DefaultTerminal returns a UnionPay contact terminal in China: country and
@@ -136,7 +139,8 @@ func (t Terminal) WithApps(apps []provisioning.AppParams) Terminal {
 		t.Risk[h] = RiskParams{FloorLimit: a.FloorLimit, Threshold: a.Threshold,
 			TargetPercent: a.TargetPercent, MaxTargetPercent: a.MaxTargetPercent,
 			TACDefault: actionCode(a.TACDefault), TACDenial: actionCode(a.TACDenial), TACOnline: actionCode(a.TACOnline),
-			DefaultDDOL: append([]byte(nil), a.DefaultDDOL...)}
+			DefaultDDOL:  append([]byte(nil), a.DefaultDDOL...),
+			CLFloorLimit: a.CLFloorLimit, CLTransactionLimit: a.CLTransactionLimit, CVMLimit: a.CVMLimit}
 		if len(a.Version) == 2 && !versioned {
 			t.AppVersion, versioned = append([]byte(nil), a.Version...), true
 		}

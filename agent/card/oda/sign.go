@@ -62,14 +62,18 @@ func VerifyDDA(icc PublicKey, sdad, ddolData []byte) (iccDynamicNumber []byte, e
 // 12) and Visa's qVSDC: the frame and format are DDA's (Table 17), but
 // there is no INTERNAL AUTHENTICATE (the card hands 9F4B over with the data
 // of its GET PROCESSING OPTIONS answer and records), and the terminal
-// dynamic data is fixed rather than a DDOL: terminalData = 9F37 (unpredictable number, 4) || 9F02 (amount
-// authorised, 6) || 5F2A (transaction currency code, 2) || 9F69 (card
-// authentication related data, as the card gave it). That list is the one
-// public kernels hash, e.g. proxmark3's client/src/emv/emv_pki.c
-// (emv_pki_recover_atc_ex, the qVSDC fDDA check of `emv reader`); a card
-// whose fDDA version (first byte of 9F69) is 00 has no 9F69, and terminalData
-// ends with 5F2A. It returns the ICC dynamic number; a failure is ErrDDA
-// (fDDA is the contactless DDA, and the kernel reports it as DDA failed).
+// dynamic data is fixed rather than a DDOL, by the fDDA version the card
+// names in 9F69's first byte: for version 01, terminalData = 9F37
+// (unpredictable number, 4) || 9F02 (amount authorised, 6) || 5F2A
+// (transaction currency code, 2) || 9F69 (card authentication related
+// data, as the card gave it) — the list public kernels hash, e.g.
+// proxmark3's client/src/emv/emv_pki.c (emv_pki_recover_atc_ex, the qVSDC
+// fDDA check of `emv reader`); for version 00, whose cards carry no 9F69,
+// the unpredictable number alone (the PBOC write-up
+// e-com-net.com/article/3810417.htm contrasts the two). The kernel builds
+// it (agent/card/emv contactless.go). It returns the ICC dynamic number;
+// a failure is ErrDDA (fDDA is the contactless DDA, and the kernel reports
+// it as DDA failed).
 func VerifyFDDA(icc PublicKey, sdad, terminalData []byte) (iccDynamicNumber []byte, err error) {
 	return VerifyDDA(icc, sdad, terminalData)
 }

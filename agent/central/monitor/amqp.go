@@ -1,4 +1,9 @@
+//go:build !firmware
+
 package monitor
+
+// RabbitMQ's side of queue mode. Not in posctl's firmware build: the field
+// tool on a terminal has no cluster to consume (and is spared amqp091-go).
 
 import (
 	"context"
@@ -14,21 +19,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-var (
-	_ paho.Message = queued{}
-	_ Source       = (*AMQPSource)(nil)
-)
+var _ Source = (*AMQPSource)(nil)
 
-// Queue mode's defaults (posctl watch --amqp).
+// Queue mode's AMQP defaults.
 const (
-	DefaultQueuePrefix = "posctl.watch"
-	DefaultShards      = 4
-	DefaultPrefetch    = 64
-	DefaultRebalance   = 5 * time.Second
+	DefaultPrefetch  = 64
+	DefaultRebalance = 5 * time.Second
 )
 
 // ShardedKeys are the routing keys the shard exchange takes from amq.topic:
@@ -63,9 +62,6 @@ type AMQPOptions struct {
 	// Logger reports reconnects (URLs redacted); nil discards.
 	Logger *slog.Logger
 }
-
-// ShardQueue is the name of shard i of prefix.
-func ShardQueue(prefix string, i int) string { return prefix + "." + strconv.Itoa(i) }
 
 // AMQPSource consumes the shard queues of RabbitMQ. Its topology, declared
 // idempotently by every monitor that starts:
@@ -489,20 +485,6 @@ func fromAMQP(d amqp.Delivery) Delivery {
 		Redelivered: d.Redelivered,
 		Ack:         func() error { return d.Ack(false) },
 	}
-}
-
-// TopicOfRoutingKey undoes the MQTT plugin's mapping of a topic to a routing
-// key, which swaps '/' and '.'.
-func TopicOfRoutingKey(key string) string {
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case '.':
-			return '/'
-		case '/':
-			return '.'
-		}
-		return r
-	}, key)
 }
 
 // Declare declares the shard topology of prefix with shards queues on conn

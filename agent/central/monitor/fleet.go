@@ -96,15 +96,11 @@ func (f *Fleet) Apply(topic string, payload []byte) (stale bool) {
 		if json.Unmarshal(payload, &m) != nil {
 			return false
 		}
-		if m.Seq != 0 && m.Seq < row.Seq && !restarted(m.Seq, m.Boot) {
+		if m.Seq != 0 && m.Seq < row.Seq {
 			return false // an older event (a replay after an outage) does not roll the row back
 		}
 		s, _ := report.Sanitize(m.Status)
-		if restarted(m.Seq, m.Boot) {
-			row.Seq = m.Seq // a wiped terminal counts again from 1
-		} else {
-			row.Seq = max(row.Seq, m.Seq)
-		}
+		row.Seq = max(row.Seq, m.Seq)
 		row.Step, row.State, row.Updated = string(s.Step), s.State, s.Time
 		if s.MID != "" {
 			row.MID = s.MID

@@ -20,22 +20,11 @@ const Silent = "silent"
 // terminal Silent: one lost QoS 0 heartbeat is not news, three in a row are.
 const SilentAfter = 3
 
-// Heartbeat is the payload of pos/v1/{tid}/heartbeat (QoS 0, not retained):
-// the terminal is alive in session Session; Beat counts heartbeats within the
-// session and IntervalS is the period in seconds.
-type Heartbeat struct {
-	TID       string    `json:"tid"`
-	Session   uint64    `json:"session"`
-	Beat      uint64    `json:"beat"`
-	IntervalS int       `json:"interval_s"`
-	Time      time.Time `json:"time"`
-}
-
 // applyHeartbeat folds a heartbeat into row at arrival time now. It returns
 // stale = true for a heartbeat of an older session than the row knows (a
 // delayed message of a previous run: it says nothing about this one).
 func applyHeartbeat(row *Row, payload []byte, now time.Time) (stale bool) {
-	var hb Heartbeat
+	var hb mqtt.Heartbeat
 	if json.Unmarshal(payload, &hb) != nil || hb.IntervalS < 0 {
 		return false
 	}
@@ -96,7 +85,7 @@ func (f *Fleet) Silenced(now time.Time) []Row {
 // silentText is the line announcing that a terminal went silent.
 func silentText(r Row, now time.Time) string {
 	return fmt.Sprintf("%s %-7s no heartbeat or birth for %s (interval_s=%d, session=%d)", r.TID, Silent,
-		now.Sub(r.LastSeen).Truncate(time.Second), int(r.Interval/time.Second), r.Session)
+		now.Sub(r.LastSeen).Truncate(time.Second), int64(r.Interval/time.Second), r.Session)
 }
 
 // silentJSON is the JSON mode record of the same.
@@ -106,28 +95,28 @@ func silentJSON(r Row) string {
 		TID       string    `json:"tid"`
 		Session   uint64    `json:"session,omitempty"`
 		LastSeen  time.Time `json:"last_seen"`
-		IntervalS int       `json:"interval_s"`
-	}{Silent, r.TID, r.Session, r.LastSeen.UTC(), int(r.Interval / time.Second)})
+		IntervalS int64     `json:"interval_s"`
+	}{Silent, r.TID, r.Session, r.LastSeen.UTC(), int64(r.Interval / time.Second)})
 	return string(b)
 }
 
 // heartbeatText renders a heartbeat for TextLine.
 func heartbeatText(tid string, payload []byte) string {
-	var hb Heartbeat
+	var hb mqtt.Heartbeat
 	if err := json.Unmarshal(payload, &hb); err != nil {
 		return fmt.Sprintf("%s %-7s invalid payload (%d bytes)", tid, "beat", len(payload))
 	}
 	f := fields{}
 	f.add("session", strconv.FormatUint(hb.Session, 10))
 	f.add("beat", strconv.FormatUint(hb.Beat, 10))
-	f.add("interval_s", strconv.Itoa(hb.IntervalS))
+	f.add("interval_s", strconv.FormatInt(hb.IntervalS, 10))
 	f.time(hb.Time)
 	return fmt.Sprintf("%s %-7s %s", tid, "beat", f)
 }
 
 // staleHeartbeatText is the line for a heartbeat of an older session.
 func staleHeartbeatText(tid string, payload []byte) string {
-	var hb Heartbeat
+	var hb mqtt.Heartbeat
 	_ = json.Unmarshal(payload, &hb)
 	return fmt.Sprintf("%s %-7s heartbeat of session %d ignored: a newer session is known", tid, "stale", hb.Session)
 }

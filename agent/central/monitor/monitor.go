@@ -52,6 +52,17 @@ type Options struct {
 	Out io.Writer
 	// Now is the clock for the table's age column; nil means time.Now.
 	Now func() time.Time
+	// Fleet is what the messages are folded into (the session rule, the
+	// table); nil means a new Fleet. A *Metrics also counts them for
+	// Prometheus (posctl watch --metrics).
+	Fleet Folder
+}
+
+// Folder folds the schema's messages into a fleet view: a *Fleet, or a
+// *Metrics, which also counts them and guards its fleet against scrapes.
+type Folder interface {
+	Apply(topic string, payload []byte) (stale bool)
+	Table(w io.Writer, now time.Time) error
 }
 
 // Quiet is how long Once waits after the last retained message before it
@@ -141,7 +152,10 @@ func Watch(ctx context.Context, o Options) error {
 
 	// fleet applies the session rule: a late Will of an older session is
 	// marked stale and never shown as the terminal going offline.
-	fleet := NewFleetClock(now)
+	var fleet Folder = NewFleetClock(now)
+	if o.Fleet != nil {
+		fleet = o.Fleet
+	}
 	show := func(m paho.Message) error {
 		stale := fleet.Apply(m.Topic(), m.Payload())
 		switch {

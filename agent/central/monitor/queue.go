@@ -9,9 +9,12 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/posagent/posagent/agent/central/mqtt"
 )
@@ -52,6 +55,9 @@ type QueueOptions struct {
 	Now func() time.Time
 	// Tick paces the silence check; nil means a one-second ticker.
 	Tick <-chan time.Time
+	// Fleet is what deliveries are folded into, as Options.Fleet; nil means
+	// a new Fleet on Now.
+	Fleet Folder
 }
 
 // Stats counts what a Consumer did with its deliveries.
@@ -69,7 +75,7 @@ type Stats struct {
 type Consumer struct {
 	o     QueueOptions
 	out   io.Writer
-	fleet *Fleet
+	fleet Folder
 	dedup dedup
 
 	mu    sync.Mutex
@@ -81,7 +87,10 @@ func NewConsumer(o QueueOptions) *Consumer {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	c := &Consumer{o: o, out: o.Out, fleet: NewFleetClock(o.Now), dedup: newDedup()}
+	c := &Consumer{o: o, out: o.Out, fleet: o.Fleet, dedup: newDedup()}
+	if c.fleet == nil {
+		c.fleet = NewFleetClock(o.Now)
+	}
 	if c.out == nil {
 		c.out = os.Stdout
 	}
@@ -93,13 +102,6 @@ func (c *Consumer) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.stats
-}
-
-// Rows returns the fleet's rows (safe to call while Run runs).
-func (c *Consumer) Rows() []Row {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.fleet.Rows()
 }
 
 // Run handles src's deliveries one at a time, in the order Next returns
@@ -221,9 +223,18 @@ func (c *Consumer) checkSilence() error {
 	return announceSilence(c.out, c.fleet, c.o.Now(), c.o.JSON, c.o.Table)
 }
 
+// silencer is a Folder that can tell who went silent (*Fleet, *Metrics).
+type silencer interface {
+	Silenced(now time.Time) []Row
+}
+
 // announceSilence prints a line (or the table) when terminals went silent.
-func announceSilence(out io.Writer, fleet *Fleet, now time.Time, asJSON, table bool) error {
-	rows := fleet.Silenced(now)
+func announceSilence(out io.Writer, fleet Folder, now time.Time, asJSON, table bool) error {
+	s, ok := fleet.(silencer)
+	if !ok {
+		return nil
+	}
+	rows := s.Silenced(now)
 	if len(rows) == 0 {
 		return nil
 	}
@@ -287,7 +298,7 @@ func (d *dedup) seen(m Delivery) bool {
 		}
 		d.seq[tid] = msg.Seq
 	case "heartbeat":
-		var hb Heartbeat
+		var hb mqtt.Heartbeat
 		if json.Unmarshal(m.Payload, &hb) != nil {
 			return false
 		}
@@ -321,7 +332,10 @@ func (d *dedup) seen(m Delivery) bool {
 
 // restarted reports whether an event's seq and boot are those of a terminal
 // whose state directory was wiped: it counts from 1 again, with boot 1, and
-// its new events must not be taken for old ones.
+// its new events must not be taken for old ones. Sound for the events queue
+// only, where a terminal's events come in seq order (its outbox sends one at
+// a time); not for a live watch, where the status of seq N comes before the
+// events 1…N it replays after an outage (so the fleet's row does not follow).
 func restarted(seq uint64, boot int) bool { return seq == 1 && boot == 1 }
 
 // queued is a Delivery seen as a paho message, so queue mode prints with
@@ -339,6 +353,31 @@ func (q queued) Topic() string     { return q.topic }
 func (q queued) MessageID() uint16 { return 0 }
 func (q queued) Payload() []byte   { return q.payload }
 func (q queued) Ack()              {}
+
+var _ paho.Message = queued{}
+
+// Queue mode's defaults (posctl watch --amqp).
+const (
+	DefaultQueuePrefix = "posctl.watch"
+	DefaultShards      = 4
+)
+
+// ShardQueue is the name of shard i of prefix.
+func ShardQueue(prefix string, i int) string { return prefix + "." + strconv.Itoa(i) }
+
+// TopicOfRoutingKey undoes the MQTT plugin's mapping of a topic to a routing
+// key, which swaps '/' and '.'.
+func TopicOfRoutingKey(key string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.':
+			return '/'
+		case '/':
+			return '.'
+		}
+		return r
+	}, key)
+}
 
 // ErrSourceClosed is returned by a Source's Next after Close.
 var ErrSourceClosed = errors.New("monitor: source closed")

@@ -59,6 +59,7 @@ var CertSpecs = []CertSpec{
 	{Profile: "testdata/cards/oda/wrong-capk-index.yaml"},
 	{Profile: "testdata/cards/oda/revoked-issuer-cert.yaml", IssuerSerial: RevokedIssuerSerial},
 	{Profile: "testdata/cards/oda/dda-bad-signature.yaml"},
+	{Profile: "testdata/cards/oda/qpboc-bad-signature.yaml"},
 }
 
 // ICCCertFlipOffset is the byte of 9F46 FlipICCCert inverts.
