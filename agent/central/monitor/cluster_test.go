@@ -339,6 +339,7 @@ func TestClusterQueueTwoMonitorsShareShards(t *testing.T) {
 		return na == 2 && nb == 2
 	}
 	deadline := time.After(clusterWait)
+	warmStart := time.Now()
 	for attempt := 1; !balanced(); attempt++ {
 		for _, r := range warm {
 			reportStep(r, attempt)
@@ -349,6 +350,7 @@ func TestClusterQueueTwoMonitorsShareShards(t *testing.T) {
 			t.Fatalf("the monitors did not split the queues: A %v, B %v", srcA.Active(time.Second), srcB.Active(time.Second))
 		}
 	}
+	balancedAfter := time.Since(warmStart)
 	flushAll(t, warm)
 
 	const terminals, events = 8, 50
@@ -381,8 +383,8 @@ func TestClusterQueueTwoMonitorsShareShards(t *testing.T) {
 			perMonitor["B"]++
 		}
 	}
-	t.Logf("terminals per monitor %v; A active on %v, B on %v; stats A %+v, B %+v",
-		perMonitor, srcA.Active(2*time.Second), srcB.Active(2*time.Second), ca.Stats(), cb.Stats())
+	t.Logf("split two and two %s after the warm-up traffic began (rebalance every 200 ms); terminals per monitor %v; A active on %v, B on %v; stats A %+v, B %+v",
+		balancedAfter.Round(time.Millisecond), perMonitor, srcA.Active(2*time.Second), srcB.Active(2*time.Second), ca.Stats(), cb.Stats())
 }
 
 // The permissions docs/mqtt.md gives a monitor user are enough to declare
