@@ -490,3 +490,76 @@ func TestClusterQueueConcurrentDeclare(t *testing.T) {
 		t.Errorf("2 shards on a prefix of 4: %v, want ErrShardMismatch", err)
 	}
 }
+
+// The active monitor goes away mid-stream (its connection closes with
+// deliveries unacknowledged): the standby takes its queues over and nothing
+// is lost; what the first had shown but not acknowledged is shown again by
+// the second (at least once across monitors), each in order.
+func TestClusterQueueStandbyTakesOver(t *testing.T) {
+	c := bench.NeedRabbitCluster(t)
+	const shards = 2
+	prefix := clusterTopology(t, c, 0, shards)
+	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
+	defer cancel()
+	// No hand-over: A, first, stays active on both queues; B waits.
+	a := AMQPOptions{URLs: []string{c.AMQPURL(1)}, Prefix: prefix, Shards: shards, Rebalance: -1, Prefetch: 16}
+	srcA, err := DialAMQP(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outA := newSeen()
+	runA, stopA := context.WithCancel(context.Background())
+	doneA := make(chan error, 1)
+	go func() { doneA <- NewConsumer(QueueOptions{JSON: true, Out: outA}).Run(runA, srcA) }()
+	a.URLs = []string{c.AMQPURL(2)}
+	outB := newSeen()
+	consB, _ := startConsumer(t, a, outB)
+
+	const terminals, events = 4, 200
+	terms := clusterTerminals(t, c, 0, terminals)
+	var wg sync.WaitGroup
+	for _, r := range terms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 1; i <= events; i++ {
+				reportStep(r, i)
+			}
+		}()
+	}
+	waitUntil(t, "monitor A to have shown a quarter", func() bool { return outA.count() >= terminals*events/4 }, outA)
+	stopA()
+	if err := <-doneA; err != nil {
+		t.Fatal(err)
+	}
+	srcA.Close() // the connection ends: what A did not acknowledge goes back to the queues
+	shownByA := outA.count()
+	wg.Wait()
+	flushAll(t, terms)
+	waitUntil(t, "monitor B to reach every terminal's last event", func() bool {
+		for tid := range terms {
+			if s := outB.of(tid); len(s) == 0 || s[len(s)-1] != events {
+				return false
+			}
+		}
+		return true
+	}, outB)
+	again := 0
+	for tid := range terms {
+		sa, sb := outA.of(tid), outB.of(tid)
+		inOrder(t, "monitor A", tid, sa, len(sa))
+		if len(sb) == 0 || sb[0] > uint64(len(sa)+1) {
+			t.Errorf("%s: A showed 1..%d, B starts at %v: events lost between them", tid, len(sa), sb[:min(len(sb), 1)])
+			continue
+		}
+		for i := 1; i < len(sb); i++ {
+			if sb[i] != sb[i-1]+1 {
+				t.Errorf("%s: B's events %v are not consecutive", tid, sb)
+				break
+			}
+		}
+		again += len(sa) - int(sb[0]) + 1
+	}
+	t.Logf("A showed %d events before it went; B took over and showed the rest, %d of them again (A had not acknowledged them); B stats %+v",
+		shownByA, again, consB.Stats())
+}
