@@ -410,8 +410,9 @@ func (c *Client) onConnect(cn *conn, pc paho.Client) {
 	// A Will can overtake our birth (a half-open old connection taken over by
 	// this one sends its Will late, or another node of the cluster delivers
 	// it after we moved) and leave "offline" retained while we are online.
-	// Watching our own state topic lets us answer with a new birth.
-	pc.Subscribe(StateTopic(c.opts.TID), 1, c.onOwnState)
+	// Watching our own state topic lets us answer with a new birth. QoS 0,
+	// as every subscription of ours (subscribe says why).
+	pc.Subscribe(StateTopic(c.opts.TID), 0, c.onOwnState)
 	// Copied under mu, subscribed outside it: Subscribe can wait for paho's
 	// outbound queue.
 	c.mu.Lock()
@@ -501,10 +502,22 @@ func (c *Client) Subscribe(topic string, fn func(Inbound)) error {
 	return nil
 }
 
-// subscribe subscribes at QoS 1 and logs a refusal (an ACL that denies
+// subscribe subscribes at QoS 0 and logs a refusal (an ACL that denies
 // the terminal its own topic is a broker misconfiguration worth a warning).
+//
+// QoS 0, not 1: every connection is a clean session, so nothing a QoS 1
+// subscription would keep outlives the connection anyway (central retries
+// a command until its reply; tickets are retained). And on RabbitMQ 3.10 a
+// QoS 1 subscription is a durable classic queue on the terminal's node
+// (mqtt-subscription-posagent-TIDqos1): once that node dies, every
+// reconnect on another node fails declaring it — "home node … of durable
+// queue … is down or inaccessible" — and the broker drops the connection
+// right after CONNACK, until the dead node returns (measured: the cluster
+// test TestClusterNodeDiesMidInstall looped so for 30 s). A QoS 0
+// subscription is a transient queue, which the cluster deletes with its
+// node.
 func (c *Client) subscribe(pc paho.Client, topic string, fn func(Inbound)) {
-	tok := pc.Subscribe(topic, 1, func(_ paho.Client, m paho.Message) {
+	tok := pc.Subscribe(topic, 0, func(_ paho.Client, m paho.Message) {
 		fn(Inbound{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained()})
 	})
 	go func() {
