@@ -72,7 +72,10 @@ node_env() {
 		RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf" RABBITMQ_ADVANCED_CONFIG_FILE="$d/advanced.config"
 		RABBITMQ_ENABLED_PLUGINS_FILE="$state/enabled_plugins" RABBITMQ_PID_FILE="$(node_pidfile "$1")"
 		RABBITMQ_CTL_DIST_PORT_MIN=$((base + 50)) RABBITMQ_CTL_DIST_PORT_MAX=$((base + 99))
-		"RABBITMQ_CTL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
+		# -start_epmd false: a CLI call while our epmd is down (a node
+		# stopped, the cluster going down) would otherwise leave an orphan
+		# "epmd -daemon" on our port, and the next up would find it taken.
+		"RABBITMQ_CTL_ERL_ARGS=-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}"
 		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}"
 		ERL_CRASH_DUMP="$d/erl_crash.dump")
 }
