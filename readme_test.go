@@ -53,6 +53,7 @@ var notWalked = []struct{ command, why string }{
 	{"make lint", "make test runs it first"},
 	{"make cross", "make test runs it"},
 	{"make test-arm", "make test runs it"},
+	{"make test-cluster", "CI runs it after make test; a 3-node RabbitMQ cluster, 20 s to come up"},
 	{"make fuzz", "make test runs a short pass; the long one takes hours"},
 	{"make crashtest", "make test runs a 5-install campaign; needs pcscd"},
 	{"make build", "a cgo build into the repository's bin/; make test builds the same packages"},

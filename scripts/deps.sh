@@ -12,8 +12,7 @@ set -euo pipefail
 # `dpkg -s libpcsclite-dev` is "ambiguous" and would look missing every run.
 arch=$(dpkg --print-architecture)
 native=(mosquitto mosquitto-clients qemu-user pcscd "libpcsclite-dev:$arch" vsmartcard-vpcd pkg-config socat openssl
-	fonts-wqy-microhei)
-native+=(prometheus) # the real Prometheus that scrapes posctl watch --metrics in its test
+	fonts-wqy-microhei rabbitmq-server prometheus)
 # make demo's optional CJK font, for its slip pictures.
 demo=(fonts-wqy-microhei)
 # cgo cross builds: ebfe/scard links libpcsclite, found through pkg-config in
@@ -46,6 +45,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$sudo apt-get update -qq || echo "deps: apt-get update reported errors; trying the install anyway" >&2
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# mosquitto's package starts a system broker on 1883 where an init system runs;
-# the tests start their own on random loopback ports and need none.
+# mosquitto's package starts a system broker on 1883 where an init system runs,
+# rabbitmq-server one on 5672 and prometheus one on 9090; the tests start their
+# own on loopback ports (scripts/rabbitmq-cluster.sh) and need none.
 echo "deps: ok (${pkgs[*]})"

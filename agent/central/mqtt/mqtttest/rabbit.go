@@ -1,0 +1,98 @@
+package mqtttest
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"os"
+	"testing"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/posagent/posagent/agent/central/mqtt"
+	"github.com/posagent/posagent/agent/testkit/bench"
+)
+
+// RabbitCluster is node node (from 0) of the shared RabbitMQ cluster
+// (bench.NeedRabbitCluster; skipped unless POSAGENT_CLUSTER=1), plain MQTT,
+// locked down as MosquittoTLSACL is: a user per TID with password "pw-"+TID
+// and the production topic permissions (bench.RabbitCluster.AddTerminal), and
+// a monitor that may read every topic and write none. Login("monitor") is
+// that monitor; its real user name is unique to the test, since the cluster
+// and its users are shared by every test running.
+//
+// The cluster is shared: the TIDs must be unique to the test. Stop kills the
+// node (SIGKILL, the test then has the cluster to itself) and Restart starts
+// it again; unlike a single broker's outage, what the other nodes hold
+// survives it.
+func RabbitCluster(t *testing.T, node int, tids ...string) Broker {
+	t.Helper()
+	return rabbit(t, node, false, tids)
+}
+
+// RabbitClusterTLS is RabbitCluster on the node's MQTT listener over TLS
+// (a server certificate under the cluster's CA, made by the script's `up`;
+// the nodes ask for no client certificate, so terminals log in with their
+// password only).
+func RabbitClusterTLS(t *testing.T, node int, tids ...string) Broker {
+	t.Helper()
+	return rabbit(t, node, true, tids)
+}
+
+func rabbit(t *testing.T, node int, withTLS bool, tids []string) Broker {
+	t.Helper()
+	c := bench.NeedRabbitCluster(t)
+	if node < 0 || node >= c.Nodes() {
+		t.Fatalf("mqtttest: the cluster has no node %d (0..%d)", node, c.Nodes()-1)
+	}
+	for _, tid := range tids {
+		c.AddTerminal(t, tid, "pw-"+tid)
+	}
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	monitor := "monitor-" + hex.EncodeToString(b)
+	c.AddUser(t, monitor, "pw-"+monitor, ".*", ".*", ".*")
+	// Read everything, publish nothing: the mosquitto fleet ACL's monitor.
+	c.SetTopicPermissions(t, monitor, "^$", ".*")
+
+	addr, scheme := c.MQTTAddr(node), "tcp"
+	var clientTLS *tls.Config
+	if withTLS {
+		addr, scheme = c.MQTTTLSAddr(node), "ssl"
+		ca, err := os.ReadFile(c.CAFile())
+		if err != nil {
+			t.Fatalf("mqtttest: cluster CA: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(ca) {
+			t.Fatalf("mqtttest: %s holds no certificate", c.CAFile())
+		}
+		clientTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	login := func(user string) *paho.ClientOptions {
+		if user == "monitor" {
+			user = monitor
+		}
+		o := paho.NewClientOptions().AddBroker(scheme + "://" + addr).SetUsername(user).SetPassword("pw-" + user)
+		if clientTLS != nil {
+			o.SetTLSConfig(clientTLS.Clone())
+		}
+		return o
+	}
+	return Broker{
+		Addr: addr, Scheme: scheme,
+		Terminal: func(o *mqtt.Options, id string) {
+			o.Username, o.Password = id, "pw-"+id
+			if withTLS {
+				o.CAFile = c.CAFile()
+			}
+		},
+		Monitor: func() *paho.ClientOptions { return login("monitor") },
+		Login:   login,
+		Stop:    func() { c.Kill(t, node) },
+		Restart: func() { c.Start(t, node) },
+	}
+}
