@@ -487,3 +487,26 @@ func lockFile(t testing.TB, path string) *os.File {
 	}
 	return f
 }
+
+// RSS is node i's resident memory in bytes (VmRSS of its beam.smp), for
+// the benchmarks' cost per connection.
+func (c *RabbitCluster) RSS(i int) (int64, error) {
+	b, err := os.ReadFile(c.nodeOr(i).pidFile)
+	if err != nil {
+		return 0, err
+	}
+	st, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(b)), "status"))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("rabbitmq cluster: node %d: VmRSS %q", i, v)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("rabbitmq cluster: node %d: no VmRSS in /proc status", i)
+}
