@@ -256,7 +256,7 @@ up() {
 		return 0
 	fi
 	# Leftovers of an `up` that did not finish, or of a machine restart.
-	down >/dev/null 2>&1 || true
+	down >/dev/null
 	# A fresh `up` that fails (or is interrupted) stops what it started: a
 	# CI machine keeps no half cluster holding the ports.
 	trap 'exit 143' TERM INT
@@ -264,6 +264,7 @@ up() {
 	local t0=$SECONDS n
 	mkdir -p "$state"
 	chmod 700 "$state"
+	: >"$state/.posagent-rabbit"
 	: >"$state/rabbitmq-env.conf"
 	echo '[rabbitmq_mqtt,rabbitmq_consistent_hash_exchange].' >"$state/enabled_plugins"
 	(umask 077 && head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$state/.erlang.cookie")
@@ -305,6 +306,12 @@ up() {
 down() {
 	local n pids=()
 	[ -d "$state" ] || return 0
+	# rm -rf only what `up` made: POSAGENT_RABBIT_DIR=/tmp must not empty /tmp.
+	# (A dir holding this script's files but no marker is an older version's.)
+	if [ ! -f "$state/.posagent-rabbit" ] && [ -n "$(ls -A "$state")" ] &&
+		! { [ -f "$state/enabled_plugins" ] && [ -f "$state/rabbitmq-env.conf" ]; }; then
+		die "$state is not a state dir of this script (no .posagent-rabbit in it); not touching it"
+	fi
 	# In parallel: each node's graceful stop takes about 2 s.
 	for n in $(seq 1 $nodes); do
 		[ -d "$(node_dir "$n")" ] && stop_node "$n" &
