@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
@@ -28,8 +27,8 @@ const (
 
 // Config is one child's share of a fleet.
 type Config struct {
-	// URLs are the brokers; each terminal starts on the one its TID picks
-	// (StartIndex).
+	// URLs are the brokers (mqtt.Options.URLs): each terminal starts on the
+	// one its TID picks (mqtt.StartIndex) and fails over round robin.
 	URLs []string `json:"urls"`
 	// Prefix and the index make the TID: Prefix + "%06d" of i, for i in
 	// [First, End).
@@ -43,24 +42,24 @@ type Config struct {
 	// the terminal when the broker has acknowledged all of it. Without it
 	// the terminals only connect.
 	Install bool `json:"install"`
-	// RetryInterval is the client's wait between refused first attempts
-	// (0: its default).
-	RetryInterval time.Duration `json:"retry_interval"`
+	// ReconnectMax and ConnectJitter are the client's (mqtt.Options; 0
+	// ReconnectMax is its default, a minute).
+	ReconnectMax  time.Duration `json:"reconnect_max"`
+	ConnectJitter time.Duration `json:"connect_jitter"`
+	// NoJitter makes every random wait of the client the top of its window
+	// (mqtt.Options.Rand): the same doubling backoff, 1 s, 2 s, 4 s … up to
+	// ReconnectMax, without the spread, as paho's own backoff was. With
+	// ConnectJitter 0 it is the client without jitter.
+	NoJitter bool `json:"no_jitter"`
 }
+
+// top is a Rand that always draws the largest number.
+type top struct{}
+
+func (top) Int64N(n int64) int64 { return n - 1 }
 
 // TID is terminal i's TID.
 func (c Config) TID(i int) string { return fmt.Sprintf("%s%06d", c.Prefix, i) }
-
-// StartIndex is the broker terminal tid starts on, of n: FNV-1a of the TID
-// modulo n, which spreads consecutive TIDs evenly.
-func StartIndex(tid string, n int) int {
-	if n < 2 {
-		return 0
-	}
-	h := fnv.New32a()
-	h.Write([]byte(tid))
-	return int(h.Sum32() % uint32(n))
-}
 
 // IsChild says whether this process was started by Launch as a child.
 func IsChild() bool { return os.Getenv(childEnv) != "" }
@@ -138,10 +137,14 @@ func Run(cfg Config, password string, in io.Reader, out io.Writer) error {
 	terms := make([]terminal, 0, cfg.End-cfg.First)
 	for i := cfg.First; i < cfg.End; i++ {
 		tid := cfg.TID(i)
-		link, err := mqtt.New(mqtt.Options{
-			URL: cfg.URLs[StartIndex(tid, len(cfg.URLs))], Username: cfg.Username, Password: password,
-			TID: tid, MID: "898310048160001", RetryInterval: cfg.RetryInterval, Logger: counting,
-		})
+		o := mqtt.Options{
+			URLs: cfg.URLs, Username: cfg.Username, Password: password, TID: tid, MID: "898310048160001",
+			ReconnectMax: cfg.ReconnectMax, ConnectJitter: cfg.ConnectJitter, Logger: counting,
+		}
+		if cfg.NoJitter {
+			o.Rand = top{}
+		}
+		link, err := mqtt.New(o)
 		if err != nil {
 			return err
 		}
