@@ -121,9 +121,13 @@ ssl_options.fail_if_no_peer_cert = false
 mqtt.allow_anonymous = false
 log.connection.level = warning
 log.file.level = info
+vm_memory_high_watermark.absolute = 4GB
 log.console = false
 EOF
 }
+
+# The memory watermark is absolute: the default (0.4 of RAM per node) lets
+# three nodes on one machine take more than it has before any alarm.
 
 # make_pki: a CA and a server certificate for 127.0.0.1 and localhost, made
 # per `up` (test keys, never committed), for the nodes' MQTT/TLS listeners.
