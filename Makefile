@@ -93,17 +93,20 @@ bench-go:
 # installing on one mosquitto and on the 3-node RabbitMQ cluster
 # (scripts/rabbitmq-cluster.sh, brought up here and taken down after), a
 # node SIGKILLed mid-install with every event counted by (tid, seq), and
-# whole-cluster restarts with and without the reconnect jitter. About 20
-# minutes at N=10000, most of it RabbitMQ; SHORT=1 leaves out the restarts.
+# whole-cluster restarts with and without the reconnect jitter. First
+# connects arrive at RATE per second (default 100: faster collapses the
+# cluster on a busy 2-core machine, README). About 25 minutes at N=10000,
+# most of it RabbitMQ; SHORT=1 leaves out the restarts.
 # bench-fleet-inproc is the older figure: N terminals in this one process
 # on mosquitto.
 N ?= 1000
+RATE ?= 100
 SHORT ?=
 bench-fleet:
 	@bash scripts/deps.sh >/dev/null
 	trap 'bash scripts/rabbitmq-cluster.sh down' EXIT; \
 	bash scripts/rabbitmq-cluster.sh up && \
-	POSAGENT_CLUSTER=1 POSAGENT_REQUIRE_BENCH=1 POSAGENT_FLEET_N=$(N) $(GO) test -run '^$$' -bench '^BenchmarkFleetCluster$$' \
+	POSAGENT_CLUSTER=1 POSAGENT_REQUIRE_BENCH=1 POSAGENT_FLEET_N=$(N) POSAGENT_FLEET_RATE=$(RATE) $(GO) test -run '^$$' -bench '^BenchmarkFleetCluster$$' \
 		-benchtime 1x -timeout 90m $(if $(SHORT),-short) ./agent/central/monitor
 
 bench-fleet-inproc:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,9 @@ import (
 	"github.com/posagent/posagent/agent/testkit/fleet"
 	"github.com/posagent/posagent/provisioning"
 )
+
+// fleetRateEnv sets BenchmarkFleetCluster's arrival rate of first connects.
+const fleetRateEnv = "POSAGENT_FLEET_RATE"
 
 // BenchmarkFleetCluster: a fleet beyond one broker, in one run, printed as
 // one table (make bench-fleet; POSAGENT_CLUSTER=1, POSAGENT_FLEET_N=N,
@@ -55,12 +59,22 @@ func BenchmarkFleetCluster(b *testing.B) {
 	for i := range cl.Nodes() {
 		urls = append(urls, cl.MQTTURL(i))
 	}
-	// The installs spread their first connects over N/500 s, on both
-	// brokers: 10,000 terminals connecting in the same second (two children
-	// of 5,000) drove a 3.10 node here into its file descriptor alarm and
-	// 15 GB of RSS, and the cluster accepts about 800 connects/s
-	// (TESTBENCH.md). The reconnect cap is the agent's.
-	spread := time.Duration(n) * time.Second / 500
+	// The fleets spread their first connects over N/rate seconds, on both
+	// brokers (rate POSAGENT_FLEET_RATE, default 100 connects/s). Faster
+	// arrivals than the cluster can register client IDs collapse it on a
+	// busy machine: with 10,000 terminals connecting at once, or at 500/s,
+	// a 3.10 node here piled up thousands of CLOSE-WAIT sockets of clients
+	// that had timed out and retried elsewhere, reached its file
+	// descriptor alarm (and once 15 GB of RSS), and the fleet stopped
+	// converging. The reconnect cap is the agent's.
+	rate := 100
+	if v := os.Getenv(fleetRateEnv); v != "" {
+		var err error
+		if rate, err = strconv.Atoi(v); err != nil || rate <= 0 {
+			b.Fatalf("%s=%q: want a positive number of connects per second", fleetRateEnv, v)
+		}
+	}
+	spread := time.Duration(n) * time.Second / time.Duration(rate)
 	onCluster := func(prefix string, install bool) fleet.Config {
 		return fleet.Config{URLs: urls, Prefix: prefix, Username: user, Install: install, ConnectJitter: spread}
 	}
