@@ -292,6 +292,9 @@ func startCentral(b *testing.B, url, user, password, prefix string) *central {
 	c := &central{prefix: prefix, seen: map[string]uint64{}, changed: make(chan struct{})}
 	o := paho.NewClientOptions().AddBroker(url).SetClientID("bench-central-" + prefix + "-" + randHex(b)).
 		SetUsername(user).SetPassword(password).SetCleanSession(true).SetOrderMatters(true).SetAutoReconnect(false).
+		// A busy node answers pings late; the default 10 s ping timeout
+		// dropped the monitor (and its count) mid-install.
+		SetKeepAlive(time.Minute).SetPingTimeout(time.Minute).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			c.mu.Lock()
 			c.lost = err
