@@ -106,6 +106,7 @@ func BenchmarkFleetCluster(b *testing.B) {
 		idle := rssAll()
 		var rss []int64
 		clu := fleetInstallRun(b, onCluster("72", true), n, pw, clusterCentral("72"), nil, func() { rss = rssAll() })
+		fmt.Printf("fleet: N=%d RabbitMQ RSS idle %s, with the fleet connected %s\n", n, mib(idle), mib(rss))
 		row("install, 3-node RabbitMQ\t%d\t%.1f s (acked %.1f s)\t%.0f/s\t%d\t%d", clu.procs, clu.live.Seconds(), clu.acked.Seconds(), float64(n)/clu.live.Seconds(), clu.lost, clu.dups)
 
 		var killedAt time.Duration
@@ -302,7 +303,9 @@ func startCentral(b *testing.B, url, user, password, prefix string) *central {
 			c.mu.Unlock()
 		})
 	c.c = paho.NewClient(o)
-	if tok := c.c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
+	// A minute: right after a fleet of thousands closed, a node takes a
+	// while to answer a new connection.
+	if tok := c.c.Connect(); !tok.WaitTimeout(time.Minute) || tok.Error() != nil {
 		b.Fatalf("central connect %s: %v", url, tok.Error())
 	}
 	if tok := c.c.Subscribe("pos/v1/+/events", 1, func(_ paho.Client, m paho.Message) { c.apply(m.Topic(), m.Payload()) }); !tok.WaitTimeout(wait) || tok.Error() != nil {
