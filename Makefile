@@ -16,7 +16,7 @@ ARM_TEST_PKGS := ./provisioning/... ./agent/store ./agent/receipt ./agent/instal
 	./drivers/cardreader/... ./agent/card/emv ./agent/sim/cardsim ./cmd/cardsim ./agent/central/outbox \
 	./drivers/keypad/... ./agent/acquirer
 
-.PHONY: all build demo test test-cluster test-go test-arm cross lint bench bench-go bench-fleet install crashtest fuzz deps clean
+.PHONY: all build demo test test-cluster test-go test-arm cross lint bench bench-go bench-fleet bench-fleet-inproc install crashtest fuzz deps clean
 
 all: build
 
@@ -88,11 +88,29 @@ bench:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# The fleet benchmark: N simulated terminals in one process provisioning
-# against mosquitto while a monitor counts them live (N=1000 by default).
+# The fleet benchmark, one table: N simulated terminals (N=1000 by default;
+# child processes of at most 7,000 connections, agent/testkit/fleet)
+# installing on one mosquitto and on the 3-node RabbitMQ cluster
+# (scripts/rabbitmq-cluster.sh, brought up here and taken down after), a
+# node SIGKILLed mid-install with every event counted by (tid, seq), and
+# whole-cluster restarts with and without the reconnect jitter. First
+# connects arrive at RATE per second (default 100: faster collapses the
+# cluster on a busy 2-core machine, README). About 25 minutes at N=10000,
+# most of it RabbitMQ; SHORT=1 leaves out the restarts.
+# bench-fleet-inproc is the older figure: N terminals in this one process
+# on mosquitto.
 N ?= 1000
+RATE ?= 100
+SHORT ?=
 bench-fleet:
-	POSAGENT_FLEET_N=$(N) $(GO) test -run '^$$' -bench BenchmarkFleet -benchtime 1x -timeout 10m ./agent/central/monitor
+	@bash scripts/deps.sh >/dev/null
+	trap 'bash scripts/rabbitmq-cluster.sh down' EXIT; \
+	bash scripts/rabbitmq-cluster.sh up && \
+	POSAGENT_CLUSTER=1 POSAGENT_REQUIRE_BENCH=1 POSAGENT_FLEET_N=$(N) POSAGENT_FLEET_RATE=$(RATE) $(GO) test -run '^$$' -bench '^BenchmarkFleetCluster$$' \
+		-benchtime 1x -timeout 90m $(if $(SHORT),-short) ./agent/central/monitor
+
+bench-fleet-inproc:
+	POSAGENT_FLEET_N=$(N) $(GO) test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -timeout 10m ./agent/central/monitor
 
 # The crash campaign: CRASH_N fresh installs on real pcscd + cardsim,
 # mosquitto, hostsim and a pty printer, each SIGKILLed at random moments and

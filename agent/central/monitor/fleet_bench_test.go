@@ -15,13 +15,37 @@ import (
 	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/report"
 	"github.com/posagent/posagent/agent/testkit/bench"
+	"github.com/posagent/posagent/agent/testkit/fleet"
 	"github.com/posagent/posagent/provisioning"
 )
 
-// fleetNEnv sets BenchmarkFleet's number of terminals (default 100).
+// fleetNEnv sets the fleet benchmarks' number of terminals.
 const fleetNEnv = "POSAGENT_FLEET_N"
 
-// BenchmarkFleet: N simulated terminals in this process each connect to a
+// TestMain runs this test binary as a fleet child when BenchmarkFleetCluster
+// started it as one (agent/testkit/fleet).
+func TestMain(m *testing.M) {
+	if fleet.IsChild() {
+		os.Exit(fleet.ChildMain())
+	}
+	os.Exit(m.Run())
+}
+
+// fleetN is POSAGENT_FLEET_N, or def.
+func fleetN(b *testing.B, def int) int {
+	b.Helper()
+	v := os.Getenv(fleetNEnv)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive number", fleetNEnv, v)
+	}
+	return n
+}
+
+// BenchmarkFleet: N simulated terminals in this one process each connect to a
 // real mosquitto and report a whole install (every step running then done,
 // then live: 15 reports); a monitor subscribed to pos/v1/+/status and
 // pos/v1/+/state folds them into a Fleet and the iteration ends when it
@@ -34,13 +58,7 @@ const fleetNEnv = "POSAGENT_FLEET_N"
 // own cost is measured by agent/central/outbox's benchmarks, and N outboxes fsyncing
 // on one shared disk would measure the disk.
 func BenchmarkFleet(b *testing.B) {
-	n := 100
-	if v := os.Getenv(fleetNEnv); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
-			b.Fatalf("%s=%q: want a positive number", fleetNEnv, v)
-		}
-	}
+	n := fleetN(b, 100)
 	// mosquitto queues at most 1000 QoS 1 messages (max_queued_messages) for
 	// a subscriber that has 20 in flight, and silently drops the rest: one
 	// monitor watching a fleet install gets ~16 messages per terminal, so
@@ -48,7 +66,7 @@ func BenchmarkFleet(b *testing.B) {
 	// terminals and never counts the fleet complete. A central monitor's
 	// broker needs the same setting (docs/mqtt.md).
 	m := bench.StartMosquittoWith(b, bench.MosquittoConfig{Extra: "max_queued_messages 0\nmax_inflight_messages 0"})
-	install := fleetInstall()
+	install := fleet.Install()
 
 	for i := 0; b.Loop(); i++ {
 		live := make(chan struct{})
@@ -142,18 +160,6 @@ func BenchmarkFleet(b *testing.B) {
 	}
 }
 
-// fleetInstall is one terminal's reports: each step running then done, then live.
-func fleetInstall() []provisioning.Status {
-	var out []provisioning.Status
-	at := time.Date(2025, 1, 2, 10, 0, 0, 0, time.UTC)
-	for _, st := range provisioning.Steps {
-		if st == provisioning.StepLive {
-			out = append(out, provisioning.Status{Step: st, State: provisioning.StateLive, Attempt: 1, Boot: 1, Time: at})
-			break
-		}
-		out = append(out,
-			provisioning.Status{Step: st, State: provisioning.StateRunning, Attempt: 1, Boot: 1, Time: at},
-			provisioning.Status{Step: st, State: provisioning.StateDone, Attempt: 1, Boot: 1, Time: at})
-	}
-	return out
-}
+// fleetInstall is one terminal's reports (fleet.Install), for the tests
+// here that replay an install.
+func fleetInstall() []provisioning.Status { return fleet.Install() }

@@ -26,7 +26,7 @@ func TestClusterLockSharedThenExclusive(t *testing.T) {
 		return syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 	}
 	t.Run("holder", func(t *testing.T) {
-		l := acquireClusterLock(t)
+		l := acquireClusterLock(t, clusterLockPath)
 		if err := probe(syscall.LOCK_SH); err != nil {
 			t.Fatalf("another test could not share the cluster: %v", err)
 		}
@@ -34,7 +34,7 @@ func TestClusterLockSharedThenExclusive(t *testing.T) {
 			t.Fatalf("another test could take the cluster from a holder: %v", err)
 		}
 		var sub *clusterLock
-		t.Run("subtest", func(t *testing.T) { sub = acquireClusterLock(t) })
+		t.Run("subtest", func(t *testing.T) { sub = acquireClusterLock(t, clusterLockPath) })
 		if sub != l {
 			t.Fatal("a subtest got a hold of its own")
 		}

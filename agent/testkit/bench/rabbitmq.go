@@ -49,6 +49,9 @@ type rabbitNode struct {
 	pidFile           string
 }
 
+// defaultRabbitDir is the script's state dir when POSAGENT_RABBIT_DIR is unset.
+const defaultRabbitDir = "/tmp/posagent-rabbit"
+
 // rabbitCtl is the CLI itself: the /usr/sbin wrapper su's to the rabbitmq
 // user, whose cookie is not the cluster's.
 const rabbitCtl = "/usr/lib/rabbitmq/bin/rabbitmqctl"
@@ -77,13 +80,19 @@ func NeedRabbitCluster(t testing.TB) *RabbitCluster {
 	}
 	dir := os.Getenv("POSAGENT_RABBIT_DIR")
 	if dir == "" {
-		dir = "/tmp/posagent-rabbit"
+		dir = defaultRabbitDir
 	}
 	script, err := findScript()
 	if err != nil {
 		unavailable("%v", err)
 	}
-	lk := acquireClusterLock(t)
+	// The lock is the cluster's: a cluster in another state dir (another
+	// port base) is another cluster, whose tests do not wait for ours.
+	lockPath := clusterLockPath
+	if dir != defaultRabbitDir {
+		lockPath = filepath.Clean(dir) + ".test-lock"
+	}
+	lk := acquireClusterLock(t, lockPath)
 	// Bring-up is serialized: packages run in parallel, and two `up`s at
 	// once would each start a cluster on the same ports.
 	upLock := lockFile(t, filepath.Join(os.TempDir(), "posagent-rabbit-up.lock"))
@@ -277,6 +286,44 @@ func (c *RabbitCluster) Start(t testing.TB, i int) {
 	c.script1(t, "start", i)
 }
 
+// StopAll stops every node at once, gracefully: a whole-cluster outage.
+// The test's cleanup starts what is still down (see Stop).
+func (c *RabbitCluster) StopAll(t testing.TB) {
+	t.Helper()
+	for i := range c.nodes {
+		c.disrupt(t, i)
+	}
+	c.scriptAll(t, "stop")
+}
+
+// StartAll starts every node that is down, all at once (after StopAll one
+// after the other would keep each waiting for the next), and returns once
+// every node runs, is in the cluster and accepts MQTT.
+func (c *RabbitCluster) StartAll(t testing.TB) {
+	t.Helper()
+	c.scriptAll(t, "start")
+}
+
+func (c *RabbitCluster) scriptAll(t testing.TB, verb string) {
+	t.Helper()
+	cmd := exec.Command("bash", c.script, verb, "all")
+	cmd.Env = append(os.Environ(), "POSAGENT_RABBIT_DIR="+c.dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("rabbitmq cluster: %s all: %v\n%s", verb, err, out)
+	}
+}
+
+// Exclusive takes the cluster for this test alone now, waiting for every
+// other test on it to end, as the first Kill or Stop would: a test that
+// must kill a node at a given moment takes it first, so the kill does not
+// wait.
+func (c *RabbitCluster) Exclusive(t testing.TB) {
+	t.Helper()
+	if err := c.lock.exclusive(); err != nil {
+		t.Fatalf("rabbitmq cluster: lock: %v", err)
+	}
+}
+
 // disrupt takes the cluster for this test alone and, once per node, makes
 // the cleanup restore the node.
 func (c *RabbitCluster) disrupt(t testing.TB, i int) {
@@ -394,14 +441,15 @@ type clusterLock struct {
 var (
 	clusterLocksMu sync.Mutex
 	clusterLocks   = map[string]*clusterLock{}
-	// clusterLockPath is the machine-wide lock file (a variable for the
+	// clusterLockPath is the machine-wide lock file of the default
+	// cluster (a variable for the
 	// lock's own test).
 	clusterLockPath = filepath.Join(os.TempDir(), "posagent-rabbit.lock")
 )
 
 // acquireClusterLock returns the hold of t's top-level test, taking the
 // shared lock when it is the first.
-func acquireClusterLock(t testing.TB) *clusterLock {
+func acquireClusterLock(t testing.TB, path string) *clusterLock {
 	t.Helper()
 	top, _, _ := strings.Cut(t.Name(), "/")
 	clusterLocksMu.Lock()
@@ -414,7 +462,7 @@ func acquireClusterLock(t testing.TB) *clusterLock {
 	clusterLocksMu.Unlock()
 	l.mu.Lock()
 	if l.f == nil {
-		f, err := os.OpenFile(clusterLockPath, os.O_CREATE|os.O_RDWR, 0o666)
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
 		if err == nil {
 			if err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
 				f.Close()
@@ -486,4 +534,27 @@ func lockFile(t testing.TB, path string) *os.File {
 		t.Fatalf("lock %s: %v", path, err)
 	}
 	return f
+}
+
+// RSS is node i's resident memory in bytes (VmRSS of its beam.smp), for
+// the benchmarks' cost per connection.
+func (c *RabbitCluster) RSS(i int) (int64, error) {
+	b, err := os.ReadFile(c.nodeOr(i).pidFile)
+	if err != nil {
+		return 0, err
+	}
+	st, err := os.ReadFile(filepath.Join("/proc", strings.TrimSpace(string(b)), "status"))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("rabbitmq cluster: node %d: VmRSS %q", i, v)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("rabbitmq cluster: node %d: no VmRSS in /proc status", i)
 }

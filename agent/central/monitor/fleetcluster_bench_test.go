@@ -1,0 +1,409 @@
+package monitor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/posagent/posagent/agent/central/report"
+	"github.com/posagent/posagent/agent/testkit/bench"
+	"github.com/posagent/posagent/agent/testkit/fleet"
+	"github.com/posagent/posagent/provisioning"
+)
+
+// fleetRateEnv sets BenchmarkFleetCluster's arrival rate of first connects.
+const fleetRateEnv = "POSAGENT_FLEET_RATE"
+
+// BenchmarkFleetCluster: a fleet beyond one broker, in one run, printed as
+// one table (make bench-fleet; POSAGENT_CLUSTER=1, POSAGENT_FLEET_N=N,
+// default 1000). The N terminals run in ceil(N/7000) child processes
+// (agent/testkit/fleet), each starting on the node its TID picks.
+//
+//   - install on one mosquitto, then on the 3-node RabbitMQ cluster: the
+//     time from starting the children to the monitor counting all N live,
+//     and the ratio; the RSS of the nodes with the N connected;
+//   - install on the cluster with a node SIGKILLed when half the fleet has
+//     connected (and started again at once: a terminal knows one broker
+//     URL): every terminal must end live and the monitor, on a surviving
+//     node, must get every event (tid, seq), none lost;
+//   - the whole cluster stopped and started again with the N connected:
+//     connects per wall-clock second (the children count their CONNACKs)
+//     and the time until all N are back.
+//
+// The monitor is an MQTT subscriber of pos/v1/+/events (QoS 1) that counts
+// each (tid, seq) once; on the cluster it is on node 0, which is never
+// killed.
+func BenchmarkFleetCluster(b *testing.B) {
+	n := fleetN(b, 1000)
+	cl := bench.NeedRabbitCluster(b)
+	// The cluster is the benchmark's alone from the start: its figures are
+	// not shared with other tests, and the node kill lands when it says.
+	cl.Exclusive(b)
+	m := bench.StartMosquittoWith(b, bench.MosquittoConfig{Extra: "max_queued_messages 0\nmax_inflight_messages 0"})
+	user, pw := "fleet-"+randHex(b), randHex(b)
+	cl.AddUser(b, user, pw, ".*", ".*", ".*")
+	admin, adminPW := cl.Admin()
+	var urls []string
+	for i := range cl.Nodes() {
+		urls = append(urls, cl.MQTTURL(i))
+	}
+	// The fleets spread their first connects over N/rate seconds, on both
+	// brokers (rate POSAGENT_FLEET_RATE, default 100 connects/s). Faster
+	// arrivals than the cluster can register client IDs collapse it on a
+	// busy machine: with 10,000 terminals connecting at once, or at 500/s,
+	// a 3.10 node here piled up thousands of CLOSE-WAIT sockets of clients
+	// that had timed out and retried elsewhere, reached its file
+	// descriptor alarm (and once 15 GB of RSS), and the fleet stopped
+	// converging. The reconnect cap is the agent's.
+	rate := 100
+	if v := os.Getenv(fleetRateEnv); v != "" {
+		var err error
+		if rate, err = strconv.Atoi(v); err != nil || rate <= 0 {
+			b.Fatalf("%s=%q: want a positive number of connects per second", fleetRateEnv, v)
+		}
+	}
+	spread := time.Duration(n) * time.Second / time.Duration(rate)
+	onCluster := func(prefix string, install bool) fleet.Config {
+		return fleet.Config{URLs: urls, Prefix: prefix, Username: user, Install: install, ConnectJitter: spread}
+	}
+	clusterCentral := func(prefix string) *central { return startCentral(b, cl.MQTTURL(0), admin, adminPW, prefix) }
+	rssAll := func() []int64 {
+		var v []int64
+		for i := range cl.Nodes() {
+			x, err := cl.RSS(i)
+			if err != nil {
+				b.Fatal(err)
+			}
+			v = append(v, x)
+		}
+		return v
+	}
+
+	var rows []string
+	row := func(format string, args ...any) {
+		// Printed at once too: a run that fails later keeps what it measured.
+		r := fmt.Sprintf(format, args...)
+		fmt.Printf("fleet: N=%d %s\n", n, strings.ReplaceAll(r, "\t", " | "))
+		rows = append(rows, r)
+	}
+	for b.Loop() {
+		mos := fleetInstallRun(b, fleet.Config{URLs: []string{m.URL}, Prefix: "71", Install: true, ConnectJitter: spread}, n,
+			"", startCentral(b, m.URL, "", "", "71"), nil, nil)
+		row("install, 1 mosquitto\t%d\t%.1f s (acked %.1f s)\t%.0f/s\t%d\t%d", mos.procs, mos.live.Seconds(), mos.acked.Seconds(), float64(n)/mos.live.Seconds(), mos.lost, mos.dups)
+
+		idle := rssAll()
+		var rss []int64
+		clu := fleetInstallRun(b, onCluster("72", true), n, pw, clusterCentral("72"), nil, func() { rss = rssAll() })
+		fmt.Printf("fleet: N=%d RabbitMQ RSS idle %s, with the fleet connected %s\n", n, mib(idle), mib(rss))
+		row("install, 3-node RabbitMQ\t%d\t%.1f s (acked %.1f s)\t%.0f/s\t%d\t%d", clu.procs, clu.live.Seconds(), clu.acked.Seconds(), float64(n)/clu.live.Seconds(), clu.lost, clu.dups)
+
+		var killedAt time.Duration
+		kill := fleetInstallRun(b, onCluster("73", true), n, pw, clusterCentral("73"), func(f *fleet.Fleet) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			if err := f.Wait(ctx, func(t fleet.Totals) bool { return t.Connects >= int64(n/2) }); err != nil {
+				b.Fatal(err)
+			}
+			killedAt = time.Since(f.Started)
+			cl.Kill(b, 1) // down until the install is over: its terminals fail over
+		}, nil)
+		cl.Start(b, 1)
+		row("install, node 2 SIGKILLed at %.1f s\t%d\t%.1f s (acked %.1f s)\t%.0f/s\t%d\t%d", killedAt.Seconds(), kill.procs, kill.live.Seconds(), kill.acked.Seconds(), float64(n)/kill.live.Seconds(), kill.lost, kill.dups)
+		if kill.lost != 0 {
+			b.Errorf("node kill: %d events lost", kill.lost)
+		}
+
+		// -short leaves out the restarts: each takes minutes whatever N
+		// (RabbitMQ's own start, see README).
+		var jit, nojit restartResult
+		if !testing.Short() {
+			on := onCluster("74", false)
+			jit = fleetRestartRun(b, cl, on, n, pw)
+			off := onCluster("75", false)
+			off.NoJitter = true
+			// The fleet's first connects are spread in both runs: the
+			// restart is what is measured.
+			nojit = fleetRestartRun(b, cl, off, n, pw)
+			for _, r := range []struct {
+				name string
+				r    restartResult
+			}{{"with jitter", jit}, {"without jitter", nojit}} {
+				row("restart (stop %.1f s, start %.1f s), %s\t%d\t%d back %.1f s from the start\tpeak %d/s\t\t",
+					r.r.down.Seconds(), r.r.up.Seconds(), r.name, r.r.procs, r.r.backN, r.r.back.Seconds(), r.r.peak)
+			}
+		}
+
+		b.ReportMetric(mos.live.Seconds(), "s-mosquitto")
+		b.ReportMetric(clu.live.Seconds(), "s-cluster")
+		b.ReportMetric(kill.live.Seconds(), "s-cluster-kill")
+		b.ReportMetric(float64(kill.lost), "lost-events")
+		b.ReportMetric(float64(jit.peak), "restart-peak/s-jitter")
+		b.ReportMetric(float64(nojit.peak), "restart-peak/s-nojitter")
+		b.ReportMetric(jit.back.Seconds(), "restart-s-jitter")
+		b.ReportMetric(nojit.back.Seconds(), "restart-s-nojitter")
+
+		var grown int64
+		for i := range rss {
+			grown += rss[i] - idle[i]
+		}
+		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(w, "\nfleet of N=%d terminals in %d processes, first connects spread over %v; an install is %d events, all counted by (tid, seq) at an MQTT monitor on node 1\n",
+			n, mos.procs, spread, len(fleet.Install()))
+		fmt.Fprintf(w, "run\tprocs\tall live / all back\trate\tlost\tdup\n")
+		for _, r := range rows {
+			fmt.Fprintln(w, r)
+		}
+		fmt.Fprintf(w, "cluster / mosquitto\t\t%.2f×\t\t\t\n", clu.live.Seconds()/mos.live.Seconds())
+		fmt.Fprintf(w, "RabbitMQ RSS, idle → N connected\t\t%s → %s (+%.2f MB per connection)\t\t\t\n", mib(idle), mib(rss), float64(grown)/float64(n)/1e6)
+		w.Flush()
+		rows = nil
+	}
+}
+
+type installResult struct {
+	procs      int
+	live       time.Duration // from the children's start to the last terminal live at the monitor
+	acked      time.Duration // from the children's start to the last install acknowledged by the broker
+	lost, dups int
+}
+
+// fleetInstallRun installs n terminals with cfg while c counts them, runs
+// during (when not nil) once the fleet is launched, and waits for all n
+// live, then for every event or a 10 s silence; installed (when not nil)
+// runs then, before the fleet is closed.
+func fleetInstallRun(b *testing.B, cfg fleet.Config, n int, password string, c *central, during func(*fleet.Fleet), installed func()) installResult {
+	b.Helper()
+	f := fleet.Launch(b, cfg, n, password)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	acked := make(chan time.Time, 1)
+	go func() {
+		// When the broker has acknowledged every terminal's whole install:
+		// set against the monitor's time, it tells the brokers' part from
+		// the monitor's.
+		if f.Wait(ctx, func(t fleet.Totals) bool { return t.Installed >= int64(n) }) == nil {
+			acked <- time.Now()
+		}
+		close(acked)
+	}()
+	if during != nil {
+		during(f)
+	}
+	liveAt, err := c.waitLive(ctx, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Every terminal's live event is its last one, and a reporter sends in
+	// order, so by now each event was acknowledged by the broker; one not at
+	// the monitor yet is in flight or lost: a silence of 10 s says lost.
+	want := n * len(fleet.Install())
+	c.waitEvents(want, 10*time.Second)
+	ackedAt, ok := <-acked
+	if !ok {
+		b.Fatalf("the children did not count %d installs acknowledged: %+v", n, f.Totals())
+	}
+	got, dups := c.counts()
+	if installed != nil {
+		installed()
+	}
+	if err := f.Close(); err != nil {
+		b.Error(err)
+	}
+	c.close()
+	return installResult{procs: f.Procs, live: liveAt.Sub(f.Started), acked: ackedAt.Sub(f.Started), lost: want - got, dups: dups}
+}
+
+type restartResult struct {
+	procs int
+	// down: stopping every node; up: starting them all; back: from the
+	// moment the start began to all n connected.
+	down, up, back time.Duration
+	backN          int64 // connected at the end (n unless 5 minutes were not enough)
+	peak           int64 // connects in the busiest wall-clock second
+}
+
+// fleetRestartRun connects n terminals (no install), stops every node of
+// the cluster at once, starts them all again, and waits for all n to be
+// connected again.
+func fleetRestartRun(b *testing.B, cl *bench.RabbitCluster, cfg fleet.Config, n int, password string) restartResult {
+	b.Helper()
+	f := fleet.Launch(b, cfg, n, password)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	if err := f.Wait(ctx, func(t fleet.Totals) bool { return t.Connected() >= int64(n) }); err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	cl.StopAll(b)
+	// Every connection must have been counted lost: otherwise "back" below
+	// would count connections that never went away.
+	if err := f.Wait(ctx, func(t fleet.Totals) bool { return t.Connected() == 0 }); err != nil {
+		b.Fatalf("after stopping every node: %v", err)
+	}
+	t1 := time.Now()
+	cl.StartAll(b)
+	t2 := time.Now()
+	// Not all back in 5 minutes is a figure too (and the run goes on).
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Minute)
+	err := f.Wait(wctx, func(t fleet.Totals) bool { return t.Connected() >= int64(n) })
+	wcancel()
+	t3 := time.Now()
+	backN := f.Totals().Connected()
+	if err != nil {
+		b.Logf("after starting the nodes again: %v", err)
+	}
+	peak := slices.Max(f.ConnectsPerSecond(t1))
+	back := t3.Sub(t1)
+	if err := f.Close(); err != nil {
+		b.Error(err)
+	}
+	return restartResult{procs: f.Procs, down: t1.Sub(t0), up: t2.Sub(t1), back: back, backN: backN, peak: peak}
+}
+
+// central is the benchmark's monitor: an MQTT subscriber of
+// pos/v1/+/events that counts each (tid, seq) of the TIDs with its prefix
+// once, and the terminals whose live event came.
+type central struct {
+	c       paho.Client
+	prefix  string
+	mu      sync.Mutex
+	seen    map[string]uint64 // tid → bit seq-1 for each event seen (an install has 15)
+	events  int
+	dups    int
+	live    int
+	liveAt  time.Time // when the last of the fleet came live
+	lost    error     // the monitor's connection, lost
+	changed chan struct{}
+}
+
+func startCentral(b *testing.B, url, user, password, prefix string) *central {
+	b.Helper()
+	c := &central{prefix: prefix, seen: map[string]uint64{}, changed: make(chan struct{})}
+	o := paho.NewClientOptions().AddBroker(url).SetClientID("bench-central-" + prefix + "-" + randHex(b)).
+		SetUsername(user).SetPassword(password).SetCleanSession(true).SetOrderMatters(true).SetAutoReconnect(false).
+		// A busy node answers pings late; the default 10 s ping timeout
+		// dropped the monitor (and its count) mid-install.
+		SetKeepAlive(time.Minute).SetPingTimeout(time.Minute).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			c.mu.Lock()
+			c.lost = err
+			c.notifyLocked()
+			c.mu.Unlock()
+		})
+	c.c = paho.NewClient(o)
+	// A minute: right after a fleet of thousands closed, a node takes a
+	// while to answer a new connection.
+	if tok := c.c.Connect(); !tok.WaitTimeout(time.Minute) || tok.Error() != nil {
+		b.Fatalf("central connect %s: %v", url, tok.Error())
+	}
+	if tok := c.c.Subscribe("pos/v1/+/events", 1, func(_ paho.Client, m paho.Message) { c.apply(m.Topic(), m.Payload()) }); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		b.Fatalf("central subscribe: %v", tok.Error())
+	}
+	b.Cleanup(c.close)
+	return c
+}
+
+func (c *central) apply(topic string, payload []byte) {
+	tid := strings.TrimSuffix(strings.TrimPrefix(topic, "pos/v1/"), "/events")
+	if !strings.HasPrefix(tid, c.prefix) {
+		return
+	}
+	var msg report.Message
+	if json.Unmarshal(payload, &msg) != nil || msg.Seq == 0 || msg.Seq > 64 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	bit := uint64(1) << (msg.Seq - 1)
+	if c.seen[tid]&bit != 0 {
+		c.dups++
+		return
+	}
+	c.seen[tid] |= bit
+	c.events++
+	if msg.Status.State == provisioning.StateLive {
+		c.live++
+		c.liveAt = time.Now()
+	}
+	c.notifyLocked()
+}
+
+func (c *central) notifyLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// waitLive returns when the last of n terminals came live.
+func (c *central) waitLive(ctx context.Context, n int) (time.Time, error) {
+	for {
+		c.mu.Lock()
+		live, at, lost, ch := c.live, c.liveAt, c.lost, c.changed
+		c.mu.Unlock()
+		if live >= n {
+			return at, nil
+		}
+		if lost != nil {
+			return time.Time{}, fmt.Errorf("central: connection lost with %d of %d live: %v", live, n, lost)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("central: %d of %d live: %w", live, n, ctx.Err())
+		}
+	}
+}
+
+// waitEvents returns once want events came, or none for quiet.
+func (c *central) waitEvents(want int, quiet time.Duration) {
+	for {
+		c.mu.Lock()
+		got, ch := c.events, c.changed
+		c.mu.Unlock()
+		if got >= want {
+			return
+		}
+		select {
+		case <-ch:
+		case <-time.After(quiet):
+			return
+		}
+	}
+}
+
+func (c *central) counts() (events, dups int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.events, c.dups
+}
+
+func (c *central) close() { c.c.Disconnect(50) }
+
+func randHex(b *testing.B) string {
+	b.Helper()
+	r := make([]byte, 6)
+	if _, err := rand.Read(r); err != nil {
+		b.Fatal(err)
+	}
+	return hex.EncodeToString(r)
+}
+
+// mib formats byte counts as "a + b + c MiB".
+func mib(v []int64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.0f", float64(x)/(1<<20))
+	}
+	return strings.Join(s, " + ") + " MiB"
+}
