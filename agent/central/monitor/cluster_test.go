@@ -34,7 +34,6 @@ const clusterWait = 90 * time.Second
 type seen struct {
 	mu     sync.Mutex
 	events map[string][]uint64
-	total  int
 	ch     chan struct{}
 }
 
@@ -55,7 +54,6 @@ func (s *seen) Write(p []byte) (int, error) {
 		}
 		tid := strings.Split(rec.Topic, "/")[2]
 		s.events[tid] = append(s.events[tid], rec.Payload.Seq)
-		s.total++
 	}
 	select {
 	case s.ch <- struct{}{}:
@@ -64,10 +62,17 @@ func (s *seen) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (s *seen) count() int {
+// countOf counts the events shown of terms alone: the cluster is shared, and
+// amq.topic routes every terminal's events, other tests' too, into every
+// prefix's queues.
+func (s *seen) countOf(terms map[string]*reporttest.Terminal) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.total
+	n := 0
+	for tid := range terms {
+		n += len(s.events[tid])
+	}
+	return n
 }
 
 func (s *seen) of(tid string) []uint64 {
@@ -234,7 +239,7 @@ func TestClusterQueueKeepsEventsWhileNoMonitorRuns(t *testing.T) {
 	// The monitor starts only now, and on other nodes than the one the
 	// terminals published to.
 	cons, _ := startConsumer(t, AMQPOptions{URLs: []string{c.AMQPURL(1), c.AMQPURL(2)}, Prefix: prefix}, out)
-	waitUntil(t, "every event", func() bool { return out.count() >= terminals*events }, out)
+	waitUntil(t, "every event", func() bool { return out.countOf(terms) >= terminals*events }, out)
 	for tid := range terms {
 		inOrder(t, "monitor", tid, out.of(tid), events)
 	}
@@ -284,8 +289,8 @@ func TestClusterQueueLeaderKilledMidStream(t *testing.T) {
 			}
 		}()
 	}
-	waitUntil(t, "a fifth of the events", func() bool { return out.count() >= terminals*events/5 }, out)
-	killedAt := out.count()
+	waitUntil(t, "a fifth of the events", func() bool { return out.countOf(terms) >= terminals*events/5 }, out)
+	killedAt := out.countOf(terms)
 	c.Kill(t, leader)
 	wg.Wait()
 	flushAll(t, terms)
@@ -433,7 +438,7 @@ func TestClusterQueueMonitorPermissions(t *testing.T) {
 		reportStep(r, 1)
 	}
 	flushAll(t, terms)
-	waitUntil(t, "the terminals' events", func() bool { return out.count() >= len(terms) }, out)
+	waitUntil(t, "the terminals' events", func() bool { return out.countOf(terms) >= len(terms) }, out)
 }
 
 // amqpURL is node's AMQP URL with user's login instead of the admin's.
@@ -527,13 +532,13 @@ func TestClusterQueueStandbyTakesOver(t *testing.T) {
 			}
 		}()
 	}
-	waitUntil(t, "monitor A to have shown a quarter", func() bool { return outA.count() >= terminals*events/4 }, outA)
+	waitUntil(t, "monitor A to have shown a quarter", func() bool { return outA.countOf(terms) >= terminals*events/4 }, outA)
 	stopA()
 	if err := <-doneA; err != nil {
 		t.Fatal(err)
 	}
 	srcA.Close() // the connection ends: what A did not acknowledge goes back to the queues
-	shownByA := outA.count()
+	shownByA := outA.countOf(terms)
 	wg.Wait()
 	flushAll(t, terms)
 	waitUntil(t, "monitor B to reach every terminal's last event", func() bool {
