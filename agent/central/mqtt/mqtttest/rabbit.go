@@ -85,7 +85,7 @@ func rabbit(t *testing.T, node int, withTLS bool, tids []string) Broker {
 	return Broker{
 		Addr: addr, Scheme: scheme,
 		Terminal: func(o *mqtt.Options, id string) {
-			o.Username, o.Password = id, "pw-"+id
+			o.TID, o.Username, o.Password = id, id, "pw-"+id
 			if withTLS {
 				o.CAFile = c.CAFile()
 			}
