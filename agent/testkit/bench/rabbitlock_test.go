@@ -13,12 +13,10 @@ import (
 // one top-level test share its hold, so a subtest's Kill does not wait for
 // its own parent.
 func TestClusterLockSharedThenExclusive(t *testing.T) {
-	old := clusterLockPath
-	clusterLockPath = filepath.Join(t.TempDir(), "lock")
-	t.Cleanup(func() { clusterLockPath = old })
+	dir := filepath.Join(t.TempDir(), "cluster")
 
 	probe := func(how int) error {
-		f, err := os.OpenFile(clusterLockPath, os.O_RDWR, 0)
+		f, err := os.OpenFile(clusterLockPath(dir), os.O_RDWR, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -26,7 +24,7 @@ func TestClusterLockSharedThenExclusive(t *testing.T) {
 		return syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 	}
 	t.Run("holder", func(t *testing.T) {
-		l := acquireClusterLock(t)
+		l := acquireClusterLock(t, dir)
 		if err := probe(syscall.LOCK_SH); err != nil {
 			t.Fatalf("another test could not share the cluster: %v", err)
 		}
@@ -34,7 +32,7 @@ func TestClusterLockSharedThenExclusive(t *testing.T) {
 			t.Fatalf("another test could take the cluster from a holder: %v", err)
 		}
 		var sub *clusterLock
-		t.Run("subtest", func(t *testing.T) { sub = acquireClusterLock(t) })
+		t.Run("subtest", func(t *testing.T) { sub = acquireClusterLock(t, dir) })
 		if sub != l {
 			t.Fatal("a subtest got a hold of its own")
 		}

@@ -29,7 +29,7 @@ import (
 //     again; Stop's does too).
 //
 // A test that takes a node down has the cluster to itself while it does:
-// NeedRabbitCluster holds a shared machine-wide lock for the whole test, and
+// NeedRabbitCluster holds a shared lock on the cluster for the whole test, and
 // the first Kill or Stop turns it into an exclusive one (waiting for every
 // other test using the cluster, in any package, to end), so no test sees a
 // node vanish that it did not stop. Call NeedRabbitCluster at most once per
@@ -54,7 +54,7 @@ type rabbitNode struct {
 const rabbitCtl = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 
 // NeedRabbitCluster returns the shared cluster, bringing it up through
-// scripts/rabbitmq-cluster.sh (under a machine-wide lock) when the script has
+// scripts/rabbitmq-cluster.sh (under a lock beside its state dir) when the script has
 // not. It skips unless POSAGENT_CLUSTER=1 (make test-cluster sets it; make
 // test must not need the cluster, even with POSAGENT_REQUIRE_BENCH=1); when
 // the cluster cannot be brought up it fails with POSAGENT_REQUIRE_BENCH=1 and
@@ -83,10 +83,10 @@ func NeedRabbitCluster(t testing.TB) *RabbitCluster {
 	if err != nil {
 		unavailable("%v", err)
 	}
-	lk := acquireClusterLock(t)
+	lk := acquireClusterLock(t, dir)
 	// Bring-up is serialized: packages run in parallel, and two `up`s at
 	// once would each start a cluster on the same ports.
-	upLock := lockFile(t, filepath.Join(os.TempDir(), "posagent-rabbit-up.lock"))
+	upLock := lockFile(t, dir+".up.lock")
 	env, err := readRabbitEnv(filepath.Join(dir, "env"))
 	if err != nil || !clusterAlive(dir, env) {
 		cmd := exec.Command("bash", script, "up")
@@ -380,9 +380,9 @@ func (c *RabbitCluster) SetTopicPermissions(t testing.TB, user, write, read stri
 	c.Ctl(t, c.anyNode(t), "set_topic_permissions", "-p", "/", user, "amq.topic", write, read)
 }
 
-// clusterLock is a top-level test's hold on the cluster: a flock on one
-// machine-wide file, shared while the test only uses the cluster, exclusive
-// once it takes a node down.
+// clusterLock is a top-level test's hold on the cluster: a flock on a file
+// beside the cluster's state dir, shared while the test only uses the
+// cluster, exclusive once it takes a node down.
 type clusterLock struct {
 	mu      sync.Mutex
 	f       *os.File
@@ -394,14 +394,17 @@ type clusterLock struct {
 var (
 	clusterLocksMu sync.Mutex
 	clusterLocks   = map[string]*clusterLock{}
-	// clusterLockPath is the machine-wide lock file (a variable for the
-	// lock's own test).
-	clusterLockPath = filepath.Join(os.TempDir(), "posagent-rabbit.lock")
 )
+
+// clusterLockPath is the lock file of the cluster in state dir dir, beside
+// it: one per cluster, so that a test that kills a node of one cluster does
+// not wait for the tests on another (/tmp/posagent-rabbit.lock for the
+// default dir).
+func clusterLockPath(dir string) string { return filepath.Clean(dir) + ".lock" }
 
 // acquireClusterLock returns the hold of t's top-level test, taking the
 // shared lock when it is the first.
-func acquireClusterLock(t testing.TB) *clusterLock {
+func acquireClusterLock(t testing.TB, dir string) *clusterLock {
 	t.Helper()
 	top, _, _ := strings.Cut(t.Name(), "/")
 	clusterLocksMu.Lock()
@@ -414,7 +417,7 @@ func acquireClusterLock(t testing.TB) *clusterLock {
 	clusterLocksMu.Unlock()
 	l.mu.Lock()
 	if l.f == nil {
-		f, err := os.OpenFile(clusterLockPath, os.O_CREATE|os.O_RDWR, 0o666)
+		f, err := os.OpenFile(clusterLockPath(dir), os.O_CREATE|os.O_RDWR, 0o666)
 		if err == nil {
 			if err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
 				f.Close()
