@@ -69,7 +69,7 @@ type central struct {
 func openCentral(cfg *config.Config, term provisioning.Terminal, tr centralTrust, local provisioning.Reporter,
 	handler command.Handler, screen provisioning.Prompter, log *slog.Logger) (_ *central, err error) {
 	c := &central{Reporter: local, log: log}
-	if cfg.MQTT.URL == "" {
+	if !cfg.MQTT.On() {
 		return c, nil
 	}
 	defer func() {
@@ -96,10 +96,11 @@ func openCentral(cfg *config.Config, term provisioning.Terminal, tr centralTrust
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	c.link, err = mqtt.New(mqtt.Options{
-		URL: cfg.MQTT.URL, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
+		URLs: cfg.MQTT.Brokers(), Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 		CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile,
 		TID: term.TID, MID: term.MID, Serial: term.Serial, Keepalive: cfg.MQTT.Keepalive, Logger: log,
-		Session: session,
+		Session:      session,
+		ReconnectMax: cfg.MQTT.ReconnectMax, ConnectJitter: cfg.MQTT.ConnectJitter, Heartbeat: cfg.MQTT.Heartbeat,
 	})
 	if err != nil {
 		return nil, err

@@ -128,19 +128,57 @@ type Host struct {
 	DeclineCodes  []string `yaml:"decline_codes"`
 }
 
-// MQTT is where the daemon reports status. An empty URL turns reporting off,
-// which is how a terminal without a broker still takes payments.
+// MQTT is where the daemon reports status. No broker (url and urls both
+// empty) turns reporting off, which is how a terminal without a broker still
+// takes payments.
 type MQTT struct {
-	// URL is scheme://host:port with scheme tcp, mqtt (plain) or ssl, tls,
-	// mqtts (TLS). It must not carry credentials: URLs get logged.
-	URL      string `yaml:"url"`
-	Username string `yaml:"username"`
-	Password string `yaml:"password"` // never echoed by any error
-	CAFile   string `yaml:"ca_file"`  // PEM CA bundle for the broker; TLS schemes only
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"` // client certificate and key: both or neither
+	// URL is one broker, scheme://host:port with scheme tcp, mqtt (plain) or
+	// ssl, tls, mqtts (TLS). It must not carry credentials: URLs get logged.
+	URL string `yaml:"url"`
+	// URLs are the brokers of a cluster, each as URL, all plain or all TLS,
+	// instead of url (setting both is an error). The terminal starts on the
+	// one its TID picks and moves to the next when a connection fails or is
+	// lost (docs/mqtt.md, "Brokers and failover").
+	URLs     []string `yaml:"urls"`
+	Username string   `yaml:"username"`
+	Password string   `yaml:"password"` // never echoed by any error
+	CAFile   string   `yaml:"ca_file"`  // PEM CA bundle for the broker; TLS schemes only
+	CertFile string   `yaml:"cert_file"`
+	KeyFile  string   `yaml:"key_file"` // client certificate and key: both or neither
 	// Keepalive is the MQTT keepalive interval. Default 30s, 5s to 10m.
 	Keepalive time.Duration `yaml:"keepalive"`
+	// ReconnectMax caps the random wait before a reconnect attempt: the
+	// n-th in a row waits up to min(ReconnectMax, 1s·2ⁿ). Default 1m, 1s
+	// to 10m.
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// ConnectJitter delays the first connection after start by a random
+	// time up to this, so a region's terminals powering up together do not
+	// all connect in the same second. Default 10s when the key is left out;
+	// 0s connects at once (the demo); at most 10m.
+	ConnectJitter time.Duration `yaml:"connect_jitter"`
+	// Heartbeat is the interval of the terminal's heartbeat, which tells
+	// central the terminal is there even when a clustered broker never
+	// delivers its Will. Default 30s, 5s to 10m; it cannot be turned off.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+}
+
+// Brokers is the broker list: URLs, or URL alone; empty when reporting is off.
+func (m MQTT) Brokers() []string {
+	if m.URL != "" {
+		return []string{m.URL}
+	}
+	return m.URLs
+}
+
+// On reports whether a broker is configured.
+func (m MQTT) On() bool { return len(m.Brokers()) > 0 }
+
+// urlKey is the key an error about the brokers names.
+func (m MQTT) urlKey() string {
+	if m.URL == "" && len(m.URLs) > 0 {
+		return "mqtt.urls"
+	}
+	return "mqtt.url"
 }
 
 // Devices picks the backend of each peripheral: "sim" (the default) is the
@@ -382,7 +420,7 @@ func Load(path string) (*Config, error) {
 // password.
 func Parse(data []byte) (*Config, error) {
 	c := &Config{}
-	d := &walker{lines: map[string]int{}}
+	d := &walker{lines: map[string]int{}, zero: map[string]bool{}}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	switch err := dec.Decode(&doc); {
@@ -405,6 +443,11 @@ func Parse(data []byte) (*Config, error) {
 		}
 	}
 	c.applyDefaults()
+	if !d.zero["mqtt.connect_jitter"] && c.MQTT.ConnectJitter == 0 {
+		// Unlike the other durations, 0s is a value here (connect at once);
+		// only a key left out or empty takes the default.
+		c.MQTT.ConnectJitter = DefaultConnectJitter
+	}
 	c.derive()
 	if err := c.Validate(); err != nil {
 		var ce *Error

@@ -12,6 +12,14 @@ const (
 	DefaultHeader    = "603100000000"
 	DefaultTimeout   = 30 * time.Second
 	DefaultKeepalive = 30 * time.Second
+	// DefaultReconnectMax caps the reconnect backoff (mqtt.reconnect_max).
+	DefaultReconnectMax = time.Minute
+	// DefaultConnectJitter spreads a fleet's first connections after a
+	// regional power cut over 10 s (mqtt.connect_jitter).
+	DefaultConnectJitter = 10 * time.Second
+	// DefaultHeartbeat is mqtt.heartbeat's interval; central counts a
+	// terminal silent after three missed beats.
+	DefaultHeartbeat = 30 * time.Second
 	DefaultAmount    = "0.01"
 	DefaultSimCard   = "debit"
 	DefaultMAC       = "unionpay-ecb"
@@ -56,6 +64,17 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MQTT.Keepalive == 0 {
 		c.MQTT.Keepalive = DefaultKeepalive
+	}
+	if c.MQTT.ReconnectMax == 0 {
+		c.MQTT.ReconnectMax = DefaultReconnectMax
+	}
+	if c.MQTT.Heartbeat == 0 {
+		c.MQTT.Heartbeat = DefaultHeartbeat
+	}
+	// As with the keypad matrix, "[]" means not set: the example file
+	// documents the key with it.
+	if len(c.MQTT.URLs) == 0 {
+		c.MQTT.URLs = nil
 	}
 	def(&c.Host.MAC, DefaultMAC)
 	def(&c.Host.Profile, DefaultProfile)
@@ -132,7 +151,7 @@ func (c *Config) applyDefaults() {
 // Default is a complete, valid configuration for the simulated demo: the demo
 // merchant, the "sim" host and devices, and the settlement account check of
 // the simulated debit card 6222021234567890128. MQTT.URL and StateDir are empty
-// for the demo to fill; TestSale.Minor and Central.MaxTestMinor are derived
+// for the demo to fill, and MQTT.ConnectJitter is 0 (connect at once); TestSale.Minor and Central.MaxTestMinor are derived
 // already. Each call returns a new value the caller may change.
 func Default() *Config {
 	c := &Config{
@@ -148,7 +167,9 @@ func Default() *Config {
 		},
 		Host: Host{Address: "sim", TPDU: DefaultTPDU, Header: DefaultHeader, Timeout: DefaultTimeout,
 			MAC: DefaultMAC, Profile: DefaultProfile, KeyMode: DefaultKeyMode},
-		MQTT: MQTT{Keepalive: DefaultKeepalive},
+		// The demo connects at once (no connect jitter): it is one
+		// terminal, and its broker is in-process.
+		MQTT: MQTT{Keepalive: DefaultKeepalive, ReconnectMax: DefaultReconnectMax, Heartbeat: DefaultHeartbeat},
 		Devices: Devices{
 			CardReader: SimDevice, Printer: SimDevice, PrinterWidth: DefaultPrinterWidth,
 			PrinterLine: defaultLine, Magstripe: "none", MagstripeLine: defaultLine, MagstripeFraming: "magtek",

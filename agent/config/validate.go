@@ -130,9 +130,9 @@ const staleMinor = "does not match %s, derived from it by Parse and Default: a c
 // validate checks the central section against the mqtt section it needs.
 func (c Central) validate(m MQTT) error {
 	switch {
-	case c.Tickets && m.URL == "":
+	case c.Tickets && !m.On():
 		return &Error{Key: "central.tickets", Msg: "on but mqtt.url is empty: tickets arrive over MQTT"}
-	case c.Commands && m.URL == "":
+	case c.Commands && !m.On():
 		return &Error{Key: "central.commands", Msg: "on but mqtt.url is empty: commands arrive over MQTT"}
 	case c.On() && len(c.Keys) == 0:
 		return &Error{Key: "central.keys", Msg: "required when central.tickets or central.commands is on: central's public keys"}
@@ -143,12 +143,16 @@ func (c Central) validate(m MQTT) error {
 	}
 	// Over a plain link whoever is on the path reads central's tickets
 	// (the merchant record) and could replay or hold back what it sends.
-	if tls, _ := brokerURL(m.URL); c.On() && !tls {
-		on := "central.tickets"
-		if !c.Tickets {
-			on = "central.commands"
+	// m.validate has refused a list mixing plain and TLS: the first broker
+	// tells for all.
+	if b := m.Brokers(); c.On() && len(b) > 0 {
+		if tls, _ := brokerURL(b[0]); !tls {
+			on := "central.tickets"
+			if !c.Tickets {
+				on = "central.commands"
+			}
+			return &Error{Key: m.urlKey(), Msg: tlsNeeded + " when " + on + " is on"}
 		}
-		return &Error{Key: "mqtt.url", Msg: tlsNeeded + " when " + on + " is on"}
 	}
 	revoked := map[string]bool{}
 	for i, kid := range c.Revoked {
@@ -363,6 +367,9 @@ func (l SerialLine) validate(key string) error {
 // fleet.
 func (m MQTT) validate() error {
 	tls := false
+	if m.URL != "" && len(m.URLs) > 0 {
+		return &Error{Key: "mqtt.urls", Msg: "set together with mqtt.url: give one broker in url, or every broker in urls"}
+	}
 	if m.URL != "" {
 		var msg string
 		tls, msg = brokerURL(m.URL)
@@ -370,8 +377,26 @@ func (m MQTT) validate() error {
 			return &Error{Key: "mqtt.url", Msg: msg}
 		}
 	}
+	seen := map[string]bool{}
+	for i, u := range m.URLs {
+		key := fmt.Sprintf("mqtt.urls[%d]", i)
+		t, msg := brokerURL(u)
+		switch {
+		case msg != "":
+			return &Error{Key: key, Msg: msg}
+		case i > 0 && t != tls:
+			// The ticket and command subscriptions are allowed for the
+			// whole session or not at all: a plain node would carry them
+			// in clear.
+			return &Error{Key: key, Msg: "mixes plain and TLS brokers; use TLS (ssl://, tls:// or mqtts://) for every one"}
+		case seen[u]:
+			return &Error{Key: key, Msg: "lists a broker a second time"}
+		}
+		tls = t
+		seen[u] = true
+	}
 	needsURL := func(key, val string) error {
-		if val != "" && m.URL == "" {
+		if val != "" && !m.On() {
 			return &Error{Key: key, Msg: "set but mqtt.url is empty (reporting is off)"}
 		}
 		return nil
@@ -399,7 +424,7 @@ func (m MQTT) validate() error {
 		if !tls {
 			// A CA or client certificate on a plain link means the installer
 			// believes the link is encrypted; it is not.
-			return &Error{Key: f.key, Msg: "needs a TLS mqtt.url (ssl://, tls:// or mqtts://)"}
+			return &Error{Key: f.key, Msg: "needs a TLS " + m.urlKey() + " (ssl://, tls:// or mqtts://)"}
 		}
 	}
 	if m.KeyFile != "" && m.CertFile == "" {
@@ -417,10 +442,21 @@ func (m MQTT) validate() error {
 		}
 	}
 	if m.Password != "" && !tls {
-		return &Error{Key: "mqtt.url", Msg: tlsNeeded + " when mqtt.password is set: the password would cross the network in clear text"}
+		return &Error{Key: m.urlKey(), Msg: tlsNeeded + " when mqtt.password is set: the password would cross the network in clear text"}
 	}
-	if msg := between(m.Keepalive, 5*time.Second, 10*time.Minute); msg != "" {
-		return &Error{Key: "mqtt.keepalive", Msg: msg}
+	for _, d := range []struct {
+		key    string
+		v      time.Duration
+		lo, hi time.Duration
+	}{
+		{"mqtt.keepalive", m.Keepalive, 5 * time.Second, 10 * time.Minute},
+		{"mqtt.reconnect_max", m.ReconnectMax, time.Second, 10 * time.Minute},
+		{"mqtt.connect_jitter", m.ConnectJitter, 0, 10 * time.Minute},
+		{"mqtt.heartbeat", m.Heartbeat, 5 * time.Second, 10 * time.Minute},
+	} {
+		if msg := between(d.v, d.lo, d.hi); msg != "" {
+			return &Error{Key: d.key, Msg: msg}
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/posagent/posagent/agent/central/trust"
 	"github.com/posagent/posagent/provisioning"
@@ -214,6 +215,20 @@ func TestInvalid(t *testing.T) {
 		{"key missing", "mqtt.key_file", []string{"mqtt.cert_file", pem, "mqtt.key_file", missing}},
 		{"keepalive small", "mqtt.keepalive", []string{"mqtt.keepalive", "1s"}},
 		{"keepalive big", "mqtt.keepalive", []string{"mqtt.keepalive", "11m"}},
+		{"url and urls", "mqtt.urls", []string{"mqtt.urls", "[ssl://b.example.com:8883]"}},
+		{"urls mixed", "mqtt.urls[1]", []string{"mqtt.url", `""`, "mqtt.urls", "[ssl://a.example.com:8883, tcp://b.example.com:1883]"}},
+		{"urls creds", "mqtt.urls[1]", []string{"mqtt.url", `""`, "mqtt.urls", "[ssl://a.example.com:8883, \"ssl://u:" + secretPassword + "@b.example.com:8883\"]"}},
+		{"urls twice", "mqtt.urls[2]", []string{"mqtt.url", `""`, "mqtt.urls", "[ssl://a.example.com:8883, ssl://b.example.com:8883, ssl://a.example.com:8883]"}},
+		{"urls scheme", "mqtt.urls[0]", []string{"mqtt.url", `""`, "mqtt.urls", "[http://a.example.com:8883]"}},
+		{"urls not a list", "mqtt.urls", []string{"mqtt.url", `""`, "mqtt.urls", "ssl://a.example.com:8883"}},
+		{"urls plain with a password", "mqtt.urls", []string{"mqtt.url", `""`, "mqtt.urls", "[tcp://a.example.com:1883, tcp://b.example.com:1883]"}},
+		{"reconnect max small", "mqtt.reconnect_max", []string{"mqtt.reconnect_max", "500ms"}},
+		{"reconnect max big", "mqtt.reconnect_max", []string{"mqtt.reconnect_max", "11m"}},
+		{"connect jitter negative", "mqtt.connect_jitter", []string{"mqtt.connect_jitter", "-1s"}},
+		{"connect jitter big", "mqtt.connect_jitter", []string{"mqtt.connect_jitter", "11m"}},
+		{"heartbeat small", "mqtt.heartbeat", []string{"mqtt.heartbeat", "1s"}},
+		{"heartbeat negative", "mqtt.heartbeat", []string{"mqtt.heartbeat", "-30s"}},
+		{"heartbeat big", "mqtt.heartbeat", []string{"mqtt.heartbeat", "11m"}},
 		{"mac", "host.mac", []string{"host.mac", "x919"}},
 		{"mac full key yes", "host.mac_full_key", []string{"host.mac_full_key", "yes"}},
 		{"mac full key number", "host.mac_full_key", []string{"host.mac_full_key", "1"}},
@@ -495,5 +510,46 @@ func TestSimKeypadWithRealHost(t *testing.T) {
 		case !tc.ok && (!errors.As(err, &ce) || ce.Key != "devices.keypad" || !strings.Contains(ce.Msg, "scripted_keys_with_real_host")):
 			t.Errorf("%s: %v, want devices.keypad refused", tc.name, err)
 		}
+	}
+}
+
+// A cluster's brokers in mqtt.urls; the failover settings' defaults, and
+// connect_jitter's 0s that means "at once" rather than "the default".
+func TestMQTTBrokers(t *testing.T) {
+	urls := []string{"ssl://a.example.com:8883", "ssl://b.example.com:8883", "mqtts://c.example.com:8883"}
+	c, err := Parse([]byte(edit(t, readExample(t), "mqtt.urls", "["+strings.Join(urls, ", ")+"]",
+		"mqtt.connect_jitter", "<absent>", "mqtt.reconnect_max", "<absent>", "mqtt.heartbeat", "<absent>")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.MQTT.Brokers(), urls) || !c.MQTT.On() {
+		t.Errorf("Brokers() = %v, want %v", c.MQTT.Brokers(), urls)
+	}
+	if c.MQTT.ConnectJitter != DefaultConnectJitter || c.MQTT.ReconnectMax != time.Minute || c.MQTT.Heartbeat != 30*time.Second {
+		t.Errorf("defaults: jitter %v, reconnect max %v, heartbeat %v", c.MQTT.ConnectJitter, c.MQTT.ReconnectMax, c.MQTT.Heartbeat)
+	}
+	for snippet, want := range map[string]time.Duration{"0s": 0, `""`: DefaultConnectJitter, "~": DefaultConnectJitter, "3s": 3 * time.Second} {
+		c, err := Parse([]byte(edit(t, readExample(t), "mqtt.url", "tcp://127.0.0.1:1883", "mqtt.connect_jitter", snippet)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.MQTT.ConnectJitter != want {
+			t.Errorf("connect_jitter: %s = %v, want %v", snippet, c.MQTT.ConnectJitter, want)
+		}
+		if b := c.MQTT.Brokers(); !slices.Equal(b, []string{"tcp://127.0.0.1:1883"}) {
+			t.Errorf("Brokers() of url = %v", b)
+		}
+	}
+	if c := Default(); c.MQTT.On() || c.MQTT.Brokers() != nil {
+		t.Errorf("Default reports to %v", c.MQTT.Brokers())
+	}
+	// Tickets need TLS on every broker: plain urls are refused, naming urls.
+	dir := t.TempDir()
+	keys := "[{kid: c-2026a, public_key_file: " + centralKey(t, dir) + "}]"
+	_, err = Parse([]byte(edit(t, readExample(t), "mqtt.urls", "[tcp://a.example.com:1883, tcp://b.example.com:1883]",
+		"central.tickets", "true", "central.keys", keys)))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Key != "mqtt.urls" || !strings.Contains(ce.Msg, "central.tickets") {
+		t.Errorf("tickets over plain urls: %v, want an error on mqtt.urls", err)
 	}
 }

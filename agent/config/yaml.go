@@ -25,6 +25,9 @@ const accountHashRemoved = "no longer read: an unkeyed hash of the card number c
 // of every key it sees so Parse can point Validate's errors at the file.
 type walker struct {
 	lines map[string]int
+	// zero holds the durations written as zero ("0s"), as opposed to left
+	// out or empty: for the one key where zero is not "the default".
+	zero map[string]bool
 }
 
 var durationType = reflect.TypeFor[time.Duration]()
@@ -69,6 +72,9 @@ func (w *walker) value(path string, n *yaml.Node, v reflect.Value) error {
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return &Error{Key: path, Msg: "must be a duration such as 30s or 5m", Line: n.Line}
+		}
+		if d == 0 {
+			w.zero[path] = true
 		}
 		v.SetInt(int64(d))
 	case v.Kind() == reflect.Bool:

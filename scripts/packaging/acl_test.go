@@ -63,7 +63,7 @@ func (s *seen) until(t *testing.T, want string) {
 }
 
 // Through mosquitto with the shipped ACL: a terminal writes its own state,
-// status, events and command replies and reads its own ticket and commands,
+// heartbeat, status, events and command replies and reads its own ticket and commands,
 // but cannot write its own cmd or ticket topic (only central can), and
 // cannot touch another terminal's topics.
 func TestShippedACL(t *testing.T) {
@@ -94,7 +94,7 @@ func TestShippedACL(t *testing.T) {
 	central := login("central", &seen{})
 
 	// What the terminal needs.
-	for _, topic := range []string{"state", "status", "events", "cmd/reply"} {
+	for _, topic := range []string{"state", "heartbeat", "status", "events", "cmd/reply"} {
 		pub(ca, "pos/v1/"+a+"/"+topic, "own", false)
 		monitor.until(t, "pos/v1/"+a+"/"+topic+" own")
 	}

@@ -29,6 +29,8 @@ func TestFleetHook(t *testing.T) {
 		{"10000001", "pos/v1/10000001/state", false, true},
 		{"10000001", "pos/v1/10000001/events", true, true},
 		{"10000001", "pos/v1/10000001/cmd/reply", true, true},
+		{"10000001", "pos/v1/10000001/heartbeat", true, true},
+		{"10000002", "pos/v1/10000001/heartbeat", true, false}, // nobody beats for another
 		{"10000001", "pos/v1/10000001/other", true, false},
 		{"10000001", "pos/v1/10000001/#", false, false},
 		{"10000001", "pos/v1/10000002/status", true, false},

@@ -73,7 +73,7 @@ func (h *fleetHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	switch own {
 	case "state":
 		return true
-	case "status", "events", "cmd/reply":
+	case "heartbeat", "status", "events", "cmd/reply":
 		return write
 	case "ticket", "cmd":
 		return !write
@@ -106,7 +106,7 @@ type Options struct {
 	// of them; otherwise anyone may connect.
 	Users map[string]string
 	// FleetACL applies the fleet ACL (scripts/packaging/mosquitto-acl,
-	// docs/mqtt.md): each user writes its own state, status, events and
+	// docs/mqtt.md): each user writes its own state, heartbeat, status, events and
 	// cmd/reply and reads its own state, ticket and cmd, nothing else;
 	// "monitor" reads pos/v1/#; "central" reads and writes pos/v1/#.
 	FleetACL bool

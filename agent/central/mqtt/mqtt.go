@@ -1,12 +1,14 @@
 // Package mqtt is the terminal's MQTT session with central monitoring
-// (docs/mqtt.md): it connects (tcp://, or TLS with a private CA and a client
-// certificate; credentials; keepalive), registers the Will and publishes the
-// birth with this start's session number, reconnects, answers a stale Will
-// with a new birth, and publishes the retained shutdown state on Close. On
-// top of it, Subscribe and Publish are the primitives the reporter
+// (docs/mqtt.md): it connects to one of the fleet's brokers (tcp://, or TLS
+// with a private CA and a client certificate; credentials; keepalive),
+// registers the Will and publishes the birth with this start's session
+// number, moves to the next broker with a jittered backoff when a connection
+// fails or is lost, answers a stale Will with a new birth, beats a heartbeat
+// while connected, and publishes the retained shutdown state on Close. On top
+// of it, Subscribe and Publish are the primitives the reporter
 // (agent/central/report), the ticket source and the command server run on,
-// limited to the terminal's own topics. The topic names and the presence
-// payload of the schema live here as well.
+// limited to the terminal's own topics. The topic names and the presence and
+// heartbeat payloads of the schema live here as well.
 //
 // It is the only package of the terminal that imports paho
 // (github.com/eclipse/paho.mqtt.golang): the others see a Client, or a small
@@ -15,11 +17,11 @@ package mqtt
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,15 +33,24 @@ import (
 
 // Options configures a Client.
 type Options struct {
-	// URL is the broker, "tcp://host:1883" or with TLS "ssl://", "tls://" or
-	// "mqtts://host:8883". Credentials belong in Username/Password, not the URL.
+	// URLs are the brokers of the fleet, all "tcp://host:1883" or all TLS,
+	// "ssl://", "tls://" or "mqtts://host:8883" (a list mixing the two is
+	// refused: the ticket and command subscriptions depend on TLS). The
+	// client starts on the one StartIndex picks for its TID and moves round
+	// robin to the next after every failed or lost connection (docs/mqtt.md,
+	// "Brokers and failover"). Credentials belong in Username/Password, not
+	// in a URL.
+	URLs []string
+	// URL is one broker: a shorthand for URLs with one element. Set one of
+	// URL and URLs.
 	URL      string
 	Username string
 	Password string // never logged
 
-	// TLS material, for a TLS URL only. CAFile is a PEM bundle that replaces the
-	// system roots (a private fleet CA); CertFile and KeyFile are the terminal's
-	// client certificate pair and come together.
+	// TLS material, for TLS URLs only, the same for every broker. CAFile is a
+	// PEM bundle that replaces the system roots (a private fleet CA);
+	// CertFile and KeyFile are the terminal's client certificate pair and
+	// come together.
 	CAFile, CertFile, KeyFile string
 
 	// Terminal identity: TID names the topics and the client ID ("posagent-TID");
@@ -48,19 +59,44 @@ type Options struct {
 	TID, MID, Serial string
 
 	// Session is this start's number from NextSession (persisted in the state
-	// directory, one more on every start). The birth and the Will carry it, so
-	// a monitor, and the client itself, can tell a late Will of an earlier
-	// run from the current state. 0 leaves it out (tools, tests).
+	// directory, one more on every start). The birth, the Will and the
+	// heartbeat carry it, so a monitor, and the client itself, can tell a
+	// late Will of an earlier run from the current state. 0 leaves it out
+	// (tools, tests).
 	Session uint64
 
 	// Keepalive is the MQTT keepalive; the broker publishes the Will about 1.5×
-	// this after the terminal silently vanishes. Default 30s.
+	// this after the terminal silently vanishes. A connection that stayed up
+	// this long resets the reconnect backoff. Default 30s.
 	Keepalive time.Duration
 
-	// RetryInterval is the wait between attempts while the first connection is
-	// refused. Default 5s. (Reconnects after a loss use paho's own backoff from 1s
-	// up to one minute.)
+	// ReconnectMax caps the wait before a reconnect attempt: the n-th attempt
+	// in a row waits a random time between 0 and min(ReconnectMax,
+	// ReconnectBase·2ⁿ) ("full jitter"). Default one minute.
+	ReconnectMax time.Duration
+
+	// RetryInterval is what ReconnectMax was called when it only paced the
+	// first connection's retries; a caller that sets it and not ReconnectMax
+	// gets it as ReconnectMax (tools and tests that want quick retries).
 	RetryInterval time.Duration
+
+	// ConnectJitter delays the first connection attempt after Start by a
+	// random time between 0 and ConnectJitter, so that a region's terminals
+	// coming back from one power cut do not all connect in the same second.
+	// 0 (the default here; the agent's configuration defaults to 10 s)
+	// connects at once.
+	ConnectJitter time.Duration
+
+	// Heartbeat is the interval of the heartbeat published on HeartbeatTopic
+	// while connected (docs/mqtt.md, "Heartbeat"). 0 publishes none (tools,
+	// tests; the agent's configuration defaults to 30 s).
+	Heartbeat time.Duration
+
+	// Rand draws the random waits (connect jitter, backoff); nil means
+	// math/rand/v2's global source. Clock times them and the heartbeat; nil
+	// means the system clock. Both are seams for tests.
+	Rand  Rand
+	Clock Clock
 
 	// Logger receives connection changes; nil means slog.Default().
 	Logger *slog.Logger
@@ -68,9 +104,12 @@ type Options struct {
 
 // Defaults for Options.
 const (
-	DefaultKeepalive     = 30 * time.Second
-	DefaultRetryInterval = 5 * time.Second
-	maxReconnectInterval = time.Minute
+	DefaultKeepalive    = 30 * time.Second
+	DefaultReconnectMax = time.Minute
+	// ReconnectBase is the first step of the reconnect backoff.
+	ReconnectBase = time.Second
+	// connectTimeout bounds one connection attempt (TCP, TLS and CONNACK).
+	connectTimeout = 10 * time.Second
 )
 
 // Identity is the terminal a Client speaks for.
@@ -97,7 +136,7 @@ var (
 	ErrNotConnected = errors.New("mqtt: not connected")
 
 	// ErrPlainLink is Subscribe's refusal of the ticket and command topics
-	// over a plain (tcp://, mqtt://) broker URL: tickets and commands are
+	// over plain (tcp://, mqtt://) broker URLs: tickets and commands are
 	// taken over TLS only, so that nobody on the path reads or replays them.
 	ErrPlainLink = errors.New("mqtt: tickets and commands need a TLS broker URL (ssl://, tls:// or mqtts://)")
 
@@ -117,40 +156,45 @@ var (
 	errRefusedNotAuthorised = packets.ErrorRefusedNotAuthorised
 )
 
-// Client is the terminal's MQTT session: one paho client with a clean
-// session, the terminal's client ID, its Will and its birth. Its methods are
-// safe for concurrent use.
+// Client is the terminal's MQTT session: one connection at a time, each a
+// paho client of its own with a clean session, the terminal's client ID,
+// its Will and its birth. Its methods are safe for concurrent use.
 type Client struct {
 	opts   Options
 	log    *slog.Logger
-	client paho.Client
-	tls    bool // the broker URL is TLS: tickets and commands may be subscribed
+	urls   []string
+	start  int         // index in urls of the first broker tried (StartIndex)
+	tls    bool        // the broker URLs are TLS: tickets and commands may be subscribed
+	tlsCfg *tls.Config // nil for plain URLs
+	will   []byte
+	rand   Rand
+	clock  Clock
 
-	// closing is set by Close before its offline state: no birth and no
-	// publish is accepted after it.
+	// closing is set by Close before its offline state: no birth, heartbeat
+	// or publish is accepted after it.
 	closing atomic.Bool
-	// born is set once the open connection's onConnect has queued its
-	// subscriptions and birth, and cleared before every reconnect attempt:
-	// paho counts a connection open before onConnect runs, and nothing of
-	// ours may overtake the birth on the wire.
-	born atomic.Bool
-	// birthMu orders a birth before Close's offline publish, so a birth never
-	// overwrites it.
+	// birthMu orders a birth or a heartbeat before Close's offline publish,
+	// so neither follows it.
 	birthMu sync.Mutex
 
 	// failing is set from the first failed connection attempt to the next
 	// connect, so only the first failure of a run is a warning.
 	failing atomic.Bool
 
-	// started is closed by Start once connected is set; closed by Close.
-	started, closed chan struct{}
-	// connected completes when the first connection is up and paho has reset
-	// its store for the clean session; nothing is published before that.
-	connected paho.Token
+	// beats counts the heartbeats of this run, across connections.
+	beats atomic.Uint64
+
+	// started is closed by Start; closed by Close; loopDone when the
+	// connection loop has returned.
+	started, closed, loopDone chan struct{}
+	// beating counts the heartbeat goroutines, which Close waits for.
+	beating sync.WaitGroup
 
 	mu          sync.Mutex
 	startCalled bool
 	closeCalled bool
+	// cur is the connection being attempted or open (nil before the first).
+	cur *conn
 	// up is closed (and replaced) after every connect, once the subscriptions
 	// and the birth are on their way: it wakes WaitConnected.
 	up chan struct{}
@@ -158,6 +202,22 @@ type Client struct {
 	// onConnect subscribes them again on every connect (clean session).
 	subs map[string]func(Inbound)
 }
+
+// conn is one connection: its own paho client to one broker.
+type conn struct {
+	url string
+	pc  paho.Client
+	// born is set once onConnect has queued the subscriptions and the birth:
+	// paho counts a connection open before onConnect runs, and nothing of
+	// ours may overtake the birth on the wire.
+	born atomic.Bool
+	// lost is closed when paho reports the connection lost.
+	lost     chan struct{}
+	lostOnce sync.Once
+}
+
+// open reports whether Publish may go out on cn now.
+func (cn *conn) open() bool { return cn != nil && cn.pc.IsConnectionOpen() && cn.born.Load() }
 
 // New checks opts and prepares the client. It does not connect: Start does.
 func New(opts Options) (*Client, error) {
@@ -168,69 +228,56 @@ func New(opts Options) (*Client, error) {
 		// The TID is a topic level: a wildcard or slash would publish elsewhere.
 		return nil, fmt.Errorf("mqtt: TID %q cannot be an MQTT topic level", opts.TID)
 	}
-	u, err := url.Parse(opts.URL)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("mqtt: broker URL %q: want scheme://host:port", redact(opts.URL))
+	urls, tls, err := brokerURLs(opts.URL, opts.URLs)
+	if err != nil {
+		return nil, err
 	}
-	if u.User != nil {
-		// paho would use them silently; they would then sit in configs and logs.
-		return nil, errors.New("mqtt: put credentials in Username/Password, not in the URL")
+	scheme := "tcp"
+	if tls {
+		scheme = "ssl"
 	}
-	tlsCfg, err := tlsConfig(u.Scheme, opts.CAFile, opts.CertFile, opts.KeyFile)
+	tlsCfg, err := tlsConfig(scheme, opts.CAFile, opts.CertFile, opts.KeyFile)
 	if err != nil {
 		return nil, err
 	}
 	if opts.Keepalive <= 0 {
 		opts.Keepalive = DefaultKeepalive
 	}
-	if opts.RetryInterval <= 0 {
-		opts.RetryInterval = DefaultRetryInterval
+	if opts.ReconnectMax <= 0 {
+		opts.ReconnectMax = DefaultReconnectMax
+		if opts.RetryInterval > 0 {
+			opts.ReconnectMax = opts.RetryInterval
+		}
+	}
+	if opts.ConnectJitter < 0 || opts.Heartbeat < 0 {
+		return nil, errors.New("mqtt: ConnectJitter and Heartbeat cannot be negative")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	c := &Client{
-		opts:    opts,
-		log:     opts.Logger.With("component", "mqtt", "tid", opts.TID),
-		tls:     tlsCfg != nil,
-		started: make(chan struct{}),
-		closed:  make(chan struct{}),
-		up:      make(chan struct{}),
+		opts:     opts,
+		log:      opts.Logger.With("component", "mqtt", "tid", opts.TID),
+		urls:     urls,
+		start:    StartIndex(opts.TID, len(urls)),
+		tls:      tls,
+		tlsCfg:   tlsCfg,
+		rand:     opts.Rand,
+		clock:    opts.Clock,
+		started:  make(chan struct{}),
+		closed:   make(chan struct{}),
+		loopDone: make(chan struct{}),
+		up:       make(chan struct{}),
 	}
-	co := paho.NewClientOptions().
-		AddBroker(opts.URL).
-		SetClientID("posagent-"+opts.TID).
-		SetUsername(opts.Username).
-		SetPassword(opts.Password).
-		SetKeepAlive(opts.Keepalive).
-		SetConnectTimeout(10*time.Second).
-		// A clean session: nothing of ours is in paho's store before the first
-		// connect, because Publish publishes only on an open connection (paho
-		// resets its store on the first clean connect, which would strand
-		// anything queued there while connecting).
-		SetCleanSession(true).
-		SetStore(newCopyStore()).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(opts.RetryInterval).
-		SetAutoReconnect(true).
-		SetMaxReconnectInterval(maxReconnectInterval).
-		SetBinaryWill(StateTopic(opts.TID), c.presence(Offline, ReasonConnectionLost), 1, true).
-		SetOnConnectHandler(c.onConnect).
-		// Called before each reconnect attempt, in paho's reconnect path:
-		// the next connection is not born until its onConnect has run.
-		SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) { c.born.Store(false) }).
-		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			c.log.Warn("mqtt: connection to broker lost; reconnecting", "broker", redact(opts.URL), "err", err)
-		}).
-		SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
-			if f, ok := n.(paho.ConnectionNotificationFailed); ok {
-				c.connectFailed(f.Reason)
-			}
-		})
-	if tlsCfg != nil {
-		co.SetTLSConfig(tlsCfg)
+	if c.rand == nil {
+		c.rand = globalRand{}
 	}
-	c.client = paho.NewClient(co)
+	if c.clock == nil {
+		c.clock = systemClock{}
+	}
+	// The Will is written once, when the session is made (its time says so),
+	// and registered with every connection.
+	c.will = c.presence(Offline, ReasonConnectionLost)
 	return c, nil
 }
 
@@ -240,10 +287,11 @@ func (c *Client) Identity() Identity {
 }
 
 // Start begins connecting in the background and returns at once: a broker
-// that is down only delays what waits for it. The first connection is retried
-// every RetryInterval, later losses are reconnected by paho. ctx is not kept;
-// the client runs until Close. Subscribe before Start to get the retained
-// messages of the first connection.
+// that is down only delays what waits for it. The first attempt waits
+// ConnectJitter at most; failed attempts and lost connections move to the
+// next broker after the backoff. ctx is not kept; the client runs until
+// Close. Subscribe before Start to get the retained messages of the first
+// connection.
 func (c *Client) Start(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -254,28 +302,29 @@ func (c *Client) Start(ctx context.Context) error {
 		return ErrClosed
 	}
 	c.startCalled = true
-	c.log.Info("mqtt: connecting", "broker", redact(c.opts.URL), "client_id", "posagent-"+c.opts.TID)
-	// With ConnectRetry the token completes only once connected (or on
-	// Disconnect); WaitConnected and Publish look at it.
-	c.connected = c.client.Connect()
+	brokers := make([]string, len(c.urls))
+	for i, u := range c.urls {
+		brokers[i] = redact(u)
+	}
+	c.log.Info("mqtt: connecting", "brokers", brokers, "first", redact(c.urls[c.start]), "client_id", "posagent-"+c.opts.TID)
 	close(c.started)
+	go c.run()
 	return nil
 }
 
+// current is the connection being attempted or open, nil before the first.
+func (c *Client) current() *conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur
+}
+
 // WaitConnected returns nil once a connection is open and its birth and
-// subscriptions are queued (after the first connect has reset paho's
-// store), ErrClosed once Close has begun, or ctx's error. The connection
-// may of course drop right after it returns.
+// subscriptions are queued, ErrClosed once Close has begun, or ctx's error.
+// The connection may of course drop right after it returns.
 func (c *Client) WaitConnected(ctx context.Context) error {
 	select {
 	case <-c.started:
-	case <-c.closed:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-c.connected.Done():
 	case <-c.closed:
 		return ErrClosed
 	case <-ctx.Done():
@@ -285,12 +334,12 @@ func (c *Client) WaitConnected(ctx context.Context) error {
 		// up is taken before looking at the connection: a connect in between
 		// closes this very channel.
 		c.mu.Lock()
-		up := c.up
+		up, cn := c.up, c.cur
 		c.mu.Unlock()
 		if c.closing.Load() {
 			return ErrClosed
 		}
-		if c.client.IsConnectionOpen() && c.born.Load() {
+		if cn.open() {
 			return nil
 		}
 		select {
@@ -303,26 +352,11 @@ func (c *Client) WaitConnected(ctx context.Context) error {
 	}
 }
 
-// isOpen reports whether Publish may go out now: started, first connect
-// done, connection open.
-func (c *Client) isOpen() bool {
-	select {
-	case <-c.started:
-	default:
-		return false
-	}
-	select {
-	case <-c.connected.Done():
-	default:
-		return false
-	}
-	return c.client.IsConnectionOpen() && c.born.Load()
-}
-
 // Close publishes the retained graceful offline state (bounded by ctx) and
 // disconnects cleanly, so the broker discards the Will and "shutdown" stays
 // the state. Close what runs on the client first (the reporter flushes in its
-// own Close): nothing is published after this one. A second Close returns nil.
+// own Close): nothing is published after this one, no heartbeat either. A
+// second Close returns nil.
 func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	started, already := c.startCalled, c.closeCalled
@@ -332,15 +366,23 @@ func (c *Client) Close(ctx context.Context) error {
 		return nil
 	}
 	c.birthMu.Lock()
-	c.closing.Store(true) // from here on no birth can follow our offline
+	c.closing.Store(true) // from here on no birth or heartbeat can follow our offline
 	c.birthMu.Unlock()
 	close(c.closed)
 	if !started {
 		return nil
 	}
+	// Every wait of the loop and the heartbeats also waits for closed.
+	<-c.loopDone
+	c.beating.Wait()
+	cn := c.current()
+	if cn == nil {
+		return nil
+	}
 	var offErr error
-	if c.client.IsConnectionOpen() {
-		tok := c.client.Publish(StateTopic(c.opts.TID), 1, true, c.presence(Offline, ReasonShutdown))
+	wasOpen := cn.pc.IsConnectionOpen()
+	if wasOpen {
+		tok := cn.pc.Publish(StateTopic(c.opts.TID), 1, true, c.presence(Offline, ReasonShutdown))
 		select {
 		case <-tok.Done():
 			offErr = tok.Error()
@@ -353,20 +395,22 @@ func (c *Client) Close(ctx context.Context) error {
 	}
 	// A clean DISCONNECT: the broker discards the Will, so our "shutdown" stays
 	// the retained state. 250 ms lets paho finish writing.
-	c.client.Disconnect(250)
-	c.log.Info("mqtt: disconnected", "broker", redact(c.opts.URL))
+	cn.pc.Disconnect(250)
+	if wasOpen {
+		c.log.Info("mqtt: disconnected", "broker", redact(cn.url))
+	}
 	return offErr
 }
 
-// onConnect runs (in its own goroutine) after every connect: paho's store was
-// reset for the clean session, so subscriptions and the birth are sent again
-// each time.
-func (c *Client) onConnect(pc paho.Client) {
+// onConnect runs (in its own goroutine) after every connect: the connection
+// has a clean session, so subscriptions and the birth are sent each time.
+func (c *Client) onConnect(cn *conn, pc paho.Client) {
 	c.failing.Store(false)
-	c.log.Info("mqtt: connected", "broker", redact(c.opts.URL))
+	c.log.Info("mqtt: connected", "broker", redact(cn.url))
 	// A Will can overtake our birth (a half-open old connection taken over by
-	// this one sends its Will late) and leave "offline" retained while we are
-	// online. Watching our own state topic lets us answer with a new birth.
+	// this one sends its Will late, or another node of the cluster delivers
+	// it after we moved) and leave "offline" retained while we are online.
+	// Watching our own state topic lets us answer with a new birth.
 	pc.Subscribe(StateTopic(c.opts.TID), 1, c.onOwnState)
 	// Copied under mu, subscribed outside it: Subscribe can wait for paho's
 	// outbound queue.
@@ -380,23 +424,29 @@ func (c *Client) onConnect(pc paho.Client) {
 		c.subscribe(pc, topic, fn)
 	}
 	c.birth(pc)
-	c.born.Store(true)
+	cn.born.Store(true)
 	c.mu.Lock()
 	close(c.up)
 	c.up = make(chan struct{})
+	// Under mu, as Close sets closeCalled: no heartbeat starts after Close
+	// began waiting for them.
+	if c.opts.Heartbeat > 0 && !c.closeCalled {
+		c.beating.Add(1)
+		go c.heartbeat(cn)
+	}
 	c.mu.Unlock()
 }
 
 // connectFailed logs a failed connection attempt: the first of a run as a
 // warning (an installer's "why is monitoring blind?"), the retries quietly.
 // Reasons are network or CONNACK errors; they never hold the password.
-func (c *Client) connectFailed(err error) {
+func (c *Client) connectFailed(url string, err error) {
 	err = loginErr(err)
 	if c.failing.Swap(true) {
-		c.log.Debug(MsgUnreachable, "broker", redact(c.opts.URL), "err", err)
+		c.log.Debug(MsgUnreachable, "broker", redact(url), "err", err)
 		return
 	}
-	c.log.Warn(MsgUnreachable, "broker", redact(c.opts.URL), "err", err)
+	c.log.Warn(MsgUnreachable, "broker", redact(url), "err", err)
 }
 
 // loginErr marks a CONNACK refusal of the credentials with ErrLoginRefused.
@@ -420,10 +470,11 @@ func (c *Client) ownTopic(topic string) error {
 
 // Subscribe calls fn for every message on topic, one of the terminal's own
 // topics (TicketTopic, CommandTopic), from this connection on and again after
-// every reconnect; retained messages arrive first. fn runs in paho's delivery
-// goroutine, in arrival order: it must not block (hand work to a goroutine or
-// a buffered channel). Subscribing a topic again replaces its fn. The ticket
-// and command topics are refused (ErrPlainLink) unless the URL is TLS.
+// every reconnect, on whichever broker; retained messages arrive first. fn
+// runs in paho's delivery goroutine, in arrival order: it must not block
+// (hand work to a goroutine or a buffered channel). Subscribing a topic again
+// replaces its fn. The ticket and command topics are refused (ErrPlainLink)
+// unless the URLs are TLS.
 func (c *Client) Subscribe(topic string, fn func(Inbound)) error {
 	if err := c.ownTopic(topic); err != nil {
 		return err
@@ -440,11 +491,12 @@ func (c *Client) Subscribe(topic string, fn func(Inbound)) error {
 		c.subs = map[string]func(Inbound){}
 	}
 	c.subs[topic] = fn
+	cn := c.cur
 	c.mu.Unlock()
-	if c.client.IsConnectionOpen() {
+	if cn != nil && cn.pc.IsConnectionOpen() {
 		// Already connected: onConnect may have run without this one. A
 		// second SUBSCRIBE of the same filter only replaces the first.
-		c.subscribe(c.client, topic, fn)
+		c.subscribe(cn.pc, topic, fn)
 	}
 	return nil
 }
@@ -469,9 +521,11 @@ func (c *Client) subscribe(pc paho.Client, topic string, fn func(Inbound)) {
 
 // Publish sends payload on one of the terminal's own topics at QoS 1 and
 // waits for the PUBACK or ctx. It fails at once (ErrNotConnected) when no
-// connection is open; once sent, a publish whose connection drops before the
-// PUBACK is sent again by paho after the reconnect, and Publish goes on
-// waiting for it. When ctx ends first the message may still go out.
+// connection is open, and with an error when the connection is lost before
+// the PUBACK: every connection is a clean session, possibly on another
+// broker, so paho does not send it again; the caller does if it matters (the
+// reporter's outbox keeps the event until its PUBACK). When ctx ends first
+// the message may still go out.
 func (c *Client) Publish(ctx context.Context, topic string, retained bool, payload []byte) error {
 	if err := c.ownTopic(topic); err != nil {
 		return err
@@ -479,10 +533,11 @@ func (c *Client) Publish(ctx context.Context, topic string, retained bool, paylo
 	if c.closing.Load() {
 		return ErrClosed
 	}
-	if !c.isOpen() {
+	cn := c.current()
+	if !cn.open() {
 		return fmt.Errorf("mqtt: publish %s: %w", topic, ErrNotConnected)
 	}
-	tok := c.client.Publish(topic, 1, retained, payload)
+	tok := cn.pc.Publish(topic, 1, retained, payload)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {

@@ -251,6 +251,16 @@ func TestNewValidates(t *testing.T) {
 		{"CA not PEM", func(o *mqtt.Options) { o.URL = "ssl://127.0.0.1:8883"; o.CAFile = notPEM }},
 		{"CA missing", func(o *mqtt.Options) { o.URL = "ssl://127.0.0.1:8883"; o.CAFile = filepath.Join(dir, "none") }},
 		{"cert without key", func(o *mqtt.Options) { o.URL = "mqtts://127.0.0.1:8883"; o.CertFile = notPEM }},
+		{"URL and URLs", func(o *mqtt.Options) { o.URLs = []string{"tcp://127.0.0.1:1884"} }},
+		{"plain and TLS mixed", func(o *mqtt.Options) { o.URL, o.URLs = "", []string{"ssl://127.0.0.1:8883", "tcp://127.0.0.1:1883"} }},
+		{"TLS and plain mixed", func(o *mqtt.Options) { o.URL, o.URLs = "", []string{"tcp://127.0.0.1:1883", "mqtts://127.0.0.1:8883"} }},
+		{"a URL twice", func(o *mqtt.Options) { o.URL, o.URLs = "", []string{"tcp://127.0.0.1:1883", "tcp://127.0.0.1:1883"} }},
+		{"credentials in the second URL", func(o *mqtt.Options) {
+			o.URL, o.URLs = "", []string{"tcp://127.0.0.1:1883", "tcp://u:secret@127.0.0.1:1884"}
+		}},
+		{"unknown scheme in the list", func(o *mqtt.Options) { o.URL, o.URLs = "", []string{"tcp://127.0.0.1:1883", "ws://127.0.0.1:1884"} }},
+		{"negative jitter", func(o *mqtt.Options) { o.ConnectJitter = -time.Second }},
+		{"negative heartbeat", func(o *mqtt.Options) { o.Heartbeat = -time.Second }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := ok
@@ -272,6 +282,9 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := mqtt.New(mqtt.Options{URL: "tls://broker.example:8883", TID: tid}); err != nil {
 		t.Errorf("TLS with system roots: %v", err)
+	}
+	if _, err := mqtt.New(mqtt.Options{URLs: []string{"ssl://a.example:8883", "mqtts://b.example:8883", "tls://c.example:8883"}, TID: tid}); err != nil {
+		t.Errorf("three TLS brokers: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package mqtt_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -131,6 +132,20 @@ func coreSuite(t *testing.T, start benchFunc) {
 		late.Until(t, "marker 2", func(m mqtttest.Msg) bool { return string(m.Payload) == `{"marker":2}` })
 		if len(late.Pending()) > 0 {
 			t.Errorf("late subscriber found %s retained under %s", late.Pending()[0].Payload, otherTID)
+		}
+	})
+
+	// The heartbeat passes the broker's ACL: the monitor sees the beats.
+	t.Run("HeartbeatPassesTheACL", func(t *testing.T) {
+		b := start(t)
+		s, _ := mqtttest.Watch(t, b.Monitor(), mqtt.HeartbeatTopic(tid))
+		newClient(t, b.URL(), func(o *mqtt.Options) { b.Terminal(o, tid); o.Heartbeat = 50 * time.Millisecond })
+		for want := uint64(1); want <= 2; want++ {
+			var hb mqtt.Heartbeat
+			m := s.Until(t, "heartbeat", func(m mqtttest.Msg) bool { return m.Topic == mqtt.HeartbeatTopic(tid) })
+			if err := json.Unmarshal(m.Payload, &hb); err != nil || hb.Beat != want {
+				t.Errorf("heartbeat %s (%v), want beat %d", m.Payload, err, want)
+			}
 		}
 	})
 

@@ -60,3 +60,24 @@ type Presence struct {
 	// Will it is not the time of the loss (use the arrival time for that).
 	Time time.Time `json:"time"`
 }
+
+// HeartbeatTopic carries the terminal's heartbeat while it is connected (QoS 0,
+// not retained): presence that does not depend on the broker delivering the
+// Will, which a clustered broker does not when the terminal's node dies.
+func HeartbeatTopic(tid string) string { return TopicPrefix + tid + "/heartbeat" }
+
+// Heartbeat is the payload of the heartbeat topic, in this field order.
+type Heartbeat struct {
+	TID string `json:"tid"`
+	// Session is this start's number, as in the birth and the Will (0 when
+	// the client has none).
+	Session uint64 `json:"session"`
+	// Beat counts the heartbeats of this run: 1, 2, 3…, across reconnects.
+	// A gap is a beat that did not go out (no connection at that moment).
+	Beat uint64 `json:"beat"`
+	// IntervalS is the interval in whole seconds (rounded up, at least 1):
+	// central counts a terminal silent after 3 × IntervalS without a beat.
+	IntervalS int64 `json:"interval_s"`
+	// Time is when the beat was written, UTC, to the second.
+	Time time.Time `json:"time"`
+}

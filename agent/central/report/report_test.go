@@ -271,16 +271,17 @@ func reportAll(t *testing.T, r *terminal, in []provisioning.Status) {
 	}
 }
 
-// downThenUp starts a reporter against a port nothing listens on and returns
-// once its first attempt has been refused. Its next attempt comes a second
-// later, by when the test's broker and subscriber (a few ms) are in place:
-// events are not retained, so the subscriber must be there first.
-func downThenUp(t *testing.T, queue int, n int) (*terminal, string) {
+// downThenUp starts a reporter whose broker is out of reach (behind a shut
+// gate) and returns once its first attempt has failed. The test opens the
+// gate once its subscriber is in place: events are not retained, so the
+// subscriber must be there first.
+func downThenUp(t *testing.T, queue int, n int) (*terminal, *broker.Broker, *mqtttest.Gate) {
 	t.Helper()
-	addr := bench.ReserveAddr(t)
+	b := startBroker(t, "127.0.0.1:0")
+	g := mqtttest.StartGate(t, b.Addr())
+	g.Set(false)
 	h := mqtttest.NewRefusedLog()
-	r := newReporter(t, "tcp://"+addr, func(o *testOptions) {
-		o.RetryInterval = time.Second
+	r := newReporter(t, g.URL("tcp"), func(o *testOptions) {
 		o.QueueSize = queue
 		o.Logger = slog.New(h)
 	})
@@ -290,12 +291,12 @@ func downThenUp(t *testing.T, queue int, n int) (*terminal, string) {
 	case <-time.After(wait):
 		t.Fatal("no failed connection attempt logged")
 	}
-	return r, addr
+	return r, b, g
 }
 
 func TestBrokerDownAtStart(t *testing.T) {
 	const n = 8
-	r, addr := downThenUp(t, 0, n)
+	r, b, g := downThenUp(t, 0, n)
 
 	// Nothing can be acknowledged yet.
 	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -305,8 +306,8 @@ func TestBrokerDownAtStart(t *testing.T) {
 		t.Fatalf("Flush with the broker down = %v, want deadline exceeded", err)
 	}
 
-	b := startBroker(t, addr)
 	s := subscribe(t, b.URL(), terminalTopics...)
+	g.Set(true)
 	collectEvents(t, s, 1, n)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
@@ -318,10 +319,10 @@ func TestBrokerDownAtStart(t *testing.T) {
 
 func TestQueueFullDropsOldestEventsKeepsLatestStatus(t *testing.T) {
 	const n = 10
-	_, addr := downThenUp(t, 3, n)
+	_, b, g := downThenUp(t, 3, n)
 
-	b := startBroker(t, addr)
 	s := subscribe(t, b.URL(), terminalTopics...)
+	g.Set(true)
 	// The newest status goes first (current state before history), then the
 	// events that fitted in the queue.
 	st := s.Until(t, "status", func(m mqtttest.Msg) bool { return m.Topic == mqtt.StatusTopic(tid) })

@@ -25,7 +25,7 @@ import (
 // FleetACL is the ACL of a production-like broker, the one the project ships
 // as scripts/packaging/mosquitto-acl (a test there keeps the two equal): each
 // terminal logs in with its TID as user name and may write only its own
-// state, status, events and command replies, and read its own state, ticket
+// state, heartbeat, status, events and command replies, and read its own state, ticket
 // and commands; "monitor" reads the whole fleet; "central" also writes
 // tickets and commands to any terminal.
 const FleetACL = `# mosquitto ACL for the posagent fleet broker (acl_file in mosquitto.conf;
@@ -44,8 +44,10 @@ user central
 topic readwrite pos/v1/#
 
 # Each terminal: its presence (it reads its own, to answer a stale Will),
-# status, events and command replies; central's ticket and commands, read only.
+# heartbeat, status, events and command replies; central's ticket and
+# commands, read only.
 pattern readwrite pos/v1/%u/state
+pattern write pos/v1/%u/heartbeat
 pattern write pos/v1/%u/status
 pattern write pos/v1/%u/events
 pattern write pos/v1/%u/cmd/reply

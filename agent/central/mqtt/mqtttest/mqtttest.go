@@ -144,32 +144,48 @@ func MochiOpen(t *testing.T) Broker {
 // requiring client certificates).
 func MochiTLSACL(t *testing.T, tids ...string) Broker {
 	t.Helper()
-	pki, err := bench.MakePKI(t.TempDir(), append(append([]string{}, tids...), "monitor")...)
+	return MochiTLSACLNodes(t, 1, tids...)[0]
+}
+
+// MochiTLSACLNodes is n brokers locked down as MochiTLSACL, each on its own
+// port, sharing one PKI, users and ACL: the nodes of a fleet's broker list
+// for failover tests. They share no messages (each is a broker of its own):
+// a monitor watches each. Besides the TIDs and "monitor", "central" may log
+// in (password "pw-central"), to send tickets and commands.
+func MochiTLSACLNodes(t *testing.T, n int, tids ...string) []Broker {
+	t.Helper()
+	names := append(append([]string{}, tids...), "monitor", "central")
+	pki, err := bench.MakePKI(t.TempDir(), names...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pw := users(append(append([]string{}, tids...), "central"))
 	o := broker.Options{
 		Logger:   Quiet(),
-		Users:    users(tids),
+		Users:    pw,
 		FleetACL: true,
 		TLS: &tls.Config{Certificates: []tls.Certificate{pki.ServerCertificate(t)}, ClientAuth: tls.RequireAndVerifyClientCert,
 			ClientCAs: pki.CAPool(t), MinVersion: tls.VersionTLS12},
 	}
-	addr := bench.ReserveAddr(t)
-	login := func(user string) *paho.ClientOptions {
-		return paho.NewClientOptions().AddBroker("ssl://" + addr).SetUsername(user).SetPassword("pw-" + user).
-			SetTLSConfig(pki.ClientTLS(t, user))
+	nodes := make([]Broker, n)
+	for i := range nodes {
+		addr := bench.ReserveAddr(t)
+		login := func(user string) *paho.ClientOptions {
+			return paho.NewClientOptions().AddBroker("ssl://" + addr).SetUsername(user).SetPassword("pw-" + user).
+				SetTLSConfig(pki.ClientTLS(t, user))
+		}
+		nodes[i] = mochi(t, addr, o, Broker{
+			Addr: addr, Scheme: "ssl",
+			Terminal: func(o *mqtt.Options, id string) {
+				o.TID, o.Username, o.Password = id, id, "pw-"+id
+				o.CAFile = pki.CAFile
+				o.CertFile, o.KeyFile = pki.Clients[id][0], pki.Clients[id][1]
+			},
+			Monitor: func() *paho.ClientOptions { return login("monitor") },
+			Login:   login,
+		})
 	}
-	return mochi(t, addr, o, Broker{
-		Addr: addr, Scheme: "ssl",
-		Terminal: func(o *mqtt.Options, id string) {
-			o.TID, o.Username, o.Password = id, id, "pw-"+id
-			o.CAFile = pki.CAFile
-			o.CertFile, o.KeyFile = pki.Clients[id][0], pki.Clients[id][1]
-		},
-		Monitor: func() *paho.ClientOptions { return login("monitor") },
-		Login:   login,
-	})
+	return nodes
 }
 
 // mochi starts an embedded broker on addr with o and fills b's Stop and
