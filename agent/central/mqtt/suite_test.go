@@ -137,7 +137,8 @@ func coreSuite(t *testing.T, start benchFunc) {
 
 	// The heartbeat passes the broker's ACL: the monitor sees the beats.
 	t.Run("HeartbeatPassesTheACL", func(t *testing.T) {
-		b := start(t)
+		tid, otherTID := fresh(t)
+		b := start(t, tid, otherTID)
 		s, _ := mqtttest.Watch(t, b.Monitor(), mqtt.HeartbeatTopic(tid))
 		newClient(t, b.URL(), func(o *mqtt.Options) { b.Terminal(o, tid); o.Heartbeat = 50 * time.Millisecond })
 		for want := uint64(1); want <= 2; want++ {
