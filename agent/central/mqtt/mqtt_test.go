@@ -160,6 +160,12 @@ func TestWillWithinKeepaliveOnSilentLink(t *testing.T) {
 	willOnSilentLink(t, b, tid, 3*silentKeepalive*3/2+time.Second)
 }
 
+// The same through the embedded broker, which closes a client after 1.5 ×
+// keepalive without a packet.
+func TestMochiWillOnSilentLink(t *testing.T) {
+	willOnSilentLink(t, mqtttest.MochiOpen(t), tid, 3*silentKeepalive*3/2+time.Second)
+}
+
 // silentKeepalive is the keepalive of the silent-link tests.
 const silentKeepalive = 2 * time.Second
 
