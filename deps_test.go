@@ -80,6 +80,11 @@ func TestLayering(t *testing.T) {
 		{"only agent/central speaks MQTT (paho)",
 			func(i string) bool { return under(i, "github.com/eclipse/paho.mqtt.golang") },
 			func(p string) bool { return under(p, module+"/agent/central") }},
+		{"only central's monitor (queue mode) and the test kits speak AMQP",
+			func(i string) bool { return under(i, "github.com/rabbitmq/amqp091-go") },
+			func(p string) bool {
+				return under(p, module+"/agent/central/monitor") || under(p, module+"/agent/testkit")
+			}},
 		{"only central's monitor speaks Prometheus (client_golang)",
 			func(i string) bool { return under(i, "github.com/prometheus") },
 			func(p string) bool { return under(p, module+"/agent/central/monitor") }},
@@ -118,7 +123,7 @@ func TestFirmwareLinksNoSimulatorDemoOrTestKit(t *testing.T) {
 				bad = append(bad, p)
 			}
 		}
-		if under(p, "github.com/mochi-mqtt") || under(p, "golang.org/x/image") {
+		if under(p, "github.com/mochi-mqtt") || under(p, "golang.org/x/image") || under(p, "github.com/rabbitmq") {
 			bad = append(bad, p)
 		}
 		for _, m := range centralOnly {

@@ -10,6 +10,7 @@ require (
 	github.com/moov-io/bertlv v0.1.0
 	github.com/moov-io/iso8583 v0.26.1
 	github.com/prometheus/client_golang v1.25.0
+	github.com/rabbitmq/amqp091-go v1.17.0
 	github.com/tarm/serial v0.0.0-20180830185346-98f6abe2eb07
 	golang.org/x/image v0.48.0
 	golang.org/x/sys v0.50.0

@@ -1,6 +1,7 @@
 // Command posctl is the field and support tool for posagent terminals.
 //
-//	posctl watch --mqtt URL [--tid TID] [--json | --table] [--once] [--metrics ADDR] [--user U --password-file F]
+//	posctl watch --mqtt URL [--tid TID | --tid-prefix P] [--json | --table] [--once] [--metrics ADDR] [--user U --password-file F]
+//	posctl watch --amqp URL [--amqp URL …] [--queue-prefix NAME] [--shards K] [--json | --table] [--metrics ADDR] [--user U --password-file F]
 //	posctl decode track [--reveal] [--lrc] TRACK
 //	posctl decode tlv [--reveal] HEX
 //	posctl decode iso8583 [--spec unionpay] [--reveal] HEX
@@ -36,8 +37,9 @@ import (
 const usage = `usage: posctl <command> [flags]
 
 commands:
-  watch   follow what central monitoring sees over MQTT
-          posctl watch --mqtt URL [--tid TID] [--json | --table] [--once] [--metrics ADDR] [--user U --password-file F]
+  watch   follow what central monitoring sees, live over MQTT or from RabbitMQ's queues
+          posctl watch --mqtt URL [--tid TID | --tid-prefix P] [--json | --table] [--once] [--metrics ADDR] [--user U --password-file F]
+          posctl watch --amqp URL [--amqp URL ...] [--queue-prefix NAME] [--shards K] [--json | --table] [--metrics ADDR] [--user U --password-file F]
   decode  decode what a device sent, card numbers masked
           posctl decode track [--reveal] [--lrc] TRACK
           posctl decode tlv [--reveal] HEX
@@ -109,7 +111,10 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		o           monitor.Options
 		passFile    string
 		metricsAddr string
+		q           queueFlags
 	)
+	q.register(fs)
+	fs.StringVar(&o.TIDPrefix, "tid-prefix", "", "keep only terminals whose TID starts with this (live MQTT: the broker still sends this monitor every terminal)")
 	fs.StringVar(&o.URL, "mqtt", "", "broker URL, e.g. tcp://127.0.0.1:1883 or ssl://broker:8883 (required)")
 	fs.StringVar(&o.TID, "tid", "", "watch one terminal (default: all)")
 	fs.BoolVar(&o.JSON, "json", false, "one JSON object per message: {topic, retained, payload}")
@@ -120,7 +125,8 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// A file, not a flag value: command lines show up in ps and shell history.
 	fs.StringVar(&passFile, "password-file", "", "file holding the broker password (first line)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: posctl watch --mqtt URL [--tid TID] [--json | --table] [--once] [--metrics ADDR] [--user U --password-file F]")
+		fmt.Fprintln(fs.Output(), "usage: posctl watch --mqtt URL [--tid TID | --tid-prefix P] [--json | --table] [--once] [--metrics ADDR] [--user U --password-file F]")
+		fmt.Fprintln(fs.Output(), "       posctl watch --amqp URL [--amqp URL ...] [--queue-prefix NAME] [--shards K] [--json | --table] [--metrics ADDR] [--user U --password-file F]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -134,8 +140,13 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	if o.URL == "" {
-		fmt.Fprintln(stderr, "posctl watch: --mqtt is required")
+	if msg := q.conflicts(o); msg != "" {
+		fmt.Fprintln(stderr, "posctl watch: "+msg)
+		fs.Usage()
+		return 2
+	}
+	if o.URL == "" && len(q.urls) == 0 {
+		fmt.Fprintln(stderr, "posctl watch: --mqtt is required (or --amqp for queue mode)")
 		fs.Usage()
 		return 2
 	}
@@ -161,6 +172,9 @@ func watch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer stop()
+	}
+	if len(q.urls) > 0 {
+		return q.watch(ctx, o, stderr)
 	}
 	if err := monitor.Watch(ctx, o); err != nil {
 		fmt.Fprintf(stderr, "posctl: %v\n", err)

@@ -24,6 +24,14 @@ type Row struct {
 	// not when it arrived: a retained status arrives "now" whatever its age.
 	Updated   time.Time
 	LastError string // code and message of the newest status's error
+	// LastSeen is when the newest heartbeat or birth of Session arrived, by
+	// the monitor's clock (a terminal's own clock may run on a floor);
+	// Interval is the heartbeat period the terminal announced, 0 until one
+	// arrived (no silence is judged without it); Beat is the newest
+	// heartbeat number of Session. PresenceAt turns them into Silent.
+	LastSeen time.Time
+	Interval time.Duration
+	Beat     uint64
 }
 
 // Fleet folds the schema's messages into one row per terminal. It applies
@@ -31,14 +39,23 @@ type Row struct {
 // than the newest presence seen is a late Will and changes nothing. It is not
 // safe for concurrent use (Watch owns one).
 type Fleet struct {
-	rows map[string]*Row
+	rows   map[string]*Row
+	now    func() time.Time
+	silent map[string]time.Time // LastSeen of each silence Silenced returned
 }
 
-// NewFleet returns an empty fleet.
-func NewFleet() *Fleet { return &Fleet{rows: map[string]*Row{}} }
+// NewFleet returns an empty fleet on the wall clock.
+func NewFleet() *Fleet { return NewFleetClock(time.Now) }
 
-// Apply folds one message in. It returns stale = true for a presence that was
-// ignored because it belongs to an older session (a late Will).
+// NewFleetClock returns an empty fleet that stamps arrivals (Row.LastSeen)
+// with now.
+func NewFleetClock(now func() time.Time) *Fleet {
+	return &Fleet{rows: map[string]*Row{}, now: now, silent: map[string]time.Time{}}
+}
+
+// Apply folds one message in. It returns stale = true for a presence or a
+// heartbeat that was ignored because it belongs to an older session (a late
+// Will, a delayed heartbeat of an earlier run).
 func (f *Fleet) Apply(topic string, payload []byte) (stale bool) {
 	parts := strings.Split(topic, "/")
 	if len(parts) != 4 || parts[0]+"/"+parts[1]+"/" != mqtt.TopicPrefix {
@@ -59,13 +76,21 @@ func (f *Fleet) Apply(topic string, payload []byte) (stale bool) {
 		if mqtt.Stale(p, mqtt.Presence{Session: row.Session}) {
 			return true
 		}
+		if p.Session > row.Session {
+			row.Beat = 0
+		}
 		row.Presence, row.Session = p.State, max(row.Session, p.Session)
+		if p.State == mqtt.Online {
+			row.LastSeen = f.now()
+		}
 		if p.MID != "" {
 			row.MID = p.MID
 		}
 		if p.Serial != "" {
 			row.Serial = p.Serial
 		}
+	case "heartbeat":
+		return applyHeartbeat(row, payload, f.now())
 	case "status", "events":
 		var m report.Message
 		if json.Unmarshal(payload, &m) != nil {
@@ -123,7 +148,8 @@ func (f *Fleet) Count() (online int, byState map[string]int) {
 }
 
 // Table writes the fleet as aligned columns: TID, MID, STEP, STATE, ONLINE,
-// AGE (since the newest status was produced, at now) and LAST ERROR.
+// AGE (since the newest status was produced, at now) and LAST ERROR; ONLINE
+// is the presence at now (PresenceAt), so a terminal gone quiet reads silent.
 func (f *Fleet) Table(w io.Writer, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TID\tMID\tSTEP\tSTATE\tONLINE\tAGE\tLAST ERROR")
@@ -132,7 +158,7 @@ func (f *Fleet) Table(w io.Writer, now time.Time) error {
 		if !r.Updated.IsZero() {
 			age = now.Sub(r.Updated).Truncate(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.TID, dash(r.MID), dash(r.Step), dash(r.State), dash(r.Presence), age, dash(r.LastError))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.TID, dash(r.MID), dash(r.Step), dash(r.State), dash(r.PresenceAt(now)), age, dash(r.LastError))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("monitor: write: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,9 @@ func writeLine(w io.Writer, line string) error {
 // operator sees the broker's traffic, but never as "offline".
 func staleText(m paho.Message) string {
 	tid := strings.Split(m.Topic(), "/")[2]
+	if path.Base(m.Topic()) == "heartbeat" {
+		return staleHeartbeatText(tid, m.Payload())
+	}
 	var p mqtt.Presence
 	_ = json.Unmarshal(m.Payload(), &p)
 	return fmt.Sprintf("%s %-7s %s of session %d ignored: a newer session is known", tid, "stale", p.State, p.Session)
@@ -113,6 +117,8 @@ func TextLine(topic string, payload []byte) string {
 			return fmt.Sprintf("%s %-7s invalid payload (%d bytes)", tid, kind, len(payload))
 		}
 		return fmt.Sprintf("%s %-7s %s", tid, kind, statusFields(m))
+	case "heartbeat":
+		return heartbeatText(tid, payload)
 	default:
 		return fmt.Sprintf("%s %-7s (%d bytes)", tid, kind, len(payload))
 	}

@@ -41,7 +41,7 @@ const PresenceUnknown = "unknown"
 
 // PresenceLabels are the presence values posagent_terminals_presence always
 // exposes (0 when no terminal has them), so a dashboard's series never vanish.
-var PresenceLabels = []string{mqtt.Online, mqtt.Offline, PresenceUnknown}
+var PresenceLabels = []string{mqtt.Online, mqtt.Offline, Silent, PresenceUnknown}
 
 // InstallBuckets are posagent_install_duration_seconds' upper bounds: an
 // install takes from half a minute (everything at hand, a quick host) to an
@@ -129,7 +129,7 @@ func NewMetrics(now func() time.Time) *Metrics {
 		now = time.Now
 	}
 	m := &Metrics{
-		fleet:    NewFleet(),
+		fleet:    NewFleetClock(now),
 		now:      now,
 		events:   map[string]uint64{},
 		installs: map[string]*installState{},
@@ -280,6 +280,13 @@ func (m *Metrics) track(tid string, s provisioning.Status, event bool) {
 	}
 }
 
+// Silenced is Fleet.Silenced, under the scrapes' lock.
+func (m *Metrics) Silenced(now time.Time) []Row {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fleet.Silenced(now)
+}
+
 // Table writes the fleet table as Fleet.Table does.
 func (m *Metrics) Table(w io.Writer, now time.Time) error {
 	var buf bytes.Buffer
@@ -324,7 +331,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		if r.State != "" {
 			byStep[stepState{label(knownSteps, r.Step), label(knownStates, r.State)}]++
 		}
-		p := r.Presence
+		p := r.PresenceAt(m.now())
 		if p == "" {
 			p = PresenceUnknown
 		}

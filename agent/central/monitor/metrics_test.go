@@ -118,6 +118,7 @@ posagent_terminals{state="running",step="capk"} 1
 # TYPE posagent_terminals_presence gauge
 posagent_terminals_presence{presence="offline"} 0
 posagent_terminals_presence{presence="online"} 3
+posagent_terminals_presence{presence="silent"} 0
 posagent_terminals_presence{presence="unknown"} 1
 # HELP posagent_oldest_running_install_seconds Age of the oldest install not yet live (0 when none), since its first report seen.
 # TYPE posagent_oldest_running_install_seconds gauge

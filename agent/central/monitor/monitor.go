@@ -33,6 +33,12 @@ type Options struct {
 	URL, Username, Password string
 	// TID limits the watch to one terminal; "" watches every terminal.
 	TID string
+	// TIDPrefix, with TID "", keeps only the terminals whose TID starts with
+	// it, so several monitors can split a fleet. The broker still sends
+	// every terminal's messages to each of them (an MQTT filter cannot match
+	// part of a topic level): it divides the printing and folding, not the
+	// broker's fan-out (see tidprefix.go).
+	TIDPrefix string
 	// JSON prints one JSON object per message instead of a text line.
 	JSON bool
 	// Once prints the retained snapshot (the last state and status of each
@@ -79,6 +85,9 @@ func Watch(ctx context.Context, o Options) error {
 	if out == nil {
 		out = os.Stdout
 	}
+	if err := checkTIDPrefix(o.TID, o.TIDPrefix); err != nil {
+		return err
+	}
 	tid := o.TID
 	if tid == "" {
 		tid = "+"
@@ -89,6 +98,8 @@ func Watch(ctx context.Context, o Options) error {
 		mqtt.StateTopic(tid):  1,
 		mqtt.StatusTopic(tid): 1,
 		mqtt.EventsTopic(tid): 1,
+		// QoS 0 as published: a lost heartbeat is what SilentAfter allows for.
+		mqtt.HeartbeatTopic(tid): 0,
 	}
 
 	// The paho router calls the handler; printing happens here, in Watch's
@@ -126,6 +137,10 @@ func Watch(ctx context.Context, o Options) error {
 		client.Disconnect(100)
 	}()
 
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
 	select {
 	case err := <-subscribed:
 		if err != nil {
@@ -135,13 +150,9 @@ func Watch(ctx context.Context, o Options) error {
 		return nil
 	}
 
-	now := o.Now
-	if now == nil {
-		now = time.Now
-	}
 	// fleet applies the session rule: a late Will of an older session is
 	// marked stale and never shown as the terminal going offline.
-	var fleet Folder = NewFleet()
+	var fleet Folder = NewFleetClock(now)
 	if o.Fleet != nil {
 		fleet = o.Fleet
 	}
@@ -154,6 +165,8 @@ func Watch(ctx context.Context, o Options) error {
 			return writeLine(out, staleJSON(m))
 		case stale:
 			return writeLine(out, staleText(m))
+		case path.Base(m.Topic()) == "heartbeat" && !o.JSON:
+			return nil // a line every interval per terminal is noise: silence is announced instead
 		}
 		return printMessage(out, o.JSON, m)
 	}
@@ -166,7 +179,7 @@ func Watch(ctx context.Context, o Options) error {
 		for {
 			select {
 			case m := <-msgs:
-				if !m.Retained() {
+				if !m.Retained() || !hasTIDPrefix(m.Topic(), o.TIDPrefix) {
 					continue // live traffic during the snapshot window
 				}
 				if err := show(m); err != nil {
@@ -186,9 +199,18 @@ func Watch(ctx context.Context, o Options) error {
 	// shown is the highest event sequence number printed per terminal topic
 	// prefix (pos/v1/{tid}).
 	shown := map[string]uint64{}
+	silence := time.NewTicker(time.Second)
+	defer silence.Stop()
 	for {
 		select {
+		case <-silence.C:
+			if err := announceSilence(out, fleet, now(), o.JSON, o.Table); err != nil {
+				return err
+			}
 		case m := <-msgs:
+			if !hasTIDPrefix(m.Topic(), o.TIDPrefix) {
+				continue
+			}
 			prefix, kind := path.Split(m.Topic())
 			seq := seqOf(m)
 			// Every live status is also an event: in text mode show it once, as
