@@ -126,6 +126,7 @@ func (c *fakeClock) advance(d time.Duration) time.Time {
 // whichever node takes it first.
 func TestClusterNodeDiesMidInstall(t *testing.T) {
 	c := bench.NeedRabbitCluster(t)
+	c.Exclusive(t) // the consumer and the terminal connect before the kill
 	tid := "D" + uniq(t)[:7]
 	pw := uniq(t) + uniq(t)
 	c.AddTerminal(t, tid, pw)

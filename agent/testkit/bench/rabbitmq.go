@@ -269,6 +269,20 @@ func (c *RabbitCluster) Stop(t testing.TB, i int) {
 	c.script1(t, "stop", i)
 }
 
+// Exclusive takes the cluster for this test alone now, as its first Kill or
+// Stop would: a test that connects clients and then takes a node down calls
+// it before it connects. Turning the shared lock into an exclusive one is not
+// atomic (flock(2) drops the shared lock first), so between the two another
+// test that takes nodes down can run its Kill, and break the connections made
+// before (TestClusterSmokeQoS1AcrossNodesAndNodeRestart's subscriber got EOF
+// so in a make test-cluster).
+func (c *RabbitCluster) Exclusive(t testing.TB) {
+	t.Helper()
+	if err := c.lock.exclusive(); err != nil {
+		t.Fatalf("rabbitmq cluster: lock: %v", err)
+	}
+}
+
 // Start starts node i (again) and returns once it runs, is in the cluster
 // and its MQTT listener accepts; a running node is left as it is.
 func (c *RabbitCluster) Start(t testing.TB, i int) {

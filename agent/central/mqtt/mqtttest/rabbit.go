@@ -23,10 +23,12 @@ import (
 // those; their real user names are unique to the test, since the cluster
 // and its users are shared by every test running.
 //
-// The cluster is shared: the TIDs must be unique to the test. Stop kills the
-// node (SIGKILL, the test then has the cluster to itself) and Restart starts
-// it again; unlike a single broker's outage, what the other nodes hold
-// survives it.
+// The cluster is shared: the TIDs must be unique to the test. The test has
+// the cluster to itself from here on (bench.RabbitCluster.Exclusive): a
+// suite's case may Stop the node after it connected, and a lock taken only
+// then could let another test's crash break those connections first. Stop
+// kills the node (SIGKILL) and Restart starts it again; unlike a single
+// broker's outage, what the other nodes hold survives it.
 func RabbitCluster(t *testing.T, node int, tids ...string) Broker {
 	t.Helper()
 	return rabbit(t, node, false, tids)
@@ -50,6 +52,7 @@ func RabbitClusterTLS(t *testing.T, node int, tids ...string) Broker {
 func RabbitClusterNodes(t *testing.T, withTLS bool, tids ...string) []Broker {
 	t.Helper()
 	c := bench.NeedRabbitCluster(t)
+	c.Exclusive(t)
 	u := rabbitUsers(t, c, tids)
 	nodes := make([]Broker, c.Nodes())
 	for i := range nodes {
@@ -61,6 +64,7 @@ func RabbitClusterNodes(t *testing.T, withTLS bool, tids ...string) []Broker {
 func rabbit(t *testing.T, node int, withTLS bool, tids []string) Broker {
 	t.Helper()
 	c := bench.NeedRabbitCluster(t)
+	c.Exclusive(t)
 	if node < 0 || node >= c.Nodes() {
 		t.Fatalf("mqtttest: the cluster has no node %d (0..%d)", node, c.Nodes()-1)
 	}
