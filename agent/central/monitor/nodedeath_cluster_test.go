@@ -117,12 +117,14 @@ func (c *fakeClock) advance(d time.Duration) time.Time {
 // every event, once after dedup by seq, in order, and shows the terminal's
 // presence correctly through the death: online (the birth), then silent
 // (RabbitMQ publishes no Will when the node dies; the heartbeats stop), never
-// offline, then online again with the same session.
+// offline, then online again with the same session — or straight back online
+// when the terminal got a working connection elsewhere first (a reconnect
+// before the kill can leave its subscription queue on another node).
 //
-// RabbitMQ 3.10 does not let the terminal finish on another node while its
-// node is down (its QoS 1 subscriptions live in a queue there:
-// mqtttest's TestClusterQoS1SubscriptionWaitsForItsNode), so the node is
-// restarted once the silence is shown, and the terminal finishes on
+// RabbitMQ 3.10 does not let the terminal finish on another node while the
+// node holding its QoS 1 subscription queue is down (mqtttest's
+// TestClusterQoS1SubscriptionWaitsForItsNode), so the node is restarted
+// once the silence (or the birth) is shown, and the terminal finishes on
 // whichever node takes it first.
 func TestClusterNodeDiesMidInstall(t *testing.T) {
 	c := bench.NeedRabbitCluster(t)
@@ -179,40 +181,50 @@ func TestClusterNodeDiesMidInstall(t *testing.T) {
 		t.Fatalf("before the kill: events %v, presence %v, %d beats; want 1..%d, online:5 and a beat", seq, pre, out.beatsSeen(), before)
 	}
 
+	// What was shown so far (a birth, or two if the session reconnected
+	// before the kill: under load that happens) is before the death.
+	_, shown := out.snapshot()
+	k := len(shown)
 	c.Kill(t, start)
 	for i := before + 1; i <= total; i++ {
 		reportStep(term, i) // queued while no node has the terminal
 	}
 	// Silence: no heartbeat for SilentAfter intervals on the consumer's
 	// clock. A beat sent just before the kill may still be on its way and
-	// restart the count, so the clock moves again until it is announced.
-	silent := func(_ []uint64, pre []string) bool { return len(pre) > 0 && pre[len(pre)-1] == Silent }
-	for i := 0; !silent(out.snapshot()); i++ {
+	// restart the count, so the clock moves again until it is announced —
+	// or until the terminal is back online without its node (its connection
+	// and subscriptions were elsewhere: then it had nothing to be silent for).
+	after := func(pre []string) []string { return pre[min(k, len(pre)):] }
+	settled := func(_ []uint64, pre []string) bool { return len(after(pre)) > 0 }
+	for i := 0; !settled(out.snapshot()); i++ {
 		if i == 20 {
 			_, pre := out.snapshot()
-			t.Fatalf("no silence announced after the node's death; presence %v", pre)
+			t.Fatalf("neither silence nor a birth shown after the node's death; presence %v", pre)
 		}
 		tick <- clk.advance((SilentAfter + 1) * interval)
-		out.until(time.Second, silent)
+		out.until(time.Second, settled)
 	}
-
 	c.Start(t, start)
 	if !out.until(clusterWait, func(seq []uint64, _ []string) bool { return len(seq) >= total }) {
 		seq, _ := out.snapshot()
 		t.Fatalf("after the node's return: events %v, want 1..%d", seq, total)
 	}
-	// The presence shown: online, silent, online again in the same session;
-	// never offline (no Will came, and none should: the terminal did not go).
-	want := []string{"online:5", Silent, "online:5"}
-	out.until(clusterWait, func(_ []uint64, pre []string) bool { return len(pre) >= len(want) })
+	// The presence shown after the death: silent while nothing is heard,
+	// then online again in the same session, and never offline (no Will
+	// came, and none should: the terminal did not go).
+	backOnline := func(_ []uint64, pre []string) bool {
+		p := after(pre)
+		return len(p) > 0 && p[len(p)-1] == "online:5"
+	}
+	if !out.until(clusterWait, backOnline) {
+		_, pre := out.snapshot()
+		t.Errorf("presence shown %v (the kill after %d): not online again", pre, k)
+	}
 	seq, pre := out.snapshot()
 	inOrder(t, "queue mode", tid, seq, total)
-	if len(pre) < len(want) || !equalStrings(pre[:len(want)], want) {
-		t.Errorf("presence shown %v, want %v first", pre, want)
-	}
 	for _, p := range pre {
-		if strings.HasPrefix(p, mqtt.Offline) {
-			t.Errorf("presence shown %v: an offline while the terminal lived", pre)
+		if p != Silent && p != "online:5" {
+			t.Errorf("presence shown %v: %s while the terminal lived", pre, p)
 		}
 	}
 	t.Logf("node %d killed mid-install; presence %v; consumer %+v", start, pre, cons.Stats())
@@ -225,16 +237,4 @@ func contains(ss []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
