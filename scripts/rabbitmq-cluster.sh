@@ -53,6 +53,20 @@ die() {
 	exit 1
 }
 
+# A state dir that is up keeps the ports it came up with: `kill N`, `start N`
+# and `stop N` come from tests that pass on POSAGENT_RABBIT_DIR alone, and a
+# node started on the default base, beside its own cluster, never rejoins it
+# (it registers with another epmd and waits for its peers forever).
+if [ -f "$state/env" ]; then
+	up_base=$(sed -n 's/^POSAGENT_RABBIT_EPMD_PORT=//p' "$state/env")
+	if [ -n "$up_base" ]; then
+		[ -z "${POSAGENT_RABBIT_PORT_BASE:-}" ] || [ "$POSAGENT_RABBIT_PORT_BASE" = "$up_base" ] ||
+			die "$state is on port base $up_base, not POSAGENT_RABBIT_PORT_BASE=$POSAGENT_RABBIT_PORT_BASE (down it first to move it)"
+		base=$up_base
+		epmd_port=$base
+	fi
+fi
+
 check_pkgs() {
 	dpkg -s rabbitmq-server >/dev/null 2>&1 && [ -x "$sbin/rabbitmq-server" ] ||
 		die "rabbitmq-server is not installed (run scripts/deps.sh)"

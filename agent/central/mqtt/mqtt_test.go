@@ -60,9 +60,12 @@ func newClient(t *testing.T, url string, mod func(*mqtt.Options)) *mqtt.Client {
 // Close leaves "shutdown" as the retained state (a clean DISCONNECT: no
 // Will), and a closed client publishes, subscribes and starts no more.
 func TestCloseLeavesRetainedShutdown(t *testing.T) {
-	b := startBroker(t, "127.0.0.1:0")
-	s := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
-	c := newClient(t, b.URL(), func(o *mqtt.Options) { o.Session = 3 })
+	closeLeavesRetainedShutdown(t, mqtttest.MochiOpen(t), tid)
+}
+
+func closeLeavesRetainedShutdown(t *testing.T, b mqtttest.Broker, tid string) {
+	s, _ := mqtttest.Watch(t, b.Monitor(), mqtt.StateTopic(tid))
+	c := newClient(t, b.URL(), func(o *mqtt.Options) { b.Terminal(o, tid); o.Session = 3 })
 	if p := mqtttest.Presence(t, s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))); p.Session != 3 || p.TID != tid || p.MID != mid || p.Serial != serial {
 		t.Errorf("birth = %+v, want session 3 with identity", p)
 	}
@@ -76,7 +79,7 @@ func TestCloseLeavesRetainedShutdown(t *testing.T) {
 	if p := mqtttest.Presence(t, off); p.Reason != mqtt.ReasonShutdown {
 		t.Errorf("offline reason = %q, want %q", p.Reason, mqtt.ReasonShutdown)
 	}
-	late := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
+	late, _ := mqtttest.Watch(t, b.Monitor(), mqtt.StateTopic(tid))
 	m := late.Until(t, "retained state", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
 	if p := mqtttest.Presence(t, m); !m.Retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonShutdown {
 		t.Errorf("retained state after Close = %+v (retained %v), want offline/shutdown", p, m.Retained)
@@ -146,31 +149,51 @@ func TestPublishNeedsAConnection(t *testing.T) {
 // passes without a packet, and the monitor sees the terminal offline.
 func TestWillWithinKeepaliveOnSilentLink(t *testing.T) {
 	m := bench.StartMosquitto(t)
-	g := mqtttest.StartGate(t, fmt.Sprintf("127.0.0.1:%d", m.Port))
-	s := mqtttest.Subscribe(t, m.URL, mqtt.StateTopic(tid))
-	const keepalive = 2 * time.Second
-	newClient(t, g.URL("tcp"), func(o *mqtt.Options) { o.Keepalive = keepalive })
+	b := mqtttest.Broker{
+		Addr: fmt.Sprintf("127.0.0.1:%d", m.Port), Scheme: "tcp",
+		Terminal: func(o *mqtt.Options, id string) { o.TID = id },
+		Monitor:  func() *paho.ClientOptions { return paho.NewClientOptions().AddBroker(m.URL) },
+	}
+	// mosquitto 2 has been seen to need 5–6 s here for a 3 s window (its
+	// keepalive sweep is coarse); three windows and a second still tell "the
+	// keepalive fired" from "nothing fired" (the Will would never come).
+	willOnSilentLink(t, b, tid, 3*silentKeepalive*3/2+time.Second)
+}
+
+// The same through the embedded broker, which closes a client after 1.5 ×
+// keepalive without a packet.
+func TestMochiWillOnSilentLink(t *testing.T) {
+	willOnSilentLink(t, mqtttest.MochiOpen(t), tid, 3*silentKeepalive*3/2+time.Second)
+}
+
+// silentKeepalive is the keepalive of the silent-link tests.
+const silentKeepalive = 2 * time.Second
+
+// willOnSilentLink freezes the terminal's link and waits up to patience for
+// the Will.
+func willOnSilentLink(t *testing.T, b mqtttest.Broker, tid string, patience time.Duration) {
+	g := mqtttest.StartGate(t, b.Addr)
+	s, _ := mqtttest.Watch(t, b.Monitor(), mqtt.StateTopic(tid))
+	newClient(t, g.URL(b.Scheme), func(o *mqtt.Options) { b.Terminal(o, tid); o.Keepalive = silentKeepalive })
 	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 
 	g.Freeze()
 	frozen := time.Now()
-	// mosquitto 2 has been seen to need 5–6 s here for a 3 s window (its
-	// keepalive sweep is coarse); three windows and a second still tell "the
-	// keepalive fired" from "nothing fired" (the Will would never come).
-	s.Patience = 3*keepalive*3/2 + time.Second
+	s.Patience = patience
 	off := s.Until(t, "offline from the Will", mqtttest.IsState(tid, mqtt.Offline))
 	s.Patience = 0
 	if p := mqtttest.Presence(t, off); p.Reason != mqtt.ReasonConnectionLost {
 		t.Errorf("Will = %+v, want connection-lost", p)
 	}
-	t.Logf("Will %v after the link went silent (keepalive %v)", time.Since(frozen).Round(100*time.Millisecond), keepalive)
+	t.Logf("Will %v after the link went silent (keepalive %v)", time.Since(frozen).Round(100*time.Millisecond), silentKeepalive)
 }
 
-func TestWillOnConnectionLoss(t *testing.T) {
-	b := startBroker(t, "127.0.0.1:0")
-	px := mqtttest.StartGate(t, b.Addr()) // cut below without an MQTT DISCONNECT, as a power cut or a lost 4G link
-	s := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
-	newClient(t, px.URL("tcp"), nil)
+func TestWillOnConnectionLoss(t *testing.T) { willOnConnectionLoss(t, mqtttest.MochiOpen(t), tid) }
+
+func willOnConnectionLoss(t *testing.T, b mqtttest.Broker, tid string) {
+	px := mqtttest.StartGate(t, b.Addr) // cut below without an MQTT DISCONNECT, as a power cut or a lost 4G link
+	s, _ := mqtttest.Watch(t, b.Monitor(), mqtt.StateTopic(tid))
+	newClient(t, px.URL(b.Scheme), func(o *mqtt.Options) { b.Terminal(o, tid) })
 	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 
 	px.Set(false)
@@ -180,7 +203,7 @@ func TestWillOnConnectionLoss(t *testing.T) {
 	}
 	// The proxy stays down, so no birth follows: a monitor connecting now finds
 	// the Will retained.
-	late := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
+	late, _ := mqtttest.Watch(t, b.Monitor(), mqtt.StateTopic(tid))
 	m := late.Until(t, "retained state", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
 	if p := mqtttest.Presence(t, m); !m.Retained || p.State != mqtt.Offline || p.Reason != mqtt.ReasonConnectionLost {
 		t.Errorf("retained state = %+v (retained %v), want the Will", p, m.Retained)
@@ -188,19 +211,25 @@ func TestWillOnConnectionLoss(t *testing.T) {
 }
 
 func TestStaleWillIsAnsweredWithBirth(t *testing.T) {
-	b := startBroker(t, "127.0.0.1:0")
-	s := mqtttest.Subscribe(t, b.URL(), mqtt.StateTopic(tid))
-	newClient(t, b.URL(), nil)
+	b := mqtttest.MochiOpen(t)
+	staleWillIsAnsweredWithBirth(t, b, tid, b.Monitor())
+}
+
+// staleWillIsAnsweredWithBirth publishes, logged in with stale, what a late
+// Will of a taken-over connection looks like.
+func staleWillIsAnsweredWithBirth(t *testing.T, b mqtttest.Broker, tid string, stale *paho.ClientOptions) {
+	s, _ := mqtttest.Watch(t, b.Monitor(), mqtt.StateTopic(tid))
+	newClient(t, b.URL(), func(o *mqtt.Options) { b.Terminal(o, tid) })
 	s.Until(t, "online", mqtttest.IsState(tid, mqtt.Online))
 
 	// What a late Will from a taken-over connection looks like to everyone.
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("stale-will"))
+	c := paho.NewClient(stale.SetClientID("stale-will-" + tid))
 	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	defer c.Disconnect(50)
-	stale, _ := json.Marshal(mqtt.Presence{State: mqtt.Offline, TID: tid, Reason: mqtt.ReasonConnectionLost})
-	if tok := c.Publish(mqtt.StateTopic(tid), 1, true, stale); !tok.WaitTimeout(wait) || tok.Error() != nil {
+	payload, _ := json.Marshal(mqtt.Presence{State: mqtt.Offline, TID: tid, Reason: mqtt.ReasonConnectionLost})
+	if tok := c.Publish(mqtt.StateTopic(tid), 1, true, payload); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	s.Until(t, "stale offline", mqtttest.IsState(tid, mqtt.Offline))

@@ -20,36 +20,67 @@ import (
 	"github.com/posagent/posagent/agent/testkit/bench"
 )
 
-// The core suites run against three brokers (mqtttest): a mosquitto locked
+// The core suites run against five brokers (mqtttest): a mosquitto locked
 // down as in production (TLS with client certificates, a password file and
-// the fleet ACL), the embedded mochi broker locked down the same way, and
-// mochi open (plain, anonymous), as the demo runs it.
+// the fleet ACL), the embedded mochi broker locked down the same way, mochi
+// open (plain, anonymous), as the demo runs it, and a node of the 3-node
+// RabbitMQ cluster locked down with topic permissions, plain and over TLS
+// (make test-cluster; skipped without POSAGENT_CLUSTER=1).
+//
+// Each case takes fresh TIDs (mqtttest.NewTID): the cluster is shared by
+// every package testing at once, and its retained messages outlive a run.
 
 const otherTID = "10000002"
 
-func mosquittoBench(t *testing.T) mqtttest.Broker   { return mqtttest.MosquittoTLSACL(t, tid, otherTID) }
-func mochiSecureBench(t *testing.T) mqtttest.Broker { return mqtttest.MochiTLSACL(t, tid, otherTID) }
-func mochiBench(t *testing.T) mqtttest.Broker       { return mqtttest.MochiOpen(t) }
+// benchFunc starts a broker that knows the terminals tids.
+type benchFunc func(t *testing.T, tids ...string) mqtttest.Broker
+
+func mosquittoBench(t *testing.T, tids ...string) mqtttest.Broker {
+	return mqtttest.MosquittoTLSACL(t, tids...)
+}
+func mochiSecureBench(t *testing.T, tids ...string) mqtttest.Broker {
+	return mqtttest.MochiTLSACL(t, tids...)
+}
+func mochiBench(t *testing.T, _ ...string) mqtttest.Broker { return mqtttest.MochiOpen(t) }
+
+// The cluster suites put the terminal and the monitor on one node: that is
+// where RabbitMQ keeps a retained message and where it delivers it (to
+// exact-topic subscribers only). Plain on node 0, TLS on node 1.
+func rabbitBench(t *testing.T, tids ...string) mqtttest.Broker {
+	return mqtttest.RabbitCluster(t, 0, tids...)
+}
+func rabbitTLSBench(t *testing.T, tids ...string) mqtttest.Broker {
+	return mqtttest.RabbitClusterTLS(t, 1, tids...)
+}
 
 // The session through each broker: the ACL keeps a terminal to its own
 // topics, a wrong password and a clear-text login are refused, and a
 // SIGKILL gives the Will with the session number.
-func TestCoreSuiteMosquittoTLSACL(t *testing.T) { coreSuite(t, mosquittoBench) }
-func TestCoreSuiteMochiTLSACL(t *testing.T)     { coreSuite(t, mochiSecureBench) }
-func TestCoreSuiteMochiOpen(t *testing.T)       { coreSuite(t, mochiBench) }
+func TestCoreSuiteMosquittoTLSACL(t *testing.T)  { coreSuite(t, mosquittoBench) }
+func TestCoreSuiteMochiTLSACL(t *testing.T)      { coreSuite(t, mochiSecureBench) }
+func TestCoreSuiteMochiOpen(t *testing.T)        { coreSuite(t, mochiBench) }
+func TestCoreSuiteRabbitCluster(t *testing.T)    { coreSuite(t, rabbitBench) }
+func TestCoreSuiteRabbitClusterTLS(t *testing.T) { coreSuite(t, rabbitTLSBench) }
 
-func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
+func coreSuite(t *testing.T, start benchFunc) {
+	// fresh is a case's terminal and another one, named for it alone (they
+	// shadow the package's TIDs inside each case).
+	fresh := func(t *testing.T) (string, string) { return mqtttest.NewTID(t), mqtttest.NewTID(t) }
+
 	// Terminal A, logged in as itself, publishes under terminal B's topics:
 	// the ACL drops it. A marker on A's own topic, published after the
 	// broker has answered each forged publish, reaches the monitor; both
 	// brokers route a publish to the subscribers' queues when they receive
 	// it, so a forged message let through would have arrived first.
 	t.Run("TerminalCannotPublishForAnother", func(t *testing.T) {
-		b := start(t)
+		tid, otherTID := fresh(t)
+		b := start(t, tid, otherTID)
 		if b.Login == nil {
 			t.Skip("open broker: no users, no ACL")
 		}
-		s, _ := mqtttest.Watch(t, b.Monitor(), "pos/v1/#")
+		// Both terminals' subtrees, not pos/v1/#: a shared broker carries
+		// other tests' terminals too.
+		s, _ := mqtttest.Watch(t, b.Monitor(), "pos/v1/"+tid+"/#", "pos/v1/"+otherTID+"/#")
 		r := newClient(t, b.URL(), func(o *mqtt.Options) { b.Terminal(o, tid) })
 		s.Until(t, "A online", mqtttest.IsState(tid, mqtt.Online))
 		// The client refuses it itself...
@@ -58,10 +89,12 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 		}
 		// ...and a raw client with A's credentials is stopped by the broker:
 		// mosquitto acknowledges and drops, mochi drops and disconnects (its
-		// answer to a v3 client's forbidden QoS 1 publish), so each forged
-		// publish gets a connection of its own.
-		for _, topic := range []string{mqtt.StatusTopic(otherTID), mqtt.StateTopic(otherTID), mqtt.CommandTopic(otherTID), mqtt.EventsTopic(otherTID)} {
-			c := paho.NewClient(b.Login(tid).SetClientID("forger").SetAutoReconnect(false))
+		// answer to a v3 client's forbidden QoS 1 publish), RabbitMQ closes
+		// the connection without a PUBACK (its topic permissions), so each
+		// forged publish gets a connection of its own.
+		forged := []string{mqtt.StatusTopic(otherTID), mqtt.StateTopic(otherTID), mqtt.CommandTopic(otherTID), mqtt.EventsTopic(otherTID)}
+		for _, topic := range forged {
+			c := paho.NewClient(b.Login(tid).SetClientID("forger-" + tid).SetAutoReconnect(false))
 			if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 				t.Fatal(tok.Error())
 			}
@@ -90,8 +123,11 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 			}
 		}
 		// Nothing retained under B either: retained messages come right
-		// after the SUBACK, before the marker published after it.
-		late, _ := mqtttest.Watch(t, b.Monitor(), "pos/v1/"+otherTID+"/#", mqtt.EventsTopic(tid))
+		// after the SUBACK, before the marker published after it. The
+		// forged topics are named exactly, since RabbitMQ gives retained
+		// messages to exact-topic subscribers only: under pos/v1/B/# this
+		// check could not fail there.
+		late, _ := mqtttest.Watch(t, b.Monitor(), append(forged, mqtt.EventsTopic(tid))...)
 		marker(`{"marker":2}`)
 		late.Until(t, "marker 2", func(m mqtttest.Msg) bool { return string(m.Payload) == `{"marker":2}` })
 		if len(late.Pending()) > 0 {
@@ -101,7 +137,8 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 
 	// The heartbeat passes the broker's ACL: the monitor sees the beats.
 	t.Run("HeartbeatPassesTheACL", func(t *testing.T) {
-		b := start(t)
+		tid, otherTID := fresh(t)
+		b := start(t, tid, otherTID)
 		s, _ := mqtttest.Watch(t, b.Monitor(), mqtt.HeartbeatTopic(tid))
 		newClient(t, b.URL(), func(o *mqtt.Options) { b.Terminal(o, tid); o.Heartbeat = 50 * time.Millisecond })
 		for want := uint64(1); want <= 2; want++ {
@@ -114,7 +151,8 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 	})
 
 	t.Run("WrongPasswordRefused", func(t *testing.T) {
-		b := start(t)
+		tid, otherTID := fresh(t)
+		b := start(t, tid, otherTID)
 		if b.Login == nil {
 			t.Skip("open broker: no users")
 		}
@@ -131,7 +169,8 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 	// (the TLS listener cannot parse it): the terminal never connects, and
 	// the error says so.
 	t.Run("PlainLoginRefusedWhereOnlyTLS", func(t *testing.T) {
-		b := start(t)
+		tid, otherTID := fresh(t)
+		b := start(t, tid, otherTID)
 		if b.Scheme != "ssl" {
 			t.Skip("open broker: plain TCP only")
 		}
@@ -145,12 +184,13 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 		if testing.Short() {
 			t.Skip("runs a child process")
 		}
-		b := start(t)
+		tid, otherTID := fresh(t)
+		b := start(t, tid, otherTID)
 		s, _ := mqtttest.Watch(t, b.Monitor(), mqtt.StateTopic(tid))
 		var o mqtt.Options
 		b.Terminal(&o, tid)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestWillChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(),
+		cmd.Env = append(os.Environ(), "POSAGENT_WILL_TID="+o.TID,
 			"POSAGENT_WILL_URL="+b.URL(), "POSAGENT_WILL_USER="+o.Username, "POSAGENT_WILL_PASS="+o.Password,
 			"POSAGENT_WILL_CA="+o.CAFile, "POSAGENT_WILL_CERT="+o.CertFile, "POSAGENT_WILL_KEY="+o.KeyFile)
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
@@ -165,6 +205,7 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 		if err := cmd.Process.Kill(); err != nil { // SIGKILL
 			t.Fatal(err)
 		}
+		killed := time.Now()
 		_ = cmd.Wait()
 		// The kernel closes the killed process's socket, so the broker sees
 		// the loss at once; without that (a pulled cable) the Will waits for
@@ -173,6 +214,7 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 		if off.Reason != mqtt.ReasonConnectionLost || off.Session != 42 {
 			t.Errorf("Will = %+v, want connection-lost with session 42", off)
 		}
+		t.Logf("Will %v after the SIGKILL", time.Since(killed).Round(100*time.Microsecond))
 	})
 }
 
@@ -182,7 +224,7 @@ func TestWillChild(t *testing.T) {
 	if url == "" {
 		t.Skip("the child of the core suite's SIGKILL case")
 	}
-	r, err := mqtt.New(mqtt.Options{URL: url, TID: tid, MID: mid, Serial: serial, Session: 42, Keepalive: 5 * time.Second,
+	r, err := mqtt.New(mqtt.Options{URL: url, TID: os.Getenv("POSAGENT_WILL_TID"), MID: mid, Serial: serial, Session: 42, Keepalive: 5 * time.Second,
 		Username: os.Getenv("POSAGENT_WILL_USER"), Password: os.Getenv("POSAGENT_WILL_PASS"),
 		CAFile: os.Getenv("POSAGENT_WILL_CA"), CertFile: os.Getenv("POSAGENT_WILL_CERT"), KeyFile: os.Getenv("POSAGENT_WILL_KEY"),
 		Logger: quietLogger(), RetryInterval: 50 * time.Millisecond})

@@ -44,7 +44,7 @@ func failover(t *testing.T, nodes []mqtttest.Broker, commands bool) {
 	watchers := make([]*subscriber, len(nodes))
 	for i, n := range nodes {
 		urls[i] = n.URL()
-		watchers[i], _ = watcher(t, n.Monitor(), terminalTopics...)
+		watchers[i], _ = watcher(t, n.Monitor(), tid)
 	}
 	first := mqtt.StartIndex(tid, len(urls))
 	next := (first + 1) % len(urls)
@@ -74,7 +74,7 @@ func failover(t *testing.T, nodes []mqtttest.Broker, commands bool) {
 	collectEvents(t, watchers[first], 1, 3)
 	flushed(t, r) // acknowledged: the next node must not need them
 	if commands {
-		command(t, nodes[first], cmds, "on the first node")
+		command(t, nodes[first], tid, cmds, "on the first node")
 	}
 
 	nodes[first].Stop()
@@ -93,7 +93,7 @@ func failover(t *testing.T, nodes []mqtttest.Broker, commands bool) {
 		}
 	}
 	if commands {
-		command(t, nodes[next], cmds, "on the next node")
+		command(t, nodes[next], tid, cmds, "on the next node")
 	}
 	flushed(t, r)
 	if st := ob.Stats(); st.Records != 0 {
@@ -116,9 +116,9 @@ func logged(log, msg, attr string) bool {
 	return false
 }
 
-// command publishes a command as central on node and waits for the
-// terminal's subscription to deliver it.
-func command(t *testing.T, node mqtttest.Broker, cmds <-chan mqtt.Inbound, where string) {
+// command publishes a command to terminal id as central on node and waits
+// for the terminal's subscription to deliver it.
+func command(t *testing.T, node mqtttest.Broker, id string, cmds <-chan mqtt.Inbound, where string) {
 	t.Helper()
 	c := paho.NewClient(node.Login("central").SetClientID("central-" + node.Addr).SetAutoReconnect(false))
 	if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
@@ -126,7 +126,7 @@ func command(t *testing.T, node mqtttest.Broker, cmds <-chan mqtt.Inbound, where
 	}
 	defer c.Disconnect(50)
 	payload := []byte(`{"probe":"` + node.Addr + `"}`)
-	if tok := c.Publish(mqtt.CommandTopic(tid), 1, false, payload); !tok.WaitTimeout(wait) || tok.Error() != nil {
+	if tok := c.Publish(mqtt.CommandTopic(id), 1, false, payload); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("command publish %s: %v", where, tok.Error())
 	}
 	timeout := time.After(wait)

@@ -127,6 +127,7 @@ const (
 	killDirEnv = "POSAGENT_REPORT_KILL_DIR"
 	killNEnv   = "POSAGENT_REPORT_KILL_N"
 	killURLEnv = "POSAGENT_REPORT_KILL_URL"
+	killTIDEnv = "POSAGENT_REPORT_KILL_TID"
 	killReady  = "reported"
 )
 
@@ -147,7 +148,7 @@ func TestKillChild(t *testing.T) {
 	}
 	// Credentials and TLS files come from the core suite's SIGKILL cases
 	// (suite_test.go); empty for an open broker.
-	r, err := newTerminal(testOptions{Options: mqtt.Options{URL: os.Getenv(killURLEnv), TID: tid, MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond,
+	r, err := newTerminal(testOptions{Options: mqtt.Options{URL: os.Getenv(killURLEnv), TID: os.Getenv(killTIDEnv), MID: mid, Serial: serial, Logger: quietLogger(), RetryInterval: 50 * time.Millisecond,
 		Username: os.Getenv("POSAGENT_WILL_USER"), Password: os.Getenv("POSAGENT_WILL_PASS"),
 		CAFile: os.Getenv("POSAGENT_WILL_CA"), CertFile: os.Getenv("POSAGENT_WILL_CERT"), KeyFile: os.Getenv("POSAGENT_WILL_KEY")}, Queue: ob})
 	if err != nil {
@@ -170,7 +171,7 @@ func TestOutboxSurvivesSIGKILL(t *testing.T) {
 	const n = 9
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killDirEnv+"="+dir, killNEnv+"="+strconv.Itoa(n), killURLEnv+"=tcp://"+bench.ReserveAddr(t))
+	cmd.Env = append(os.Environ(), killDirEnv+"="+dir, killNEnv+"="+strconv.Itoa(n), killURLEnv+"=tcp://"+bench.ReserveAddr(t), killTIDEnv+"="+tid)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -107,13 +107,15 @@ func TestNewNeedsLink(t *testing.T) {
 // tests read it: collectEvents keeps its log of events on it.
 type subscriber struct {
 	*mqtttest.Subscriber
+	// tid is the terminal whose events collectEvents reads.
+	tid string
 	// events is what collectEvents took so far, deduplicated on seq.
 	events *deliverytest.Log
 }
 
 func subscribe(t *testing.T, url string, filters ...string) *subscriber {
 	t.Helper()
-	return &subscriber{Subscriber: mqtttest.Subscribe(t, url, filters...)}
+	return &subscriber{Subscriber: mqtttest.Subscribe(t, url, filters...), tid: tid}
 }
 
 // noFullPAN fails if any payload received holds a card-number-length digit run.
@@ -168,7 +170,7 @@ func collectEvents(t *testing.T, s *subscriber, first, last uint64) []Message {
 	var got []Message
 	for !s.events.Complete(last) {
 		m := s.Until(t, fmt.Sprintf("event %d of %d..%d (arrived: %v)", s.events.Last()+1, first, last, s.events.Arrived()),
-			func(m mqtttest.Msg) bool { return m.Topic == mqtt.EventsTopic(tid) })
+			func(m mqtttest.Msg) bool { return m.Topic == mqtt.EventsTopic(s.tid) })
 		if m.Retained {
 			t.Errorf("event retained")
 		}
@@ -458,5 +460,11 @@ func TestStartTwice(t *testing.T) {
 // terminalTopics are the test terminal's topics, named exactly: mochi v2.7.9
 // scans retained messages for a wildcard subscription without the lock its
 // retain path takes, a data race `go test -race` reports when a retained
-// publish lands at the same moment. Exact filters take a locked lookup.
-var terminalTopics = []string{mqtt.StateTopic(tid), mqtt.StatusTopic(tid), mqtt.EventsTopic(tid)}
+// publish lands at the same moment. Exact filters take a locked lookup (and
+// RabbitMQ gives retained messages to exact-topic subscribers only).
+var terminalTopics = topicsOf(tid)
+
+// topicsOf are terminal id's topics, named exactly (see terminalTopics).
+func topicsOf(id string) []string {
+	return []string{mqtt.StateTopic(id), mqtt.StatusTopic(id), mqtt.EventsTopic(id)}
+}

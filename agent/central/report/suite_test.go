@@ -16,41 +16,67 @@ import (
 	"github.com/posagent/posagent/agent/central/mqtt/mqtttest"
 )
 
-// The core suites run against three brokers (mqtttest): a mosquitto locked
+// The core suites run against five brokers (mqtttest): a mosquitto locked
 // down as in production (TLS with client certificates, a password file and
-// the fleet ACL), the embedded mochi broker locked down the same way, and
-// mochi open (plain, anonymous), as the demo runs it.
+// the fleet ACL), the embedded mochi broker locked down the same way, mochi
+// open (plain, anonymous), as the demo runs it, and a node of the 3-node
+// RabbitMQ cluster locked down with topic permissions, plain and over TLS
+// (make test-cluster; skipped without POSAGENT_CLUSTER=1).
+//
+// Each case takes a fresh TID (mqtttest.NewTID): the cluster is shared by
+// every package testing at once, and its retained messages outlive a run.
 
-const otherTID = "10000002"
+// benchFunc starts a broker that knows the terminals tids.
+type benchFunc func(t *testing.T, tids ...string) mqtttest.Broker
 
-func mosquittoBench(t *testing.T) mqtttest.Broker   { return mqtttest.MosquittoTLSACL(t, tid, otherTID) }
-func mochiSecureBench(t *testing.T) mqtttest.Broker { return mqtttest.MochiTLSACL(t, tid, otherTID) }
-func mochiBench(t *testing.T) mqtttest.Broker       { return mqtttest.MochiOpen(t) }
+func mosquittoBench(t *testing.T, tids ...string) mqtttest.Broker {
+	return mqtttest.MosquittoTLSACL(t, tids...)
+}
+func mochiSecureBench(t *testing.T, tids ...string) mqtttest.Broker {
+	return mqtttest.MochiTLSACL(t, tids...)
+}
+func mochiBench(t *testing.T, _ ...string) mqtttest.Broker { return mqtttest.MochiOpen(t) }
 
-// watcher is mqtttest.Watch for the reporter's tests, which collect events
-// from it.
-func watcher(t *testing.T, co *paho.ClientOptions, filters ...string) (*subscriber, <-chan struct{}) {
+// On the cluster the terminal and the monitor share a node: RabbitMQ keeps
+// a retained status on the node that received it, for exact-topic
+// subscribers there (central reads the whole cluster in queue mode,
+// agent/central/monitor). An outage is that node's SIGKILL; the other nodes
+// live on.
+func rabbitBench(t *testing.T, tids ...string) mqtttest.Broker {
+	return mqtttest.RabbitCluster(t, 0, tids...)
+}
+func rabbitTLSBench(t *testing.T, tids ...string) mqtttest.Broker {
+	return mqtttest.RabbitClusterTLS(t, 2, tids...)
+}
+
+// watcher is mqtttest.Watch on terminal id's topics for the reporter's
+// tests, which collect events from it.
+func watcher(t *testing.T, co *paho.ClientOptions, id string) (*subscriber, <-chan struct{}) {
 	t.Helper()
-	s, subscribed := mqtttest.Watch(t, co, filters...)
-	return &subscriber{Subscriber: s}, subscribed
+	s, subscribed := mqtttest.Watch(t, co, topicsOf(id)...)
+	return &subscriber{Subscriber: s, tid: id}, subscribed
 }
 
 // The reporter on the session, through each broker: the retained state and
 // status for a late monitor, and no report lost to a SIGKILL or an outage.
-func TestCoreSuiteMosquittoTLSACL(t *testing.T) { coreSuite(t, mosquittoBench) }
-func TestCoreSuiteMochiTLSACL(t *testing.T)     { coreSuite(t, mochiSecureBench) }
-func TestCoreSuiteMochiOpen(t *testing.T)       { coreSuite(t, mochiBench) }
+func TestCoreSuiteMosquittoTLSACL(t *testing.T)  { coreSuite(t, mosquittoBench) }
+func TestCoreSuiteMochiTLSACL(t *testing.T)      { coreSuite(t, mochiSecureBench) }
+func TestCoreSuiteMochiOpen(t *testing.T)        { coreSuite(t, mochiBench) }
+func TestCoreSuiteRabbitCluster(t *testing.T)    { coreSuite(t, rabbitBench) }
+func TestCoreSuiteRabbitClusterTLS(t *testing.T) { coreSuite(t, rabbitTLSBench) }
 
-func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
+func coreSuite(t *testing.T, start benchFunc) {
+	// Each case's terminal is its own (the TID shadows the package's).
 	t.Run("BirthAndRetainedStatusForLateSubscriber", func(t *testing.T) {
-		b := start(t)
+		tid := mqtttest.NewTID(t)
+		b := start(t, tid)
 		r := newReporter(t, b.URL(), func(o *testOptions) { b.Terminal(&o.Options, tid); o.Session = 7 })
 		in := statuses(4)
 		for _, st := range in {
 			r.Report(context.Background(), st)
 		}
 		flushed(t, r)
-		s, _ := watcher(t, b.Monitor(), terminalTopics...)
+		s, _ := watcher(t, b.Monitor(), tid)
 		st := s.Until(t, "retained state", mqtttest.RetainedOn(mqtt.StateTopic(tid)))
 		if p := mqtttest.Presence(t, st); p.State != mqtt.Online || p.Session != 7 || p.TID != tid {
 			t.Errorf("retained state = %+v, want online session 7", p)
@@ -70,13 +96,14 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 			t.Skip("runs a child process")
 		}
 		const n = 7
-		b := start(t)
+		tid := mqtttest.NewTID(t)
+		b := start(t, tid)
 		b.Stop()
 		dir := t.TempDir()
 		var o mqtt.Options
 		b.Terminal(&o, tid)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), killDirEnv+"="+dir, killNEnv+"="+strconv.Itoa(n), killURLEnv+"="+b.URL(),
+		cmd.Env = append(os.Environ(), killDirEnv+"="+dir, killNEnv+"="+strconv.Itoa(n), killURLEnv+"="+b.URL(), killTIDEnv+"="+tid,
 			"POSAGENT_WILL_USER="+o.Username, "POSAGENT_WILL_PASS="+o.Password,
 			"POSAGENT_WILL_CA="+o.CAFile, "POSAGENT_WILL_CERT="+o.CertFile, "POSAGENT_WILL_KEY="+o.KeyFile)
 		out, err := cmd.StdoutPipe()
@@ -111,7 +138,7 @@ func coreSuite(t *testing.T, start func(*testing.T) mqtttest.Broker) {
 		_ = cmd.Wait()
 
 		b.Restart()
-		s, _ := watcher(t, b.Monitor(), terminalTopics...)
+		s, _ := watcher(t, b.Monitor(), tid)
 		ob := openOutbox(t, dir)
 		newReporter(t, b.URL(), func(o *testOptions) { b.Terminal(&o.Options, tid); o.Queue = ob })
 		got := collectEvents(t, s, 1, n)
@@ -140,10 +167,11 @@ func TestMosquittoThirtySecondOutage(t *testing.T) {
 // outageMidFlow reports 4 events, stops the broker, reports 6 more while it
 // is down, keeps it down for outage, restarts it, and checks the monitor gets
 // events 5 to 10 in order.
-func outageMidFlow(t *testing.T, start func(*testing.T) mqtttest.Broker, outage time.Duration) {
-	b := start(t)
+func outageMidFlow(t *testing.T, start benchFunc, outage time.Duration) {
+	tid := mqtttest.NewTID(t)
+	b := start(t, tid)
 	g := mqtttest.StartGate(t, b.Addr)
-	s, subscribed := watcher(t, b.Monitor(), terminalTopics...)
+	s, subscribed := watcher(t, b.Monitor(), tid)
 	r := newReporter(t, g.URL(b.Scheme), func(o *testOptions) { b.Terminal(&o.Options, tid) })
 	in := statuses(10)
 	for _, st := range in[:4] {

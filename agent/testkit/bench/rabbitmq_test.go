@@ -21,6 +21,7 @@ func TestClusterSmokeQoS1AcrossNodesAndNodeRestart(t *testing.T) {
 	if c.Nodes() != 3 {
 		t.Fatalf("%d nodes, want 3", c.Nodes())
 	}
+	c.Exclusive(t) // the subscriber below must outlive node 1's crash
 	tid := "smk" + randHex(t, 4)
 	c.AddTerminal(t, tid, "pw-"+tid)
 	mon := "smoke-monitor-" + randHex(t, 4)

@@ -9,7 +9,9 @@
 package mqtttest
 
 import (
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,7 +32,8 @@ type Broker struct {
 	// Addr is the host:port the terminal connects to (through a Gate, to cut it).
 	Addr   string
 	Scheme string // "tcp" or "ssl"
-	// Terminal sets a terminal's credentials and TLS files on its options.
+	// Terminal sets a terminal's TID, credentials and TLS files on its
+	// options.
 	Terminal func(o *mqtt.Options, tid string)
 	// Monitor returns client options for central monitoring.
 	Monitor func() *paho.ClientOptions
@@ -51,6 +54,20 @@ func users(tids []string) map[string]string {
 		u[tid] = "pw-" + tid
 	}
 	return u
+}
+
+// NewTID is a terminal ID of 8 characters (as field 41) that no other test
+// uses: the suites take fresh ones for every case, since on the shared
+// RabbitMQ cluster two packages' terminals under one TID would take each
+// other's client id over, collide on the broker's users, and find each
+// other's retained messages, which outlive a test run there.
+func NewTID(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
 }
 
 // Quiet is the brokers' logger: silent.
@@ -97,7 +114,7 @@ func MosquittoTLSACL(t *testing.T, tids ...string) Broker {
 	return Broker{
 		Addr: fmt.Sprintf("127.0.0.1:%d", m.TLSPort), Scheme: "ssl",
 		Terminal: func(o *mqtt.Options, id string) {
-			o.Username, o.Password = id, "pw-"+id
+			o.TID, o.Username, o.Password = id, id, "pw-"+id
 			o.CAFile = m.PKI.CAFile
 			o.CertFile, o.KeyFile = m.PKI.Clients[id][0], m.PKI.Clients[id][1]
 		},
@@ -115,7 +132,7 @@ func MochiOpen(t *testing.T) Broker {
 	addr := bench.ReserveAddr(t)
 	return mochi(t, addr, broker.Options{Logger: Quiet()}, Broker{
 		Addr: addr, Scheme: "tcp",
-		Terminal: func(*mqtt.Options, string) {},
+		Terminal: func(o *mqtt.Options, id string) { o.TID = id },
 		Monitor: func() *paho.ClientOptions {
 			return paho.NewClientOptions().AddBroker("tcp://" + addr)
 		},
@@ -160,7 +177,7 @@ func MochiTLSACLNodes(t *testing.T, n int, tids ...string) []Broker {
 		nodes[i] = mochi(t, addr, o, Broker{
 			Addr: addr, Scheme: "ssl",
 			Terminal: func(o *mqtt.Options, id string) {
-				o.Username, o.Password = id, "pw-"+id
+				o.TID, o.Username, o.Password = id, id, "pw-"+id
 				o.CAFile = pki.CAFile
 				o.CertFile, o.KeyFile = pki.Clients[id][0], pki.Clients[id][1]
 			},

@@ -1,8 +1,11 @@
 package mqtttest
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,6 +46,24 @@ type Subscriber struct {
 // already connected takes its session over and the broker drops the first.
 var subscribers atomic.Int64
 
+// subscriberID is a client id no other subscriber uses, in this process or
+// in another: the test packages run at once, and on the shared RabbitMQ
+// cluster a "sub-1" of one package would take over another's (the broker
+// drops the first, and its test waits for messages that never come).
+func subscriberID() string {
+	return fmt.Sprintf("sub-%d-%d-%s", os.Getpid(), subscribers.Add(1), processTag)
+}
+
+// processTag tells apart two processes that reuse a pid (a test binary run
+// again, or one in another container on the same broker).
+var processTag = func() string {
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		return "0"
+	}
+	return hex.EncodeToString(b)
+}()
+
 func newSubscriber() *Subscriber { return &Subscriber{ch: make(chan Msg, 4096)} }
 
 // handle runs in the client's delivery goroutine for every message.
@@ -67,7 +88,7 @@ func qos1(filters []string) map[string]byte {
 func Subscribe(t testing.TB, url string, filters ...string) *Subscriber {
 	t.Helper()
 	s := newSubscriber()
-	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("sub-%d", subscribers.Add(1))).SetCleanSession(true))
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(subscriberID()).SetCleanSession(true))
 	if tok := c.Connect(); !tok.WaitTimeout(patience) || tok.Error() != nil {
 		t.Fatalf("mqtttest: subscriber connect: %v", tok.Error())
 	}
@@ -87,7 +108,7 @@ func Watch(t testing.TB, co *paho.ClientOptions, filters ...string) (*Subscriber
 	s := newSubscriber()
 	subscribed := make(chan struct{}, 16)
 	m := qos1(filters)
-	co.SetClientID(fmt.Sprintf("sub-%d", subscribers.Add(1))).SetCleanSession(true).
+	co.SetClientID(subscriberID()).SetCleanSession(true).
 		SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).
 		SetOnConnectHandler(func(c paho.Client) {
 			tok := c.SubscribeMultiple(m, s.handle)
