@@ -41,9 +41,11 @@ test:
 # cluster on loopback (scripts/rabbitmq-cluster.sh, shared by the tests, about
 # 20 s to come up and 125 MB per node), stopped again when the suite ends,
 # passed or failed. make test skips these tests: they need POSAGENT_CLUSTER=1.
+# pcscd with vpcd too: the whole-agent node-death test reads a virtual chip card.
 test-cluster:
 	@bash scripts/deps.sh >/dev/null
-	trap 'bash scripts/rabbitmq-cluster.sh down' EXIT; \
+	trap 'bash scripts/rabbitmq-cluster.sh down; bash scripts/pcsc-bench.sh down' EXIT; \
+	bash scripts/pcsc-bench.sh up && \
 	bash scripts/rabbitmq-cluster.sh up && \
 	POSAGENT_CLUSTER=1 POSAGENT_REQUIRE_BENCH=1 $(GO) test -race -count=1 -run 'Cluster' -timeout 40m ./...
 
@@ -104,7 +106,8 @@ RATE ?= 100
 SHORT ?=
 bench-fleet:
 	@bash scripts/deps.sh >/dev/null
-	trap 'bash scripts/rabbitmq-cluster.sh down' EXIT; \
+	trap 'bash scripts/rabbitmq-cluster.sh down; bash scripts/pcsc-bench.sh down' EXIT; \
+	bash scripts/pcsc-bench.sh up && \
 	bash scripts/rabbitmq-cluster.sh up && \
 	POSAGENT_CLUSTER=1 POSAGENT_REQUIRE_BENCH=1 POSAGENT_FLEET_N=$(N) POSAGENT_FLEET_RATE=$(RATE) $(GO) test -run '^$$' -bench '^BenchmarkFleetCluster$$' \
 		-benchtime 1x -timeout 90m $(if $(SHORT),-short) ./agent/central/monitor
