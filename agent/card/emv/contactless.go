@@ -89,11 +89,11 @@ const (
 	ctqSwitchOnODA    = 0x10 // CTQ byte 1 bit 5: switch interface if ODA fails
 )
 
-// ErrAboveContactlessLimit is the tap of a sale at or above the
-// application's contactless transaction limit (DF20): the card must be
-// inserted or swiped (E_CARD_USE_CONTACT). A card whose fDDA failed and
-// whose CTQ asks for the contact interface gets it too.
-var ErrAboveContactlessLimit error = useContact{}
+// ErrUseContact sends the card to the contact interface or the stripe
+// (E_CARD_USE_CONTACT): a sale at or above the application's contactless
+// transaction limit (DF20), or a card whose fDDA failed and whose CTQ asks
+// for the contact interface then.
+var ErrUseContact error = useContact{}
 
 type useContact struct{}
 
@@ -116,7 +116,7 @@ func (s *session) preprocess() error {
 	r := s.risk()
 	amount := max(s.txn.Amount, 0)
 	if r.CLTransactionLimit != nil && amount >= *r.CLTransactionLimit {
-		return ErrAboveContactlessLimit
+		return ErrUseContact
 	}
 	ttq := append([]byte(nil), s.tdata[0x9F66]...)
 	if len(ttq) != 4 {
@@ -150,7 +150,7 @@ func (s *session) fdda(ctx context.Context) error {
 		return nil
 	}
 	if ctq := s.cdata[0x9F6C]; len(ctq) >= 1 && ctq[0]&ctqSwitchOnODA != 0 {
-		return ErrAboveContactlessLimit
+		return ErrUseContact
 	}
 	return fmt.Errorf("%w: fDDA failed", ErrDeclined)
 }

@@ -368,7 +368,7 @@ func TestQPBOCPreprocessing(t *testing.T) {
 	}{
 		{"below every limit", 100, nil, false, true},
 		{"at the CVM limit", 30000, nil, true, true},
-		{"at the contactless limit", 100000, emv.ErrAboveContactlessLimit, false, false},
+		{"at the contactless limit", 100000, emv.ErrUseContact, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sim := loadCard(t, "oda/qpboc", nil)
