@@ -16,6 +16,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/posagent/posagent/agent/central/report"
 	"github.com/posagent/posagent/agent/testkit/bench"
@@ -42,9 +43,11 @@ const fleetRateEnv = "POSAGENT_FLEET_RATE"
 //     connects per wall-clock second (the children count their CONNACKs)
 //     and the time until all N are back.
 //
-// The monitor is an MQTT subscriber of pos/v1/+/events (QoS 1) that counts
-// each (tid, seq) once; on the cluster it is on node 0, which is never
-// killed.
+// The monitor counts each (tid, seq) once. On mosquitto it is an MQTT
+// subscriber of pos/v1/+/events (QoS 1); on the cluster it is queue mode,
+// as central runs there (AMQPSource over every node: the shard exchange
+// and its quorum queues, each run with a prefix of its own, deleted after
+// it), so the node kill is survived by the monitor's own path too.
 func BenchmarkFleetCluster(b *testing.B) {
 	n := fleetN(b, 1000)
 	cl := bench.NeedRabbitCluster(b)
@@ -54,7 +57,6 @@ func BenchmarkFleetCluster(b *testing.B) {
 	m := bench.StartMosquittoWith(b, bench.MosquittoConfig{Extra: "max_queued_messages 0\nmax_inflight_messages 0"})
 	user, pw := "fleet-"+randHex(b), randHex(b)
 	cl.AddUser(b, user, pw, ".*", ".*", ".*")
-	admin, adminPW := cl.Admin()
 	var urls []string
 	for i := range cl.Nodes() {
 		urls = append(urls, cl.MQTTURL(i))
@@ -78,7 +80,7 @@ func BenchmarkFleetCluster(b *testing.B) {
 	onCluster := func(prefix string, install bool) fleet.Config {
 		return fleet.Config{URLs: urls, Prefix: prefix, Username: user, Install: install, ConnectJitter: spread}
 	}
-	clusterCentral := func(prefix string) *central { return startCentral(b, cl.MQTTURL(0), admin, adminPW, prefix) }
+	clusterCentral := func(prefix string) *central { return startQueueCentral(b, cl, prefix) }
 	rssAll := func() []int64 {
 		var v []int64
 		for i := range cl.Nodes() {
@@ -159,7 +161,7 @@ func BenchmarkFleetCluster(b *testing.B) {
 			grown += rss[i] - idle[i]
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(w, "\nfleet of N=%d terminals in %d processes, first connects spread over %v; an install is %d events, all counted by (tid, seq) at an MQTT monitor on node 1\n",
+		fmt.Fprintf(w, "\nfleet of N=%d terminals in %d processes, first connects spread over %v; an install is %d events, all counted by (tid, seq) at the monitor (mosquitto: an MQTT subscriber; cluster: queue mode)\n",
 			n, mos.procs, spread, len(fleet.Install()))
 		fmt.Fprintf(w, "run\tprocs\tall live / all back\trate\tlost\tdup\n")
 		for _, r := range rows {
@@ -272,12 +274,11 @@ func fleetRestartRun(b *testing.B, cl *bench.RabbitCluster, cfg fleet.Config, n 
 	return restartResult{procs: f.Procs, down: t1.Sub(t0), up: t2.Sub(t1), back: back, backN: backN, peak: peak}
 }
 
-// central is the benchmark's monitor: an MQTT subscriber of
-// pos/v1/+/events that counts each (tid, seq) of the TIDs with its prefix
-// once, and the terminals whose live event came.
+// central is the benchmark's monitor: it counts each (tid, seq) of the
+// TIDs with its prefix once, and the terminals whose live event came.
 type central struct {
-	c       paho.Client
 	prefix  string
+	stop    func()
 	mu      sync.Mutex
 	seen    map[string]uint64 // tid → bit seq-1 for each event seen (an install has 15)
 	events  int
@@ -288,31 +289,118 @@ type central struct {
 	changed chan struct{}
 }
 
+func newCentral(prefix string) *central {
+	return &central{prefix: prefix, seen: map[string]uint64{}, changed: make(chan struct{})}
+}
+
+// startCentral is an MQTT subscriber of pos/v1/+/events at QoS 1.
 func startCentral(b *testing.B, url, user, password, prefix string) *central {
 	b.Helper()
-	c := &central{prefix: prefix, seen: map[string]uint64{}, changed: make(chan struct{})}
+	c := newCentral(prefix)
 	o := paho.NewClientOptions().AddBroker(url).SetClientID("bench-central-" + prefix + "-" + randHex(b)).
 		SetUsername(user).SetPassword(password).SetCleanSession(true).SetOrderMatters(true).SetAutoReconnect(false).
 		// A busy node answers pings late; the default 10 s ping timeout
 		// dropped the monitor (and its count) mid-install.
 		SetKeepAlive(time.Minute).SetPingTimeout(time.Minute).
-		SetConnectionLostHandler(func(_ paho.Client, err error) {
-			c.mu.Lock()
-			c.lost = err
-			c.notifyLocked()
-			c.mu.Unlock()
-		})
-	c.c = paho.NewClient(o)
+		SetConnectionLostHandler(func(_ paho.Client, err error) { c.fail(err) })
+	client := paho.NewClient(o)
 	// A minute: right after a fleet of thousands closed, a node takes a
 	// while to answer a new connection.
-	if tok := c.c.Connect(); !tok.WaitTimeout(time.Minute) || tok.Error() != nil {
+	if tok := client.Connect(); !tok.WaitTimeout(time.Minute) || tok.Error() != nil {
 		b.Fatalf("central connect %s: %v", url, tok.Error())
 	}
-	if tok := c.c.Subscribe("pos/v1/+/events", 1, func(_ paho.Client, m paho.Message) { c.apply(m.Topic(), m.Payload()) }); !tok.WaitTimeout(wait) || tok.Error() != nil {
+	c.stop = func() { client.Disconnect(50) }
+	b.Cleanup(c.close)
+	if tok := client.Subscribe("pos/v1/+/events", 1, func(_ paho.Client, m paho.Message) { c.apply(m.Topic(), m.Payload()) }); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		b.Fatalf("central subscribe: %v", tok.Error())
 	}
-	b.Cleanup(c.close)
 	return c
+}
+
+// startQueueCentral is queue mode over every node of cl: its topology is
+// declared before the fleet starts, so it misses nothing, and deleted when
+// the benchmark ends (amq.topic would go on routing every later run's
+// events into it).
+func startQueueCentral(b *testing.B, cl *bench.RabbitCluster, prefix string) *central {
+	b.Helper()
+	c := newCentral(prefix)
+	var urls []string
+	for i := range cl.Nodes() {
+		urls = append(urls, cl.AMQPURL(i))
+	}
+	qprefix := "bench-fleet-" + prefix + "-" + randHex(b)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	src, err := DialAMQP(ctx, AMQPOptions{URLs: urls, Prefix: qprefix, Prefetch: 1024})
+	cancel()
+	if err != nil {
+		b.Fatalf("central (queue mode): %v", err)
+	}
+	rctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			d, err := src.Next(rctx)
+			if err != nil {
+				if rctx.Err() == nil {
+					c.fail(err)
+				}
+				return
+			}
+			if strings.HasSuffix(d.Topic, "/events") {
+				c.apply(d.Topic, d.Payload)
+			}
+			// A failed ack is not a loss: the queue delivers the event
+			// again, and apply counts it once.
+			_ = d.Ack()
+		}
+	}()
+	c.stop = func() {
+		stop()
+		<-done
+		_ = src.Close()
+	}
+	b.Cleanup(c.close)
+	b.Cleanup(func() { deleteTopology(b, cl, qprefix, DefaultShards) })
+	return c
+}
+
+// deleteTopology deletes a queue-mode prefix's exchange and queues through
+// the first node that answers.
+func deleteTopology(b *testing.B, cl *bench.RabbitCluster, prefix string, shards int) {
+	for i := range cl.Nodes() {
+		if !cl.Running(i) {
+			continue
+		}
+		conn, err := amqp.Dial(cl.AMQPURL(i))
+		if err != nil {
+			continue
+		}
+		defer conn.Close()
+		ch, err := conn.Channel()
+		if err != nil {
+			continue
+		}
+		for q := range shards {
+			if _, err := ch.QueueDelete(ShardQueue(prefix, q), false, false, false); err != nil {
+				b.Errorf("delete %s: %v", ShardQueue(prefix, q), err)
+			}
+		}
+		if err := ch.ExchangeDelete(prefix, false, false); err != nil {
+			b.Errorf("delete exchange %s: %v", prefix, err)
+		}
+		return
+	}
+	b.Errorf("queue mode %s: no node to delete it on", prefix)
+}
+
+func (c *central) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lost == nil {
+		c.lost = err
+	}
+	c.notifyLocked()
 }
 
 func (c *central) apply(topic string, payload []byte) {
@@ -388,7 +476,15 @@ func (c *central) counts() (events, dups int) {
 	return c.events, c.dups
 }
 
-func (c *central) close() { c.c.Disconnect(50) }
+func (c *central) close() {
+	c.mu.Lock()
+	stop := c.stop
+	c.stop = nil
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
 
 func randHex(b *testing.B) string {
 	b.Helper()

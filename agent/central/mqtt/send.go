@@ -74,7 +74,11 @@ func send(ctx context.Context, o SendOptions, replyTopic string, match func([]by
 	defer c.Disconnect(250)
 	answers := make(chan []byte, 1)
 	if replyTopic != "" {
-		tok := c.Subscribe(replyTopic, 1, func(_ paho.Client, m paho.Message) {
+		// QoS 0, as the terminal's own subscriptions: a QoS 1 one buys
+		// nothing for a clean session that waits on one live connection
+		// (if it drops, the request fails either way), and on RabbitMQ
+		// 3.10 it would be a durable queue on this node for each request.
+		tok := c.Subscribe(replyTopic, 0, func(_ paho.Client, m paho.Message) {
 			if match(m.Payload()) {
 				select {
 				case answers <- m.Payload():

@@ -410,14 +410,24 @@ func (c *RabbitCluster) AddUser(t testing.TB, name, password, configure, write, 
 
 // AddTerminal adds terminal tid as the production broker has it: vhost /
 // permissions for its MQTT session, and topic permissions on amq.topic that
-// let it publish only under pos/v1/<its TID>/ and read pos/v1/ (MQTT's "/" is
-// "." in the routing key; {username} is expanded by RabbitMQ). The test's
+// are the shipped mosquitto ACL's (scripts/packaging/mosquitto-acl): write
+// on its own state, heartbeat, status, events and cmd/reply, read on its
+// own state, ticket and cmd, nothing else — not its own ticket or cmd to
+// write, not another TID's topics or a wildcard to read. MQTT's "/" is "."
+// in the routing key, and RabbitMQ expands {username} (= TID). The test's
 // cleanup deletes the user.
 func (c *RabbitCluster) AddTerminal(t testing.TB, tid, password string) {
 	t.Helper()
 	c.AddUser(t, tid, password, ".*", ".*", ".*")
-	c.SetTopicPermissions(t, tid, `^pos\.v1\.{username}\.`, `^pos\.v1\.`)
+	c.SetTopicPermissions(t, tid, TerminalWrite, TerminalRead)
 }
+
+// TerminalWrite and TerminalRead are a terminal's topic permissions on
+// RabbitMQ (amq.topic routing keys), as AddTerminal sets them.
+const (
+	TerminalWrite = `^pos\.v1\.{username}\.(state|heartbeat|status|events|cmd\.reply)$`
+	TerminalRead  = `^pos\.v1\.{username}\.(state|ticket|cmd)$`
+)
 
 // SetTopicPermissions limits user on amq.topic (MQTT's exchange) to the
 // routing keys matching write and read (MQTT "/" is "." there; "^$" grants

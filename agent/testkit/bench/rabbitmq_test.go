@@ -86,8 +86,40 @@ func TestClusterTerminalWritesOnlyItsOwnTopics(t *testing.T) {
 	if err := m.tryPublishQoS1("pos/v1/"+other+"/status", []byte("{}")); err == nil {
 		t.Fatal("a terminal's publish to another TID's topic got a PUBACK")
 	}
+	// Its own cmd and ticket are central's to write (the shipped ACL's
+	// read-only topics).
+	for _, topic := range []string{"cmd", "ticket"} {
+		m := dialMQTT(t, c.MQTTAddr(1), tid, tid, "pw-"+tid)
+		if err := m.tryPublishQoS1("pos/v1/"+tid+"/"+topic, []byte("{}")); err == nil {
+			t.Errorf("a terminal's publish to its own %s got a PUBACK", topic)
+		}
+	}
 	if _, err := tryDialMQTT(c.MQTTAddr(0), "anon"+randHex(t, 4), "", ""); err == nil {
 		t.Fatal("an anonymous MQTT login was accepted")
+	}
+}
+
+// A terminal subscribes its own state, ticket and cmd, and nothing else:
+// not another TID's topics, not its own events, not a wildcard over the
+// fleet. RabbitMQ answers a refused subscription with SUBACK 0x80.
+func TestClusterTerminalReadsOnlyItsOwnTopics(t *testing.T) {
+	c := NeedRabbitCluster(t)
+	tid, other := "own"+randHex(t, 4), "oth"+randHex(t, 4)
+	c.AddTerminal(t, tid, "pw-"+tid)
+	m := dialMQTT(t, c.MQTTAddr(2), tid, tid, "pw-"+tid)
+	for _, topic := range []string{"state", "ticket", "cmd"} {
+		m.subscribe(t, "pos/v1/"+tid+"/"+topic)
+	}
+	for _, filter := range []string{
+		"pos/v1/" + other + "/cmd", "pos/v1/" + other + "/state", "pos/v1/" + tid + "/events",
+		"pos/v1/+/cmd", "pos/v1/#", "#", "pos/v1/" + tid + "/#",
+	} {
+		// A refusal may also close the connection: each on its own.
+		m := dialMQTT(t, c.MQTTAddr(2), tid+"-"+randHex(t, 2), tid, "pw-"+tid)
+		code, err := m.trySubscribe(filter)
+		if err == nil && code != 0x80 {
+			t.Errorf("a terminal's subscription to %s was granted QoS %d", filter, code)
+		}
 	}
 }
 
@@ -207,15 +239,28 @@ func tryDialMQTT(addr, clientID, user, password string) (*rawMQTT, error) {
 
 func (m *rawMQTT) subscribe(t *testing.T, topic string) {
 	t.Helper()
+	code, err := m.trySubscribe(topic)
+	if err != nil || code != 1 {
+		t.Fatalf("suback for %s: return code %#x, %v", topic, code, err)
+	}
+}
+
+// trySubscribe subscribes at QoS 1 and returns SUBACK's return code (the
+// granted QoS, or 0x80 for a refusal).
+func (m *rawMQTT) trySubscribe(topic string) (byte, error) {
 	id := m.id()
 	body := appendString([]byte{byte(id >> 8), byte(id)}, topic)
 	if err := m.send(0x82, append(body, 1)); err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	typ, p, err := m.read()
-	if err != nil || typ != 0x90 || len(p) != 3 || p[2] != 1 {
-		t.Fatalf("suback for %s: packet %#x %x %v", topic, typ, p, err)
+	if err != nil {
+		return 0, err
 	}
+	if typ != 0x90 || len(p) != 3 || uint16(p[0])<<8|uint16(p[1]) != id {
+		return 0, fmt.Errorf("suback: packet %#x %x", typ, p)
+	}
+	return p[2], nil
 }
 
 func (m *rawMQTT) publishQoS1(t *testing.T, topic string, payload []byte) {
