@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -24,8 +25,13 @@ import (
 	"github.com/posagent/posagent/provisioning"
 )
 
-// fleetRateEnv sets BenchmarkFleetCluster's arrival rate of first connects.
-const fleetRateEnv = "POSAGENT_FLEET_RATE"
+// fleetRateEnv sets BenchmarkFleetCluster's arrival rate of first connects;
+// fleetCentralEnv its monitor on the cluster: "queue" (the default) or
+// "mqtt".
+const (
+	fleetRateEnv    = "POSAGENT_FLEET_RATE"
+	fleetCentralEnv = "POSAGENT_FLEET_CENTRAL"
+)
 
 // BenchmarkFleetCluster: a fleet beyond one broker, in one run, printed as
 // one table (make bench-fleet; POSAGENT_CLUSTER=1, POSAGENT_FLEET_N=N,
@@ -47,7 +53,11 @@ const fleetRateEnv = "POSAGENT_FLEET_RATE"
 // subscriber of pos/v1/+/events (QoS 1); on the cluster it is queue mode,
 // as central runs there (AMQPSource over every node: the shard exchange
 // and its quorum queues, each run with a prefix of its own, deleted after
-// it), so the node kill is survived by the monitor's own path too.
+// it), so the node kill is survived by the monitor's own path too — or,
+// with POSAGENT_FLEET_CENTRAL=mqtt, an MQTT subscriber on node 1, which
+// is never killed (queue mode replicates every event three times over:
+// on this bench's two cores that, not the terminals, sets how fast the
+// cluster goes).
 func BenchmarkFleetCluster(b *testing.B) {
 	n := fleetN(b, 1000)
 	cl := bench.NeedRabbitCluster(b)
@@ -81,6 +91,16 @@ func BenchmarkFleetCluster(b *testing.B) {
 		return fleet.Config{URLs: urls, Prefix: prefix, Username: user, Install: install, ConnectJitter: spread}
 	}
 	clusterCentral := func(prefix string) *central { return startQueueCentral(b, cl, prefix) }
+	centralMode := "queue mode"
+	switch v := os.Getenv(fleetCentralEnv); v {
+	case "", "queue":
+	case "mqtt":
+		admin, adminPW := cl.Admin()
+		clusterCentral = func(prefix string) *central { return startCentral(b, cl.MQTTURL(0), admin, adminPW, prefix) }
+		centralMode = "an MQTT subscriber on node 1"
+	default:
+		b.Fatalf("%s=%q: want queue or mqtt", fleetCentralEnv, v)
+	}
 	rssAll := func() []int64 {
 		var v []int64
 		for i := range cl.Nodes() {
@@ -161,8 +181,8 @@ func BenchmarkFleetCluster(b *testing.B) {
 			grown += rss[i] - idle[i]
 		}
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(w, "\nfleet of N=%d terminals in %d processes, first connects spread over %v; an install is %d events, all counted by (tid, seq) at the monitor (mosquitto: an MQTT subscriber; cluster: queue mode)\n",
-			n, mos.procs, spread, len(fleet.Install()))
+		fmt.Fprintf(w, "\nfleet of N=%d terminals in %d processes, first connects spread over %v; an install is %d events, all counted by (tid, seq) at the monitor (mosquitto: an MQTT subscriber; cluster: %s)\n",
+			n, mos.procs, spread, len(fleet.Install()), centralMode)
 		fmt.Fprintf(w, "run\tprocs\tall live / all back\trate\tlost\tdup\n")
 		for _, r := range rows {
 			fmt.Fprintln(w, r)
@@ -188,7 +208,7 @@ type installResult struct {
 func fleetInstallRun(b *testing.B, cfg fleet.Config, n int, password string, c *central, during func(*fleet.Fleet), installed func()) installResult {
 	b.Helper()
 	f := fleet.Launch(b, cfg, n, password)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ConnectJitter+10*time.Minute)
 	defer cancel()
 	acked := make(chan time.Time, 1)
 	go func() {
@@ -205,6 +225,11 @@ func fleetInstallRun(b *testing.B, cfg fleet.Config, n int, password string, c *
 	}
 	liveAt, err := c.waitLive(ctx, n)
 	if err != nil {
+		// Printed at once: a benchmark's log comes out only at its end,
+		// and a cleanup that hangs on a broken cluster would keep it.
+		got, dups := c.counts()
+		fmt.Printf("fleet: N=%d prefix %s FAILED after %.0f s: %v; events %d, dup %d; children %+v\n",
+			n, cfg.Prefix, time.Since(f.Started).Seconds(), err, got, dups, f.Totals())
 		b.Fatal(err)
 	}
 	// Every terminal's live event is its last one, and a reporter sends in
@@ -366,32 +391,49 @@ func startQueueCentral(b *testing.B, cl *bench.RabbitCluster, prefix string) *ce
 }
 
 // deleteTopology deletes a queue-mode prefix's exchange and queues through
-// the first node that answers.
+// the first node that answers, within a minute (a cluster the run broke
+// may not answer at all: the benchmark says so and ends).
 func deleteTopology(b *testing.B, cl *bench.RabbitCluster, prefix string, shards int) {
+	done := make(chan error, 1)
+	go func() { done <- tryDeleteTopology(cl, prefix, shards) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			b.Errorf("queue mode %s: %v", prefix, err)
+		}
+	case <-time.After(time.Minute):
+		b.Errorf("queue mode %s: not deleted within a minute (delete it by hand, or take the cluster down)", prefix)
+	}
+}
+
+func tryDeleteTopology(cl *bench.RabbitCluster, prefix string, shards int) error {
+	var errs []error
 	for i := range cl.Nodes() {
 		if !cl.Running(i) {
 			continue
 		}
 		conn, err := amqp.Dial(cl.AMQPURL(i))
 		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		defer conn.Close()
 		ch, err := conn.Channel()
 		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		for q := range shards {
 			if _, err := ch.QueueDelete(ShardQueue(prefix, q), false, false, false); err != nil {
-				b.Errorf("delete %s: %v", ShardQueue(prefix, q), err)
+				return fmt.Errorf("delete %s: %w", ShardQueue(prefix, q), err)
 			}
 		}
 		if err := ch.ExchangeDelete(prefix, false, false); err != nil {
-			b.Errorf("delete exchange %s: %v", prefix, err)
+			return fmt.Errorf("delete exchange %s: %w", prefix, err)
 		}
-		return
+		return nil
 	}
-	b.Errorf("queue mode %s: no node to delete it on", prefix)
+	return fmt.Errorf("no node to delete it on: %w", errors.Join(errs...))
 }
 
 func (c *central) fail(err error) {
