@@ -17,7 +17,8 @@ import (
 )
 
 const commandUsage = `usage: posctl command --key PRIVFILE --kid KID --tid TID [--id ID] [--valid DURATION]
-                      [--publish URL [--user U --password-file F] [--ca F --tls-cert F --tls-key F] [--wait DURATION]]
+                      [--publish URL[,URL...] [--user U --password-file F] [--ca F --tls-cert F --tls-key F]
+                       [--wait DURATION [--resend DURATION]]]
                       NAME [ARGS-JSON]
 names: retry-step '{"step":"sign-on"}', rerun-test-sale, report-now,
        clear-unresolved '{"kind":"sale","stan":12,"batch":"000001"}'`
@@ -25,11 +26,19 @@ names: retry-step '{"step":"sign-on"}', rerun-test-sale, report-now,
 // commandCmd runs `posctl command`: it signs one of central's commands
 // (agent/central/command) with central's Ed25519 key, named by its kid, for one
 // terminal, and prints it or publishes it (not retained) on the terminal's
-// command topic; with --wait it also prints the terminal's reply.
+// command topic; with --wait it also prints the terminal's reply. The
+// command is published through the first --publish URL that takes it; with
+// --wait it is published again, the same signed bytes, every --resend until
+// the reply arrives, through the next URL when one fails: a reply lost, or a
+// terminal between two nodes of a cluster, costs a resend, and the terminal
+// answers a resend with the reply it gave (command.Server), never running it
+// twice.
 //
 // Exit status: 0 printed, published, or (with --wait) answered ok; 1 key,
-// network or login errors, no reply in time, or a reply that is a refusal;
-// 2 flags that make a command the terminal would refuse for its form.
+// network or login errors, no reply in time, a reply that is a refusal, or
+// E_CMD_REPLAYED to a resend (it ran, its result is not known: the terminal
+// restarted since); 2 flags that make a command the terminal would refuse
+// for its form.
 func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("posctl command", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -38,6 +47,7 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		e       command.Envelope
 		valid   time.Duration
 		wait    time.Duration
+		resend  time.Duration
 		broker  brokerFlags
 	)
 	fs.StringVar(&keyFile, "key", "", "central's Ed25519 private key, PEM PKCS #8 (required)")
@@ -46,6 +56,7 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.StringVar(&e.ID, "id", "", "command id, echoed in the reply (default: c-TIME-RANDOM)")
 	fs.DurationVar(&valid, "valid", 5*time.Minute, "validity from now, at most 10m")
 	fs.DurationVar(&wait, "wait", 0, "with --publish: wait this long for the terminal's reply and print it")
+	fs.DurationVar(&resend, "resend", 5*time.Second, "with --wait: publish the same command again after this long without the reply (default 5s, or half of --wait if shorter)")
 	broker.register(fs, "publish the command on pos/v1/{tid}/cmd instead of printing it")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), commandUsage)
@@ -80,6 +91,20 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "posctl command: --wait needs --publish")
 		return 2
 	}
+	resendSet := false
+	fs.Visit(func(f *flag.Flag) { resendSet = resendSet || f.Name == "resend" })
+	if !resendSet && resend >= wait {
+		resend = wait / 2
+	}
+	if wait > 0 && (resend <= 0 || resend >= wait) {
+		fmt.Fprintln(stderr, "posctl command: --resend must be more than 0 and less than --wait")
+		return 2
+	}
+	if wait > valid {
+		// Resends after the expiry would be refused as expired, not answered.
+		fmt.Fprintln(stderr, "posctl command: --wait must not be longer than --valid")
+		return 2
+	}
 	priv, stamp, err := signer(keyFile, valid)
 	if err != nil {
 		fmt.Fprintf(stderr, "posctl: %v\n", err)
@@ -98,7 +123,7 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	return broker.deliver(stdout, stderr, mqtt.CommandTopic(e.TID), false, payload, func(o mqtt.SendOptions) (int, error) {
 		if wait <= 0 {
-			if err := send(ctx, o); err != nil {
+			if _, err := sendToFirst(ctx, o, broker.urls()); err != nil {
 				return 1, err
 			}
 			fmt.Fprintf(stdout, "published %s to %s, expires %s\n", e.ID, o.Topic, trust.Stamp(e.ExpiresAt))
@@ -106,7 +131,7 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		sctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
-		b, err := mqtt.Request(sctx, o, mqtt.ReplyTopic(e.TID), func(b []byte) bool {
+		b, sent, err := mqtt.RequestResending(sctx, o, mqtt.Resend{URLs: broker.urls(), Every: resend}, mqtt.ReplyTopic(e.TID), func(b []byte) bool {
 			var r command.Reply
 			return json.Unmarshal(b, &r) == nil && r.ID == e.ID
 		})
@@ -116,6 +141,12 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stdout, string(b))
 		var r command.Reply
 		if json.Unmarshal(b, &r) != nil || !r.OK {
+			if sent > 1 && r.Error != nil && r.Error.Code == command.CodeReplayed {
+				// The terminal took one of the sends and no longer has its
+				// reply (it restarted): the command ran once, with a result
+				// this tool cannot know.
+				fmt.Fprintf(stderr, "posctl: %s ran before, result unknown: check the terminal's status\n", e.ID)
+			}
 			return 1, nil
 		}
 		return 0, nil

@@ -53,17 +53,20 @@ func TestCommandSignsAVerifiableCommand(t *testing.T) {
 		want int
 	}{
 		{[]string{"command", "--tid", "10000001", "report-now"}, 2}, // no key, no kid
-		{commandArgs(priv), 2},                                                              // no name
-		{commandArgs(priv, "format-disk"), 2},                                               // not a command
-		{commandArgs(priv, "retry-step", `{"step":"live"}`), 2},                             // the terminal would refuse it
-		{commandArgs(priv, "retry-step", `{"step":`), 2},                                    // not JSON
-		{commandArgs(priv, "--valid", "11m", "report-now"), 2},                              // too long
-		{commandArgs(priv, "--wait", "1s", "report-now"), 2},                                // --wait without --publish
-		{commandArgs(pub, "report-now"), 1},                                                 // a public key is no signing key
-		{commandArgs(priv, "--publish", "tcp://127.0.0.1:1", "report-now"), 1},              // nothing listens there
-		{commandArgs(priv, "report-now", "{}", "extra"), 2},                                 // three positionals
-		{append(commandArgs(priv), "--id", "bad id", "report-now"), 2},                      // not an id
-		{[]string{"command", "--key", priv, "--kid", "a b", "--tid", "1", "report-now"}, 2}, // not a kid
+		{commandArgs(priv), 2},                                  // no name
+		{commandArgs(priv, "format-disk"), 2},                   // not a command
+		{commandArgs(priv, "retry-step", `{"step":"live"}`), 2}, // the terminal would refuse it
+		{commandArgs(priv, "retry-step", `{"step":`), 2},        // not JSON
+		{commandArgs(priv, "--valid", "11m", "report-now"), 2},  // too long
+		{commandArgs(priv, "--wait", "1s", "report-now"), 2},    // --wait without --publish
+		{commandArgs(priv, "--publish", "tcp://127.0.0.1:1", "--wait", "2s", "--resend", "0s", "report-now"), 2},
+		{commandArgs(priv, "--publish", "tcp://127.0.0.1:1", "--wait", "2s", "--resend", "2s", "report-now"), 2},
+		{commandArgs(priv, "--publish", "tcp://127.0.0.1:1", "--wait", "6m", "report-now"), 2}, // past --valid
+		{commandArgs(pub, "report-now"), 1},                                                    // a public key is no signing key
+		{commandArgs(priv, "--publish", "tcp://127.0.0.1:1", "report-now"), 1},                 // nothing listens there
+		{commandArgs(priv, "report-now", "{}", "extra"), 2},                                    // three positionals
+		{append(commandArgs(priv), "--id", "bad id", "report-now"), 2},                         // not an id
+		{[]string{"command", "--key", priv, "--kid", "a b", "--tid", "1", "report-now"}, 2},    // not a kid
 	} {
 		var o, e bytes.Buffer
 		if code := run(c.args, &o, &e); code != c.want {
@@ -152,5 +155,122 @@ func TestCommandPublishAndWait(t *testing.T) {
 	defer h.mu.Unlock()
 	if len(h.calls) != 1 || h.calls[0] != "retry sign-on" {
 		t.Errorf("calls = %v", h.calls)
+	}
+}
+
+// lossy is a terminal's link that loses the command replies it is told to
+// (the reply published just as the link dropped, say).
+type lossy struct {
+	*mqtt.Client
+	mu   sync.Mutex
+	drop int // replies still to lose; < 0: all
+}
+
+func (l *lossy) Publish(ctx context.Context, topic string, retained bool, payload []byte) error {
+	l.mu.Lock()
+	lose := l.drop != 0
+	if l.drop > 0 {
+		l.drop--
+	}
+	l.mu.Unlock()
+	if lose && topic == mqtt.ReplyTopic("10000001") {
+		return nil
+	}
+	return l.Client.Publish(ctx, topic, retained, payload)
+}
+
+// posctl command --wait resends the same signed command until the reply
+// comes: through the next --publish URL when the first is down, and the
+// terminal answers a resend with the reply it gave, without running the
+// command again. When the terminal no longer has that reply (it restarted
+// after running the command, before its reply got out), the resend is
+// refused as a replay and posctl says the command ran with a result it
+// cannot know, exit 1.
+func TestCommandWaitResends(t *testing.T) {
+	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{
+		Users: map[string]string{"10000001": "pw-t", "central": "pw-central"},
+		ACL:   bench.FleetACL, TLS: true, NoPlain: true,
+	})
+	priv, pub := keygen(t)
+	passFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(passFile, []byte("pw-central\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r, err := mqtt.New(mqtt.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: "10000001", Username: "10000001", Password: "pw-t",
+		Logger: quiet, RetryInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := &lossy{Client: r, drop: 1}
+	h := &handler{}
+	v := commandVerifier(t, pub)
+	s := &command.Server{TID: "10000001", Handler: h, Transport: link, Verifier: v, Log: quiet}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	go s.Run(ctx)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	calls := func() int {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.calls)
+	}
+	// Nothing listens on the first URL.
+	down := "ssl://" + bench.ReserveAddr(t)
+	publish := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(append(commandArgs(priv, "--publish", down+","+m.TLSURL, "--ca", m.PKI.CAFile, "--user", "central",
+			"--password-file", passFile, "--wait", "20s", "--resend", "300ms"), args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	// The session subscribes in its OnConnect, and the first reply is lost:
+	// resends cover both.
+	if code, out, errs := publish("retry-step", `{"step":"sign-on"}`); code != 0 || !strings.Contains(out, `"ok":true`) {
+		t.Fatalf("resent after a lost reply = %d: %s %s", code, out, errs)
+	}
+	if n := calls(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1", n)
+	}
+
+	// Every reply lost, and the terminal restarts once it has run the
+	// command: the restarted server has the nonce on disk and no reply.
+	link.mu.Lock()
+	link.drop = -1
+	link.mu.Unlock()
+	type result struct {
+		code      int
+		out, errs string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, errs := publish("report-now")
+		done <- result{code, out, errs}
+	}()
+	for calls() < 2 {
+		select {
+		case res := <-done:
+			t.Fatalf("posctl ended before the terminal ran the command: %+v", res)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	restarted := &command.Server{TID: "10000001", Handler: h, Transport: r, Log: quiet,
+		Verifier: &command.Verifier{Keys: v.Keys, TID: v.TID, StatePath: v.StatePath, Floor: v.Floor}}
+	if err := restarted.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go restarted.Run(ctx)
+	res := <-done
+	if res.code != 1 || !strings.Contains(res.out, command.CodeReplayed) ||
+		!strings.Contains(res.errs, "ran before, result unknown: check the terminal's status") {
+		t.Errorf("resend after the terminal restarted = %d: %s %s", res.code, res.out, res.errs)
+	}
+	if n := calls(); n != 2 {
+		t.Errorf("handler ran %d times, want 2 (once per command)", n)
 	}
 }

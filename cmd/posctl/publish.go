@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,7 +52,7 @@ type brokerFlags struct {
 }
 
 func (b *brokerFlags) register(fs *flag.FlagSet, publishHelp string) {
-	fs.StringVar(&b.url, "publish", "", "broker URL: "+publishHelp)
+	fs.StringVar(&b.url, "publish", "", "broker URL, or a cluster's node URLs separated by commas: "+publishHelp)
 	fs.StringVar(&b.user, "user", "", "broker user name")
 	fs.StringVar(&b.passFile, "password-file", "", "file holding the broker password (first line)")
 	fs.StringVar(&b.ca, "ca", "", "PEM CA bundle for a TLS broker URL")
@@ -59,10 +60,21 @@ func (b *brokerFlags) register(fs *flag.FlagSet, publishHelp string) {
 	fs.StringVar(&b.key, "tls-key", "", "client certificate key (PEM)")
 }
 
-// options are the SendOptions of one publish; the password is read from its
-// file, never from the command line.
+// urls are --publish's URLs, in order.
+func (b *brokerFlags) urls() []string {
+	var urls []string
+	for _, u := range strings.Split(b.url, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	return urls
+}
+
+// options are the SendOptions of one publish, through the first URL; the
+// password is read from its file, never from the command line.
 func (b *brokerFlags) options(topic string, retained bool, payload []byte) (mqtt.SendOptions, error) {
-	o := mqtt.SendOptions{URL: b.url, Username: b.user, CAFile: b.ca, CertFile: b.cert, KeyFile: b.key,
+	o := mqtt.SendOptions{URL: b.urls()[0], Username: b.user, CAFile: b.ca, CertFile: b.cert, KeyFile: b.key,
 		Topic: topic, Retained: retained, Payload: payload}
 	if b.passFile != "" {
 		raw, err := os.ReadFile(b.passFile)
@@ -81,7 +93,7 @@ func (b *brokerFlags) options(topic string, retained bool, payload []byte) (mqtt
 // returns publish's exit status, or 1 with the error on stderr.
 func (b *brokerFlags) deliver(stdout, stderr io.Writer, topic string, retained bool, payload []byte,
 	publish func(mqtt.SendOptions) (int, error)) int {
-	if b.url == "" {
+	if len(b.urls()) == 0 {
 		fmt.Fprintln(stdout, string(payload))
 		return 0
 	}
@@ -104,4 +116,37 @@ func send(ctx context.Context, o mqtt.SendOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
 	return mqtt.Send(ctx, o)
+}
+
+// sendToFirst publishes once, through the first of urls that takes it (a
+// command needs one node: the cluster routes it to the terminal's), and
+// returns that URL; the error names every URL that failed.
+func sendToFirst(ctx context.Context, o mqtt.SendOptions, urls []string) (string, error) {
+	var errs []error
+	for _, u := range urls {
+		o.URL = u
+		err := send(ctx, o)
+		if err == nil {
+			return u, nil
+		}
+		errs = append(errs, err)
+		if errors.Is(err, mqtt.ErrLoginRefused) {
+			break // every node has the same users
+		}
+	}
+	return "", errors.Join(errs...)
+}
+
+// sendToEach publishes through every one of urls (a retained message on
+// RabbitMQ stays on the node that took it: each node needs its own copy);
+// the error names each URL that failed.
+func sendToEach(ctx context.Context, o mqtt.SendOptions, urls []string) error {
+	var errs []error
+	for _, u := range urls {
+		o.URL = u
+		if err := send(ctx, o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

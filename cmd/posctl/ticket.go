@@ -19,11 +19,13 @@ const ticketUsage = `usage: posctl ticket keygen --out PREFIX
        posctl ticket --key PRIVFILE --kid KID --tid TID --mid MID --name NAME --legal-person NAME
                      --account-check HEX [--account-name NAME]
                      [--card-type debit|credit] [--amount FEN] [--valid DURATION]
-                     [--publish URL [--user U --password-file F] [--ca F --tls-cert F --tls-key F]]`
+                     [--publish URL[,URL...] [--user U --password-file F] [--ca F --tls-cert F --tls-key F]]`
 
 // ticketCmd runs `posctl ticket`: it signs an install ticket (agent/central/ticket)
 // with one of central's Ed25519 keys, named by its kid, and prints it, or
-// publishes it retained on the terminal's ticket topic. `posctl ticket
+// publishes it retained on the terminal's ticket topic, on every broker
+// --publish names (a RabbitMQ cluster keeps a retained message on the node
+// that took it, and a terminal finds it only on its own). `posctl ticket
 // keygen` makes a key pair (for tickets and commands alike).
 func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "keygen" {
@@ -93,10 +95,21 @@ func ticketCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 2 // the flags made a ticket the agent would refuse
 	}
 	return broker.deliver(stdout, stderr, mqtt.TicketTopic(t.TID), true, payload, func(o mqtt.SendOptions) (int, error) {
-		if err := send(ctx, o); err != nil {
+		urls := broker.urls()
+		if err := sendToEach(ctx, o, urls); err != nil {
+			if len(urls) > 1 {
+				// The nodes that took it keep it: running the same command
+				// again is safe (a retained ticket replaces the one before
+				// it, and a terminal takes the same ticket again as the same).
+				return 1, fmt.Errorf("the ticket is not on every node: %w", err)
+			}
 			return 1, err
 		}
-		fmt.Fprintf(stdout, "published to %s (retained), expires %s\n", o.Topic, trust.Stamp(t.ExpiresAt))
+		where := ""
+		if len(urls) > 1 {
+			where = fmt.Sprintf(" on %d nodes", len(urls))
+		}
+		fmt.Fprintf(stdout, "published to %s (retained)%s, expires %s\n", o.Topic, where, trust.Stamp(t.ExpiresAt))
 		return 0, nil
 	})
 }

@@ -204,13 +204,21 @@ func TestHandle(t *testing.T) {
 	ctx := context.Background()
 	signed := func(id, name, args string) string { return string(signEnv(t, envelope(t, id, name, args), testKey)) }
 
-	retry := signed("a", NameRetryStep, `{"step":"bind-card"}`)
+	retryEnv := envelope(t, "a", NameRetryStep, `{"step":"bind-card"}`)
+	retry := string(signEnv(t, retryEnv, testKey))
 	if r := s.Handle(ctx, in(retry)); !r.OK || r.ID != "a" || r.Error != nil {
 		t.Errorf("retry reply = %+v", r)
 	}
-	// The same command again (a QoS 1 redelivery or a replay): not run twice.
-	if r := s.Handle(ctx, in(retry)); r.OK || r.Error.Code != CodeReplayed || r.ID != "a" {
+	// The same bytes again (a QoS 1 redelivery, central's resend): not run
+	// twice, answered with the first reply.
+	if r := s.Handle(ctx, in(retry)); !r.OK || r.ID != "a" || r.Error != nil {
 		t.Errorf("duplicate reply = %+v", r)
+	}
+	// The same nonce in other bytes (another id, so signed anew): a replay.
+	again := retryEnv
+	again.ID = "a2"
+	if r := s.Handle(ctx, in(string(signEnv(t, again, testKey)))); r.OK || r.Error == nil || r.Error.Code != CodeReplayed || r.ID != "a2" {
+		t.Errorf("same nonce, other bytes = %+v", r)
 	}
 	if len(h.calls) != 1 || h.calls[0] != "retry bind-card" {
 		t.Errorf("calls = %v", h.calls)
@@ -270,4 +278,51 @@ func ExampleSign() {
 	// Output:
 	// retry-step sign-on central-2026a true
 	// command: E_CMD_BAD_ARGS: args.step is not a step that can be retried
+}
+
+// A resend of the same signed bytes gets the reply they got, whatever it
+// was (a handler's refusal too), without running the handler again; the
+// server remembers the last rememberedReplies of them, and a resend of an
+// older one, or one after a restart, is refused as a replay.
+func TestResendGetsTheSameReply(t *testing.T) {
+	h := &fakeHandler{err: &Error{Code: "E_CMD_NO_FAILED_STEP", Message: "no step is waiting for a retry"}}
+	s := newServer(t, nil, h)
+	ctx := context.Background()
+	refused := string(signEnv(t, envelope(t, "refused", NameRetryStep, `{"step":"sign-on"}`), testKey))
+	first := s.Handle(ctx, in(refused))
+	if first.OK || first.Error == nil || first.Error.Code != "E_CMD_NO_FAILED_STEP" {
+		t.Fatalf("first reply = %+v", first)
+	}
+	h.err = nil
+	if r := s.Handle(ctx, in(refused)); r.OK || r.Error == nil || *r.Error != *first.Error || r.ID != "refused" {
+		t.Errorf("resent: reply = %+v, want the first one %+v", r, first)
+	}
+	oldest := signedPayload(t, "oldest", NameReportNow)
+	if r := s.Handle(ctx, in(oldest)); !r.OK {
+		t.Fatalf("oldest = %+v", r)
+	}
+	for i := range rememberedReplies {
+		if r := s.Handle(ctx, in(signedPayload(t, fmt.Sprint("n", i), NameReportNow))); !r.OK {
+			t.Fatalf("command %d = %+v", i, r)
+		}
+	}
+	if n := len(h.calls); n != rememberedReplies+2 {
+		t.Fatalf("handler called %d times, want %d", n, rememberedReplies+2)
+	}
+	if r := s.Handle(ctx, in(oldest)); r.OK || r.Error == nil || r.Error.Code != CodeReplayed {
+		t.Errorf("resend of a command no longer remembered = %+v, want %s", r, CodeReplayed)
+	}
+	last := signedPayload(t, "last", NameReportNow)
+	if r := s.Handle(ctx, in(last)); !r.OK {
+		t.Fatalf("last = %+v", r)
+	}
+	if r := s.Handle(ctx, in(last)); !r.OK || r.ID != "last" {
+		t.Errorf("resend of the last = %+v", r)
+	}
+	if r := restarted(t, s).Handle(ctx, in(last)); r.OK || r.Error == nil || r.Error.Code != CodeReplayed {
+		t.Errorf("resend after a restart = %+v, want %s", r, CodeReplayed)
+	}
+	if n := len(h.calls); n != rememberedReplies+3 {
+		t.Errorf("handler called %d times, want %d: a resend ran it again", n, rememberedReplies+3)
+	}
 }

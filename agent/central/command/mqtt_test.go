@@ -4,44 +4,66 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/posagent/posagent/agent/central/mqtt"
-	"github.com/posagent/posagent/agent/testkit/bench"
+	"github.com/posagent/posagent/agent/central/mqtt/mqtttest"
 )
 
 const wait = 10 * time.Second
 
-// Through a TLS-only mosquitto with passwords and the fleet ACL: central's
-// genuine signed commands to this terminal are run and answered on its reply
-// topic; a forged one (another key), an unsigned one and a replay of a
-// genuine one are refused with their codes in the reply; malformed ones get
-// an error reply; a command to another terminal never reaches this one's
-// handler, and another terminal cannot command this one (the ACL drops it).
+// Through a TLS-only mosquitto with passwords, client certificates and the
+// fleet ACL: the command suite (commandSuite).
 func TestCommandsThroughMosquitto(t *testing.T) {
-	const other = "10000002"
-	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{
-		Users: map[string]string{tid: "pw-" + tid, other: "pw-" + other, "central": "pw-central"},
-		ACL:   bench.FleetACL, TLS: true, NoPlain: true,
-	})
-	link, err := mqtt.New(mqtt.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: tid, Username: tid, Password: "pw-" + tid,
-		Logger: quiet(), RetryInterval: 50 * time.Millisecond})
+	tid, other := mqtttest.NewTID(t), mqtttest.NewTID(t)
+	b := mqtttest.MosquittoTLSACL(t, tid, other)
+	commandSuite(t, b, b, tid, other)
+}
+
+// The same on the 3-node RabbitMQ cluster over TLS, the terminal on node 1
+// and central on node 0: the cluster routes commands and replies between
+// nodes (terminal subscriptions at QoS 0, as the agent's).
+func TestClusterCommandsAcrossNodes(t *testing.T) {
+	tid, other := mqtttest.NewTID(t), mqtttest.NewTID(t)
+	nodes := mqtttest.RabbitClusterNodes(t, true, tid, other)
+	commandSuite(t, nodes[1], nodes[0], tid, other)
+}
+
+// commandSuite: the terminal tid on termBroker, central on centralBroker.
+// Central's genuine signed commands to this terminal are run and answered on
+// its reply topic, and the same signed bytes sent again get the same reply
+// without running again; a forged one (another key), an unsigned one and one
+// that reuses an accepted nonce are refused with their codes in the reply;
+// malformed ones get an error reply; a command to another terminal never
+// reaches this one's handler, and another terminal cannot command this one
+// (the ACL drops it).
+func commandSuite(t *testing.T, termBroker, centralBroker mqtttest.Broker, tid, other string) {
+	o := mqtt.Options{Logger: quiet(), RetryInterval: 50 * time.Millisecond}
+	termBroker.Terminal(&o, tid)
+	o.URL = termBroker.URL()
+	link, err := mqtt.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &fakeHandler{}
-	s := &Server{TID: tid, Handler: h, Transport: link, Log: quiet(), Verifier: verifierIn(t, t.TempDir(), time.Now())}
-	s.Verifier.Now = nil // the real clock
+	v := verifierIn(t, t.TempDir(), time.Now())
+	v.TID, v.Now = tid, nil // the real clock
+	s := &Server{TID: tid, Handler: h, Transport: link, Log: quiet(), Verifier: v}
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)
+	// The session subscribes in its OnConnect and publishes its birth after
+	// that, on the same connection: central waits for it, listening before
+	// the terminal starts (on a cluster a retained birth stays on the
+	// terminal's node; a live one reaches every node).
+	mon, _ := mqtttest.Watch(t, centralBroker.Monitor(), mqtt.StateTopic(tid))
+	mon.Patience = 30 * time.Second
 	if err := link.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -52,16 +74,15 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 	}()
 
 	replies := make(chan Reply, 16)
-	login := func(user string) paho.Client {
-		c := paho.NewClient(paho.NewClientOptions().AddBroker(m.TLSURL).SetTLSConfig(m.PKI.ClientTLS(t, "")).
-			SetClientID(user + "-cmd-test").SetUsername(user).SetPassword("pw-" + user))
+	login := func(b mqtttest.Broker, user string) paho.Client {
+		c := paho.NewClient(b.Login(user).SetClientID(user + "-cmd-" + mqtttest.NewTID(t)))
 		if tok := c.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 			t.Fatal(tok.Error())
 		}
 		t.Cleanup(func() { c.Disconnect(50) })
 		return c
 	}
-	central := login("central")
+	central := login(centralBroker, "central")
 	if tok := central.Subscribe(mqtt.ReplyTopic(tid), 1, func(_ paho.Client, msg paho.Message) {
 		var rep Reply
 		if err := json.Unmarshal(msg.Payload(), &rep); err != nil {
@@ -71,45 +92,17 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 	}); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	// The session subscribes in its OnConnect: wait for its birth, which it
-	// publishes after subscribing on the same connection.
-	online := make(chan struct{}, 1)
-	if tok := central.Subscribe(mqtt.StateTopic(tid), 1, func(paho.Client, paho.Message) {
-		select {
-		case online <- struct{}{}:
-		default:
-		}
-	}); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		t.Fatal(tok.Error())
-	}
-	select {
-	case <-online:
-	case <-time.After(wait):
-		t.Fatal("terminal not online")
-	}
-	// Replies are QoS 1, at least once (docs/mqtt.md): central drops a
-	// reply it already has (the same reply again). A replayed command gets
-	// a reply of its own under the same id, which is not a duplicate.
-	answered := map[string]bool{}
+	mon.Until(t, "the terminal's birth", mqtttest.IsState(tid, mqtt.Online))
+	// Each command here gets one reply: central's subscription and the
+	// terminal's link stay up, so nothing is delivered twice.
 	next := func() Reply {
 		t.Helper()
-		timeout := time.After(wait)
-		for {
-			select {
-			case rep := <-replies:
-				key := fmt.Sprintf("%+v", rep)
-				if rep.Error != nil {
-					key += fmt.Sprintf("%+v", *rep.Error)
-				}
-				if answered[key] {
-					continue
-				}
-				answered[key] = true
-				return rep
-			case <-timeout:
-				t.Fatal("no reply")
-				return Reply{}
-			}
+		select {
+		case rep := <-replies:
+			return rep
+		case <-time.After(wait):
+			t.Fatal("no reply")
+			return Reply{}
 		}
 	}
 	send := func(c paho.Client, topic, payload string) {
@@ -120,16 +113,21 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 	}
 
 	now := time.Now()
-	signed := func(key ed25519.PrivateKey, id, name, args, to string) string {
-		e := envelope(t, id, name, args)
+	signedEnv := func(key ed25519.PrivateKey, e Envelope, to string) string {
 		e.TID, e.IssuedAt, e.ExpiresAt = to, now, now.Add(5*time.Minute)
 		return string(signEnv(t, e, key))
 	}
+	signed := func(key ed25519.PrivateKey, id, name, args, to string) string {
+		return signedEnv(key, envelope(t, id, name, args), to)
+	}
 	_, forger, _ := ed25519.GenerateKey(nil)
 
-	send(login(other), mqtt.CommandTopic(tid), signed(testKey, "from-other", NameRerunTestSale, "", tid)) // ACL drops it
+	// The ACL drops it: mosquitto acknowledges and discards it, RabbitMQ
+	// closes the other terminal's connection.
+	login(termBroker, other).Publish(mqtt.CommandTopic(tid), 1, false, signed(testKey, "from-other", NameRerunTestSale, "", tid)).WaitTimeout(wait)
 	send(central, mqtt.CommandTopic(other), signed(testKey, "elsewhere", NameRerunTestSale, "", other))
-	genuine := signed(testKey, "1", NameRetryStep, `{"step":"sign-on"}`, tid)
+	genuineEnv := envelope(t, "1", NameRetryStep, `{"step":"sign-on"}`)
+	genuine := signedEnv(testKey, genuineEnv, tid)
 	send(central, mqtt.CommandTopic(tid), genuine)
 	if rep := next(); rep.ID != "1" || !rep.OK {
 		t.Errorf("reply 1 = %+v", rep)
@@ -139,8 +137,14 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 		t.Errorf("forged: reply = %+v", rep)
 	}
 	send(central, mqtt.CommandTopic(tid), genuine)
-	if rep := next(); rep.ID != "1" || rep.OK || rep.Error.Code != CodeReplayed {
-		t.Errorf("replayed: reply = %+v", rep)
+	if rep := next(); rep.ID != "1" || !rep.OK {
+		t.Errorf("sent again: reply = %+v, want the first reply again", rep)
+	}
+	reused := genuineEnv
+	reused.ID = "1b"
+	send(central, mqtt.CommandTopic(tid), signedEnv(testKey, reused, tid))
+	if rep := next(); rep.ID != "1b" || rep.OK || rep.Error.Code != CodeReplayed {
+		t.Errorf("accepted nonce in a new command: reply = %+v", rep)
 	}
 	send(central, mqtt.CommandTopic(tid), `{"id":"3","name":"rerun-test-sale"}`)
 	if rep := next(); rep.ID != "3" || rep.OK || rep.Error.Code != CodeUnsigned {
@@ -153,6 +157,11 @@ func TestCommandsThroughMosquitto(t *testing.T) {
 	send(central, mqtt.CommandTopic(tid), signed(testKey, "4", NameReportNow, "", tid))
 	if rep := next(); rep.ID != "4" || !rep.OK {
 		t.Errorf("reply 4 = %+v", rep)
+	}
+	select {
+	case rep := <-replies:
+		t.Errorf("a reply no command asked for: %+v", rep)
+	default:
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +49,16 @@ const (
 // replyTimeout bounds one reply's wait for its PUBACK.
 const replyTimeout = 10 * time.Second
 
+// rememberedReplies is how many accepted commands' replies the server keeps
+// in memory. Central resends a command's same signed bytes until it has the
+// reply (posctl command --wait): the reply may have been lost, or it went
+// out while central's connection was moving to another node. Those bytes
+// are answered again with the reply they got, not run again and not
+// refused as a replay, which would leave central unable to tell "done" from
+// "never ran". Past this many, or after a restart, a resend gets
+// E_CMD_REPLAYED: it ran, its result is in the terminal's status.
+const rememberedReplies = 64
+
 // Server receives commands for one terminal, verifies each (Verifier) and
 // answers it. One goroutine runs the handler and one publishes replies, both
 // in Run: nothing is started per message.
@@ -65,6 +76,35 @@ type Server struct {
 	replies chan Reply
 	mu      sync.Mutex
 	dropped int // replies dropped since the last log line
+	answers []answer
+}
+
+// answer is an accepted command's reply, under the digest of the exact
+// bytes that were verified: only the same bytes find it again, so finding
+// it needs no second verification.
+type answer struct {
+	digest [sha256.Size]byte
+	reply  Reply
+}
+
+func (s *Server) recall(d [sha256.Size]byte) (Reply, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.answers {
+		if a.digest == d {
+			return a.reply, true
+		}
+	}
+	return Reply{}, false
+}
+
+func (s *Server) remember(d [sha256.Size]byte, r Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.answers) >= rememberedReplies {
+		s.answers = append(s.answers[:0], s.answers[1:]...)
+	}
+	s.answers = append(s.answers, answer{digest: d, reply: r})
 }
 
 func (s *Server) init() {
@@ -173,6 +213,11 @@ func (s *Server) Handle(ctx context.Context, m mqtt.Inbound) (r Reply) {
 		e, _ := Parse(m.Payload)
 		return Reply{ID: e.ID, Error: &Error{Code: CodeDisabled, Message: "this terminal takes no commands"}}
 	}
+	digest := sha256.Sum256(m.Payload)
+	if r, ok := s.recall(digest); ok {
+		s.Log.Info("command: sent again, answered again (not run again)", "id", r.ID)
+		return r
+	}
 	c, err := s.Verifier.Accept(m.Payload)
 	var ce *Error
 	switch {
@@ -185,6 +230,9 @@ func (s *Server) Handle(ctx context.Context, m mqtt.Inbound) (r Reply) {
 		s.Log.Error("command: not recorded, not run", "id", c.ID, "err", err)
 		return Reply{ID: c.ID, Error: &Error{Code: CodeFailed, Message: "the terminal could not record the command; it was not run"}}
 	}
+	// Accepted: whatever its reply, it is the one a resend gets (this defer
+	// runs after the recover below has set a panic's reply).
+	defer func() { s.remember(digest, r) }()
 	defer func() {
 		if p := recover(); p != nil {
 			s.Log.Error("command: handler panicked", "id", c.ID, "name", c.Name, "panic", fmt.Sprint(p))
@@ -223,8 +271,8 @@ func (s *Server) reply(ctx context.Context, r Reply) {
 	pctx, cancel := context.WithTimeout(ctx, replyTimeout)
 	defer cancel()
 	if err := s.Transport.Publish(pctx, mqtt.ReplyTopic(s.TID), false, b); err != nil {
-		// Not queued: central resends a command it got no answer to (the
-		// same signed bytes get E_CMD_REPLAYED if the first one arrived).
+		// Not queued: central resends a command it got no answer to, and the
+		// same signed bytes get this reply again (rememberedReplies).
 		s.Log.Warn("command: reply not sent", "id", r.ID, "err", err)
 	}
 }

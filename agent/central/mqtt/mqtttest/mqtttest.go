@@ -96,16 +96,16 @@ func StartMochi(t testing.TB, addr string, lg *slog.Logger) *broker.Broker {
 }
 
 // MosquittoTLSACL is a TLS-only mosquitto that requires client certificates,
-// with a password and a certificate for each of tids and for "monitor", and
-// the fleet ACL.
+// with a password and a certificate for each of tids, for "monitor" and for
+// "central" (which sends tickets and commands), and the fleet ACL.
 func MosquittoTLSACL(t *testing.T, tids ...string) Broker {
 	t.Helper()
 	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{
-		Users:   users(tids),
+		Users:   users(append(append([]string{}, tids...), "central")),
 		ACL:     bench.FleetACL,
 		TLS:     true,
 		NoPlain: true, RequireClientCert: true,
-		ClientCerts: append(append([]string{}, tids...), "monitor"),
+		ClientCerts: append(append([]string{}, tids...), "monitor", "central"),
 	})
 	login := func(user string) *paho.ClientOptions {
 		return paho.NewClientOptions().AddBroker(m.TLSURL).SetUsername(user).SetPassword("pw-" + user).
