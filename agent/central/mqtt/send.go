@@ -27,15 +27,12 @@ type SendOptions struct {
 // A refused login wraps ErrLoginRefused. Note that MQTT 3.1.1 acknowledges a
 // publish the broker's ACL dropped: PUBACK means received, not delivered.
 func Send(ctx context.Context, o SendOptions) error {
-	_, err := send(ctx, o, "", nil)
-	return err
-}
-
-// Request is Send that also subscribes replyTopic before publishing and then
-// waits, within ctx, for the first message there that match accepts (the
-// answer to this request, say a command reply with its id), and returns it.
-func Request(ctx context.Context, o SendOptions, replyTopic string, match func([]byte) bool) ([]byte, error) {
-	return send(ctx, o, replyTopic, match)
+	s, err := dial(ctx, o, "", nil)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return s.wait(ctx, o, s.c.Publish(o.Topic, 1, o.Retained, o.Payload), "publish to")
 }
 
 // Resend is how RequestResending repeats a request it has no answer to.
@@ -49,8 +46,11 @@ type Resend struct {
 	Every time.Duration
 }
 
-// RequestResending is Request that publishes the same payload again every
-// r.Every until the answer arrives or ctx ends, moving to the next of
+// RequestResending is Send that also subscribes replyTopic before
+// publishing and waits, within ctx, for the first message there that match
+// accepts (the answer to this request, say a command reply with its id), and
+// returns it. It publishes the same payload again every r.Every until the
+// answer arrives or ctx ends, moving to the next of
 // r.URLs when a broker fails. It returns the answer and how many times the
 // payload was acknowledged by a broker: an answer after more than one may
 // be the receiver's answer to a resend. A refused login ends it at once
@@ -95,25 +95,6 @@ func RequestResending(ctx context.Context, o SendOptions, r Resend, replyTopic s
 			case <-ctx.Done():
 			}
 		}
-	}
-}
-
-func send(ctx context.Context, o SendOptions, replyTopic string, match func([]byte) bool) ([]byte, error) {
-	s, err := dial(ctx, o, replyTopic, match)
-	if err != nil {
-		return nil, err
-	}
-	defer s.close()
-	if err := s.wait(ctx, o, s.c.Publish(o.Topic, 1, o.Retained, o.Payload), "publish to"); err != nil || replyTopic == "" {
-		return nil, err
-	}
-	select {
-	case b := <-s.answers:
-		return b, nil
-	case <-s.lost:
-		return nil, fmt.Errorf("mqtt: lost the connection to %s before the answer on %s", redact(o.URL), replyTopic)
-	case <-ctx.Done():
-		return nil, fmt.Errorf("mqtt: no answer on %s: %w", replyTopic, ctx.Err())
 	}
 }
 
