@@ -220,6 +220,25 @@ func fleetInstallRun(b *testing.B, cfg fleet.Config, n int, password string, c *
 		}
 		close(acked)
 	}()
+	// Progress every 30 s: a run that stalls shows where (terminals not
+	// connecting, or connected and their events not arriving).
+	progress := time.NewTicker(30 * time.Second)
+	defer progress.Stop()
+	go func() {
+		for {
+			select {
+			case <-progress.C:
+			case <-ctx.Done():
+				return
+			}
+			c.mu.Lock()
+			live := c.live
+			c.mu.Unlock()
+			got, dups := c.counts()
+			fmt.Printf("fleet: N=%d prefix %s at %.0f s: live %d, events %d, dup %d; children %+v\n",
+				n, cfg.Prefix, time.Since(f.Started).Seconds(), live, got, dups, f.Totals())
+		}
+	}()
 	if during != nil {
 		during(f)
 	}
