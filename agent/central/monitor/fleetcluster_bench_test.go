@@ -355,8 +355,15 @@ func startCentral(b *testing.B, url, user, password, prefix string) *central {
 	}
 	c.stop = func() { client.Disconnect(50) }
 	b.Cleanup(c.close)
-	if tok := client.Subscribe("pos/v1/+/events", 1, func(_ paho.Client, m paho.Message) { c.apply(m.Topic(), m.Payload()) }); !tok.WaitTimeout(wait) || tok.Error() != nil {
-		b.Fatalf("central subscribe: %v", tok.Error())
+	// Two minutes: right after 10,000 terminals closed, a 3.10 node took
+	// over 10 s to answer this SUBSCRIBE (it deregisters their client IDs
+	// through Raft first), which failed a run before its node kill.
+	tok := client.Subscribe("pos/v1/+/events", 1, func(_ paho.Client, m paho.Message) { c.apply(m.Topic(), m.Payload()) })
+	if !tok.WaitTimeout(2 * time.Minute) {
+		b.Fatalf("central subscribe %s: no SUBACK in 2 minutes", url)
+	}
+	if tok.Error() != nil {
+		b.Fatalf("central subscribe %s: %v", url, tok.Error())
 	}
 	return c
 }
