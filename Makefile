@@ -16,7 +16,7 @@ ARM_TEST_PKGS := ./provisioning/... ./agent/store ./agent/receipt ./agent/instal
 	./drivers/cardreader/... ./agent/card/emv ./agent/sim/cardsim ./cmd/cardsim ./agent/central/outbox \
 	./drivers/keypad/... ./agent/acquirer
 
-.PHONY: all build demo test test-cluster test-go test-arm cross lint bench bench-go bench-fleet bench-fleet-inproc install crashtest fuzz deps clean
+.PHONY: all build demo test test-cluster test-go test-arm cross lint bench bench-go bench-fleet bench-fleet-restart bench-fleet-inproc install crashtest fuzz deps clean
 
 all: build
 
@@ -114,6 +114,15 @@ bench-fleet:
 	bash scripts/rabbitmq-cluster.sh up && \
 	POSAGENT_CLUSTER=1 POSAGENT_REQUIRE_BENCH=1 POSAGENT_FLEET_N=$(N) POSAGENT_FLEET_RATE=$(RATE) POSAGENT_FLEET_CENTRAL=$(CENTRAL) $(GO) test -run '^$$' -bench '^BenchmarkFleetCluster$$' \
 		-benchtime 1x -timeout 90m $(if $(SHORT),-short) ./agent/central/monitor
+
+# The whole-cluster restarts alone, in the order RESTARTS gives.
+RESTARTS ?= nojitter,jitter
+bench-fleet-restart:
+	@bash scripts/deps.sh >/dev/null
+	trap 'bash scripts/rabbitmq-cluster.sh down' EXIT; \
+	bash scripts/rabbitmq-cluster.sh up && \
+	POSAGENT_CLUSTER=1 POSAGENT_REQUIRE_BENCH=1 POSAGENT_FLEET_N=$(N) POSAGENT_FLEET_RATE=$(RATE) POSAGENT_FLEET_RESTARTS=$(RESTARTS) $(GO) test -run '^$$' -bench '^BenchmarkFleetClusterRestart$$' \
+		-benchtime 1x -timeout 90m ./agent/central/monitor
 
 bench-fleet-inproc:
 	POSAGENT_FLEET_N=$(N) $(GO) test -run '^$$' -bench '^BenchmarkFleet$$' -benchtime 1x -timeout 10m ./agent/central/monitor

@@ -271,6 +271,51 @@ func fleetInstallRun(b *testing.B, cfg fleet.Config, n int, password string, c *
 	return installResult{procs: f.Procs, live: liveAt.Sub(f.Started), acked: ackedAt.Sub(f.Started), lost: want - got, dups: dups}
 }
 
+// BenchmarkFleetClusterRestart is BenchmarkFleetCluster's whole-cluster
+// restarts alone, in the order POSAGENT_FLEET_RESTARTS gives (a comma
+// list of "jitter" and "nojitter"; default "nojitter,jitter", the reverse
+// of BenchmarkFleetCluster's): the first restart after a fleet's installs
+// and the later ones need not cost the same, and this tells the order's
+// part from the jitter's (make bench-fleet-restart N=… RATE=…).
+func BenchmarkFleetClusterRestart(b *testing.B) {
+	n := fleetN(b, 1000)
+	cl := bench.NeedRabbitCluster(b)
+	cl.Exclusive(b)
+	user, pw := "fleet-"+randHex(b), randHex(b)
+	cl.AddUser(b, user, pw, ".*", ".*", ".*")
+	var urls []string
+	for i := range cl.Nodes() {
+		urls = append(urls, cl.MQTTURL(i))
+	}
+	rate := 100
+	if v := os.Getenv(fleetRateEnv); v != "" {
+		var err error
+		if rate, err = strconv.Atoi(v); err != nil || rate <= 0 {
+			b.Fatalf("%s=%q: want a positive number of connects per second", fleetRateEnv, v)
+		}
+	}
+	spread := time.Duration(n) * time.Second / time.Duration(rate)
+	order := "nojitter,jitter"
+	if v := os.Getenv("POSAGENT_FLEET_RESTARTS"); v != "" {
+		order = v
+	}
+	for b.Loop() {
+		for i, kind := range strings.Split(order, ",") {
+			cfg := fleet.Config{URLs: urls, Prefix: fmt.Sprintf("8%d", i), Username: user, ConnectJitter: spread}
+			switch kind {
+			case "jitter":
+			case "nojitter":
+				cfg.NoJitter = true
+			default:
+				b.Fatalf("POSAGENT_FLEET_RESTARTS: %q is neither jitter nor nojitter", kind)
+			}
+			r := fleetRestartRun(b, cl, cfg, n, pw)
+			fmt.Printf("fleet: N=%d restart %d (stop %.1f s, start %.1f s), %s | %d procs | %d back %.1f s from the start | peak %d/s\n",
+				n, i+1, r.down.Seconds(), r.up.Seconds(), kind, r.procs, r.backN, r.back.Seconds(), r.peak)
+		}
+	}
+}
+
 type restartResult struct {
 	procs int
 	// down: stopping every node; up: starting them all; back: from the
@@ -303,6 +348,20 @@ func fleetRestartRun(b *testing.B, cl *bench.RabbitCluster, cfg fleet.Config, n 
 	t2 := time.Now()
 	// Not all back in 5 minutes is a figure too (and the run goes on).
 	wctx, wcancel := context.WithTimeout(ctx, 5*time.Minute)
+	go func() {
+		// Progress: a fleet that churns (connects accepted and lost again)
+		// looks different from one still waiting out its backoff.
+		tick := time.NewTicker(30 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				fmt.Printf("fleet: N=%d prefix %s restart at %.0f s from the start: %+v\n", n, cfg.Prefix, time.Since(t1).Seconds(), f.Totals())
+			case <-wctx.Done():
+				return
+			}
+		}
+	}()
 	err := f.Wait(wctx, func(t fleet.Totals) bool { return t.Connected() >= int64(n) })
 	wcancel()
 	t3 := time.Now()
