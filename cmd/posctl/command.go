@@ -123,7 +123,7 @@ func commandCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	return broker.deliver(stdout, stderr, mqtt.CommandTopic(e.TID), false, payload, func(o mqtt.SendOptions) (int, error) {
 		if wait <= 0 {
-			if _, err := sendToFirst(ctx, o, broker.urls()); err != nil {
+			if err := sendToFirst(ctx, o, broker.urls()); err != nil {
 				return 1, err
 			}
 			fmt.Fprintf(stdout, "published %s to %s, expires %s\n", e.ID, o.Topic, trust.Stamp(e.ExpiresAt))

@@ -100,34 +100,14 @@ func (h *handler) ClearUnresolved(context.Context, string, int, string) error {
 // printed (exit 0); one signed with another key under the same kid is
 // refused, and posctl prints the refusal and exits 1.
 func TestCommandPublishAndWait(t *testing.T) {
-	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{
-		Users: map[string]string{"10000001": "pw-t", "central": "pw-central"},
-		ACL:   bench.FleetACL, TLS: true, NoPlain: true,
-	})
+	m, passFile := centralMosquitto(t)
 	priv, pub := keygen(t)
 	forged, _ := keygen(t)
-	passFile := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(passFile, []byte("pw-central\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := mqtt.New(mqtt.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: "10000001", Username: "10000001", Password: "pw-t",
-		Logger: quiet, RetryInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &handler{}
-	s := &command.Server{TID: "10000001", Handler: h, Transport: r, Verifier: commandVerifier(t, pub), Log: quiet}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	go s.Run(ctx)
-	if err := r.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(ctx)
+	r := terminalLink(t, m)
+	h := &handler{}
+	startServer(t, ctx, &command.Server{TID: "10000001", Handler: h, Transport: r, Verifier: commandVerifier(t, pub), Log: quietLog()}, r)
 	// The session subscribes in its OnConnect: retry until it answers.
 	publish := func(key string, args ...string) (int, string) {
 		var out, errb bytes.Buffer
@@ -187,35 +167,15 @@ func (l *lossy) Publish(ctx context.Context, topic string, retained bool, payloa
 // refused as a replay and posctl says the command ran with a result it
 // cannot know, exit 1.
 func TestCommandWaitResends(t *testing.T) {
-	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{
-		Users: map[string]string{"10000001": "pw-t", "central": "pw-central"},
-		ACL:   bench.FleetACL, TLS: true, NoPlain: true,
-	})
+	m, passFile := centralMosquitto(t)
 	priv, pub := keygen(t)
-	passFile := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(passFile, []byte("pw-central\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := mqtt.New(mqtt.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: "10000001", Username: "10000001", Password: "pw-t",
-		Logger: quiet, RetryInterval: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := terminalLink(t, m)
 	link := &lossy{Client: r, drop: 1}
 	h := &handler{}
 	v := commandVerifier(t, pub)
-	s := &command.Server{TID: "10000001", Handler: h, Transport: link, Verifier: v, Log: quiet}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	go s.Run(ctx)
-	if err := r.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(ctx)
+	startServer(t, ctx, &command.Server{TID: "10000001", Handler: h, Transport: link, Verifier: v, Log: quietLog()}, r)
 	calls := func() int {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -259,7 +219,7 @@ func TestCommandWaitResends(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	restarted := &command.Server{TID: "10000001", Handler: h, Transport: r, Log: quiet,
+	restarted := &command.Server{TID: "10000001", Handler: h, Transport: r, Log: quietLog(),
 		Verifier: &command.Verifier{Keys: v.Keys, TID: v.TID, StatePath: v.StatePath, Floor: v.Floor}}
 	if err := restarted.Listen(); err != nil {
 		t.Fatal(err)
@@ -272,5 +232,61 @@ func TestCommandWaitResends(t *testing.T) {
 	}
 	if n := calls(); n != 2 {
 		t.Errorf("handler ran %d times, want 2 (once per command)", n)
+	}
+
+	// Without --wait: published once, through the first URL that takes it.
+	var out, errb bytes.Buffer
+	if code := run(commandArgs(priv, "--publish", down+","+m.TLSURL, "--ca", m.PKI.CAFile, "--user", "central",
+		"--password-file", passFile, "report-now"), &out, &errb); code != 0 || !strings.Contains(out.String(), "published") {
+		t.Fatalf("publish past a dead URL = %d: %s %s", code, out.String(), errb.String())
+	}
+	for deadline := time.Now().Add(10 * time.Second); calls() < 3 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := calls(); n != 3 {
+		t.Errorf("handler ran %d times after the publish without --wait, want 3", n)
+	}
+}
+
+// centralMosquitto is a TLS-only mosquitto with the fleet ACL that knows
+// terminal 10000001 (password pw-t) and central, whose password is in the
+// file it returns.
+func centralMosquitto(t *testing.T) (*bench.Mosquitto, string) {
+	t.Helper()
+	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{
+		Users: map[string]string{"10000001": "pw-t", "central": "pw-central"},
+		ACL:   bench.FleetACL, TLS: true, NoPlain: true,
+	})
+	passFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(passFile, []byte("pw-central\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return m, passFile
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// terminalLink is terminal 10000001's session on m, not started yet
+// (subscriptions first), closed when the test ends.
+func terminalLink(t *testing.T, m *bench.Mosquitto) *mqtt.Client {
+	t.Helper()
+	r, err := mqtt.New(mqtt.Options{URL: m.TLSURL, CAFile: m.PKI.CAFile, TID: "10000001", Username: "10000001", Password: "pw-t",
+		Logger: quietLog(), RetryInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	return r
+}
+
+// startServer subscribes s, runs it until ctx ends and starts the session r.
+func startServer(t *testing.T, ctx context.Context, s *command.Server, r *mqtt.Client) {
+	t.Helper()
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go s.Run(ctx)
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -119,22 +119,22 @@ func send(ctx context.Context, o mqtt.SendOptions) error {
 }
 
 // sendToFirst publishes once, through the first of urls that takes it (a
-// command needs one node: the cluster routes it to the terminal's), and
-// returns that URL; the error names every URL that failed.
-func sendToFirst(ctx context.Context, o mqtt.SendOptions, urls []string) (string, error) {
+// command needs one node: the cluster routes it to the terminal's); the
+// error names every URL that failed.
+func sendToFirst(ctx context.Context, o mqtt.SendOptions, urls []string) error {
 	var errs []error
 	for _, u := range urls {
 		o.URL = u
 		err := send(ctx, o)
 		if err == nil {
-			return u, nil
+			return nil
 		}
 		errs = append(errs, err)
 		if errors.Is(err, mqtt.ErrLoginRefused) {
 			break // every node has the same users
 		}
 	}
-	return "", errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // sendToEach publishes through every one of urls (a retained message on

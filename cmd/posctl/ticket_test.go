@@ -14,7 +14,6 @@ import (
 	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/ticket"
 	"github.com/posagent/posagent/agent/central/trust"
-	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/provisioning"
 )
 
@@ -103,15 +102,8 @@ func TestTicketSignsAVerifiableTicket(t *testing.T) {
 // posctl ticket --publish through a TLS mosquitto with the fleet ACL, as
 // central; the terminal's Source accepts what arrives.
 func TestTicketPublishReachesTheTerminal(t *testing.T) {
-	m := bench.StartMosquittoWith(t, bench.MosquittoConfig{
-		Users: map[string]string{"10000001": "pw-t", "central": "pw-central"},
-		ACL:   bench.FleetACL, TLS: true, NoPlain: true,
-	})
+	m, passFile := centralMosquitto(t)
 	priv, pub := keygen(t)
-	passFile := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(passFile, []byte("pw-central\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	var out, errb bytes.Buffer
 	if code := run(ticketArgs(priv, "--publish", m.TLSURL, "--ca", m.PKI.CAFile, "--user", "central", "--password-file", passFile), &out, &errb); code != 0 {
 		t.Fatalf("publish = %d: %s", code, errb.String())

@@ -46,29 +46,11 @@ func TestClusterCommandWhileTerminalsNodeDies(t *testing.T) {
 	// terminal's).
 	mon, _ := mqtttest.Watch(t, nodes[0].Monitor(), mqtt.StateTopic(tid))
 	mon.Patience = 30 * time.Second
-	link, err := mqtt.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &countingTransport{Client: link}
+	var tr *countingTransport
 	h := &fakeHandler{}
-	v := verifierIn(t, t.TempDir(), time.Now())
-	v.TID, v.Now = tid, nil
-	s := &Server{TID: tid, Handler: h, Transport: tr, Log: quiet(), Verifier: v}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	go s.Run(ctx)
-	if err := link.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), wait)
-		defer ccancel()
-		_ = link.Close(cctx)
-	}()
+	liveServer(t, ctx, o, tid, h, func(c *mqtt.Client) Transport { tr = &countingTransport{Client: c}; return tr })
 	mon.Until(t, "the terminal's birth", mqtttest.IsState(tid, mqtt.Online))
 
 	now := time.Now()

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/trust"
 )
 
@@ -85,3 +87,30 @@ func restarted(t testing.TB, s *Server) *Server {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// liveServer runs a command server for tid over tr, on the session made
+// from o, until the test ends: the verifier on the real clock, the handler
+// h. The session is started after the server listens and closed at the end.
+func liveServer(t *testing.T, ctx context.Context, o mqtt.Options, tid string, h Handler, tr func(*mqtt.Client) Transport) *mqtt.Client {
+	t.Helper()
+	link, err := mqtt.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := verifierIn(t, t.TempDir(), time.Now())
+	v.TID, v.Now = tid, nil // the real clock
+	s := &Server{TID: tid, Handler: h, Transport: tr(link), Log: quiet(), Verifier: v}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go s.Run(ctx)
+	if err := link.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), wait)
+		defer ccancel()
+		_ = link.Close(cctx)
+	})
+	return link
+}

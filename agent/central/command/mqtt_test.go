@@ -44,34 +44,16 @@ func commandSuite(t *testing.T, termBroker, centralBroker mqtttest.Broker, tid, 
 	o := mqtt.Options{Logger: quiet(), RetryInterval: 50 * time.Millisecond}
 	termBroker.Terminal(&o, tid)
 	o.URL = termBroker.URL()
-	link, err := mqtt.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := &fakeHandler{}
-	v := verifierIn(t, t.TempDir(), time.Now())
-	v.TID, v.Now = tid, nil // the real clock
-	s := &Server{TID: tid, Handler: h, Transport: link, Log: quiet(), Verifier: v}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go s.Run(ctx)
 	// The session subscribes in its OnConnect and publishes its birth after
 	// that, on the same connection: central waits for it, listening before
 	// the terminal starts (on a cluster a retained birth stays on the
 	// terminal's node; a live one reaches every node).
 	mon, _ := mqtttest.Watch(t, centralBroker.Monitor(), mqtt.StateTopic(tid))
 	mon.Patience = 30 * time.Second
-	if err := link.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cctx, ccancel := context.WithTimeout(context.Background(), wait)
-		defer ccancel()
-		_ = link.Close(cctx)
-	}()
+	liveServer(t, ctx, o, tid, h, func(c *mqtt.Client) Transport { return c })
 
 	replies := make(chan Reply, 16)
 	login := func(b mqtttest.Broker, user string) paho.Client {

@@ -65,28 +65,8 @@ func BenchmarkFleetCluster(b *testing.B) {
 	// not shared with other tests, and the node kill lands when it says.
 	cl.Exclusive(b)
 	m := bench.StartMosquittoWith(b, bench.MosquittoConfig{Extra: "max_queued_messages 0\nmax_inflight_messages 0"})
-	user, pw := "fleet-"+randHex(b), randHex(b)
-	cl.AddUser(b, user, pw, ".*", ".*", ".*")
-	var urls []string
-	for i := range cl.Nodes() {
-		urls = append(urls, cl.MQTTURL(i))
-	}
-	// The fleets spread their first connects over N/rate seconds, on both
-	// brokers (rate POSAGENT_FLEET_RATE, default 100 connects/s). Faster
-	// arrivals than the cluster can register client IDs collapse it on a
-	// busy machine: with 10,000 terminals connecting at once, or at 500/s,
-	// a 3.10 node here piled up thousands of CLOSE-WAIT sockets of clients
-	// that had timed out and retried elsewhere, reached its file
-	// descriptor alarm (and once 15 GB of RSS), and the fleet stopped
-	// converging. The reconnect cap is the agent's.
-	rate := 100
-	if v := os.Getenv(fleetRateEnv); v != "" {
-		var err error
-		if rate, err = strconv.Atoi(v); err != nil || rate <= 0 {
-			b.Fatalf("%s=%q: want a positive number of connects per second", fleetRateEnv, v)
-		}
-	}
-	spread := time.Duration(n) * time.Second / time.Duration(rate)
+	user, pw, urls := fleetLogin(b, cl)
+	spread := fleetSpread(b, n)
 	onCluster := func(prefix string, install bool) fleet.Config {
 		return fleet.Config{URLs: urls, Prefix: prefix, Username: user, Install: install, ConnectJitter: spread}
 	}
@@ -281,20 +261,8 @@ func BenchmarkFleetClusterRestart(b *testing.B) {
 	n := fleetN(b, 1000)
 	cl := bench.NeedRabbitCluster(b)
 	cl.Exclusive(b)
-	user, pw := "fleet-"+randHex(b), randHex(b)
-	cl.AddUser(b, user, pw, ".*", ".*", ".*")
-	var urls []string
-	for i := range cl.Nodes() {
-		urls = append(urls, cl.MQTTURL(i))
-	}
-	rate := 100
-	if v := os.Getenv(fleetRateEnv); v != "" {
-		var err error
-		if rate, err = strconv.Atoi(v); err != nil || rate <= 0 {
-			b.Fatalf("%s=%q: want a positive number of connects per second", fleetRateEnv, v)
-		}
-	}
-	spread := time.Duration(n) * time.Second / time.Duration(rate)
+	user, pw, urls := fleetLogin(b, cl)
+	spread := fleetSpread(b, n)
 	order := "nojitter,jitter"
 	if v := os.Getenv("POSAGENT_FLEET_RESTARTS"); v != "" {
 		order = v
@@ -314,6 +282,38 @@ func BenchmarkFleetClusterRestart(b *testing.B) {
 				n, i+1, r.down.Seconds(), r.up.Seconds(), kind, r.procs, r.backN, r.back.Seconds(), r.peak)
 		}
 	}
+}
+
+// fleetLogin adds the fleet's user to cl (one for every simulated
+// terminal: the bench measures brokers, not ACLs) and returns it with the
+// nodes' MQTT URLs.
+func fleetLogin(b *testing.B, cl *bench.RabbitCluster) (user, password string, urls []string) {
+	b.Helper()
+	user, password = "fleet-"+randHex(b), randHex(b)
+	cl.AddUser(b, user, password, ".*", ".*", ".*")
+	for i := range cl.Nodes() {
+		urls = append(urls, cl.MQTTURL(i))
+	}
+	return user, password, urls
+}
+
+// fleetSpread is how long n first connects are spread over: n/rate, rate
+// being POSAGENT_FLEET_RATE (default 100 connects/s). Faster arrivals than
+// the cluster can register client IDs collapse it on a busy machine: with
+// 10,000 terminals connecting at once, or at 500/s, a 3.10 node here piled
+// up thousands of CLOSE-WAIT sockets of clients that had timed out and
+// retried elsewhere, reached its file descriptor alarm (and once 15 GB of
+// RSS), and the fleet stopped converging. The reconnect cap is the agent's.
+func fleetSpread(b *testing.B, n int) time.Duration {
+	b.Helper()
+	rate := 100
+	if v := os.Getenv(fleetRateEnv); v != "" {
+		var err error
+		if rate, err = strconv.Atoi(v); err != nil || rate <= 0 {
+			b.Fatalf("%s=%q: want a positive number of connects per second", fleetRateEnv, v)
+		}
+	}
+	return time.Duration(n) * time.Second / time.Duration(rate)
 }
 
 type restartResult struct {
