@@ -57,6 +57,20 @@ func NewFleetClock(now func() time.Time) *Fleet {
 // heartbeat that was ignored because it belongs to an older session (a late
 // Will, a delayed heartbeat of an earlier run).
 func (f *Fleet) Apply(topic string, payload []byte) (stale bool) {
+	return f.apply(topic, payload, false)
+}
+
+// ApplyRetained is Apply for a message the broker delivered as retained.
+// A retained birth of a session the row has already seen alive is a replay
+// (the broker resends it on every subscribe, so on each of the monitor's
+// reconnects, or late when a subscribe raced the publish) and is no sign
+// of life: it leaves LastSeen alone, or every reconnect of the monitor
+// would bring each silent terminal back for SilentAfter intervals.
+func (f *Fleet) ApplyRetained(topic string, payload []byte) (stale bool) {
+	return f.apply(topic, payload, true)
+}
+
+func (f *Fleet) apply(topic string, payload []byte, retained bool) (stale bool) {
 	parts := strings.Split(topic, "/")
 	if len(parts) != 4 || parts[0]+"/"+parts[1]+"/" != mqtt.TopicPrefix {
 		return false
@@ -76,11 +90,12 @@ func (f *Fleet) Apply(topic string, payload []byte) (stale bool) {
 		if mqtt.Stale(p, mqtt.Presence{Session: row.Session}) {
 			return true
 		}
+		replay := retained && p.Session == row.Session && !row.LastSeen.IsZero()
 		if p.Session > row.Session {
 			row.Beat = 0
 		}
 		row.Presence, row.Session = p.State, max(row.Session, p.Session)
-		if p.State == mqtt.Online {
+		if p.State == mqtt.Online && !replay {
 			row.LastSeen = f.now()
 		}
 		if p.MID != "" {

@@ -176,6 +176,15 @@ func (m *Metrics) Handler() http.Handler {
 // Apply folds one message into the fleet (Fleet.Apply, whose stale it
 // returns) and counts it.
 func (m *Metrics) Apply(topic string, payload []byte) (stale bool) {
+	return m.apply(topic, payload, false)
+}
+
+// ApplyRetained is Apply for a retained message (Fleet.ApplyRetained).
+func (m *Metrics) ApplyRetained(topic string, payload []byte) (stale bool) {
+	return m.apply(topic, payload, true)
+}
+
+func (m *Metrics) apply(topic string, payload []byte, retained bool) (stale bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	parts := strings.Split(topic, "/")
@@ -185,7 +194,7 @@ func (m *Metrics) Apply(topic string, payload []byte) (stale bool) {
 			before = r.Seq
 		}
 	}
-	stale = m.fleet.Apply(topic, payload)
+	stale = m.fleet.apply(topic, payload, retained)
 	if len(parts) != 4 || parts[0]+"/"+parts[1]+"/" != mqtt.TopicPrefix {
 		return stale
 	}

@@ -65,6 +65,12 @@ type Folder interface {
 	Table(w io.Writer, now time.Time) error
 }
 
+// retainedFolder is a Folder that tells a retained replay from live news
+// (*Fleet, *Metrics): Watch hands it retained messages through ApplyRetained.
+type retainedFolder interface {
+	ApplyRetained(topic string, payload []byte) (stale bool)
+}
+
 // Quiet is how long Once waits after the last retained message before it
 // decides the snapshot is complete. The broker sends retained messages right
 // after it acknowledges the subscription, so a second is generous on a LAN and
@@ -156,8 +162,17 @@ func Watch(ctx context.Context, o Options) error {
 	if o.Fleet != nil {
 		fleet = o.Fleet
 	}
+	apply := fleet.Apply
+	retainedApply := apply
+	if r, ok := fleet.(retainedFolder); ok {
+		retainedApply = r.ApplyRetained
+	}
 	show := func(m paho.Message) error {
-		stale := fleet.Apply(m.Topic(), m.Payload())
+		fold := apply
+		if m.Retained() {
+			fold = retainedApply
+		}
+		stale := fold(m.Topic(), m.Payload())
 		switch {
 		case o.Table:
 			return nil // the caller prints the table

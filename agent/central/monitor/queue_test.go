@@ -344,6 +344,51 @@ func TestFleetSilentAfterThreeIntervals(t *testing.T) {
 	}
 }
 
+// A retained birth the broker replays (on every subscribe: each reconnect
+// of the monitor, or late when the subscribe raced the publish) is not a
+// sign of life, and a silent terminal stays silent; a retained birth of a
+// session not seen before is the first news of that run.
+func TestFleetRetainedBirthReplay(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    func(now func() time.Time) (Folder, retainedFolder, func() []Row)
+	}{
+		{"Fleet", func(now func() time.Time) (Folder, retainedFolder, func() []Row) {
+			f := NewFleetClock(now)
+			return f, f, func() []Row { return f.Silenced(now()) }
+		}},
+		{"Metrics", func(now func() time.Time) (Folder, retainedFolder, func() []Row) {
+			m := NewMetrics(now)
+			return m, m, func() []Row { return m.Silenced(now()) }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{now: time.Date(2025, 1, 2, 10, 0, 0, 0, time.UTC)}
+			live, retained, silenced := tc.f(clk.Now)
+			state := mqtt.StateTopic(tid)
+			retained.ApplyRetained(state, presencePayload(mqtt.Online, 5)) // first news of session 5
+			live.Apply(mqtt.HeartbeatTopic(tid), hbPayload(5, 1, 30))
+			clk.Add(91 * time.Second)
+			retained.ApplyRetained(state, presencePayload(mqtt.Online, 5)) // the replay
+			if s := silenced(); len(s) != 1 || s[0].TID != tid {
+				t.Fatalf("after a replayed retained birth: Silenced = %v, want %s silent", s, tid)
+			}
+			live.Apply(state, presencePayload(mqtt.Online, 5)) // a live birth: the terminal reconnected
+			clk.Add(30 * time.Second)
+			if s := silenced(); len(s) != 0 {
+				t.Errorf("30 s after a live birth: Silenced = %v", s)
+			}
+			clk.Add(time.Hour)
+			silenced()
+			retained.ApplyRetained(state, presencePayload(mqtt.Online, 6)) // a new run's retained birth
+			clk.Add(30 * time.Second)
+			if s := silenced(); len(s) != 0 {
+				t.Errorf("30 s after the retained birth of a new session: Silenced = %v", s)
+			}
+		})
+	}
+}
+
 func TestFleetHeartbeatSessions(t *testing.T) {
 	clk := &clock{now: time.Date(2025, 1, 2, 10, 0, 0, 0, time.UTC)}
 	f := NewFleetClock(clk.Now)
