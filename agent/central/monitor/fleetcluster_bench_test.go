@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/posagent/posagent/agent/central/mqtt"
 	"github.com/posagent/posagent/agent/central/report"
 	"github.com/posagent/posagent/agent/testkit/bench"
 	"github.com/posagent/posagent/agent/testkit/fleet"
@@ -235,9 +237,8 @@ func fleetInstallRun(b *testing.B, cfg fleet.Config, n int, password string, c *
 // the same doubling, every wait at its window's top), in the order
 // POSAGENT_FLEET_RESTARTS gives (a comma list, default "jitter,nojitter"),
 // all on the cluster it is given. make bench-fleet-restart runs each kind
-// on a fresh cluster instead: on this bench a cluster that had carried a
-// 10,000-terminal restart churned the next fleet's connects (accepted and
-// dropped again) for as long as we watched, whichever kind came second.
+// on a fresh cluster instead, so that a run that churns (connects accepted
+// and dropped again, registrations queued) leaves nothing to the next.
 func BenchmarkFleetClusterRestart(b *testing.B) {
 	n := fleetN(b, 1000)
 	cl := bench.NeedRabbitCluster(b)
@@ -248,9 +249,18 @@ func BenchmarkFleetClusterRestart(b *testing.B) {
 	if v := os.Getenv("POSAGENT_FLEET_RESTARTS"); v != "" {
 		order = v
 	}
+	// POSAGENT_FLEET_RECONNECT_MAX: the client's backoff cap (0, the
+	// agent's default, a minute).
+	var capWait time.Duration
+	if v := os.Getenv("POSAGENT_FLEET_RECONNECT_MAX"); v != "" {
+		var err error
+		if capWait, err = time.ParseDuration(v); err != nil || capWait < 0 {
+			b.Fatalf("POSAGENT_FLEET_RECONNECT_MAX=%q: want a duration", v)
+		}
+	}
 	for b.Loop() {
 		for i, kind := range strings.Split(order, ",") {
-			cfg := fleet.Config{URLs: urls, Prefix: fmt.Sprintf("8%d", i), Username: user, ConnectJitter: spread}
+			cfg := fleet.Config{URLs: urls, Prefix: fmt.Sprintf("8%d", i), Username: user, ConnectJitter: spread, ReconnectMax: capWait}
 			switch kind {
 			case "jitter":
 			case "nojitter":
@@ -259,8 +269,8 @@ func BenchmarkFleetClusterRestart(b *testing.B) {
 				b.Fatalf("POSAGENT_FLEET_RESTARTS: %q is neither jitter nor nojitter", kind)
 			}
 			r := fleetRestartRun(b, cl, cfg, n, pw)
-			fmt.Printf("fleet: N=%d restart %d (stop %.1f s, start %.1f s), %s | %d procs | %d back %.1f s from the start | peak %d/s\n",
-				n, i+1, r.down.Seconds(), r.up.Seconds(), kind, r.procs, r.backN, r.back.Seconds(), r.peak)
+			fmt.Printf("fleet: N=%d restart %d (stop %.1f s, start %.1f s), %s, cap %v | %d procs | %d back %.1f s from the start | peak %d/s\n",
+				n, i+1, r.down.Seconds(), r.up.Seconds(), kind, cmp.Or(capWait, mqtt.DefaultReconnectMax), r.procs, r.backN, r.back.Seconds(), r.peak)
 		}
 	}
 }
