@@ -319,7 +319,8 @@ func clientOptions(url, user, password string) *paho.ClientOptions {
 		SetUsername(user).
 		SetPassword(password).
 		SetCleanSession(true).
-		SetConnectTimeout(10 * time.Second)
+		SetConnectTimeout(10 * time.Second).
+		SetProtocolVersion(mqtt.ProtocolVersion)
 }
 
 // connect makes the first connection, bounded by ctx. It does not retry: a

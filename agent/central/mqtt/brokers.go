@@ -187,6 +187,7 @@ func (c *Client) connect(url string) (*conn, error) {
 		SetPassword(c.opts.Password).
 		SetKeepAlive(c.opts.Keepalive).
 		SetConnectTimeout(connectTimeout).
+		SetProtocolVersion(ProtocolVersion).
 		// A clean session on every connection: the next one may be on
 		// another node, which has no session of ours; the subscriptions
 		// and the birth are sent again by onConnect.

@@ -110,6 +110,13 @@ const (
 	ReconnectBase = time.Second
 	// connectTimeout bounds one connection attempt (TCP, TLS and CONNACK).
 	connectTimeout = 10 * time.Second
+	// ProtocolVersion is MQTT 3.1.1, set on every paho client: left unset,
+	// paho answers any refused CONNACK (a busy broker's "server
+	// unavailable", a bad login) or a CONNACK timeout with a second
+	// connection at once, in MQTT 3.1, so each failed attempt costs the
+	// broker two logins and two client-ID registrations just when it is
+	// overloaded. Every broker posagent supports speaks 3.1.1.
+	ProtocolVersion = 4
 )
 
 // Identity is the terminal a Client speaks for.

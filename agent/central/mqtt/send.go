@@ -125,7 +125,7 @@ func dial(ctx context.Context, o SendOptions, replyTopic string, match func([]by
 	var once sync.Once
 	co := paho.NewClientOptions().AddBroker(o.URL).SetClientID("posctl-send-" + hex.EncodeToString(id[:])).
 		SetUsername(o.Username).SetPassword(o.Password).SetCleanSession(true).SetConnectTimeout(10 * time.Second).
-		SetAutoReconnect(false).SetConnectionLostHandler(func(paho.Client, error) { once.Do(func() { close(s.lost) }) })
+		SetProtocolVersion(ProtocolVersion).SetAutoReconnect(false).SetConnectionLostHandler(func(paho.Client, error) { once.Do(func() { close(s.lost) }) })
 	if tlsCfg != nil {
 		co.SetTLSConfig(tlsCfg)
 	}

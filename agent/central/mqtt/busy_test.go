@@ -1,0 +1,102 @@
+package mqtt_test
+
+import (
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/posagent/posagent/agent/central/mqtt"
+)
+
+// refusingBroker answers every CONNECT with a CONNACK carrying code (3:
+// server unavailable, what RabbitMQ sends when it cannot register the
+// client ID in time) and closes; it records each CONNECT's protocol level.
+type refusingBroker struct {
+	ln   net.Listener
+	code byte
+
+	mu     sync.Mutex
+	levels []byte
+}
+
+func startRefusingBroker(t *testing.T, code byte) *refusingBroker {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &refusingBroker{ln: ln, code: code}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go b.serve(c)
+		}
+	}()
+	return b
+}
+
+func (b *refusingBroker) serve(c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wait))
+	p, err := packets.ReadPacket(c)
+	if err != nil {
+		return
+	}
+	cp, ok := p.(*packets.ConnectPacket)
+	if !ok {
+		return
+	}
+	b.mu.Lock()
+	b.levels = append(b.levels, cp.ProtocolVersion)
+	b.mu.Unlock()
+	ack := packets.NewControlPacket(packets.Connack).(*packets.ConnackPacket)
+	ack.ReturnCode = b.code
+	_ = ack.Write(c)
+}
+
+func (b *refusingBroker) connects() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]byte(nil), b.levels...)
+}
+
+// A refused CONNACK costs the broker one connection per attempt, in MQTT
+// 3.1.1: paho, left to choose, follows every refusal with a second login in
+// MQTT 3.1 at once, doubling a busy broker's load.
+func TestRefusedAttemptIsOneConnect(t *testing.T) {
+	b := startRefusingBroker(t, packets.ErrRefusedServerUnavailable)
+	clock := newStepClock()
+	h := brokerLog{events: make(chan string, 64)}
+	newClient(t, "tcp://"+b.ln.Addr().String(), func(o *mqtt.Options) {
+		o.RetryInterval, o.ReconnectMax = 0, time.Minute
+		o.Rand, o.Clock, o.Logger = topRand{}, clock, slog.New(h)
+	})
+	clock.next(t, "first connect", 0)
+	for i := range 3 {
+		if got := h.next(t); got[:6] != "failed" {
+			t.Fatalf("attempt %d: %q, want a failure", i, got)
+		}
+		if got := b.connects(); len(got) != i+1 {
+			t.Fatalf("after %d refused attempts the broker saw %d CONNECTs (levels %v), want %d", i+1, len(got), got, i+1)
+		}
+		select {
+		case s := <-clock.waits:
+			s.fire <- time.Time{}
+		case <-time.After(wait):
+			t.Fatalf("no wait after attempt %d", i)
+		}
+	}
+	for i, v := range b.connects() {
+		if v != mqtt.ProtocolVersion {
+			t.Errorf("CONNECT %d: protocol level %d, want %d", i, v, mqtt.ProtocolVersion)
+		}
+	}
+}
