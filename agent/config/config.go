@@ -149,7 +149,8 @@ type MQTT struct {
 	Keepalive time.Duration `yaml:"keepalive"`
 	// ReconnectMax caps the random wait before a reconnect attempt: the
 	// n-th in a row waits up to min(ReconnectMax, 1s·2ⁿ). Default 1m, 1s
-	// to 10m.
+	// to 10m. Busy answers in a row (a broker up but overloaded) double the
+	// cap, up to 8×ReconnectMax (docs/mqtt.md, "A busy broker").
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
 	// ConnectJitter delays the first connection after start by a random
 	// time up to this, so a region's terminals powering up together do not

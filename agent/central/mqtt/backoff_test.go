@@ -1,9 +1,14 @@
 package mqtt
 
 import (
+	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // topRand draws the top of every range: the waits are then the bounds
@@ -31,11 +36,11 @@ func TestBackoffFullJitterWithinBounds(t *testing.T) {
 	belowHalf := 0
 	for n := 0; n < 200; n++ {
 		bound := ceiling(base, max, n)
-		d := b.next()
+		d := b.next(false)
 		if d < 0 || d > bound {
 			t.Fatalf("attempt %d: wait %v outside [0, %v]", n, d, bound)
 		}
-		if d2 := again.next(); d2 != d {
+		if d2 := again.next(false); d2 != d {
 			t.Fatalf("attempt %d: the same seed drew %v and %v", n, d, d2)
 		}
 		if n >= 6 && d < max/2 {
@@ -57,22 +62,22 @@ func TestBackoffDoublesToCapAndResets(t *testing.T) {
 	b := backoff{base: time.Second, max: time.Minute, rand: topRand{}}
 	want := []time.Duration{1, 2, 4, 8, 16, 32, 60, 60, 60}
 	for i, w := range want {
-		if d := b.next(); d != w*time.Second {
+		if d := b.next(false); d != w*time.Second {
 			t.Errorf("attempt %d: wait %v, want %v", i, d, w*time.Second)
 		}
 	}
 	b.reset()
-	if d := b.next(); d != time.Second {
+	if d := b.next(false); d != time.Second {
 		t.Errorf("after reset: wait %v, want the base, 1s", d)
 	}
 	// A cap below the base caps the first wait too (tests' quick retries).
 	small := backoff{base: time.Second, max: 50 * time.Millisecond, rand: topRand{}}
-	if d := small.next(); d != 50*time.Millisecond {
+	if d := small.next(false); d != 50*time.Millisecond {
 		t.Errorf("cap below base: wait %v, want 50ms", d)
 	}
 	// Thousands of failures in a row do not overflow the doubling.
 	long := backoff{base: time.Second, max: time.Minute, rand: topRand{}, attempt: 1 << 20}
-	if d := long.next(); d != time.Minute {
+	if d := long.next(false); d != time.Minute {
 		t.Errorf("after 2^20 attempts: wait %v, want the cap", d)
 	}
 }
@@ -99,3 +104,106 @@ func TestIntervalSeconds(t *testing.T) {
 		}
 	}
 }
+
+// Busy answers in a row raise the cap, doubling it up to BusyFactor times
+// the configured one; the next answer that is not busy brings the cap back,
+// and so does a reset.
+func TestBackoffBusyRaisesCap(t *testing.T) {
+	b := backoff{base: time.Second, max: time.Minute, rand: topRand{}}
+	for range 7 {
+		b.next(false) // 1, 2 … 32, 60 s: at the cap
+	}
+	for i, w := range []time.Duration{120, 240, 480, 480, 480} {
+		if d := b.next(true); d != w*time.Second {
+			t.Errorf("busy answer %d in a row: wait %v, want %v", i+1, d, w*time.Second)
+		}
+	}
+	if d := b.next(false); d != time.Minute {
+		t.Errorf("after a failure that is not busy: wait %v, want the cap, 1m", d)
+	}
+	if d := b.next(true); d != 2*time.Minute {
+		t.Errorf("busy again: wait %v, want 2m (the count starts over)", d)
+	}
+	b.reset()
+	if d := b.next(true); d != time.Second {
+		t.Errorf("busy after reset: wait %v, want the base (a raised cap does not skip the doubling)", d)
+	}
+	// Early in a run the doubling, not the cap, bounds the wait.
+	early := backoff{base: time.Second, max: time.Minute, rand: topRand{}}
+	for i, w := range []time.Duration{1, 2, 4} {
+		if d := early.next(true); d != w*time.Second {
+			t.Errorf("busy attempt %d of a new run: wait %v, want %v", i, d, w*time.Second)
+		}
+	}
+	// A cap raised many times does not overflow.
+	long := backoff{base: time.Second, max: 10 * time.Minute, rand: topRand{}, attempt: 1 << 20, busy: 1 << 20}
+	if d := long.next(true); d != BusyFactor*10*time.Minute {
+		t.Errorf("after 2^20 busy answers: wait %v, want %v", d, BusyFactor*10*time.Minute)
+	}
+}
+
+// What counts as busy: the broker's "server unavailable" and a CONNACK that
+// did not come on an open connection, as paho reports them; a refused or
+// timed-out dial and a refused login do not.
+func TestBusyAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // silent: never a CONNACK
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(50 * time.Millisecond))
+	_, readErr := packets.ReadPacket(c)
+	if readErr == nil {
+		t.Fatal("a silent broker sent a packet")
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := closed.Addr().String()
+	closed.Close()
+	_, dialErr := net.Dial("tcp", addr)
+	if dialErr == nil {
+		t.Fatal("dialled a closed port")
+	}
+	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: timeoutErr{}}
+	// paho's forms: a CONNACK code as its error; a network error wrapping the
+	// cause ("%w : %w").
+	network := func(err error) error { return fmt.Errorf("%w : %w", packets.ErrorNetworkError, err) }
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"server unavailable", packets.ConnErrors[packets.ErrRefusedServerUnavailable], true},
+		{"no CONNACK in time", network(readErr), true},
+		{"connection refused", network(dialErr), false},
+		{"dial timeout", network(dialTimeout), false},
+		{"bad login", packets.ConnErrors[packets.ErrRefusedBadUsernameOrPassword], false},
+		{"not authorised", packets.ConnErrors[packets.ErrRefusedNotAuthorised], false},
+		{"closed without CONNACK", network(io.EOF), false},
+	} {
+		if got := busyAnswer(tc.err); got != tc.want {
+			t.Errorf("%s (%v): busy = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string { return "i/o timeout" }
+func (timeoutErr) Timeout() bool { return true }

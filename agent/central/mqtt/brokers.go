@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"time"
 
@@ -98,27 +99,58 @@ func brokerURLs(one string, many []string) (urls []string, tls bool, err error) 
 // sleep = random_between(0, min(max, base·2^attempt)). Full jitter spreads a
 // fleet that lost its broker at one instant over the whole window, where
 // plain doubling (paho's) brings every terminal back in the same second.
+//
+// A broker that answers "busy" (below) raises the cap: it doubles with each
+// busy answer in a row, up to BusyFactor·max. A fixed cap offers a broker
+// fleet/(max/2) attempts a second however overloaded it is, and on RabbitMQ
+// every refused attempt costs a client-ID registration: 10,000 terminals
+// at a 1-minute cap kept a restarted cluster refusing them for as long as we
+// watched, where a 2-minute cap brought them all back (README). An
+// unreachable broker costs nothing to try, so there the cap stays max and
+// the terminals are back soon after their node is.
 type backoff struct {
 	base, max time.Duration
 	rand      Rand
 	attempt   int // attempts in a row since the last stable connection
+	busy      int // busy answers in a row
 }
 
-// next is the wait before the next attempt; it counts the attempt.
-func (b *backoff) next() time.Duration {
-	ceil := b.base
-	for i := 0; i < b.attempt && ceil < b.max; i++ {
-		ceil *= 2 // stops doubling at max, so it never overflows
+// next is the wait before the next attempt, after one the broker answered
+// busy or not; it counts the attempt.
+func (b *backoff) next(busy bool) time.Duration {
+	if busy {
+		b.busy++
+	} else {
+		b.busy = 0
 	}
-	if ceil > b.max {
-		ceil = b.max
+	top := b.max
+	for i := 0; i < b.busy && top < BusyFactor*b.max; i++ {
+		top *= 2
+	}
+	top = min(top, BusyFactor*b.max)
+	ceil := b.base
+	for i := 0; i < b.attempt && ceil < top; i++ {
+		ceil *= 2 // stops doubling at top, so it never overflows
 	}
 	b.attempt++
-	return jitter(b.rand, ceil)
+	return jitter(b.rand, min(ceil, top))
+}
+
+// busyAnswer tells whether a failed attempt reached a broker too loaded to
+// take it: a CONNACK "server unavailable" (RabbitMQ's answer when its
+// client-ID registration times out), or no CONNACK within the connect
+// timeout once the TCP connection was up. A refused or timed-out dial is not
+// busy: a node that is down or gone looks the same.
+func busyAnswer(err error) bool {
+	if errors.Is(err, errRefusedUnavailable) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "read" && op.Timeout()
 }
 
 // reset starts the schedule again, after a connection that held.
-func (b *backoff) reset() { b.attempt = 0 }
+func (b *backoff) reset() { b.attempt, b.busy = 0, 0 }
 
 // jitter is a random wait in [0, d].
 func jitter(r Rand, d time.Duration) time.Duration {
@@ -140,10 +172,12 @@ func (c *Client) run() {
 	}
 	for {
 		cn, err := c.connect(c.urls[idx])
+		busy := false
 		switch {
 		case cn == nil && err == nil:
 			return // closed while connecting
 		case err != nil:
+			busy = busyAnswer(err)
 			c.connectFailed(c.urls[idx], err)
 		default:
 			since := c.clock.Now()
@@ -159,7 +193,7 @@ func (c *Client) run() {
 			}
 		}
 		idx = (idx + 1) % len(c.urls)
-		if !c.sleep(bo.next()) {
+		if !c.sleep(bo.next(busy)) {
 			return
 		}
 	}

@@ -100,3 +100,44 @@ func TestRefusedAttemptIsOneConnect(t *testing.T) {
 		}
 	}
 }
+
+// Through the connection loop, against a broker on loopback: a broker that
+// answers "server unavailable" pushes the waits past mqtt.reconnect_max, up
+// to BusyFactor times it; one that refuses for another reason does not.
+func TestBusyBrokerRaisesBackoffCap(t *testing.T) {
+	const capWait = 4 * time.Second
+	for _, tc := range []struct {
+		name  string
+		code  byte
+		waits []time.Duration
+	}{
+		{"server unavailable", packets.ErrRefusedServerUnavailable, []time.Duration{1, 2, 4, 8, 16, 32, 32}},
+		{"not authorised", packets.ErrRefusedNotAuthorised, []time.Duration{1, 2, 4, 4, 4, 4, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startRefusingBroker(t, tc.code)
+			clock := newStepClock()
+			newClient(t, "tcp://"+b.ln.Addr().String(), func(o *mqtt.Options) {
+				o.RetryInterval, o.ReconnectMax = 0, capWait
+				o.Rand, o.Clock = topRand{}, clock
+			})
+			clock.next(t, "first connect", 0)
+			for i, w := range tc.waits {
+				select {
+				case s := <-clock.waits:
+					if s.d != w*time.Second {
+						t.Errorf("after refusal %d: wait %v, want %v", i+1, s.d, w*time.Second)
+					}
+					// The refusal that led to this wait was the broker's
+					// CONNECT number i+1 (recorded before its CONNACK).
+					if n := len(b.connects()); n != i+1 {
+						t.Errorf("after refusal %d the broker saw %d CONNECTs", i+1, n)
+					}
+					s.fire <- time.Time{}
+				case <-time.After(wait):
+					t.Fatalf("after refusal %d: no wait", i+1)
+				}
+			}
+		})
+	}
+}

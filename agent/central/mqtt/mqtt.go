@@ -72,7 +72,8 @@ type Options struct {
 
 	// ReconnectMax caps the wait before a reconnect attempt: the n-th attempt
 	// in a row waits a random time between 0 and min(ReconnectMax,
-	// ReconnectBase·2ⁿ) ("full jitter"). Default one minute.
+	// ReconnectBase·2ⁿ) ("full jitter"). Default one minute. Busy answers
+	// in a row raise it, up to BusyFactor·ReconnectMax.
 	ReconnectMax time.Duration
 
 	// RetryInterval is what ReconnectMax was called when it only paced the
@@ -108,6 +109,9 @@ const (
 	DefaultReconnectMax = time.Minute
 	// ReconnectBase is the first step of the reconnect backoff.
 	ReconnectBase = time.Second
+	// BusyFactor bounds how far busy answers in a row raise the backoff's
+	// cap: up to BusyFactor·ReconnectMax (8 min at the default).
+	BusyFactor = 8
 	// connectTimeout bounds one connection attempt (TCP, TLS and CONNACK).
 	connectTimeout = 10 * time.Second
 	// ProtocolVersion is MQTT 3.1.1, set on every paho client: left unset,
@@ -161,6 +165,7 @@ const MsgUnreachable = "mqtt: cannot reach broker; will keep trying"
 var (
 	errRefusedBadLogin      = packets.ErrorRefusedBadUsernameOrPassword
 	errRefusedNotAuthorised = packets.ErrorRefusedNotAuthorised
+	errRefusedUnavailable   = packets.ErrorRefusedServerUnavailable
 )
 
 // Client is the terminal's MQTT session: one connection at a time, each a
