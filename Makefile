@@ -120,16 +120,18 @@ bench-fleet:
 # window's top), each on a fresh cluster (down, up), so that one kind's
 # run cannot leave the next its backlog (a restart that churns leaves
 # thousands of half-open sockets and queued client-ID registrations).
-# RECONNECT_MAX (a Go duration) sets the client's backoff cap (agent default 1m).
+# RECONNECT_MAX (a Go duration) sets the client's backoff cap (agent default
+# 1m); BACK_WITHIN how long to watch the fleet come back (default 5m).
 comma := ,
 RESTARTS ?= jitter,nojitter
 RECONNECT_MAX ?=
+BACK_WITHIN ?=
 bench-fleet-restart:
 	@bash scripts/deps.sh >/dev/null
 	trap 'bash scripts/rabbitmq-cluster.sh down' EXIT; \
 	for kind in $(subst $(comma), ,$(RESTARTS)); do \
 		bash scripts/rabbitmq-cluster.sh down && bash scripts/rabbitmq-cluster.sh up && \
-		POSAGENT_CLUSTER=1 POSAGENT_REQUIRE_BENCH=1 POSAGENT_FLEET_N=$(N) POSAGENT_FLEET_RATE=$(RATE) POSAGENT_FLEET_RESTARTS=$$kind POSAGENT_FLEET_RECONNECT_MAX=$(RECONNECT_MAX) $(GO) test -run '^$$' -bench '^BenchmarkFleetClusterRestart$$' \
+		POSAGENT_CLUSTER=1 POSAGENT_REQUIRE_BENCH=1 POSAGENT_FLEET_N=$(N) POSAGENT_FLEET_RATE=$(RATE) POSAGENT_FLEET_RESTARTS=$$kind POSAGENT_FLEET_RECONNECT_MAX=$(RECONNECT_MAX) POSAGENT_FLEET_BACK_WITHIN=$(BACK_WITHIN) $(GO) test -run '^$$' -bench '^BenchmarkFleetClusterRestart$$' \
 			-benchtime 1x -timeout 90m ./agent/central/monitor || exit 1; \
 	done
 
