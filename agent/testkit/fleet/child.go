@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -48,8 +49,12 @@ type Config struct {
 	ConnectJitter time.Duration `json:"connect_jitter"`
 	// NoJitter makes every random wait of the client the top of its window
 	// (mqtt.Options.Rand): the same doubling backoff, 1 s, 2 s, 4 s … up to
-	// ReconnectMax, without the spread, as paho's own backoff was. With
-	// ConnectJitter 0 it is the client without jitter.
+	// ReconnectMax, without the spread, as paho's own backoff was. The
+	// arrival stays spread: the child starts each terminal after its own
+	// random delay up to ConnectJitter (the client's first-connect jitter
+	// off), so that a fleet with and one without jitter connect the same way
+	// before whatever the run measures; with the top of the window there
+	// too all would connect in one instant, a different experiment.
 	NoJitter bool `json:"no_jitter"`
 }
 
@@ -114,8 +119,9 @@ func (h countHandler) WithGroup(string) slog.Handler      { return h }
 
 // terminal is one simulated terminal.
 type terminal struct {
-	link *mqtt.Client
-	rep  *report.Reporter // nil without Install
+	link  *mqtt.Client
+	rep   *report.Reporter // nil without Install
+	delay time.Duration    // before Start (NoJitter's spread arrival)
 }
 
 // Run runs terminals [cfg.First, cfg.End) until in ends (EOF, or a line
@@ -141,14 +147,16 @@ func Run(cfg Config, password string, in io.Reader, out io.Writer) error {
 			URLs: cfg.URLs, Username: cfg.Username, Password: password, TID: tid, MID: "898310048160001",
 			ReconnectMax: cfg.ReconnectMax, ConnectJitter: cfg.ConnectJitter, Logger: counting,
 		}
+		var delay time.Duration
 		if cfg.NoJitter {
-			o.Rand = top{}
+			o.Rand, o.ConnectJitter = top{}, 0
+			delay = time.Duration(rand.Int64N(int64(cfg.ConnectJitter) + 1))
 		}
 		link, err := mqtt.New(o)
 		if err != nil {
 			return err
 		}
-		t := terminal{link: link}
+		t := terminal{link: link, delay: delay}
 		if cfg.Install {
 			if t.rep, err = report.New(report.Options{Link: link, Logger: quiet}); err != nil {
 				return err
@@ -189,6 +197,11 @@ func Run(cfg Config, password string, in io.Reader, out io.Writer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			select {
+			case <-time.After(t.delay):
+			case <-ctx.Done():
+				return
+			}
 			if err := t.link.Start(ctx); err != nil {
 				trySend(errs, err)
 				return
