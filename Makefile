@@ -121,7 +121,7 @@ bench-fleet:
 # run cannot leave the next its backlog (a restart that churns leaves
 # thousands of half-open sockets and queued client-ID registrations).
 # RECONNECT_MAX (a Go duration) sets the client's backoff cap (agent default
-# 1m); BACK_WITHIN how long to watch the fleet come back (default 5m).
+# 1m); BACK_WITHIN how long to watch the fleet come back (default 10m).
 comma := ,
 RESTARTS ?= jitter,nojitter
 RECONNECT_MAX ?=
