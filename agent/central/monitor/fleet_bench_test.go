@@ -45,6 +45,21 @@ func fleetN(b *testing.B, def int) int {
 	return n
 }
 
+// fleetDuration is the Go duration in the environment variable env, or def
+// when it is unset.
+func fleetDuration(b *testing.B, env string, def time.Duration) time.Duration {
+	b.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		b.Fatalf("%s=%q: want a positive duration", env, v)
+	}
+	return d
+}
+
 // BenchmarkFleet: N simulated terminals in this one process each connect to a
 // real mosquitto and report a whole install (every step running then done,
 // then live: 15 reports); a monitor subscribed to pos/v1/+/status and

@@ -249,24 +249,11 @@ func BenchmarkFleetClusterRestart(b *testing.B) {
 	if v := os.Getenv("POSAGENT_FLEET_RESTARTS"); v != "" {
 		order = v
 	}
-	// POSAGENT_FLEET_RECONNECT_MAX: the client's backoff cap (0, the
-	// agent's default, a minute).
-	var capWait time.Duration
-	if v := os.Getenv("POSAGENT_FLEET_RECONNECT_MAX"); v != "" {
-		var err error
-		if capWait, err = time.ParseDuration(v); err != nil || capWait < 0 {
-			b.Fatalf("POSAGENT_FLEET_RECONNECT_MAX=%q: want a duration", v)
-		}
-	}
-	// POSAGENT_FLEET_BACK_WITHIN: how long to watch the fleet come back
-	// after the start (default 10 minutes: without jitter 10,000 took 505 s).
-	within := 10 * time.Minute
-	if v := os.Getenv("POSAGENT_FLEET_BACK_WITHIN"); v != "" {
-		var err error
-		if within, err = time.ParseDuration(v); err != nil || within <= 0 {
-			b.Fatalf("POSAGENT_FLEET_BACK_WITHIN=%q: want a positive duration", v)
-		}
-	}
+	// The client's backoff cap (0: the agent's default, a minute), and how
+	// long to watch the fleet come back after the start (without jitter
+	// 10,000 took 505 s).
+	capWait := fleetDuration(b, "POSAGENT_FLEET_RECONNECT_MAX", 0)
+	within := fleetDuration(b, "POSAGENT_FLEET_BACK_WITHIN", 10*time.Minute)
 	for b.Loop() {
 		for i, kind := range strings.Split(order, ",") {
 			cfg := fleet.Config{URLs: urls, Prefix: fmt.Sprintf("8%d", i), Username: user, ConnectJitter: spread, ReconnectMax: capWait}
@@ -303,7 +290,7 @@ func fleetLogin(b *testing.B, cl *bench.RabbitCluster) (user, password string, u
 // 10,000 terminals connecting at once, or at 500/s, a 3.10 node here piled
 // up thousands of CLOSE-WAIT sockets of clients that had timed out and
 // retried elsewhere, reached its file descriptor alarm (and once 15 GB of
-// RSS), and the fleet stopped converging. The reconnect cap is the agent's.
+// RSS), and the fleet stopped converging.
 func fleetSpread(b *testing.B, n int) time.Duration {
 	b.Helper()
 	rate := 100
